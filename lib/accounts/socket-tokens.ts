@@ -1,0 +1,43 @@
+/**
+ * Socket tokens: short-lived signed tokens (JWT, HS256, via `jose`) that the realtime tier
+ * verifies on every connect without reading the database.
+ */
+import { createHmac } from "node:crypto";
+import { SignJWT, errors, jwtVerify } from "jose";
+
+export type SocketTokenResult =
+  | { ok: true; userId: number; expiresAt: Date }
+  | { ok: false; reason: "invalid" | "expired" };
+
+const AUDIENCE = "hypercast:socket";
+
+export interface SocketTokenSigner {
+  sign(userId: number): Promise<string>;
+  verify(token: string): Promise<SocketTokenResult>;
+}
+
+export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: number): SocketTokenSigner {
+  // A key of its own, derived from the base secret, so no other signature can pass for a socket token.
+  const key = createHmac("sha256", secretKeyBase).update("hypercast socket token v1").digest();
+  return {
+    async sign(userId) {
+      return new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(String(userId))
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+        .sign(key);
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], audience: AUDIENCE });
+        const userId = Number(payload.sub);
+        if (!Number.isSafeInteger(userId) || userId <= 0 || payload.exp === undefined) return { ok: false, reason: "invalid" };
+        return { ok: true, userId, expiresAt: new Date(payload.exp * 1000) };
+      } catch (error) {
+        return { ok: false, reason: error instanceof errors.JWTExpired ? "expired" : "invalid" };
+      }
+    },
+  };
+}

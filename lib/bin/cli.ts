@@ -1,0 +1,58 @@
+/**
+ * The command line: `serve` (default) and `migrate`. The only place that calls process.exit.
+ *
+ *     node --import tsx lib/bin/cli.ts serve
+ */
+import { ConfigError, loadConfig } from "../config.ts";
+import { migrate, openDatabase } from "../db/index.ts";
+import { closeDeps, createDeps } from "../deps.ts";
+import { startServer } from "../server.ts";
+
+async function serve(): Promise<void> {
+  const config = loadConfig(process.env);
+  const deps = await createDeps(config);
+  const server = await startServer(deps);
+  deps.logger.info({ http: server.httpUrl, socket: server.socketUrl, database: config.databaseUrl === undefined ? "pglite" : "postgresql" }, "hypercast started");
+  console.log(`Hypercast API     ${server.httpUrl}`);
+  console.log(`Hypercast socket  ${server.socketUrl}`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.logger.info({ signal }, "draining");
+    try {
+      await server.stop();
+      await closeDeps(deps);
+      process.exit(0);
+    } catch (error) {
+      deps.logger.error({ err: error }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+}
+
+async function migrateCommand(): Promise<void> {
+  const config = loadConfig(process.env);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const applied = await migrate(db);
+    console.log(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const commands: Record<string, () => Promise<void>> = { serve, migrate: migrateCommand };
+const name = process.argv[2] ?? "serve";
+const command = commands[name];
+if (command === undefined) {
+  console.error(`unknown command ${JSON.stringify(name)}; expected one of: ${Object.keys(commands).join(", ")}`);
+  process.exit(2);
+}
+command().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+/**
+ * Configuration: read from the environment once at boot, validated, typed and frozen.
+ * A bad value stops the boot with a message naming the variable; no secret has a default.
+ *
+ *     const config = loadConfig(process.env)
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Ajv } from "ajv";
+
+export type NodeEnv = "development" | "test" | "production";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly socketPort: number;
+  /** Unset: the embedded PGlite database under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly secretKeyBase: string;
+  readonly logLevel: LogLevel;
+  readonly nodeEnv: NodeEnv;
+  readonly dataDir: string;
+  /** Largest accepted request body in bytes (413 above it). */
+  readonly bodyLimitBytes: number;
+  /** Lifetime of a socket token in seconds. */
+  readonly socketTokenTtlSeconds: number;
+  /** log2 of scrypt's cost parameter N. */
+  readonly passwordHashCost: number;
+  /** How long an HTTP drain waits for in-flight requests on shutdown. */
+  readonly shutdownTimeoutMs: number;
+  /** Sunset date announced for deprecated versions (RFC 8594). */
+  readonly v1Sunset: Date;
+  /** Inbound channel events allowed per second per socket, and the burst above it. */
+  readonly socketRateLimit: number;
+  readonly socketRateBurst: number;
+}
+
+const ENV_SCHEMA = {
+  type: "object",
+  properties: {
+    HOST: { type: "string", minLength: 1, default: "127.0.0.1" },
+    PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4000 },
+    SOCKET_PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4001 },
+    DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
+    REDIS_URL: { type: "string", pattern: "^rediss?://" },
+    SECRET_KEY_BASE: { type: "string", minLength: 32 },
+    LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], default: "info" },
+    NODE_ENV: { enum: ["development", "test", "production"], default: "development" },
+    DATA_DIR: { type: "string", minLength: 1, default: "./.data" },
+    BODY_LIMIT_BYTES: { type: "integer", minimum: 1, default: 1048576 },
+    SOCKET_TOKEN_TTL_SECONDS: { type: "integer", minimum: 1, default: 86400 },
+    PASSWORD_HASH_COST: { type: "integer", minimum: 10, maximum: 20, default: 15 },
+    SHUTDOWN_TIMEOUT_MS: { type: "integer", minimum: 0, default: 10000 },
+    V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
+    SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
+    SOCKET_RATE_BURST: { type: "integer", minimum: 1, default: 200 },
+  },
+} as const;
+
+const validateEnv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile(ENV_SCHEMA);
+
+/** The environment after validation and defaults (ajv's `useDefaults` fills them in). */
+interface Env {
+  HOST: string;
+  PORT: number;
+  SOCKET_PORT: number;
+  DATABASE_URL?: string;
+  REDIS_URL?: string;
+  SECRET_KEY_BASE?: string;
+  LOG_LEVEL: LogLevel;
+  NODE_ENV: NodeEnv;
+  DATA_DIR: string;
+  BODY_LIMIT_BYTES: number;
+  SOCKET_TOKEN_TTL_SECONDS: number;
+  PASSWORD_HASH_COST: number;
+  SHUTDOWN_TIMEOUT_MS: number;
+  V1_SUNSET: string;
+  SOCKET_RATE_LIMIT: number;
+  SOCKET_RATE_BURST: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Validates `env` and returns the frozen configuration, or throws a ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: string) => void } = {}): Config {
+  const known = Object.keys(ENV_SCHEMA.properties);
+  // Empty strings mean "unset", as in most shells' `FOO= cmd`.
+  const input: Record<string, unknown> = {};
+  for (const name of known) {
+    const value = env[name];
+    if (value !== undefined && value !== "") input[name] = value;
+  }
+  if (!validateEnv(input)) {
+    const problems = (validateEnv.errors ?? []).map((e) => {
+      const name = e.instancePath.slice(1) || String(e.params["missingProperty"] ?? "");
+      return `${name} ${e.message ?? "is invalid"} (got ${JSON.stringify(env[name])})`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  const v = input as unknown as Env;
+  const nodeEnv = v.NODE_ENV;
+  const dataDir = resolve(v.DATA_DIR);
+  const sunset = new Date(`${v.V1_SUNSET}T00:00:00Z`);
+  if (Number.isNaN(sunset.getTime())) throw new ConfigError(`invalid configuration: V1_SUNSET is not a date`);
+  let secretKeyBase = v.SECRET_KEY_BASE;
+  if (secretKeyBase === undefined) {
+    if (nodeEnv === "production") {
+      throw new ConfigError("invalid configuration: SECRET_KEY_BASE is required when NODE_ENV=production");
+    }
+    secretKeyBase = developmentSecret(dataDir, options.warn ?? ((m) => console.warn(m)));
+  }
+  return Object.freeze({
+    host: v.HOST,
+    port: v.PORT,
+    socketPort: v.SOCKET_PORT,
+    databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
+    secretKeyBase,
+    logLevel: v.LOG_LEVEL,
+    nodeEnv,
+    dataDir,
+    bodyLimitBytes: v.BODY_LIMIT_BYTES,
+    socketTokenTtlSeconds: v.SOCKET_TOKEN_TTL_SECONDS,
+    passwordHashCost: v.PASSWORD_HASH_COST,
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    v1Sunset: sunset,
+    socketRateLimit: v.SOCKET_RATE_LIMIT,
+    socketRateBurst: v.SOCKET_RATE_BURST,
+  });
+}
+
+/** Outside production a random secret is generated once and kept under DATA_DIR, so tokens survive restarts. */
+function developmentSecret(dataDir: string, warn: (message: string) => void): string {
+  const file = join(dataDir, "secret_key_base");
+  try {
+    const existing = readFileSync(file, "utf8").trim();
+    if (existing.length >= 32) return existing;
+  } catch {
+    // not created yet
+  }
+  const secret = randomBytes(48).toString("base64url");
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  warn(`SECRET_KEY_BASE is not set: generated one and stored it in ${file} (set SECRET_KEY_BASE in production)`);
+  return secret;
+}

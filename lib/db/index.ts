@@ -1,0 +1,58 @@
+/**
+ * The database: a knex instance on PostgreSQL (`DATABASE_URL`) or on the embedded PGlite
+ * (file-backed under DATA_DIR), plus the migrator. Contexts receive the knex instance; nothing
+ * else in the process opens connections.
+ *
+ *     const db = await openDatabase({ databaseUrl: undefined, dataDir: "./.data" })
+ *     await migrate(db)
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import knexFactory, { type Knex } from "knex";
+import ClientPgLite from "knex-pglite";
+import pg from "pg";
+import { migrationSource } from "./migrations/index.ts";
+
+export type Db = Knex;
+
+export interface DatabaseOptions {
+  /** A PostgreSQL URL; undefined selects the embedded PGlite. */
+  databaseUrl: string | undefined;
+  /** Where PGlite keeps its files; undefined keeps PGlite in memory (tests). */
+  dataDir?: string | undefined;
+  /** A PostgreSQL schema to work in (created if missing), so test files never collide. */
+  schema?: string | undefined;
+  /** The pool size on PostgreSQL. */
+  poolMax?: number;
+}
+
+// PostgreSQL `bigint` (count(*), sums) would otherwise arrive as strings; our ids are `integer`.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/** Opens (and for PGlite creates) the database. */
+export async function openDatabase(options: DatabaseOptions): Promise<Db> {
+  if (options.databaseUrl !== undefined) {
+    const schema = options.schema;
+    const db = knexFactory({
+      client: "pg",
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: 5000 },
+      searchPath: schema === undefined ? undefined : [schema],
+      pool: { min: 0, max: options.poolMax ?? 10 },
+      acquireConnectionTimeout: 10000,
+    });
+    if (schema !== undefined) await db.raw("create schema if not exists ??", [schema]);
+    return db;
+  }
+  if (options.dataDir === undefined) {
+    return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: {} as Knex.StaticConnectionConfig });
+  }
+  const filename = join(options.dataDir, "pgdata");
+  mkdirSync(filename, { recursive: true });
+  return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: { filename } });
+}
+
+/** Applies every pending migration (append-only, in `migrations/`). Returns the names applied. */
+export async function migrate(db: Db): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}

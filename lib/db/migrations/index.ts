@@ -1,0 +1,23 @@
+/**
+ * The ordered list of migrations. Append-only: a migration that has shipped is never edited;
+ * a change is a new file added at the end of this list.
+ */
+import type { Knex } from "knex";
+import * as createAccounts from "./20261121000001-create-accounts.ts";
+import * as createRooms from "./20261121000002-create-rooms.ts";
+
+interface Migration {
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
+  ["20261121000001-create-accounts", createAccounts],
+  ["20261121000002-create-rooms", createRooms],
+];
+
+export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {
+  getMigrations: async () => [...MIGRATIONS],
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};

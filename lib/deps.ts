@@ -1,0 +1,61 @@
+/**
+ * The one wiring seam: every long-lived service the process needs, built once from the
+ * configuration and passed by argument to whoever uses it. Tests build their own with a fresh
+ * database schema.
+ *
+ *     const deps = await createDeps(loadConfig(process.env))
+ *     ...
+ *     await closeDeps(deps)
+ */
+import { createAccounts, type Accounts } from "./accounts/index.ts";
+import type { Config } from "./config.ts";
+import { migrate, openDatabase, type Db } from "./db/index.ts";
+import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
+import { createRooms, type Rooms } from "./rooms/index.ts";
+import { createLogger, type Logger } from "./telemetry/logger.ts";
+
+export interface Deps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly db: Db;
+  readonly pubsub: PubSub;
+  readonly accounts: Accounts;
+  readonly rooms: Rooms;
+}
+
+export interface DepsOptions {
+  /** Work in this PostgreSQL schema (tests give each file its own). */
+  schema?: string;
+  /** Keep the embedded database in memory instead of under DATA_DIR (tests). */
+  inMemory?: boolean;
+  /** Apply pending migrations at start (always on for the embedded database). */
+  migrate?: boolean;
+  logger?: Logger;
+}
+
+export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: options.inMemory === true ? undefined : config.dataDir,
+    schema: options.schema,
+  });
+  if (config.databaseUrl === undefined || options.migrate === true) {
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
+  }
+  const pubsub = createLocalPubSub();
+  return {
+    config,
+    logger,
+    db,
+    pubsub,
+    accounts: createAccounts(db, config),
+    rooms: createRooms(db, pubsub),
+  };
+}
+
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.pubsub.close();
+  await deps.db.destroy();
+}

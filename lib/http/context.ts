@@ -1,0 +1,22 @@
+/** The typed per-request state our middleware fills in (Koa's default `ctx.state` is `any`). */
+import type { ParameterizedContext, Next } from "koa";
+import type { User } from "../accounts/index.ts";
+import type { ApiVersion } from "../versions.ts";
+
+export interface HttpState {
+  /** The version being served (negotiated, or pinned by the URL). */
+  version: ApiVersion;
+  /** The version a `/vN` prefix pinned, if any. */
+  pinnedVersion?: ApiVersion;
+  /** `""` or `/v1` / `/v2`: prepended to every link we render. */
+  basePath: string;
+  /** The authenticated user (set by `requireUser`). */
+  user?: User;
+  /** The bearer token the request authenticated with. */
+  token?: string;
+  /** The request body, parsed and validated against the version's schema. */
+  body: Record<string, unknown>;
+}
+
+export type HttpContext = ParameterizedContext<HttpState>;
+export type Middleware = (ctx: HttpContext, next: Next) => Promise<void>;

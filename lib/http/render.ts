@@ -1,0 +1,60 @@
+/**
+ * Rendering: a representation for the negotiated version, the versioned Content-Type, and
+ * HAL collections with RFC 8288 `Link` headers.
+ *
+ *     respond(ctx, 200, userView, user)
+ *     respondCollection(ctx, { rel: "users", view: userView, page, path: "/users" })
+ */
+import type { PageResult } from "../db/keyset.ts";
+import { mediaType } from "../versions.ts";
+import type { RenderContext, Renderers } from "../../representations/render-context.ts";
+import { link } from "../../representations/render-context.ts";
+import type { HttpContext } from "./context.ts";
+import { encodeCursor, type PageParams } from "./pagination.ts";
+
+export function renderContext(ctx: HttpContext): RenderContext {
+  return { version: ctx.state.version, basePath: ctx.state.basePath, viewerId: ctx.state.user?.id };
+}
+
+export function respond<T>(ctx: HttpContext, status: number, view: Renderers<T>, item: T): void {
+  sendJson(ctx, status, view[ctx.state.version](item, renderContext(ctx)));
+}
+
+export function sendJson(ctx: HttpContext, status: number, body: Record<string, unknown>): void {
+  ctx.status = status;
+  ctx.type = `${mediaType(ctx.state.version)}; charset=utf-8`;
+  ctx.body = body;
+}
+
+export interface CollectionOptions<T> {
+  /** The `_embedded` relation name, e.g. `users`. */
+  rel: string;
+  view: Renderers<T>;
+  page: PageResult<T>;
+  params: PageParams;
+  /** The collection's path without prefix, e.g. `/rooms/3/messages`. */
+  path: string;
+  /** The key that cursors continue from. */
+  key: (item: T) => number;
+}
+
+export function respondCollection<T>(ctx: HttpContext, options: CollectionOptions<T>): void {
+  const rc = renderContext(ctx);
+  const { rows, more } = options.page;
+  const { direction, limit } = options.params;
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  // Going forward, more rows means a next page and having come from a cursor means a prev page;
+  // going backward the roles swap.
+  const hasNext = direction === "forward" ? more : options.params.cursor !== undefined;
+  const hasPrev = direction === "forward" ? options.params.cursor !== undefined : more;
+  const pageLink = (cursor: string) => link(rc, `${options.path}?limit=${limit}&cursor=${cursor}`);
+  const links: Record<string, ReturnType<typeof link>> = { self: link(rc, `${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`) };
+  if (hasNext && last !== undefined) links["next"] = pageLink(encodeCursor({ direction: "forward", from: options.key(last) }));
+  if (hasPrev && first !== undefined) links["prev"] = pageLink(encodeCursor({ direction: "backward", from: options.key(first) }));
+  for (const rel of ["next", "prev"] as const) {
+    const target = links[rel];
+    if (target !== undefined) ctx.append("Link", `<${target.href}>; rel="${rel}"; type="${target.type}"`);
+  }
+  sendJson(ctx, 200, { _links: links, _embedded: { [options.rel]: rows.map((row) => options.view[rc.version](row, rc)) } });
+}

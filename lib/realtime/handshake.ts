@@ -1,0 +1,58 @@
+/**
+ * The WebSocket upgrade decision (pure): which path, protocol version, API version and token a
+ * request carries, or why it is refused. Token verification itself happens in the caller.
+ *
+ *     parseHandshake({ path: "/socket/websocket", query: "token=t&vsn=2.0.0", protocols: "" })
+ *     // → { ok: true, token: "t", apiVersion: 2, protocol: "" }
+ *
+ * Rules (phoenix-channels-protocol.md §1): `vsn` must be 2.x (V1 JSON objects are not served);
+ * the token comes from the `token` query parameter or from the `base64url.bearer.phx.<b64>`
+ * subprotocol, which despite its name holds *standard* base64 without padding of the token's
+ * Latin-1 bytes. When the client offered subprotocols we select `phoenix` and never echo the
+ * token protocol.
+ */
+import { DEFAULT_VERSION, parseApiVersion, type ApiVersion } from "../versions.ts";
+import { parseQuery, stringParam } from "./query.ts";
+
+export const SOCKET_PATH = "/socket/websocket";
+const TOKEN_PROTOCOL_PREFIX = "base64url.bearer.phx.";
+
+export interface HandshakeRequest {
+  path: string;
+  query: string;
+  /** The raw `Sec-WebSocket-Protocol` header ("" when absent). */
+  protocols: string;
+}
+
+export type Handshake =
+  | { ok: true; token: string; apiVersion: ApiVersion; protocol: string }
+  | { ok: false; status: 403 | 404; reason: string };
+
+export function parseHandshake(request: HandshakeRequest): Handshake {
+  if (request.path !== SOCKET_PATH) return { ok: false, status: 404, reason: `no socket at ${request.path}` };
+  const query = parseQuery(request.query);
+  const vsn = stringParam(query, "vsn");
+  if (vsn === undefined || !/^2(\.\d+){0,2}$/.test(vsn)) {
+    return { ok: false, status: 403, reason: `unsupported vsn ${JSON.stringify(vsn ?? null)}, expected 2.x` };
+  }
+  const versionParam = stringParam(query, "api_version");
+  const apiVersion = versionParam === undefined ? DEFAULT_VERSION : parseApiVersion(versionParam);
+  if (apiVersion === undefined) return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
+
+  const offered = request.protocols.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  let token = stringParam(query, "token");
+  for (const protocol of offered) {
+    if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) continue;
+    const decoded = decodeBearer(protocol.slice(TOKEN_PROTOCOL_PREFIX.length));
+    if (decoded === undefined) return { ok: false, status: 403, reason: "malformed authToken subprotocol" };
+    token = decoded;
+  }
+  if (token === undefined || token === "") return { ok: false, status: 403, reason: "missing token" };
+  return { ok: true, token, apiVersion, protocol: offered.includes("phoenix") ? "phoenix" : "" };
+}
+
+function decodeBearer(encoded: string): string | undefined {
+  if (encoded === "" || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 === 1) return undefined;
+  // btoa() treats the token as Latin-1, one byte per character.
+  return Buffer.from(encoded, "base64").toString("latin1");
+}

@@ -1,0 +1,76 @@
+/**
+ * The Phoenix V2 JSON serializer (pure): `[join_ref, ref, topic, event, payload]` in text
+ * frames. Refs are opaque strings echoed byte for byte; payloads are JSON objects.
+ *
+ *     decode('[null,"2","phoenix","heartbeat",{}]')
+ *     // → { ok: true, message: { joinRef: null, ref: "2", topic: "phoenix", event: "heartbeat", payload: {} } }
+ *     encodeReply(null, "2", "phoenix", "ok", {}) // → '[null,"2","phoenix","phx_reply",{"status":"ok","response":{}}]'
+ *
+ * A malformed frame decodes to an error that says whether a reply can still be addressed: only
+ * when the ref is a string (and we therefore can echo it) is the client answered; otherwise the
+ * caller closes the socket (see close-codes.ts).
+ */
+
+export type Ref = string | null;
+export type Payload = Record<string, unknown>;
+
+export interface InboundMessage {
+  joinRef: Ref;
+  ref: Ref;
+  topic: string;
+  event: string;
+  payload: Payload;
+}
+
+/** Where an error reply to a malformed frame goes, when it can be addressed at all. */
+export interface ReplyAddress {
+  joinRef: Ref;
+  ref: string;
+  topic: string;
+}
+
+export type Decoded =
+  | { ok: true; message: InboundMessage }
+  | { ok: false; detail: string; replyTo: ReplyAddress | undefined };
+
+export function decode(text: string): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, detail: "the frame is not JSON", replyTo: undefined };
+  }
+  if (!Array.isArray(value)) return { ok: false, detail: "expected a JSON array [join_ref, ref, topic, event, payload]", replyTo: undefined };
+  const [joinRef, ref, topic, event, payload] = value as unknown[];
+  if (ref !== null && typeof ref !== "string") {
+    return { ok: false, detail: `ref must be a string or null, got ${describe(ref)}`, replyTo: undefined };
+  }
+  // Only a string ref can be echoed; a push without a ref (null) cannot be answered.
+  const replyTo: ReplyAddress | undefined =
+    ref === null ? undefined : { joinRef: typeof joinRef === "string" ? joinRef : null, ref, topic: typeof topic === "string" && topic !== "" ? topic : "phoenix" };
+  const fail = (detail: string): Decoded => ({ ok: false, detail, replyTo });
+  if (value.length !== 5) return fail(`expected 5 elements [join_ref, ref, topic, event, payload], got ${value.length}`);
+  if (joinRef !== null && typeof joinRef !== "string") return fail(`join_ref must be a string or null, got ${describe(joinRef)}`);
+  if (typeof topic !== "string" || topic === "") return fail(`topic must be a non-empty string, got ${describe(topic)}`);
+  if (typeof event !== "string" || event === "") return fail(`event must be a non-empty string, got ${describe(event)}`);
+  if (!isObject(payload)) return fail(`payload must be a JSON object, got ${describe(payload)}`);
+  return { ok: true, message: { joinRef, ref, topic, event, payload } };
+}
+
+export function encode(joinRef: Ref, ref: Ref, topic: string, event: string, payload: Payload): string {
+  return JSON.stringify([joinRef, ref, topic, event, payload]);
+}
+
+export function encodeReply(joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): string {
+  return JSON.stringify([joinRef, ref, topic, "phx_reply", { status, response }]);
+}
+
+export function isObject(value: unknown): value is Payload {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "string" ? "a string" : `a ${typeof value}`;
+}

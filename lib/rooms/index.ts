@@ -1,0 +1,170 @@
+/**
+ * Rooms: rooms, memberships and messages. The only door to those tables. Every message
+ * written (whichever web layer asked) is published on the room's topic through the injected
+ * PubSub, as domain data; subscribers render it.
+ *
+ *     const rooms = createRooms(db, pubsub)
+ *     const room = await rooms.createRoom(ownerId, { name: "lobby" })
+ *     await rooms.createMessage(ownerId, room.id, "hello") // → broadcast "message:new" on "room:1"
+ */
+import type { Db } from "../db/index.ts";
+import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
+import type { MembershipRow, MessageRow, RoomRow } from "../db/rows.ts";
+import { Forbidden, Invalid, NotFound } from "../errors.ts";
+import type { PubSub } from "../pubsub/index.ts";
+
+export interface Room {
+  id: number;
+  name: string;
+  private: boolean;
+  ownerId: number;
+  insertedAt: Date;
+}
+
+export interface Membership {
+  roomId: number;
+  userId: number;
+  insertedAt: Date;
+}
+
+export interface Message {
+  id: number;
+  roomId: number;
+  body: string;
+  insertedAt: Date;
+  author: { id: number; name: string };
+}
+
+export type JoinDecision = { ok: true; room: Room } | { ok: false; reason: "not_found" | "unauthorized" };
+
+/** The PubSub topic of a room, shared with the realtime tier. */
+export function roomTopic(roomId: number): string {
+  return `room:${roomId}`;
+}
+
+/** The event under which new messages are published. */
+export const MESSAGE_CREATED = "message:new";
+
+export type Rooms = ReturnType<typeof createRooms>;
+
+export function createRooms(db: Db, pubsub: PubSub) {
+  function visibleRooms(viewerId: number) {
+    return db<RoomRow>("rooms").where((q) =>
+      q.where("private", false).orWhereExists(
+        db("memberships").whereRaw("memberships.room_id = rooms.id").andWhere("memberships.user_id", viewerId),
+      ),
+    );
+  }
+
+  /** The room as the viewer may see it: a private room they are not in does not exist for them. */
+  async function getRoom(viewerId: number, roomId: number): Promise<Room> {
+    const row = await visibleRooms(viewerId).andWhere("id", roomId).first();
+    if (row === undefined) throw new NotFound("room", roomId);
+    return toRoom(row);
+  }
+
+  function messagesWithAuthors() {
+    return db<MessageRow>("messages")
+      .join("users", "users.id", "messages.user_id")
+      .select("messages.*", "users.name as author_name");
+  }
+
+  return {
+    getRoom,
+
+    async createRoom(ownerId: number, attrs: { name: string; private?: boolean | undefined }): Promise<Room> {
+      return db.transaction(async (trx) => {
+        const [row] = await trx<RoomRow>("rooms")
+          .insert({ name: attrs.name, private: attrs.private ?? false, owner_id: ownerId })
+          .returning("*");
+        await trx("memberships").insert({ room_id: row!.id, user_id: ownerId });
+        return toRoom(row!);
+      });
+    },
+
+    /** Public rooms and the private rooms the viewer belongs to, by ascending id. */
+    async listRooms(viewerId: number, page: PageRequest): Promise<PageResult<Room>> {
+      const { rows, more } = await keysetPage<RoomRow>(visibleRooms(viewerId), "id", "asc", page);
+      return { rows: rows.map(toRoom), more };
+    },
+
+    /** Adds `userId` to the room (owner only). Adding an existing member changes nothing. */
+    async addMember(actorId: number, roomId: number, userId: number): Promise<{ membership: Membership; created: boolean }> {
+      const room = await getRoom(actorId, roomId);
+      if (room.ownerId !== actorId) throw new Forbidden(`only the owner of room ${roomId} may add members`);
+      const user = await db("users").where({ id: userId }).first("id");
+      if (user === undefined) throw new Invalid("no such user", [{ pointer: "/user_id", detail: `user ${userId} does not exist` }]);
+      const [inserted] = await db<MembershipRow>("memberships")
+        .insert({ room_id: roomId, user_id: userId })
+        .onConflict(["room_id", "user_id"])
+        .ignore()
+        .returning("*");
+      const row = inserted ?? (await db<MembershipRow>("memberships").where({ room_id: roomId, user_id: userId }).first());
+      return { membership: toMembership(row!), created: inserted !== undefined };
+    },
+
+    /** Members by ascending user id. */
+    async listMembers(viewerId: number, roomId: number, page: PageRequest): Promise<PageResult<Membership>> {
+      await getRoom(viewerId, roomId);
+      const query = db("memberships").where({ room_id: roomId });
+      const { rows, more } = await keysetPage<MembershipRow>(query, "user_id", "asc", page);
+      return { rows: rows.map(toMembership), more };
+    },
+
+    /** Newest first. */
+    async listMessages(viewerId: number, roomId: number, page: PageRequest): Promise<PageResult<Message>> {
+      await getRoom(viewerId, roomId);
+      const query = messagesWithAuthors().where("messages.room_id", roomId);
+      const { rows, more } = await keysetPage<MessageWithAuthor>(query, "messages.id", "desc", page);
+      return { rows: rows.map(toMessage), more };
+    },
+
+    async getMessage(viewerId: number, roomId: number, messageId: number): Promise<Message> {
+      await getRoom(viewerId, roomId);
+      const row = await messagesWithAuthors().where({ "messages.room_id": roomId, "messages.id": messageId }).first();
+      if (row === undefined) throw new NotFound("message", messageId);
+      return toMessage(row);
+    },
+
+    /** Persists a message and publishes it on the room's topic. */
+    async createMessage(authorId: number, roomId: number, body: string): Promise<Message> {
+      await getRoom(authorId, roomId);
+      const [row] = await db<MessageRow>("messages").insert({ room_id: roomId, user_id: authorId, body }).returning("*");
+      const author = await db("users").where({ id: authorId }).first("name");
+      const message = toMessage({ ...row!, author_name: author?.name ?? "" });
+      pubsub.broadcast(roomTopic(roomId), MESSAGE_CREATED, message);
+      return message;
+    },
+
+    /** Whether `userId` may join the room's channel; a refusal says why, as the channel reports it. */
+    async authorizeJoin(userId: number, roomId: number): Promise<JoinDecision> {
+      const row = await db<RoomRow>("rooms").where({ id: roomId }).first();
+      if (row === undefined) return { ok: false, reason: "not_found" };
+      if (row.private) {
+        const member = await db("memberships").where({ room_id: roomId, user_id: userId }).first("user_id");
+        if (member === undefined) return { ok: false, reason: "unauthorized" };
+      }
+      return { ok: true, room: toRoom(row) };
+    },
+  };
+}
+
+function toRoom(row: RoomRow): Room {
+  return { id: row.id, name: row.name, private: row.private, ownerId: row.owner_id, insertedAt: row.inserted_at };
+}
+
+function toMembership(row: MembershipRow): Membership {
+  return { roomId: row.room_id, userId: row.user_id, insertedAt: row.inserted_at };
+}
+
+type MessageWithAuthor = MessageRow & { author_name: string };
+
+function toMessage(row: MessageWithAuthor): Message {
+  return {
+    id: row.id,
+    roomId: row.room_id,
+    body: row.body,
+    insertedAt: row.inserted_at,
+    author: { id: row.user_id, name: row.author_name },
+  };
+}

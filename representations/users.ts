@@ -1,0 +1,56 @@
+/**
+ * Users, per version. v1 knows one favourite sport, v2 a list; both are views of the same
+ * stored list. `email` appears only to the user themself.
+ */
+import type { Registration, User, UserChanges } from "../lib/accounts/index.ts";
+import type { ApiVersion } from "../lib/versions.ts";
+import { link, type RenderContext, type Renderers } from "./render-context.ts";
+
+function common(user: User, ctx: RenderContext) {
+  return {
+    id: user.id,
+    name: user.name,
+    ...(ctx.viewerId === user.id ? { email: user.email } : {}),
+  };
+}
+
+function links(user: User, ctx: RenderContext) {
+  return { self: link(ctx, `/users/${user.id}`), collection: link(ctx, "/users") };
+}
+
+export const userView = {
+  1: (user, ctx) => ({ ...common(user, ctx), favorite_sport: user.favoriteSports[0] ?? null, _links: links(user, ctx) }),
+  2: (user, ctx) => ({ ...common(user, ctx), favorite_sports: user.favoriteSports, _links: links(user, ctx) }),
+} satisfies Renderers<User>;
+
+/** Request bodies (already validated by the version's schema) as the accounts context takes them. */
+interface UserParams {
+  create(body: Record<string, unknown>): Registration;
+  update(body: Record<string, unknown>): UserChanges;
+}
+
+const credentials = (body: Record<string, unknown>) => ({
+  name: body["name"] as string,
+  email: body["email"] as string,
+  password: body["password"] as string,
+});
+
+export const userParams = {
+  1: {
+    create: (body) => {
+      const sport = body["favorite_sport"] as string | null | undefined;
+      return { ...credentials(body), favoriteSports: sport === undefined || sport === null ? [] : [sport] };
+    },
+    update: (body) => ({
+      name: body["name"] as string | undefined,
+      firstFavoriteSport: body["favorite_sport"] as string | null | undefined,
+    }),
+  },
+  2: {
+    create: (body) => ({ ...credentials(body), favoriteSports: body["favorite_sports"] as string[] | undefined }),
+    update: (body) => ({
+      name: body["name"] as string | undefined,
+      favoriteSports: body["favorite_sports"] as string[] | undefined,
+    }),
+  },
+} satisfies Record<ApiVersion, UserParams>;
