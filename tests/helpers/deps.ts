@@ -1,0 +1,37 @@
+/**
+ * Real dependencies for a test file: on PostgreSQL (when DATABASE_URL is set) a schema of its
+ * own, created and migrated here and dropped afterwards; otherwise an in-memory PGlite.
+ */
+import { randomBytes } from "node:crypto";
+import { loadConfig, type Config } from "../../lib/config.ts";
+import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: "test",
+    LOG_LEVEL: "silent",
+    SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+    PASSWORD_HASH_COST: "10",
+    PORT: "0",
+    SOCKET_PORT: "0",
+    DATABASE_URL: process.env["DATABASE_URL"],
+    ...overrides,
+  });
+}
+
+export interface TestDeps extends Deps {
+  /** Closes the connections and drops the test schema. */
+  dispose(): Promise<void>;
+}
+
+export async function createTestDeps(config: Config = testConfig()): Promise<TestDeps> {
+  const schema = config.databaseUrl === undefined ? undefined : `test_${randomBytes(6).toString("hex")}`;
+  const deps = await createDeps(config, { schema, inMemory: true, migrate: true });
+  return {
+    ...deps,
+    async dispose() {
+      if (schema !== undefined) await deps.db.raw("drop schema if exists ?? cascade", [schema]);
+      await closeDeps(deps);
+    },
+  };
+}
