@@ -10,6 +10,7 @@
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import type { Config } from "./config.ts";
 import { migrate, openDatabase, type Db } from "./db/index.ts";
+import { createLocalPresence, type Presence } from "./presence/index.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
@@ -19,6 +20,8 @@ export interface Deps {
   readonly logger: Logger;
   readonly db: Db;
   readonly pubsub: PubSub;
+  /** Who is in which topic; the realtime tier tracks, REST reads. */
+  readonly presence: Presence;
   readonly accounts: Accounts;
   readonly rooms: Rooms;
 }
@@ -50,6 +53,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     logger,
     db,
     pubsub,
+    presence: createLocalPresence(),
     accounts: createAccounts(db, config),
     rooms: createRooms(db, pubsub),
   };

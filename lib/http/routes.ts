@@ -6,6 +6,7 @@
 import type { Deps } from "../deps.ts";
 import type { HttpContext } from "./context.ts";
 import { messagesController } from "./controllers/messages.ts";
+import { presenceController } from "./controllers/presence.ts";
 import { roomsController } from "./controllers/rooms.ts";
 import { rootController } from "./controllers/root.ts";
 import { sessionsController } from "./controllers/sessions.ts";
@@ -35,6 +36,7 @@ export function routes(deps: Deps, options: RouteOptions): Route[] {
   const sessions = sessionsController(deps.accounts, options.socketUrl);
   const rooms = roomsController(deps.rooms);
   const messages = messagesController(deps.rooms);
+  const presence = presenceController(deps.rooms, deps.presence);
   return [
     { method: "get", path: "/", name: "root.show", auth: false, action: root.show },
     { method: "post", path: "/users", name: "users.create", auth: false, body: "users.create", action: users.create },
@@ -53,5 +55,6 @@ export function routes(deps: Deps, options: RouteOptions): Route[] {
     { method: "get", path: "/rooms/:id/messages", name: "messages.index", auth: true, action: messages.index },
     { method: "get", path: "/rooms/:id/messages/:mid", name: "messages.show", auth: true, action: messages.show },
     { method: "post", path: "/rooms/:id/messages", name: "messages.create", auth: true, body: "messages.create", action: messages.create },
+    { method: "get", path: "/rooms/:id/presence", name: "presence.show", auth: true, action: presence.show },
   ];
 }
