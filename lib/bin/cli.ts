@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "../config.ts";
 import { migrate, openDatabase } from "../db/index.ts";
 import { closeDeps, createDeps } from "../deps.ts";
 import { startServer } from "../server.ts";
+import { flushLogger } from "../telemetry/logger.ts";
 
 async function serve(): Promise<void> {
   const config = loadConfig(process.env);
@@ -24,9 +25,12 @@ async function serve(): Promise<void> {
     try {
       await server.stop();
       await closeDeps(deps);
+      deps.logger.info("stopped");
+      await flushLogger(deps.logger);
       process.exit(0);
     } catch (error) {
       deps.logger.error({ err: error }, "shutdown failed");
+      await flushLogger(deps.logger);
       process.exit(1);
     }
   };

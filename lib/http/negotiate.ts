@@ -38,8 +38,10 @@ export interface DeprecationOptions {
 export function negotiateVersion(options: DeprecationOptions): Middleware {
   const deprecation = `@${Math.floor(options.deprecatedAt.getTime() / 1000)}`;
   const sunset = options.sunset.toUTCString();
+  const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
+  const negotiated = rememberNegotiations();
   return async function negotiateVersionMiddleware(ctx, next) {
-    const version = negotiate(ctx.get("Accept") || undefined, ctx.state.pinnedVersion);
+    const version = negotiated(ctx.get("Accept") || undefined, ctx.state.pinnedVersion);
     if (version === undefined) {
       const pinned = ctx.state.pinnedVersion;
       const supported = pinned === undefined ? supportedMediaTypes() : [mediaType(pinned), "application/json"];
@@ -53,13 +55,48 @@ export function negotiateVersion(options: DeprecationOptions): Middleware {
     if (DEPRECATED_VERSIONS.has(version)) {
       ctx.set("Deprecation", deprecation);
       ctx.set("Sunset", sunset);
-      ctx.append("Link", `<${successorPath(ctx.originalUrl, version)}>; rel="successor-version"; type="${mediaType(CURRENT_VERSION)}"`);
+      ctx.append("Link", `<${successorPath(ctx.originalUrl, version)}>; rel="successor-version"; ${successorType}`);
     }
     await next();
   };
 }
 
+// Compiled once: deprecated versions' URL prefixes, as successorPath swaps them.
+const VERSION_PREFIXES = new Map([...DEPRECATED_VERSIONS].map((v) => [v, new RegExp(`^/v${v}(?=/|$|\\?)`)] as const));
+
 /** The same resource in the current version: swap the `/vN` prefix if the URL has one. */
 function successorPath(originalUrl: string, version: ApiVersion): string {
-  return originalUrl.replace(new RegExp(`^/v${version}(?=/|$|\\?)`), `/v${CURRENT_VERSION}`);
+  const prefix = VERSION_PREFIXES.get(version) ?? new RegExp(`^/v${version}(?=/|$|\\?)`);
+  return originalUrl.replace(prefix, `/v${CURRENT_VERSION}`);
+}
+
+/** How many distinct (Accept, pinned version) answers a negotiator remembers before starting afresh. */
+const REMEMBERED_NEGOTIATIONS = 512;
+/** Longer Accept headers are negotiated each time rather than remembered. */
+const REMEMBERED_ACCEPT_LENGTH = 512;
+
+/**
+ * `negotiate` (a pure function of the header and the pin) with its answers remembered: clients
+ * send a handful of distinct Accept headers, and parsing one costs more than the rest of the
+ * negotiation. Bounded: when full, the memory is cleared, so odd headers cost only a re-parse.
+ */
+function rememberNegotiations(): (accept: string | undefined, pinned: ApiVersion | undefined) => ApiVersion | undefined {
+  const answers = new Map<ApiVersion | undefined, Map<string | undefined, ApiVersion | null>>();
+  let size = 0;
+  return (accept, pinned) => {
+    if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH) return negotiate(accept, pinned);
+    let forPin = answers.get(pinned);
+    const known = forPin?.get(accept);
+    if (known !== undefined) return known ?? undefined;
+    const version = negotiate(accept, pinned);
+    if (size >= REMEMBERED_NEGOTIATIONS) {
+      answers.clear();
+      size = 0;
+      forPin = undefined;
+    }
+    if (forPin === undefined) answers.set(pinned, (forPin = new Map()));
+    forPin.set(accept, version ?? null);
+    size++;
+    return version;
+  };
 }
