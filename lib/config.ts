@@ -95,11 +95,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     const value = env[name];
     if (value !== undefined && value !== "") input[name] = value;
   }
-  if (!validateEnv(input)) {
-    const problems = (validateEnv.errors ?? []).map((e) => {
+  // ajv's coercion reads numbers as Number() does ("0x50", "1e3", " 80 "); a setting is decimal digits.
+  const notDecimal = known.filter((name) => isIntegerSetting(name) && typeof input[name] === "string" && !/^-?\d+$/.test(input[name]));
+  if (!validateEnv(input) || notDecimal.length > 0) {
+    const problems = notDecimal.map((name) => `${name} must be a decimal integer ${shown(env, name)}`);
+    for (const e of validateEnv.errors ?? []) {
       const name = e.instancePath.slice(1) || String(e.params["missingProperty"] ?? "");
-      return `${name} ${e.message ?? "is invalid"} (got ${JSON.stringify(env[name])})`;
-    });
+      if (!notDecimal.includes(name)) problems.push(`${name} ${e.message ?? "is invalid"} ${shown(env, name)}`);
+    }
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
   }
   const v = input as unknown as Env;
@@ -132,6 +135,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     socketRateLimit: v.SOCKET_RATE_LIMIT,
     socketRateBurst: v.SOCKET_RATE_BURST,
   });
+}
+
+function isIntegerSetting(name: string): boolean {
+  return (ENV_SCHEMA.properties as Record<string, { type?: string }>)[name]?.type === "integer";
+}
+
+// Boot errors end up in logs: never echo a secret or a URL that may carry a password.
+const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL"]);
+
+function shown(env: NodeJS.ProcessEnv, name: string): string {
+  return HIDDEN.has(name) ? "(value not shown)" : `(got ${JSON.stringify(env[name])})`;
 }
 
 /** Outside production a random secret is generated once and kept under DATA_DIR, so tokens survive restarts. */

@@ -42,6 +42,11 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,
     schema: options.schema,
+    log: {
+      warn: (message) => logger.warn({ component: "knex" }, message),
+      error: (message) => logger.error({ component: "knex" }, message),
+      debug: (message) => logger.debug({ component: "knex" }, message),
+    },
   });
   if (config.databaseUrl === undefined || options.migrate === true) {
     const applied = await migrate(db);

@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildApp } from "./app.ts";
 import type { Deps } from "./deps.ts";
+import { startRealtime } from "./realtime/index.ts";
 
 export interface RunningServer {
   readonly httpUrl: string;
@@ -27,19 +28,32 @@ export interface ServerOptions {
 
 export async function startServer(deps: Deps, options: ServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? deps.config.host;
-  const socketPort = options.socketPort ?? deps.config.socketPort;
+  // The realtime tier first, so that with port 0 the advertised socket URL has the real port.
+  const realtime = await startRealtime(deps, { host, port: options.socketPort ?? deps.config.socketPort });
+  const socketPort = realtime.port;
   const app = buildApp(deps, {
     socketUrl: (ctx) => `ws://${formatHost(ctx.hostname || host)}:${socketPort}/socket`,
   });
   const http = createServer(app.callback());
-  http.keepAliveTimeout = 5000;
-  await listen(http, options.port ?? deps.config.port, host);
+  // Longer than the idle timeout of common load balancers and HTTP clients, so the client side
+  // always closes an idle connection first and never reuses one we are closing.
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
+  try {
+    await listen(http, options.port ?? deps.config.port, host);
+  } catch (error) {
+    await realtime.shutdown();
+    throw error;
+  }
   const httpPort = (http.address() as AddressInfo).port;
   return {
     httpUrl: `http://${formatHost(host)}:${httpPort}`,
     httpPort,
     socketUrl: `ws://${formatHost(host)}:${socketPort}/socket`,
-    stop: () => drain(http, deps.config.shutdownTimeoutMs),
+    // Both at once: HTTP drains while sockets get their leave diffs and then 1012.
+    stop: async () => {
+      await Promise.all([drain(http, deps.config.shutdownTimeoutMs), realtime.shutdown()]);
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export interface DatabaseOptions {
   schema?: string | undefined;
   /** The pool size on PostgreSQL. */
   poolMax?: number;
+  /** Where knex's own warnings go (by default it writes to the console). */
+  log?: { warn(message: string): void; error(message: string): void; debug(message: string): void };
 }
 
 // PostgreSQL `bigint` (count(*), sums) would otherwise arrive as strings; our ids are `integer`.
@@ -35,10 +37,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     const schema = options.schema;
     const db = knexFactory({
       client: "pg",
-      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: 5000 },
+      // keepAlive and query_timeout bound how long a request can hang on a connection whose
+      // peer vanished without closing it; both failures read as "database unavailable".
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true, query_timeout: 30000 },
       searchPath: schema === undefined ? undefined : [schema],
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: 10000,
+      log: knexLog(options.log),
     });
     if (schema !== undefined) await db.raw("create schema if not exists ??", [schema]);
     return db;
@@ -49,6 +54,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
   const filename = join(options.dataDir, "pgdata");
   mkdirSync(filename, { recursive: true });
   return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: { filename } });
+}
+
+function knexLog(log: DatabaseOptions["log"]): Knex.Config["log"] {
+  if (log === undefined) return undefined;
+  const text = (message: unknown) => (message instanceof Error ? message.message : String(message));
+  return {
+    warn: (m: unknown) => log.warn(text(m)),
+    error: (m: unknown) => log.error(text(m)),
+    deprecate: (m: unknown) => log.warn(text(m)),
+    debug: (m: unknown) => log.debug(text(m)),
+  };
 }
 
 /** Applies every pending migration (append-only, in `migrations/`). Returns the names applied. */

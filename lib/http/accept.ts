@@ -30,10 +30,34 @@ export function negotiateVersion(accept: string | undefined, pinned?: ApiVersion
   const types = offers.map(([type]) => type);
   // An empty field is read like an absent one: any type.
   const header = accept === undefined || accept.trim() === "" ? undefined : accept;
-  const [best] = new Negotiator({ headers: { accept: header } }).mediaTypes(types);
-  if (best === undefined) return undefined;
-  const version = offers[types.indexOf(best)]![1];
-  return version === "default" ? (pinned ?? DEFAULT_VERSION) : version;
+  // We always answer with the vendor type, so a version whose vendor type (either form) the
+  // client named with q=0 is never served, whichever range matched: `application/json,
+  // application/vnd.app.v2+json;q=0` gets version 1, not the excluded default.
+  const excluded = API_VERSIONS.filter((v) => namesWithZeroQuality(header, v));
+  for (const type of new Negotiator({ headers: { accept: header } }).mediaTypes(types)) {
+    const offered = offers[types.indexOf(type)]![1];
+    const candidates = offered !== "default" ? [offered] : pinned !== undefined ? [pinned] : [DEFAULT_VERSION, ...API_VERSIONS];
+    const version = candidates.find((v) => !excluded.includes(v));
+    if (version !== undefined) return version;
+  }
+  return undefined;
+}
+
+/** Whether the header lists `v`'s vendor type (either form) with q=0. */
+function namesWithZeroQuality(header: string | undefined, v: ApiVersion): boolean {
+  if (header === undefined) return false;
+  return header.split(",").some((entry) => {
+    let parsed: { type: string; parameters: Record<string, string> };
+    try {
+      parsed = parseContentType(entry.trim());
+    } catch {
+      return false;
+    }
+    const { type, parameters } = parsed;
+    const q = parameters["q"];
+    if (q === undefined || parseFloat(q) !== 0) return false; // parseFloat, as negotiator reads q
+    return type === mediaType(v) || (type === "application/vnd.app+json" && parseApiVersion(parameters["version"]) === v);
+  });
 }
 
 /** Every media type a client may name to get a version, for 406 bodies and documentation. */
@@ -68,7 +92,9 @@ export function classifyBodyType(contentType: string | undefined): BodyType {
     return version === undefined ? { kind: "unsupported", mediaType: type } : { kind: "json", version };
   }
   if (type === "application/vnd.app+json") {
-    const version = parameters["version"] === undefined ? DEFAULT_VERSION : parseApiVersion(parameters["version"]);
+    // Without a version parameter the type names no version: like generic JSON, the negotiated one applies.
+    if (parameters["version"] === undefined) return { kind: "json", version: undefined };
+    const version = parseApiVersion(parameters["version"]);
     return version === undefined ? { kind: "unsupported", mediaType: contentType } : { kind: "json", version };
   }
   return { kind: "unsupported", mediaType: type };

@@ -1,0 +1,153 @@
+/**
+ * lib/config.ts: the environment is validated once; a bad value stops the boot with a message
+ * naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE;
+ * development generates one under DATA_DIR once, with a warning, and reuses it.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import test from "ava";
+import { ConfigError, loadConfig } from "../lib/config.ts";
+
+const SECRET = "s".repeat(48);
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "hypercast-config-"));
+  dirs.push(dir);
+  return dir;
+}
+test.after.always(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The ConfigError message for `env` (with a valid secret unless `env` says otherwise). */
+function failure(t: import("ava").ExecutionContext, env: Record<string, string>): string {
+  const error = t.throws(() => loadConfig({ SECRET_KEY_BASE: SECRET, ...env }, { warn: () => t.fail("no warning expected") }), { instanceOf: ConfigError });
+  return error?.message ?? "";
+}
+
+test("defaults: 127.0.0.1:4000 for HTTP, 4001 for the socket, development, info, 1 MiB bodies", (t) => {
+  const config = loadConfig({ SECRET_KEY_BASE: SECRET });
+  t.is(config.host, "127.0.0.1");
+  t.is(config.port, 4000);
+  t.is(config.socketPort, 4001);
+  t.is(config.nodeEnv, "development");
+  t.is(config.logLevel, "info");
+  t.is(config.bodyLimitBytes, 1024 * 1024);
+  t.is(config.databaseUrl, undefined);
+  t.is(config.redisUrl, undefined);
+  t.is(config.dataDir, resolve("./.data"));
+  t.is(config.secretKeyBase, SECRET);
+  t.true(Object.isFrozen(config));
+});
+
+test("values are read and typed", (t) => {
+  const config = loadConfig({
+    SECRET_KEY_BASE: SECRET,
+    HOST: "0.0.0.0",
+    PORT: "8080",
+    SOCKET_PORT: "8081",
+    DATABASE_URL: "postgresql://app:pw@db.internal:5432/app",
+    REDIS_URL: "redis://cache:6379",
+    LOG_LEVEL: "debug",
+    NODE_ENV: "production",
+    BODY_LIMIT_BYTES: "2048",
+  });
+  t.like(config, { host: "0.0.0.0", port: 8080, socketPort: 8081, logLevel: "debug", nodeEnv: "production", bodyLimitBytes: 2048 });
+  t.is(config.databaseUrl, "postgresql://app:pw@db.internal:5432/app");
+  t.is(config.redisUrl, "redis://cache:6379");
+});
+
+test("an empty variable counts as unset", (t) => {
+  const config = loadConfig({ SECRET_KEY_BASE: SECRET, PORT: "", DATABASE_URL: "", LOG_LEVEL: "" });
+  t.is(config.port, 4000);
+  t.is(config.databaseUrl, undefined);
+  t.is(config.logLevel, "info");
+});
+
+for (const port of ["abc", "70000", "-1", "4000.5", "0x50", "1e3", " 80"]) {
+  test(`PORT=${JSON.stringify(port)} stops the boot, naming PORT`, (t) => {
+    const message = failure(t, { PORT: port });
+    t.regex(message, /\bPORT\b/);
+    t.notRegex(message, /SOCKET_PORT/);
+    t.true(message.includes(JSON.stringify(port)), message);
+  });
+}
+
+test("SOCKET_PORT and BODY_LIMIT_BYTES are validated too", (t) => {
+  t.regex(failure(t, { SOCKET_PORT: "socket" }), /\bSOCKET_PORT\b/);
+  t.regex(failure(t, { BODY_LIMIT_BYTES: "0" }), /\bBODY_LIMIT_BYTES\b/);
+});
+
+for (const url of ["mysql://db/app", "localhost:5432", "http://db/app"]) {
+  test(`DATABASE_URL=${url} stops the boot, naming DATABASE_URL without echoing it`, (t) => {
+    const message = failure(t, { DATABASE_URL: url });
+    t.regex(message, /\bDATABASE_URL\b/);
+    t.false(message.includes(url), "a database URL may carry a password");
+  });
+}
+
+test("a bad REDIS_URL is refused without echoing it", (t) => {
+  const message = failure(t, { REDIS_URL: "memcached://user:hunter2@cache" });
+  t.regex(message, /\bREDIS_URL\b/);
+  t.false(message.includes("hunter2"));
+});
+
+test("LOG_LEVEL must be a pino level", (t) => {
+  const message = failure(t, { LOG_LEVEL: "loud" });
+  t.regex(message, /\bLOG_LEVEL\b/);
+  t.true(message.includes('"loud"'));
+  for (const level of ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const) {
+    t.is(loadConfig({ SECRET_KEY_BASE: SECRET, LOG_LEVEL: level }).logLevel, level);
+  }
+});
+
+test("NODE_ENV must be development, test or production", (t) => {
+  t.regex(failure(t, { NODE_ENV: "staging" }), /\bNODE_ENV\b/);
+});
+
+test("every bad variable is named in one message", (t) => {
+  const message = failure(t, { PORT: "x", LOG_LEVEL: "loud", DATABASE_URL: "mysql://db" });
+  for (const name of ["PORT", "LOG_LEVEL", "DATABASE_URL"]) t.true(message.includes(name), message);
+});
+
+test("production without SECRET_KEY_BASE stops the boot, naming it", (t) => {
+  const dataDir = tempDir();
+  const error = t.throws(() => loadConfig({ NODE_ENV: "production", DATA_DIR: dataDir }, { warn: () => t.fail("must not generate") }), { instanceOf: ConfigError });
+  t.regex(error?.message ?? "", /SECRET_KEY_BASE/);
+  t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" }, "no secret is generated in production");
+});
+
+test("a short SECRET_KEY_BASE is refused without echoing it", (t) => {
+  const secret = "tooshort-but-secret";
+  const message = failure(t, { SECRET_KEY_BASE: secret, NODE_ENV: "production" });
+  t.regex(message, /\bSECRET_KEY_BASE\b/);
+  t.false(message.includes(secret));
+});
+
+test("development generates a secret once under DATA_DIR, with a warning, and reuses it", (t) => {
+  const dataDir = join(tempDir(), "nested", "data");
+  const warnings: string[] = [];
+  const first = loadConfig({ DATA_DIR: dataDir }, { warn: (m) => warnings.push(m) });
+  t.true(first.secretKeyBase.length >= 32);
+  t.is(warnings.length, 1);
+  t.regex(warnings[0]!, /SECRET_KEY_BASE/);
+  const file = join(dataDir, "secret_key_base");
+  t.is(readFileSync(file, "utf8").trim(), first.secretKeyBase);
+  t.is(statSync(file).mode & 0o777, 0o600, "only the owner may read the secret");
+  t.is(first.dataDir, dataDir);
+
+  const second = loadConfig({ DATA_DIR: dataDir }, { warn: (m) => warnings.push(m) });
+  t.is(second.secretKeyBase, first.secretKeyBase, "the generated secret survives restarts");
+  t.is(warnings.length, 1, "no second warning once the secret exists");
+
+  const other = loadConfig({ DATA_DIR: tempDir() }, { warn: () => {} });
+  t.not(other.secretKeyBase, first.secretKeyBase, "each data directory gets its own random secret");
+});
+
+test("an explicit SECRET_KEY_BASE wins over a generated one and writes nothing", (t) => {
+  const dataDir = tempDir();
+  const config = loadConfig({ DATA_DIR: dataDir, SECRET_KEY_BASE: SECRET }, { warn: () => t.fail("no warning expected") });
+  t.is(config.secretKeyBase, SECRET);
+  t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
+});

@@ -1,0 +1,209 @@
+/**
+ * lib/http/accept.ts, pure: version negotiation from `Accept` (and a `/vN` pin) and the
+ * classification of request-body Content-Types. Tables for the cases the contract names, then
+ * fast-check properties over random headers (fixed seed; FC_SEED=<n> explores other runs).
+ */
+import test from "ava";
+import fc from "fast-check";
+import { classifyBodyType, negotiateVersion, supportedMediaTypes } from "../../lib/http/accept.ts";
+import { API_VERSIONS, type ApiVersion } from "../../lib/versions.ts";
+
+fc.configureGlobal({ seed: Number(process.env["FC_SEED"] ?? 20260101), numRuns: 400 });
+
+const V1 = "application/vnd.app.v1+json";
+const V2 = "application/vnd.app.v2+json";
+
+const NEGOTIATION: ReadonlyArray<[accept: string | undefined, pinned: ApiVersion | undefined, expected: ApiVersion | undefined]> = [
+  [undefined, undefined, 2],
+  ["", undefined, 2],
+  ["   ", undefined, 2],
+  ["*/*", undefined, 2],
+  ["application/*", undefined, 2],
+  ["application/json", undefined, 2],
+  [V1, undefined, 1],
+  [V2, undefined, 2],
+  ["application/vnd.app+json; version=1", undefined, 1],
+  ["application/vnd.app+json;version=2", undefined, 2],
+  ["application/vnd.app+json", undefined, 2],
+  ["APPLICATION/VND.APP.V1+JSON", undefined, 1],
+  [`${V1};q=0.5, ${V2};q=0.4`, undefined, 1],
+  [`${V2};q=0.4, ${V1};q=0.5`, undefined, 1],
+  [`application/json;q=0.9, ${V1}`, undefined, 1],
+  [`application/json, ${V1};q=0.1`, undefined, 2],
+  [`*/*, ${V2};q=0`, undefined, 1],
+  [`application/json, ${V2};q=0`, undefined, 1], // the default is excluded by name
+  [`application/json, ${V1};q=0, ${V2};q=0`, undefined, undefined],
+  [`${V1};q=0`, undefined, undefined],
+  ["*/*;q=0", undefined, undefined],
+  ["text/html", undefined, undefined],
+  ["application/vnd.app.v3+json", undefined, undefined],
+  ["application/vnd.app+json; version=3", undefined, undefined],
+  ["application/vnd.app.v3+json, */*;q=0.1", undefined, 2],
+  ["text/html, application/xhtml+xml;q=0.9, */*;q=0.8", undefined, 2],
+  [undefined, 1, 1],
+  ["*/*", 1, 1],
+  ["application/json", 1, 1],
+  ["application/vnd.app+json", 1, 1],
+  [V1, 1, 1],
+  [V2, 1, undefined],
+  [V1, 2, undefined],
+  [`${V1}, ${V2};q=0.1`, 2, 2],
+  [`application/json, ${V1};q=0`, 1, undefined],
+];
+
+for (const [accept, pinned, expected] of NEGOTIATION) {
+  test(`negotiateVersion(${JSON.stringify(accept)}${pinned === undefined ? "" : `, pinned ${pinned}`}) → ${expected ?? "406"}`, (t) => {
+    t.is(negotiateVersion(accept, pinned), expected);
+  });
+}
+
+test("supportedMediaTypes lists both vendor forms of every version and generic JSON", (t) => {
+  const types = supportedMediaTypes();
+  for (const v of API_VERSIONS) {
+    t.true(types.includes(`application/vnd.app.v${v}+json`));
+    t.true(types.includes(`application/vnd.app+json; version=${v}`));
+  }
+  t.true(types.includes("application/json"));
+});
+
+const BODY_TYPES: ReadonlyArray<[string | undefined, ReturnType<typeof classifyBodyType>]> = [
+  [undefined, { kind: "missing" }],
+  ["", { kind: "missing" }],
+  ["application/json", { kind: "json", version: undefined }],
+  ["Application/JSON; charset=UTF-8", { kind: "json", version: undefined }],
+  [V1, { kind: "json", version: 1 }],
+  [`${V2}; charset=utf-8`, { kind: "json", version: 2 }],
+  ["application/vnd.app+json; version=1", { kind: "json", version: 1 }],
+  ["application/vnd.app+json", { kind: "json", version: undefined }], // names no version
+  ["application/vnd.app.v3+json", { kind: "unsupported", mediaType: "application/vnd.app.v3+json" }],
+  ["application/vnd.app+json; version=7", { kind: "unsupported", mediaType: "application/vnd.app+json; version=7" }],
+  ["application/json; charset=latin1", { kind: "unsupported", mediaType: "application/json; charset=latin1" }],
+  ["text/plain", { kind: "unsupported", mediaType: "text/plain" }],
+  ["application/x-www-form-urlencoded", { kind: "unsupported", mediaType: "application/x-www-form-urlencoded" }],
+  ["not a type", { kind: "unsupported", mediaType: "not a type" }],
+];
+
+for (const [contentType, expected] of BODY_TYPES) {
+  test(`classifyBodyType(${JSON.stringify(contentType)}) → ${expected.kind}`, (t) => {
+    t.deepEqual(classifyBodyType(contentType), expected);
+  });
+}
+
+// ---- properties -------------------------------------------------------------------------
+
+const RANGES = [
+  "*/*",
+  "application/*",
+  "application/json",
+  V1,
+  V2,
+  "application/vnd.app.v3+json",
+  "application/vnd.app+json",
+  "application/vnd.app+json; version=1",
+  "application/vnd.app+json; version=2",
+  "application/vnd.app+json; version=9",
+  "text/html",
+  "text/*",
+  "image/png",
+  "application/xml",
+] as const;
+
+/** The two names a client can give version `v`. */
+function namesOf(v: ApiVersion): string[] {
+  return [`application/vnd.app.v${v}+json`, `application/vnd.app+json; version=${v}`];
+}
+
+const token = fc.stringMatching(/^[a-z][a-z0-9.+-]{0,8}$/);
+const range = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...RANGES) }, { weight: 1, arbitrary: fc.tuple(token, token).map(([a, b]) => `${a}/${b}`) });
+/** A q-value in thousandths, as RFC 9110 writes them: 0, 0.5, 0.125, 1. */
+const qOf = (thousandths: number) => (thousandths === 1000 ? "1" : String(thousandths / 1000));
+const quality = fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined });
+const entry = fc.tuple(range, quality).map(([r, q]) => (q === undefined ? r : `${r};q=${qOf(q)}`));
+const header = fc.array(entry, { maxLength: 8 }).map((entries) => entries.join(", "));
+const version = fc.constantFrom(...API_VERSIONS);
+const pinned = fc.option(version, { nil: undefined });
+
+test("any header of media ranges with q-values yields a supported version or undefined, never a throw", (t) => {
+  fc.assert(
+    fc.property(header, pinned, (accept, pin) => {
+      const result = negotiateVersion(accept, pin);
+      return result === undefined || API_VERSIONS.includes(result);
+    }),
+  );
+  t.pass();
+});
+
+test("naming a vendor type with q=0 (either form, anywhere in the header) never lets that version win", (t) => {
+  fc.assert(
+    fc.property(fc.array(entry, { maxLength: 8 }), version, fc.boolean(), fc.nat(), pinned, (entries, v, paramForm, at, pin) => {
+      const exclusion = `${namesOf(v)[paramForm ? 1 : 0]!};q=0`;
+      const withExclusion = [...entries];
+      withExclusion.splice(at % (entries.length + 1), 0, exclusion);
+      return negotiateVersion(withExclusion.join(", "), pin) !== v;
+    }),
+  );
+  t.pass();
+});
+
+test("a header whose only entry with q>0 names one version yields that version", (t) => {
+  fc.assert(
+    fc.property(version, fc.boolean(), fc.integer({ min: 1, max: 1000 }), fc.array(fc.constantFrom(...RANGES), { maxLength: 6 }), fc.nat(), (v, paramForm, q, others, at) => {
+      const zeroes = others.filter((r) => !namesOf(v).includes(r)).map((r) => `${r};q=0`);
+      zeroes.splice(at % (zeroes.length + 1), 0, `${namesOf(v)[paramForm ? 1 : 0]!};q=${qOf(q)}`);
+      return negotiateVersion(zeroes.join(", ")) === v;
+    }),
+  );
+  t.pass();
+});
+
+test("permuting entries with distinct q-values does not change the result", (t) => {
+  const entries = fc
+    .uniqueArray(fc.integer({ min: 0, max: 1000 }), { minLength: 1, maxLength: 7 })
+    .chain((qs) => fc.tuple(fc.array(range, { minLength: qs.length, maxLength: qs.length }), fc.constant(qs)))
+    .map(([ranges, qs]) => ranges.map((r, i) => `${r};q=${qOf(qs[i]!)}`));
+  fc.assert(
+    fc.property(entries, fc.array(fc.nat()), pinned, (list, keys, pin) => {
+      const shuffled = list.map((e, i) => [keys[i] ?? i, e] as const).sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+      return negotiateVersion(list.join(", "), pin) === negotiateVersion(shuffled.join(","), pin);
+    }),
+  );
+  t.pass();
+});
+
+test("a header of wildcards only (q>0) yields the default version, 2", (t) => {
+  const wildcard = fc.tuple(fc.constantFrom("*/*", "application/*", "*/*", "Application/*"), fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }));
+  fc.assert(
+    fc.property(fc.array(wildcard, { minLength: 1, maxLength: 5 }), (list) => {
+      const accept = list.map(([r, q]) => (q === undefined ? r : `${r}; q=${qOf(q)}`)).join(" , ");
+      return negotiateVersion(accept) === 2;
+    }),
+  );
+  t.pass();
+});
+
+test("a pinned version only ever yields the pinned version or undefined", (t) => {
+  fc.assert(
+    fc.property(fc.oneof(header, fc.string()), version, (accept, pin) => {
+      const result = negotiateVersion(accept, pin);
+      return result === undefined || result === pin;
+    }),
+  );
+  t.pass();
+});
+
+test("garbage never throws, in Accept or in Content-Type", (t) => {
+  const garbage = fc.oneof(
+    fc.string(),
+    fc.string({ unit: "binary" }),
+    fc.stringMatching(/^[\w*/;=,." \t\\()<>@:?-]{0,60}$/),
+    fc.array(fc.constantFrom("*/*", ";", ",", "q=", "=", '"', "version=", "application/vnd.app", "+json", "\t", "q=abc", "q=1.5"), { maxLength: 12 }).map((p) => p.join("")),
+  );
+  fc.assert(
+    fc.property(garbage, pinned, (text, pin) => {
+      const result = negotiateVersion(text, pin);
+      const body = classifyBodyType(text);
+      return (result === undefined || API_VERSIONS.includes(result)) && ["json", "missing", "unsupported"].includes(body.kind);
+    }),
+  );
+  t.pass();
+});
