@@ -26,8 +26,11 @@ export async function hashPassword(password: string, logN: number): Promise<stri
 /** True when `password` matches `stored`; a malformed stored hash never matches. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, logN, r, p, salt, hash] = stored.split("$");
+  const [n, blockSize, parallelism] = [logN, r, p].map((x) => (x !== undefined && /^\d{1,2}$/.test(x) ? Number(x) : NaN)) as [number, number, number];
+  // Bounded like PASSWORD_HASH_COST, so a corrupt row can neither throw nor ask scrypt for gigabytes.
   if (scheme !== "scrypt" || salt === undefined || hash === undefined) return false;
+  if (!(n >= 1 && n <= 20 && blockSize >= 1 && blockSize <= 32 && parallelism >= 1 && parallelism <= 16)) return false;
   const expected = Buffer.from(hash, "base64url");
-  const actual = await derive(password, Buffer.from(salt, "base64url"), Number(logN), Number(r), Number(p));
+  const actual = await derive(password, Buffer.from(salt, "base64url"), n, blockSize, parallelism);
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

@@ -2,7 +2,7 @@
  * Socket tokens: short-lived signed tokens (JWT, HS256, via `jose`) that the realtime tier
  * verifies on every connect without reading the database.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { SignJWT, errors, jwtVerify } from "jose";
 
 export type SocketTokenResult =
@@ -24,6 +24,7 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
       return new SignJWT({})
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(String(userId))
+        .setJti(randomUUID()) // every token is distinct, even two issued in the same second
         .setAudience(AUDIENCE)
         .setIssuedAt()
         .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)

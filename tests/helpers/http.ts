@@ -45,7 +45,9 @@ export async function startTestServer(overrides: Record<string, string> = {}): P
   const url = server.httpUrl;
 
   async function request(method: string, path: string, options: RequestOptions = {}): Promise<TestResponse> {
-    const headers: Record<string, string> = { ...options.headers };
+    // A fresh connection per request: a pooled keep-alive socket that the server times out just as
+    // fetch reuses it ("fetch failed") is a race a loaded CI machine loses now and then.
+    const headers: Record<string, string> = { connection: "close", ...options.headers };
     if (options.accept !== undefined) headers["accept"] = options.accept;
     if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`;
     let body: string | Uint8Array | undefined;

@@ -1,0 +1,56 @@
+import test from "ava";
+import { createSocketTokenSigner } from "../../lib/accounts/socket-tokens.ts";
+
+const SECRET = "a-test-secret-key-base-of-at-least-32-characters";
+const signer = createSocketTokenSigner(SECRET, 3600);
+
+function replacePart(token: string, index: number, edit: (part: string) => string): string {
+  const parts = token.split(".");
+  parts[index] = edit(parts[index]!);
+  return parts.join(".");
+}
+
+const decode = (part: string) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as Record<string, unknown>;
+const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+test("a signed token verifies to its user and expiry", async (t) => {
+  const before = Math.floor(Date.now() / 1000);
+  const token = await signer.sign(42);
+  t.regex(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, "a compact JWS");
+  const result = await signer.verify(token);
+  if (!result.ok) return t.fail(result.reason);
+  t.is(result.userId, 42);
+  const exp = result.expiresAt.getTime() / 1000;
+  t.true(exp >= before + 3600 && exp <= before + 3601, `exp ${exp}`);
+  t.like(decode(token.split(".")[0]!), { alg: "HS256" });
+  t.like(decode(token.split(".")[1]!), { sub: "42", aud: "hypercast:socket" });
+});
+
+test("an expired token is reported as expired", async (t) => {
+  // A negative lifetime signs a token that expired a minute ago: no waiting needed.
+  const expired = await createSocketTokenSigner(SECRET, -60).sign(42);
+  t.deepEqual(await signer.verify(expired), { ok: false, reason: "expired" });
+});
+
+test("a tampered token is invalid", async (t) => {
+  const token = await signer.sign(42);
+  const otherUser = replacePart(token, 1, (p) => encode({ ...decode(p), sub: "1" }));
+  t.deepEqual(await signer.verify(otherUser), { ok: false, reason: "invalid" }, "changed subject");
+  const longer = replacePart(token, 1, (p) => encode({ ...decode(p), exp: (decode(p)["exp"] as number) + 86400 }));
+  t.deepEqual(await signer.verify(longer), { ok: false, reason: "invalid" }, "changed expiry");
+  const badSignature = replacePart(token, 2, (s) => (s[0] === "A" ? "B" : "A") + s.slice(1));
+  t.deepEqual(await signer.verify(badSignature), { ok: false, reason: "invalid" }, "changed signature");
+  const unsigned = [encode({ alg: "none" }), token.split(".")[1], ""].join(".");
+  t.deepEqual(await signer.verify(unsigned), { ok: false, reason: "invalid" }, "alg none");
+});
+
+test("a token signed with another secret, or not a token at all, is invalid", async (t) => {
+  const foreign = await createSocketTokenSigner(`${SECRET}-other`, 3600).sign(42);
+  t.deepEqual(await signer.verify(foreign), { ok: false, reason: "invalid" });
+  for (const garbage of ["", "abc", "a.b.c", "....."]) t.deepEqual(await signer.verify(garbage), { ok: false, reason: "invalid" }, garbage);
+});
+
+test("a token for a user id that cannot exist is invalid", async (t) => {
+  t.deepEqual(await signer.verify(await signer.sign(0)), { ok: false, reason: "invalid" });
+  t.deepEqual(await signer.verify(await signer.sign(-3)), { ok: false, reason: "invalid" });
+});
