@@ -7,22 +7,48 @@
 import Koa from "koa";
 import type { Deps } from "./deps.ts";
 import type { HttpState } from "./http/context.ts";
-import { logRequests } from "./http/log-requests.ts";
+import { allowCors } from "./http/cors.ts";
+import { databaseCheck, serveHealth } from "./http/health.ts";
+import { instrumentRequests } from "./http/instrument-requests.ts";
+import { serveMetrics } from "./http/metrics.ts";
+import { assignRequestId } from "./http/request-id.ts";
+import { setSecurityHeaders } from "./http/security-headers.ts";
+import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts";
 import { negotiateVersion, stripVersionPrefix } from "./http/negotiate.ts";
+import { serveOpenApi } from "./http/openapi-endpoint.ts";
+import { limitRequests } from "./http/rate-limit.ts";
+import { createLimiterStore } from "./http/rate-limit-store.ts";
 import { buildRouter } from "./http/router.ts";
-import type { RouteOptions } from "./http/routes.ts";
+import { routes, type RouteOptions } from "./http/routes.ts";
+import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
 
 /** When version 1 was deprecated (the `Deprecation` header). */
 const V1_DEPRECATED_AT = new Date("2026-01-01T00:00:00Z");
 
 export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
+  const table = routes(deps, options);
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
-  app.use(logRequests(deps.logger));
+  // Outside everything else, so every answer carries them: errors, preflights, probes.
+  app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
+  app.use(assignRequestId());
+  app.use(instrumentRequests(deps.telemetry));
+  app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
+  // Operational endpoints answer to any Accept: before version negotiation, and not in the hypermedia.
+  // Readiness checks only the database: there is no Redis client in the process yet.
+  app.use(serveHealth({ checks: [databaseCheck(deps.db)] }));
+  app.use(serveMetrics(deps.metrics));
+  // API descriptions for gateways and tooling: any Accept, like the endpoints above.
+  app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
+  app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
+  const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
+  app.use(limitRequests(createLimiterStore(deps.config), { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   app.use(negotiateVersion({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
-  app.use(buildRouter(deps, options));
+  app.use(answerConditionalGets());
+  app.use(tagRepresentations());
+  app.use(buildRouter(deps, table));
   return app;
 }

@@ -36,6 +36,15 @@ export interface Config {
   /** Inbound channel events allowed per second per socket, and the burst above it. */
   readonly socketRateLimit: number;
   readonly socketRateBurst: number;
+  /** Origins allowed to call the API from a browser (CORS); empty = CORS off; `["*"]` = any origin. */
+  readonly corsOrigins: readonly string[];
+  /** API requests allowed per bearer token per window. */
+  readonly apiRateLimit: number;
+  readonly apiRateWindowSeconds: number;
+  /** Failed logins allowed per e-mail address and per client address per window (brute-force protection). */
+  readonly loginFailuresPerEmail: number;
+  readonly loginFailuresPerAddress: number;
+  readonly loginWindowSeconds: number;
 }
 
 const ENV_SCHEMA = {
@@ -57,6 +66,12 @@ const ENV_SCHEMA = {
     V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
     SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
     SOCKET_RATE_BURST: { type: "integer", minimum: 1, default: 200 },
+    CORS_ORIGINS: { type: "string" },
+    API_RATE_LIMIT: { type: "integer", minimum: 1, default: 600 },
+    API_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60 },
+    LOGIN_FAILURES_PER_EMAIL: { type: "integer", minimum: 1, default: 5 },
+    LOGIN_FAILURES_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
+    LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900 },
   },
 } as const;
 
@@ -80,6 +95,12 @@ interface Env {
   V1_SUNSET: string;
   SOCKET_RATE_LIMIT: number;
   SOCKET_RATE_BURST: number;
+  CORS_ORIGINS?: string;
+  API_RATE_LIMIT: number;
+  API_RATE_WINDOW_SECONDS: number;
+  LOGIN_FAILURES_PER_EMAIL: number;
+  LOGIN_FAILURES_PER_ADDRESS: number;
+  LOGIN_WINDOW_SECONDS: number;
 }
 
 export class ConfigError extends Error {
@@ -134,7 +155,34 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     v1Sunset: sunset,
     socketRateLimit: v.SOCKET_RATE_LIMIT,
     socketRateBurst: v.SOCKET_RATE_BURST,
+    corsOrigins: parseCorsOrigins(v.CORS_ORIGINS),
+    apiRateLimit: v.API_RATE_LIMIT,
+    apiRateWindowSeconds: v.API_RATE_WINDOW_SECONDS,
+    loginFailuresPerEmail: v.LOGIN_FAILURES_PER_EMAIL,
+    loginFailuresPerAddress: v.LOGIN_FAILURES_PER_ADDRESS,
+    loginWindowSeconds: v.LOGIN_WINDOW_SECONDS,
   });
+}
+
+/** `https://app.example.com, http://localhost:5173` → the list; each must be a bare origin, or `*` alone. */
+function parseCorsOrigins(text: string | undefined): readonly string[] {
+  const entries = (text ?? "").split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  if (entries.length === 1 && entries[0] === "*") return Object.freeze(["*"]);
+  for (const entry of entries) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(entry).origin;
+    } catch {
+      origin = undefined;
+    }
+    // Browsers send the serialized origin (scheme://host[:port], no path, no trailing slash); we compare exactly.
+    if (origin === undefined || origin === "null" || origin !== entry) {
+      throw new ConfigError(
+        `invalid configuration: CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path), or * alone (got ${JSON.stringify(entry)}${origin === undefined || origin === "null" ? "" : `; did you mean ${JSON.stringify(origin)}?`})`,
+      );
+    }
+  }
+  return Object.freeze(entries);
 }
 
 function isIntegerSetting(name: string): boolean {

@@ -9,11 +9,15 @@
  */
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import type { Config } from "./config.ts";
-import { migrate, openDatabase, type Db } from "./db/index.ts";
+import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
+import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
+import { createTelemetry, type Telemetry } from "./telemetry/index.ts";
+import { logEvents } from "./telemetry/log-handler.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
+import { createMetrics, type Metrics } from "./telemetry/metrics.ts";
 
 export interface Deps {
   readonly config: Config;
@@ -24,6 +28,12 @@ export interface Deps {
   readonly presence: Presence;
   readonly accounts: Accounts;
   readonly rooms: Rooms;
+  /** The telemetry event catalogue's emitter; logging and metrics are attached to it here. */
+  readonly telemetry: Telemetry;
+  /** The Prometheus registry fed by telemetry (served at GET /metrics). */
+  readonly metrics: Metrics;
+  /** Results kept for `Idempotency-Key` retries. */
+  readonly idempotency: Idempotency;
 }
 
 export interface DepsOptions {
@@ -38,6 +48,10 @@ export interface DepsOptions {
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const telemetry = createTelemetry({
+    onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
+  });
+  telemetry.attach(logEvents(logger));
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,
@@ -52,6 +66,9 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
+  const metrics = createMetrics({ db });
+  telemetry.attach(metrics.handle);
+  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
   const pubsub = createLocalPubSub();
   return {
     config,
@@ -61,6 +78,9 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     presence: createLocalPresence(),
     accounts: createAccounts(db, config),
     rooms: createRooms(db, pubsub),
+    telemetry,
+    metrics,
+    idempotency: createIdempotency(db),
   };
 }
 

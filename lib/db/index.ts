@@ -67,6 +67,48 @@ function knexLog(log: DatabaseOptions["log"]): Knex.Config["log"] {
   };
 }
 
+export interface QueryStop {
+  /** Time on the connection, from sending the query to its answer. */
+  durationMs: number;
+  /** knex's method: select, insert, update, del, first, raw… */
+  method: string;
+  outcome: "ok" | "error";
+}
+
+/**
+ * Calls `onStop` after every query of `db` (and of its transactions), from knex's `query` /
+ * `query-response` / `query-error` events keyed by `__knexQueryUid`. Keeps nothing of a query
+ * but its method: never its SQL or bindings. Returns the function that stops observing.
+ *
+ *     const stop = observeQueries(db, (q) => console.log(q.method, q.outcome, q.durationMs))
+ */
+export function observeQueries(db: Db, onStop: (query: QueryStop) => void): () => void {
+  const started = new Map<string, { at: number; method: string }>();
+  const onQuery = (query: { __knexQueryUid?: string; method?: string }) => {
+    if (query.__knexQueryUid === undefined) return;
+    // A query whose answer never comes (its connection torn down mid-flight) must not pin memory.
+    if (started.size >= MAX_QUERIES_IN_FLIGHT) started.clear();
+    started.set(query.__knexQueryUid, { at: performance.now(), method: query.method ?? "raw" });
+  };
+  const finish = (query: { __knexQueryUid?: string } | undefined, outcome: QueryStop["outcome"]) => {
+    const uid = query?.__knexQueryUid;
+    const start = uid === undefined ? undefined : started.get(uid);
+    if (uid === undefined || start === undefined) return;
+    started.delete(uid);
+    onStop({ durationMs: performance.now() - start.at, method: start.method, outcome });
+  };
+  const onResponse = (_response: unknown, query: { __knexQueryUid?: string }) => finish(query, "ok");
+  const onError = (_error: unknown, query: { __knexQueryUid?: string }) => finish(query, "error");
+  db.on("query", onQuery).on("query-response", onResponse).on("query-error", onError);
+  return () => {
+    db.off("query", onQuery).off("query-response", onResponse).off("query-error", onError);
+    started.clear();
+  };
+}
+
+/** More unanswered queries than any pool holds: past it the bookkeeping starts afresh. */
+const MAX_QUERIES_IN_FLIGHT = 10_000;
+
 /** Applies every pending migration (append-only, in `migrations/`). Returns the names applied. */
 export async function migrate(db: Db): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];

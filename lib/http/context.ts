@@ -4,6 +4,10 @@ import type { User } from "../accounts/index.ts";
 import type { ApiVersion } from "../versions.ts";
 
 export interface HttpState {
+  /** The request's id: the client's `X-Request-Id` when well-formed, else a fresh UUID (set by `assignRequestId`). */
+  requestId: string;
+  /** The route pattern of endpoints served outside the router (`/health`, `/metrics`), for telemetry. */
+  route?: string;
   /** The version being served (negotiated, or pinned by the URL). */
   version: ApiVersion;
   /** The version a `/vN` prefix pinned, if any. */

@@ -8,22 +8,33 @@ import type { Deps } from "../deps.ts";
 import { requireUser } from "./auth.ts";
 import { bodyParser } from "./body.ts";
 import type { HttpState, Middleware } from "./context.ts";
+import { honorIdempotencyKeys } from "./idempotency.ts";
 import { HttpProblem } from "./problems.ts";
-import { routes, type RouteOptions } from "./routes.ts";
+import { limitLoginAttempts } from "./rate-limit.ts";
+import { createLimiterStore } from "./rate-limit-store.ts";
+import type { Route } from "./routes.ts";
 import { compileSchemas } from "./validation.ts";
 
-export function buildRouter(deps: Deps, options: RouteOptions): Middleware {
-  const table = routes(deps, options);
+export function buildRouter(deps: Deps, table: readonly Route[]): Middleware {
   const acceptBody = bodyParser({
     schemas: compileSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
     limitBytes: deps.config.bodyLimitBytes,
   });
   const authenticate = requireUser(deps.accounts);
+  const { config } = deps;
+  const window = config.loginWindowSeconds;
+  const guardLogin = limitLoginAttempts(createLimiterStore(config), {
+    perEmail: { name: "login-email", points: config.loginFailuresPerEmail, windowSeconds: window },
+    perAddress: { name: "login-address", points: config.loginFailuresPerAddress, windowSeconds: window },
+  });
+  const idempotent = honorIdempotencyKeys(deps.idempotency, deps.logger);
   const router = new Router<HttpState>();
   for (const route of table) {
     const chain: Middleware[] = [];
     if (route.auth) chain.push(authenticate);
     if (route.body !== undefined) chain.push(acceptBody(route.body));
+    if (route.login === true) chain.push(guardLogin);
+    if (route.method === "post" && route.credentials !== true) chain.push(idempotent);
     router.register(route.path, [route.method], [...chain, (ctx) => route.action(ctx)], { name: route.name });
   }
   const dispatch = router.routes();

@@ -20,9 +20,9 @@ export function translateErrors(logger: Logger): Middleware {
     } catch (error) {
       const { body, headers } = toProblem(error);
       if (body.status >= 500 && body.status !== 503) {
-        logger.error({ err: error, method: ctx.method, path: ctx.path }, "request failed");
+        logger.error({ err: error, request_id: ctx.state.requestId, method: ctx.method, path: ctx.path }, "request failed");
       } else if (body.status === 503) {
-        logger.warn({ err: { message: (error as Error).message }, path: ctx.path }, "database unavailable");
+        logger.warn({ err: { message: (error as Error).message }, request_id: ctx.state.requestId, path: ctx.path }, "database unavailable");
       }
       ctx.status = body.status;
       for (const [name, value] of Object.entries(headers)) ctx.set(name, value);

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
+import type { Logger } from "../../lib/telemetry/logger.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -24,9 +25,14 @@ export interface TestDeps extends Deps {
   dispose(): Promise<void>;
 }
 
-export async function createTestDeps(config: Config = testConfig()): Promise<TestDeps> {
+export interface TestDepsOptions {
+  /** A logger of the test's own, e.g. one writing into an array (see createLogger). */
+  logger?: Logger;
+}
+
+export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
   const schema = config.databaseUrl === undefined ? undefined : `test_${randomBytes(6).toString("hex")}`;
-  const deps = await createDeps(config, { schema, inMemory: true, migrate: true });
+  const deps = await createDeps(config, { schema, inMemory: true, migrate: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   return {
     ...deps,
     async dispose() {

@@ -6,7 +6,7 @@
  *     await app.stop()
  */
 import { startServer, type RunningServer } from "../../lib/server.ts";
-import { createTestDeps, testConfig, type TestDeps } from "./deps.ts";
+import { createTestDeps, testConfig, type TestDeps, type TestDepsOptions } from "./deps.ts";
 
 export interface TestResponse {
   status: number;
@@ -39,8 +39,8 @@ export interface TestServer {
 
 let counter = 0;
 
-export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
-  const deps = await createTestDeps(testConfig(overrides));
+export async function startTestServer(overrides: Record<string, string> = {}, options: TestDepsOptions = {}): Promise<TestServer> {
+  const deps = await createTestDeps(testConfig(overrides), options);
   const server = await startServer(deps, { host: "127.0.0.1", port: 0, socketPort: 0 });
   const url = server.httpUrl;
 

@@ -5,6 +5,7 @@
 import type { Knex } from "knex";
 import * as createAccounts from "./20261121000001-create-accounts.ts";
 import * as createRooms from "./20261121000002-create-rooms.ts";
+import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -14,6 +15,7 @@ interface Migration {
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261121000001-create-accounts", createAccounts],
   ["20261121000002-create-rooms", createRooms],
+  ["20261121000003-create-idempotency-keys", createIdempotencyKeys],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

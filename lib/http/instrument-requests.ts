@@ -1,0 +1,44 @@
+/**
+ * Reports every HTTP request, errors and 404s included, as one `http.request.stop` telemetry
+ * event: request id, method, path, route pattern, status, API version, user id and duration.
+ * Logging and metrics are handlers of that event (lib/telemetry); this middleware knows neither.
+ * It sits outside the error translator, so the status it reports is the one the client got.
+ *
+ *     app.use(instrumentRequests(deps.telemetry))
+ */
+import type { Telemetry } from "../telemetry/index.ts";
+import type { HttpContext, Middleware } from "./context.ts";
+
+export function instrumentRequests(telemetry: Telemetry): Middleware {
+  return async function instrumentRequestsMiddleware(ctx, next) {
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      telemetry.emit(
+        "http.request.stop",
+        { duration_ms: performance.now() - start },
+        {
+          request_id: ctx.state.requestId,
+          method: ctx.method,
+          path: withoutQuery(ctx.originalUrl),
+          route: routeOf(ctx),
+          status: ctx.status,
+          api_version: ctx.state.version,
+          user_id: ctx.state.user?.id,
+        },
+      );
+    }
+  };
+}
+
+/** @koa/router's matched pattern (`/users/:id`, the `/vN` prefix already stripped), or ours. */
+function routeOf(ctx: HttpContext): string | undefined {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === "string" ? matched : ctx.state.route;
+}
+
+function withoutQuery(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}

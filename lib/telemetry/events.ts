@@ -1,0 +1,112 @@
+/**
+ * The telemetry event catalogue: every event the process emits, its measurements (numbers) and
+ * its metadata (labels). One declaration, read by the emitter's types, the log handler and the
+ * metrics handler, so an event is never described twice and a misspelt one is a compile error.
+ *
+ * Names are dotted lowercase, `<thing>.<what happened>`; a `.stop` suffix means the event closes a
+ * span and carries its `duration_ms` (as Phoenix's `[:phoenix, :endpoint, :stop]`).
+ *
+ * Metadata never carries a token, password, secret, request body or SQL bindings: handlers may
+ * log any of it.
+ */
+import type { ApiVersion } from "../versions.ts";
+
+export interface TelemetryEvents {
+  /** An HTTP request was answered (errors included), emitted once per request. */
+  "http.request.stop": {
+    measurements: { duration_ms: number };
+    metadata: {
+      request_id: string;
+      method: string;
+      /** The request path without its query string. */
+      path: string;
+      /** The route pattern (`/users/:id`), never the raw path; `undefined` when no route matched. */
+      route: string | undefined;
+      status: number;
+      /** The version served; `undefined` when none was negotiated (406, /health, /metrics…). */
+      api_version: ApiVersion | undefined;
+      user_id: number | undefined;
+    };
+  };
+  /** A database query finished (its time on the connection, pool wait excluded). */
+  "db.query.stop": {
+    measurements: { duration_ms: number };
+    /** `method` is knex's: select, insert, update, del, first, raw… */
+    metadata: { method: string; outcome: "ok" | "error" };
+  };
+  /** A socket passed the handshake and is open. */
+  "socket.open": {
+    measurements: Record<string, never>;
+    metadata: { api_version: ApiVersion; user_id: number };
+  };
+  /** A socket closed, for any reason. */
+  "socket.close": {
+    measurements: { duration_ms: number };
+    metadata: { code: number; user_id: number | undefined };
+  };
+  /** A `phx_join` was answered. */
+  "channel.join.stop": {
+    measurements: { duration_ms: number };
+    metadata: { topic: string; outcome: "ok" | "error"; reason: string | undefined; user_id: number | undefined };
+  };
+  /** A socket left a topic: `phx_leave`, a rejoin replacing it, its socket closing, a crash, or shutdown. */
+  "channel.leave": {
+    measurements: Record<string, never>;
+    /** The realtime tier's TerminateReason. */
+    metadata: { topic: string; reason: "leave" | "rejoin" | "closed" | "crash" | "shutdown" };
+  };
+  /** A client frame (event) arrived on a joined topic. */
+  "channel.message.in": {
+    measurements: { bytes: number };
+    metadata: { topic: string; event: string };
+  };
+  /** Frames written to one socket (replies and pushes), not counting broadcast fan-out. */
+  "channel.message.out": {
+    measurements: { count: number };
+    metadata: { topic: string; event: string };
+  };
+  /** A broadcast reached `deliveries` local subscribers. */
+  "broadcast.fanout": {
+    measurements: { deliveries: number };
+    metadata: { topic: string; event: string };
+  };
+  /** Presence entries (one per tracked socket and topic) were added or removed. */
+  "presence.change": {
+    measurements: { joins: number; leaves: number };
+    metadata: { topic: string };
+  };
+  /** A publish to other nodes was dropped (adapter down or its buffer full); local delivery still happened. */
+  "cluster.publish.dropped": {
+    measurements: { count: number };
+    metadata: { adapter: string; reason: string };
+  };
+}
+
+export type EventName = keyof TelemetryEvents;
+export type Measurements<E extends EventName> = TelemetryEvents[E]["measurements"];
+export type Metadata<E extends EventName> = TelemetryEvents[E]["metadata"];
+
+/** One emitted event, as handlers receive it: a union discriminated by `event`. */
+export type TelemetryEvent = {
+  [E in EventName]: { event: E; measurements: Measurements<E>; metadata: Metadata<E> };
+}[EventName];
+
+/** Every event name, in catalogue order (the `satisfies` keeps this list and the interface in step). */
+export const EVENT_NAMES = [
+  "http.request.stop",
+  "db.query.stop",
+  "socket.open",
+  "socket.close",
+  "channel.join.stop",
+  "channel.leave",
+  "channel.message.in",
+  "channel.message.out",
+  "broadcast.fanout",
+  "presence.change",
+  "cluster.publish.dropped",
+] as const satisfies readonly EventName[];
+
+// A name in the interface but missing from the list fails here.
+type Missing = Exclude<EventName, (typeof EVENT_NAMES)[number]>;
+const everyEventListed: Missing extends never ? true : Missing = true;
+void everyEventListed;

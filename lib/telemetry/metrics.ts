@@ -1,0 +1,181 @@
+/**
+ * Prometheus metrics as a telemetry handler. Each app gets its own prom-client Registry (never
+ * the global one), so several apps can live in one process (tests) without sharing counters.
+ * Counters and histograms are fed by catalogue events; the database pool gauges are read from
+ * knex's tarn pool when Prometheus scrapes.
+ *
+ *     const metrics = createMetrics({ db })
+ *     telemetry.attach(metrics.handle)
+ *     ctx.type = metrics.contentType; ctx.body = await metrics.render()
+ *
+ * Label values are bounded on purpose: `route` is the route pattern (`/users/:id`) or
+ * `unmatched`, never a raw path, so a scanner probing random URLs cannot grow the series.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "../db/index.ts";
+import type { TelemetryEvent } from "./events.ts";
+import type { TelemetryHandler } from "./index.ts";
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** `text/plain; version=0.0.4; charset=utf-8`, the Prometheus exposition format. */
+  readonly contentType: string;
+  /** The telemetry handler that feeds the metrics: `telemetry.attach(metrics.handle)`. */
+  readonly handle: TelemetryHandler;
+  /** The exposition text for a scrape. */
+  render(): Promise<string>;
+}
+
+export interface MetricsOptions {
+  /** Pool gauges read its tarn pool (absent: no pool gauges). */
+  db?: Db;
+  /** Process metrics (CPU, memory, event-loop lag, GC) of prom-client; default true. */
+  processMetrics?: boolean;
+  /** Prefix of every Hypercast metric name; default `hypercast_`. */
+  prefix?: string;
+}
+
+/** `route` label of a request that matched no route (404s, preflights answered by CORS). */
+export const UNMATCHED_ROUTE = "unmatched";
+/** `api_version` label when no version was negotiated. */
+export const NO_VERSION = "none";
+
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5];
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const p = options.prefix ?? "hypercast_";
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const httpDuration = new Histogram({
+    name: `${p}http_request_duration_seconds`,
+    help: "HTTP request duration, by route pattern, method, status and API version.",
+    labelNames: ["route", "method", "status", "api_version"] as const,
+    buckets: HTTP_BUCKETS,
+    registers,
+  });
+  const httpRequests = new Counter({
+    name: `${p}http_requests_total`,
+    help: "HTTP requests answered, by API version served (none: no version negotiated). What decides when v1 can be sunset.",
+    labelNames: ["api_version"] as const,
+    registers,
+  });
+  const dbDuration = new Histogram({
+    name: `${p}db_query_duration_seconds`,
+    help: "Database query duration on its connection (pool wait excluded), by knex method and outcome.",
+    labelNames: ["method", "outcome"] as const,
+    buckets: DB_BUCKETS,
+    registers,
+  });
+  const pool = poolOf(options.db);
+  if (pool !== undefined) {
+    new Gauge({
+      name: `${p}db_pool_connections`,
+      help: "Database pool connections by state: used (checked out) or free (idle in the pool).",
+      labelNames: ["state"] as const,
+      registers,
+      collect() {
+        this.set({ state: "used" }, pool.numUsed());
+        this.set({ state: "free" }, pool.numFree());
+      },
+    });
+    new Gauge({
+      name: `${p}db_pool_pending_acquires`,
+      help: "Requests waiting for a database pool connection.",
+      registers,
+      collect() {
+        this.set(pool.numPendingAcquires());
+      },
+    });
+  }
+  // Unlabelled, so it reads 0 from the start; the log line of each drop names adapter and reason.
+  const publishDrops = new Counter({
+    name: `${p}cluster_publish_dropped_total`,
+    help: "Publishes to other cluster nodes that were dropped (local delivery still happened).",
+    registers,
+  });
+  const socketsOpen = new Gauge({ name: `${p}realtime_sockets_open`, help: "Realtime sockets open now.", registers });
+  const joins = new Counter({
+    name: `${p}realtime_channel_joins_total`,
+    help: "Channel joins answered, by outcome (ok or error).",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const leaves = new Counter({ name: `${p}realtime_channel_leaves_total`, help: "Channel leaves (leave, close or crash).", labelNames: ["reason"] as const, registers });
+  const messagesIn = new Counter({ name: `${p}realtime_messages_in_total`, help: "Client events received on joined topics.", registers });
+  const messagesOut = new Counter({ name: `${p}realtime_messages_out_total`, help: "Frames sent to one socket (replies and pushes), fan-out excluded.", registers });
+  const fanout = new Counter({ name: `${p}realtime_fanout_deliveries_total`, help: "Broadcast frames delivered to local subscribers.", registers });
+  const presenceEntries = new Gauge({ name: `${p}realtime_presence_entries`, help: "Presence entries tracked on this node (one per socket and topic).", registers });
+  // Registered at zero so dashboards and alerts see the series before the first event.
+  httpRequests.labels({ api_version: NO_VERSION }).inc(0);
+  joins.inc({ outcome: "ok" }, 0);
+  joins.inc({ outcome: "error" }, 0);
+
+  function handle(e: TelemetryEvent): void {
+    switch (e.event) {
+      case "http.request.stop": {
+        const version = e.metadata.api_version === undefined ? NO_VERSION : String(e.metadata.api_version);
+        httpDuration.observe(
+          { route: e.metadata.route ?? UNMATCHED_ROUTE, method: e.metadata.method, status: String(e.metadata.status), api_version: version },
+          e.measurements.duration_ms / 1000,
+        );
+        httpRequests.inc({ api_version: version });
+        return;
+      }
+      case "db.query.stop":
+        dbDuration.observe({ method: e.metadata.method, outcome: e.metadata.outcome }, e.measurements.duration_ms / 1000);
+        return;
+      case "socket.open":
+        socketsOpen.inc();
+        return;
+      case "socket.close":
+        socketsOpen.dec();
+        return;
+      case "channel.join.stop":
+        joins.inc({ outcome: e.metadata.outcome });
+        return;
+      case "channel.leave":
+        leaves.inc({ reason: e.metadata.reason });
+        return;
+      case "channel.message.in":
+        messagesIn.inc();
+        return;
+      case "channel.message.out":
+        messagesOut.inc(e.measurements.count);
+        return;
+      case "broadcast.fanout":
+        fanout.inc(e.measurements.deliveries);
+        return;
+      case "presence.change":
+        presenceEntries.inc(e.measurements.joins - e.measurements.leaves);
+        return;
+      case "cluster.publish.dropped":
+        publishDrops.inc(e.measurements.count);
+        return;
+    }
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    handle,
+    render: () => registry.metrics(),
+  };
+}
+
+interface PoolStats {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** knex's tarn pool, if it has one (PostgreSQL: up to poolMax; PGlite: its single connection). */
+function poolOf(db: Db | undefined): PoolStats | undefined {
+  const pool = db?.client.pool as Partial<PoolStats> | undefined;
+  if (pool === undefined || typeof pool.numUsed !== "function" || typeof pool.numFree !== "function" || typeof pool.numPendingAcquires !== "function") {
+    return undefined;
+  }
+  return pool as PoolStats;
+}
