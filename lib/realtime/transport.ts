@@ -144,10 +144,16 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         decision = { accept: false, status: 403 };
       }
       if (decision instanceof Promise) {
-        decision.then(answer, (error: unknown) => {
-          handlers.error(error, "upgrade");
-          answer({ accept: false, status: 403 });
-        });
+        // Answer from a macrotask: a promise may settle in the microtask checkpoint that runs at the
+        // end of ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer, and
+        // res.upgrade takes the cork over unconditionally — that other socket's output then goes astray.
+        decision.then(
+          (value) => setImmediate(answer, value),
+          (error: unknown) => {
+            handlers.error(error, "upgrade");
+            setImmediate(answer, { accept: false, status: 403 } as const);
+          },
+        );
       } else {
         answer(decision);
       }

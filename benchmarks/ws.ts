@@ -1,0 +1,286 @@
+/**
+ * `npm run bench:ws` — connection-count and fan-out benchmark of the realtime tier, against a bare
+ * uWebSockets.js pub/sub server doing the same fan-out in the same run.
+ *
+ *     npm run bench:ws                                   # 4,000 sockets, ~1–2 minutes on 2 cores
+ *     npm run bench:ws -- --large                        # 16,000 sockets
+ *     npm run bench:ws -- --sockets 8000 --messages 100 --rate 20 --clients 3
+ *     npm run bench:ws -- --url ws://127.0.0.1:4001 --token <socket_token> --topic room:1 [--server-pid 1234]
+ *
+ * Without --url it starts Hypercast's realtime tier (embedded in-memory database) in a child
+ * process. Load comes from separate client processes (each well under 20,000 open files), spread
+ * over source addresses 127.0.0.x so no single address runs out of ephemeral ports. Every client
+ * joins the topic as audience; a publisher socket then pushes `message:new` with its send time in
+ * the body, and the clients measure publish-to-receive latency without JSON-parsing frames.
+ * Loopback only, bounded in time (--max-seconds, default 170) and count; it stops by itself.
+ * Env equivalents: WS_BENCH_SOCKETS, WS_BENCH_MESSAGES, WS_BENCH_RATE, WS_BENCH_CLIENTS.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+import { BUCKETS, nowMs, percentile, procCpuSeconds, procRssBytes, type ClientJob, type ClientReport, type ServerReady } from "./ws/shared.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    sockets: { type: "string" },
+    messages: { type: "string" },
+    rate: { type: "string" },
+    clients: { type: "string" },
+    "in-flight": { type: "string" },
+    large: { type: "boolean", default: false },
+    url: { type: "string" },
+    token: { type: "string" },
+    topic: { type: "string" },
+    "server-pid": { type: "string" },
+    "no-raw": { type: "boolean", default: false },
+    "max-seconds": { type: "string" },
+  },
+});
+
+const int = (value: string | undefined, fallback: number): number => {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${value}`);
+  return n;
+};
+const SOCKETS = int(flags.sockets ?? process.env["WS_BENCH_SOCKETS"], flags.large ? 16_000 : 4_000);
+const MESSAGES = int(flags.messages ?? process.env["WS_BENCH_MESSAGES"], flags.large ? 30 : 50);
+const RATE = int(flags.rate ?? process.env["WS_BENCH_RATE"], 10); // messages per second; 0 = all at once
+const CLIENTS = Math.max(1, int(flags.clients ?? process.env["WS_BENCH_CLIENTS"], flags.large ? 3 : 2));
+const IN_FLIGHT = int(flags["in-flight"], 64);
+const MAX_SECONDS = int(flags["max-seconds"], flags.large ? 280 : 170);
+if (SOCKETS > 60_000) throw new Error("--sockets is capped at 60,000");
+if (SOCKETS / CLIENTS > 18_000) throw new Error(`${SOCKETS} sockets over ${CLIENTS} clients exceeds 18,000 per process; add --clients`);
+if (flags.url !== undefined && (flags.token === undefined || flags.topic === undefined)) throw new Error("--url needs --token and --topic");
+if (flags.url !== undefined && !/^ws:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?/.test(flags.url)) throw new Error("--url must be a loopback ws:// URL");
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const children = new Set<ChildProcess>();
+
+function spawnTs(file: string): ChildProcess {
+  const child = fork(here(file), [], { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return child;
+}
+
+function nextMessage<T>(child: ChildProcess, accept: (m: T) => boolean, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off("message", on);
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    const on = (m: T) => {
+      if (!accept(m)) return;
+      clearTimeout(timer);
+      child.off("message", on);
+      resolve(m);
+    };
+    child.on("message", on);
+  });
+}
+
+interface Target {
+  name: string;
+  url: string;
+  topic: string;
+  token: string;
+  pid: number | undefined;
+  server: ChildProcess | undefined;
+}
+
+async function startTarget(name: string, file: string): Promise<Target> {
+  const server = spawnTs(file);
+  const ready = await nextMessage<ServerReady>(server, (m) => m.kind === "ready", 60_000, `${name} server`);
+  return { name, url: `ws://127.0.0.1:${ready.port}`, topic: ready.topic, token: ready.token, pid: server.pid, server };
+}
+
+/** Full collections until RSS settles, so the per-socket figure is not skewed by garbage. */
+async function gc(target: Target): Promise<void> {
+  const server = target.server;
+  if (server === undefined) return;
+  for (let i = 0; i < 3; i++) {
+    server.send({ kind: "gc" });
+    await nextMessage(server, (m: { kind: string }) => m.kind === "gc-done", 10_000, "gc");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Result {
+  name: string;
+  joined: number;
+  failed: number;
+  joinSeconds: number;
+  joinRate: number;
+  rssPerSocket: number;
+  rssMiB: number;
+  published: number;
+  delivered: number;
+  expected: number;
+  deliverSeconds: number;
+  deliveredPerSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  serverCpuJoin: number;
+  serverCpuFanout: number;
+  clientCpu: number;
+  closedByServer: number;
+}
+
+async function run(target: Target): Promise<Result> {
+  const pid = target.pid;
+  await gc(target);
+  const rss0 = pid === undefined ? Number.NaN : procRssBytes(pid);
+  const cpu0 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
+  const path = target.name === "raw uWS" ? "/socket/websocket?vsn=2.0.0" : `/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(target.token)}`;
+  const clients = Array.from({ length: CLIENTS }, () => spawnTs("./ws/client.ts"));
+  const joins = clients.map((c, i) => {
+    const share = Math.floor(SOCKETS / CLIENTS) + (i < SOCKETS % CLIENTS ? 1 : 0);
+    const addresses = Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`);
+    const job: ClientJob = { kind: "job", url: `${target.url}${path}`, topic: target.topic, sockets: share, addresses, inFlight: IN_FLIGHT };
+    c.send(job);
+    return nextMessage<ClientReport>(c, (m) => m.kind === "joined", MAX_SECONDS * 1000, "joins");
+  });
+  const joinedReports = (await Promise.all(joins)) as Array<Extract<ClientReport, { kind: "joined" }>>;
+  const joined = joinedReports.reduce((a, r) => a + r.joined, 0);
+  const failed = joinedReports.reduce((a, r) => a + r.failed, 0);
+  const joinSeconds = (Math.max(...joinedReports.map((r) => r.endedAt)) - Math.min(...joinedReports.map((r) => r.startedAt))) / 1000;
+  const cpu1 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
+  await gc(target);
+  const rss1 = pid === undefined ? Number.NaN : procRssBytes(pid);
+  console.error(`[${target.name}] ${joined} joined (${failed} failed) in ${joinSeconds.toFixed(1)} s; publishing ${MESSAGES}…`);
+
+  // The publisher: one more audience socket that pushes message:new with its send time.
+  const publisher = new WebSocket(`${target.url}${path}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    publisher.once("open", () => resolve());
+    publisher.once("error", reject);
+  });
+  publisher.send(JSON.stringify(["p", "p", target.topic, "phx_join", { presence: false }]));
+  await new Promise<void>((resolve) => publisher.once("message", () => resolve()));
+  const cpu2 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
+  const firstAt = nowMs();
+  for (let i = 0; i < MESSAGES; i++) {
+    if (RATE > 0) {
+      const due = firstAt + (i * 1000) / RATE;
+      const wait = due - nowMs();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    publisher.send(JSON.stringify(["p", String(i + 1), target.topic, "message:new", { body: nowMs().toFixed(3) }]));
+  }
+  const expected = joined * MESSAGES;
+  const deadline = nowMs() + 60_000;
+  let counts: Array<Extract<ClientReport, { kind: "counts" }>> = [];
+  for (;;) {
+    counts = (await Promise.all(clients.map((c) => {
+      c.send({ kind: "report" });
+      return nextMessage<ClientReport>(c, (m) => m.kind === "counts", 30_000, "counts");
+    }))) as Array<Extract<ClientReport, { kind: "counts" }>>;
+    const delivered = counts.reduce((a, r) => a + r.messages, 0);
+    const lost = counts.reduce((a, r) => a + r.closedByServer, 0);
+    if (delivered >= expected - lost * MESSAGES || nowMs() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const cpu3 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
+  const histogram = new Float64Array(BUCKETS);
+  for (const r of counts) for (let i = 0; i < BUCKETS; i++) histogram[i]! += r.histogram[i]!;
+  const delivered = counts.reduce((a, r) => a + r.messages, 0);
+  const deliverSeconds = (Math.max(...counts.map((r) => r.lastAt)) - firstAt) / 1000;
+  let max = 0;
+  for (let i = BUCKETS - 1; i >= 0; i--) if (histogram[i]! > 0) {
+    max = (i + 1) * 0.1;
+    break;
+  }
+  const result: Result = {
+    name: target.name,
+    joined,
+    failed,
+    joinSeconds,
+    joinRate: joined / joinSeconds,
+    rssPerSocket: (rss1 - rss0) / joined,
+    rssMiB: rss1 / 1048576,
+    published: MESSAGES,
+    delivered,
+    expected,
+    deliverSeconds,
+    deliveredPerSecond: delivered / deliverSeconds,
+    p50: percentile(histogram, 50),
+    p99: percentile(histogram, 99),
+    max,
+    serverCpuJoin: cpu1 - cpu0,
+    serverCpuFanout: cpu3 - cpu2,
+    clientCpu: counts.reduce((a, r) => a + r.cpuMicros, 0) / 1e6,
+    closedByServer: counts.reduce((a, r) => a + r.closedByServer, 0),
+  };
+  publisher.terminate();
+  for (const c of clients) c.send({ kind: "stop" });
+  await Promise.all(clients.map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once("exit", r)))));
+  return result;
+}
+
+function print(results: Result[]): void {
+  const f = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
+  const rows: Array<[string, (r: Result) => string]> = [
+    ["sockets joined (failed)", (r) => `${f(r.joined)} (${f(r.failed)})`],
+    ["connect+join time s", (r) => f(r.joinSeconds, 1)],
+    ["connect+join rate /s", (r) => f(r.joinRate)],
+    ["server RSS after joins MiB", (r) => f(r.rssMiB, 1)],
+    ["server memory per socket KiB", (r) => f(r.rssPerSocket / 1024, 2)],
+    ["messages published", (r) => f(r.published)],
+    ["deliveries (expected)", (r) => `${f(r.delivered)} (${f(r.expected)})`],
+    ["delivery window s", (r) => f(r.deliverSeconds, 2)],
+    ["deliveries per second", (r) => f(r.deliveredPerSecond)],
+    ["publish→receive p50 ms", (r) => f(r.p50, 1)],
+    ["publish→receive p99 ms", (r) => f(r.p99, 1)],
+    ["publish→receive max ms", (r) => f(r.max, 1)],
+    ["server CPU s, joins", (r) => f(r.serverCpuJoin, 2)],
+    ["server CPU s, fan-out", (r) => f(r.serverCpuFanout, 2)],
+    ["client CPU s (all clients)", (r) => f(r.clientCpu, 2)],
+    ["sockets closed by server", (r) => f(r.closedByServer)],
+  ];
+  console.log(`\nws benchmark — ${new Date().toISOString()} — Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? "?"})`);
+  console.log(`sockets=${SOCKETS} clients=${CLIENTS} messages=${MESSAGES} rate=${RATE === 0 ? "burst" : `${RATE}/s`} in-flight=${IN_FLIGHT}/client\n`);
+  const width = 32;
+  console.log("".padEnd(width) + results.map((r) => r.name.padStart(18)).join("") + (results.length === 2 ? "  ratio".padStart(10) : ""));
+  for (const [label, cell] of rows) {
+    let line = label.padEnd(width) + results.map((r) => cell(r).padStart(18)).join("");
+    if (results.length === 2) {
+      const num = (r: Result) => Number(cell(r).split(" ")[0]!.replaceAll(",", ""));
+      const ratio = num(results[0]!) / num(results[1]!);
+      line += (Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "").padStart(10);
+    }
+    console.log(line);
+  }
+  console.log("\nratio = Hypercast / raw uWS (higher is better for rates, lower for ms, KiB and CPU).");
+}
+
+const hardStop = setTimeout(() => {
+  console.error(`benchmark exceeded --max-seconds ${MAX_SECONDS}; stopping`);
+  for (const c of children) c.kill("SIGKILL");
+  process.exit(1);
+}, MAX_SECONDS * 1000);
+
+try {
+  const results: Result[] = [];
+  const hypercast: Target =
+    flags.url !== undefined
+      ? { name: "Hypercast", url: flags.url.replace(/\/+$/, "").replace(/\/socket(\/websocket)?$/, ""), topic: flags.topic!, token: flags.token!, pid: flags["server-pid"] === undefined ? undefined : int(flags["server-pid"], 0), server: undefined }
+      : await startTarget("Hypercast", "./ws/hypercast-server.ts");
+  results.push(await run(hypercast));
+  hypercast.server?.disconnect();
+  if (!flags["no-raw"]) {
+    const raw = await startTarget("raw uWS", "./ws/raw-server.ts");
+    results.push(await run(raw));
+    raw.server?.disconnect();
+  }
+  print(results);
+} finally {
+  clearTimeout(hardStop);
+  setTimeout(() => {
+    for (const c of children) c.kill("SIGKILL");
+    process.exit(0);
+  }, 500).unref();
+}

@@ -1,0 +1,79 @@
+/**
+ * The Channel behaviour: what a channel module implements to serve a family of topics. The
+ * engine (socket.ts) owns the protocol — refs, join_refs, ordering, limits, cleanup — and calls
+ * these hooks; a channel only decides and answers.
+ *
+ *     const echo: ChannelRoute = {
+ *       pattern: "echo:*",
+ *       create: () => ({
+ *         async join() { return { status: "ok" } },
+ *         async handleIn(event, payload) { return { status: "ok", response: payload } },
+ *         handleInfo() {},
+ *         terminate() {},
+ *       }),
+ *     }
+ *
+ * Contract:
+ * - `join` decides; side effects (presence tracking, pushes) belong in `handleInfo("after_join")`,
+ *   which the engine calls right after the join reply, so the reply is always the first frame.
+ * - `handleIn` returns the reply, or undefined for none. A thrown `DomainError` becomes an error
+ *   reply `{reason: code, errors?}`; anything else is a crash: the client gets `phx_error` with
+ *   the channel's join_ref, the channel is terminated and the client rejoins.
+ * - `terminate` runs exactly once per successful join, whatever ends it (leave, rejoin, socket
+ *   close, crash, shutdown). It must be synchronous and must not throw.
+ */
+import type { ApiVersion } from "../versions.ts";
+import type { Payload } from "./serializer.ts";
+
+export type { Payload } from "./serializer.ts";
+
+export interface SocketInfo {
+  /** Unique per connection (and per process start); presence uses it as the owner. */
+  readonly id: string;
+  readonly userId: number;
+  readonly apiVersion: ApiVersion;
+}
+
+export interface ChannelContext {
+  readonly topic: string;
+  readonly joinRef: string;
+  readonly socket: SocketInfo;
+  /** Sends an event to this client only (with this channel's join_ref). */
+  push(event: string, payload: Payload): void;
+  /** Subscribes this client to a fan-out stream until the channel ends (see streams.ts). */
+  subscribe(stream: string): void;
+}
+
+export type JoinResult = { status: "ok"; response?: Payload } | { status: "error"; response: Payload };
+export interface Reply {
+  status: "ok" | "error";
+  response: Payload;
+}
+export type ChannelInfo = { event: "after_join" };
+export type TerminateReason = "leave" | "rejoin" | "closed" | "crash" | "shutdown";
+
+export interface Channel {
+  join(payload: Payload, ctx: ChannelContext): Promise<JoinResult>;
+  handleIn(event: string, payload: Payload, ctx: ChannelContext): Promise<Reply | undefined>;
+  handleInfo(info: ChannelInfo, ctx: ChannelContext): void | Promise<void>;
+  terminate(reason: TerminateReason, ctx: ChannelContext): void;
+}
+
+/** Renders a PubSub message for subscribers of one API version, or undefined to not deliver it. */
+export type BroadcastRenderer = (event: string, payload: unknown, version: ApiVersion) => Payload | undefined;
+
+export interface ChannelRoute {
+  /** `"room:*"` matches every topic starting with `room:`; without `*` the topic must be equal. */
+  pattern: string;
+  /** A fresh channel for one (socket, topic) join. */
+  create(topic: string): Channel;
+  /** How PubSub broadcasts on these topics reach sockets; without it nothing is relayed. */
+  render?: BroadcastRenderer;
+}
+
+/** The first route whose pattern matches the topic. */
+export function findRoute(routes: readonly ChannelRoute[], topic: string): ChannelRoute | undefined {
+  return routes.find((route) =>
+    route.pattern.endsWith("*") ? topic.startsWith(route.pattern.slice(0, -1)) : topic === route.pattern,
+  );
+}

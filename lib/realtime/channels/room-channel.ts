@@ -1,0 +1,132 @@
+/**
+ * RoomChannel: the `room:{id}` topics.
+ *
+ * - join: the rooms context decides (`not_found`, `unauthorized`); `{"presence": false}` joins as
+ *   audience — not tracked, no `presence_state`, no `presence_diff`.
+ * - after join: track the socket (key = user id as a string, one meta per socket), subscribe it
+ *   to the topic's presence stream, push `presence_state`.
+ * - `message:new {body}`: validated against schemas/channels/message-new.json, persisted through
+ *   the rooms context (which publishes it on PubSub), answered with the message in this socket's
+ *   API version. Every subscriber then receives the broadcast rendered for its own version.
+ *
+ *     roomRoute({ rooms, presence, schemas }) // → a ChannelRoute for "room:*"
+ */
+import { messageView } from "../../../representations/messages.ts";
+import type { Presence } from "../../presence/index.ts";
+import { MESSAGE_CREATED, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
+import type { ApiVersion } from "../../versions.ts";
+import type { Channel, ChannelRoute, Payload } from "../channel.ts";
+import { presenceStream, type RefCount } from "../streams.ts";
+import type { ChannelSchemas } from "./schemas.ts";
+
+export interface RoomChannelDeps {
+  rooms: Pick<Rooms, "authorizeJoin" | "createMessage">;
+  presence: Presence;
+  /** Retained by each tracked socket: relays the topic's presence diffs to its presence stream. */
+  presenceRelay: RefCount;
+  schemas: ChannelSchemas;
+}
+
+const TOPIC = /^room:([1-9]\d{0,9})$/;
+
+/**
+ * How long an `ok` join decision is reused. A join storm (10,000 sockets joining one room) then
+ * costs a handful of queries instead of one each — on the embedded PGlite a query runs
+ * synchronously on the event loop, so this is the difference between seconds and a minute.
+ * Safe because nothing in the API revokes access to a room (no room deletion, no member removal,
+ * no public → private change); refusals are never cached, so a new member can join at once.
+ */
+export const JOIN_DECISION_TTL_MS = 1000;
+
+type Authorize = (userId: number, roomId: number) => Promise<JoinDecision>;
+
+/** authorizeJoin with in-flight sharing per (user, room) and a short memory of `ok` decisions. */
+export function createJoinAuthorizer(rooms: Pick<Rooms, "authorizeJoin">, ttlMs: number, now: () => number = () => performance.now()): Authorize {
+  const inFlight = new Map<string, Promise<JoinDecision>>();
+  const granted = new Map<string, { decision: JoinDecision; until: number }>();
+  return (userId, roomId) => {
+    const t = now();
+    // A public room admits everyone: one remembered decision serves every user.
+    for (const key of [`*:${roomId}`, `${userId}:${roomId}`]) {
+      const hit = granted.get(key);
+      if (hit !== undefined && hit.until > t) return Promise.resolve(hit.decision);
+      if (hit !== undefined) granted.delete(key);
+    }
+    const key = `${userId}:${roomId}`;
+    let pending = inFlight.get(key);
+    if (pending === undefined) {
+      pending = rooms.authorizeJoin(userId, roomId).then((decision) => {
+        if (decision.ok) granted.set(decision.room.private ? key : `*:${roomId}`, { decision, until: now() + ttlMs });
+        if (granted.size > 10_000) granted.clear(); // bounded memory; a miss only costs a query
+        return decision;
+      }).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+}
+
+export function roomRoute(deps: RoomChannelDeps): ChannelRoute {
+  const authorizeJoin = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
+  return {
+    pattern: "room:*",
+    create: (topic) => createRoomChannel(topic, deps, authorizeJoin),
+    render: renderRoomBroadcast,
+  };
+}
+
+/** Only domain events with a renderer reach sockets; each is rendered as REST renders it. */
+export function renderRoomBroadcast(event: string, payload: unknown, version: ApiVersion): Payload | undefined {
+  if (event === MESSAGE_CREATED && isMessage(payload)) return messageView[version](payload, { version, basePath: "" });
+  return undefined;
+}
+
+function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: Authorize): Channel {
+  const match = TOPIC.exec(topic);
+  const roomId = match === null ? undefined : Number(match[1]);
+  let tracked = false;
+  let audience = false;
+
+  return {
+    async join(payload, ctx) {
+      if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
+      const errors = deps.schemas.validate("room-join", payload);
+      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+      const decision = await authorizeJoin(ctx.socket.userId, roomId);
+      if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
+      audience = payload["presence"] === false;
+      return { status: "ok" };
+    },
+
+    handleInfo(info, ctx) {
+      if (info.event !== "after_join" || audience) return;
+      deps.presence.track(topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
+      tracked = true;
+      deps.presenceRelay.retain(topic);
+      ctx.subscribe(presenceStream(topic));
+      ctx.push("presence_state", deps.presence.list(topic));
+    },
+
+    async handleIn(event, payload, ctx) {
+      if (event !== MESSAGE_CREATED) return { status: "error", response: { reason: "unknown_event" } };
+      const errors = deps.schemas.validate("message-new", payload);
+      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+      const message = await deps.rooms.createMessage(ctx.socket.userId, roomId!, payload["body"] as string);
+      const version = ctx.socket.apiVersion;
+      return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
+    },
+
+    terminate(_reason, ctx) {
+      if (!tracked) return;
+      tracked = false;
+      deps.presence.untrack(topic, ctx.socket.id);
+      deps.presenceRelay.release(topic);
+    },
+  };
+}
+
+function isMessage(value: unknown): value is Message {
+  if (typeof value !== "object" || value === null) return false;
+  const m = value as Partial<Message>;
+  return typeof m.id === "number" && typeof m.roomId === "number" && typeof m.body === "string" && m.insertedAt instanceof Date && typeof m.author === "object";
+}

@@ -1,0 +1,163 @@
+/**
+ * Realtime: Phoenix Channels V2 over uWebSockets.js, served so the unmodified `phoenix` JS
+ * client works against it (see /work/shared/phoenix-channels-protocol.md and CONTRACT §6).
+ *
+ *     const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 4001 })
+ *     realtime.port                      // the bound port (useful with port 0)
+ *     realtime.presence.list("room:1")   // the presence_state shape, for GET /rooms/1/presence
+ *     await realtime.shutdown()          // leave diffs first, then 1012 to every socket
+ *
+ * Endpoint `ws://HOST:PORT/socket/websocket?vsn=2.0.0&token=<socket_token>[&api_version=1|2]`,
+ * or the token in the `base64url.bearer.phx.<base64>` subprotocol. Missing/bad/expired token,
+ * `vsn` other than 2.x or an `api_version` other than 1|2 → HTTP 403 before any socket exists;
+ * any other path → 404. Close codes and limits: close-codes.ts.
+ */
+import { randomBytes } from "node:crypto";
+import type { Deps } from "../deps.ts";
+import { createLocalPresence, type Presence } from "../presence/index.ts";
+import { API_VERSIONS } from "../versions.ts";
+import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
+import { roomRoute } from "./channels/room-channel.ts";
+import { compileChannelSchemas } from "./channels/schemas.ts";
+import { FLOOD_STRIKES, HARD_FRAME_BYTES, IDLE_TIMEOUT_SECONDS, MAX_BACKPRESSURE_BYTES, MAX_CHANNELS, MAX_FRAME_BYTES, CLOSE } from "./close-codes.ts";
+import { parseHandshake, SOCKET_PATH } from "./handshake.ts";
+import { encode } from "./serializer.ts";
+import { createSocketEngine, type SocketEngine, type SocketLimits } from "./socket.ts";
+import { createRefCount, presenceStream, versionStream } from "./streams.ts";
+import { listen, type UpgradeDecision } from "./transport.ts";
+
+export type { Channel, ChannelContext, ChannelRoute, JoinResult, Reply, SocketInfo } from "./channel.ts";
+export { CLOSE } from "./close-codes.ts";
+
+export interface RealtimeOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Default: `deps.presence`, which the REST presence endpoint reads too. */
+  presence?: Presence;
+  /** Instead of `deps.presence`, a fresh local Presence with this coalescing window (ms) — tests. */
+  presenceWindowMs?: number;
+  /** Overrides; the defaults come from config (rate) and close-codes.ts. */
+  limits?: Partial<SocketLimits>;
+  /** Extra channel routes, matched after `room:*`. */
+  channels?: readonly ChannelRoute[];
+}
+
+export interface RealtimeServer {
+  readonly port: number;
+  readonly presence: Presence;
+  /** Sockets currently open. */
+  connections(): number;
+  /** Untracks every presence (others get leave diffs), closes every socket with 1012, stops listening. */
+  shutdown(): Promise<void>;
+}
+
+interface Session {
+  info: SocketInfo;
+}
+
+export async function startRealtime(deps: Deps, options: RealtimeOptions): Promise<RealtimeServer> {
+  const { logger } = deps;
+  const presence =
+    options.presence ?? (options.presenceWindowMs === undefined ? deps.presence : createLocalPresence({ windowMs: options.presenceWindowMs }));
+  const schemas = compileChannelSchemas();
+  const limits: SocketLimits = {
+    maxFrameBytes: MAX_FRAME_BYTES,
+    maxChannels: MAX_CHANNELS,
+    rate: { rate: deps.config.socketRateLimit, burst: deps.config.socketRateBurst },
+    floodStrikes: FLOOD_STRIKES,
+    ...options.limits,
+  };
+  const engines = new Set<SocketEngine>();
+  const node = randomBytes(4).toString("hex");
+  let sequence = 0;
+  let draining = false;
+
+  // Filled in once the transport listens; nothing publishes before a socket has joined.
+  let publish: (stream: string, frame: string) => void = () => {};
+  let subscribers: (stream: string) => number = () => 0;
+
+  const presenceRelay = createRefCount((topic) =>
+    presence.subscribe(topic, (diff) => publish(presenceStream(topic), encode(null, null, topic, "presence_diff", { joins: diff.joins, leaves: diff.leaves }))),
+  );
+  const routes: ChannelRoute[] = [
+    roomRoute({
+      rooms: deps.rooms,
+      presence,
+      // While draining, keep relaying so the leave diffs of the shutdown still reach sockets.
+      presenceRelay: { retain: presenceRelay.retain, release: (topic) => (draining ? undefined : presenceRelay.release(topic)), clear: presenceRelay.clear },
+      schemas,
+    }),
+    ...(options.channels ?? []),
+  ];
+
+  // One PubSub subscription per topic with local subscribers; each broadcast is rendered and
+  // encoded once per API version that has subscribers, then fanned out natively.
+  const broadcasts = createRefCount((topic) => {
+    const render = findRoute(routes, topic)?.render;
+    if (render === undefined) return () => {};
+    return deps.pubsub.subscribe(topic, (message) => {
+      for (const version of API_VERSIONS) {
+        const stream = versionStream(topic, version);
+        if (subscribers(stream) === 0) continue;
+        const payload = render(message.event, message.payload, version);
+        if (payload !== undefined) publish(stream, encode(null, null, topic, message.event, payload));
+      }
+    });
+  });
+
+  const transport = await listen<Session>(
+    {
+      host: options.host,
+      port: options.port,
+      path: SOCKET_PATH,
+      maxPayloadLength: HARD_FRAME_BYTES,
+      maxBackpressure: MAX_BACKPRESSURE_BYTES,
+      idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
+    },
+    {
+      async upgrade(request): Promise<UpgradeDecision<Session>> {
+        if (draining) return { accept: false, status: 403 };
+        const handshake = parseHandshake(request);
+        if (!handshake.ok) return { accept: false, status: handshake.status };
+        const verified = await deps.accounts.verifySocketToken(handshake.token);
+        if (!verified.ok) return { accept: false, status: 403 };
+        const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId: verified.userId, apiVersion: handshake.apiVersion };
+        return { accept: true, session: { info }, protocol: handshake.protocol };
+      },
+      open(connection, session) {
+        const engine = createSocketEngine(connection, session.info, { routes, broadcasts, limits, logger });
+        engines.add(engine);
+        return {
+          message: engine.message,
+          closed(code) {
+            engines.delete(engine);
+            engine.closed(code);
+          },
+        };
+      },
+      error(error, where) {
+        logger.error({ err: error, where }, "realtime transport error");
+      },
+    },
+  );
+  publish = transport.publish;
+  subscribers = transport.subscribers;
+  logger.debug({ port: transport.port }, "realtime listening");
+
+  return {
+    port: transport.port,
+    presence,
+    connections: () => engines.size,
+    async shutdown() {
+      if (draining) return;
+      draining = true;
+      transport.stopListening();
+      for (const engine of engines) engine.stop();
+      await presence.flush(); // the leave diffs go out while every socket is still subscribed
+      transport.closeAll(CLOSE.SERVICE_RESTART, "server restart");
+      presenceRelay.clear();
+      broadcasts.clear();
+    },
+  };
+}

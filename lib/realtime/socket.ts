@@ -1,0 +1,232 @@
+/**
+ * The socket engine (private): one per WebSocket connection. It owns the Phoenix protocol state —
+ * topic → {join_ref, channel} — and its rules (phoenix-channels-protocol.md §3, §4, §8):
+ *
+ * - inbound frames are handled one at a time, in arrival order, so replies, pushes and
+ *   broadcasts keep per-connection FIFO order;
+ * - heartbeat on `phoenix` is answered without a join; the join reply precedes every push and
+ *   broadcast of its topic; refs are echoed as the strings they came as;
+ * - a stale join_ref is ignored; a duplicate join replaces the old channel and sends `phx_close`
+ *   with the OLD join_ref after the new join's reply; "unmatched topic" replies carry join_ref null;
+ * - limits: frame size, rate (token bucket, then 4429 for floods), channels per socket;
+ * - when the connection closes, every channel is terminated (streams, presence, PubSub refs).
+ */
+import type { Logger } from "pino";
+import { DomainError } from "../errors.ts";
+import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
+import { CLOSE } from "./close-codes.ts";
+import { createBucket, take, type Bucket, type RateLimit } from "./rate-limit.ts";
+import { decode, encode, encodeReply, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
+import { versionStream, type RefCount } from "./streams.ts";
+import type { Connection, ConnectionHandler } from "./transport.ts";
+
+export interface SocketLimits {
+  maxFrameBytes: number;
+  maxChannels: number;
+  rate: RateLimit;
+  floodStrikes: number;
+}
+
+export interface EngineServices {
+  routes: readonly ChannelRoute[];
+  /** Retained per joined topic: keeps the topic's PubSub → stream relay alive. */
+  broadcasts: RefCount;
+  limits: SocketLimits;
+  logger: Logger;
+}
+
+interface Joined {
+  joinRef: string;
+  channel: Channel;
+  ctx: ChannelContext;
+  streams: Set<string>;
+}
+
+export interface SocketEngine extends ConnectionHandler {
+  /** Terminates every channel for a shutdown, keeping stream subscriptions so pending presence diffs still arrive. */
+  stop(): void;
+}
+
+export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices): SocketEngine {
+  const { limits, logger } = services;
+  const channels = new Map<string, Joined>();
+  const queue: InboundMessage[] = [];
+  const bucket: Bucket = createBucket(limits.rate.burst, performance.now());
+  let running = false;
+  let closed = false;
+
+  const send = (frame: string): void => {
+    connection.send(frame);
+  };
+  const reply = (joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): void => {
+    if (ref !== null) send(encodeReply(joinRef, ref, topic, status, response));
+  };
+
+  function message(text: string | null, bytes: number): void {
+    if (closed) return;
+    if (bytes > limits.maxFrameBytes) return connection.close(CLOSE.MESSAGE_TOO_BIG, "frame over 64 KiB");
+    if (text === null) return connection.close(CLOSE.UNSUPPORTED_DATA, "binary frames are not supported");
+    const allowed = take(bucket, performance.now(), limits.rate);
+    if (!allowed && bucket.strikes >= limits.floodStrikes) return connection.close(CLOSE.FLOODING, "rate limit exceeded repeatedly");
+    const decoded = decode(text);
+    if (!decoded.ok) {
+      if (decoded.replyTo === undefined) return connection.close(CLOSE.MALFORMED, truncate(decoded.detail));
+      const { joinRef, ref, topic } = decoded.replyTo;
+      return reply(joinRef, ref, topic, "error", allowed ? { reason: "malformed", detail: decoded.detail } : { reason: "rate_limited" });
+    }
+    if (!allowed) {
+      const m = decoded.message;
+      return reply(m.joinRef, m.ref, m.topic, "error", { reason: "rate_limited" });
+    }
+    queue.push(decoded.message);
+    if (!running) void drain();
+  }
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      for (let next = queue.shift(); next !== undefined && !closed; next = queue.shift()) {
+        try {
+          const pending = dispatch(next);
+          // Synchronous answers (heartbeats, unmatched topics) need no turn of the event loop.
+          if (pending instanceof Promise) await pending;
+        } catch (error) {
+          logger.error({ err: error, topic: next.topic, event: next.event }, "socket dispatch failed");
+        }
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  function dispatch(m: InboundMessage): Promise<void> | void {
+    if (m.event === "phx_join") return join(m);
+    if (m.topic === "phoenix" && m.event === "heartbeat") return reply(null, m.ref, "phoenix", "ok", {});
+    const joined = channels.get(m.topic);
+    if (joined !== undefined && m.joinRef !== null && m.joinRef !== joined.joinRef) return; // stale: ignore
+    if (m.event === "phx_leave") {
+      reply(joined?.joinRef ?? m.joinRef, m.ref, m.topic, "ok", {});
+      if (joined !== undefined) end(joined, "leave");
+      return;
+    }
+    if (joined === undefined) return reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+    return handleIn(joined, m);
+  }
+
+  async function join(m: InboundMessage): Promise<void> {
+    const route = findRoute(services.routes, m.topic);
+    if (route === undefined) return reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+    const joinRef = m.joinRef ?? m.ref ?? "";
+    const previous = channels.get(m.topic);
+    if (previous !== undefined) end(previous, "rejoin");
+    const closePrevious = (): void => {
+      if (previous !== undefined) send(encode(previous.joinRef, previous.joinRef, m.topic, "phx_close", {}));
+    };
+    if (channels.size >= limits.maxChannels) {
+      reply(joinRef, m.ref, m.topic, "error", { reason: "too_many_channels" });
+      return closePrevious();
+    }
+    const joined = open(route, m.topic, joinRef);
+    let result: Awaited<ReturnType<Channel["join"]>>;
+    try {
+      result = await joined.channel.join(m.payload, joined.ctx);
+    } catch (error) {
+      result = { status: "error", response: failure(error, "join crashed", m) };
+    }
+    if (closed) return; // the socket went away while we waited; nothing was registered
+    connection.cork(() => {
+      if (result.status === "ok") {
+        channels.set(m.topic, joined);
+        reply(joinRef, m.ref, m.topic, "ok", result.response ?? {});
+        joined.ctx.subscribe(versionStream(m.topic, socket.apiVersion));
+        services.broadcasts.retain(m.topic);
+      } else {
+        reply(joinRef, m.ref, m.topic, "error", result.response);
+      }
+      closePrevious();
+    });
+    if (result.status !== "ok") return;
+    try {
+      await joined.channel.handleInfo({ event: "after_join" }, joined.ctx);
+    } catch (error) {
+      crash(joined, error);
+    }
+  }
+
+  async function handleIn(joined: Joined, m: InboundMessage): Promise<void> {
+    let result: Reply | undefined;
+    try {
+      result = await joined.channel.handleIn(m.event, m.payload, joined.ctx);
+    } catch (error) {
+      if (!(error instanceof DomainError)) return crash(joined, error);
+      result = { status: "error", response: failure(error, "", m) };
+    }
+    if (result !== undefined && channels.get(m.topic) === joined) {
+      connection.cork(() => reply(joined.joinRef, m.ref, m.topic, result.status, result.response));
+    }
+  }
+
+  function open(route: ChannelRoute, topic: string, joinRef: string): Joined {
+    const streams = new Set<string>();
+    const ctx: ChannelContext = {
+      topic,
+      joinRef,
+      socket,
+      push(event, payload) {
+        if (channels.get(topic)?.ctx === ctx) connection.cork(() => send(encode(joinRef, null, topic, event, payload)));
+      },
+      subscribe(stream) {
+        if (channels.get(topic)?.ctx !== ctx || streams.has(stream)) return;
+        streams.add(stream);
+        connection.subscribe(stream);
+      },
+    };
+    return { joinRef, channel: route.create(topic), ctx, streams };
+  }
+
+  /** Ends a joined channel: forget it, unsubscribe its streams (except at shutdown), let it clean up. */
+  function end(joined: Joined, reason: TerminateReason): void {
+    if (channels.get(joined.ctx.topic) !== joined) return;
+    channels.delete(joined.ctx.topic);
+    if (reason !== "shutdown" && reason !== "closed") for (const stream of joined.streams) connection.unsubscribe(stream);
+    services.broadcasts.release(joined.ctx.topic);
+    try {
+      joined.channel.terminate(reason, joined.ctx);
+    } catch (error) {
+      logger.error({ err: error, topic: joined.ctx.topic }, "channel terminate failed");
+    }
+  }
+
+  function crash(joined: Joined, error: unknown): void {
+    logger.error({ err: error, topic: joined.ctx.topic, socket: socket.id }, "channel crashed");
+    if (channels.get(joined.ctx.topic) !== joined) return;
+    end(joined, "crash");
+    connection.cork(() => send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })));
+  }
+
+  function failure(error: unknown, crashReason: string, m: InboundMessage): Payload {
+    if (error instanceof DomainError) {
+      return error.errors.length > 0 ? { reason: error.code, errors: error.errors.map((e) => ({ ...e })) } : { reason: error.code };
+    }
+    logger.error({ err: error, topic: m.topic, event: m.event }, "channel join crashed");
+    return { reason: crashReason };
+  }
+
+  return {
+    message,
+    closed() {
+      if (closed) return;
+      closed = true;
+      queue.length = 0;
+      for (const joined of [...channels.values()]) end(joined, "closed");
+    },
+    stop() {
+      for (const joined of [...channels.values()]) end(joined, "shutdown");
+    },
+  };
+}
+
+function truncate(text: string): string {
+  // A close reason must fit in 123 bytes.
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}

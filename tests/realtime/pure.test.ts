@@ -1,0 +1,78 @@
+import test from "ava";
+import { parseHandshake } from "../../lib/realtime/handshake.ts";
+import { parseQuery } from "../../lib/realtime/query.ts";
+import { createBucket, take } from "../../lib/realtime/rate-limit.ts";
+import { decode, encode, encodeReply } from "../../lib/realtime/serializer.ts";
+
+test("query: empty segments, Plug-style nesting, encoding, last duplicate wins", (t) => {
+  t.deepEqual({ ...parseQuery("token=abc&&vsn=2.0.0&user[id]=1&a%20b=c+d%21&x=1&x=2&flag") }, {
+    token: "abc", vsn: "2.0.0", user: { id: "1" }, "a b": "c d!", x: "2", flag: "",
+  });
+  t.deepEqual(JSON.parse(JSON.stringify(parseQuery("tags[]=a&tags[]=b&m[k][j]=v"))), { tags: { "0": "a", "1": "b" }, m: { k: { j: "v" } } });
+  t.deepEqual({ ...parseQuery("bad=%E0%A4%A&&&") }, { bad: "%E0%A4%A" });
+});
+
+const hs = (query: string, protocols = "", path = "/socket/websocket") => parseHandshake({ path, query, protocols });
+
+test("handshake: vsn must be 2.x, api_version 1|2 (default 2), token required", (t) => {
+  t.like(hs("token=t&vsn=2.0.0"), { ok: true, token: "t", apiVersion: 2, protocol: "" });
+  t.like(hs("token=t&vsn=2.0.0&api_version=1"), { ok: true, apiVersion: 1 });
+  t.like(hs("token=t&vsn=1.0.0"), { ok: false, status: 403 });
+  t.like(hs("token=t"), { ok: false, status: 403 });
+  t.like(hs("token=t&vsn=2.0.0&api_version=3"), { ok: false, status: 403 });
+  t.like(hs("token=t&vsn=2.0.0&api_version=v2"), { ok: false, status: 403 });
+  t.like(hs("vsn=2.0.0"), { ok: false, status: 403 });
+  t.like(hs("token=&vsn=2.0.0"), { ok: false, status: 403 });
+  t.like(hs("token=t&vsn=2.0.0", "", "/other"), { ok: false, status: 404 });
+});
+
+test("handshake: the authToken subprotocol is standard base64 of Latin-1, answered with phoenix", (t) => {
+  const token = "a+b/c?é";
+  const b64 = Buffer.from(token, "latin1").toString("base64").replace(/=+$/, "");
+  t.like(hs("vsn=2.0.0", `phoenix, base64url.bearer.phx.${b64}`), { ok: true, token, protocol: "phoenix" });
+  t.like(hs("vsn=2.0.0", `phoenix,base64url.bearer.phx.${b64}`), { ok: true, token, protocol: "phoenix" });
+  t.like(hs("vsn=2.0.0", "phoenix,base64url.bearer.phx.***"), { ok: false, status: 403 });
+});
+
+test("serializer: valid frames, refs stay strings", (t) => {
+  t.deepEqual(decode('["3","3","room:1","phx_join",{"a":1}]'), {
+    ok: true, message: { joinRef: "3", ref: "3", topic: "room:1", event: "phx_join", payload: { a: 1 } },
+  });
+  t.like(decode('[null,null,"room:1","ping",{}]'), { ok: true, message: { ref: null } });
+  t.is(encode(null, null, "room:1", "x", {}), '[null,null,"room:1","x",{}]');
+  t.is(encodeReply("1", "2", "t", "ok", {}), '["1","2","t","phx_reply",{"status":"ok","response":{}}]');
+});
+
+test("serializer: malformed frames say whether a reply can be addressed", (t) => {
+  for (const text of ["nope", "{}", "42", '[null,2,"t","e",{}]', '[]']) t.like(decode(text), { ok: false, replyTo: undefined }, text);
+  const addressable: Array<[string, string]> = [
+    ['[null,"2","t","e"]', "expected 5"],
+    ['[null,"2","t","e",{},1]', "expected 5"],
+    ['[5,"2","t","e",{}]', "join_ref"],
+    ['[null,"2",7,"e",{}]', "topic"],
+    ['[null,"2","t",null,{}]', "event"],
+    ['[null,"2","t","e",[]]', "payload"],
+    ['[null,"2","t","e",null]', "payload"],
+  ];
+  for (const [text, detail] of addressable) {
+    const d = decode(text);
+    t.false(d.ok, text);
+    if (!d.ok) {
+      t.is(d.replyTo?.ref, "2", text);
+      t.true(d.detail.includes(detail), `${text}: ${d.detail}`);
+    }
+  }
+  t.like(decode('[null,null,"t","e",null]'), { ok: false, replyTo: undefined });
+});
+
+test("token bucket: burst, refill, strikes", (t) => {
+  const limit = { rate: 10, burst: 3 };
+  const b = createBucket(3, 0);
+  t.deepEqual([take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit)], [true, true, true, false, false]);
+  t.is(b.strikes, 2);
+  t.true(take(b, 100, limit)); // 100 ms at 10/s = one token
+  t.is(b.strikes, 0);
+  t.false(take(b, 100, limit));
+  t.true(take(b, 10_000, limit));
+  t.is(Math.floor(b.tokens), 2); // capped at burst
+});
