@@ -14,7 +14,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Deps } from "../deps.ts";
-import { createLocalPresence, type Presence } from "../presence/index.ts";
+import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
 import { API_VERSIONS } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
@@ -57,7 +57,7 @@ interface Session {
 }
 
 export async function startRealtime(deps: Deps, options: RealtimeOptions): Promise<RealtimeServer> {
-  const { logger } = deps;
+  const { logger, telemetry } = deps;
   const presence =
     options.presence ?? (options.presenceWindowMs === undefined ? deps.presence : createLocalPresence({ windowMs: options.presenceWindowMs }));
   const schemas = compileChannelSchemas();
@@ -78,7 +78,10 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
   let subscribers: (stream: string) => number = () => 0;
 
   const presenceRelay = createRefCount((topic) =>
-    presence.subscribe(topic, (diff) => publish(presenceStream(topic), encode(null, null, topic, "presence_diff", { joins: diff.joins, leaves: diff.leaves }))),
+    presence.subscribe(topic, (diff) => {
+      publish(presenceStream(topic), encode(null, null, topic, "presence_diff", { joins: diff.joins, leaves: diff.leaves }));
+      telemetry.emit("presence.change", { joins: countMetas(diff.joins), leaves: countMetas(diff.leaves) }, { topic });
+    }),
   );
   const routes: ChannelRoute[] = [
     roomRoute({
@@ -101,7 +104,9 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         const stream = versionStream(topic, version);
         if (subscribers(stream) === 0) continue;
         const payload = render(message.event, message.payload, version);
-        if (payload !== undefined) publish(stream, encode(null, null, topic, message.event, payload));
+        if (payload === undefined) continue;
+        publish(stream, encode(null, null, topic, message.event, payload));
+        telemetry.emit("broadcast.fanout", { deliveries: subscribers(stream) }, { topic, event: message.event });
       }
     });
   });
@@ -126,13 +131,17 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         return { accept: true, session: { info }, protocol: handshake.protocol };
       },
       open(connection, session) {
-        const engine = createSocketEngine(connection, session.info, { routes, broadcasts, limits, logger });
+        const engine = createSocketEngine(connection, session.info, { routes, broadcasts, limits, logger, telemetry });
         engines.add(engine);
+        const openedAt = performance.now();
+        const { userId, apiVersion } = session.info;
+        telemetry.emit("socket.open", {}, { api_version: apiVersion, user_id: userId });
         return {
           message: engine.message,
           closed(code) {
             engines.delete(engine);
             engine.closed(code);
+            telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
           },
         };
       },
@@ -160,4 +169,11 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       broadcasts.clear();
     },
   };
+}
+
+/** How many presence entries (metas) a diff side holds. */
+function countMetas(side: Presences): number {
+  let n = 0;
+  for (const key in side) n += side[key]!.metas.length;
+  return n;
 }

@@ -13,6 +13,7 @@
  */
 import type { Logger } from "pino";
 import { DomainError } from "../errors.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
 import { createBucket, take, type Bucket, type RateLimit } from "./rate-limit.ts";
@@ -33,6 +34,7 @@ export interface EngineServices {
   broadcasts: RefCount;
   limits: SocketLimits;
   logger: Logger;
+  telemetry: Telemetry;
 }
 
 interface Joined {
@@ -48,7 +50,7 @@ export interface SocketEngine extends ConnectionHandler {
 }
 
 export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices): SocketEngine {
-  const { limits, logger } = services;
+  const { limits, logger, telemetry } = services;
   const channels = new Map<string, Joined>();
   const queue: InboundMessage[] = [];
   const bucket: Bucket = createBucket(limits.rate.burst, performance.now());
@@ -59,7 +61,9 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     connection.send(frame);
   };
   const reply = (joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): void => {
-    if (ref !== null) send(encodeReply(joinRef, ref, topic, status, response));
+    if (ref === null) return;
+    send(encodeReply(joinRef, ref, topic, status, response));
+    telemetry.emit("channel.message.out", { count: 1 }, { topic, event: "phx_reply" });
   };
 
   function message(text: string | null, bytes: number): void {
@@ -74,11 +78,10 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
       const { joinRef, ref, topic } = decoded.replyTo;
       return reply(joinRef, ref, topic, "error", allowed ? { reason: "malformed", detail: decoded.detail } : { reason: "rate_limited" });
     }
-    if (!allowed) {
-      const m = decoded.message;
-      return reply(m.joinRef, m.ref, m.topic, "error", { reason: "rate_limited" });
-    }
-    queue.push(decoded.message);
+    const m = decoded.message;
+    if (!allowed) return reply(m.joinRef, m.ref, m.topic, "error", { reason: "rate_limited" });
+    if (m.topic !== "phoenix" && !m.event.startsWith("phx_")) telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
+    queue.push(m);
     if (!running) void drain();
   }
 
@@ -114,8 +117,14 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
   }
 
   async function join(m: InboundMessage): Promise<void> {
+    const started = performance.now();
+    const answered = (outcome: "ok" | "error", reason?: string): void =>
+      telemetry.emit("channel.join.stop", { duration_ms: performance.now() - started }, { topic: m.topic, outcome, reason, user_id: socket.userId });
     const route = findRoute(services.routes, m.topic);
-    if (route === undefined) return reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+    if (route === undefined) {
+      reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+      return answered("error", "unmatched topic");
+    }
     const joinRef = m.joinRef ?? m.ref ?? "";
     const previous = channels.get(m.topic);
     if (previous !== undefined) end(previous, "rejoin");
@@ -124,7 +133,8 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     };
     if (channels.size >= limits.maxChannels) {
       reply(joinRef, m.ref, m.topic, "error", { reason: "too_many_channels" });
-      return closePrevious();
+      closePrevious();
+      return answered("error", "too_many_channels");
     }
     const joined = open(route, m.topic, joinRef);
     let result: Awaited<ReturnType<Channel["join"]>>;
@@ -145,6 +155,8 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
       }
       closePrevious();
     });
+    const reason = result.status === "ok" ? undefined : (result.response as { reason?: unknown }).reason;
+    answered(result.status === "ok" ? "ok" : "error", typeof reason === "string" ? reason : undefined);
     if (result.status !== "ok") return;
     try {
       await joined.channel.handleInfo({ event: "after_join" }, joined.ctx);
@@ -173,7 +185,9 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
       joinRef,
       socket,
       push(event, payload) {
-        if (channels.get(topic)?.ctx === ctx) connection.cork(() => send(encode(joinRef, null, topic, event, payload)));
+        if (channels.get(topic)?.ctx !== ctx) return;
+        connection.cork(() => send(encode(joinRef, null, topic, event, payload)));
+        telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
       },
       subscribe(stream) {
         if (channels.get(topic)?.ctx !== ctx || streams.has(stream)) return;
@@ -190,6 +204,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     channels.delete(joined.ctx.topic);
     if (reason !== "shutdown" && reason !== "closed") for (const stream of joined.streams) connection.unsubscribe(stream);
     services.broadcasts.release(joined.ctx.topic);
+    telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
     try {
       joined.channel.terminate(reason, joined.ctx);
     } catch (error) {

@@ -43,3 +43,40 @@ test("REST-created messages reach sockets; REST presence equals presence_state",
     await app.stop();
   }
 });
+
+test("realtime activity shows in /metrics: sockets, joins, messages in and out, fan-out, presence", async (t) => {
+  const app = await startTestServer();
+  let socket: Socket | undefined;
+  const metric = async (name: string): Promise<number> => {
+    const text = (await app.request("GET", "/metrics")).text;
+    const line = text.split("\n").find((l) => l.startsWith(name) && !l.startsWith("#"));
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  try {
+    const alice = await app.signUp("metrics");
+    const room = await app.request("POST", "/rooms", { token: alice.token, json: { name: "metered" } });
+    const topic = `room:${room.body.id as number}`;
+    socket = new Socket(app.server.socketUrl, { transport: WebSocket, params: { token: alice.socketToken }, timeout: WAIT_MS } as ConstructorParameters<typeof Socket>[1]);
+    socket.connect();
+    const channel = socket.channel(topic, {});
+    const state = nextEvent(channel, "presence_state");
+    t.is((await join(channel)).status, "ok");
+    await state;
+    const broadcast = nextEvent(channel, "message:new");
+    await new Promise<void>((resolve, reject) => {
+      channel.push("message:new", { body: "counted" }).receive("ok", () => resolve()).receive("error", reject);
+    });
+    await within(WAIT_MS, "broadcast", broadcast);
+    t.is(await metric("hypercast_realtime_sockets_open"), 1);
+    t.is(await metric('hypercast_realtime_channel_joins_total{outcome="ok"}'), 1);
+    t.is(await metric("hypercast_realtime_messages_in_total"), 1);
+    t.true((await metric("hypercast_realtime_messages_out_total")) >= 3); // join reply, presence_state, push reply
+    t.is(await metric("hypercast_realtime_fanout_deliveries_total"), 1);
+    // The presence diff is coalesced over a short window: wait for it to be counted.
+    for (let i = 0; i < 50 && (await metric("hypercast_realtime_presence_entries")) !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+    t.is(await metric("hypercast_realtime_presence_entries"), 1);
+  } finally {
+    socket?.disconnect();
+    await app.stop();
+  }
+});
