@@ -6,13 +6,14 @@
  *     npm run bench:ws -- --large                        # 16,000 sockets
  *     npm run bench:ws -- --sockets 8000 --messages 100 --rate 20 --clients 3
  *     npm run bench:ws -- --url ws://127.0.0.1:4001 --token <socket_token> --topic room:1 [--server-pid 1234]
+ *     npm run bench:ws -- --url ws://my-host:4001 --allow-remote …   # a server of your own elsewhere
  *
  * Without --url it starts Hypercast's realtime tier (embedded in-memory database) in a child
  * process. Load comes from separate client processes (each well under 20,000 open files), spread
  * over source addresses 127.0.0.x so no single address runs out of ephemeral ports. Every client
  * joins the topic as audience; a publisher socket then pushes `message:new` with its send time in
  * the body, and the clients measure publish-to-receive latency without JSON-parsing frames.
- * Loopback only, bounded in time (--max-seconds, default 170) and count; it stops by itself.
+ * Loopback unless --allow-remote, bounded in time (--max-seconds, default 170) and count; it stops by itself.
  * Env equivalents: WS_BENCH_SOCKETS, WS_BENCH_MESSAGES, WS_BENCH_RATE, WS_BENCH_CLIENTS.
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -36,6 +37,7 @@ const { values: flags } = parseArgs({
     "server-pid": { type: "string" },
     "no-raw": { type: "boolean", default: false },
     "max-seconds": { type: "string" },
+    "allow-remote": { type: "boolean", default: false },
   },
 });
 
@@ -54,7 +56,11 @@ const MAX_SECONDS = int(flags["max-seconds"], flags.large ? 280 : 170);
 if (SOCKETS > 60_000) throw new Error("--sockets is capped at 60,000");
 if (SOCKETS / CLIENTS > 18_000) throw new Error(`${SOCKETS} sockets over ${CLIENTS} clients exceeds 18,000 per process; add --clients`);
 if (flags.url !== undefined && (flags.token === undefined || flags.topic === undefined)) throw new Error("--url needs --token and --topic");
-if (flags.url !== undefined && !/^ws:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?/.test(flags.url)) throw new Error("--url must be a loopback ws:// URL");
+// A load generator must never be pointed at someone else's server by accident: a non-loopback
+// target needs --allow-remote (use it only against servers you run).
+if (flags.url !== undefined && !flags["allow-remote"] && !/^ws:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?/.test(flags.url)) {
+  throw new Error("--url is not a loopback ws:// URL; pass --allow-remote to load-test a server of your own elsewhere");
+}
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const children = new Set<ChildProcess>();
@@ -139,7 +145,9 @@ async function run(target: Target): Promise<Result> {
   const clients = Array.from({ length: CLIENTS }, () => spawnTs("./ws/client.ts"));
   const joins = clients.map((c, i) => {
     const share = Math.floor(SOCKETS / CLIENTS) + (i < SOCKETS % CLIENTS ? 1 : 0);
-    const addresses = Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`);
+    // Loopback targets: spread over 127.0.x.y source addresses; a remote target: the default route.
+    const loopback = /^ws:\/\/(127\.|localhost|\[::1\])/.test(target.url);
+    const addresses = loopback ? Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`) : [];
     const job: ClientJob = { kind: "job", url: `${target.url}${path}`, topic: target.topic, sockets: share, addresses, inFlight: IN_FLIGHT };
     c.send(job);
     return nextMessage<ClientReport>(c, (m) => m.kind === "joined", MAX_SECONDS * 1000, "joins");

@@ -37,7 +37,7 @@ function onFrame(data: Buffer): void {
 
 function openOne(job: ClientJob, index: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(job.url, { perMessageDeflate: false, skipUTF8Validation: true, localAddress: job.addresses[index % job.addresses.length]! });
+    const ws = new WebSocket(job.url, { perMessageDeflate: false, skipUTF8Validation: true, ...(job.addresses.length > 0 ? { localAddress: job.addresses[index % job.addresses.length]! } : {}) });
     let joined = false;
     const timer = setTimeout(() => {
       ws.terminate();
