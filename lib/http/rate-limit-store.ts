@@ -1,13 +1,21 @@
 /**
- * Where rate-limit counters live: the one place that picks the store. Today every limiter counts
- * in this process's memory (one node); the cluster issue swaps in `RateLimiterRedis` over the
- * shared Redis here, and nothing else changes — callers only see rate-limiter-flexible's
- * `RateLimiterAbstract` (consume, get, penalty, delete).
+ * Where rate-limit counters live: the one place that picks the store. Callers only see
+ * rate-limiter-flexible's `RateLimiterAbstract` (consume, get, penalty, delete).
  *
- *     const limiter = createLimiterStore(config)({ name: "api", points: 600, windowSeconds: 60 })
+ * - No `REDIS_URL`: this process's memory (one node).
+ * - `REDIS_URL` set: `RateLimiterRedis` over one ioredis connection shared by every policy, so a
+ *   limit holds cluster-wide (every node counts in the same keys, `<keyPrefix>:<policy>:<key>`).
+ *   While Redis is unreachable each node falls back to counting in its own memory (rate-limiter-
+ *   flexible's insurance limiter): limits loosen to per-node, requests are never refused or
+ *   failed because Redis is away.
+ *
+ *     const store = createLimiterStore(config)
+ *     const limiter = store({ name: "api", points: 600, windowSeconds: 60 })
  *     await limiter.consume(key) // rejects with a RateLimiterRes when the window is spent
+ *     await store.close()        // the Redis connection, if any
  */
-import { RateLimiterMemory, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
 
 /** At most `points` per `windowSeconds` per key. `name` is the policy name in the RateLimit headers. */
@@ -17,8 +25,47 @@ export interface RatePolicy {
   readonly windowSeconds: number;
 }
 
-export type LimiterStore = (policy: RatePolicy) => RateLimiterAbstract;
+export interface LimiterStore {
+  (policy: RatePolicy): RateLimiterAbstract;
+  /** Releases the shared store's connection (nothing for memory). */
+  close(): Promise<void>;
+}
 
-export function createLimiterStore(_config: Pick<Config, "redisUrl">): LimiterStore {
-  return (policy) => new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
+export interface LimiterStoreOptions {
+  /** Namespace of the Redis keys (default "hypercast:rl"); tests use one per run. */
+  keyPrefix?: string;
+  /** Redis connection errors (they repeat while Redis is away). */
+  onError?: (error: Error) => void;
+}
+
+export function createLimiterStore(config: Pick<Config, "redisUrl">, options: LimiterStoreOptions = {}): LimiterStore {
+  const memory = (policy: RatePolicy) => new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
+  const url = config.redisUrl;
+  if (url === undefined) return Object.assign(memory, { close: async () => {} });
+
+  const keyPrefix = options.keyPrefix ?? "hypercast:rl";
+  let client: Redis | undefined;
+  const store = (policy: RatePolicy): RateLimiterAbstract => {
+    if (client === undefined) {
+      // rate-limiter-flexible's advice for ioredis: no offline queue, so an outage fails fast into the insurance limiter.
+      client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(50 * times, 1000) });
+      client.on("error", options.onError ?? (() => {}));
+    }
+    return new RateLimiterRedis({
+      storeClient: client,
+      keyPrefix: `${keyPrefix}:${policy.name}`,
+      points: policy.points,
+      duration: policy.windowSeconds,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: memory(policy),
+    });
+  };
+  return Object.assign(store, {
+    async close() {
+      const c = client;
+      client = undefined;
+      if (c === undefined) return;
+      await c.quit().catch(() => c.disconnect());
+    },
+  });
 }

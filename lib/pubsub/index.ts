@@ -1,7 +1,8 @@
 /**
  * PubSub: topic-based publish/subscribe between the contexts that write data and the
- * web layers that deliver it. Local delivery always happens in-process; an adapter only
- * carries messages to other nodes (the Redis adapter, when clustered).
+ * web layers that deliver it. Local delivery always happens in-process, synchronously and in
+ * publish order; an adapter only carries messages to and from other nodes (lib/pubsub/redis.ts
+ * when clustered), after phoenix_pubsub's `Phoenix.PubSub.Adapter`.
  *
  *     const pubsub = createLocalPubSub()
  *     const off = pubsub.subscribe("room:1", (msg) => console.log(msg.event, msg.payload))
@@ -33,9 +34,32 @@ export interface PubSub {
   close(): Promise<void>;
 }
 
-/** The single-node PubSub: synchronous in-process delivery, in publish order. */
-export function createLocalPubSub(): PubSub {
+/**
+ * What an adapter does: carry this node's broadcasts to the other nodes, and hand their
+ * broadcasts to the core (the `deliver` function it was built with). It never delivers this
+ * node's own broadcasts: the core already did, synchronously.
+ */
+export interface PubSubAdapter {
+  /** The core has its first local subscriber for the topic: start receiving it from other nodes. */
+  interest(topic: string): void;
+  /** The core has no local subscriber left for the topic: other nodes' messages are not needed. */
+  disinterest(topic: string): void;
+  /** Sends a message, already delivered locally, to the other nodes (at most once; never throws). */
+  publish(message: PubSubMessage): void;
+  close(): Promise<void>;
+}
+
+/** Builds an adapter around the core's local delivery function. */
+export type PubSubAdapterFactory = (deliver: (message: PubSubMessage) => void) => PubSubAdapter;
+
+/**
+ * The PubSub core: local fan-out, plus an optional adapter for other nodes.
+ *
+ *     const pubsub = createPubSub((deliver) => myAdapter(deliver))
+ */
+export function createPubSub(adapterFactory?: PubSubAdapterFactory): PubSub {
   const handlers = new Map<string, Set<PubSubHandler>>();
+  let closed = false;
 
   function deliver(message: PubSubMessage): void {
     const set = handlers.get(message.topic);
@@ -44,24 +68,45 @@ export function createLocalPubSub(): PubSub {
     for (const handler of [...set]) handler(message);
   }
 
+  const adapter = adapterFactory?.(deliver);
+
+  function publish(message: PubSubMessage): void {
+    if (closed) return;
+    deliver(message);
+    adapter?.publish(message);
+  }
+
   return {
     subscribe(topic, handler) {
       let set = handlers.get(topic);
-      if (set === undefined) handlers.set(topic, (set = new Set()));
+      if (set === undefined) {
+        handlers.set(topic, (set = new Set()));
+        if (!closed) adapter?.interest(topic);
+      }
       set.add(handler);
       return () => {
         set.delete(handler);
-        if (set.size === 0 && handlers.get(topic) === set) handlers.delete(topic);
+        if (set.size === 0 && handlers.get(topic) === set) {
+          handlers.delete(topic);
+          if (!closed) adapter?.disinterest(topic);
+        }
       };
     },
     broadcast(topic, event, payload) {
-      deliver({ topic, event, payload });
+      publish({ topic, event, payload });
     },
     broadcastFrom(from, topic, event, payload) {
-      deliver({ topic, event, payload, from });
+      publish({ topic, event, payload, from });
     },
     async close() {
+      closed = true;
       handlers.clear();
+      await adapter?.close();
     },
   };
+}
+
+/** The single-node PubSub: synchronous in-process delivery, in publish order. */
+export function createLocalPubSub(): PubSub {
+  return createPubSub();
 }

@@ -1,0 +1,76 @@
+/**
+ * Redis connections for the cluster adapters (ioredis), made one way: connected before use,
+ * errors observed (an unobserved ioredis "error" event is logged to stderr by ioredis itself),
+ * and the reconnect policy that matches what the connection is for.
+ *
+ *     const pub = await connectRedis(url, { role: "publisher" })   // offline queue off: fail fast, caller drops
+ *     const sub = await connectRedis(url, { role: "subscriber" })  // queues (un)subscribes while away
+ *     await closeRedis(pub)
+ */
+import { Redis, type RedisOptions } from "ioredis";
+
+export type RedisRole = "publisher" | "subscriber" | "command";
+
+export interface ConnectOptions {
+  role: RedisRole;
+  /** Connection name shown by CLIENT LIST (`hypercast:<role>:<node>`). */
+  name?: string;
+  /** Called with connection errors (they repeat while Redis is away); default: ignored. */
+  onError?: (error: Error) => void;
+  /** How long the first connection may take (default 5000 ms). */
+  connectTimeoutMs?: number;
+}
+
+const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
+  // Broadcasts while Redis is away are dropped and counted, never queued (cluster-design.md §6.3);
+  // a PUBLISH in flight when the link breaks is not resent after reconnect (at most once).
+  publisher: { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 },
+  // Only (UN)SUBSCRIBEs travel here, at most one per topic: queue them while away, keep them
+  // until Redis is back, and let ioredis re-subscribe every channel after a reconnect.
+  subscriber: { enableOfflineQueue: true, autoResubscribe: true, maxRetriesPerRequest: null },
+  // Presence scripts: fail fast while away (the caller re-asserts when Redis is back).
+  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0 },
+};
+
+export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs ?? 5000,
+    // Reconnect quickly at first, then every second: an outage is noticed and ended within ~1 s.
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    ...(options.name === undefined ? {} : { connectionName: options.name }),
+    ...ROLE_OPTIONS[options.role],
+  });
+  redis.on("error", options.onError ?? (() => {}));
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`cannot connect to Redis (${redacted(url)}) for the ${options.role} connection: ${(error as Error).message}`);
+  }
+  return redis;
+}
+
+/** QUIT when connected (pending replies arrive first), else just drop the socket. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === "ready") {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  redis.disconnect();
+}
+
+/** The URL without its password, for error messages and logs. */
+export function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable REDIS_URL)";
+  }
+}

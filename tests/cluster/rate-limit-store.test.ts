@@ -1,0 +1,59 @@
+/**
+ * Cluster-wide limits: two app instances (two stores, two Redis connections, as two processes
+ * would have) share one count in the shared Redis; without REDIS_URL counting stays in memory.
+ */
+import test from "ava";
+import { randomBytes } from "node:crypto";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { createLimiterStore } from "../../lib/http/rate-limit-store.ts";
+import { cleanupPrefix, eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix, type OwnedRedis } from "./redis-server.ts";
+
+const keyPrefix = uniquePrefix("rl");
+const policy = { name: "api", points: 5, windowSeconds: 60 };
+let owned: OwnedRedis | undefined;
+
+test.after.always(async () => {
+  await cleanupPrefix(SHARED_REDIS_URL, `${keyPrefix}:*`);
+  await owned?.kill();
+});
+
+test("without REDIS_URL each store counts in its own memory", async (t) => {
+  const store = createLimiterStore({ redisUrl: undefined });
+  t.true(store(policy) instanceof RateLimiterMemory);
+  await store.close();
+});
+
+test("with REDIS_URL two app instances share the count", async (t) => {
+  const first = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const second = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  try {
+    const [a, b] = [first(policy), second(policy)];
+    t.true(a instanceof RateLimiterRedis);
+    const key = randomBytes(8).toString("hex");
+    // The first command may race the connection; the insurance limiter would count it in memory.
+    await eventually(() => (a as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "a ready");
+    await eventually(() => (b as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "b ready");
+    const consumed: number[] = [];
+    for (let i = 0; i < 5; i++) consumed.push((await (i % 2 === 0 ? a : b).consume(key)).consumedPoints);
+    t.deepEqual(consumed, [1, 2, 3, 4, 5]);
+    const rejection = await b.consume(key).catch((e: unknown) => e);
+    t.true(rejection instanceof RateLimiterRes);
+    t.is((rejection as RateLimiterRes).remainingPoints, 0);
+    t.is((await a.get(key))?.consumedPoints, 6);
+  } finally {
+    await Promise.all([first.close(), second.close()]);
+  }
+});
+
+test("while Redis is away a node counts in memory instead of failing requests", async (t) => {
+  owned = await startRedisServer();
+  const store = createLimiterStore({ redisUrl: owned.url }, { keyPrefix });
+  try {
+    const limiter = store(policy);
+    await owned.kill();
+    const res = await limiter.consume("k");
+    t.is(res.consumedPoints, 1);
+  } finally {
+    await store.close();
+  }
+});

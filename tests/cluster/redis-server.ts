@@ -1,0 +1,106 @@
+/**
+ * Test helpers for the cluster: a redis-server the test owns (free port, no persistence) that it
+ * can kill and restart, a unique key prefix per run with its cleanup, and a bounded `eventually`.
+ *
+ *     const server = await startRedisServer()   // redis://127.0.0.1:<port>
+ *     await server.kill(); await server.restart() // same port, empty data
+ *     test.after.always(() => server.kill())
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { Redis } from "ioredis";
+
+export const SHARED_REDIS_URL = process.env["TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379";
+
+export function uniquePrefix(label: string): string {
+  return `test-${label}-${process.pid}-${randomBytes(4).toString("hex")}`;
+}
+
+/** Deletes every key under `rt:<prefix>:` (and `<prefix>` itself for rate-limit keys). */
+export async function cleanupPrefix(url: string, pattern: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface OwnedRedis {
+  readonly port: number;
+  readonly url: string;
+  /** SIGKILL and wait for the exit. */
+  kill(): Promise<void>;
+  /** Start again on the same port (data is gone: no persistence). */
+  restart(): Promise<void>;
+}
+
+export async function startRedisServer(): Promise<OwnedRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+
+  async function start(): Promise<void> {
+    const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    child = proc;
+    await eventually(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+        const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+        probe.on("error", () => {});
+        try {
+          await probe.connect();
+          return (await probe.ping()) === "PONG" ? true : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      5000,
+      `redis-server on port ${port}`,
+    );
+  }
+
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async kill() {
+      const proc = child;
+      child = undefined;
+      if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((resolve) => proc.once("exit", resolve));
+      proc.kill("SIGKILL");
+      await exited;
+    },
+    restart: start,
+  };
+}
