@@ -44,11 +44,13 @@ export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
   app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
-  app.use(limitRequests(createLimiterStore(deps.config), { name: "api", points, windowSeconds }));
+  // One store for every limit (one Redis connection when clustered).
+  const limiter = createLimiterStore(deps.config);
+  app.use(limitRequests(limiter, { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   app.use(negotiateVersion({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   app.use(answerConditionalGets());
   app.use(tagRepresentations());
-  app.use(buildRouter(deps, table));
+  app.use(buildRouter(deps, table, limiter));
   return app;
 }

@@ -11,11 +11,11 @@ import type { HttpState, Middleware } from "./context.ts";
 import { honorIdempotencyKeys } from "./idempotency.ts";
 import { HttpProblem } from "./problems.ts";
 import { limitLoginAttempts } from "./rate-limit.ts";
-import { createLimiterStore } from "./rate-limit-store.ts";
+import type { LimiterStore } from "./rate-limit-store.ts";
 import type { Route } from "./routes.ts";
 import { compileSchemas } from "./validation.ts";
 
-export function buildRouter(deps: Deps, table: readonly Route[]): Middleware {
+export function buildRouter(deps: Deps, table: readonly Route[], limiter: LimiterStore): Middleware {
   const acceptBody = bodyParser({
     schemas: compileSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
     limitBytes: deps.config.bodyLimitBytes,
@@ -23,7 +23,7 @@ export function buildRouter(deps: Deps, table: readonly Route[]): Middleware {
   const authenticate = requireUser(deps.accounts);
   const { config } = deps;
   const window = config.loginWindowSeconds;
-  const guardLogin = limitLoginAttempts(createLimiterStore(config), {
+  const guardLogin = limitLoginAttempts(limiter, {
     perEmail: { name: "login-email", points: config.loginFailuresPerEmail, windowSeconds: window },
     perAddress: { name: "login-address", points: config.loginFailuresPerAddress, windowSeconds: window },
   });
