@@ -7,7 +7,7 @@
  *     const { token } = await accounts.createSession("ada@example.com", "s3cret-pass")
  *     await accounts.findUserByToken(token) // → user
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
@@ -171,7 +171,7 @@ export function createAccounts(db: Db, options: AccountsOptions) {
 }
 
 function digest(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return hash("sha256", token, "hex");
 }
 
 function toUser(row: UserRow): User {

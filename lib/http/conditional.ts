@@ -15,7 +15,7 @@
  *     // GET /rooms/3                          → 200, ETag: "Yh0…"
  *     // GET /rooms/3, If-None-Match: "Yh0…"    → 304
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
@@ -56,14 +56,16 @@ export function tagRepresentations(): Middleware {
     if ((ctx.method !== "GET" && ctx.method !== "HEAD") || ctx.status < 200 || ctx.status >= 300) return;
     const body: unknown = ctx.body;
     if (body === null || typeof body !== "object" || Buffer.isBuffer(body) || ctx.response.get("ETag") !== undefined) return;
-    // Koa sends an object body as JSON.stringify(body): the tag covers exactly those bytes.
-    ctx.set("ETag", representationTag(String(ctx.response.get("Content-Type") ?? ""), JSON.stringify(body)));
+    // Serialise once, here: the tag covers exactly the bytes sent, and Koa keeps our Content-Type.
+    const json = JSON.stringify(body);
+    ctx.body = json;
+    ctx.set("ETag", representationTag(String(ctx.response.get("Content-Type") ?? ""), json));
   };
 }
 
 /** A strong entity tag of a body in a media type: a SHA-256 of both (collisions are not a concern). */
 export function representationTag(contentType: string, body: string): string {
-  return `"${createHash("sha256").update(contentType).update("\n").update(body).digest("base64url")}"`;
+  return `"${hash("sha256", `${contentType}\n${body}`, "base64url")}"`;
 }
 
 /** A body computed once at boot (an OpenAPI document, the versions list), with its tag. */

@@ -11,7 +11,7 @@
  *
  *     app.use(limitRequests(createLimiterStore(config), { name: "api", points: 600, windowSeconds: 60 }))
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { RateLimiterRes } from "rate-limiter-flexible";
 import { DomainError } from "../errors.ts";
 import type { Middleware } from "./context.ts";
@@ -30,7 +30,7 @@ export function limitRequests(store: LimiterStore, policy: RatePolicy): Middlewa
     const token = BEARER.exec(ctx.get("Authorization"))?.[1];
     if (token === undefined) return next();
     // Counters are keyed by a digest: a shared store (Redis, later) never holds a live token.
-    const key = createHash("sha256").update(token).digest("base64url");
+    const key = hash("sha256", token, "base64url");
     let state: RateLimiterRes;
     try {
       state = await limiter.consume(key);
