@@ -12,12 +12,16 @@ import { link } from "../../representations/render-context.ts";
 import type { HttpContext } from "./context.ts";
 import { encodeCursor, type PageParams } from "./pagination.ts";
 
-export function renderContext(ctx: HttpContext): RenderContext {
-  return { version: ctx.state.version, basePath: ctx.state.basePath, viewerId: ctx.state.user?.id };
+export function renderContext(ctx: HttpContext, viewerId: number | undefined = ctx.state.user?.id): RenderContext {
+  return { version: ctx.state.version, basePath: ctx.state.basePath, viewerId };
 }
 
-export function respond<T>(ctx: HttpContext, status: number, view: Renderers<T>, item: T): void {
-  sendJson(ctx, status, view[ctx.state.version](item, renderContext(ctx)));
+/**
+ * Renders `item` in the negotiated version. `viewerId` defaults to the authenticated user; public
+ * actions that create or reveal an account (sign-up, log-in) name the account they show.
+ */
+export function respond<T>(ctx: HttpContext, status: number, view: Renderers<T>, item: T, viewerId?: number): void {
+  sendJson(ctx, status, view[ctx.state.version](item, renderContext(ctx, viewerId ?? ctx.state.user?.id)));
 }
 
 export function sendJson(ctx: HttpContext, status: number, body: Record<string, unknown>): void {

@@ -10,7 +10,6 @@ export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpCont
     async create(ctx: HttpContext) {
       const { email, password } = ctx.state.body as { email: string; password: string };
       const session = await accounts.createSession(email, password);
-      ctx.state.user = session.user;
       respond(ctx, 201, credentialsView, { userId: session.user.id, token: session.token, socketToken: session.socketToken, socketUrl: socketUrl(ctx) });
     },
 

@@ -11,9 +11,8 @@ export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
       const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body));
-      ctx.state.user = user; // the new user sees their own e-mail address
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
-      respond(ctx, 201, userView, user);
+      respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
 
     async index(ctx: HttpContext) {
