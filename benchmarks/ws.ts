@@ -16,12 +16,11 @@
  * Loopback unless --allow-remote, bounded in time (--max-seconds, default 170) and count; it stops by itself.
  * Env equivalents: WS_BENCH_SOCKETS, WS_BENCH_MESSAGES, WS_BENCH_RATE, WS_BENCH_CLIENTS.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import WebSocket from "ws";
-import { BUCKETS, nowMs, percentile, procCpuSeconds, procRssBytes, type ClientJob, type ClientReport, type ServerReady } from "./ws/shared.ts";
+import { collectCounts, forkClient, forkTs, joinAll, maxLatency, mergeHistograms, nextMessage, openPublisher, publishTimed, share, stopClients } from "./ws/harness.ts";
+import { percentile, procCpuSeconds, procRssBytes, type ClientJob, type ServerReady } from "./ws/shared.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -62,31 +61,7 @@ if (flags.url !== undefined && !flags["allow-remote"] && !/^ws:\/\/(127\.\d+\.\d
   throw new Error("--url is not a loopback ws:// URL; pass --allow-remote to load-test a server of your own elsewhere");
 }
 
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const children = new Set<ChildProcess>();
-
-function spawnTs(file: string): ChildProcess {
-  const child = fork(here(file), [], { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return child;
-}
-
-function nextMessage<T>(child: ChildProcess, accept: (m: T) => boolean, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off("message", on);
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    const on = (m: T) => {
-      if (!accept(m)) return;
-      clearTimeout(timer);
-      child.off("message", on);
-      resolve(m);
-    };
-    child.on("message", on);
-  });
-}
 
 interface Target {
   name: string;
@@ -98,7 +73,7 @@ interface Target {
 }
 
 async function startTarget(name: string, file: string): Promise<Target> {
-  const server = spawnTs(file);
+  const server = forkTs(file, children);
   const ready = await nextMessage<ServerReady>(server, (m) => m.kind === "ready", 60_000, `${name} server`);
   return { name, url: `ws://127.0.0.1:${ready.port}`, topic: ready.topic, token: ready.token, pid: server.pid, server };
 }
@@ -142,17 +117,18 @@ async function run(target: Target): Promise<Result> {
   const rss0 = pid === undefined ? Number.NaN : procRssBytes(pid);
   const cpu0 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
   const path = target.name === "raw uWS" ? "/socket/websocket?vsn=2.0.0" : `/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(target.token)}`;
-  const clients = Array.from({ length: CLIENTS }, () => spawnTs("./ws/client.ts"));
-  const joins = clients.map((c, i) => {
-    const share = Math.floor(SOCKETS / CLIENTS) + (i < SOCKETS % CLIENTS ? 1 : 0);
-    // Loopback targets: spread over 127.0.x.y source addresses; a remote target: the default route.
-    const loopback = /^ws:\/\/(127\.|localhost|\[::1\])/.test(target.url);
-    const addresses = loopback ? Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`) : [];
-    const job: ClientJob = { kind: "job", url: `${target.url}${path}`, topic: target.topic, sockets: share, addresses, inFlight: IN_FLIGHT };
-    c.send(job);
-    return nextMessage<ClientReport>(c, (m) => m.kind === "joined", MAX_SECONDS * 1000, "joins");
-  });
-  const joinedReports = (await Promise.all(joins)) as Array<Extract<ClientReport, { kind: "joined" }>>;
+  const clients = Array.from({ length: CLIENTS }, () => forkClient(children));
+  // Loopback targets: spread over 127.0.x.y source addresses; a remote target: the default route.
+  const loopback = /^ws:\/\/(127\.|localhost|\[::1\])/.test(target.url);
+  const jobs = clients.map((_, i): ClientJob => ({
+    kind: "job",
+    url: `${target.url}${path}`,
+    topic: target.topic,
+    sockets: share(SOCKETS, CLIENTS, i),
+    addresses: loopback ? Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`) : [],
+    inFlight: IN_FLIGHT,
+  }));
+  const joinedReports = await joinAll(clients, jobs, MAX_SECONDS * 1000);
   const joined = joinedReports.reduce((a, r) => a + r.joined, 0);
   const failed = joinedReports.reduce((a, r) => a + r.failed, 0);
   const joinSeconds = (Math.max(...joinedReports.map((r) => r.endedAt)) - Math.min(...joinedReports.map((r) => r.startedAt))) / 1000;
@@ -162,46 +138,16 @@ async function run(target: Target): Promise<Result> {
   console.error(`[${target.name}] ${joined} joined (${failed} failed) in ${joinSeconds.toFixed(1)} s; publishing ${MESSAGES}…`);
 
   // The publisher: one more audience socket that pushes message:new with its send time.
-  const publisher = new WebSocket(`${target.url}${path}`, { perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => {
-    publisher.once("open", () => resolve());
-    publisher.once("error", reject);
-  });
-  publisher.send(JSON.stringify(["p", "p", target.topic, "phx_join", { presence: false }]));
-  await new Promise<void>((resolve) => publisher.once("message", () => resolve()));
+  const publisher = await openPublisher(`${target.url}${path}`, target.topic);
   const cpu2 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
-  const firstAt = nowMs();
-  for (let i = 0; i < MESSAGES; i++) {
-    if (RATE > 0) {
-      const due = firstAt + (i * 1000) / RATE;
-      const wait = due - nowMs();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-    publisher.send(JSON.stringify(["p", String(i + 1), target.topic, "message:new", { body: nowMs().toFixed(3) }]));
-  }
+  const firstAt = await publishTimed(publisher, target.topic, MESSAGES, RATE);
   const expected = joined * MESSAGES;
-  const deadline = nowMs() + 60_000;
-  let counts: Array<Extract<ClientReport, { kind: "counts" }>> = [];
-  for (;;) {
-    counts = (await Promise.all(clients.map((c) => {
-      c.send({ kind: "report" });
-      return nextMessage<ClientReport>(c, (m) => m.kind === "counts", 30_000, "counts");
-    }))) as Array<Extract<ClientReport, { kind: "counts" }>>;
-    const delivered = counts.reduce((a, r) => a + r.messages, 0);
-    const lost = counts.reduce((a, r) => a + r.closedByServer, 0);
-    if (delivered >= expected - lost * MESSAGES || nowMs() > deadline) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const counts = await collectCounts(clients, { expected, messages: MESSAGES, stallMs: 60_000, maxMs: 60_000 });
   const cpu3 = pid === undefined ? Number.NaN : procCpuSeconds(pid);
-  const histogram = new Float64Array(BUCKETS);
-  for (const r of counts) for (let i = 0; i < BUCKETS; i++) histogram[i]! += r.histogram[i]!;
+  const histogram = mergeHistograms(counts);
   const delivered = counts.reduce((a, r) => a + r.messages, 0);
   const deliverSeconds = (Math.max(...counts.map((r) => r.lastAt)) - firstAt) / 1000;
-  let max = 0;
-  for (let i = BUCKETS - 1; i >= 0; i--) if (histogram[i]! > 0) {
-    max = (i + 1) * 0.1;
-    break;
-  }
+  const max = maxLatency(histogram);
   const result: Result = {
     name: target.name,
     joined,
@@ -224,8 +170,7 @@ async function run(target: Target): Promise<Result> {
     closedByServer: counts.reduce((a, r) => a + r.closedByServer, 0),
   };
   publisher.terminate();
-  for (const c of clients) c.send({ kind: "stop" });
-  await Promise.all(clients.map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once("exit", r)))));
+  await stopClients(clients);
   return result;
 }
 
@@ -276,11 +221,11 @@ try {
   const hypercast: Target =
     flags.url !== undefined
       ? { name: "Hypercast", url: flags.url.replace(/\/+$/, "").replace(/\/socket(\/websocket)?$/, ""), topic: flags.topic!, token: flags.token!, pid: flags["server-pid"] === undefined ? undefined : int(flags["server-pid"], 0), server: undefined }
-      : await startTarget("Hypercast", "./ws/hypercast-server.ts");
+      : await startTarget("Hypercast", "./hypercast-server.ts");
   results.push(await run(hypercast));
   hypercast.server?.disconnect();
   if (!flags["no-raw"]) {
-    const raw = await startTarget("raw uWS", "./ws/raw-server.ts");
+    const raw = await startTarget("raw uWS", "./raw-server.ts");
     results.push(await run(raw));
     raw.server?.disconnect();
   }

@@ -37,8 +37,9 @@ export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
   // Operational endpoints answer to any Accept: before version negotiation, and not in the hypermedia.
-  // Readiness checks only the database: there is no Redis client in the process yet.
-  app.use(serveHealth({ checks: [databaseCheck(deps.db)] }));
+  // Readiness: the database, and Redis when clustered (a node cut off from Redis is an island).
+  const cluster = deps.cluster;
+  app.use(serveHealth({ checks: [databaseCheck(deps.db), ...(cluster === undefined ? [] : [{ name: "redis", check: () => cluster.ping() }])] }));
   app.use(serveMetrics(deps.metrics));
   // API descriptions for gateways and tooling: any Accept, like the endpoints above.
   app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));

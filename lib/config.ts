@@ -18,7 +18,14 @@ export interface Config {
   readonly socketPort: number;
   /** Unset: the embedded PGlite database under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /** The PostgreSQL schema to work in (created if missing); unset: the server's search_path. */
+  readonly databaseSchema: string | undefined;
+  /** Set: this process is a node of the cluster of every process on the same Redis. */
   readonly redisUrl: string | undefined;
+  /** This node's name in the cluster (logs, Redis client names); unset: the host name. */
+  readonly nodeName: string | undefined;
+  /** Cluster liveness and subscription timings (cluster-design.md §6.8); used only with `redisUrl`. */
+  readonly cluster: ClusterTimings;
   readonly secretKeyBase: string;
   readonly logLevel: LogLevel;
   readonly nodeEnv: NodeEnv;
@@ -47,6 +54,19 @@ export interface Config {
   readonly loginWindowSeconds: number;
 }
 
+export interface ClusterTimings {
+  /** How often a node renews its lease. */
+  readonly heartbeatMs: number;
+  /** How long a lease lasts: a node silent this long is dead (hidden from snapshots, then reaped). */
+  readonly leaseMs: number;
+  /** How often each node looks for dead nodes to reap (0 = never; read-time filtering still hides them). */
+  readonly reapMs: number;
+  /** How long one node holds the lock on reaping a dead node. */
+  readonly reapLockMs: number;
+  /** How long a topic stays subscribed on Redis after its last local subscriber left. */
+  readonly unsubscribeLingerMs: number;
+}
+
 const ENV_SCHEMA = {
   type: "object",
   properties: {
@@ -54,7 +74,14 @@ const ENV_SCHEMA = {
     PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4000 },
     SOCKET_PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4001 },
     DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
+    DATABASE_SCHEMA: { type: "string", pattern: "^[a-z_][a-z0-9_]{0,62}$" },
     REDIS_URL: { type: "string", pattern: "^rediss?://" },
+    NODE_NAME: { type: "string", pattern: "^[A-Za-z0-9._-]{1,64}$" },
+    CLUSTER_HEARTBEAT_MS: { type: "integer", minimum: 10, default: 5000 },
+    CLUSTER_LEASE_MS: { type: "integer", minimum: 20, default: 15000 },
+    CLUSTER_REAP_MS: { type: "integer", minimum: 0, default: 5000 },
+    CLUSTER_REAP_LOCK_MS: { type: "integer", minimum: 100, default: 30000 },
+    CLUSTER_UNSUBSCRIBE_LINGER_MS: { type: "integer", minimum: 0, default: 30000 },
     SECRET_KEY_BASE: { type: "string", minLength: 32 },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], default: "info" },
     NODE_ENV: { enum: ["development", "test", "production"], default: "development" },
@@ -83,7 +110,14 @@ interface Env {
   PORT: number;
   SOCKET_PORT: number;
   DATABASE_URL?: string;
+  DATABASE_SCHEMA?: string;
   REDIS_URL?: string;
+  NODE_NAME?: string;
+  CLUSTER_HEARTBEAT_MS: number;
+  CLUSTER_LEASE_MS: number;
+  CLUSTER_REAP_MS: number;
+  CLUSTER_REAP_LOCK_MS: number;
+  CLUSTER_UNSUBSCRIBE_LINGER_MS: number;
   SECRET_KEY_BASE?: string;
   LOG_LEVEL: LogLevel;
   NODE_ENV: NodeEnv;
@@ -131,6 +165,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
   const dataDir = resolve(v.DATA_DIR);
   const sunset = new Date(`${v.V1_SUNSET}T00:00:00Z`);
   if (Number.isNaN(sunset.getTime())) throw new ConfigError(`invalid configuration: V1_SUNSET is not a date`);
+  // A lease must outlive a few missed heartbeats, or a busy node is declared dead while alive.
+  if (v.CLUSTER_LEASE_MS < 2 * v.CLUSTER_HEARTBEAT_MS) {
+    throw new ConfigError(
+      `invalid configuration: CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS (got ${v.CLUSTER_LEASE_MS} and ${v.CLUSTER_HEARTBEAT_MS}; the default is 15000 for 5000)`,
+    );
+  }
   let secretKeyBase = v.SECRET_KEY_BASE;
   if (secretKeyBase === undefined) {
     if (nodeEnv === "production") {
@@ -143,7 +183,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     port: v.PORT,
     socketPort: v.SOCKET_PORT,
     databaseUrl: v.DATABASE_URL,
+    databaseSchema: v.DATABASE_SCHEMA,
     redisUrl: v.REDIS_URL,
+    nodeName: v.NODE_NAME,
+    cluster: Object.freeze({
+      heartbeatMs: v.CLUSTER_HEARTBEAT_MS,
+      leaseMs: v.CLUSTER_LEASE_MS,
+      reapMs: v.CLUSTER_REAP_MS,
+      reapLockMs: v.CLUSTER_REAP_LOCK_MS,
+      unsubscribeLingerMs: v.CLUSTER_UNSUBSCRIBE_LINGER_MS,
+    }),
     secretKeyBase,
     logLevel: v.LOG_LEVEL,
     nodeEnv,

@@ -3,6 +3,10 @@
  * configuration and passed by argument to whoever uses it. Tests build their own with a fresh
  * database schema.
  *
+ * With `REDIS_URL` the process is a cluster node (cluster-design.md): PubSub and Presence are the
+ * Redis-backed ones, dropped cross-node publishes become `cluster.publish.dropped` telemetry, and
+ * `cluster.ping` joins the readiness checks. Without it, both are in-process.
+ *
  *     const deps = await createDeps(loadConfig(process.env))
  *     ...
  *     await closeDeps(deps)
@@ -12,7 +16,9 @@ import type { Config } from "./config.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
 import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
+import { createRedisPresence } from "./presence/redis.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
+import { createRedisPubSub } from "./pubsub/redis.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
 import { createTelemetry, type Telemetry } from "./telemetry/index.ts";
 import { logEvents } from "./telemetry/log-handler.ts";
@@ -34,6 +40,16 @@ export interface Deps {
   readonly metrics: Metrics;
   /** Results kept for `Idempotency-Key` retries. */
   readonly idempotency: Idempotency;
+  /** Set when clustered (`REDIS_URL`). */
+  readonly cluster: ClusterLink | undefined;
+}
+
+/** What the rest of the process needs to know about its cluster membership. */
+export interface ClusterLink {
+  /** The PubSub node id (`<name>:<pid>:<startMs>:<rand>`); presence incarnations start from the same name. */
+  readonly nodeId: string;
+  /** Resolves when every Redis connection answers (readiness). */
+  ping(): Promise<void>;
 }
 
 export interface DepsOptions {
@@ -55,7 +71,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,
-    schema: options.schema,
+    schema: options.schema ?? config.databaseSchema,
     log: {
       warn: (message) => logger.warn({ component: "knex" }, message),
       error: (message) => logger.error({ component: "knex" }, message),
@@ -69,13 +85,17 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   const metrics = createMetrics({ db });
   telemetry.attach(metrics.handle);
   observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
-  const pubsub = createLocalPubSub();
+  const { pubsub, presence, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
+    await db.destroy();
+    throw error;
+  });
   return {
     config,
     logger,
     db,
     pubsub,
-    presence: createLocalPresence(),
+    presence,
+    cluster,
     accounts: createAccounts(db, config),
     rooms: createRooms(db, pubsub),
     telemetry,
@@ -85,6 +105,60 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  // Presence first: its leave diffs travel over Redis while the connections are still open.
+  await deps.presence.close();
   await deps.pubsub.close();
   await deps.db.destroy();
+}
+
+interface ClusterParts {
+  pubsub: PubSub;
+  presence: Presence;
+  cluster: ClusterLink | undefined;
+}
+
+async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry): Promise<ClusterParts> {
+  const url = config.redisUrl;
+  if (url === undefined) return { pubsub: createLocalPubSub(), presence: createLocalPresence(), cluster: undefined };
+  const name = config.nodeName;
+  const timings = config.cluster;
+  const pubsub = await createRedisPubSub({
+    url,
+    name,
+    lingerMs: timings.unsubscribeLingerMs,
+    onDrop: (reason) => telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason }),
+    onError: throttled((error) => logger.warn({ err: error, component: "pubsub" }, "Redis connection error")),
+    onInvalid: (channel, reason) => logger.warn({ channel, reason }, "ignored a cluster message"),
+  });
+  try {
+    const presence = await createRedisPresence({
+      url,
+      name,
+      heartbeatMs: timings.heartbeatMs,
+      leaseMs: timings.leaseMs,
+      reapMs: timings.reapMs,
+      reapLockMs: timings.reapLockMs,
+      onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
+    });
+    logger.info({ node: pubsub.nodeId, presence_node: presence.nodeId() }, "joined the cluster");
+    return {
+      pubsub,
+      presence,
+      cluster: { nodeId: pubsub.nodeId, ping: async () => void (await Promise.all([pubsub.ping(), presence.ping()])) },
+    };
+  } catch (error) {
+    await pubsub.close();
+    throw error;
+  }
+}
+
+/** Connection errors repeat every retry while Redis is away: log the first, then at most one per 5 s. */
+function throttled<A extends unknown[]>(log: (...args: A) => void, everyMs = 5000): (...args: A) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  return (...args) => {
+    const now = performance.now();
+    if (now - last < everyMs) return;
+    last = now;
+    log(...args);
+  };
 }

@@ -151,3 +151,18 @@ test("an explicit SECRET_KEY_BASE wins over a generated one and writes nothing",
   t.is(config.secretKeyBase, SECRET);
   t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
 });
+
+test("cluster settings: NODE_NAME, DATABASE_SCHEMA and the timings are read and validated; a lease shorter than two heartbeats is refused", (t) => {
+  const defaults = loadConfig({ SECRET_KEY_BASE: SECRET });
+  t.deepEqual(defaults.cluster, { heartbeatMs: 5000, leaseMs: 15000, reapMs: 5000, reapLockMs: 30000, unsubscribeLingerMs: 30000 });
+  t.is(defaults.nodeName, undefined);
+  t.is(defaults.databaseSchema, undefined);
+  const set = loadConfig({ SECRET_KEY_BASE: SECRET, NODE_NAME: "n1", DATABASE_SCHEMA: "hc_a1", CLUSTER_HEARTBEAT_MS: "200", CLUSTER_LEASE_MS: "1000", CLUSTER_REAP_MS: "250", CLUSTER_REAP_LOCK_MS: "2000", CLUSTER_UNSUBSCRIBE_LINGER_MS: "0" });
+  t.deepEqual(set.cluster, { heartbeatMs: 200, leaseMs: 1000, reapMs: 250, reapLockMs: 2000, unsubscribeLingerMs: 0 });
+  t.is(set.nodeName, "n1");
+  t.is(set.databaseSchema, "hc_a1");
+  t.regex(failure(t, { NODE_NAME: "n 1|x" }), /NODE_NAME/);
+  t.regex(failure(t, { DATABASE_SCHEMA: "Robert'); drop" }), /DATABASE_SCHEMA/);
+  t.regex(failure(t, { CLUSTER_REAP_MS: "-1" }), /CLUSTER_REAP_MS/);
+  t.regex(failure(t, { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_LEASE_MS: "1500" }), /CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS/);
+});

@@ -40,7 +40,7 @@ async function serve(): Promise<void> {
 
 async function migrateCommand(): Promise<void> {
   const config = loadConfig(process.env);
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
   try {
     const applied = await migrate(db);
     console.log(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);

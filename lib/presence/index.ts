@@ -9,9 +9,13 @@
  *     presence.list("room:1") // → { "42": { metas: [{ phx_ref: meta.phx_ref, online_at: "…" }] } }
  *     presence.untrack("room:1", "socket-7") // → a leave diff to subscribers, within windowMs
  *     await presence.flush()                 // deliver pending diffs now (shutdown)
+ *     await presence.snapshot("room:1")      // the cluster-wide state (REST, and a join's presence_state)
+ *     await presence.close()
  *
- * This interface is the seam for a clustered implementation (a Redis-backed tracker): state is
- * read synchronously from a local replica, and changes travel as diffs, as in Phoenix.Tracker.
+ * Two implementations: this single-node store, and the clustered one (./redis.ts), where Redis
+ * is the source of truth and each node reads a local replica; changes travel as diffs, as in
+ * Phoenix.Tracker. `list` is this node's replica (synchronous); `snapshot` waits until the
+ * replica is synced with the cluster, so a node's first joiner of a topic sees everyone.
  */
 import { randomBytes } from "node:crypto";
 import { createTopicState, isEmpty, list, takeDiff, track, untrack, type Meta, type PresenceDiff, type Presences, type TopicState } from "./state.ts";
@@ -31,6 +35,10 @@ export interface Presence {
   subscribe(topic: string, listener: DiffListener): () => void;
   /** Delivers every pending diff now. */
   flush(): Promise<void>;
+  /** The topic's presences across the cluster, once this node's view is synced (local store: `list`). */
+  snapshot(topic: string): Promise<Presences>;
+  /** Untracks what this node still tracks (leave diffs), stops timers and releases connections. */
+  close(): Promise<void>;
 }
 
 export interface LocalPresenceOptions {
@@ -92,6 +100,15 @@ export function createLocalPresence(options: LocalPresenceOptions = {}): Presenc
     },
     async flush() {
       for (const topic of [...timers.keys()]) flushTopic(topic);
+    },
+    async snapshot(topic) {
+      const state = topics.get(topic);
+      return state === undefined ? {} : list(state);
+    },
+    async close() {
+      for (const topic of [...timers.keys()]) flushTopic(topic);
+      topics.clear();
+      listeners.clear();
     },
   };
 }

@@ -47,7 +47,7 @@ export interface RedisPresenceOptions {
 export interface RedisPresence extends Presence {
   /** This incarnation's node id (changes when the node re-asserts). */
   nodeId(): string;
-  /** The topic's presences across the cluster: the synced replica, or a filtered read from Redis. */
+  /** The topic's presences across the cluster: the synced replica, or a filtered read from Redis (no dead node's entries). */
   snapshot(topic: string): Promise<Presences>;
   /** Readiness: the command connection answers. */
   ping(): Promise<void>;
@@ -71,6 +71,8 @@ interface Replica {
   sync: Promise<void> | undefined;
   buffer: Wire[] | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** The node (incarnation) of each entry, so a snapshot can hide the entries of nodes whose lease expired. */
+  nodeOf: Map<string, string>;
 }
 
 interface Wire {
@@ -134,7 +136,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
 
   function replicaOf(topic: string): Replica {
     let replica = replicas.get(topic);
-    if (replica === undefined) replicas.set(topic, (replica = { state: createTopicState(), listeners: new Set(), sync: undefined, buffer: undefined, timer: undefined }));
+    if (replica === undefined) replicas.set(topic, (replica = { state: createTopicState(), listeners: new Set(), sync: undefined, buffer: undefined, timer: undefined, nodeOf: new Map() }));
     return replica;
   }
 
@@ -156,13 +158,23 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     if (replica.listeners.size === 0 && isEmpty(replica.state) && replica.timer === undefined) replicas.delete(topic);
   }
 
+  function add(replica: Replica, node: string, key: string, meta: Meta): void {
+    track(replica.state, meta.phx_ref, key, meta);
+    if (node !== "") replica.nodeOf.set(meta.phx_ref, node);
+  }
+
+  function remove(replica: Replica, ref: string): boolean {
+    replica.nodeOf.delete(ref);
+    return untrack(replica.state, ref);
+  }
+
   function apply(topic: string, replica: Replica, message: Wire, keepRefs?: Set<string>): void {
     let touched = false;
     for (const [key, { metas }] of Object.entries(message.joins)) {
-      for (const meta of metas) if (!replica.state.byOwner.has(meta.phx_ref)) (track(replica.state, meta.phx_ref, key, meta), (touched = true));
+      for (const meta of metas) if (!replica.state.byOwner.has(meta.phx_ref)) (add(replica, message.node, key, meta), (touched = true));
     }
     for (const { metas } of Object.values(message.leaves)) {
-      for (const meta of metas) if (!keepRefs?.has(meta.phx_ref) && untrack(replica.state, meta.phx_ref)) touched = true;
+      for (const meta of metas) if (!keepRefs?.has(meta.phx_ref) && remove(replica, meta.phx_ref)) touched = true;
     }
     if (touched) changed(topic, replica);
   }
@@ -196,6 +208,8 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const entry = JSON.parse(flat[i + 1]!) as { key: string; meta: Meta };
         seen.set(entry.meta.phx_ref, entry);
+        const fieldName = flat[i]!;
+        replica.nodeOf.set(entry.meta.phx_ref, fieldName.slice(0, fieldName.lastIndexOf("|")));
       }
       const buffered = replica.buffer ?? [];
       replica.buffer = undefined;
@@ -216,7 +230,17 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
 
   // ---- liveness ----------------------------------------------------------------------------
 
-  async function heartbeat(): Promise<void> {
+  // One heartbeat at a time, each after the previous: two concurrent ones (the timer and a reconnect,
+  // or tick()) would both see a lost lease and start two incarnations, leaving the first one's
+  // entries to the reaper. While Redis is away each fails fast (no offline queue), so none pile up.
+  let beating: Promise<void> = Promise.resolve();
+  function heartbeat(): Promise<void> {
+    const next = beating.then(beat1);
+    beating = next.catch(() => {});
+    return next;
+  }
+
+  async function beat1(): Promise<void> {
     const expected = epoch;
     const [ok, current] = (await run("hc_heartbeat", `${base}nodes`, `${base}epoch`, nodeId, leaseMs, expected, randomBytes(8).toString("hex"))) as [number, string];
     const epochChanged = expected !== "" && current !== expected;
@@ -235,6 +259,15 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     await reapNode(old);
     for (const [topic, owners] of locals) for (const [owner, { key, meta }] of owners) trackEntry(topic, owner, key, stripRef(meta), { replace: false });
     if (epochChanged) for (const [topic, replica] of replicas) if (replica.listeners.size > 0) void resync(topic, replica).catch((e: unknown) => report(e as Error, "resync"));
+  }
+
+  /** Node ids whose lease has expired; concurrent callers (a join storm) share one round trip. */
+  let expiring: Promise<Set<string>> | undefined;
+  function expiredNodes(): Promise<Set<string>> {
+    expiring ??= (run("hc_expired", `${base}nodes`) as Promise<string[]>)
+      .then((ids) => new Set(ids), () => new Set<string>())
+      .finally(() => (expiring = undefined));
+    return expiring;
   }
 
   async function reapNode(dead: string): Promise<void> {
@@ -285,8 +318,8 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     if (previous !== undefined) meta["phx_ref_prev"] = previous.meta.phx_ref;
     owners.set(owner, { key, meta });
     const replica = replicaOf(topic);
-    if (previous !== undefined) untrack(replica.state, previous.meta.phx_ref);
-    track(replica.state, meta.phx_ref, key, meta);
+    if (previous !== undefined) remove(replica, previous.meta.phx_ref);
+    add(replica, nodeId, key, meta);
     changed(topic, replica);
     const joins = { [key]: { metas: [meta] } };
     const leaves = previous === undefined ? {} : { [previous.key]: { metas: [previous.meta] } };
@@ -320,7 +353,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
       owners.delete(owner);
       if (owners.size === 0) locals.delete(topic);
       const replica = replicas.get(topic);
-      if (replica !== undefined && untrack(replica.state, entry.meta.phx_ref)) changed(topic, replica);
+      if (replica !== undefined && remove(replica, entry.meta.phx_ref)) changed(topic, replica);
       keep(run("hc_untrack", hash(topic), channel(topic), field(nodeId, entry.meta.phx_ref), wire({}, { [entry.key]: { metas: [entry.meta] } })), "untrack");
     },
     list(topic) {
@@ -336,7 +369,7 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
         if (replica.listeners.size > 0 || replicas.get(topic) !== replica) return;
         // Nobody here listens: drop other nodes' entries silently, keep our own, stop receiving.
         const mine = new Set([...(locals.get(topic)?.values() ?? [])].map((l) => l.meta.phx_ref));
-        for (const ref of [...replica.state.byOwner.keys()]) if (!mine.has(ref)) untrack(replica.state, ref);
+        for (const ref of [...replica.state.byOwner.keys()]) if (!mine.has(ref)) remove(replica, ref);
         takeDiff(replica.state);
         clearTimeout(replica.timer);
         replica.timer = undefined;
@@ -354,7 +387,17 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
       const replica = replicas.get(topic);
       if (replica !== undefined && replica.listeners.size > 0) {
         while (replica.sync !== undefined) await replica.sync;
-        return list(replica.state);
+        // Read-time filtering (as the Redis read below does): a node whose lease expired is hidden at
+        // once, before the reaper's leaves diff reaches this replica.
+        const dead = await expiredNodes();
+        const presences = list(replica.state);
+        if (dead.size === 0) return presences;
+        const live: Presences = {};
+        for (const [key, { metas }] of Object.entries(presences)) {
+          const kept = metas.filter((meta) => !dead.has(replica.nodeOf.get(meta.phx_ref) ?? ""));
+          if (kept.length > 0) live[key] = { metas: kept };
+        }
+        return live;
       }
       const flat = (await run("hc_snapshot", hash(topic), `${base}nodes`)) as string[];
       const result: Presences = {};

@@ -3,8 +3,8 @@
  *
  * - join: the rooms context decides (`not_found`, `unauthorized`); `{"presence": false}` joins as
  *   audience — not tracked, no `presence_state`, no `presence_diff`.
- * - after join: track the socket (key = user id as a string, one meta per socket), subscribe it
- *   to the topic's presence stream, push `presence_state`.
+ * - after join: track the socket (key = user id as a string, one meta per socket), wait for the
+ *   cluster-wide snapshot, subscribe it to the topic's presence stream, push `presence_state`.
  * - `message:new {body}`: validated against schemas/channels/message-new.json, persisted through
  *   the rooms context (which publishes it on PubSub), answered with the message in this socket's
  *   API version. Every subscriber then receives the broadcast rendered for its own version.
@@ -98,13 +98,18 @@ function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: 
       return { status: "ok" };
     },
 
-    handleInfo(info, ctx) {
+    async handleInfo(info, ctx) {
       if (info.event !== "after_join" || audience) return;
       deps.presence.track(topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
       tracked = true;
+      // Retaining the relay makes this node listen to the topic's diffs (clustered: subscribe, then
+      // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
+      // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
       deps.presenceRelay.retain(topic);
+      const state = await deps.presence.snapshot(topic);
+      if (!tracked) return; // left while we waited (terminate released the relay)
       ctx.subscribe(presenceStream(topic));
-      ctx.push("presence_state", deps.presence.list(topic));
+      ctx.push("presence_state", state);
     },
 
     async handleIn(event, payload, ctx) {
