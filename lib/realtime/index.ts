@@ -102,11 +102,12 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
     return deps.pubsub.subscribe(topic, (message) => {
       for (const version of API_VERSIONS) {
         const stream = versionStream(topic, version);
-        if (subscribers(stream) === 0) continue;
+        const deliveries = subscribers(stream);
+        if (deliveries === 0) continue;
         const payload = render(message.event, message.payload, version);
         if (payload === undefined) continue;
         publish(stream, encode(null, null, topic, message.event, payload));
-        telemetry.emit("broadcast.fanout", { deliveries: subscribers(stream) }, { topic, event: message.event });
+        telemetry.emit("broadcast.fanout", { deliveries }, { topic, event: message.event });
       }
     });
   });

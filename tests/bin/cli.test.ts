@@ -5,23 +5,13 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
+import { freePort } from "../helpers/ports.ts";
 import { openRaw } from "../realtime/raw.ts";
 import { within } from "../realtime/helpers.ts";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { "content-type": "application/json" };

@@ -22,7 +22,8 @@ import pg from "pg";
 import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { migrate, openDatabase } from "../../lib/db/index.ts";
-import { freePort, startRedisServer, type OwnedRedis } from "./redis-server.ts";
+import { freePort } from "../helpers/ports.ts";
+import { startRedisServer, type OwnedRedis } from "./redis-server.ts";
 
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 

@@ -6,50 +6,32 @@
  * problem with Retry-After and nothing internal, promptly; once restored, the same running
  * server recovers on its own.
  */
-import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import test from "ava";
 import { startTestServer, type TestResponse, type TestServer } from "../helpers/http.ts";
-import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
+import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
+import type { TcpProxy } from "../helpers/tcp-proxy.ts";
 
 /** How long a request may take to fail while the database is away. */
 const PROMPT_MS = 8000;
 /** How long the server may take to notice the database is back. */
 const RECOVERY_MS = 20000;
 
+let database: ProxiedDatabase;
 let proxy: TcpProxy;
 let app: TestServer;
-let pglite: { db: PGlite; server: PGLiteSocketServer } | undefined;
 let user: { id: number; token: string; email: string };
 
 test.before(async () => {
-  const upstream = process.env["DATABASE_URL"];
-  let database: string;
-  let target: { host: string; port: number };
-  if (upstream !== undefined && upstream !== "") {
-    const url = new URL(upstream);
-    target = { host: url.hostname, port: Number(url.port || "5432") };
-    database = url.pathname.slice(1) || "postgres";
-  } else {
-    const db = await PGlite.create();
-    // maxConnections becomes net.Server#maxConnections: it must cover the app's whole pool.
-    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 32 });
-    await server.start();
-    pglite = { db, server };
-    target = { host: "127.0.0.1", port: Number(server.getServerConn().split(":").pop()) };
-    database = "postgres";
-  }
-  proxy = await startTcpProxy(target);
-  app = await startTestServer({ DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${database}` });
+  database = await startProxiedDatabase();
+  proxy = database.proxy;
+  app = await startTestServer({ DATABASE_URL: database.databaseUrl });
   user = await app.signUp("resilient");
 });
 
 test.after.always(async () => {
   await proxy?.restore();
   await app?.stop();
-  await proxy?.close();
-  await pglite?.server.stop();
-  await pglite?.db.close();
+  await database?.close();
 });
 
 const me = () => app.request("GET", `/users/${user.id}`, { token: user.token });

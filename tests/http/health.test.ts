@@ -4,50 +4,33 @@
  * whatever the database does; /ready says 503 problem+json with Retry-After while the database is
  * away, promptly, and 200 again once it is back. Both answer to any Accept.
  */
-import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import test from "ava";
 import type { HttpContext } from "../../lib/http/context.ts";
 import { serveHealth } from "../../lib/http/health.ts";
 import { HttpProblem } from "../../lib/http/problems.ts";
 import { startTestServer, type TestResponse, type TestServer } from "../helpers/http.ts";
-import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
+import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
+import type { TcpProxy } from "../helpers/tcp-proxy.ts";
 
 /** The readiness timeout is 2 s; a refused connection should answer well before. */
 const PROMPT_MS = 4000;
 const RECOVERY_MS = 20000;
 const ACCEPTS = [undefined, "application/json", "*/*", "text/html", "text/plain", "application/vnd.app.v3+json", "application/vnd.app.v1+json"];
 
+let database: ProxiedDatabase;
 let proxy: TcpProxy;
 let app: TestServer;
-let pglite: { db: PGlite; server: PGLiteSocketServer } | undefined;
 
 test.before(async () => {
-  const upstream = process.env["DATABASE_URL"];
-  let database: string;
-  let target: { host: string; port: number };
-  if (upstream !== undefined && upstream !== "") {
-    const url = new URL(upstream);
-    target = { host: url.hostname, port: Number(url.port || "5432") };
-    database = url.pathname.slice(1) || "postgres";
-  } else {
-    const db = await PGlite.create();
-    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 32 });
-    await server.start();
-    pglite = { db, server };
-    target = { host: "127.0.0.1", port: Number(server.getServerConn().split(":").pop()) };
-    database = "postgres";
-  }
-  proxy = await startTcpProxy(target);
-  app = await startTestServer({ DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${database}` });
+  database = await startProxiedDatabase();
+  proxy = database.proxy;
+  app = await startTestServer({ DATABASE_URL: database.databaseUrl });
 });
 
 test.after.always(async () => {
   await proxy?.restore();
   await app?.stop();
-  await proxy?.close();
-  await pglite?.server.stop();
-  await pglite?.db.close();
+  await database?.close();
 });
 
 async function timed(run: () => Promise<TestResponse>): Promise<TestResponse & { ms: number }> {

@@ -4,12 +4,12 @@
  * raw `ws` client for frame-level tests. Every wait has a timeout.
  */
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { loadConfig } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
 import { startRealtime, type RealtimeOptions, type RealtimeServer } from "../../lib/realtime/index.ts";
+import { freePort } from "../helpers/ports.ts";
 
 export { PhoenixPresence };
 
@@ -152,13 +152,3 @@ export async function until(what: string, check: () => boolean, ms = WAIT_MS): P
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
