@@ -13,9 +13,7 @@
  *
  * A key lives `ttlSeconds` (24 h) from its first use; an expired key is ignored (a new request
  * may claim it afresh) and purged from time to time. A claim whose request never completed (the
- * process died) is abandoned after `lockTimeoutSeconds` and may be claimed again. A release that
- * fails (the database went away during the request) is retried before this process's next claim,
- * so a retry after the database is back runs afresh instead of getting 409 until the lock lapses.
+ * process died) is abandoned after `lockTimeoutSeconds` and may be claimed again.
  */
 import type { Db } from "../db/index.ts";
 
@@ -69,26 +67,6 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
   const lockTimeoutSeconds = options.lockTimeoutSeconds ?? 300;
   const purgeIntervalMs = options.purgeIntervalMs ?? 600_000;
   let lastPurge = 0;
-  /** Releases that failed, by scope and key, with when they failed: retried before the next claim. */
-  const unreleased = new Map<string, { request: IdempotentRequest; at: number }>();
-
-  async function releaseNow(request: IdempotentRequest): Promise<void> {
-    await db(TABLE).where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint }).whereNull("status").delete();
-  }
-
-  async function retryReleases(): Promise<void> {
-    for (const [id, { request, at }] of unreleased) {
-      // Past the lock timeout the claim is anybody's again: it may now be another request's.
-      if (Date.now() - at < lockTimeoutSeconds * 1000) {
-        try {
-          await releaseNow(request);
-        } catch {
-          return; // still away: the claim below fails the same way
-        }
-      }
-      unreleased.delete(id);
-    }
-  }
 
   async function purgeExpired(): Promise<number> {
     lastPurge = Date.now();
@@ -117,7 +95,6 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
 
     /** Claims `key` in `scope` for this request, or says why not. */
     async claim(request: IdempotentRequest): Promise<Claim> {
-      if (unreleased.size > 0) await retryReleases();
       if (Date.now() - lastPurge >= purgeIntervalMs) await purgeExpired();
       // A row can vanish between the insert and the read (its request failed and was released): try again.
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -141,12 +118,7 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
 
     /** Gives a claimed key up without a result (the request failed on our side): a retry runs afresh. */
     async release(request: IdempotentRequest): Promise<void> {
-      try {
-        await releaseNow(request);
-      } catch (error) {
-        unreleased.set(JSON.stringify([request.scope, request.key]), { request, at: Date.now() });
-        throw error;
-      }
+      await db(TABLE).where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint }).whereNull("status").delete();
     },
   };
 }
