@@ -74,8 +74,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 async function drain(server: Server, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // A keep-alive connection whose request was in flight goes idle once answered: close it then,
+  // rather than keep the process up until the timeout for a client that holds it open.
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
   const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
   await closed;
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 
