@@ -130,14 +130,15 @@ test.serial("a crashed room channel untracks its presence (leave diff for others
       const frame = await watcher.nextEvent("presence_diff");
       if (String(user.id) in (frame[4] as Diff).joins) break;
     }
-    // Make the rooms context fail with a non-domain error: the channel crashes.
-    const original = world.deps.rooms.createMessage;
-    (world.deps.rooms as { createMessage: typeof original }).createMessage = async () => {
-      throw new TypeError("database exploded");
-    };
-    c.sendFrame(["2", "3", topic, "message:new", { body: "x" }]);
-    t.deepEqual(await c.nextEvent("phx_error"), ["2", "2", topic, "phx_error", { reason: "channel_crash" }]);
-    (world.deps.rooms as { createMessage: typeof original }).createMessage = original;
+    // A real failure that is neither a domain error nor the database being away: the messages table
+    // is gone from under the running server (as after a bad migration). The insert fails, the channel crashes.
+    await world.deps.db.schema.renameTable("messages", "messages_away");
+    try {
+      c.sendFrame(["2", "3", topic, "message:new", { body: "x" }]);
+      t.deepEqual(await c.nextEvent("phx_error"), ["2", "2", topic, "phx_error", { reason: "channel_crash" }]);
+    } finally {
+      await world.deps.db.schema.renameTable("messages_away", "messages");
+    }
     for (;;) {
       const frame = await watcher.nextEvent("presence_diff");
       if (String(user.id) in (frame[4] as Diff).leaves) break;
