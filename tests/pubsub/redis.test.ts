@@ -114,12 +114,17 @@ test("interest: with a linger the channel stays subscribed for a while, and a ne
   const a = await node({ lingerMs: 150 });
   const channel = a.channel("room:linger");
   const numsub = async () => Number(((await admin!.pubsub("NUMSUB", channel)) as [string, number])[1]);
+  const marker = a.channel("room:linger-marker");
+  const markerSubs = async () => Number(((await admin!.pubsub("NUMSUB", marker)) as [string, number])[1]);
   a.subscribe("room:linger", () => {})();
+  a.subscribe("room:linger-marker", () => {})(); // lingers too, starting after room:linger: the marker
   await a.synced();
   t.is(await numsub(), 1);
+  t.is(await markerSubs(), 1);
   const off = a.subscribe("room:linger", () => {});
-  await new Promise((r) => setTimeout(r, 250));
-  t.is(await numsub(), 1);
+  // Once the marker's linger has run out and it is unsubscribed, room:linger's would have too.
+  await eventually(async () => (await markerSubs()) === 0, 2000, "the marker's unsubscribe after its linger");
+  t.is(await numsub(), 1, "the new subscriber cancelled the pending unsubscribe");
   off();
   await eventually(async () => (await numsub()) === 0, 2000, "unsubscribe after linger");
   t.pass();

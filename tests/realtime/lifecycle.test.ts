@@ -59,7 +59,7 @@ test.serial("graceful shutdown: others get leave diffs first, then every socket 
   cb.sendFrame(["1", "1", topic, "phx_join", {}]);
   await cb.nextEvent("presence_state");
   await world.realtime.presence.flush();
-  await new Promise((r) => setTimeout(r, 20)); // let the join diffs drain before we start reading
+  // Join diffs may reach A before or after the reader starts: only leaves are counted below.
   const seenByA: unknown[] = [];
   const closedA = (async () => {
     for (;;) {
