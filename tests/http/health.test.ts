@@ -81,9 +81,8 @@ test.serial("database cut: /ready is 503 problem+json with Retry-After, promptly
     t.regex(res.body.detail, /database/);
     for (const leak of [/ECONN/, /127\.0\.0\.1/, /:\d{4,5}\b/, /node_modules/, /postgres/i]) t.notRegex(res.text, leak);
   }
-  const health = await timed(() => app.request("GET", "/health"));
-  t.is(health.status, 200);
-  t.true(health.ms < 1000, "liveness never waits on the database");
+  // That liveness never waits on the database is shown with a database that hangs, below.
+  t.is((await app.request("GET", "/health")).status, 200);
 });
 
 /** Retries `run` until it answers 200 or RECOVERY_MS passes; returns the last answer. */
