@@ -98,7 +98,7 @@ test("audience joins ({presence: false}) are not tracked and get no presence eve
 
 test("a storm of joins costs each subscriber one coalesced diff per window, not one per join", async (t) => {
   // A window far longer than the test, then an explicit flush: the window's end is ours, not a timer's.
-  const world = await createWorld({ presenceWindowMs: 600_000 });
+  const world = await createWorld({ presenceWindowMs: 600_000, env: { SOCKETS_PER_USER: "100000" } }); // one user's 100 sockets
   try {
     const { owner, topic } = await room(world);
     const watcher = await openRaw(world.url(`token=${owner.token}`));
