@@ -66,11 +66,13 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
   const timeline: TimelinePoint[] = [];
   const cpuByWorker: number[][] = Array.from({ length: k }, () => []);
   const lagByWorker: number[][] = Array.from({ length: k }, () => []);
+  let clientCpuMicros = 0;
   let subscriberOffset = 0;
   workers.forEach((w, i) => {
     w.on("message", (m: WorkerMessage) => {
       if (m.kind === "progress") {
         latest[i] = m;
+        clientCpuMicros += m.cpuMicros;
         decodeInto(bucket, m.latency);
         cpuByWorker[i]!.push(m.cpuMicros / 1000 / Math.max(1, m.wallMs));
         lagByWorker[i]!.push(m.lagP99Ms);
@@ -192,7 +194,7 @@ export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promi
     }
   });
 
-  return buildResult(options, { startedAt, runStart, t0, urls, topic, finals: finals.filter((f): f is Final => f !== undefined), invalid, warnings, timeline, scraper, cpuByWorker, lagByWorker });
+  return buildResult(options, { startedAt, runStart, t0, urls, topic, finals: finals.filter((f): f is Final => f !== undefined), invalid, warnings, timeline, scraper, cpuByWorker, lagByWorker, clientCpuMicros });
 }
 
 function zeroCounters(): WorkerCounters {
@@ -212,6 +214,8 @@ interface Gathered {
   scraper: Scraper | undefined;
   cpuByWorker: number[][];
   lagByWorker: number[][];
+  /** CPU time of all workers (user + system), from their reports. */
+  clientCpuMicros: number;
 }
 
 function buildResult(options: LoadOptions, g: Gathered): LoadResult {
@@ -227,7 +231,7 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
   const deliverySeconds = lastDelivery > g.t0 ? (lastDelivery - g.t0) / 1000 : Number.NaN;
   if (c.joined === 0) g.invalid.push("no socket joined: nothing was measured");
   const frames = c.frames;
-  const clientCpu = g.timeline.reduce((a, p) => a + p.client_cpu, 0);
+  const clientCpu = g.clientCpuMicros / 1e6;
   const samples = g.scraper?.samples ?? [];
   const result: LoadResult = {
     scenario: options.scenario,
