@@ -1,12 +1,10 @@
 /**
- * `hypercast-load <scenario> [options]` (and `npm run load -- …`): parses the options, mints a
- * socket token when --api is given, runs the load (./coordinator.ts), shows progress and the
+ * `hypercast-load <scenario> [options]` (and `npm run load -- …`): parses the options, runs the load (minting a socket token first when --api is given) (./coordinator.ts), shows progress and the
  * summary, writes --out and --report, and exits 0 for a valid run, 1 for a run that must not be
  * trusted (its reasons printed), 2 for a usage or preflight error. Bounded: the coordinator stops by
  * itself at --max-seconds, and a second timer here kills everything shortly after.
  */
 import { writeFile } from "node:fs/promises";
-import { mintToken } from "./api.ts";
 import { PreflightError, runLoad } from "./coordinator.ts";
 import { parseOptions, type LoadOptions } from "./options.ts";
 import { writeReport } from "./report.ts";
@@ -19,10 +17,6 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     console.error((error as Error).message);
     return 2;
-  }
-  if (options.api !== undefined) {
-    const minted = await mintToken(options.api, options.email!, options.password!, options.topic);
-    options = { ...options, topic: minted.topic, params: { ...options.params, token: minted.socketToken } };
   }
   const bound = setTimeout(() => {
     console.error(`hypercast-load: still running ${options.maxSeconds + 30} s after start; giving up`);

@@ -6,6 +6,8 @@
  *
  *     const result = await runLoad(options, { onProgress: (p) => … })
  *
+ * With --api it first mints a socket token (and creates a room when no topic was given), ./api.ts.
+ *
  * Phases: every socket is connected and joined (or has failed) before t0; fanout and churn publish
  * from t0 for --duration seconds, then wait for late deliveries until all expected ones arrived or
  * none arrived for --drain seconds; connect holds for --duration; presence waits until every socket
@@ -14,6 +16,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
+import { mintToken } from "./api.ts";
 import { nowMs } from "./frames.ts";
 import { createHistogram, decodeInto, summarize, type Histogram } from "./histograms.ts";
 import { startScraper, type Scraper } from "./metrics.ts";
@@ -49,8 +52,13 @@ function forkWorker(): ChildProcess {
   return fork(fileURLToPath(new URL("./worker.ts", import.meta.url)), [], { execArgv: ["--import", tsx], stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
-export async function runLoad(options: LoadOptions, hooks: RunHooks = {}): Promise<LoadResult> {
+export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise<LoadResult> {
   const startedAt = new Date();
+  let options = given;
+  if (options.api !== undefined) {
+    const minted = await mintToken(options.api, options.email!, options.password!, options.topic);
+    options = { ...options, topic: minted.topic, params: { ...options.params, token: minted.socketToken } };
+  }
   const k = options.workers;
   const urls = options.urls.map((u) => socketUrl(u, options.params));
   const topic = options.topic!;

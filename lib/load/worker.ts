@@ -183,7 +183,8 @@ function onControlFrame(s: Sock, [joinRef, ref, topic, event, payload]: Frame): 
     }
     return;
   }
-  if (topic !== plan.topic || joinRef !== s.joinRef) return;
+  // Broadcasts (presence_diff among them) carry a null join_ref; pushes to this channel carry ours.
+  if (topic !== plan.topic || (joinRef !== null && joinRef !== s.joinRef)) return;
   if (event === "phx_error" || event === "phx_close") {
     const reason = (payload as { reason?: unknown } | null)?.reason;
     bump("channel", typeof reason === "string" ? `${event}:${reason}` : event);
