@@ -76,3 +76,16 @@ test("preflight spreads loopback sockets over 127.0.0.x addresses and explains l
   const remote = preflight({ socketsPerWorker: [10], loopback: false });
   t.deepEqual(remote.addresses, [[]]);
 });
+
+test("lib/load imports nothing of Hypercast's server code", async (t) => {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const dir = new URL("../../lib/load/", import.meta.url);
+  const files = (await readdir(dir)).filter((f) => /\.(ts|mjs)$/.test(f));
+  t.true(files.length > 5);
+  for (const file of files) {
+    const source = await readFile(new URL(file, dir), "utf8");
+    for (const [, spec] of source.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
+      t.false(spec!.startsWith("..") || spec!.includes("/lib/"), `${file} imports ${spec}`);
+    }
+  }
+});
