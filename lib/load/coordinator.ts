@@ -14,10 +14,11 @@
  * sees every other one (or --duration passes).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { mintToken } from "./api.ts";
-import { nowMs } from "./frames.ts";
+import { markerPrefix, nowMs } from "./frames.ts";
 import { createHistogram, decodeInto, summarize, type Histogram } from "./histograms.ts";
 import { startScraper, type Scraper } from "./metrics.ts";
 import { isLoopback, socketUrl, type LoadOptions } from "./options.ts";
@@ -62,6 +63,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
   const k = options.workers;
   const urls = options.urls.map((u) => socketUrl(u, options.params));
   const topic = options.topic!;
+  const runId = randomBytes(4).toString("hex");
   const socketsPerWorker = Array.from({ length: k }, (_, i) => share(options.subscribers, k, i) + share(options.churners, k, i) + share(options.publishers, k, i));
   const check = preflight({ socketsPerWorker, loopback: options.urls.every(isLoopback) });
   if (check.problems.length > 0) throw new PreflightError(`preflight failed:\n- ${check.problems.join("\n- ")}`);
@@ -92,7 +94,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
       subscriberOffset, subscribers, publishers: Array.from({ length: options.publishers }, (_, p) => p).filter((p) => p % k === i),
       totalPublishers: options.publishers, churners: share(options.churners, k, i), churnRate: options.churnRate / k, rate: options.rate,
       ramp: options.ramp / k, inFlight: options.inFlight, addresses: check.addresses[i]!, client: options.client,
-      connectTimeoutMs: options.connectTimeoutS * 1000, presenceTarget: options.subscribers,
+      connectTimeoutMs: options.connectTimeoutS * 1000, presenceTarget: options.subscribers, markerPrefix: markerPrefix(runId),
     };
     subscriberOffset += subscribers;
     w.send(plan);
@@ -202,7 +204,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     }
   });
 
-  return buildResult(options, { startedAt, runStart, t0, urls, topic, finals: finals.filter((f): f is Final => f !== undefined), invalid, warnings, timeline, scraper, cpuByWorker, lagByWorker, clientCpuMicros });
+  return buildResult(options, { startedAt, runStart, t0, urls, topic, runId, finals: finals.filter((f): f is Final => f !== undefined), invalid, warnings, timeline, scraper, cpuByWorker, lagByWorker, clientCpuMicros });
 }
 
 function zeroCounters(): WorkerCounters {
@@ -210,6 +212,7 @@ function zeroCounters(): WorkerCounters {
 }
 
 interface Gathered {
+  runId: string;
   startedAt: Date;
   runStart: number;
   t0: number;
@@ -247,6 +250,7 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     invalid_reasons: g.invalid,
     warnings: g.warnings,
     started_at: g.startedAt.toISOString(),
+    run_id: g.runId,
     duration_s: Math.round((nowMs() - g.runStart) / 100) / 10,
     target: { urls: g.urls.map((u) => u.replace(/([?&]token=)[^&]*/, "$1…")), topic: g.topic },
     settings: {

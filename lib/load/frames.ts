@@ -4,19 +4,25 @@
  *
  *     encodeFrame("1", "1", "room:1", "phx_join", '{"presence":false}')
  *     // → '["1","1","room:1","phx_join",{"presence":false}]'
- *     formatMarker(2, 17, 1733059200123.456)   // → "hcl-2-17-1733059200123.456"
- *     findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hcl-2-17-5.5"}]'))
+ *     const prefix = markerPrefix("k3x9")                // → "hcl-k3x9-": one per run
+ *     formatMarker(prefix, 2, 17, 1733059200123.456)    // → "hcl-k3x9-2-17-1733059200123.456"
+ *     findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hcl-k3x9-2-17-5.5"}]'), Buffer.from(prefix))
  *     // → { publisher: 2, seq: 17, scheduledMs: 5.5 }
  *
  * A marker names its publisher, its sequence number and its *scheduled* send time (ms on the
  * machine's wall clock), so a subscriber in any process on the same machine can account for the
  * delivery and take its latency from when the message was due, not from when a lagging client
  * managed to send it. Markers are found by a byte search, without parsing the frame: fan-out frames
- * are the hot path. Markers use only `[a-z0-9.-]`, so no JSON encoder escapes them.
+ * are the hot path. Markers use only `[a-z0-9.-]`, so no JSON encoder escapes them. Each run has an
+ * id of its own in the prefix, so that several runs (several client machines) can load one topic
+ * together: each accounts for its own publishers' messages and ignores the others'.
  */
 
-export const MARKER_PREFIX = "hcl-";
-const PREFIX_BYTES = Buffer.from(MARKER_PREFIX, "latin1");
+/** The marker prefix of a run; `runId` is `[a-z0-9]+`. */
+export function markerPrefix(runId: string): string {
+  if (!/^[a-z0-9]+$/.test(runId)) throw new Error(`a run id is [a-z0-9]+, got ${JSON.stringify(runId)}`);
+  return `hcl-${runId}-`;
+}
 
 export type Frame = [string | null, string | null, string, string, unknown];
 
@@ -31,8 +37,8 @@ export function encodeFrame(joinRef: string | null, ref: string | null, topic: s
   return `[${joinRef === null ? "null" : JSON.stringify(joinRef)},${ref === null ? "null" : JSON.stringify(ref)},${JSON.stringify(topic)},${JSON.stringify(event)},${payloadJson}]`;
 }
 
-export function formatMarker(publisher: number, seq: number, scheduledMs: number): string {
-  return `${MARKER_PREFIX}${publisher}-${seq}-${scheduledMs.toFixed(3)}`;
+export function formatMarker(prefix: string, publisher: number, seq: number, scheduledMs: number): string {
+  return `${prefix}${publisher}-${seq}-${scheduledMs.toFixed(3)}`;
 }
 
 /**
@@ -52,11 +58,11 @@ export function compilePayload(template: string): (marker: string) => string {
   return (marker) => parts.join(marker);
 }
 
-/** The first marker in a frame, or undefined. */
-export function findMarker(data: Buffer): Marker | undefined {
-  const at = data.indexOf(PREFIX_BYTES);
+/** The first marker of this run (`prefix` as bytes) in a frame, or undefined. */
+export function findMarker(data: Buffer, prefix: Buffer): Marker | undefined {
+  const at = data.indexOf(prefix);
   if (at === -1) return undefined;
-  let i = at + PREFIX_BYTES.length;
+  let i = at + prefix.length;
   const read = (stop: number): number => {
     let n = 0;
     let digits = 0;

@@ -37,6 +37,8 @@ export interface WorkerPlan {
   addresses: string[];
   client: ClientKind;
   connectTimeoutMs: number;
+  /** This run's marker prefix (./frames.ts markerPrefix). */
+  markerPrefix: string;
   /** Metas a complete presence view holds (presence scenario). */
   presenceTarget: number;
 }
@@ -120,6 +122,7 @@ export interface LoadResult {
   warnings: string[];
   started_at: string;
   duration_s: number;
+  run_id: string;
   target: { urls: string[]; topic: string };
   settings: Record<string, string | number | boolean>;
   connections: { attempted: number; connected: number; joined: number; failed: number; closed: number };

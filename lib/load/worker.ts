@@ -61,6 +61,7 @@ let latencyByUrl: ReturnType<typeof createHistogram>[] = [];
 let receivedByUrl: number[] = [];
 let subscribedByUrl: number[] = [];
 let payloadOf: (marker: string) => string = (m) => m;
+let prefixBytes = Buffer.alloc(0);
 
 const scheduledAt = (publisher: number, seq: number) => t0 + ((seq * plan.totalPublishers + publisher) * 1000) / plan.rate;
 
@@ -131,7 +132,7 @@ function onJoinReply(s: Sock, payload: unknown): void {
 
 function onFrame(s: Sock, data: Buffer): void {
   counters.frames++;
-  const marker = findMarker(data);
+  const marker = findMarker(data, prefixBytes);
   if (marker !== undefined) {
     if (s.role === "sub") {
       if (s.state === "joined") delivered(s, marker);
@@ -266,7 +267,7 @@ function startPublishing(): void {
       let due = scheduledAt(s.publisher, seq);
       while (due <= now && due < endAt) {
         if (s.state === "joined") {
-          s.conn!.send(encodeFrame(s.joinRef, `m${seq}`, plan.topic, plan.event, payloadOf(formatMarker(s.publisher, seq, due))));
+          s.conn!.send(encodeFrame(s.joinRef, `m${seq}`, plan.topic, plan.event, payloadOf(formatMarker(plan.markerPrefix, s.publisher, seq, due))));
           counters.published++;
         } else bump("push", "unsent_not_joined");
         due = scheduledAt(s.publisher, ++seq);
@@ -345,6 +346,7 @@ process.on("message", (message: ControlMessage) => {
   if (message.kind === "plan") {
     plan = message;
     payloadOf = compilePayload(plan.payload);
+    prefixBytes = Buffer.from(plan.markerPrefix, "latin1");
     sockets = build(plan);
     latencyByUrl = plan.urls.map(() => createHistogram());
     receivedByUrl = plan.urls.map(() => 0);

@@ -98,3 +98,15 @@ test.serial("churn: sockets leave and rejoin while the steady subscribers miss n
   t.is(r.deliveries.expected, r.messages.published * 30);
   t.is(r.deliveries.completeness, 1);
 });
+
+test.serial("two runs on one topic (two client machines) each account for their own messages only", async (t) => {
+  const server = await startPhoenixServer();
+  t.teardown(server.stop);
+  const [a, b] = await Promise.all([load(fanout(server.url)), load(fanout(server.url))]);
+  for (const r of [a!, b!]) {
+    t.is(r.deliveries.received, r.deliveries.expected);
+    t.is(r.deliveries.duplicates, 0);
+    t.is(r.deliveries.foreign, 0);
+  }
+  t.not(a!.run_id, b!.run_id);
+});

@@ -3,7 +3,7 @@
  * Prometheus parser and the preflight arithmetic.
  */
 import test from "ava";
-import { compilePayload, encodeFrame, findMarker, formatMarker } from "../../lib/load/frames.ts";
+import { compilePayload, encodeFrame, findMarker, formatMarker, markerPrefix } from "../../lib/load/frames.ts";
 import { createLedger } from "../../lib/load/ledger.ts";
 import { parseMetrics } from "../../lib/load/metrics.ts";
 import { socketUrl } from "../../lib/load/options.ts";
@@ -11,13 +11,17 @@ import { preflight } from "../../lib/load/preflight.ts";
 import { createPresenceView, createRefTable } from "../../lib/load/presence-view.ts";
 
 test("a marker survives the payload, the frame and JSON rendering, and is found by a byte search", (t) => {
-  const payload = compilePayload('{"body":"$MARK","n":1}')(formatMarker(3, 42, 1733059200123.4567));
+  const prefix = markerPrefix("ab12");
+  const bytes = Buffer.from(prefix);
+  const payload = compilePayload('{"body":"$MARK","n":1}')(formatMarker(prefix, 3, 42, 1733059200123.4567));
   const frame = encodeFrame("1", "m42", "room:1", "message:new", payload);
-  t.deepEqual(JSON.parse(frame), ["1", "m42", "room:1", "message:new", { body: "hcl-3-42-1733059200123.457", n: 1 }]);
-  const rendered = JSON.stringify([null, null, "room:1", "message:new", { id: 9, body: "hcl-3-42-1733059200123.457", author: { name: "x" } }]);
-  t.deepEqual(findMarker(Buffer.from(rendered)), { publisher: 3, seq: 42, scheduledMs: 1733059200123.457 });
-  t.is(findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hello"}]')), undefined);
-  t.is(findMarker(Buffer.from('{"body":"hcl-x-1-2"}')), undefined);
+  t.deepEqual(JSON.parse(frame), ["1", "m42", "room:1", "message:new", { body: "hcl-ab12-3-42-1733059200123.457", n: 1 }]);
+  const rendered = JSON.stringify([null, null, "room:1", "message:new", { id: 9, body: "hcl-ab12-3-42-1733059200123.457", author: { name: "x" } }]);
+  t.deepEqual(findMarker(Buffer.from(rendered), bytes), { publisher: 3, seq: 42, scheduledMs: 1733059200123.457 });
+  t.is(findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hello"}]'), bytes), undefined);
+  t.is(findMarker(Buffer.from('{"body":"hcl-ab12-x-1-2"}'), bytes), undefined);
+  t.is(findMarker(Buffer.from('{"body":"hcl-ffff-3-42-5.5"}'), bytes), undefined, "another run's marker is not ours");
+  t.throws(() => markerPrefix("A-1"), { message: /a run id is \[a-z0-9\]\+/ });
 });
 
 test("--payload must be a JSON object with $MARK", (t) => {
