@@ -1,16 +1,21 @@
 /**
- * `hypercast-load <scenario> [options]` (and `npm run load -- …`): parses the options, runs the load (minting a socket token first when --api is given) (./coordinator.ts), shows progress and the
+ * `hypercast-load <scenario> [options]` (and `npm run load -- …`): parses the options, runs the
+ * load (./coordinator.ts; it mints a socket token first when --api is given), shows progress and the
  * summary, writes --out and --report, and exits 0 for a valid run, 1 for a run that must not be
  * trusted (its reasons printed), 2 for a usage or preflight error. Bounded: the coordinator stops by
  * itself at --max-seconds, and a second timer here kills everything shortly after.
  */
 import { writeFile } from "node:fs/promises";
 import { PreflightError, runLoad } from "./coordinator.ts";
-import { parseOptions, type LoadOptions } from "./options.ts";
+import { parseOptions, USAGE, type LoadOptions } from "./options.ts";
 import { writeReport } from "./report.ts";
 import { progressLine, summaryTable } from "./summary.ts";
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
   let options: LoadOptions;
   try {
     options = parseOptions(argv);
