@@ -87,6 +87,8 @@ try {
     { label: "deliveries offered per second", values: m(() => SUBSCRIBERS * RATE), digits: 0, ratio: false },
     { label: "deliveries per second", values: m((r) => r.result.throughput.deliveries_per_s), digits: 0, ratio: true },
     { label: "completeness %", values: m((r) => r.result.deliveries.completeness * 100), digits: 3, ratio: false },
+    { label: "messages acknowledged %", values: m((r) => (r.result.messages.acknowledged * 100) / Math.max(1, r.result.messages.published)), digits: 1, ratio: false },
+    { label: "sockets closed by the server", values: m((r) => r.result.connections.closed), digits: 0, ratio: false },
     { label: "publish→delivery p50 ms", values: m((r) => r.result.latency_ms.p50), digits: 1, ratio: true },
     { label: "publish→delivery p99 ms", values: m((r) => r.result.latency_ms.p99), digits: 1, ratio: true },
     { label: "publish→delivery max ms", values: m((r) => r.result.latency_ms.max), digits: 1, ratio: true },
@@ -104,6 +106,7 @@ try {
   const lossy = all.filter((r) => r.result.deliveries.missing > 0 || r.result.deliveries.duplicates > 0);
   if (lossy.length > 0) {
     console.error(`FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`);
+    for (const r of lossy) console.error(`  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`);
     exitCode = 1;
   } else if (!valid) {
     console.error(`INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`);
