@@ -73,6 +73,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
   const latest: Array<Progress | undefined> = new Array(k).fill(undefined);
   const finals: Array<Final | undefined> = new Array(k).fill(undefined);
   const bucket = createHistogram();
+  const soFar = createHistogram();
   const timeline: TimelinePoint[] = [];
   const cpuByWorker: number[][] = Array.from({ length: k }, () => []);
   const lagByWorker: number[][] = Array.from({ length: k }, () => []);
@@ -84,6 +85,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
         latest[i] = m;
         clientCpuMicros += m.cpuMicros;
         decodeInto(bucket, m.latency);
+        decodeInto(soFar, m.latency);
         cpuByWorker[i]!.push(m.cpuMicros / 1000 / Math.max(1, m.wallMs));
         lagByWorker[i]!.push(m.lagP99Ms);
       } else finals[i] = m;
@@ -118,7 +120,7 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     const previousServer = scraper?.samples.at(-2);
     const point: TimelinePoint = {
       t: Math.round((now - runStart) / 100) / 10, connected: t.connected - t.closed, joined: t.joined, deliveries_per_s: ((t.received - prevReceived) * 1000) / (now - prevAt),
-      p50: s.p50, p90: s.p90, p99: s.p99, max: s.max,
+      p50: s.p50, p90: s.p90, p99: s.p99, max: s.max, p99_so_far: summarize(soFar).p99,
       client_cpu: latest.reduce((a, p) => a + (p === undefined ? 0 : p.cpuMicros / 1000 / Math.max(1, p.wallMs)), 0),
       lag_p99_ms: Math.max(0, ...latest.map((p) => p?.lagP99Ms ?? 0)),
       ...(server === undefined ? {} : { server_rss_mib: server.rssBytes / 1048576, server_sockets: server.sockets }),

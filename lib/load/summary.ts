@@ -2,7 +2,7 @@
  * What a person reads: the live progress line (rewritten in place on a terminal, plain lines
  * otherwise) and the summary table at the end of a run.
  *
- *     progressLine(point, totals, "publish") // "  12s publish  conn 400  joined 400  deliv/s 40,112  p99 3.1 ms  lag 4 ms"
+ *     progressLine(point, totals, "publish") // "  12s publish  conn 400  joined 400  failed 0  deliv/s 40,112  p99 3.1 ms (so far 3.4 ms)  client cpu 40%  lag 4 ms"
  *     console.log(summaryTable(result))
  */
 import type { Percentiles } from "./histograms.ts";
@@ -14,7 +14,7 @@ const ms = (p: Percentiles) => (p.count === 0 ? "–" : `${n(p.p50, 1)} / ${n(p.
 export function progressLine(point: TimelinePoint, totals: WorkerCounters, phase: string): string {
   return (
     `${n(point.t).padStart(4)}s ${phase.padEnd(8)} conn ${n(point.connected)}  joined ${n(totals.joined)}  failed ${n(totals.failed)}` +
-    `  deliv/s ${n(point.deliveries_per_s)}  p99 ${Number.isFinite(point.p99) ? `${n(point.p99, 1)} ms` : "–"}  client cpu ${n(point.client_cpu * 100)}%  lag ${n(point.lag_p99_ms)} ms`
+    `  deliv/s ${n(point.deliveries_per_s)}  p99 ${Number.isFinite(point.p99) ? `${n(point.p99, 1)} ms` : "–"} (so far ${Number.isFinite(point.p99_so_far) ? `${n(point.p99_so_far, 1)} ms` : "–"})  client cpu ${n(point.client_cpu * 100)}%  lag ${n(point.lag_p99_ms)} ms`
   );
 }
 

@@ -108,6 +108,8 @@ export interface TimelinePoint {
   p90: number;
   p99: number;
   max: number;
+  /** p99 of every publish→delivery latency since the start. */
+  p99_so_far: number;
   client_cpu: number;
   lag_p99_ms: number;
   server_cpu?: number;

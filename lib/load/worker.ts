@@ -34,6 +34,14 @@ interface Sock {
   view: PresenceView | undefined;
   diffs: number;
   complete: boolean;
+  /** Its first connect-and-join is over (joined or failed). */
+  settled: boolean;
+}
+
+function settle(s: Sock): void {
+  if (s.settled) return;
+  s.settled = true;
+  handshakes--;
 }
 
 const counters: WorkerCounters = { attempted: 0, connected: 0, joined: 0, failed: 0, closed: 0, published: 0, acknowledged: 0, refused: 0, received: 0, duplicates: 0, outOfOrder: 0, foreign: 0, frames: 0, presenceComplete: 0, leaves: 0, rejoins: 0, subscribed: 0 };
@@ -57,6 +65,8 @@ let perPublisher = 1;
 let lastDeliveryAt = 0;
 let presenceCompleteAt = 0;
 let refCounter = 0;
+/** Sockets connecting or joining for the first time (bounded by plan.inFlight). */
+let handshakes = 0;
 let latencyByUrl: ReturnType<typeof createHistogram>[] = [];
 let receivedByUrl: number[] = [];
 let subscribedByUrl: number[] = [];
@@ -75,6 +85,7 @@ function openSocket(s: Sock): void {
   s.state = "connecting";
   s.dialAt = nowMs();
   counters.attempted++;
+  handshakes++;
   const address = plan.addresses.length === 0 ? undefined : plan.addresses[s.index % plan.addresses.length];
   s.conn = dial(plan.client, new URL(plan.urls[s.urlIndex]!), address, {
     onOpen: () => {
@@ -84,6 +95,7 @@ function openSocket(s: Sock): void {
     },
     onFrame: (data) => onFrame(s, data),
     onClose: (code) => {
+      settle(s);
       if (stopping) return;
       bump("close", code);
       if (s.state === "joined" || s.state === "leaving" || s.state === "left") counters.closed++;
@@ -91,6 +103,7 @@ function openSocket(s: Sock): void {
       s.state = "closed";
     },
     onError: (kind) => {
+      settle(s);
       if (stopping) return;
       bump("connect", kind);
       counters.failed++;
@@ -109,6 +122,7 @@ function join(s: Sock): void {
 function onJoinReply(s: Sock, payload: unknown): void {
   const { status, response } = (payload ?? {}) as { status?: unknown; response?: { reason?: unknown } };
   const now = nowMs();
+  settle(s);
   if (status === "ok") {
     s.state = "joined";
     if (s.rejoining) {
@@ -210,19 +224,11 @@ function onControlFrame(s: Sock, [joinRef, ref, topic, event, payload]: Frame): 
 function startRamp(): void {
   const started = nowMs();
   let next = 0;
-  const pending = () => {
-    let n = 0;
-    for (let i = Math.max(0, next - plan.inFlight * 4); i < next; i++) if (sockets[i]!.state === "connecting" || sockets[i]!.state === "joining") n++;
-    return n;
-  };
+
   const step = () => {
     if (stopping) return;
     const allowed = plan.ramp > 0 ? Math.min(sockets.length, Math.floor(((nowMs() - started) / 1000) * plan.ramp) + 1) : sockets.length;
-    let busy = pending();
-    while (next < allowed && busy < plan.inFlight) {
-      openSocket(sockets[next++]!);
-      busy++;
-    }
+    while (next < allowed && handshakes < plan.inFlight) openSocket(sockets[next++]!);
     if (next < sockets.length) setTimeout(step, 5);
   };
   step();
@@ -236,6 +242,7 @@ function startHousekeeping(): void {
     tick++;
     for (const s of sockets) {
       if (s.state === "joining" && now - s.joinSentAt > plan.connectTimeoutMs) {
+        settle(s);
         bump("join", "timeout");
         if (!s.rejoining) counters.failed++;
         s.state = "failed";
@@ -335,7 +342,7 @@ function finalReport(): Final {
 function build(p: WorkerPlan): Sock[] {
   const list: Sock[] = [];
   const add = (role: Role, urlIndex: number, publisher = -1) =>
-    list.push({ index: list.length, role, urlIndex, publisher, state: "idle", conn: undefined, joinRef: "", dialAt: 0, joinSentAt: 0, rejoining: false, ledger: undefined, view: undefined, diffs: 0, complete: false });
+    list.push({ index: list.length, role, urlIndex, publisher, state: "idle", conn: undefined, joinRef: "", dialAt: 0, joinSentAt: 0, rejoining: false, ledger: undefined, view: undefined, diffs: 0, complete: false, settled: false });
   for (let i = 0; i < p.subscribers; i++) add("sub", (p.subscriberOffset + i) % p.urls.length);
   for (let i = 0; i < p.churners; i++) add("churn", i % p.urls.length);
   for (const publisher of p.publishers) add("pub", 0, publisher);
