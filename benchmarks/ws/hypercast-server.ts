@@ -14,9 +14,12 @@ const config = loadConfig({
   LOG_LEVEL: "warn",
   NODE_ENV: "test",
   PASSWORD_HASH_COST: "10",
-  // The publisher socket sends faster than the interactive default allows.
+  // The publisher socket sends faster than the interactive default allows, and one user holds
+  // every socket (SOCKETS_PER_USER and RATE_LIMITS are ignored by versions that lack them).
   SOCKET_RATE_LIMIT: "1000000",
   SOCKET_RATE_BURST: "1000000",
+  SOCKETS_PER_USER: "1000000",
+  RATE_LIMITS: "off",
   DATABASE_URL: "",
 });
 const deps = await createDeps(config, { inMemory: true });
