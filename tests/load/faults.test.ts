@@ -110,3 +110,15 @@ test.serial("two runs on one topic (two client machines) each account for their 
   }
   t.not(a!.run_id, b!.run_id);
 });
+
+test.serial("sockets the server closes are counted, by close code, and their deliveries missing", async (t) => {
+  const server = await startPhoenixServer({ closeAfter: 10, closeCode: 4503 });
+  t.teardown(server.stop);
+  const r = await load(fanout(server.url));
+  t.is(r.connections.closed, SUBSCRIBERS);
+  t.is(r.errors["close"]?.["4503"], SUBSCRIBERS);
+  // Nothing after the 10th message reached a subscriber (a few of the first ten may still have been in flight).
+  t.true(r.deliveries.received <= 10 * SUBSCRIBERS, `received ${r.deliveries.received}`);
+  t.is(r.deliveries.missing, r.deliveries.expected - r.deliveries.received);
+  t.true(r.deliveries.completeness < 0.2);
+});

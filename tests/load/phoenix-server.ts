@@ -9,6 +9,7 @@
  *     { "delayMs": 200 }         every broadcast leaves 200 ms late
  *     { "stallAfterMs": 3000, "stallMs": 1000 }  3 s after the first message, block the event loop for 1 s
  *     { "refuseUpgrades": 2 }    every 2nd upgrade is refused with 403
+ *     { "closeAfter": 10, "closeCode": 4503 }  after the 10th message, every socket but the pusher's is closed with 4503
  *
  * Sends {port} to its parent over IPC once it listens; exits when the parent goes.
  */
@@ -25,6 +26,8 @@ interface Faults {
   stallAfterMs?: number;
   stallMs?: number;
   refuseUpgrades?: number;
+  closeAfter?: number;
+  closeCode?: number;
 }
 const faults = JSON.parse(process.env["FAULTS"] ?? "{}") as Faults;
 type Frame = [string | null, string | null, string, string, Record<string, unknown>];
@@ -35,6 +38,7 @@ let firstMessageAt = 0;
 let stalled = false;
 let held: string | undefined;
 const app = uws.App();
+const open = new Set<UWS.WebSocket<Record<string, never>>>();
 
 function broadcast(topic: string, frame: string): void {
   const go = () => app.publish(topic, frame);
@@ -53,6 +57,12 @@ app.ws<Record<string, never>>("/socket/websocket", {
       return;
     }
     res.upgrade({}, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), context);
+  },
+  open(ws) {
+    open.add(ws);
+  },
+  close(ws) {
+    open.delete(ws);
   },
   message(ws, data) {
     const [joinRef, ref, topic, event, payload] = JSON.parse(Buffer.from(data).toString("utf8")) as Frame;
@@ -87,6 +97,7 @@ app.ws<Record<string, never>>("/socket/websocket", {
         held = undefined;
       }
       if (faults.duplicateEvery !== undefined && n % faults.duplicateEvery === 0) broadcast(topic, frame);
+      if (faults.closeAfter === n) for (const other of [...open]) if (other !== ws) other.end(faults.closeCode ?? 4000, "closed on purpose");
     }
   },
 });
