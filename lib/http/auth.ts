@@ -3,10 +3,13 @@ import type { Accounts } from "../accounts/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
-const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)\s*$/i;
+/** `Authorization: Bearer <token>` (RFC 6750's b64token syntax). */
+export const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)\s*$/i;
 
 export function requireUser(accounts: Accounts): Middleware {
   return async function requireUserMiddleware(ctx, next) {
+    // Already identified by limitRequests (the rate limit needs the user before anything else).
+    if (ctx.state.user !== undefined && ctx.state.token !== undefined) return next();
     const header = ctx.get("Authorization");
     if (header === "") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
     const token = BEARER.exec(header)?.[1];
