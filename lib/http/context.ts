@@ -16,7 +16,9 @@ export interface HttpState {
   pinnedVersion?: ApiVersion;
   /** `""` or `/v1` / `/v2`: prepended to every link we render. */
   basePath: string;
-  /** The authenticated user (set by `requireUser`). */
+  /** Whether the request's credentials were looked up, and what they were (set by `identifyCaller`). */
+  caller?: "none" | "invalid" | "user";
+  /** The authenticated user (set by `identifyCaller`, behind `limitRequests` or `requireUser`). */
   user?: User;
   /** The bearer token the request authenticated with. */
   token?: string;

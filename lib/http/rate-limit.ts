@@ -23,7 +23,7 @@
 import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Accounts } from "../accounts/index.ts";
 import { DomainError } from "../errors.ts";
-import { BEARER } from "./auth.ts";
+import { identifyCaller } from "./auth.ts";
 import type { Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import type { LimiterStore, RatePolicy } from "./rate-limit-store.ts";
@@ -45,16 +45,13 @@ export function limitRequests(store: LimiterStore, accounts: Accounts, policies:
   const byUser = store(policies.perUser);
   const byAddress = store(policies.perAddress);
   return async function limitRequestsMiddleware(ctx, next) {
-    const header = ctx.get("Authorization");
-    const token = header === "" ? undefined : BEARER.exec(header)?.[1];
-    const user = token === undefined ? undefined : await accounts.findUserByToken(token);
-    if (token !== undefined && user !== undefined) {
-      ctx.state.user = user;
-      ctx.state.token = token;
+    const caller = await identifyCaller(accounts, ctx);
+    const user = ctx.state.user;
+    if (caller === "user" && user !== undefined) {
       const state = await take(byUser, policies.perUser, `user:${user.id}`, `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`);
       ctx.set(rateLimitHeaders(policies.perUser, state));
     } else {
-      const what = header === "" ? "requests without a bearer token" : "requests with an invalid bearer token";
+      const what = caller === "none" ? "requests without a bearer token" : "requests with an invalid bearer token";
       const state = await take(byAddress, policies.perAddress, ctx.state.clientAddress, `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`);
       ctx.set(rateLimitHeaders(policies.perAddress, state));
     }
