@@ -13,6 +13,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
 import { startServer } from "../../lib/server.ts";
 import { serveUntilStopped } from "./processes.ts";
+import { settle } from "./settle.ts";
 
 export interface HypercastOptions {
   databaseUrl: string;
@@ -56,7 +57,7 @@ serveUntilStopped<HypercastInfo>(async () => {
     info: { url: server.httpUrl, schema, token, userId, database: `PostgreSQL ${version.rows[0]?.server_version ?? "?"}` },
     async stop() {
       await server.stop();
-      await settleQueries(deps);
+      await settle(deps.db);
       await deps.db.raw("drop schema if exists ?? cascade", [schema]);
       await closeDeps(deps);
     },
@@ -85,20 +86,4 @@ async function seed(deps: Deps): Promise<{ token: string; userId: number }> {
   await deps.db.raw("analyze users, access_tokens");
   const target = others[Math.floor(others.length / 2)] as { id: number };
   return { token, userId: target.id };
-}
-
-/**
- * autocannon ends a run by destroying its sockets, so handlers of abandoned requests may still
- * be querying after the server closes; dropping the schema under them would log errors.
- */
-async function settleQueries(deps: Deps): Promise<void> {
-  const pool = (deps.db.client as { pool?: { numUsed(): number; numPendingAcquires(): number } }).pool;
-  const deadline = Date.now() + 5000;
-  let quietSince = Date.now();
-  while (Date.now() < deadline) {
-    const busy = pool !== undefined && (pool.numUsed() > 0 || pool.numPendingAcquires() > 0);
-    if (busy) quietSince = Date.now();
-    else if (Date.now() - quietSince >= 100) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

@@ -118,15 +118,19 @@ export function serveUntilStopped<T>(start: () => Promise<{ info: T; stop: () =>
   let stopping: Promise<void> | undefined;
   const fail = (error: unknown) => {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    process.send?.({ type: "failed", message } satisfies Ready<T>);
+    if (process.connected) {
+      process.send?.({ type: "failed", message } satisfies Ready<T>);
+      process.disconnect?.();
+    }
     process.stderr.write(`${process.argv[1]}: ${message}\n`);
     process.exitCode = 1;
-    process.disconnect?.();
     setTimeout(() => process.exit(1), 1000).unref(); // an open pool must not keep a broken child alive
   };
   start().then(({ info, stop }) => {
     const shutdown = () => {
-      stopping ??= stop().then(() => process.disconnect?.(), fail);
+      stopping ??= stop().then(() => {
+        if (process.connected) process.disconnect?.();
+      }, fail);
     };
     process.on("message", (message: { type?: string }) => {
       if (message.type === "stop") shutdown();

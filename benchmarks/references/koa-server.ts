@@ -17,6 +17,7 @@ import Router from "@koa/router";
 import knex from "knex";
 import Koa from "koa";
 import { serveUntilStopped } from "../lib/processes.ts";
+import { settle } from "../lib/settle.ts";
 
 interface UserRow {
   id: number;
@@ -87,6 +88,7 @@ serveUntilStopped(async () => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await settle(db);
       await db.destroy();
     },
   };

@@ -37,6 +37,7 @@ import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from "fastify";
 import knex, { type Knex } from "knex";
 import { serveUntilStopped } from "../lib/processes.ts";
+import { settle } from "../lib/settle.ts";
 
 interface UserRow {
   id: number;
@@ -135,6 +136,7 @@ serveUntilStopped(async () => {
     async stop() {
       server.closeAllConnections();
       await app.close();
+      await settle(db);
       await db.destroy();
     },
   };
