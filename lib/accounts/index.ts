@@ -182,6 +182,11 @@ export function createAccounts(db: Db, options: AccountsOptions) {
     verifySocketToken(token: string): Promise<SocketTokenResult> {
       return socketTokens.verify(token);
     },
+
+    /** The same, synchronously: for deciding a WebSocket upgrade inside its callback. */
+    verifySocketTokenNow(token: string): SocketTokenResult {
+      return socketTokens.verifyNow(token);
+    },
   };
 }
 
