@@ -17,6 +17,8 @@ export interface ConnectOptions {
   name?: string;
   /** Called with connection errors (they repeat while Redis is away); default: ignored. */
   onError?: (error: Error) => void;
+  /** How long a command may wait for its reply before it fails (default: no limit). */
+  commandTimeoutMs?: number;
   /** How long the first connection may take (default 5000 ms). */
   connectTimeoutMs?: number;
 }
@@ -28,8 +30,9 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
   // Only (UN)SUBSCRIBEs travel here, at most one per topic: queue them while away, keep them
   // until Redis is back, and let ioredis re-subscribe every channel after a reconnect.
   subscriber: { enableOfflineQueue: true, autoResubscribe: true, maxRetriesPerRequest: null },
-  // Presence scripts: fail fast while away (the caller re-asserts when Redis is back).
-  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0 },
+  // Presence scripts: fail fast while away, and never resend after a reconnect (the caller
+  // reconciles when Redis is back, from its own state, rather than replaying stale writes).
+  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
 };
 
 export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
@@ -39,6 +42,7 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     // Reconnect quickly at first, then every second: an outage is noticed and ended within ~1 s.
     retryStrategy: (times) => Math.min(50 * times, 1000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     ...ROLE_OPTIONS[options.role],
   });
   redis.on("error", options.onError ?? (() => {}));
