@@ -4,6 +4,7 @@
  *
  *     const server = await startRedisServer()   // redis://127.0.0.1:<port>
  *     await server.kill(); await server.restart() // same port, empty data
+ *     server.signal("SIGSTOP"); server.signal("SIGCONT") // hung, then back with its data
  *     test.after.always(() => server.kill())
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -51,6 +52,8 @@ export interface OwnedRedis {
   kill(): Promise<void>;
   /** Start again on the same port (data is gone: no persistence). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open and answers nothing, then resumes with its data. */
+  signal(signal: "SIGSTOP" | "SIGCONT"): void;
 }
 
 export async function startRedisServer(): Promise<OwnedRedis> {
@@ -92,5 +95,9 @@ export async function startRedisServer(): Promise<OwnedRedis> {
       await exited;
     },
     restart: start,
+    signal(signal) {
+      if (child === undefined || child.exitCode !== null) throw new Error("redis-server is not running");
+      child.kill(signal);
+    },
   };
 }
