@@ -157,7 +157,9 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
     state.buffer ??= [];
     try {
       await sub.subscribe(channel(topic));
-      const entries = parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]);
+      // This node's own entries come from the core alone: what Redis holds of them may be a write
+      // that failed (a socket that left while Redis was away), which the reconcile retracts.
+      const entries = parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]).filter((e) => !ownIncarnations.has(e.origin));
       if (followed.get(topic) !== state) return;
       unsynced.delete(topic);
       const buffered = state.buffer ?? [];

@@ -23,7 +23,7 @@ import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { migrate, openDatabase } from "../../lib/db/index.ts";
 import { freePort } from "../helpers/ports.ts";
-import { startRedisServer, type OwnedRedis } from "./redis-server.ts";
+import { startRedisServer, type OwnedRedis, type RedisServerOptions } from "./redis-server.ts";
 
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -107,8 +107,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(names: string[], env: Record<string, string> = {}): Promise<Cluster> {
-  const redis = await startRedisServer();
+export async function startCluster(names: string[], env: Record<string, string> = {}, redisOptions: RedisServerOptions = {}): Promise<Cluster> {
+  const redis = await startRedisServer(redisOptions);
   const schema = `hc_cluster_${randomBytes(5).toString("hex")}`;
   const dataDir = mkdtempSync(joinPath(tmpdir(), "hypercast-cluster-"));
   const secret = randomBytes(32).toString("hex");
@@ -132,7 +132,7 @@ export async function startCluster(names: string[], env: Record<string, string> 
     async stop() {
       for (const client of clients) client.disconnect();
       await Promise.all(nodes.map((node) => hardStop(node)));
-      await redis.kill();
+      await redis.remove();
       const db = await openDatabase({ databaseUrl: DATABASE_URL });
       try {
         await db.raw("drop schema if exists ?? cascade", [schema]);

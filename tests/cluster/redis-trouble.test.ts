@@ -215,6 +215,51 @@ if (why !== undefined) {
     t.is(fields.length, remaining.length, `Redis holds one entry per joined socket: ${fields.join(", ")}`);
     for (const x of remaining) x.disconnect();
   });
+
+  test.serial("Redis back with its data after a short outage: the leave and the joins that failed meanwhile are retracted and re-asserted by the same incarnations (no ghost, nobody invisible)", async (t) => {
+    // Its own cluster: Redis keeps its data across the restart, and the lease (5 s) outlives the
+    // outage, so no node starts a new incarnation: only the reconcile of failed writes can fix Redis.
+    const c = await startCluster(["p1", "p2"], { CLUSTER_LEASE_MS: "5000" }, { persist: true });
+    t.teardown(() => c.stop());
+    const [u0, u1, u2, u3, u4] = await Promise.all(["v0", "v1", "v2", "v3", "v4"].map((name) => c.user(name)));
+    const topic = await c.room(u0!, "persisted");
+    const [p1, p2] = [c.node("p1"), c.node("p2")];
+    const A = await c.join(p1, u0!, topic);
+    const B = await c.join(p2, u1!, topic);
+    const C = await c.join(p1, u2!, topic);
+    const before = JSON.stringify([[u0!.key, 1], [u1!.key, 1], [u2!.key, 1]].sort());
+    await until("A, B and C converge", () => [A, B, C].every((x) => clientShape(x) === before));
+    const leases = await c.redisCommand("ZRANGE", "rt:hypercast:nodes", "0", "-1");
+    const goneRef = C.state[u2!.key]?.metas[0]?.phx_ref ?? "";
+
+    await c.redis.kill();
+    await pollAsync(async () => (await Promise.all(c.nodes.map(health))).every((h) => h === "unavailable"));
+    // While Redis is down: C leaves (on p1), D joins on p1 and E on p2. Every one of these writes fails.
+    await within(15_000, "C leaves", new Promise((resolve) => C.channel.leave().receive("ok", resolve)));
+    const D = await c.join(p1, u3!, topic);
+    const E = await c.join(p2, u4!, topic);
+    await c.redis.restart();
+    t.is(await c.redisCommand("HLEN", `rt:hypercast:p:${topic}`), "3", "Redis came back with the entries of A, B and C");
+
+    const healthy = await pollAsync(async () => (await Promise.all(c.nodes.map(health))).every((h) => h === "ok"));
+    const remaining = [A, B, D, E];
+    const expected = JSON.stringify([u0!, u1!, u3!, u4!].map((u) => [u.key, 1]).sort());
+    let last = "";
+    const converged = await pollAsync(async () => {
+      const views = await Promise.all(c.nodes.map((n) => restView(n, topic, u1!)));
+      last = JSON.stringify({ expected, clients: remaining.map(clientShape), views });
+      return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
+    }).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}: ${last}`);
+    });
+    t.log(`every node healthy ${healthy.toFixed(0)} ms after the restart; converged ${converged.toFixed(0)} ms later`);
+    t.true(converged <= 5000, `within one lease (5000 ms) of every node being back on Redis: took ${converged.toFixed(0)} ms`);
+    t.is(await c.redisCommand("ZRANGE", "rt:hypercast:nodes", "0", "-1"), leases, "the same incarnations: nothing was reaped or re-asserted wholesale");
+    const fields = (await c.redisCommand("HKEYS", `rt:hypercast:p:${topic}`)).split("\n").filter(Boolean);
+    t.is(fields.length, 4, `one entry per joined socket: ${fields.join(", ")}`);
+    t.false(fields.some((f) => f.endsWith(`|${goneRef}`)), "no ghost of C in Redis");
+    t.true(B.diffs.some((d) => Object.values(d.leaves).some((p) => p.metas.some((m) => m.phx_ref === goneRef))), "B (on p2) got C's leave");
+  });
 }
 
 /** Resolves with the elapsed ms once `check()` holds, polling every 20 ms; rejects after 15 s. */
