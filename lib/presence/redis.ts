@@ -45,7 +45,7 @@ export interface RedisPresenceOptions {
   /** Reaper period (default 5000; 0 = no reaper, for tests of read-time filtering). */
   reapMs?: number;
   reapLockMs?: number;
-  /** How long one Redis command may take before it counts as failed (default: min(heartbeatMs, 2000)). */
+  /** How long one Redis command may take before it counts as failed (default: heartbeatMs, within 1000–2000). */
   commandTimeoutMs?: number;
   /** How long a snapshot waits for a followed topic to sync (default 1000). */
   syncTimeoutMs?: number;
@@ -77,7 +77,8 @@ const SCRIPTS: Record<Script, { lua: string; numberOfKeys: number }> = {
 
 export async function createRedisPresence(options: RedisPresenceOptions): Promise<RedisPresence> {
   const heartbeatMs = options.heartbeatMs ?? 5000;
-  const commandTimeout = options.commandTimeoutMs ?? Math.min(heartbeatMs, 2000);
+  // Long enough for a loaded machine, short enough that a stopped Redis is noticed within a lease.
+  const commandTimeout = options.commandTimeoutMs ?? Math.min(Math.max(heartbeatMs, 1000), 2000);
   const report = options.onError ?? (() => {});
   const onError = (error: Error) => report(error, "redis");
   const [cmd, sub] = await Promise.all([

@@ -319,6 +319,20 @@ async function redisCli(port: number, args: string[]): Promise<string> {
   }
 }
 
+/**
+ * Ends an "exactly once" or "no second leave" case without a fixed sleep: `marker` joins `topic`
+ * once on each given node; when every observer lists all of those sockets, every presence diff
+ * published before them (by any node: Redis delivers a channel's messages in the order it ran the
+ * PUBLISHes, and a node relays them in that order) has reached the observers. Then the markers
+ * leave again and the observers are waited for until they no longer list the marker.
+ */
+export async function presenceMarker(cluster: Cluster, topic: string, marker: User, observers: Client[], nodes: Node[]): Promise<void> {
+  const markers = await Promise.all(nodes.map((node) => cluster.join(node, marker, topic)));
+  await until("every observer lists the markers", () => observers.every((x) => x.keys()[marker.key] === nodes.length));
+  for (const m of markers) m.disconnect();
+  await until("every observer drops the markers", () => observers.every((x) => !(marker.key in x.keys())));
+}
+
 /** Every presence ref mentioned by a diff's side. */
 export function refsOf(side: Diff["joins"], key?: string): string[] {
   return Object.entries(side).flatMap(([k, p]) => (key === undefined || k === key ? p.metas.map((m) => m.phx_ref) : []));

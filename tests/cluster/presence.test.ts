@@ -5,19 +5,19 @@
  * One cluster, cases in order (each builds on the state the previous one left).
  */
 import test from "ava";
-import { clusterUnavailable, get, refsOf, sleep, startCluster, TIMINGS, until, type Client, type Cluster, type User } from "./harness.ts";
+import { clusterUnavailable, get, presenceMarker, refsOf, sleep, startCluster, TIMINGS, until, type Client, type Cluster, type User } from "./harness.ts";
 
 const why = await clusterUnavailable();
 let cluster: Cluster | undefined;
 let topic = "";
-let users: Record<"a" | "b" | "c" | "e", User>;
+let users: Record<"a" | "b" | "c" | "e" | "m", User>;
 let clients: { A: Client; B: Client; C: Client; D: Client };
 
 test.before(async () => {
   if (why !== undefined) return;
   cluster = await startCluster(["n1", "n2", "n3"]);
-  const [a, b, c, e] = await Promise.all(["alice", "bob", "carol", "erin"].map((name) => cluster!.user(name)));
-  users = { a: a!, b: b!, c: c!, e: e! };
+  const [a, b, c, e, m] = await Promise.all(["alice", "bob", "carol", "erin", "marker"].map((name) => cluster!.user(name)));
+  users = { a: a!, b: b!, c: c!, e: e!, m: m! };
   topic = await cluster.room(users.a, "presence");
 });
 
@@ -89,7 +89,8 @@ if (why !== undefined) {
       t.true(after <= bound, `${name}: leave within ${bound} ms (took ${after.toFixed(0)})`);
       t.deepEqual(refsOf(leave.leaves, users.c.key), [carolRef]);
     }
-    await sleep(500); // a second reaper (n1 and n2 race) would publish a second leave by now
+    // A second reaper (n1 and n2 race) would have published its leave before these markers.
+    await presenceMarker(c, topic, users.m, Object.values(observers), [c.node("n1"), c.node("n2")]);
     for (const [name, x] of Object.entries(observers)) {
       t.is(leavesOf(x, users.c.key, marks[name]!).length, 1, `${name}: exactly one leave for c`);
       t.false(users.c.key in x.keys(), `${name} no longer lists c`);
@@ -122,7 +123,7 @@ if (why !== undefined) {
     for (const [name, x] of Object.entries({ A, B, D })) {
       await until(`${name} lists c again`, () => x.keys()[users.c.key] === 1, 5000);
     }
-    await sleep(500);
+    await presenceMarker(c, topic, users.m, [A, B, D], c.nodes);
     for (const [name, x] of Object.entries({ A, B, D })) {
       const since = x.diffs.slice(marks[name as "A"]);
       const joins = since.flatMap((d) => refsOf(d.joins, users.c.key));
