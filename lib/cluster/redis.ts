@@ -24,7 +24,7 @@ export interface ConnectOptions {
 }
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
-  // Broadcasts while Redis is away are dropped and counted, never queued (cluster-design.md §6.3);
+  // Broadcasts while Redis is away are dropped and counted, never queued (README "Running a cluster");
   // a PUBLISH in flight when the link breaks is not resent after reconnect (at most once).
   publisher: { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 },
   // Only (UN)SUBSCRIBEs travel here, at most one per topic: queue them while away, keep them

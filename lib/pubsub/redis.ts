@@ -1,5 +1,5 @@
 /**
- * The Redis PubSub adapter (cluster-design.md §6.3): every process pointing at the same Redis
+ * The Redis PubSub adapter: every process pointing at the same Redis
  * sees every other one's broadcasts. Local delivery stays in the core (lib/pubsub/index.ts),
  * synchronous and in order; this adapter only carries messages between nodes.
  *

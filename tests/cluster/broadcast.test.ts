@@ -1,5 +1,5 @@
 /**
- * Broadcasts across three Hypercast processes on one Redis (cluster-design.md, testing cases 1,
+ * Broadcasts across three Hypercast processes on one Redis (cases 1,
  * 7, 8 and 9): per-publisher FIFO across nodes with no duplicated echo, a 64 KiB payload, a slow
  * consumer on a receiving node, and a Redis outage and restart (last: it kills the test's Redis).
  *

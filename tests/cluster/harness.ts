@@ -1,8 +1,7 @@
 /**
- * A cluster on one machine for the multi-process tests (cluster-design.md "Testing on one
- * machine"): a redis-server the test owns, one fresh PostgreSQL schema shared by every node, and
+ * A cluster on one machine for the multi-process tests: a redis-server the test owns, one fresh PostgreSQL schema shared by every node, and
  * Hypercast processes started as operators start them (`node --import tsx lib/bin/cli.ts serve`)
- * with the design's test timings. The test owns every pid: it can SIGKILL, SIGSTOP, SIGTERM and
+ * with short test timings. The test owns every pid: it can SIGKILL, SIGSTOP, SIGTERM and
  * restart a node, and `stop()` ends them all (call it from `test.after.always`).
  *
  *     const why = await clusterUnavailable()          // a reason to skip, or undefined
@@ -27,7 +26,7 @@ import { startRedisServer, type OwnedRedis, type RedisServerOptions } from "./re
 
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
-/** cluster-design.md §6.8, test column. */
+/** The test timings of the README's cluster section (production: 5000 / 15000 / 5000 / 30000 / 30000). */
 export const TIMINGS = { heartbeatMs: 200, leaseMs: 1000, reapMs: 250, reapLockMs: 2000, lingerMs: 0 } as const;
 
 /** Every wait is bounded by this unless a case states a tighter bound. */

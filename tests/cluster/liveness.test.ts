@@ -1,5 +1,5 @@
 /**
- * Node liveness across three Hypercast processes on one Redis (cluster-design.md, testing cases 5
+ * Node liveness across three Hypercast processes on one Redis (cases 5
  * and 6): a node SIGSTOPped past its lease is reaped and, once resumed, re-asserts its presences
  * with new refs; a node stopped with SIGTERM sends its leaves before it exits and closes its
  * sockets with 1012.

@@ -89,6 +89,8 @@ test("a node whose lease expires is filtered from snapshots within leaseMs and r
   const stoppedAt = Date.now();
   doomed.pauseHeartbeat();
   await eventually(async () => Object.keys(await reader.snapshot(rooms[0]!)).length === 0 || undefined, leaseMs + 500, "read-time filtering");
+  // The lease was renewed before the pause, so it expires at most leaseMs later; 500 ms is the stated
+  // margin for the 20 ms polling and the snapshot's round trip on a loaded machine.
   t.true(Date.now() - stoppedAt <= leaseMs + 500);
   await eventually(() => rooms.every((room) => Object.keys(watcherA.list(room)).length === 0), leaseMs + 1500, "reap");
   // No second leave: both watchers run a reaper pass now, then a third node's change is the marker
