@@ -130,11 +130,14 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   let closed = false;
   let paused = false;
   let lastBeat = Number.NEGATIVE_INFINITY;
+  /** Writes in flight: `close` waits for them (each ends within the command timeout). */
   const inflight = new Set<Promise<unknown>>();
   const keep = (p: Promise<unknown>, where: string): void => {
     const tracked = p.catch((error: unknown) => report(error as Error, where)).finally(() => inflight.delete(tracked));
     inflight.add(tracked);
   };
+  /** Work nobody waits for (a SUBSCRIBE waits for Redis as long as it takes): failures are reported. */
+  const background = (p: Promise<unknown>, where: string): void => void p.catch((error: unknown) => report(error as Error, where));
   const entryJson = (e: Entry) => JSON.stringify({ key: e.key, meta: e.meta });
   const field = (ref: string) => `${nodeId}|${ref}`;
 
@@ -208,8 +211,10 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   // One heartbeat at a time, each after the previous: two concurrent ones (the timer and a
   // reconnect, or tick()) would both see a lost lease and start two incarnations.
   let beating: Promise<void> = Promise.resolve();
+  let queued = 0;
   function heartbeat(): Promise<void> {
-    const next = beating.then(beat);
+    queued += 1;
+    const next = beating.then(beat).finally(() => (queued -= 1));
     beating = next.catch(() => {});
     return next;
   }
@@ -223,7 +228,7 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
     if (expected !== "" && current !== expected) for (const topic of followed.keys()) unsynced.add(topic);
     if (ok !== 1) await reassert();
     if (dirty) await reconcile();
-    for (const topic of [...unsynced]) keep(sync(topic), "resync");
+    for (const topic of [...unsynced]) background(sync(topic), "resync");
   }
 
   /** A new incarnation: a fresh lease, the old one reaped (by us, if nobody did), every own entry under a new ref. */
@@ -257,14 +262,19 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   let reapTimer: NodeJS.Timeout | undefined;
   function schedule(): void {
     beatTimer = setTimeout(() => {
-      if (!paused) keep(heartbeat(), "heartbeat");
+      // While Redis hangs, a heartbeat lasts the command timeout: never queue the timer's behind it.
+      if (!paused && queued === 0) background(heartbeat(), "heartbeat");
       if (!closed) schedule();
     }, heartbeatMs);
   }
+  let reaping = false;
   function scheduleReap(): void {
     if (reapMs <= 0) return;
     reapTimer = setTimeout(() => {
-      keep(reap(), "reap");
+      if (!reaping) {
+        reaping = true;
+        background(reap().finally(() => (reaping = false)), "reap");
+      }
       if (!closed) scheduleReap();
     }, reapMs * (0.8 + Math.random() * 0.4));
   }
@@ -276,18 +286,18 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
       scheduleReap();
       // After a reconnect: renew the lease (re-asserting if reaped meanwhile) and read every followed topic again.
       sub.on("ready", () => {
-        keep(heartbeat(), "heartbeat");
-        for (const topic of followed.keys()) keep(sync(topic), "resync");
+        background(heartbeat(), "heartbeat");
+        for (const topic of followed.keys()) background(sync(topic), "resync");
       });
     },
     interest(topic) {
       if (!followed.has(topic)) followed.set(topic, { buffer: undefined });
-      keep(sync(topic), "subscribe");
+      background(sync(topic), "subscribe");
     },
     disinterest(topic) {
       followed.delete(topic);
       unsynced.delete(topic);
-      if (!closed) keep(sub.unsubscribe(channel(topic)), "unsubscribe");
+      if (!closed) background(sub.unsubscribe(channel(topic)), "unsubscribe");
     },
     publish: write,
     async read(topic, replica) {

@@ -229,7 +229,8 @@ if (why !== undefined) {
     const C = await c.join(p1, u2!, topic);
     const before = JSON.stringify([[u0!.key, 1], [u1!.key, 1], [u2!.key, 1]].sort());
     await until("A, B and C converge", () => [A, B, C].every((x) => clientShape(x) === before));
-    const leases = await c.redisCommand("ZRANGE", "rt:hypercast:nodes", "0", "-1");
+    const incarnations = async () => (await c.redisCommand("ZRANGE", "rt:hypercast:nodes", "0", "-1")).split("\n").sort();
+    const leases = await incarnations();
     const goneRef = C.state[u2!.key]?.metas[0]?.phx_ref ?? "";
 
     await c.redis.kill();
@@ -254,7 +255,7 @@ if (why !== undefined) {
     });
     t.log(`every node healthy ${healthy.toFixed(0)} ms after the restart; converged ${converged.toFixed(0)} ms later`);
     t.true(converged <= 5000, `within one lease (5000 ms) of every node being back on Redis: took ${converged.toFixed(0)} ms`);
-    t.is(await c.redisCommand("ZRANGE", "rt:hypercast:nodes", "0", "-1"), leases, "the same incarnations: nothing was reaped or re-asserted wholesale");
+    t.deepEqual(await incarnations(), leases, "the same incarnations: nothing was reaped or re-asserted wholesale");
     const fields = (await c.redisCommand("HKEYS", `rt:hypercast:p:${topic}`)).split("\n").filter(Boolean);
     t.is(fields.length, 4, `one entry per joined socket: ${fields.join(", ")}`);
     t.false(fields.some((f) => f.endsWith(`|${goneRef}`)), "no ghost of C in Redis");
