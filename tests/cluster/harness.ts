@@ -177,7 +177,7 @@ export async function startCluster(names: string[], env: Record<string, string> 
 }
 
 async function startNode(name: string, env: Record<string, string>): Promise<Node> {
-  const [port, socketPort] = [await freePort(), await freePort()];
+  let [port, socketPort] = [await freePort(), await freePort()];
   let child!: ChildProcess;
   let exited!: Promise<number | string>;
   let log = "";
@@ -204,7 +204,17 @@ async function startNode(name: string, env: Record<string, string>): Promise<Nod
       throw error;
     });
   }
-  await start();
+  // A free port can be taken by another process (other test files run at once) before the node
+  // binds it: pick new ones and try again, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      [port, socketPort] = [await freePort(), await freePort()];
+    }
+  }
   return {
     name,
     port,
