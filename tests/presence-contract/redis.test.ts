@@ -16,7 +16,9 @@ const open = new Set<RedisPresence>();
 const admin = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
 
 async function node(options: Partial<RedisPresenceOptions> = {}): Promise<RedisPresence> {
-  const presence = await createRedisPresence({ url: SHARED_REDIS_URL, prefix, windowMs: 10, heartbeatMs: 100, leaseMs: 500, reapMs: 100, reapLockMs: 2000, ...options });
+  // snapshot() is these tests' barrier ("this node's view is synced"): on a loaded machine a sync can
+  // outlast the production bound of 1 s, after which snapshot() answers with the view it has.
+  const presence = await createRedisPresence({ url: SHARED_REDIS_URL, prefix, windowMs: 10, heartbeatMs: 100, leaseMs: 500, reapMs: 100, reapLockMs: 2000, syncTimeoutMs: 10_000, ...options });
   open.add(presence);
   return presence;
 }
