@@ -55,14 +55,20 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
   return redis;
 }
 
-/** QUIT when connected (pending replies arrive first), else just drop the socket. */
-export async function closeRedis(redis: Redis): Promise<void> {
+/**
+ * QUIT when connected (pending replies arrive first), waiting at most `timeoutMs`: a Redis that
+ * hangs (stopped, partitioned) must not hold up a shutdown. Then the socket is dropped.
+ */
+export async function closeRedis(redis: Redis, timeoutMs = 1000): Promise<void> {
   if (redis.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     try {
-      await redis.quit();
-      return;
+      await Promise.race([redis.quit(), gaveUp]);
     } catch {
-      // fall through
+      // dropped below
+    } finally {
+      clearTimeout(timer);
     }
   }
   redis.disconnect();

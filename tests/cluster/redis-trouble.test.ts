@@ -216,7 +216,7 @@ if (why !== undefined) {
     for (const x of remaining) x.disconnect();
   });
 
-  test.serial("Redis back with its data after a short outage: the leave and the joins that failed meanwhile are retracted and re-asserted by the same incarnations (no ghost, nobody invisible)", async (t) => {
+  test.serial("Redis back with its data after a short outage: the leave and the joins that failed meanwhile are retracted and re-asserted by the same incarnations (no ghost, nobody invisible); SIGTERM while Redis hangs still exits", async (t) => {
     // Its own cluster: Redis keeps its data across the restart, and the lease (5 s) outlives the
     // outage, so no node starts a new incarnation: only the reconcile of failed writes can fix Redis.
     const c = await startCluster(["p1", "p2"], { CLUSTER_LEASE_MS: "5000" }, { persist: true });
@@ -260,6 +260,15 @@ if (why !== undefined) {
     t.is(fields.length, 4, `one entry per joined socket: ${fields.join(", ")}`);
     t.false(fields.some((f) => f.endsWith(`|${goneRef}`)), "no ghost of C in Redis");
     t.true(B.diffs.some((d) => Object.values(d.leaves).some((p) => p.metas.some((m) => m.phx_ref === goneRef))), "B (on p2) got C's leave");
+
+    // Last: a node stopped while Redis hangs still drains and exits (every Redis command, and QUIT, is bounded).
+    c.redis.signal("SIGSTOP");
+    try {
+      p2.signal("SIGTERM");
+      t.is(await within(15_000, "p2 to exit on SIGTERM while Redis is stopped", p2.exited), 0, "p2 exited 0 on SIGTERM while Redis was stopped");
+    } finally {
+      c.redis.signal("SIGCONT");
+    }
   });
 }
 
