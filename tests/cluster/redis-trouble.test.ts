@@ -203,7 +203,8 @@ if (why !== undefined) {
     let last = "";
     const converged = await pollAsync(async () => {
       const views = await Promise.all(c.nodes.map((n) => restView(n, topic, users[3]!)));
-      last = JSON.stringify({ expected, clients: remaining.map(clientShape), views });
+      const refs = remaining.map((x) => ({ on: x.node.name, user: x.user.key, states: x.states.length, list: x.presence.list((k: string, p: { metas: Array<{ phx_ref: string }> }) => [k, p.metas.map((m) => m.phx_ref)]) }));
+      last = JSON.stringify({ expected, clients: remaining.map(clientShape), views, refs });
       return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
     }).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}: ${last}`);
@@ -248,7 +249,8 @@ if (why !== undefined) {
     let last = "";
     const converged = await pollAsync(async () => {
       const views = await Promise.all(c.nodes.map((n) => restView(n, topic, u1!)));
-      last = JSON.stringify({ expected, clients: remaining.map(clientShape), views });
+      const refs = remaining.map((x) => ({ on: x.node.name, user: x.user.key, states: x.states.length, list: x.presence.list((k: string, p: { metas: Array<{ phx_ref: string }> }) => [k, p.metas.map((m) => m.phx_ref)]) }));
+      last = JSON.stringify({ expected, clients: remaining.map(clientShape), views, refs });
       return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
     }).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}: ${last}`);
