@@ -40,9 +40,10 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
   // Operational endpoints answer to any Accept: before version negotiation, and not in the hypermedia.
-  // Readiness: the database, and Redis when clustered (a node cut off from Redis is an island).
+  // Readiness is the database only: Redis trouble reaches every node at once, and taking them all
+  // out of rotation would turn it into a full outage. /health's body and the metrics report it.
   const cluster = deps.cluster;
-  app.use(serveHealth({ checks: [databaseCheck(deps.db), ...(cluster === undefined ? [] : [{ name: "redis", check: () => cluster.ping() }])] }));
+  app.use(serveHealth({ checks: [databaseCheck(deps.db)], ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }) }));
   app.use(serveMetrics(deps.metrics));
   // One store for every limit (one Redis connection when clustered). Probes above are never limited.
   const { config } = deps;
