@@ -18,13 +18,17 @@ const config = loadConfig({
   // The publisher socket sends faster than the interactive default allows.
   SOCKET_RATE_LIMIT: "100000",
   SOCKET_RATE_BURST: "100000",
+  // Every benchmark socket is the same user.
+  SOCKETS_PER_USER: "1000000",
   DATABASE_URL: "",
 });
 const deps = await createDeps(config, { inMemory: true });
-const user = await deps.accounts.registerUser({ name: "bench", email: `bench${Date.now()}@example.com`, password: "benchmark password" });
+const email = `bench${Date.now()}@example.com`;
+const user = await deps.accounts.registerUser({ name: "bench", email, password: "benchmark password" });
+const session = await deps.accounts.createSession(email, "benchmark password");
 const room = await deps.rooms.createRoom(user.id, { name: "bench" });
 const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 0 });
-const ready: ServerReady = { kind: "ready", port: realtime.port, token: await deps.accounts.issueSocketToken(user.id), topic: `room:${room.id}` };
+const ready: ServerReady = { kind: "ready", port: realtime.port, token: session.socketToken, topic: `room:${room.id}` };
 process.send?.(ready);
 process.on("message", (message: { kind: string }) => {
   if (message.kind === "gc") {

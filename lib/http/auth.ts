@@ -10,11 +10,12 @@ export function requireUser(accounts: Accounts): Middleware {
     const header = ctx.get("Authorization");
     if (header === "") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
     const token = BEARER.exec(header)?.[1];
-    const user = token === undefined ? undefined : await accounts.findUserByToken(token);
-    if (token === undefined || user === undefined) {
+    const holder = token === undefined ? undefined : await accounts.findSessionByToken(token);
+    if (token === undefined || holder === undefined) {
       throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
     }
-    ctx.state.user = user;
+    ctx.state.user = holder.user;
+    ctx.state.sessionId = holder.sessionId;
     ctx.state.token = token;
     await next();
   };
@@ -25,6 +26,13 @@ export function currentUser(ctx: HttpContext) {
   const user = ctx.state.user;
   if (user === undefined) throw new Error("currentUser() called on a route without requireUser");
   return user;
+}
+
+/** The id of the session the request authenticated with; only call behind `requireUser`. */
+export function currentSessionId(ctx: HttpContext): number {
+  const id = ctx.state.sessionId;
+  if (id === undefined) throw new Error("currentSessionId() called on a route without requireUser");
+  return id;
 }
 
 function challenge(detail: string, error?: string): HttpProblem {

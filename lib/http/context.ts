@@ -16,6 +16,8 @@ export interface HttpState {
   basePath: string;
   /** The authenticated user (set by `requireUser`). */
   user?: User;
+  /** The session (bearer token row) the request authenticated with (set by `requireUser`). */
+  sessionId?: number;
   /** The bearer token the request authenticated with. */
   token?: string;
   /** The request body, parsed and validated against the version's schema. */
