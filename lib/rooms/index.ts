@@ -132,8 +132,9 @@ export function createRooms(db: Db, pubsub: PubSub) {
       const room = await getRoom(actorId, roomId);
       if (actorId !== room.ownerId && actorId !== userId) throw new Forbidden(`only the owner of room ${roomId} or the member themself may remove a member`);
       if (userId === room.ownerId) throw new Invalid("the owner cannot be removed from their room", [{ pointer: "/user_id", detail: "is the room's owner" }]);
-      const removed = await db("memberships").where({ room_id: roomId, user_id: userId }).delete();
-      if (removed === 0) throw new NotFound("membership", userId);
+      // `returning`, not the affected count: the embedded driver reports no count.
+      const removed = await db("memberships").where({ room_id: roomId, user_id: userId }).delete().returning("user_id");
+      if (removed.length === 0) throw new NotFound("membership", userId);
       if (room.private) announce({ roomId, userId, reason: "removed" });
     },
 
