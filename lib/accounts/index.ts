@@ -265,6 +265,11 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return result;
     },
 
+    /** Whether the session is in the in-memory revoked set (no database read). */
+    isSessionRevoked(sessionId: number): boolean {
+      return revoked.has(sessionId, Date.now());
+    },
+
     /** Calls `listener` with the ids of sessions revoked on any node, after the revoked set has them. */
     onSessionsRevoked(listener: (sessionIds: readonly number[]) => void): () => void {
       listeners.add(listener);

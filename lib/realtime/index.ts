@@ -111,7 +111,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
   });
   const routes: ChannelRoute[] = [room, ...(options.channels ?? [])];
 
-  const stopListening = [
+  const unsubscribes = [
     deps.accounts.onSessionsRevoked((sessionIds) => {
       for (const id of sessionIds) {
         for (const engine of [...(bySession.get(id) ?? [])]) engine.close(CLOSE.REVOKED, "session revoked");
@@ -176,6 +176,9 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         engines.add(engine);
         addTo(bySession, session.info.sessionId, engine);
         addTo(byUser, session.info.userId, engine);
+        // Revoked while the upgrade was being answered: the announcement found no socket to close.
+        // Closed from the next turn: the transport registers this handler only once `open` returns.
+        if (deps.accounts.isSessionRevoked(session.info.sessionId)) setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
         const openedAt = performance.now();
         const { userId, apiVersion } = session.info;
         telemetry.emit("socket.open", {}, { api_version: apiVersion, user_id: userId });
@@ -207,7 +210,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
     async shutdown() {
       if (draining) return;
       draining = true;
-      for (const stop of stopListening) stop();
+      for (const unsubscribe of unsubscribes) unsubscribe();
       transport.stopListening();
       for (const engine of engines) engine.stop();
       await presence.flush(); // the leave diffs go out while every socket is still subscribed
