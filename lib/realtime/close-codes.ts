@@ -39,8 +39,4 @@ export const MAX_CHANNELS = 100;
 /** Events refused for rate that a socket may get within `FLOOD_WINDOW_MS`; one more closes it with 4429. */
 export const FLOOD_REFUSALS = 200;
 export const FLOOD_WINDOW_MS = 10_000;
-/**
- * Events one socket may have waiting while an earlier one is served (e.g. a slow database); more
- * are refused as `rate_limited` (and count as refusals), so one socket cannot queue unbounded work.
- */
-export const MAX_QUEUED_EVENTS = 32;
+

@@ -34,7 +34,6 @@ import {
   MAX_BACKPRESSURE_BYTES,
   MAX_CHANNELS,
   MAX_FRAME_BYTES,
-  MAX_QUEUED_EVENTS,
 } from "./close-codes.ts";
 import { parseHandshake, SOCKET_PATH } from "./handshake.ts";
 import { encode } from "./serializer.ts";
@@ -82,7 +81,8 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
     maxChannels: MAX_CHANNELS,
     rate: { rate: deps.config.socketRateLimit, burst: deps.config.socketRateBurst },
     flood: { limit: FLOOD_REFUSALS, windowMs: FLOOD_WINDOW_MS },
-    maxQueued: MAX_QUEUED_EVENTS,
+    // As many as one burst: a burst the bucket admits is queued whole, nothing beyond it.
+    maxQueued: deps.config.socketRateBurst,
     ...options.limits,
   };
   const engines = new Set<SocketEngine>();

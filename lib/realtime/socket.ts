@@ -33,7 +33,10 @@ export interface SocketLimits {
   maxChannels: number;
   rate: RateLimit;
   flood: FloodLimit;
-  /** Events that may wait behind the one being served; more are refused as rate_limited. */
+  /**
+   * Events that may wait behind the one being served (e.g. on a slow database); more are refused as
+   * `rate_limited` and count as refusals, so one socket cannot queue unbounded work or memory.
+   */
   maxQueued: number;
 }
 
