@@ -6,7 +6,7 @@
  * 403; SOCKETS_PER_USER holds for concurrent upgrades spread over nodes, and the slots of a node
  * that dies are freed one lease later.
  */
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import WebSocket from "ws";
 import { clusterUnavailable, post, startCluster, TIMINGS, until, within, WAIT_MS, type Cluster, type Node, type User } from "./harness.ts";
 
@@ -24,7 +24,7 @@ test.after.always(async () => {
 
 if (why !== undefined) test.skip(`cluster revocation, removal and socket quota (skipped: ${why})`, () => {});
 // Without a cluster the cases are not registered at all; the one skipped test above says why.
-const serial: (title: string, run: Parameters<typeof test.serial>[1]) => void = why === undefined ? (title, run) => test.serial(title, run) : () => {};
+const serial: (title: string, run: (t: ExecutionContext) => Promise<void>) => void = why === undefined ? (title, run) => test.serial(title, run) : () => {};
 
 async function request(method: string, url: string, token: string): Promise<number> {
   const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WAIT_MS) });
