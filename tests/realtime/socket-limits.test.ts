@@ -10,7 +10,7 @@ import { CLOSE } from "../../lib/realtime/index.ts";
 import { FLOOD_REFUSALS } from "../../lib/realtime/close-codes.ts";
 import { startTestServer } from "../helpers/http.ts";
 import { startProxiedDatabase } from "../helpers/proxied-database.ts";
-import { connect, createWorld, join, push, WAIT_MS, within } from "./helpers.ts";
+import { connect, createWorld, join, push, until, WAIT_MS, within } from "./helpers.ts";
 import { openRaw, type RawClient } from "./raw.ts";
 
 /** Opens a socket and resolves with 101 (kept open) or the refusal's status and Retry-After. */
@@ -135,10 +135,13 @@ test.serial("the inbound queue is bounded: while a push waits on a stalled datab
       await stalled;
       return original(...args);
     };
+    let served = 0;
     const replies = await within(WAIT_MS, "refusals while stalled", new Promise<Array<{ status: string; response: Record<string, unknown> }>>((resolve) => {
       const got: Array<{ status: string; response: Record<string, unknown> }> = [];
       for (let i = 0; i < 100; i++) {
-        channel.push("message:new", { body: `m${i}` }, WAIT_MS).receive("error", (response: Record<string, unknown>) => {
+        const pushed = channel.push("message:new", { body: `m${i}` }, WAIT_MS);
+        pushed.receive("ok", () => void served++);
+        pushed.receive("error", (response: Record<string, unknown>) => {
           got.push({ status: "error", response });
           if (got.length === 100 - 21) resolve(got); // 1 in service + 20 queued, the rest refused
         });
@@ -147,6 +150,7 @@ test.serial("the inbound queue is bounded: while a push waits on a stalled datab
     t.true(replies.every((r) => r.response["reason"] === "rate_limited"));
     release();
     (world.deps.rooms as { createMessage: typeof original }).createMessage = original;
+    await until("the queued pushes are served", () => served === 100 - replies.length);
     t.is((await push(channel, "message:new", { body: "after" })).status, "ok", "served again once the queue drains");
     socket.disconnect();
   } finally {
