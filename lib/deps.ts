@@ -72,6 +72,9 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
   });
   telemetry.attach(logEvents(logger));
+  if (!config.rateLimits) {
+    logger.warn({ RATE_LIMITS: "off" }, "RATE_LIMITS=off: every request and login limit is off; use this only for load tests in a lab");
+  }
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,

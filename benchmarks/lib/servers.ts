@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     // The limiter still runs on every request (its cost is measured), but one token's load must
     // not turn into 429s.
     API_RATE_LIMIT: "1000000000",
+    ANONYMOUS_RATE_LIMIT: "1000000000",
   });
   const deps = await createDeps(config, { schema, inMemory: true, migrate: true });
   let hypercast: RunningServer | undefined;

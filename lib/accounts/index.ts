@@ -23,11 +23,12 @@ import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
 import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
-import { hashPassword, verifyPassword } from "./passwords.ts";
+import { createPasswordHasher, hashPassword } from "./passwords.ts";
 import { createRevocationSet } from "./revocations.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
 export type { SocketTokenResult } from "./socket-tokens.ts";
+export type { PasswordHasher } from "./passwords.ts";
 
 export interface User {
   id: number;
@@ -86,6 +87,10 @@ export interface AccountsOptions {
   socketTokenTtlSeconds: number;
   /** log2 of scrypt's N. */
   passwordHashCost: number;
+  /** Bounds of the password hashing queue (see createPasswordHasher); defaults 2, 16 and 2. */
+  passwordHashConcurrency?: number;
+  passwordHashQueue?: number;
+  passwordHashPerAddress?: number;
 }
 
 export type Accounts = ReturnType<typeof createAccounts>;
@@ -101,6 +106,13 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     revoked.add(message.payload.sessionIds, message.payload.revokedAt.getTime());
     for (const listener of listeners) listener(message.payload.sessionIds);
   });
+  // Every hash and check goes through this queue; `lane` (the client address) keeps one caller's flood to itself.
+  const passwords = createPasswordHasher({
+    cost: options.passwordHashCost,
+    concurrency: options.passwordHashConcurrency ?? 2,
+    queue: options.passwordHashQueue ?? 16,
+    perLane: options.passwordHashPerAddress ?? 2,
+  });
   // Compared against when the e-mail is unknown, so both failures cost the same time.
   const decoyHash = hashPassword("decoy password", options.passwordHashCost);
 
@@ -115,9 +127,10 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     return user;
   }
 
-  async function authenticate(email: string, password: string): Promise<User> {
+  /** `lane`: whose turn in the password queue this is (the client address over HTTP). */
+  async function authenticate(email: string, password: string, lane?: string): Promise<User> {
     const row = await db<UserRow>("users").whereRaw("lower(email) = lower(?)", [email]).first();
-    const ok = await verifyPassword(password, row?.password_hash ?? (await decoyHash));
+    const ok = await passwords.verify(password, row?.password_hash ?? (await decoyHash), lane);
     if (row === undefined || !ok) throw new Unauthorized("unknown e-mail address or wrong password");
     return toUser(row);
   }
@@ -150,9 +163,11 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     findUser,
     getUser,
     authenticate,
+    /** The password queue, for anything else that hashes or checks a password (a password change). */
+    passwords,
 
-    async registerUser(attrs: Registration): Promise<User> {
-      const passwordHash = await hashPassword(attrs.password, options.passwordHashCost);
+    async registerUser(attrs: Registration, lane?: string): Promise<User> {
+      const passwordHash = await passwords.hash(attrs.password, lane);
       try {
         const [row] = await db<UserRow>("users")
           .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [] })
@@ -210,15 +225,15 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
      * `/current_password`) and revokes every other session of the user; `keepSessionId`, the
      * session asking, lives on.
      */
-    async changePassword(actorId: number, userId: number, change: { currentPassword: string; password: string; keepSessionId: number }): Promise<void> {
+    async changePassword(actorId: number, userId: number, change: { currentPassword: string; password: string; keepSessionId: number; lane?: string | undefined }): Promise<void> {
       await getUser(userId);
       assertSelf(actorId, userId, "change the password of");
       const row = await db<UserRow>("users").where({ id: userId }).first("password_hash");
       if (row === undefined) throw new NotFound("user", userId);
-      if (!(await verifyPassword(change.currentPassword, row.password_hash))) {
+      if (!(await passwords.verify(change.currentPassword, row.password_hash, change.lane))) {
         throw new Invalid("the current password is wrong", [{ pointer: "/current_password", detail: "does not match the current password" }]);
       }
-      const passwordHash = await hashPassword(change.password, options.passwordHashCost);
+      const passwordHash = await passwords.hash(change.password, change.lane);
       const sessionIds = await db.transaction(async (trx) => {
         await trx("users").where({ id: userId }).update({ password_hash: passwordHash, updated_at: trx.fn.now() });
         const ids = (await trx("access_tokens").where({ user_id: userId }).whereNot({ id: change.keepSessionId }).delete().returning("id")).map((r: { id: number }) => r.id);
@@ -229,8 +244,8 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     },
 
     /** Checks the credentials and issues a bearer token and a socket token. */
-    async createSession(email: string, password: string): Promise<Session> {
-      const user = await authenticate(email, password);
+    async createSession(email: string, password: string, lane?: string): Promise<Session> {
+      const user = await authenticate(email, password, lane);
       const token = randomBytes(32).toString("base64url");
       const [row] = await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) }).returning("id");
       const sessionId = (row as { id: number }).id;

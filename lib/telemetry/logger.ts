@@ -1,9 +1,11 @@
 /**
  * The process logger: JSON lines through pino. Secrets never reach it: request logging names
- * routes and statuses, never headers or bodies, and the redaction list is a second guard.
+ * routes and statuses, never headers or bodies; errors are written through `safeError` (no query
+ * parameters, driver details or quoted values, whoever logs them); the redaction list is a last guard.
  */
 import { pino, type DestinationStream, type Logger } from "pino";
 import type { LogLevel } from "../config.ts";
+import { safeError } from "./safe-error.ts";
 
 export type { Logger } from "pino";
 
@@ -19,13 +21,20 @@ export function createLogger(level: LogLevel, destination: DestinationStream = p
   return pino({
     level,
     base: { service: "hypercast" },
+    serializers: { err: safeError, error: safeError },
     redact: {
       paths: [
         "password",
+        "current_password",
+        "password_hash",
+        "email",
         "token",
         "socket_token",
         "secret_key_base",
         "*.password",
+        "*.current_password",
+        "*.password_hash",
+        "*.email",
         "*.token",
         "*.socket_token",
         "*.secret_key_base",

@@ -171,6 +171,10 @@ export async function startCluster(names: string[], env: Record<string, string> 
       SOCKET_RATE_LIMIT: "100000",
       SOCKET_RATE_BURST: "100000",
       API_RATE_LIMIT: "100000",
+      // Every test client is 127.0.0.1: per-address limits are out of the way here.
+      ANONYMOUS_RATE_LIMIT: "100000",
+      SIGNUPS_PER_ADDRESS: "100000",
+      PASSWORD_HASH_PER_ADDRESS: "64",
       CLUSTER_HEARTBEAT_MS: String(TIMINGS.heartbeatMs),
       CLUSTER_LEASE_MS: String(TIMINGS.leaseMs),
       CLUSTER_REAP_MS: String(TIMINGS.reapMs),

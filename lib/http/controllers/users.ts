@@ -10,7 +10,7 @@ import { respond, respondCollection } from "../render.ts";
 export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
-      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body));
+      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body), ctx.state.clientAddress);
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
@@ -30,7 +30,7 @@ export function usersController(accounts: Accounts) {
       const [actorId, userId] = [currentUser(ctx).id, idParam(ctx, "id", "user")];
       // The password first: a wrong current password changes nothing.
       const password = params.passwordChange(ctx.state.body);
-      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx) });
+      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: ctx.state.clientAddress });
       const user = await accounts.updateUser(actorId, userId, params.update(ctx.state.body));
       respond(ctx, 200, userView, user);
     },
