@@ -46,6 +46,8 @@ export interface Config {
   /** Inbound channel events allowed per second per socket, and the burst above it. */
   readonly socketRateLimit: number;
   readonly socketRateBurst: number;
+  /** Open sockets one user may have across the cluster (HTTP 429 at the upgrade above it). */
+  readonly socketsPerUser: number;
   /** Origins allowed to call the API from a browser (CORS); empty = CORS off; `["*"]` = any origin. */
   readonly corsOrigins: readonly string[];
   /** API requests allowed per authenticated user (whatever the number of tokens) per window. */
@@ -114,6 +116,7 @@ const ENV_SCHEMA = {
     V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
     SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
     SOCKET_RATE_BURST: { type: "integer", minimum: 1, default: 200 },
+    SOCKETS_PER_USER: { type: "integer", minimum: 1, default: 50 },
     CORS_ORIGINS: { type: "string" },
     API_RATE_LIMIT: { type: "integer", minimum: 1, default: 600 },
     API_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60 },
@@ -159,6 +162,7 @@ interface Env {
   V1_SUNSET: string;
   SOCKET_RATE_LIMIT: number;
   SOCKET_RATE_BURST: number;
+  SOCKETS_PER_USER: number;
   CORS_ORIGINS?: string;
   API_RATE_LIMIT: number;
   API_RATE_WINDOW_SECONDS: number;
@@ -240,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     v1Sunset: sunset,
     socketRateLimit: v.SOCKET_RATE_LIMIT,
     socketRateBurst: v.SOCKET_RATE_BURST,
+    socketsPerUser: v.SOCKETS_PER_USER,
     corsOrigins: parseCorsOrigins(v.CORS_ORIGINS),
     apiRateLimit: v.API_RATE_LIMIT,
     apiRateWindowSeconds: v.API_RATE_WINDOW_SECONDS,

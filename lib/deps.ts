@@ -21,6 +21,8 @@ import { createRedisPresence } from "./presence/redis.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
 import { createRedisPubSub } from "./pubsub/redis.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
+import { createLocalSocketQuota, type SocketQuota } from "./socket-quota/index.ts";
+import { createRedisSocketQuota } from "./socket-quota/redis.ts";
 import { createTelemetry, type Telemetry } from "./telemetry/index.ts";
 import { logEvents } from "./telemetry/log-handler.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
@@ -41,6 +43,8 @@ export interface Deps {
   readonly metrics: Metrics;
   /** Results kept for `Idempotency-Key` retries. */
   readonly idempotency: Idempotency;
+  /** Open sockets per user (`SOCKETS_PER_USER`), counted cluster-wide when clustered. */
+  readonly socketQuota: SocketQuota;
   /** Set when clustered (`REDIS_URL`). */
   readonly cluster: ClusterLink | undefined;
 }
@@ -86,7 +90,16 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
-  const { pubsub, presence, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
+  const { pubsub, presence, socketQuota, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
+    await db.destroy();
+    throw error;
+  });
+  const accounts = createAccounts(db, config, pubsub);
+  // Subscribed first (createAccounts), then loaded: a revocation published meanwhile is not missed.
+  await accounts.loadRevocations().catch(async (error: unknown) => {
+    await socketQuota.close();
+    await pubsub.close();
+    await presence.close();
     await db.destroy();
     throw error;
   });
@@ -99,8 +112,9 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     db,
     pubsub,
     presence,
+    socketQuota,
     cluster,
-    accounts: createAccounts(db, config),
+    accounts,
     rooms: createRooms(db, pubsub),
     telemetry,
     metrics,
@@ -111,6 +125,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
 export async function closeDeps(deps: Deps): Promise<void> {
   // Presence first: its leave diffs travel over Redis while the connections are still open.
   await deps.presence.close();
+  await deps.socketQuota.close();
   await deps.pubsub.close();
   await deps.db.destroy();
 }
@@ -118,12 +133,15 @@ export async function closeDeps(deps: Deps): Promise<void> {
 interface ClusterParts {
   pubsub: PubSub;
   presence: Presence;
+  socketQuota: SocketQuota;
   cluster: ClusterLink | undefined;
 }
 
 async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry): Promise<ClusterParts> {
   const url = config.redisUrl;
-  if (url === undefined) return { pubsub: createLocalPubSub(), presence: createLocalPresence(), cluster: undefined };
+  if (url === undefined) {
+    return { pubsub: createLocalPubSub(), presence: createLocalPresence(), socketQuota: createLocalSocketQuota(config.socketsPerUser), cluster: undefined };
+  }
   const name = config.nodeName;
   const timings = config.cluster;
   const pubsub = await createRedisPubSub({
@@ -145,10 +163,22 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
       onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "presence", reason }),
     });
+    const socketQuota = await createRedisSocketQuota({
+      url,
+      name,
+      limit: config.socketsPerUser,
+      heartbeatMs: timings.heartbeatMs,
+      leaseMs: timings.leaseMs,
+      onError: throttled((error, where) => logger.warn({ err: error, component: "socket-quota", where }, "socket quota: Redis command failed")),
+    }).catch(async (error: unknown) => {
+      await presence.close();
+      throw error;
+    });
     logger.info({ node: pubsub.nodeId, presence_node: presence.nodeId() }, "joined the cluster");
     return {
       pubsub,
       presence,
+      socketQuota,
       cluster: { nodeId: pubsub.nodeId, redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable") },
     };
   } catch (error) {

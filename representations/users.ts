@@ -27,7 +27,19 @@ export const userView = {
 interface UserParams {
   create(body: Record<string, unknown>): Registration;
   update(body: Record<string, unknown>): UserChanges;
+  /** A password change the body asks for (v2 only), or undefined. */
+  passwordChange(body: Record<string, unknown>): PasswordChange | undefined;
 }
+
+export interface PasswordChange {
+  password: string;
+  currentPassword: string;
+}
+
+const passwordChange = (body: Record<string, unknown>): PasswordChange | undefined =>
+  typeof body["password"] === "string" && typeof body["current_password"] === "string"
+    ? { password: body["password"], currentPassword: body["current_password"] }
+    : undefined;
 
 const credentials = (body: Record<string, unknown>) => ({
   name: body["name"] as string,
@@ -45,6 +57,7 @@ export const userParams = {
       name: body["name"] as string | undefined,
       firstFavoriteSport: body["favorite_sport"] as string | null | undefined,
     }),
+    passwordChange: () => undefined,
   },
   2: {
     create: (body) => ({ ...credentials(body), favoriteSports: body["favorite_sports"] as string[] | undefined }),
@@ -52,5 +65,6 @@ export const userParams = {
       name: body["name"] as string | undefined,
       favoriteSports: body["favorite_sports"] as string[] | undefined,
     }),
+    passwordChange,
   },
 } satisfies Record<ApiVersion, UserParams>;

@@ -23,10 +23,12 @@ const config = loadConfig({
   DATABASE_URL: "",
 });
 const deps = await createDeps(config, { inMemory: true });
-const user = await deps.accounts.registerUser({ name: "bench", email: `bench${Date.now()}@example.com`, password: "benchmark password" });
+const email = `bench${Date.now()}@example.com`;
+const user = await deps.accounts.registerUser({ name: "bench", email, password: "benchmark password" });
+const session = await deps.accounts.createSession(email, "benchmark password");
 const room = await deps.rooms.createRoom(user.id, { name: "bench" });
 const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 0 });
-console.log(JSON.stringify({ ready: true, port: realtime.port, token: await deps.accounts.issueSocketToken(user.id), topic: `room:${room.id}` }));
+console.log(JSON.stringify({ ready: true, port: realtime.port, token: session.socketToken, topic: `room:${room.id}` }));
 process.on("SIGTERM", () => {
   void realtime.shutdown().finally(() => process.exit(0));
 });

@@ -1,19 +1,30 @@
 /**
- * Accounts: users, their passwords, bearer tokens and socket tokens. The only door to the
- * `users` and `access_tokens` tables.
+ * Accounts: users, their passwords, sessions (bearer tokens) and socket tokens. The only door to
+ * the `users`, `access_tokens` and `revoked_sessions` tables.
  *
- *     const accounts = createAccounts(db, { secretKeyBase, socketTokenTtlSeconds: 86400, passwordHashCost: 15 })
+ *     const accounts = createAccounts(db, { secretKeyBase, socketTokenTtlSeconds: 86400, passwordHashCost: 15 }, pubsub)
+ *     await accounts.loadRevocations()   // at boot, before the realtime tier accepts sockets
  *     const user = await accounts.registerUser({ name: "Ada", email: "ada@example.com", password: "s3cret-pass" })
  *     const { token } = await accounts.createSession("ada@example.com", "s3cret-pass")
  *     await accounts.findUserByToken(token) // → user
+ *     accounts.onSessionsRevoked((ids) => closeSocketsOf(ids))
+ *
+ * A session is one bearer token's row; its id is the `sid` every socket token minted under it
+ * carries. Revoking sessions (log-out, user deletion, password change) deletes their rows, records
+ * their ids in `revoked_sessions` and publishes them on `REVOCATIONS_TOPIC`: every node (this one
+ * synchronously, the others through the cluster PubSub) adds them to its in-memory revoked set,
+ * which `verifySocketToken` consults without a database read, and tells its listeners, so the
+ * realtime tier can close the sockets opened with those tokens.
  */
 import { hash, randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
-import type { UserRow } from "../db/rows.ts";
-import { Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
+import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
+import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
+import type { PubSub } from "../pubsub/index.ts";
 import { createPasswordHasher, hashPassword } from "./passwords.ts";
+import { createRevocationSet } from "./revocations.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
 export type { SocketTokenResult } from "./socket-tokens.ts";
@@ -48,9 +59,28 @@ export interface UserChanges {
 
 export interface Session {
   user: User;
+  /** The session's id: the `sid` of its socket tokens. */
+  sessionId: number;
   token: string;
   socketToken: string;
 }
+
+/** Who holds a bearer token: the user and the session (token row) it belongs to. */
+export interface TokenHolder {
+  user: User;
+  sessionId: number;
+}
+
+/** The PubSub topic and event on which revoked session ids travel between nodes. */
+export const REVOCATIONS_TOPIC = "accounts:revocations";
+export const SESSIONS_REVOKED = "sessions:revoked";
+
+interface RevocationMessage {
+  sessionIds: number[];
+  revokedAt: Date;
+}
+
+type Trx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface AccountsOptions {
   secretKeyBase: string;
@@ -65,8 +95,17 @@ export interface AccountsOptions {
 
 export type Accounts = ReturnType<typeof createAccounts>;
 
-export function createAccounts(db: Db, options: AccountsOptions) {
+export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub) {
   const socketTokens = createSocketTokenSigner(options.secretKeyBase, options.socketTokenTtlSeconds);
+  const ttlMs = options.socketTokenTtlSeconds * 1000;
+  const revoked = createRevocationSet(ttlMs);
+  const listeners = new Set<(sessionIds: readonly number[]) => void>();
+  // Every node's revocations, this one's included (local delivery is synchronous).
+  pubsub.subscribe(REVOCATIONS_TOPIC, (message) => {
+    if (message.event !== SESSIONS_REVOKED || !isRevocation(message.payload)) return;
+    revoked.add(message.payload.sessionIds, message.payload.revokedAt.getTime());
+    for (const listener of listeners) listener(message.payload.sessionIds);
+  });
   // Every hash and check goes through this queue; `lane` (the client address) keeps one caller's flood to itself.
   const passwords = createPasswordHasher({
     cost: options.passwordHashCost,
@@ -98,6 +137,26 @@ export function createAccounts(db: Db, options: AccountsOptions) {
 
   function assertSelf(actorId: number, userId: number, action: string): void {
     if (actorId !== userId) throw new Forbidden(`only the user themself may ${action} user ${userId}`);
+  }
+
+  /** Records deleted sessions as revoked (in the caller's transaction). */
+  async function recordRevoked(trx: Trx, userId: number, sessionIds: readonly number[]): Promise<void> {
+    if (sessionIds.length === 0) return;
+    await trx("revoked_sessions").insert(sessionIds.map((id) => ({ session_id: id, user_id: userId }))).onConflict("session_id").ignore();
+  }
+
+  /** After the commit: every node learns of the revocation. */
+  function announceRevoked(sessionIds: readonly number[]): void {
+    if (sessionIds.length === 0) return;
+    pubsub.broadcast(REVOCATIONS_TOPIC, SESSIONS_REVOKED, { sessionIds: [...sessionIds], revokedAt: new Date() } satisfies RevocationMessage);
+  }
+
+  async function findSessionByToken(token: string): Promise<TokenHolder | undefined> {
+    const row = await db<UserRow>("users")
+      .join("access_tokens", "access_tokens.user_id", "users.id")
+      .where("access_tokens.token_hash", digest(token))
+      .first("users.*", "access_tokens.id as session_id");
+    return row && { user: toUser(row), sessionId: (row as UserRow & { session_id: number }).session_id };
   }
 
   return {
@@ -146,48 +205,113 @@ export function createAccounts(db: Db, options: AccountsOptions) {
       return toUser(row);
     },
 
-    /** Deletes the user; their tokens and memberships go with them. */
+    /** Deletes the user; their sessions (and the socket tokens minted under them) and memberships go with them. */
     async deleteUser(actorId: number, userId: number): Promise<void> {
       await getUser(userId);
       assertSelf(actorId, userId, "delete");
-      await db("users").where({ id: userId }).delete();
+      const sessionIds = await db.transaction(async (trx) => {
+        // The row lock makes a concurrent log-in wait, then fail: no session escapes the list.
+        await trx("users").where({ id: userId }).forUpdate().first("id");
+        const ids = (await trx("access_tokens").where({ user_id: userId }).delete().returning("id")).map((r: { id: number }) => r.id);
+        await recordRevoked(trx, userId, ids);
+        await trx("users").where({ id: userId }).delete();
+        return ids;
+      });
+      announceRevoked(sessionIds);
+    },
+
+    /**
+     * Changes the password when `currentPassword` is right (else Invalid, pointing at
+     * `/current_password`) and revokes every other session of the user; `keepSessionId`, the
+     * session asking, lives on.
+     */
+    async changePassword(actorId: number, userId: number, change: { currentPassword: string; password: string; keepSessionId: number; lane?: string | undefined }): Promise<void> {
+      await getUser(userId);
+      assertSelf(actorId, userId, "change the password of");
+      const row = await db<UserRow>("users").where({ id: userId }).first("password_hash");
+      if (row === undefined) throw new NotFound("user", userId);
+      if (!(await passwords.verify(change.currentPassword, row.password_hash, change.lane))) {
+        throw new Invalid("the current password is wrong", [{ pointer: "/current_password", detail: "does not match the current password" }]);
+      }
+      const passwordHash = await passwords.hash(change.password, change.lane);
+      const sessionIds = await db.transaction(async (trx) => {
+        await trx("users").where({ id: userId }).update({ password_hash: passwordHash, updated_at: trx.fn.now() });
+        const ids = (await trx("access_tokens").where({ user_id: userId }).whereNot({ id: change.keepSessionId }).delete().returning("id")).map((r: { id: number }) => r.id);
+        await recordRevoked(trx, userId, ids);
+        return ids;
+      });
+      announceRevoked(sessionIds);
     },
 
     /** Checks the credentials and issues a bearer token and a socket token. */
     async createSession(email: string, password: string, lane?: string): Promise<Session> {
       const user = await authenticate(email, password, lane);
       const token = randomBytes(32).toString("base64url");
-      await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) });
-      return { user, token, socketToken: await socketTokens.sign(user.id) };
+      const [row] = await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) }).returning("id");
+      const sessionId = (row as { id: number }).id;
+      return { user, sessionId, token, socketToken: await socketTokens.sign(user.id, sessionId) };
     },
+
+    findSessionByToken,
 
     async findUserByToken(token: string): Promise<User | undefined> {
-      const row = await db<UserRow>("users")
-        .join("access_tokens", "access_tokens.user_id", "users.id")
-        .where("access_tokens.token_hash", digest(token))
-        .first("users.*");
-      return row && toUser(row);
+      return (await findSessionByToken(token))?.user;
     },
 
-    /** Revokes a bearer token at once. */
+    /** Revokes a bearer token at once, and every socket token minted under it. */
     async revokeToken(token: string): Promise<void> {
-      await db("access_tokens").where({ token_hash: digest(token) }).delete();
+      const sessionIds = await db.transaction(async (trx) => {
+        const rows: Array<{ id: number; user_id: number }> = await trx("access_tokens").where({ token_hash: digest(token) }).delete().returning(["id", "user_id"]);
+        for (const r of rows) await recordRevoked(trx, r.user_id, [r.id]);
+        return rows.map((r) => r.id);
+      });
+      announceRevoked(sessionIds);
     },
 
-    issueSocketToken(userId: number): Promise<string> {
-      return socketTokens.sign(userId);
+    /** A fresh socket token for the session `sessionId` of the user. */
+    issueSocketToken(userId: number, sessionId: number): Promise<string> {
+      return socketTokens.sign(userId, sessionId);
     },
 
-    /** Verifies a socket token without touching the database. */
-    verifySocketToken(token: string): Promise<SocketTokenResult> {
-      return socketTokens.verify(token);
+    /** Verifies a socket token without touching the database: signature, expiry, and the in-memory revoked set. */
+    async verifySocketToken(token: string): Promise<SocketTokenResult> {
+      const result = socketTokens.verifyNow(token);
+      if (result.ok && revoked.has(result.sessionId, Date.now())) return { ok: false, reason: "revoked" };
+      return result;
+    },
+
+    /** Whether the session is in the in-memory revoked set (no database read). */
+    isSessionRevoked(sessionId: number): boolean {
+      return revoked.has(sessionId, Date.now());
+    },
+
+    /** Calls `listener` with the ids of sessions revoked on any node, after the revoked set has them. */
+    onSessionsRevoked(listener: (sessionIds: readonly number[]) => void): () => void {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+
+    /** Loads the sessions revoked within one socket-token lifetime (boot), and forgets older ones. */
+    async loadRevocations(): Promise<number> {
+      const since = new Date(Date.now() - ttlMs);
+      await db("revoked_sessions").where("revoked_at", "<=", since).delete();
+      const rows = await db<RevokedSessionRow>("revoked_sessions").where("revoked_at", ">", since).orderBy("revoked_at");
+      for (const row of rows) revoked.add([row.session_id], new Date(row.revoked_at).getTime());
+      return rows.length;
     },
 
     /** The same, synchronously: for deciding a WebSocket upgrade inside its callback. */
     verifySocketTokenNow(token: string): SocketTokenResult {
-      return socketTokens.verifyNow(token);
+      const result = socketTokens.verifyNow(token);
+      if (result.ok && revoked.has(result.sessionId, Date.now())) return { ok: false, reason: "revoked" };
+      return result;
     },
   };
+}
+
+function isRevocation(payload: unknown): payload is RevocationMessage {
+  const p = payload as Partial<RevocationMessage> | null;
+  return typeof p === "object" && p !== null && Array.isArray(p.sessionIds) && p.sessionIds.every((id) => Number.isSafeInteger(id)) && p.revokedAt instanceof Date;
 }
 
 function digest(token: string): string {

@@ -1,26 +1,27 @@
 /**
  * Socket tokens: short-lived signed tokens (JWT, HS256) that the realtime tier verifies on every
- * connect without reading the database. Signed with `jose`; verified here, synchronously, with
- * node:crypto, so the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade
- * callback (an upgrade answered later, from a promise, can lose the fresh socket: see
- * lib/realtime/transport.ts).
+ * connect without reading the database. Each names the session (the bearer token's row id, claim
+ * `sid`) it was minted under, so revoking that session revokes it too (see revocations.ts); a token
+ * without `sid` is invalid. Signed with `jose`; verified here, synchronously, with node:crypto, so
+ * the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an
+ * upgrade answered later, from a promise, can lose the fresh socket: see lib/realtime/transport.ts).
  *
  *     const signer = createSocketTokenSigner(secretKeyBase, 86400)
- *     signer.verifyNow(await signer.sign(42)) // → { ok: true, userId: 42, expiresAt }
+ *     signer.verifyNow(await signer.sign(42, 7)) // → { ok: true, userId: 42, sessionId: 7, expiresAt }
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { SignJWT } from "jose";
 
 export type SocketTokenResult =
-  | { ok: true; userId: number; expiresAt: Date }
-  | { ok: false; reason: "invalid" | "expired" };
+  | { ok: true; userId: number; sessionId: number; expiresAt: Date }
+  | { ok: false; reason: "invalid" | "expired" | "revoked" };
 
 const AUDIENCE = "hypercast:socket";
 const INVALID = Object.freeze({ ok: false, reason: "invalid" } as const);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 export interface SocketTokenSigner {
-  sign(userId: number): Promise<string>;
+  sign(userId: number, sessionId: number): Promise<string>;
   verify(token: string): Promise<SocketTokenResult>;
   /** The same verification, synchronous (HMAC-SHA256 over a few hundred bytes). */
   verifyNow(token: string): SocketTokenResult;
@@ -46,7 +47,7 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
     const head = parseObject(header);
     const claims = parseObject(payload);
     if (head === undefined || head["alg"] !== "HS256" || "crit" in head || claims === undefined) return INVALID;
-    const { aud, exp, nbf, iat, sub } = claims;
+    const { aud, exp, nbf, iat, sub, sid } = claims;
     if (aud !== AUDIENCE && !(Array.isArray(aud) && aud.includes(AUDIENCE))) return INVALID;
     if (typeof exp !== "number" || (iat !== undefined && typeof iat !== "number")) return INVALID;
     const now = Math.floor(Date.now() / 1000);
@@ -54,12 +55,13 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
     if (exp <= now) return { ok: false, reason: "expired" };
     const userId = typeof sub === "string" && /^\d+$/.test(sub) ? Number(sub) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) return INVALID;
-    return { ok: true, userId, expiresAt: new Date(exp * 1000) };
+    if (typeof sid !== "number" || !Number.isSafeInteger(sid) || sid <= 0) return INVALID;
+    return { ok: true, userId, sessionId: sid, expiresAt: new Date(exp * 1000) };
   }
 
   return {
-    async sign(userId) {
-      return new SignJWT({})
+    async sign(userId, sessionId) {
+      return new SignJWT({ sid: sessionId })
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(String(userId))
         .setJti(randomUUID()) // every token is distinct, even two issued in the same second

@@ -17,6 +17,12 @@ export interface AccessTokenRow {
   inserted_at: Date;
 }
 
+export interface RevokedSessionRow {
+  session_id: number;
+  user_id: number;
+  revoked_at: Date;
+}
+
 export interface RoomRow {
   id: number;
   name: string;

@@ -23,9 +23,11 @@ export async function identifyCaller(accounts: Accounts, ctx: HttpContext): Prom
   if (ctx.state.caller !== undefined) return ctx.state.caller;
   const header = ctx.get("Authorization");
   const token = header === "" ? undefined : BEARER.exec(header)?.[1];
-  const user = token === undefined ? undefined : await accounts.findUserByToken(token);
-  if (token !== undefined && user !== undefined) {
-    ctx.state.user = user;
+  const holder = token === undefined ? undefined : await accounts.findSessionByToken(token);
+  const user = holder?.user;
+  if (token !== undefined && holder !== undefined) {
+    ctx.state.user = holder.user;
+    ctx.state.sessionId = holder.sessionId;
     ctx.state.token = token;
   }
   ctx.state.caller = header === "" ? "none" : user === undefined ? "invalid" : "user";
@@ -46,6 +48,13 @@ export function currentUser(ctx: HttpContext) {
   const user = ctx.state.user;
   if (user === undefined) throw new Error("currentUser() called on a route without requireUser");
   return user;
+}
+
+/** The id of the session the request authenticated with; only call behind `requireUser`. */
+export function currentSessionId(ctx: HttpContext): number {
+  const id = ctx.state.sessionId;
+  if (id === undefined) throw new Error("currentSessionId() called on a route without requireUser");
+  return id;
 }
 
 function challenge(detail: string, error?: string): HttpProblem {

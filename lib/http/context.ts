@@ -20,6 +20,8 @@ export interface HttpState {
   caller?: "none" | "invalid" | "user";
   /** The authenticated user (set by `identifyCaller`, behind `limitRequests` or `requireUser`). */
   user?: User;
+  /** The session (bearer token row) the request authenticated with (set by `requireUser`). */
+  sessionId?: number;
   /** The bearer token the request authenticated with. */
   token?: string;
   /** The request body, parsed and validated against the version's schema. */

@@ -206,8 +206,9 @@ class SchemaCollector {
   request(name: string): Json {
     const component = `${pascal(name)}Request`;
     if (this.components[component] === undefined) {
-      const { $schema: _dialect, ...schema } = readJson(new URL(`v${this.version}/${name}.json`, SCHEMA_DIR));
-      this.components[component] = schema;
+      const { $schema: _dialect, dependencies, ...schema } = readJson(new URL(`v${this.version}/${name}.json`, SCHEMA_DIR));
+      // Draft-07's array form of `dependencies` is `dependentRequired` in OpenAPI 3.1's dialect (2020-12).
+      this.components[component] = dependencies === undefined ? schema : { ...schema, dependentRequired: dependencies };
     }
     return ref("schemas", component);
   }

@@ -31,6 +31,8 @@ export interface SocketInfo {
   /** Unique per connection (and per process start); presence uses it as the owner. */
   readonly id: string;
   readonly userId: number;
+  /** The session the socket token was minted under (revoking it closes the socket with 4401). */
+  readonly sessionId: number;
   readonly apiVersion: ApiVersion;
 }
 
@@ -50,7 +52,8 @@ export interface Reply {
   response: Payload;
 }
 export type ChannelInfo = { event: "after_join" };
-export type TerminateReason = "leave" | "rejoin" | "closed" | "crash" | "shutdown";
+/** `evicted`: the server ended the channel because the socket may no longer read the topic. */
+export type TerminateReason = "leave" | "rejoin" | "closed" | "crash" | "shutdown" | "evicted";
 
 export interface Channel {
   join(payload: Payload, ctx: ChannelContext): Promise<JoinResult>;

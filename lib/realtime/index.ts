@@ -8,18 +8,33 @@
  *     await realtime.shutdown()          // leave diffs first, then 1012 to every socket
  *
  * Endpoint `ws://HOST:PORT/socket/websocket?vsn=2.0.0&token=<socket_token>[&api_version=1|2]`,
- * or the token in the `base64url.bearer.phx.<base64>` subprotocol. Missing/bad/expired token,
- * `vsn` other than 2.x or an `api_version` other than 1|2 → HTTP 403 before any socket exists;
- * any other path → 404. Close codes and limits: close-codes.ts.
+ * or the token in the `base64url.bearer.phx.<base64>` subprotocol. Missing/bad/expired/revoked
+ * token, `vsn` other than 2.x or an `api_version` other than 1|2 → HTTP 403 before any socket
+ * exists; a user already at `SOCKETS_PER_USER` open sockets → 429; any other path → 404. Close
+ * codes and limits: close-codes.ts.
+ *
+ * What the contexts announce reaches the open sockets of this node: a revoked session closes
+ * the sockets opened with its tokens (4401); an ended room access evicts the channels that may no
+ * longer read the room (`phx_close {reason}`), and the room channel forgets cached join decisions.
  */
 import { randomBytes } from "node:crypto";
 import type { Deps } from "../deps.ts";
 import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
+import { roomTopic } from "../rooms/index.ts";
 import { API_VERSIONS } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
 import { compileChannelSchemas } from "./channels/schemas.ts";
-import { FLOOD_STRIKES, HARD_FRAME_BYTES, IDLE_TIMEOUT_SECONDS, MAX_BACKPRESSURE_BYTES, MAX_CHANNELS, MAX_FRAME_BYTES, CLOSE } from "./close-codes.ts";
+import {
+  CLOSE,
+  FLOOD_REFUSALS,
+  FLOOD_WINDOW_MS,
+  HARD_FRAME_BYTES,
+  IDLE_TIMEOUT_SECONDS,
+  MAX_BACKPRESSURE_BYTES,
+  MAX_CHANNELS,
+  MAX_FRAME_BYTES,
+} from "./close-codes.ts";
 import { parseHandshake, SOCKET_PATH } from "./handshake.ts";
 import { encode } from "./serializer.ts";
 import { createSocketEngine, type SocketEngine, type SocketLimits } from "./socket.ts";
@@ -65,10 +80,14 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
     maxFrameBytes: MAX_FRAME_BYTES,
     maxChannels: MAX_CHANNELS,
     rate: { rate: deps.config.socketRateLimit, burst: deps.config.socketRateBurst },
-    floodStrikes: FLOOD_STRIKES,
+    flood: { limit: FLOOD_REFUSALS, windowMs: FLOOD_WINDOW_MS },
+    // As many as one burst: a burst the bucket admits is queued whole, nothing beyond it.
+    maxQueued: deps.config.socketRateBurst,
     ...options.limits,
   };
   const engines = new Set<SocketEngine>();
+  const bySession = new Map<number, Set<SocketEngine>>();
+  const byUser = new Map<number, Set<SocketEngine>>();
   const node = randomBytes(4).toString("hex");
   let sequence = 0;
   let draining = false;
@@ -83,15 +102,27 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       telemetry.emit("presence.change", { joins: countMetas(diff.joins), leaves: countMetas(diff.leaves) }, { topic });
     }),
   );
-  const routes: ChannelRoute[] = [
-    roomRoute({
+  const room = roomRoute({
       rooms: deps.rooms,
       presence,
       // While draining, keep relaying so the leave diffs of the shutdown still reach sockets.
       presenceRelay: { retain: presenceRelay.retain, release: (topic) => (draining ? undefined : presenceRelay.release(topic)), clear: presenceRelay.clear },
       schemas,
+  });
+  const routes: ChannelRoute[] = [room, ...(options.channels ?? [])];
+
+  const unsubscribes = [
+    deps.accounts.onSessionsRevoked((sessionIds) => {
+      for (const id of sessionIds) {
+        for (const engine of [...(bySession.get(id) ?? [])]) engine.close(CLOSE.REVOKED, "session revoked");
+      }
     }),
-    ...(options.channels ?? []),
+    deps.rooms.onAccessEnded((ended) => {
+      room.forget(ended);
+      const topic = roomTopic(ended.roomId);
+      const affected = ended.userId === null ? engines : (byUser.get(ended.userId) ?? []);
+      for (const engine of [...affected]) engine.evict(topic, ended.reason);
+    }),
   ];
 
   // One PubSub subscription per topic with local subscribers; each broadcast is rendered and
@@ -122,19 +153,38 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
     },
     {
-      // Synchronous on purpose: an upgrade answered from a promise can lose the socket (transport.ts).
-      upgrade(request): UpgradeDecision<Session> {
+      // Synchronous whenever it can be: an upgrade answered from a promise can lose the socket
+      // (transport.ts). Only the cluster-wide socket quota (a Redis round trip) answers later.
+      upgrade(request): UpgradeDecision<Session> | Promise<UpgradeDecision<Session>> {
         if (draining) return { accept: false, status: 403 };
         const handshake = parseHandshake(request);
         if (!handshake.ok) return { accept: false, status: handshake.status };
         const verified = deps.accounts.verifySocketTokenNow(handshake.token);
         if (!verified.ok) return { accept: false, status: 403 };
-        const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId: verified.userId, apiVersion: handshake.apiVersion };
-        return { accept: true, session: { info }, protocol: handshake.protocol };
+        const { userId, sessionId } = verified;
+        const admit = (acquired: boolean): UpgradeDecision<Session> => {
+          if (!acquired) return { accept: false, status: 429 };
+          if (draining) {
+            deps.socketQuota.release(userId);
+            return { accept: false, status: 403 };
+          }
+          const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId, sessionId, apiVersion: handshake.apiVersion };
+          return { accept: true, session: { info }, protocol: handshake.protocol };
+        };
+        const acquired = deps.socketQuota.acquire(userId);
+        return typeof acquired === "boolean" ? admit(acquired) : acquired.then(admit);
+      },
+      abandoned(session) {
+        deps.socketQuota.release(session.info.userId);
       },
       open(connection, session) {
         const engine = createSocketEngine(connection, session.info, { routes, broadcasts, limits, logger, telemetry });
         engines.add(engine);
+        addTo(bySession, session.info.sessionId, engine);
+        addTo(byUser, session.info.userId, engine);
+        // Revoked while the upgrade was being answered: the announcement found no socket to close.
+        // Closed from the next turn: the transport registers this handler only once `open` returns.
+        if (deps.accounts.isSessionRevoked(session.info.sessionId)) setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
         const openedAt = performance.now();
         const { userId, apiVersion } = session.info;
         telemetry.emit("socket.open", {}, { api_version: apiVersion, user_id: userId });
@@ -142,6 +192,9 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
           message: engine.message,
           closed(code) {
             engines.delete(engine);
+            removeFrom(bySession, session.info.sessionId, engine);
+            removeFrom(byUser, userId, engine);
+            deps.socketQuota.release(userId);
             engine.closed(code);
             telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
           },
@@ -163,6 +216,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
     async shutdown() {
       if (draining) return;
       draining = true;
+      for (const unsubscribe of unsubscribes) unsubscribe();
       transport.stopListening();
       for (const engine of engines) engine.stop();
       await presence.flush(); // the leave diffs go out while every socket is still subscribed
@@ -171,6 +225,19 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       broadcasts.clear();
     },
   };
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (set === undefined) index.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
 }
 
 /** How many presence entries (metas) a diff side holds. */

@@ -57,6 +57,22 @@ export function decode(text: string): Decoded {
   return { ok: true, message: { joinRef, ref, topic, event, payload } };
 }
 
+// `[join_ref, ref, "topic",` at the start of a frame: strings without escapes only, bounded lengths.
+const ADDRESS = /^\s*\[\s*(?:null|"([^"\\]{0,100})")\s*,\s*"([^"\\]{1,100})"\s*,\s*"([^"\\]{1,200})"\s*,/;
+
+/**
+ * Where a reply to a frame goes, read from its first few hundred characters without parsing the
+ * rest: what a refusal needs, at a cost that does not grow with the frame. Undefined when the
+ * frame does not start like a V2 message with a string ref (such a frame gets no reply).
+ *
+ *     peekAddress('["1","7","room:1","message:new",{"body":"…64 KiB…"}]') // → { joinRef: "1", ref: "7", topic: "room:1" }
+ */
+export function peekAddress(text: string): ReplyAddress | undefined {
+  const match = ADDRESS.exec(text.length > 512 ? text.slice(0, 512) : text);
+  if (match === null) return undefined;
+  return { joinRef: match[1] ?? null, ref: match[2]!, topic: match[3]! };
+}
+
 export function encode(joinRef: Ref, ref: Ref, topic: string, event: string, payload: Payload): string {
   return JSON.stringify([joinRef, ref, topic, event, payload]);
 }

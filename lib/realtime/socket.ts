@@ -8,16 +8,23 @@
  *   broadcast of its topic; refs are echoed as the strings they came as;
  * - a stale join_ref is ignored; a duplicate join replaces the old channel and sends `phx_close`
  *   with the OLD join_ref after the new join's reply; "unmatched topic" replies carry join_ref null;
- * - limits: frame size, rate (token bucket, then 4429 for floods), channels per socket;
+ * - limits: frame size, rate (token bucket; more than `flood.limit` refusals within
+ *   `flood.windowMs` closes with 4429), channels per socket, events waiting in the queue. A refusal
+ *   reads only the frame's first characters (`peekAddress`): refusing costs next to nothing;
+ * - a push or join that finds the database unreachable is answered `{reason: "unavailable"}`
+ *   and the socket lives on;
+ * - `evict(topic, reason)` ends a channel from the server side (access ended): `phx_close
+ *   {reason}`, presence left, nothing more from that topic;
  * - when the connection closes, every channel is terminated (streams, presence, PubSub refs).
  */
 import type { Logger } from "pino";
+import { isDatabaseUnavailable } from "../db/errors.ts";
 import { DomainError } from "../errors.ts";
 import type { Telemetry } from "../telemetry/index.ts";
 import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
-import { createBucket, take, type Bucket, type RateLimit } from "./rate-limit.ts";
-import { decode, encode, encodeReply, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
+import { createBucket, createRefusalWindow, refuse, take, type Bucket, type FloodLimit, type RateLimit } from "./rate-limit.ts";
+import { decode, encode, encodeReply, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
 import { versionStream, type RefCount } from "./streams.ts";
 import type { Connection, ConnectionHandler } from "./transport.ts";
 
@@ -25,7 +32,12 @@ export interface SocketLimits {
   maxFrameBytes: number;
   maxChannels: number;
   rate: RateLimit;
-  floodStrikes: number;
+  flood: FloodLimit;
+  /**
+   * Events that may wait behind the one being served (e.g. on a slow database); more are refused as
+   * `rate_limited` and count as refusals, so one socket cannot queue unbounded work or memory.
+   */
+  maxQueued: number;
 }
 
 export interface EngineServices {
@@ -45,8 +57,13 @@ interface Joined {
 }
 
 export interface SocketEngine extends ConnectionHandler {
+  readonly info: SocketInfo;
   /** Terminates every channel for a shutdown, keeping stream subscriptions so pending presence diffs still arrive. */
   stop(): void;
+  /** Ends the channel on `topic`, if joined, telling the client `phx_close {reason}`. */
+  evict(topic: string, reason: string): void;
+  /** Closes the connection (no-op once closed). */
+  close(code: number, reason: string): void;
 }
 
 export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices): SocketEngine {
@@ -54,6 +71,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
   const channels = new Map<string, Joined>();
   const queue: InboundMessage[] = [];
   const bucket: Bucket = createBucket(limits.rate.burst, performance.now());
+  const refusals = createRefusalWindow(limits.flood);
   let running = false;
   let closed = false;
 
@@ -70,19 +88,27 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     if (closed) return;
     if (bytes > limits.maxFrameBytes) return connection.close(CLOSE.MESSAGE_TOO_BIG, "frame over 64 KiB");
     if (text === null) return connection.close(CLOSE.UNSUPPORTED_DATA, "binary frames are not supported");
-    const allowed = take(bucket, performance.now(), limits.rate);
-    if (!allowed && bucket.strikes >= limits.floodStrikes) return connection.close(CLOSE.FLOODING, "rate limit exceeded repeatedly");
+    const now = performance.now();
+    if (!take(bucket, now, limits.rate)) return refused(text, now);
     const decoded = decode(text);
     if (!decoded.ok) {
       if (decoded.replyTo === undefined) return connection.close(CLOSE.MALFORMED, truncate(decoded.detail));
       const { joinRef, ref, topic } = decoded.replyTo;
-      return reply(joinRef, ref, topic, "error", allowed ? { reason: "malformed", detail: decoded.detail } : { reason: "rate_limited" });
+      return reply(joinRef, ref, topic, "error", { reason: "malformed", detail: decoded.detail });
     }
     const m = decoded.message;
-    if (!allowed) return reply(m.joinRef, m.ref, m.topic, "error", { reason: "rate_limited" });
+    // Heartbeats are never refused for a full queue: refusing them would make the client reconnect.
+    if (queue.length >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return refused(text, now);
     if (m.topic !== "phoenix" && !m.event.startsWith("phx_")) telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
     queue.push(m);
     if (!running) void drain();
+  }
+
+  /** A refusal for rate: no JSON parse, no telemetry event, one short reply (when addressable). */
+  function refused(text: string, now: number): void {
+    if (refuse(refusals, now)) return connection.close(CLOSE.FLOODING, "too many events refused for rate");
+    const to = peekAddress(text);
+    if (to !== undefined) send(encodeReply(to.joinRef, to.ref, to.topic, "error", RATE_LIMITED));
   }
 
   async function drain(): Promise<void> {
@@ -170,7 +196,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     try {
       result = await joined.channel.handleIn(m.event, m.payload, joined.ctx);
     } catch (error) {
-      if (!(error instanceof DomainError)) return crash(joined, error);
+      if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) return crash(joined, error);
       result = { status: "error", response: failure(error, "", m) };
     }
     if (result !== undefined && channels.get(m.topic) === joined) {
@@ -223,12 +249,26 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     if (error instanceof DomainError) {
       return error.errors.length > 0 ? { reason: error.code, errors: error.errors.map((e) => ({ ...e })) } : { reason: error.code };
     }
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ err: { message: (error as Error).message }, topic: m.topic, event: m.event }, "database unavailable");
+      return { reason: "unavailable" };
+    }
     logger.error({ err: error, topic: m.topic, event: m.event }, "channel join crashed");
     return { reason: crashReason };
   }
 
   return {
+    info: socket,
     message,
+    evict(topic, reason) {
+      const joined = channels.get(topic);
+      if (joined === undefined) return;
+      end(joined, "evicted");
+      connection.cork(() => send(encode(joined.joinRef, joined.joinRef, topic, "phx_close", { reason })));
+    },
+    close(code, reason) {
+      connection.close(code, reason);
+    },
     closed() {
       if (closed) return;
       closed = true;
@@ -240,6 +280,8 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     },
   };
 }
+
+const RATE_LIMITED: Payload = Object.freeze({ reason: "rate_limited" });
 
 function truncate(text: string): string {
   // A close reason must fit in 123 bytes.

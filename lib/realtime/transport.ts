@@ -31,7 +31,9 @@ export interface UpgradeRequest {
   protocols: string;
 }
 
-export type UpgradeDecision<S> = { accept: true; session: S; protocol: string } | { accept: false; status: 403 | 404 };
+export type UpgradeDecision<S> = { accept: true; session: S; protocol: string } | { accept: false; status: 403 | 404 | 429 };
+
+const STATUS_LINES = { 403: "403 Forbidden", 404: "404 Not Found", 429: "429 Too Many Requests" } as const;
 
 /** One open WebSocket as the rest of the tier sees it. */
 export interface Connection {
@@ -55,6 +57,8 @@ export interface ConnectionHandler {
 export interface TransportHandlers<S> {
   upgrade(request: UpgradeRequest): UpgradeDecision<S> | Promise<UpgradeDecision<S>>;
   open(connection: Connection, session: S): ConnectionHandler;
+  /** An accepted upgrade whose client went away before the socket opened: undo what accepting took. */
+  abandoned?(session: S): void;
   error(error: unknown, where: string): void;
 }
 
@@ -128,13 +132,19 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         aborted = true;
       });
       const answer = (decision: UpgradeDecision<S>): void => {
-        if (aborted) return;
+        if (aborted) {
+          if (decision.accept) handlers.abandoned?.(decision.session);
+          return;
+        }
         res.cork(() => {
           if (decision.accept) {
             const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
             res.upgrade(data, key, decision.protocol, extensions, context);
           } else {
-            res.writeStatus(decision.status === 403 ? "403 Forbidden" : "404 Not Found").end("", true);
+            res.writeStatus(STATUS_LINES[decision.status]);
+            // Sockets are counted per user; one closes within seconds when its owner is done with it.
+            if (decision.status === 429) res.writeHeader("Retry-After", "5");
+            res.end("", true);
           }
         });
       };

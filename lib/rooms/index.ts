@@ -6,6 +6,12 @@
  *     const rooms = createRooms(db, pubsub)
  *     const room = await rooms.createRoom(ownerId, { name: "lobby" })
  *     await rooms.createMessage(ownerId, room.id, "hello") // → broadcast "message:new" on "room:1"
+ *     rooms.onAccessEnded(({ roomId, userId, reason }) => …) // on every node
+ *
+ * Access can end: a member removed from a private room, or a room deleted. Each such write
+ * publishes an `AccessEnded` on `ROOM_ACCESS_TOPIC` after its commit, which every node receives
+ * (through the cluster PubSub), so readers that decided earlier — open channels, cached join
+ * decisions — can let go.
  */
 import type { Db } from "../db/index.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
@@ -35,6 +41,17 @@ export interface Message {
   author: { id: number; name: string };
 }
 
+/** Who lost read access to a room: one user (`removed`), or everyone (`deleted`, `userId` null). */
+export interface AccessEnded {
+  roomId: number;
+  userId: number | null;
+  reason: "removed" | "deleted";
+}
+
+/** The PubSub topic and event on which access endings travel (one topic for all rooms: they are rare). */
+export const ROOM_ACCESS_TOPIC = "rooms:access";
+export const ACCESS_ENDED = "access:ended";
+
 export type JoinDecision = { ok: true; room: Room } | { ok: false; reason: "not_found" | "unauthorized" };
 
 /** The PubSub topic of a room, shared with the realtime tier. */
@@ -48,6 +65,10 @@ export const MESSAGE_CREATED = "message:new";
 export type Rooms = ReturnType<typeof createRooms>;
 
 export function createRooms(db: Db, pubsub: PubSub) {
+  function announce(ended: AccessEnded): void {
+    pubsub.broadcast(ROOM_ACCESS_TOPIC, ACCESS_ENDED, ended);
+  }
+
   function visibleRooms(viewerId: number) {
     return db<RoomRow>("rooms").where((q) =>
       q.where("private", false).orWhereExists(
@@ -101,6 +122,35 @@ export function createRooms(db: Db, pubsub: PubSub) {
         .returning("*");
       const row = inserted ?? (await db<MembershipRow>("memberships").where({ room_id: roomId, user_id: userId }).first());
       return { membership: toMembership(row!), created: inserted !== undefined };
+    },
+
+    /**
+     * Ends a membership: the owner may remove anyone but themself (Invalid), a member may remove
+     * themself, nobody else anyone (Forbidden). From a private room this ends the user's access.
+     */
+    async removeMember(actorId: number, roomId: number, userId: number): Promise<void> {
+      const room = await getRoom(actorId, roomId);
+      if (actorId !== room.ownerId && actorId !== userId) throw new Forbidden(`only the owner of room ${roomId} or the member themself may remove a member`);
+      if (userId === room.ownerId) throw new Invalid("the owner cannot be removed from their room", [{ pointer: "/user_id", detail: "is the room's owner" }]);
+      // `returning`, not the affected count: the embedded driver reports no count.
+      const removed = await db("memberships").where({ room_id: roomId, user_id: userId }).delete().returning("user_id");
+      if (removed.length === 0) throw new NotFound("membership", userId);
+      if (room.private) announce({ roomId, userId, reason: "removed" });
+    },
+
+    /** Deletes the room with its memberships and messages (owner only). */
+    async deleteRoom(actorId: number, roomId: number): Promise<void> {
+      const room = await getRoom(actorId, roomId);
+      if (room.ownerId !== actorId) throw new Forbidden(`only the owner of room ${roomId} may delete it`);
+      await db("rooms").where({ id: roomId }).delete();
+      announce({ roomId, userId: null, reason: "deleted" });
+    },
+
+    /** Calls `listener` for every access that ends, on any node (after the write committed). */
+    onAccessEnded(listener: (ended: AccessEnded) => void): () => void {
+      return pubsub.subscribe(ROOM_ACCESS_TOPIC, (message) => {
+        if (message.event === ACCESS_ENDED && isAccessEnded(message.payload)) listener(message.payload);
+      });
     },
 
     /** Members by ascending user id. */
@@ -172,6 +222,11 @@ export function createRooms(db: Db, pubsub: PubSub) {
       return { ok: true, room: toRoom(row) };
     },
   };
+}
+
+function isAccessEnded(payload: unknown): payload is AccessEnded {
+  const p = payload as Partial<AccessEnded> | null;
+  return typeof p === "object" && p !== null && typeof p.roomId === "number" && (p.userId === null || typeof p.userId === "number") && (p.reason === "removed" || p.reason === "deleted");
 }
 
 function toRoom(row: RoomRow): Room {

@@ -53,7 +53,7 @@ export interface TelemetryEvents {
   "channel.leave": {
     measurements: Record<string, never>;
     /** The realtime tier's TerminateReason. */
-    metadata: { topic: string; reason: "leave" | "rejoin" | "closed" | "crash" | "shutdown" };
+    metadata: { topic: string; reason: "leave" | "rejoin" | "closed" | "crash" | "shutdown" | "evicted" };
   };
   /** A client frame (event) arrived on a joined topic. */
   "channel.message.in": {

@@ -142,7 +142,7 @@ test.serial("the first-favourite-sport update is a single statement computed fro
 test.serial("socket tokens: issued for a user, verified without touching the database", async (t) => {
   const user = await register("Socket");
   const session = await deps.accounts.createSession(user.email, PASSWORD);
-  const fresh = await deps.accounts.issueSocketToken(user.id);
+  const fresh = await deps.accounts.issueSocketToken(user.id, session.sessionId);
   for (const token of [session.socketToken, fresh]) {
     let result: Awaited<ReturnType<typeof deps.accounts.verifySocketToken>> | undefined;
     const sql = await queriesDuring(async () => {
@@ -157,11 +157,11 @@ test("socket tokens: expired, foreign and tampered tokens are refused", async (t
   const user = await register("Refused");
   const options = { secretKeyBase: deps.config.secretKeyBase, passwordHashCost: 10 };
   // A lifetime in the past gives an already-expired token without waiting.
-  const expired = await createAccounts(deps.db, { ...options, socketTokenTtlSeconds: -1 }).issueSocketToken(user.id);
+  const expired = await createAccounts(deps.db, { ...options, socketTokenTtlSeconds: -1 }, deps.pubsub).issueSocketToken(user.id, 1);
   t.deepEqual(await deps.accounts.verifySocketToken(expired), { ok: false, reason: "expired" });
-  const foreign = await createAccounts(deps.db, { ...options, secretKeyBase: "x".repeat(48), socketTokenTtlSeconds: 60 }).issueSocketToken(user.id);
+  const foreign = await createAccounts(deps.db, { ...options, secretKeyBase: "x".repeat(48), socketTokenTtlSeconds: 60 }, deps.pubsub).issueSocketToken(user.id, 1);
   t.deepEqual(await deps.accounts.verifySocketToken(foreign), { ok: false, reason: "invalid" });
-  const token = await deps.accounts.issueSocketToken(user.id);
+  const token = await deps.accounts.issueSocketToken(user.id, 1);
   const [header, payload, signature] = token.split(".") as [string, string, string];
   const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), sub: "1" })).toString("base64url");
   t.deepEqual(await deps.accounts.verifySocketToken(`${header}.${forged}.${signature}`), { ok: false, reason: "invalid" });

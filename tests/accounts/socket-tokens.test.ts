@@ -15,25 +15,26 @@ const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("
 
 test("a signed token verifies to its user and expiry", async (t) => {
   const before = Math.floor(Date.now() / 1000);
-  const token = await signer.sign(42);
+  const token = await signer.sign(42, 7);
   t.regex(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, "a compact JWS");
   const result = await signer.verify(token);
   if (!result.ok) return t.fail(result.reason);
   t.is(result.userId, 42);
+  t.is(result.sessionId, 7);
   const exp = result.expiresAt.getTime() / 1000;
   t.true(exp >= before + 3600 && exp <= before + 3601, `exp ${exp}`);
   t.like(decode(token.split(".")[0]!), { alg: "HS256" });
-  t.like(decode(token.split(".")[1]!), { sub: "42", aud: "hypercast:socket" });
+  t.like(decode(token.split(".")[1]!), { sub: "42", sid: 7, aud: "hypercast:socket" });
 });
 
 test("an expired token is reported as expired", async (t) => {
   // A negative lifetime signs a token that expired a minute ago: no waiting needed.
-  const expired = await createSocketTokenSigner(SECRET, -60).sign(42);
+  const expired = await createSocketTokenSigner(SECRET, -60).sign(42, 7);
   t.deepEqual(await signer.verify(expired), { ok: false, reason: "expired" });
 });
 
 test("a tampered token is invalid", async (t) => {
-  const token = await signer.sign(42);
+  const token = await signer.sign(42, 7);
   const otherUser = replacePart(token, 1, (p) => encode({ ...decode(p), sub: "1" }));
   t.deepEqual(await signer.verify(otherUser), { ok: false, reason: "invalid" }, "changed subject");
   const longer = replacePart(token, 1, (p) => encode({ ...decode(p), exp: (decode(p)["exp"] as number) + 86400 }));
@@ -45,14 +46,22 @@ test("a tampered token is invalid", async (t) => {
 });
 
 test("a token signed with another secret, or not a token at all, is invalid", async (t) => {
-  const foreign = await createSocketTokenSigner(`${SECRET}-other`, 3600).sign(42);
+  const foreign = await createSocketTokenSigner(`${SECRET}-other`, 3600).sign(42, 7);
   t.deepEqual(await signer.verify(foreign), { ok: false, reason: "invalid" });
   for (const garbage of ["", "abc", "a.b.c", "....."]) t.deepEqual(await signer.verify(garbage), { ok: false, reason: "invalid" }, garbage);
 });
 
 test("a token for a user id that cannot exist is invalid", async (t) => {
-  t.deepEqual(await signer.verify(await signer.sign(0)), { ok: false, reason: "invalid" });
-  t.deepEqual(await signer.verify(await signer.sign(-3)), { ok: false, reason: "invalid" });
+  t.deepEqual(await signer.verify(await signer.sign(0, 7)), { ok: false, reason: "invalid" });
+  t.deepEqual(await signer.verify(await signer.sign(-3, 7)), { ok: false, reason: "invalid" });
+});
+
+test("a token without a session id, or with a forged one, is invalid", async (t) => {
+  const token = await signer.sign(42, 7);
+  const { sid: _sid, ...claims } = decode(token.split(".")[1]!);
+  t.deepEqual(await signer.verify(replacePart(token, 1, () => encode(claims))), { ok: false, reason: "invalid" }, "no sid");
+  t.deepEqual(await signer.verify(replacePart(token, 1, () => encode({ ...claims, sid: 8 }))), { ok: false, reason: "invalid" }, "changed sid");
+  t.deepEqual(await signer.verify(await signer.sign(42, 0)), { ok: false, reason: "invalid" }, "sid 0");
 });
 
 test("verifyNow (the synchronous check the socket upgrade uses) refuses what jwtVerify refuses: other audience, future nbf, crit, non-numeric exp", async (t) => {
@@ -60,7 +69,7 @@ test("verifyNow (the synchronous check the socket upgrade uses) refuses what jwt
   const { SignJWT } = await import("jose");
   const key = createHmac("sha256", SECRET).update("hypercast socket token v1").digest();
   const now = Math.floor(Date.now() / 1000);
-  const base = () => new SignJWT({}).setSubject("42").setIssuedAt().setExpirationTime(now + 600);
+  const base = () => new SignJWT({ sid: 7 }).setSubject("42").setIssuedAt().setExpirationTime(now + 600);
   t.true(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").sign(key)).ok, "control");
   t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("someone-else").sign(key)), { ok: false, reason: "invalid" });
   t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").setNotBefore(now + 600).sign(key)), { ok: false, reason: "invalid" });

@@ -102,7 +102,9 @@ test("the route table has the authenticated routes this suite expects", (t) => {
       "rooms.create",
       "rooms.index",
       "rooms.show",
+      "rooms.delete",
       "members.create",
+      "members.delete",
       "members.index",
       "messages.index",
       "messages.show",
@@ -117,7 +119,7 @@ for (const mode of MODES) {
     const revoked = (await logIn(me.email)).body.token as string;
     t.is((await app.request("DELETE", "/sessions", { token: revoked })).status, 204);
     for (const route of authRoutes) {
-      const path = route.path.replace(":id", String(me.id)).replace(":mid", "1");
+      const path = route.path.replace(":id", String(me.id)).replace(":mid", "1").replace(":user_id", String(me.id));
       const method = route.method.toUpperCase();
       const json = route.body === undefined ? undefined : {};
       const attempts: Array<Record<string, string>> = [

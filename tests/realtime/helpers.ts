@@ -18,8 +18,8 @@ export interface World {
   realtime: RealtimeServer;
   url(query?: string): string;
   endpoint(): string;
-  /** Registers a user and returns its id and a socket token. */
-  user(name?: string): Promise<{ id: number; token: string }>;
+  /** Registers a user, logs in, and returns its id, socket token, bearer token and session id. */
+  user(name?: string): Promise<{ id: number; token: string; bearer: string; sessionId: number }>;
   /** Stops the realtime server and starts a new one on the same port. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -56,8 +56,10 @@ export async function createWorld(options: Partial<RealtimeOptions> & { env?: Re
     endpoint: () => `ws://127.0.0.1:${realtime.port}/socket`,
     async user(name = "user") {
       const n = ++users;
-      const user = await deps.accounts.registerUser({ name: `${name}${n}`, email: `${name}${n}.${randomBytes(4).toString("hex")}@example.com`, password: "correct horse battery" });
-      return { id: user.id, token: await deps.accounts.issueSocketToken(user.id) };
+      const email = `${name}${n}.${randomBytes(4).toString("hex")}@example.com`;
+      const user = await deps.accounts.registerUser({ name: `${name}${n}`, email, password: "correct horse battery" });
+      const session = await deps.accounts.createSession(email, "correct horse battery");
+      return { id: user.id, token: session.socketToken, bearer: session.token, sessionId: session.sessionId };
     },
     async restart() {
       const port = realtime.port;

@@ -9,7 +9,7 @@ import { openRaw } from "./raw.ts";
 const test = anyTest as TestFn<{ world: World }>;
 
 test.before(async (t) => {
-  t.context.world = await createWorld();
+  t.context.world = await createWorld({ env: { SOCKETS_PER_USER: "100000" } }); // storms of one user's sockets
 });
 test.after.always(async (t) => {
   await t.context.world?.close();

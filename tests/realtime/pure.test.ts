@@ -1,8 +1,8 @@
 import test from "ava";
 import { parseHandshake } from "../../lib/realtime/handshake.ts";
 import { parseQuery } from "../../lib/realtime/query.ts";
-import { createBucket, take } from "../../lib/realtime/rate-limit.ts";
-import { decode, encode, encodeReply } from "../../lib/realtime/serializer.ts";
+import { createBucket, createRefusalWindow, refuse, take } from "../../lib/realtime/rate-limit.ts";
+import { decode, encode, encodeReply, peekAddress } from "../../lib/realtime/serializer.ts";
 
 test("query: empty segments, Plug-style nesting, encoding, last duplicate wins", (t) => {
   t.deepEqual({ ...parseQuery("token=abc&&vsn=2.0.0&user[id]=1&a%20b=c+d%21&x=1&x=2&flag") }, {
@@ -65,14 +65,30 @@ test("serializer: malformed frames say whether a reply can be addressed", (t) =>
   t.like(decode('[null,null,"t","e",null]'), { ok: false, replyTo: undefined });
 });
 
-test("token bucket: burst, refill, strikes", (t) => {
+test("token bucket: burst, refill", (t) => {
   const limit = { rate: 10, burst: 3 };
   const b = createBucket(3, 0);
   t.deepEqual([take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit)], [true, true, true, false, false]);
-  t.is(b.strikes, 2);
   t.true(take(b, 100, limit)); // 100 ms at 10/s = one token
-  t.is(b.strikes, 0);
   t.false(take(b, 100, limit));
   t.true(take(b, 10_000, limit));
   t.is(Math.floor(b.tokens), 2); // capped at burst
+});
+
+test("refusal window: the (limit+1)th refusal within the window is a flood, spread-out refusals never are", (t) => {
+  const w = createRefusalWindow({ limit: 200, windowMs: 10_000 });
+  const burst = Array.from({ length: 201 }, (_, i) => refuse(w, i));
+  t.is(burst.indexOf(true), 200, "the 201st refusal within 10 s");
+  const slow = createRefusalWindow({ limit: 200, windowMs: 10_000 });
+  // 1,000 refusals at 19 per second: never more than 190 in any 10 s.
+  t.false(Array.from({ length: 1000 }, (_, i) => refuse(slow, i * (1000 / 19))).some(Boolean));
+  const edge = createRefusalWindow({ limit: 2, windowMs: 100 });
+  t.deepEqual([refuse(edge, 0), refuse(edge, 50), refuse(edge, 101), refuse(edge, 140)], [false, false, false, true]);
+});
+
+test("peekAddress reads a frame's reply address from its start, whatever follows", (t) => {
+  const big = JSON.stringify(["1", "7", "room:1", "message:new", { body: "x".repeat(65_000) }]);
+  t.deepEqual(peekAddress(big), { joinRef: "1", ref: "7", topic: "room:1" });
+  t.deepEqual(peekAddress('[null,"2","phoenix","heartbeat",{}]'), { joinRef: null, ref: "2", topic: "phoenix" });
+  for (const frame of ['[null,null,"t","e",{}]', "not json", '{"a":1}', '["1",2,"t","e",{}]', '["1","\\u0032","t","e",{}]']) t.is(peekAddress(frame), undefined, frame);
 });

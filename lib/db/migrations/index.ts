@@ -7,6 +7,7 @@ import * as createAccounts from "./20261121000001-create-accounts.ts";
 import * as createRooms from "./20261121000002-create-rooms.ts";
 import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys.ts";
 import * as addMessageRequestKeys from "./20261201000001-add-message-request-keys.ts";
+import * as createRevokedSessions from "./20261201000002-create-revoked-sessions.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -18,6 +19,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261121000002-create-rooms", createRooms],
   ["20261121000003-create-idempotency-keys", createIdempotencyKeys],
   ["20261201000001-add-message-request-keys", addMessageRequestKeys],
+  ["20261201000002-create-revoked-sessions", createRevokedSessions],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -33,6 +33,16 @@ export function roomsController(rooms: Rooms) {
       respond(ctx, created ? 201 : 200, membershipView, membership);
     },
 
+    async remove(ctx: HttpContext) {
+      await rooms.deleteRoom(currentUser(ctx).id, idParam(ctx, "id", "room"));
+      ctx.status = 204;
+    },
+
+    async removeMember(ctx: HttpContext) {
+      await rooms.removeMember(currentUser(ctx).id, idParam(ctx, "id", "room"), idParam(ctx, "user_id", "membership"));
+      ctx.status = 204;
+    },
+
     async members(ctx: HttpContext) {
       const roomId = idParam(ctx, "id", "room");
       const params = pageParams(ctx);

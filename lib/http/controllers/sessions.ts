@@ -1,7 +1,7 @@
 /** Sessions (log in and out) and fresh socket tokens. */
 import type { Accounts } from "../../accounts/index.ts";
 import { credentialsView } from "../../../representations/sessions.ts";
-import { currentUser } from "../auth.ts";
+import { currentSessionId, currentUser } from "../auth.ts";
 import type { HttpContext } from "../context.ts";
 import { respond } from "../render.ts";
 
@@ -20,7 +20,7 @@ export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpCont
 
     async createSocketToken(ctx: HttpContext) {
       const user = currentUser(ctx);
-      const socketToken = await accounts.issueSocketToken(user.id);
+      const socketToken = await accounts.issueSocketToken(user.id, currentSessionId(ctx));
       respond(ctx, 201, credentialsView, { userId: user.id, socketToken, socketUrl: socketUrl(ctx) });
     },
   };

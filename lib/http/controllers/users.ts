@@ -1,7 +1,7 @@
 /** Users: sign-up is public; everything else needs a bearer token; changes are self-only. */
 import type { Accounts } from "../../accounts/index.ts";
 import { userParams, userView } from "../../../representations/users.ts";
-import { currentUser } from "../auth.ts";
+import { currentSessionId, currentUser } from "../auth.ts";
 import type { HttpContext } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
@@ -26,8 +26,12 @@ export function usersController(accounts: Accounts) {
     },
 
     async update(ctx: HttpContext) {
-      const changes = userParams[ctx.state.version].update(ctx.state.body);
-      const user = await accounts.updateUser(currentUser(ctx).id, idParam(ctx, "id", "user"), changes);
+      const params = userParams[ctx.state.version];
+      const [actorId, userId] = [currentUser(ctx).id, idParam(ctx, "id", "user")];
+      // The password first: a wrong current password changes nothing.
+      const password = params.passwordChange(ctx.state.body);
+      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: ctx.state.clientAddress });
+      const user = await accounts.updateUser(actorId, userId, params.update(ctx.state.body));
       respond(ctx, 200, userView, user);
     },
 

@@ -13,7 +13,7 @@
  */
 import { messageView } from "../../../representations/messages.ts";
 import type { Presence } from "../../presence/index.ts";
-import { MESSAGE_CREATED, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
+import { MESSAGE_CREATED, type AccessEnded, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
 import type { ApiVersion } from "../../versions.ts";
 import type { Channel, ChannelRoute, Payload } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
@@ -33,18 +33,28 @@ const TOPIC = /^room:([1-9]\d{0,9})$/;
  * How long an `ok` join decision is reused. A join storm (10,000 sockets joining one room) then
  * costs a handful of queries instead of one each — on the embedded PGlite a query runs
  * synchronously on the event loop, so this is the difference between seconds and a minute.
- * Safe because nothing in the API revokes access to a room (no room deletion, no member removal,
- * no public → private change); refusals are never cached, so a new member can join at once.
+ * Access can end (member removal, room deletion): the rooms context announces it on every node
+ * and `forget` drops the matching decisions at once, so a removed member's next join is refused.
+ * Refusals are never cached, so a new member can join at once.
  */
 export const JOIN_DECISION_TTL_MS = 1000;
 
 type Authorize = (userId: number, roomId: number) => Promise<JoinDecision>;
 
+export interface JoinAuthorizer {
+  authorize: Authorize;
+  /** Drops every remembered decision the ended access invalidates, and any decision in flight. */
+  forget(ended: AccessEnded): void;
+}
+
 /** authorizeJoin with in-flight sharing per (user, room) and a short memory of `ok` decisions. */
-export function createJoinAuthorizer(rooms: Pick<Rooms, "authorizeJoin">, ttlMs: number, now: () => number = () => performance.now()): Authorize {
+export function createJoinAuthorizer(rooms: Pick<Rooms, "authorizeJoin">, ttlMs: number, now: () => number = () => performance.now()): JoinAuthorizer {
   const inFlight = new Map<string, Promise<JoinDecision>>();
   const granted = new Map<string, { decision: JoinDecision; until: number }>();
-  return (userId, roomId) => {
+  // Bumped by every ended access: a query that started before it may have read the old rows.
+  let generation = 0;
+
+  function authorize(userId: number, roomId: number): Promise<JoinDecision> {
     const t = now();
     // A public room admits everyone: one remembered decision serves every user.
     for (const key of [`*:${roomId}`, `${userId}:${roomId}`]) {
@@ -55,23 +65,49 @@ export function createJoinAuthorizer(rooms: Pick<Rooms, "authorizeJoin">, ttlMs:
     const key = `${userId}:${roomId}`;
     let pending = inFlight.get(key);
     if (pending === undefined) {
-      pending = rooms.authorizeJoin(userId, roomId).then((decision) => {
+      const started = generation;
+      const query: Promise<JoinDecision> = rooms.authorizeJoin(userId, roomId).then((decision) => {
+        if (inFlight.get(key) === query) inFlight.delete(key);
+        // Access ended while we asked: ask again, the answer may be stale (never cached).
+        if (generation !== started) return rooms.authorizeJoin(userId, roomId);
         if (decision.ok) granted.set(decision.room.private ? key : `*:${roomId}`, { decision, until: now() + ttlMs });
         if (granted.size > 10_000) granted.clear(); // bounded memory; a miss only costs a query
         return decision;
-      }).finally(() => inFlight.delete(key));
+      });
+      query.catch(() => {
+        if (inFlight.get(key) === query) inFlight.delete(key);
+      });
+      pending = query;
       inFlight.set(key, pending);
     }
     return pending;
+  }
+
+  return {
+    authorize,
+    forget(ended) {
+      generation++;
+      granted.delete(`*:${ended.roomId}`);
+      if (ended.userId !== null) granted.delete(`${ended.userId}:${ended.roomId}`);
+      else for (const key of granted.keys()) if (key.endsWith(`:${ended.roomId}`)) granted.delete(key);
+      // New joins must not share a query that may predate the change.
+      inFlight.clear();
+    },
   };
 }
 
-export function roomRoute(deps: RoomChannelDeps): ChannelRoute {
-  const authorizeJoin = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
+export interface RoomRoute extends ChannelRoute {
+  /** Forget cached join decisions an ended access invalidates (called on every node). */
+  forget(ended: AccessEnded): void;
+}
+
+export function roomRoute(deps: RoomChannelDeps): RoomRoute {
+  const authorizer = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
   return {
     pattern: "room:*",
-    create: (topic) => createRoomChannel(topic, deps, authorizeJoin),
+    create: (topic) => createRoomChannel(topic, deps, authorizer.authorize),
     render: renderRoomBroadcast,
+    forget: authorizer.forget,
   };
 }
 
