@@ -13,6 +13,7 @@ import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
 import type { UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
+import { CURRENT_VERSION, isApiVersion, type ApiVersion } from "../versions.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
@@ -23,6 +24,8 @@ export interface User {
   name: string;
   email: string;
   favoriteSports: string[];
+  /** The pinned API version: what this user's requests naming no version are served in. */
+  apiVersion: ApiVersion;
   insertedAt: Date;
   updatedAt: Date;
 }
@@ -32,6 +35,8 @@ export interface Registration {
   email: string;
   password: string;
   favoriteSports?: string[] | undefined;
+  /** The pin: the version the sign-up was served in (default: the current version). */
+  apiVersion?: ApiVersion | undefined;
 }
 
 /**
@@ -43,6 +48,8 @@ export interface UserChanges {
   name?: string | undefined;
   favoriteSports?: string[] | undefined;
   firstFavoriteSport?: string | null | undefined;
+  /** A new pinned version (the caller checks that it is still offered). */
+  apiVersion?: ApiVersion | undefined;
 }
 
 export interface Session {
@@ -96,7 +103,7 @@ export function createAccounts(db: Db, options: AccountsOptions) {
       const passwordHash = await hashPassword(attrs.password, options.passwordHashCost);
       try {
         const [row] = await db<UserRow>("users")
-          .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [] })
+          .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [], api_version: attrs.apiVersion ?? CURRENT_VERSION })
           .returning("*");
         return toUser(row!);
       } catch (error) {
@@ -118,6 +125,7 @@ export function createAccounts(db: Db, options: AccountsOptions) {
       assertSelf(actorId, userId, "change");
       const update: Record<string, unknown> = { updated_at: db.fn.now() };
       if (changes.name !== undefined) update["name"] = changes.name;
+      if (changes.apiVersion !== undefined) update["api_version"] = changes.apiVersion;
       if (changes.favoriteSports !== undefined) update["favorite_sports"] = changes.favoriteSports;
       if (changes.firstFavoriteSport !== undefined) {
         // One statement, so a concurrent change to the rest of the list is never lost.
@@ -180,6 +188,8 @@ function toUser(row: UserRow): User {
     name: row.name,
     email: row.email,
     favoriteSports: row.favorite_sports,
+    // A pin to a version this code no longer has (removed after its sunset) reads as the current one.
+    apiVersion: isApiVersion(row.api_version) ? row.api_version : CURRENT_VERSION,
     insertedAt: row.inserted_at,
     updatedAt: row.updated_at,
   };

@@ -1,6 +1,7 @@
 /** The typed per-request state our middleware fills in (Koa's default `ctx.state` is `any`). */
 import type { ParameterizedContext, Next } from "koa";
 import type { User } from "../accounts/index.ts";
+import type { Withdrawal } from "../version-lifecycle.ts";
 import type { ApiVersion } from "../versions.ts";
 
 export interface HttpState {
@@ -14,8 +15,12 @@ export interface HttpState {
   pinnedVersion?: ApiVersion;
   /** `""` or `/v1` / `/v2`: prepended to every link we render. */
   basePath: string;
-  /** The authenticated user (set by `requireUser`). */
+  /** The versions not offered during this request, and why (set by `negotiateVersion`). */
+  withdrawn?: ReadonlyMap<ApiVersion, Withdrawal>;
+  /** The authenticated user (set by `identifyCaller`, required by `requireUser`). */
   user?: User;
+  /** True once `identifyCaller` looked the bearer token up (so `requireUser` does not look again). */
+  identified?: boolean;
   /** The bearer token the request authenticated with. */
   token?: string;
   /** The request body, parsed and validated against the version's schema. */

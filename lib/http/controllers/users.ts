@@ -1,7 +1,8 @@
 /** Users: sign-up is public; everything else needs a bearer token; changes are self-only. */
-import type { Accounts } from "../../accounts/index.ts";
+import type { Accounts, UserChanges } from "../../accounts/index.ts";
 import { userParams, userView } from "../../../representations/users.ts";
 import { currentUser } from "../auth.ts";
+import { refuseWithdrawnPin } from "../negotiate.ts";
 import type { HttpContext } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
@@ -10,7 +11,8 @@ import { respond, respondCollection } from "../render.ts";
 export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
-      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body));
+      // The new account is pinned to the version its sign-up was served in.
+      const user = await accounts.registerUser({ ...userParams[ctx.state.version].create(ctx.state.body), apiVersion: ctx.state.version });
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
@@ -26,7 +28,8 @@ export function usersController(accounts: Accounts) {
     },
 
     async update(ctx: HttpContext) {
-      const changes = userParams[ctx.state.version].update(ctx.state.body);
+      const changes: UserChanges = userParams[ctx.state.version].update(ctx.state.body);
+      refuseWithdrawnPin(ctx, changes.apiVersion);
       const user = await accounts.updateUser(currentUser(ctx).id, idParam(ctx, "id", "user"), changes);
       respond(ctx, 200, userView, user);
     },
