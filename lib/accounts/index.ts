@@ -151,7 +151,7 @@ export function createAccounts(db: Db, options: AccountsOptions) {
       const user = await authenticate(email, password);
       const token = randomBytes(32).toString("base64url");
       await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) });
-      return { user, token, socketToken: await socketTokens.sign(user.id) };
+      return { user, token, socketToken: await socketTokens.sign(user.id, user.apiVersion) };
     },
 
     async findUserByToken(token: string): Promise<User | undefined> {
@@ -167,8 +167,9 @@ export function createAccounts(db: Db, options: AccountsOptions) {
       await db("access_tokens").where({ token_hash: digest(token) }).delete();
     },
 
-    issueSocketToken(userId: number): Promise<string> {
-      return socketTokens.sign(userId);
+    /** A socket token for the user, carrying `pinnedVersion` (the user's pin now) for sockets that name none. */
+    issueSocketToken(userId: number, pinnedVersion?: ApiVersion): Promise<string> {
+      return socketTokens.sign(userId, pinnedVersion);
     },
 
     /** Verifies a socket token without touching the database. */

@@ -127,7 +127,8 @@ function namedWithQuality(header: string | undefined, v: ApiVersion, which: "zer
 
 /** Every media type a client may name to get a version (those offered now, if told), for 406 bodies and documentation. */
 export function supportedMediaTypes(offered: (version: ApiVersion) => boolean = () => true): string[] {
-  return OFFERS.filter(([, v]) => v === "unnamed" || offered(v)).map(([type]) => type);
+  // The bare vendor type is left out: it names no version, as application/json does.
+  return OFFERS.filter(([type, v]) => (v === "unnamed" ? type !== BARE_VENDOR : offered(v))).map(([type]) => type);
 }
 
 export type BodyType =

@@ -29,7 +29,12 @@ export interface UpgradeRequest {
   protocols: string;
 }
 
-export type UpgradeDecision<S> = { accept: true; session: S; protocol: string } | { accept: false; status: 403 | 404 };
+export type UpgradeDecision<S> =
+  | { accept: true; session: S; protocol: string }
+  /** A refusal: the status, and optionally headers and a body (a 410's problem+json). */
+  | { accept: false; status: 403 | 404 | 410; headers?: Readonly<Record<string, string>>; body?: string };
+
+const REFUSALS = { 403: "403 Forbidden", 404: "404 Not Found", 410: "410 Gone" } as const;
 
 /** One open WebSocket as the rest of the tier sees it. */
 export interface Connection {
@@ -132,7 +137,9 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
             const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
             res.upgrade(data, key, decision.protocol, extensions, context);
           } else {
-            res.writeStatus(decision.status === 403 ? "403 Forbidden" : "404 Not Found").end("", true);
+            res.writeStatus(REFUSALS[decision.status]);
+            for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
+            res.end(decision.body ?? "", true);
           }
         });
       };
