@@ -15,6 +15,8 @@ export interface HttpState {
   pinnedVersion?: ApiVersion;
   /** `""` or `/v1` / `/v2`: prepended to every link we render. */
   basePath: string;
+  /** The withdrawn version a 410 refused (set by `negotiateVersion`), for telemetry. */
+  goneVersion?: ApiVersion;
   /** The versions not offered during this request, and why (set by `negotiateVersion`). */
   withdrawn?: ReadonlyMap<ApiVersion, Withdrawal>;
   /** The authenticated user (set by `identifyCaller`, required by `requireUser`). */

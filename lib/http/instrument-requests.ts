@@ -28,6 +28,7 @@ export function instrumentRequests(telemetry: Telemetry): Middleware {
           api_version: ctx.state.version,
           user_id: ctx.state.user?.id,
           pinned_version: ctx.state.user?.apiVersion,
+          gone_version: ctx.state.goneVersion,
         },
       );
     }

@@ -85,6 +85,7 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
     }
     if (result.kind === "gone") {
       const why = withdrawn.get(result.version)!;
+      ctx.state.goneVersion = result.version;
       const headers: Record<string, string> = {
         Link: `<${successorPath(ctx.originalUrl, result.version)}>; rel="successor-version"; ${successorType}`,
       };

@@ -28,6 +28,8 @@ export interface TelemetryEvents {
       user_id: number | undefined;
       /** The caller's pinned version; `undefined` without a live bearer token. */
       pinned_version?: ApiVersion | undefined;
+      /** Set on a 410: the withdrawn version (sunset or browned out) the request asked for. */
+      gone_version?: ApiVersion | undefined;
     };
   };
   /** A database query finished (its time on the connection, pool wait excluded). */

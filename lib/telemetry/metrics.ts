@@ -70,6 +70,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ["pinned_version"] as const,
     registers,
   });
+  const goneRequests = new Counter({
+    name: `${p}http_requests_version_gone_total`,
+    help: "HTTP requests refused with 410 because they asked for a withdrawn version (past its sunset or inside a brownout), by that version.",
+    labelNames: ["api_version"] as const,
+    registers,
+  });
   const dbDuration = new Histogram({
     name: `${p}db_query_duration_seconds`,
     help: "Database query duration on its connection (pool wait excluded), by knex method and outcome.",
@@ -121,6 +127,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const version of API_VERSIONS) {
     httpRequests.labels({ api_version: String(version) }).inc(0);
     pinnedRequests.labels({ pinned_version: String(version) }).inc(0);
+    goneRequests.labels({ api_version: String(version) }).inc(0);
   }
   pinnedRequests.labels({ pinned_version: NO_VERSION }).inc(0);
   joins.inc({ outcome: "ok" }, 0);
@@ -136,6 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         );
         httpRequests.inc({ api_version: version });
         pinnedRequests.inc({ pinned_version: e.metadata.pinned_version === undefined ? NO_VERSION : String(e.metadata.pinned_version) });
+        if (e.metadata.gone_version !== undefined) goneRequests.inc({ api_version: String(e.metadata.gone_version) });
         return;
       }
       case "db.query.stop":

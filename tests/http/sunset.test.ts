@@ -215,6 +215,11 @@ test.serial("requests answered, by version served and by pinned version, in /met
   // The scrapes themselves are anonymous requests too.
   t.true((await series('hypercast_http_requests_by_pinned_version_total{pinned_version="none"}')) >= anonymous + 1);
   const text = (await app.request("GET", "/metrics")).text;
+  const goneBefore = await series('hypercast_http_requests_version_gone_total{api_version="1"}');
+  clock.set(INSIDE);
+  await Promise.all([app.request("GET", "/v1/"), app.request("GET", "/rooms", { token: pinnedV2.token, accept: mediaType(1) })]);
+  clock.set(BEFORE);
+  t.is(await series('hypercast_http_requests_version_gone_total{api_version="1"}'), goneBefore + 2, "the 410s of a brownout, by version");
   const labels = new Set([...text.matchAll(/hypercast_http_requests_by_pinned_version_total\{pinned_version="([^"]*)"\}/g)].map((m) => m[1]));
   t.deepEqual([...labels].sort(), ["1", "2", "none"], "bounded: the versions and none");
 });
