@@ -4,10 +4,10 @@
  * downstream reads `ctx.state.version`.
  */
 import type { Clock } from "../clock.ts";
-import { describeWithdrawal, withdrawnVersions, type Schedule } from "../version-lifecycle.ts";
+import { describeWithdrawal, withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
 import { CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, parseApiVersion, type ApiVersion, type VersionDeclaration } from "../versions.ts";
-import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
 import { Invalid } from "../errors.ts";
+import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
@@ -69,14 +69,14 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
   const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
   const negotiated = rememberNegotiations();
   return async function negotiateVersionMiddleware(ctx, next) {
-    const withdrawn = withdrawnVersions(schedule, clock.now());
+    const now = clock.now();
+    const withdrawn = withdrawnVersions(schedule, now);
     ctx.state.withdrawn = withdrawn;
     const prefix = ctx.state.pinnedVersion;
-    const result = negotiated(ctx.get("Accept") || undefined, prefix, ctx.state.user?.apiVersion, withdrawn);
+    const pin = ctx.state.user?.apiVersion;
+    const result = negotiated(ctx.get("Accept") || undefined, prefix, pin, withdrawn);
     if (result.kind === "not_acceptable") {
-      const offered = (v: ApiVersion) => !withdrawn.has(v);
-      const supported =
-        prefix === undefined ? supportedMediaTypes(offered) : [mediaType(prefix), "application/json"];
+      const supported = prefix === undefined ? supportedMediaTypes((v) => !withdrawn.has(v)) : [mediaType(prefix), "application/json"];
       throw HttpProblem.of(
         "not_acceptable",
         `none of the media types in Accept can be served${prefix === undefined ? "" : ` under /v${prefix}`}; expected one of: ${supported.join(", ")}`,
@@ -84,18 +84,9 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
       );
     }
     if (result.kind === "gone") {
-      const why = withdrawn.get(result.version)!;
       ctx.state.goneVersion = result.version;
-      const headers: Record<string, string> = {
-        Link: `<${successorPath(ctx.originalUrl, result.version)}>; rel="successor-version"; ${successorType}`,
-      };
-      if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - clock.now().getTime()) / 1000)));
-      throw HttpProblem.of(
-        "version_gone",
-        `${describeWithdrawal(result.version, why)}; ask for version ${CURRENT_VERSION} (Accept: ${mediaType(CURRENT_VERSION)}, the /v${CURRENT_VERSION} prefix${prefix === undefined ? ", or change your pinned version with PATCH /users/{id} {\"api_version\": " + CURRENT_VERSION + "}" : ""})`,
-        { version: result.version, successor_version: CURRENT_VERSION },
-        headers,
-      );
+      const link = `<${successorPath(ctx.originalUrl, result.version)}>; rel="successor-version"; ${successorType}`;
+      throw versionGone(result.version, withdrawn.get(result.version)!, now, link, prefix === undefined && pin === result.version);
     }
     const version = result.version;
     ctx.state.version = version;
@@ -107,6 +98,20 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
     }
     await next();
   };
+}
+
+/** The 410: why the version is withdrawn, what to ask for instead and, in a brownout, when to come back. */
+function versionGone(version: ApiVersion, why: Withdrawal, now: Date, link: string, fromPin: boolean): HttpProblem {
+  const instead = [`Accept: ${mediaType(CURRENT_VERSION)}`, `the /v${CURRENT_VERSION} prefix`];
+  if (fromPin) instead.push(`or move your pinned version: PATCH /users/{id} {"api_version": ${CURRENT_VERSION}} (naming version ${CURRENT_VERSION})`);
+  const headers: Record<string, string> = { Link: link };
+  if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
+  return HttpProblem.of(
+    "version_gone",
+    `${describeWithdrawal(version, why)}; ask for version ${CURRENT_VERSION} (${instead.join(", ")})`,
+    { version, successor_version: CURRENT_VERSION },
+    headers,
+  );
 }
 
 /**
