@@ -133,8 +133,9 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         const verified = await deps.accounts.verifySocketToken(handshake.token);
         if (!verified.ok) return { accept: false, status: 403 };
         const apiVersion = handshake.apiVersion ?? verified.pinnedVersion ?? DEFAULT_VERSION;
-        const why = withdrawal(schedule, apiVersion, deps.clock.now());
-        if (why !== undefined) return versionGone(apiVersion, why, deps.clock.now());
+        const now = deps.clock.now();
+        const why = withdrawal(schedule, apiVersion, now);
+        if (why !== undefined) return versionGone(apiVersion, why, now);
         const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId: verified.userId, apiVersion };
         return { accept: true, session: { info }, protocol: handshake.protocol };
       },
