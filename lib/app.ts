@@ -18,14 +18,15 @@ import { identifyCaller } from "./http/auth.ts";
 import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
-import { createLimiterStore } from "./http/rate-limit-store.ts";
+import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
 import { buildRouter } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
 import { configuredSchedule } from "./version-lifecycle.ts";
 
-export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
+/** `limiter`: pass one to close it when the server stops (its Redis connection, when clustered). */
+export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStore = createLimiterStore(deps.config)): Koa<HttpState> {
   const table = routes(deps, options);
   // When versions stop being offered, from V1_SUNSET and V1_BROWNOUTS; the clock says where we are.
   const lifecycle = { schedule: configuredSchedule(deps.config), clock: deps.clock };
@@ -48,7 +49,6 @@ export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
   app.use(serveOpenApi(table, lifecycle));
   const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
   // One store for every limit (one Redis connection when clustered).
-  const limiter = createLimiterStore(deps.config);
   app.use(limitRequests(limiter, { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   // The bearer token is looked up before negotiation: the caller's pinned version is one of its inputs.
