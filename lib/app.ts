@@ -7,6 +7,7 @@
 import Koa from "koa";
 import type { Deps } from "./deps.ts";
 import type { HttpState } from "./http/context.ts";
+import { identifyClient } from "./http/client-address.ts";
 import { allowCors } from "./http/cors.ts";
 import { databaseCheck, serveHealth } from "./http/health.ts";
 import { instrumentRequests } from "./http/instrument-requests.ts";
@@ -14,7 +15,7 @@ import { serveMetrics } from "./http/metrics.ts";
 import { assignRequestId } from "./http/request-id.ts";
 import { setSecurityHeaders } from "./http/security-headers.ts";
 import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts";
-import { identifyCaller } from "./http/auth.ts";
+import { lookUpCaller } from "./http/auth.ts";
 import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
@@ -36,23 +37,32 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
   app.use(varyByCaller());
   app.use(assignRequestId());
+  app.use(identifyClient(deps.config.trustProxy));
   app.use(instrumentRequests(deps.telemetry));
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
   // Operational endpoints answer to any Accept: before version negotiation, and not in the hypermedia.
-  // Readiness: the database, and Redis when clustered (a node cut off from Redis is an island).
+  // Readiness is the database only: Redis trouble reaches every node at once, and taking them all
+  // out of rotation would turn it into a full outage. /health's body and the metrics report it.
   const cluster = deps.cluster;
-  app.use(serveHealth({ checks: [databaseCheck(deps.db), ...(cluster === undefined ? [] : [{ name: "redis", check: () => cluster.ping() }])] }));
+  app.use(serveHealth({ checks: [databaseCheck(deps.db)], ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }) }));
   app.use(serveMetrics(deps.metrics));
+  // One store for every limit (one Redis connection when clustered). Probes above are never limited.
+  const { config } = deps;
+  if (config.rateLimits) {
+    app.use(
+      limitRequests(limiter, deps.accounts, {
+        perUser: { name: "api", points: config.apiRateLimit, windowSeconds: config.apiRateWindowSeconds },
+        perAddress: { name: "anonymous", points: config.anonymousRateLimit, windowSeconds: config.anonymousRateWindowSeconds },
+      }),
+    );
+  }
   // API descriptions for gateways and tooling: any Accept, like the endpoints above.
   app.use(serveVersions(lifecycle));
   app.use(serveOpenApi(table, lifecycle));
-  const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
-  // One store for every limit (one Redis connection when clustered).
-  app.use(limitRequests(limiter, { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   // The bearer token is looked up before negotiation: the caller's pinned version is one of its inputs.
-  app.use(identifyCaller(deps.accounts));
+  app.use(lookUpCaller(deps.accounts));
   app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
   app.use(tagRepresentations());

@@ -1,45 +1,56 @@
 /**
- * Bearer-token authentication. `identifyCaller` looks the token up once per request, early,
- * because the caller's pinned version is an input of version negotiation; an unknown token is
- * no error there. `requireUser`, per route, admits a request only with a live token (401).
+ * Bearer-token authentication: `identifyCaller` looks the token up once per request (the rate
+ * limit needs the user before anything else runs, and version negotiation needs the caller's
+ * pinned version); `requireUser` admits a request only with a live token, reusing that lookup.
  */
 import type { Accounts } from "../accounts/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
-const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)\s*$/i;
+/** `Authorization: Bearer <token>` (RFC 6750's b64token syntax). */
+export const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)\s*$/i;
+
+/** What the request's credentials turned out to be. */
+export type Caller = "none" | "invalid" | "user";
 
 /**
- * Sets `ctx.state.user` and `token` when the request carries a live bearer token; leaves them
- * unset otherwise (public routes serve such requests anonymously, `requireUser` answers 401).
+ * Identifies the request's caller once: `user` (ctx.state.user and .token set), `invalid` (a
+ * header that names no live token) or `none` (no Authorization header). Later calls reuse the answer.
  *
- *     app.use(identifyCaller(deps.accounts)) // before negotiateVersion
+ *     if ((await identifyCaller(accounts, ctx)) === "user") countAgainst(ctx.state.user)
  */
-export function identifyCaller(accounts: Accounts): Middleware {
-  return async function identifyCallerMiddleware(ctx, next) {
-    const token = BEARER.exec(ctx.get("Authorization"))?.[1];
-    const user = token === undefined ? undefined : await accounts.findUserByToken(token);
-    if (token !== undefined && user !== undefined) {
-      ctx.state.user = user;
-      ctx.state.token = token;
-    }
-    ctx.state.identified = true;
+export async function identifyCaller(accounts: Accounts, ctx: HttpContext): Promise<Caller> {
+  if (ctx.state.caller !== undefined) return ctx.state.caller;
+  const header = ctx.get("Authorization");
+  const token = header === "" ? undefined : BEARER.exec(header)?.[1];
+  const user = token === undefined ? undefined : await accounts.findUserByToken(token);
+  if (token !== undefined && user !== undefined) {
+    ctx.state.user = user;
+    ctx.state.token = token;
+  }
+  ctx.state.caller = header === "" ? "none" : user === undefined ? "invalid" : "user";
+  return ctx.state.caller;
+}
+
+/**
+ * `identifyCaller` as middleware, in front of version negotiation (the caller's pinned version is
+ * one of its inputs): an unknown token is no error here, `requireUser` answers 401 per route. With
+ * rate limits on, `limitRequests` has already looked the caller up and this reuses its answer.
+ *
+ *     app.use(lookUpCaller(deps.accounts)) // before negotiateVersion
+ */
+export function lookUpCaller(accounts: Accounts): Middleware {
+  return async function lookUpCallerMiddleware(ctx, next) {
+    await identifyCaller(accounts, ctx);
     await next();
   };
 }
 
 export function requireUser(accounts: Accounts): Middleware {
   return async function requireUserMiddleware(ctx, next) {
-    const header = ctx.get("Authorization");
-    if (header === "") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
-    const token = BEARER.exec(header)?.[1];
-    // Looked up already by identifyCaller when it runs in front; else here.
-    const user = token === undefined ? undefined : ctx.state.identified === true ? ctx.state.user : await accounts.findUserByToken(token);
-    if (token === undefined || user === undefined) {
-      throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
-    }
-    ctx.state.user = user;
-    ctx.state.token = token;
+    const caller = await identifyCaller(accounts, ctx);
+    if (caller === "none") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
+    if (caller === "invalid") throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
     await next();
   };
 }

@@ -7,6 +7,8 @@ import type { ApiVersion } from "../versions.ts";
 export interface HttpState {
   /** The request's id: the client's `X-Request-Id` when well-formed, else a fresh UUID (set by `assignRequestId`). */
   requestId: string;
+  /** The client's address as TRUST_PROXY derives it (set by `identifyClient`): the key of every per-address limit. */
+  clientAddress: string;
   /** The route pattern of endpoints served outside the router (`/health`, `/metrics`), for telemetry. */
   route?: string;
   /** The version being served (negotiated, or pinned by the URL). */
@@ -19,10 +21,10 @@ export interface HttpState {
   goneVersion?: ApiVersion;
   /** The versions not offered during this request, and why (set by `negotiateVersion`). */
   withdrawn?: ReadonlyMap<ApiVersion, Withdrawal>;
-  /** The authenticated user (set by `identifyCaller`, required by `requireUser`). */
+  /** Whether the request's credentials were looked up, and what they were (set by `identifyCaller`). */
+  caller?: "none" | "invalid" | "user";
+  /** The authenticated user (set by `identifyCaller`, behind `limitRequests`, `lookUpCaller` or `requireUser`). */
   user?: User;
-  /** True once `identifyCaller` looked the bearer token up (so `requireUser` does not look again). */
-  identified?: boolean;
   /** The bearer token the request authenticated with. */
   token?: string;
   /** The request body, parsed and validated against the version's schema. */

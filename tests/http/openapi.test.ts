@@ -55,7 +55,8 @@ for (const version of [1, 2] as const) {
     // A deprecated version can be withdrawn (brownouts, sunset): its operations also answer 410.
     t.deepEqual(
       Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(),
-      ["201", "400", "406", "409", ...(version === 1 ? ["410"] : []), "413", "415", "422", "503"],
+      ["201", "400", "406", "409", ...(version === 1 ? ["410"] : []), "413", "415", "422", "429", "503"],
+      "sign-up is limited per client address",
     );
     t.truthy(create.responses["201"].headers.Location);
     t.truthy(create.parameters.find((p: Json) => p.name === "Idempotency-Key"));

@@ -6,7 +6,8 @@ import type { Knex } from "knex";
 import * as createAccounts from "./20261121000001-create-accounts.ts";
 import * as createRooms from "./20261121000002-create-rooms.ts";
 import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys.ts";
-import * as addUsersApiVersion from "./20261201000001-add-users-api-version.ts";
+import * as addMessageRequestKeys from "./20261201000001-add-message-request-keys.ts";
+import * as addUsersApiVersion from "./20261201000002-add-users-api-version.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -17,7 +18,8 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261121000001-create-accounts", createAccounts],
   ["20261121000002-create-rooms", createRooms],
   ["20261121000003-create-idempotency-keys", createIdempotencyKeys],
-  ["20261201000001-add-users-api-version", addUsersApiVersion],
+  ["20261201000001-add-message-request-keys", addMessageRequestKeys],
+  ["20261201000002-add-users-api-version", addUsersApiVersion],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -12,7 +12,8 @@ export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
       // The new account is pinned to the version its sign-up was served in.
-      const user = await accounts.registerUser({ ...userParams[ctx.state.version].create(ctx.state.body), apiVersion: ctx.state.version });
+      const registration = { ...userParams[ctx.state.version].create(ctx.state.body), apiVersion: ctx.state.version };
+      const user = await accounts.registerUser(registration, ctx.state.clientAddress);
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
