@@ -15,7 +15,8 @@ import { serveMetrics } from "./http/metrics.ts";
 import { assignRequestId } from "./http/request-id.ts";
 import { setSecurityHeaders } from "./http/security-headers.ts";
 import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts";
-import { negotiateVersion, stripVersionPrefix } from "./http/negotiate.ts";
+import { lookUpCaller } from "./http/auth.ts";
+import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
 import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
@@ -23,17 +24,18 @@ import { buildRouter } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
-
-/** When version 1 was deprecated (the `Deprecation` header). */
-const V1_DEPRECATED_AT = new Date("2026-01-01T00:00:00Z");
+import { configuredSchedule } from "./version-lifecycle.ts";
 
 /** `limiter`: pass one to close it when the server stops (its Redis connection, when clustered). */
 export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStore = createLimiterStore(deps.config)): Koa<HttpState> {
   const table = routes(deps, options);
+  // When versions stop being offered, from V1_SUNSET and V1_BROWNOUTS; the clock says where we are.
+  const lifecycle = { schedule: configuredSchedule(deps.config), clock: deps.clock };
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
   // Outside everything else, so every answer carries them: errors, preflights, probes.
   app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
+  app.use(varyByCaller());
   app.use(assignRequestId());
   app.use(identifyClient(deps.config.trustProxy));
   app.use(instrumentRequests(deps.telemetry));
@@ -56,10 +58,12 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
     );
   }
   // API descriptions for gateways and tooling: any Accept, like the endpoints above.
-  app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
-  app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
+  app.use(serveVersions(lifecycle));
+  app.use(serveOpenApi(table, lifecycle));
   app.use(stripVersionPrefix());
-  app.use(negotiateVersion({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
+  // The bearer token is looked up before negotiation: the caller's pinned version is one of its inputs.
+  app.use(lookUpCaller(deps.accounts));
+  app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
   app.use(tagRepresentations());
   app.use(buildRouter(deps, table, limiter));

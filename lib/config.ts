@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Ajv } from "ajv";
+import { parseIntervals, type TimeWindow } from "./version-lifecycle.ts";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -43,6 +44,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Sunset date announced for deprecated versions (RFC 8594). */
   readonly v1Sunset: Date;
+  /** Windows before the sunset in which version 1 is served as if already sunset (a rehearsal). */
+  readonly v1Brownouts: readonly TimeWindow[];
   /** Inbound channel events allowed per second per socket, and the burst above it. */
   readonly socketRateLimit: number;
   readonly socketRateBurst: number;
@@ -114,6 +117,7 @@ const ENV_SCHEMA = {
     PASSWORD_HASH_PER_ADDRESS: { type: "integer", minimum: 1, default: 2 },
     SHUTDOWN_TIMEOUT_MS: { type: "integer", minimum: 0, default: 10000 },
     V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
+    V1_BROWNOUTS: { type: "string" },
     SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
     SOCKET_RATE_BURST: { type: "integer", minimum: 1, default: 200 },
     SOCKETS_PER_USER: { type: "integer", minimum: 1, default: 50 },
@@ -160,6 +164,7 @@ interface Env {
   PASSWORD_HASH_PER_ADDRESS: number;
   SHUTDOWN_TIMEOUT_MS: number;
   V1_SUNSET: string;
+  V1_BROWNOUTS?: string;
   SOCKET_RATE_LIMIT: number;
   SOCKET_RATE_BURST: number;
   SOCKETS_PER_USER: number;
@@ -205,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
   const dataDir = resolve(v.DATA_DIR);
   const sunset = new Date(`${v.V1_SUNSET}T00:00:00Z`);
   if (Number.isNaN(sunset.getTime())) throw new ConfigError(`invalid configuration: V1_SUNSET is not a date`);
+  const v1Brownouts = brownouts(v.V1_BROWNOUTS);
   // A lease must outlive a few missed heartbeats, or a busy node is declared dead while alive.
   if (v.CLUSTER_LEASE_MS < 2 * v.CLUSTER_HEARTBEAT_MS) {
     throw new ConfigError(
@@ -242,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     passwordHashCost: v.PASSWORD_HASH_COST,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     v1Sunset: sunset,
+    v1Brownouts,
     socketRateLimit: v.SOCKET_RATE_LIMIT,
     socketRateBurst: v.SOCKET_RATE_BURST,
     socketsPerUser: v.SOCKETS_PER_USER,
@@ -300,6 +307,15 @@ function parseCorsOrigins(text: string | undefined): readonly string[] {
     }
   }
   return Object.freeze(entries);
+}
+
+/** `V1_BROWNOUTS`: comma-separated ISO 8601 intervals (`2027-05-04T16:00:00Z/PT1H` or `start/end`). */
+function brownouts(text: string | undefined): readonly TimeWindow[] {
+  try {
+    return Object.freeze(parseIntervals(text ?? ""));
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: V1_BROWNOUTS ${(error as Error).message}`);
+  }
 }
 
 function isIntegerSetting(name: string): boolean {

@@ -13,6 +13,7 @@
  *     await closeDeps(deps)
  */
 import { createAccounts, type Accounts } from "./accounts/index.ts";
+import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
 import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
@@ -47,6 +48,8 @@ export interface Deps {
   readonly socketQuota: SocketQuota;
   /** Set when clustered (`REDIS_URL`). */
   readonly cluster: ClusterLink | undefined;
+  /** The wall clock (version sunsets and brownouts); tests inject one they move by hand. */
+  readonly clock: Clock;
 }
 
 /** What the rest of the process needs to know about its cluster membership. */
@@ -65,6 +68,8 @@ export interface DepsOptions {
   /** Apply pending migrations at start (always on for the embedded database). */
   migrate?: boolean;
   logger?: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
@@ -119,6 +124,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     telemetry,
     metrics,
     idempotency: createIdempotency(db),
+    clock: options.clock ?? systemClock,
   };
 }
 

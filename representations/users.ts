@@ -1,6 +1,6 @@
 /**
  * Users, per version. v1 knows one favourite sport, v2 a list; both are views of the same
- * stored list. `email` appears only to the user themself.
+ * stored list. `email` (and in v2 the pinned `api_version`) appears only to the user themself.
  */
 import type { Registration, User, UserChanges } from "../lib/accounts/index.ts";
 import type { ApiVersion } from "../lib/versions.ts";
@@ -20,7 +20,12 @@ function links(user: User, ctx: RenderContext) {
 
 export const userView = {
   1: (user, ctx) => ({ ...common(user, ctx), favorite_sport: user.favoriteSports[0] ?? null, _links: links(user, ctx) }),
-  2: (user, ctx) => ({ ...common(user, ctx), favorite_sports: user.favoriteSports, _links: links(user, ctx) }),
+  2: (user, ctx) => ({
+    ...common(user, ctx),
+    favorite_sports: user.favoriteSports,
+    ...(ctx.viewerId === user.id ? { api_version: user.apiVersion } : {}),
+    _links: links(user, ctx),
+  }),
 } satisfies Renderers<User>;
 
 /** Request bodies (already validated by the version's schema) as the accounts context takes them. */
@@ -64,6 +69,7 @@ export const userParams = {
     update: (body) => ({
       name: body["name"] as string | undefined,
       favoriteSports: body["favorite_sports"] as string[] | undefined,
+      apiVersion: body["api_version"] as ApiVersion | undefined,
     }),
     passwordChange,
   },

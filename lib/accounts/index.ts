@@ -23,6 +23,7 @@ import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
 import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
+import { CURRENT_VERSION, isApiVersion, type ApiVersion } from "../versions.ts";
 import { createPasswordHasher, hashPassword } from "./passwords.ts";
 import { createRevocationSet } from "./revocations.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
@@ -35,6 +36,8 @@ export interface User {
   name: string;
   email: string;
   favoriteSports: string[];
+  /** The pinned API version: what this user's requests naming no version are served in. */
+  apiVersion: ApiVersion;
   insertedAt: Date;
   updatedAt: Date;
 }
@@ -44,6 +47,8 @@ export interface Registration {
   email: string;
   password: string;
   favoriteSports?: string[] | undefined;
+  /** The pin: the version the sign-up was served in (default: the current version). */
+  apiVersion?: ApiVersion | undefined;
 }
 
 /**
@@ -55,6 +60,8 @@ export interface UserChanges {
   name?: string | undefined;
   favoriteSports?: string[] | undefined;
   firstFavoriteSport?: string | null | undefined;
+  /** A new pinned version (the caller checks that it is still offered). */
+  apiVersion?: ApiVersion | undefined;
 }
 
 export interface Session {
@@ -170,7 +177,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       const passwordHash = await passwords.hash(attrs.password, lane);
       try {
         const [row] = await db<UserRow>("users")
-          .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [] })
+          .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [], api_version: attrs.apiVersion ?? CURRENT_VERSION })
           .returning("*");
         return toUser(row!);
       } catch (error) {
@@ -192,6 +199,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       assertSelf(actorId, userId, "change");
       const update: Record<string, unknown> = { updated_at: db.fn.now() };
       if (changes.name !== undefined) update["name"] = changes.name;
+      if (changes.apiVersion !== undefined) update["api_version"] = changes.apiVersion;
       if (changes.favoriteSports !== undefined) update["favorite_sports"] = changes.favoriteSports;
       if (changes.firstFavoriteSport !== undefined) {
         // One statement, so a concurrent change to the rest of the list is never lost.
@@ -249,7 +257,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       const token = randomBytes(32).toString("base64url");
       const [row] = await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) }).returning("id");
       const sessionId = (row as { id: number }).id;
-      return { user, sessionId, token, socketToken: await socketTokens.sign(user.id, sessionId) };
+      return { user, sessionId, token, socketToken: await socketTokens.sign(user.id, sessionId, user.apiVersion) };
     },
 
     findSessionByToken,
@@ -268,9 +276,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       announceRevoked(sessionIds);
     },
 
-    /** A fresh socket token for the session `sessionId` of the user. */
-    issueSocketToken(userId: number, sessionId: number): Promise<string> {
-      return socketTokens.sign(userId, sessionId);
+    /** A fresh socket token for the session `sessionId` of the user, carrying `pinnedVersion` (the user's pin now) for sockets that name none. */
+    issueSocketToken(userId: number, sessionId: number, pinnedVersion?: ApiVersion): Promise<string> {
+      return socketTokens.sign(userId, sessionId, pinnedVersion);
     },
 
     /** Verifies a socket token without touching the database: signature, expiry, and the in-memory revoked set. */
@@ -324,6 +332,8 @@ function toUser(row: UserRow): User {
     name: row.name,
     email: row.email,
     favoriteSports: row.favorite_sports,
+    // A pin to a version this code no longer has (removed after its sunset) reads as the current one.
+    apiVersion: isApiVersion(row.api_version) ? row.api_version : CURRENT_VERSION,
     insertedAt: row.inserted_at,
     updatedAt: row.updated_at,
   };

@@ -2,18 +2,21 @@
  * Socket tokens: short-lived signed tokens (JWT, HS256) that the realtime tier verifies on every
  * connect without reading the database. Each names the session (the bearer token's row id, claim
  * `sid`) it was minted under, so revoking that session revokes it too (see revocations.ts); a token
- * without `sid` is invalid. Signed with `jose`; verified here, synchronously, with node:crypto, so
- * the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an
+ * without `sid` is invalid. It also carries its user's pinned API version as it stood when the token
+ * was minted (claim `api_version`): what a socket that names no `api_version` is served in, without
+ * a database read at the upgrade. Signed with `jose`; verified here, synchronously, with node:crypto,
+ * so the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an
  * upgrade answered later, from a promise, can lose the fresh socket: see lib/realtime/transport.ts).
  *
  *     const signer = createSocketTokenSigner(secretKeyBase, 86400)
- *     signer.verifyNow(await signer.sign(42, 7)) // → { ok: true, userId: 42, sessionId: 7, expiresAt }
+ *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, pinnedVersion: 1 }
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { SignJWT } from "jose";
+import { isApiVersion, type ApiVersion } from "../versions.ts";
 
 export type SocketTokenResult =
-  | { ok: true; userId: number; sessionId: number; expiresAt: Date }
+  | { ok: true; userId: number; sessionId: number; expiresAt: Date; pinnedVersion: ApiVersion | undefined }
   | { ok: false; reason: "invalid" | "expired" | "revoked" };
 
 const AUDIENCE = "hypercast:socket";
@@ -21,7 +24,7 @@ const INVALID = Object.freeze({ ok: false, reason: "invalid" } as const);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 export interface SocketTokenSigner {
-  sign(userId: number, sessionId: number): Promise<string>;
+  sign(userId: number, sessionId: number, pinnedVersion?: ApiVersion): Promise<string>;
   verify(token: string): Promise<SocketTokenResult>;
   /** The same verification, synchronous (HMAC-SHA256 over a few hundred bytes). */
   verifyNow(token: string): SocketTokenResult;
@@ -56,12 +59,14 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
     const userId = typeof sub === "string" && /^\d+$/.test(sub) ? Number(sub) : Number.NaN;
     if (!Number.isSafeInteger(userId) || userId <= 0) return INVALID;
     if (typeof sid !== "number" || !Number.isSafeInteger(sid) || sid <= 0) return INVALID;
-    return { ok: true, userId, sessionId: sid, expiresAt: new Date(exp * 1000) };
+    // A pin this code no longer serves (or none) leaves the choice to the caller's default.
+    const pinnedVersion = isApiVersion(claims["api_version"]) ? claims["api_version"] : undefined;
+    return { ok: true, userId, sessionId: sid, expiresAt: new Date(exp * 1000), pinnedVersion };
   }
 
   return {
-    async sign(userId, sessionId) {
-      return new SignJWT({ sid: sessionId })
+    async sign(userId, sessionId, pinnedVersion) {
+      return new SignJWT(pinnedVersion === undefined ? { sid: sessionId } : { sid: sessionId, api_version: pinnedVersion })
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(String(userId))
         .setJti(randomUUID()) // every token is distinct, even two issued in the same second

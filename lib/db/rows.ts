@@ -6,6 +6,8 @@ export interface UserRow {
   email: string;
   password_hash: string;
   favorite_sports: string[];
+  /** The pinned API version. */
+  api_version: number;
   inserted_at: Date;
   updated_at: Date;
 }

@@ -1,7 +1,7 @@
 /**
  * Bearer-token authentication: `identifyCaller` looks the token up once per request (the rate
- * limit needs the user before anything else runs); `requireUser` admits a request only with a
- * live token, reusing that lookup.
+ * limit needs the user before anything else runs, and version negotiation needs the caller's
+ * pinned version); `requireUser` admits a request only with a live token, reusing that lookup.
  */
 import type { Accounts } from "../accounts/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
@@ -32,6 +32,20 @@ export async function identifyCaller(accounts: Accounts, ctx: HttpContext): Prom
   }
   ctx.state.caller = header === "" ? "none" : user === undefined ? "invalid" : "user";
   return ctx.state.caller;
+}
+
+/**
+ * `identifyCaller` as middleware, in front of version negotiation (the caller's pinned version is
+ * one of its inputs): an unknown token is no error here, `requireUser` answers 401 per route. With
+ * rate limits on, `limitRequests` has already looked the caller up and this reuses its answer.
+ *
+ *     app.use(lookUpCaller(deps.accounts)) // before negotiateVersion
+ */
+export function lookUpCaller(accounts: Accounts): Middleware {
+  return async function lookUpCallerMiddleware(ctx, next) {
+    await identifyCaller(accounts, ctx);
+    await next();
+  };
 }
 
 export function requireUser(accounts: Accounts): Middleware {

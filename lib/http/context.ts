@@ -1,6 +1,7 @@
 /** The typed per-request state our middleware fills in (Koa's default `ctx.state` is `any`). */
 import type { ParameterizedContext, Next } from "koa";
 import type { User } from "../accounts/index.ts";
+import type { Withdrawal } from "../version-lifecycle.ts";
 import type { ApiVersion } from "../versions.ts";
 
 export interface HttpState {
@@ -16,9 +17,13 @@ export interface HttpState {
   pinnedVersion?: ApiVersion;
   /** `""` or `/v1` / `/v2`: prepended to every link we render. */
   basePath: string;
+  /** The withdrawn version a 410 refused (set by `negotiateVersion`), for telemetry. */
+  goneVersion?: ApiVersion;
+  /** The versions not offered during this request, and why (set by `negotiateVersion`). */
+  withdrawn?: ReadonlyMap<ApiVersion, Withdrawal>;
   /** Whether the request's credentials were looked up, and what they were (set by `identifyCaller`). */
   caller?: "none" | "invalid" | "user";
-  /** The authenticated user (set by `identifyCaller`, behind `limitRequests` or `requireUser`). */
+  /** The authenticated user (set by `identifyCaller`, behind `limitRequests`, `lookUpCaller` or `requireUser`). */
   user?: User;
   /** The session (bearer token row) the request authenticated with (set by `requireUser`). */
   sessionId?: number;

@@ -1,6 +1,7 @@
 /**
  * Reports every HTTP request, errors and 404s included, as one `http.request.stop` telemetry
- * event: request id, method, path, route pattern, status, API version, user id and duration.
+ * event: request id, method, path, route pattern, status, API version, user id, the user's pinned
+ * version and duration.
  * Logging and metrics are handlers of that event (lib/telemetry); this middleware knows neither.
  * It sits outside the error translator, so the status it reports is the one the client got.
  *
@@ -26,6 +27,8 @@ export function instrumentRequests(telemetry: Telemetry): Middleware {
           status: ctx.status,
           api_version: ctx.state.version,
           user_id: ctx.state.user?.id,
+          pinned_version: ctx.state.user?.apiVersion,
+          gone_version: ctx.state.goneVersion,
         },
       );
     }

@@ -1,13 +1,29 @@
 /**
- * Versioning at the edge: the URL prefix (`/v1`, `/v2`) and the `Accept` header decide the
- * version once, here; everything downstream reads `ctx.state.version`.
+ * Versioning at the edge: the URL prefix (`/v1`, `/v2`), the `Accept` header, the caller's
+ * pinned version and the clock (sunsets, brownouts) decide the version once, here; everything
+ * downstream reads `ctx.state.version`.
  */
-import { CURRENT_VERSION, DEPRECATED_VERSIONS, mediaType, parseApiVersion, type ApiVersion } from "../versions.ts";
-import { negotiateVersion as negotiate, supportedMediaTypes } from "./accept.ts";
-import type { Middleware } from "./context.ts";
+import type { Clock } from "../clock.ts";
+import { describeWithdrawal, withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
+import { CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, parseApiVersion, type ApiVersion, type VersionDeclaration } from "../versions.ts";
+import { Invalid } from "../errors.ts";
+import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
 const PREFIX = /^\/v(\d+)(?=\/|$)/;
+
+/**
+ * `Vary: Accept, Authorization` on every response, errors and preflights included: the version
+ * served depends on `Accept` and, through the caller's pinned version, on who asks. Outermost.
+ */
+export function varyByCaller(): Middleware {
+  return async function varyByCallerMiddleware(ctx, next) {
+    ctx.vary("Accept");
+    ctx.vary("Authorization");
+    await next();
+  };
+}
 
 /**
  * `/v1/users/3` is routed as `/users/3` with version 1 pinned; links then keep the prefix.
@@ -27,38 +43,88 @@ export function stripVersionPrefix(): Middleware {
   };
 }
 
-export interface DeprecationOptions {
-  /** When the deprecated versions were deprecated (RFC 9745 `Deprecation`). */
-  deprecatedAt: Date;
-  /** When they stop being served (RFC 8594 `Sunset`). */
-  sunset: Date;
+export interface NegotiationOptions {
+  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
+  schedule: Schedule;
+  /** What time it is, for the schedule. */
+  clock: Clock;
 }
 
-/** Picks the version (406 when nothing acceptable is left) and marks deprecated responses. */
-export function negotiateVersion(options: DeprecationOptions): Middleware {
-  const deprecation = `@${Math.floor(options.deprecatedAt.getTime() / 1000)}`;
-  const sunset = options.sunset.toUTCString();
+/**
+ * Picks the version (406 when nothing acceptable is left, 410 when only a withdrawn version
+ * could serve) and marks deprecated responses. Its inputs are the `Accept` header, the `/vN`
+ * prefix, the caller's pinned version (so the bearer token is looked up before this runs:
+ * `identifyCaller`) and the versions the clock says are withdrawn; `negotiate` (accept.ts)
+ * decides, this middleware only turns its answer into headers or a problem.
+ */
+export function negotiateVersion(options: NegotiationOptions): Middleware {
+  const { schedule, clock } = options;
+  const deprecationHeaders = new Map(
+    [...DEPRECATED_VERSIONS].map((v) => {
+      const deprecatedAt = (VERSIONS[v] as VersionDeclaration).deprecatedAt!;
+      const sunset = schedule[v]?.sunset;
+      return [v, { deprecation: `@${Math.floor(deprecatedAt.getTime() / 1000)}`, sunset: sunset?.toUTCString() }] as const;
+    }),
+  );
   const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
   const negotiated = rememberNegotiations();
   return async function negotiateVersionMiddleware(ctx, next) {
-    const version = negotiated(ctx.get("Accept") || undefined, ctx.state.pinnedVersion);
-    if (version === undefined) {
-      const pinned = ctx.state.pinnedVersion;
-      const supported = pinned === undefined ? supportedMediaTypes() : [mediaType(pinned), "application/json"];
+    const now = clock.now();
+    const withdrawn = withdrawnVersions(schedule, now);
+    ctx.state.withdrawn = withdrawn;
+    const prefix = ctx.state.pinnedVersion;
+    const pin = ctx.state.user?.apiVersion;
+    const result = negotiated(ctx.get("Accept") || undefined, prefix, pin, withdrawn);
+    if (result.kind === "not_acceptable") {
+      const supported = prefix === undefined ? supportedMediaTypes((v) => !withdrawn.has(v)) : [mediaType(prefix), "application/json"];
       throw HttpProblem.of(
         "not_acceptable",
-        `none of the media types in Accept can be served${pinned === undefined ? "" : ` under /v${pinned}`}; expected one of: ${supported.join(", ")}`,
+        `none of the media types in Accept can be served${prefix === undefined ? "" : ` under /v${prefix}`}; expected one of: ${supported.join(", ")}`,
         { supported_media_types: supported },
       );
     }
+    if (result.kind === "gone") {
+      ctx.state.goneVersion = result.version;
+      const link = `<${successorPath(ctx.originalUrl, result.version)}>; rel="successor-version"; ${successorType}`;
+      throw versionGone(result.version, withdrawn.get(result.version)!, now, link, prefix === undefined && pin === result.version);
+    }
+    const version = result.version;
     ctx.state.version = version;
-    if (DEPRECATED_VERSIONS.has(version)) {
-      ctx.set("Deprecation", deprecation);
-      ctx.set("Sunset", sunset);
+    const deprecated = deprecationHeaders.get(version);
+    if (deprecated !== undefined) {
+      ctx.set("Deprecation", deprecated.deprecation);
+      if (deprecated.sunset !== undefined) ctx.set("Sunset", deprecated.sunset);
       ctx.append("Link", `<${successorPath(ctx.originalUrl, version)}>; rel="successor-version"; ${successorType}`);
     }
     await next();
   };
+}
+
+/** The 410: why the version is withdrawn, what to ask for instead and, in a brownout, when to come back. */
+function versionGone(version: ApiVersion, why: Withdrawal, now: Date, link: string, fromPin: boolean): HttpProblem {
+  const instead = [`Accept: ${mediaType(CURRENT_VERSION)}`, `the /v${CURRENT_VERSION} prefix`];
+  if (fromPin) instead.push(`or move your pinned version: PATCH /users/{id} {"api_version": ${CURRENT_VERSION}} (naming version ${CURRENT_VERSION})`);
+  const headers: Record<string, string> = { Link: link };
+  if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
+  return HttpProblem.of(
+    "version_gone",
+    `${describeWithdrawal(version, why)}; ask for version ${CURRENT_VERSION} (${instead.join(", ")})`,
+    { version, successor_version: CURRENT_VERSION },
+    headers,
+  );
+}
+
+/**
+ * A pin may only move to a version offered now: one past its sunset (or inside a brownout) is a
+ * 422 on `/api_version`, as any other rule violation.
+ *
+ *     refuseWithdrawnPin(ctx, changes.apiVersion)
+ */
+export function refuseWithdrawnPin(ctx: HttpContext, version: ApiVersion | undefined): void {
+  const why = version === undefined ? undefined : ctx.state.withdrawn?.get(version);
+  if (version === undefined || why === undefined) return;
+  const detail = `${describeWithdrawal(version, why)}; pin a version that is offered`;
+  throw new Invalid(`api_version ${version} cannot be pinned: ${detail}`, [{ pointer: "/api_version", detail }]);
 }
 
 // Compiled once: deprecated versions' URL prefixes, as successorPath swaps them.
@@ -70,33 +136,43 @@ function successorPath(originalUrl: string, version: ApiVersion): string {
   return originalUrl.replace(prefix, `/v${CURRENT_VERSION}`);
 }
 
-/** How many distinct (Accept, pinned version) answers a negotiator remembers before starting afresh. */
+/** How many distinct (Accept, prefix, pin, withdrawn) answers a negotiator remembers before starting afresh. */
 const REMEMBERED_NEGOTIATIONS = 512;
 /** Longer Accept headers are negotiated each time rather than remembered. */
 const REMEMBERED_ACCEPT_LENGTH = 512;
 
+type Remembered = (
+  accept: string | undefined,
+  prefix: ApiVersion | undefined,
+  pin: ApiVersion | undefined,
+  withdrawn: ReadonlyMap<ApiVersion, unknown>,
+) => Negotiation;
+
 /**
- * `negotiate` (a pure function of the header and the pin) with its answers remembered: clients
- * send a handful of distinct Accept headers, and parsing one costs more than the rest of the
+ * `negotiate` (a pure function of its inputs) with its answers remembered: clients send a
+ * handful of distinct Accept headers, and parsing one costs more than the rest of the
  * negotiation. Bounded: when full, the memory is cleared, so odd headers cost only a re-parse.
  */
-function rememberNegotiations(): (accept: string | undefined, pinned: ApiVersion | undefined) => ApiVersion | undefined {
-  const answers = new Map<ApiVersion | undefined, Map<string | undefined, ApiVersion | null>>();
+function rememberNegotiations(): Remembered {
+  const answers = new Map<string, Map<string | undefined, Negotiation>>();
   let size = 0;
-  return (accept, pinned) => {
-    if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH) return negotiate(accept, pinned);
-    let forPin = answers.get(pinned);
-    const known = forPin?.get(accept);
-    if (known !== undefined) return known ?? undefined;
-    const version = negotiate(accept, pinned);
+  return (accept, prefix, pin, withdrawnMap) => {
+    const withdrawn = new Set(withdrawnMap.keys());
+    if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH) return negotiate({ accept, prefix, pin, withdrawn });
+    // Every part of the key but the header is a version number or nothing: a handful of values.
+    const key = `${prefix ?? ""}|${pin ?? ""}|${[...withdrawn].join(".")}`;
+    let forKey = answers.get(key);
+    const known = forKey?.get(accept);
+    if (known !== undefined) return known;
+    const result = negotiate({ accept, prefix, pin, withdrawn });
     if (size >= REMEMBERED_NEGOTIATIONS) {
       answers.clear();
       size = 0;
-      forPin = undefined;
+      forKey = undefined;
     }
-    if (forPin === undefined) answers.set(pinned, (forPin = new Map()));
-    forPin.set(accept, version ?? null);
+    if (forKey === undefined) answers.set(key, (forKey = new Map()));
+    forKey.set(accept, result);
     size++;
-    return version;
+    return result;
   };
 }

@@ -1,31 +1,43 @@
 /**
  * `GET /openapi/v1.json`, `GET /openapi/v2.json`: the OpenAPI document of each version, built
- * once at boot from the route table. Outside version negotiation: any `Accept` gets the document.
+ * from the route table once per state of the version (offered, or past its sunset), so a
+ * document turns into "this version is gone" at the sunset without a restart. Outside version
+ * negotiation: any `Accept` gets the document.
  *
- *     app.use(serveOpenApi(routes(deps, options), { deprecatedAt, sunset }))
+ *     app.use(serveOpenApi(routes(deps, options), { schedule, clock }))
  */
-import { API_VERSIONS } from "../versions.ts";
+import type { Clock } from "../clock.ts";
+import { withdrawal, type Schedule } from "../version-lifecycle.ts";
+import { API_VERSIONS, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
 import type { Middleware } from "./context.ts";
 import { buildOpenApi } from "./openapi.ts";
 import type { Route } from "./routes.ts";
 
 export interface ServeOpenApiOptions {
-  deprecatedAt: Date;
-  sunset: Date;
+  schedule: Schedule;
+  clock: Clock;
 }
 
 export function serveOpenApi(table: readonly Route[], options: ServeOpenApiOptions): Middleware {
-  const documents = new Map<string, StaticRepresentation>(
-    API_VERSIONS.map((version) => [
-      `/openapi/v${version}.json`,
-      staticRepresentation(buildOpenApi(table, { ...options, version }), "application/json; charset=utf-8"),
-    ]),
-  );
+  const { schedule, clock } = options;
+  const paths = new Map<string, ApiVersion>(API_VERSIONS.map((v) => [`/openapi/v${v}.json`, v]));
+  const documents = new Map<string, StaticRepresentation>();
+  function document(version: ApiVersion, sunsetReached: boolean): StaticRepresentation {
+    const key = `${version}:${sunsetReached}`;
+    let doc = documents.get(key);
+    if (doc === undefined) {
+      doc = staticRepresentation(buildOpenApi(table, { version, schedule, sunsetReached }), "application/json; charset=utf-8");
+      documents.set(key, doc);
+    }
+    return doc;
+  }
+  // Built at boot, so a broken schema stops the boot rather than the first request.
+  for (const version of API_VERSIONS) document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset");
   return async function serveOpenApiMiddleware(ctx, next) {
-    const document = documents.get(ctx.path);
-    if (document === undefined) return next();
+    const version = paths.get(ctx.path);
+    if (version === undefined) return next();
     ctx.state.route = ctx.path;
-    sendStatic(ctx, document);
+    sendStatic(ctx, document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset"));
   };
 }

@@ -9,12 +9,17 @@
  * else `schemas/responses/user.json`; inside these files `{"$ref": "link.json"}` means "the `link`
  * representation of the same version" and becomes `#/components/schemas/Link`.
  *
- *     const doc = buildOpenApi(routes(deps, options), { version: 2, deprecatedAt, sunset })
+ * Each document carries its version's changelog entry (lib/versions.ts) in `info.description`
+ * and as `info.x-changes`, and a deprecated version's document its sunset and brownouts
+ * (`info.x-sunset`, `info.x-brownouts`); once the sunset has passed it says the version is gone.
+ *
+ *     const doc = buildOpenApi(routes(deps, options), { version: 2, schedule })
  *     doc.paths["/users/{id}"].get.responses["200"].content["application/vnd.app.v2+json"].schema
  *     // → { $ref: "#/components/schemas/User" }
  */
 import { readFileSync } from "node:fs";
-import { API_VERSIONS, CURRENT_VERSION, DEPRECATED_VERSIONS, mediaType, type ApiVersion } from "../versions.ts";
+import type { Schedule } from "../version-lifecycle.ts";
+import { API_VERSIONS, CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./pagination.ts";
 import { PROBLEMS, type ProblemKind } from "./problems.ts";
 import { IDEMPOTENCY_PROBLEMS } from "./idempotency.ts";
@@ -27,15 +32,20 @@ type Json = Record<string, unknown>;
 
 export interface OpenApiOptions {
   version: ApiVersion;
-  /** When deprecated versions were deprecated, and when they stop being served. */
-  deprecatedAt: Date;
-  sunset: Date;
+  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
+  schedule: Schedule;
+  /** The version's sunset has passed: the document says it is no longer served. */
+  sunsetReached?: boolean;
 }
 
 export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): Json {
   const { version } = options;
   const schemas = new SchemaCollector(version);
   const deprecated = DEPRECATED_VERSIONS.has(version);
+  const declared: VersionDeclaration = VERSIONS[version];
+  const planned = options.schedule[version];
+  const sunset = planned?.sunset?.toISOString().slice(0, 10);
+  const brownouts = (planned?.brownouts ?? []).map((w) => w.label);
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of table) {
     const path = route.path.replace(/:(\w+)/g, "{$1}");
@@ -49,11 +59,16 @@ export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): 
       version: String(version),
       description: [
         `Version ${version} of the Hypercast API: responses are \`${vendor}\`; ask for it with \`Accept: ${vendor}\` or with the \`/v${version}\` URL prefix.`,
-        deprecated
-          ? `**Deprecated** since ${options.deprecatedAt.toISOString().slice(0, 10)}; served until ${options.sunset.toISOString().slice(0, 10)}. Move to version ${CURRENT_VERSION} (\`/openapi/v${CURRENT_VERSION}.json\`).`
-          : `The current version. Supported versions: ${API_VERSIONS.join(", ")} (see \`GET /versions\`).`,
+        options.sunsetReached === true
+          ? `**Sunset** on ${sunset}: this version is no longer served; every request for it gets 410 \`/problems/version-gone\`. Use version ${CURRENT_VERSION} (\`/openapi/v${CURRENT_VERSION}.json\`).`
+          : deprecated
+            ? `**Deprecated** since ${declared.deprecatedAt?.toISOString().slice(0, 10)}; served until ${sunset ?? "further notice"}${brownouts.length > 0 ? `, except during the brownouts ${brownouts.join(", ")} (410, as after the sunset)` : ""}. Move to version ${CURRENT_VERSION} (\`/openapi/v${CURRENT_VERSION}.json\`).`
+            : `The current version. Supported versions: ${API_VERSIONS.join(", ")} (see \`GET /versions\`).`,
+        `Changes in version ${version}:\n\n${declared.changes.map((c) => `- **${c.resource}**: ${c.description}`).join("\n")}`,
         "Errors are RFC 9457 problems (`application/problem+json`). GET answers carry a strong `ETag`; `If-None-Match` gets 304.",
       ].join("\n\n"),
+      "x-changes": declared.changes.map((c) => ({ resource: c.resource, description: c.description })),
+      ...(deprecated ? { "x-sunset": planned?.sunset?.toISOString() ?? null, "x-brownouts": brownouts, "x-sunset-reached": options.sunsetReached === true } : {}),
     },
     servers: [
       { url: `/v${version}`, description: "the URL prefix pins the version" },
@@ -104,11 +119,12 @@ function operation(route: Route, version: ApiVersion, deprecated: boolean, schem
   if (route.method === "get") {
     responses["304"] = { description: "Not Modified: the representation still matches `If-None-Match`", headers: { ETag: ref("headers", "ETag") } };
   }
-  for (const [status, titles] of problemsOf(route, idempotent)) {
+  for (const [status, titles] of problemsOf(route, idempotent, deprecated)) {
     const headers: Json = {};
     if (status === 401) headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
     if (status === 429) Object.assign(headers, { "Retry-After": ref("headers", "Retry-After"), "RateLimit-Policy": ref("headers", "RateLimit-Policy"), RateLimit: ref("headers", "RateLimit") });
-    if (status === 503) headers["Retry-After"] = ref("headers", "Retry-After");
+    if (status === 503 || status === 410) headers["Retry-After"] = ref("headers", "Retry-After");
+    if (status === 410) headers["Link"] = ref("headers", "Link");
     if (status === 405) headers["Allow"] = ref("headers", "Allow");
     responses[String(status)] = {
       description: titles.join("; "),
@@ -147,9 +163,11 @@ function describeSuccess(route: Route, status: number): string {
 }
 
 /** The problems a route can answer, by status: those of its kind (auth, body, ids, pages, keys) and its own. */
-function problemsOf(route: Route, idempotent: boolean): Map<number, string[]> {
+function problemsOf(route: Route, idempotent: boolean, deprecated: boolean): Map<number, string[]> {
   // Every request is rate limited: per user with a token, per client address without one.
   const kinds = new Set<ProblemKind>(["not_acceptable", "unavailable", "rate_limited"]);
+  // A deprecated version is withdrawn during brownouts and after its sunset.
+  if (deprecated) kinds.add("version_gone");
   const extra: { status: number; title: string }[] = [];
   if (route.auth) kinds.add("unauthorized");
   if (route.body !== undefined) kinds.add("malformed_json").add("payload_too_large").add("unsupported_media_type").add("validation_failed");

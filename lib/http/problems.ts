@@ -14,6 +14,7 @@ export const PROBLEMS = {
   method_not_allowed: { status: 405, title: "Method Not Allowed" },
   not_acceptable: { status: 406, title: "Not Acceptable" },
   conflict: { status: 409, title: "Conflict" },
+  version_gone: { status: 410, title: "Version Gone" },
   payload_too_large: { status: 413, title: "Payload Too Large" },
   unsupported_media_type: { status: 415, title: "Unsupported Media Type" },
   validation_failed: { status: 422, title: "Validation Failed" },

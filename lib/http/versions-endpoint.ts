@@ -1,45 +1,68 @@
 /**
- * `GET /versions`: the versions served, which is current and which deprecated (with the
- * deprecation and sunset dates), their media types, URL prefixes and OpenAPI documents — for
- * gateways that route by media type and for clients planning a migration. Outside version
- * negotiation: any `Accept` gets it, as `application/json`.
+ * `GET /versions`: the versions, which is current and which deprecated (with the deprecation
+ * date, sunset date and brownout windows), which are withdrawn right now, what changed in each
+ * (the changelog declared in lib/versions.ts), their media types, URL prefixes and OpenAPI
+ * documents — for gateways that route by media type and for clients planning a migration.
+ * Outside version negotiation: any `Accept` gets it, as `application/json`.
  *
- *     app.use(serveVersions({ deprecatedAt, sunset: config.v1Sunset }))
+ *     app.use(serveVersions({ schedule, clock }))
  *     // GET /versions → {"current_version":2,"default_version":2,"versions":[{"version":2,"status":"current",…},…]}
  */
-import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, DEPRECATED_VERSIONS, mediaType, parameterMediaType } from "../versions.ts";
-import { sendStatic, staticRepresentation } from "./conditional.ts";
+import type { Clock } from "../clock.ts";
+import { withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
+import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, VERSIONS, mediaType, parameterMediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
+import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
 import type { Middleware } from "./context.ts";
 
 export interface ServeVersionsOptions {
-  /** When the deprecated versions were deprecated, and when they stop being served. */
-  deprecatedAt: Date;
-  sunset: Date;
+  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
+  schedule: Schedule;
+  clock: Clock;
 }
 
-/** The body of `GET /versions` (pure). */
-export function versionsDocument(options: ServeVersionsOptions): Record<string, unknown> {
+/**
+ * The body of `GET /versions` (pure) with these versions withdrawn. `status` is `current`,
+ * `deprecated`, `browned_out` (inside a brownout window) or `sunset`.
+ */
+export function versionsDocument(schedule: Schedule, withdrawn: ReadonlyMap<ApiVersion, Withdrawal> = new Map()): Record<string, unknown> {
   return {
     current_version: CURRENT_VERSION,
     default_version: DEFAULT_VERSION,
-    versions: API_VERSIONS.map((version) => ({
-      version,
-      status: DEPRECATED_VERSIONS.has(version) ? "deprecated" : "current",
-      ...(DEPRECATED_VERSIONS.has(version)
-        ? { deprecated_at: options.deprecatedAt.toISOString(), sunset: options.sunset.toISOString(), successor_version: CURRENT_VERSION }
-        : {}),
-      media_types: [mediaType(version), parameterMediaType(version)],
-      url_prefix: `/v${version}`,
-      openapi: `/openapi/v${version}.json`,
-    })),
+    versions: API_VERSIONS.map((version) => {
+      const declared: VersionDeclaration = VERSIONS[version];
+      const planned = schedule[version];
+      const why = withdrawn.get(version);
+      const status = why?.reason === "sunset" ? "sunset" : why?.reason === "brownout" ? "browned_out" : declared.deprecatedAt !== undefined ? "deprecated" : "current";
+      return {
+        version,
+        status,
+        ...(declared.deprecatedAt === undefined
+          ? {}
+          : {
+              deprecated_at: declared.deprecatedAt.toISOString(),
+              ...(planned?.sunset === undefined ? {} : { sunset: planned.sunset.toISOString() }),
+              brownouts: (planned?.brownouts ?? []).map((w) => ({ start: w.start.toISOString(), end: w.end.toISOString() })),
+              successor_version: CURRENT_VERSION,
+            }),
+        changes: declared.changes.map((c) => ({ resource: c.resource, description: c.description })),
+        media_types: [mediaType(version), parameterMediaType(version)],
+        url_prefix: `/v${version}`,
+        openapi: `/openapi/v${version}.json`,
+      };
+    }),
   };
 }
 
 export function serveVersions(options: ServeVersionsOptions): Middleware {
-  const versions = staticRepresentation(versionsDocument(options), "application/json; charset=utf-8");
+  // The body changes only when a version is withdrawn or comes back: one per such state, built once.
+  const bodies = new Map<string, StaticRepresentation>();
   return async function serveVersionsMiddleware(ctx, next) {
     if (ctx.path !== "/versions") return next();
     ctx.state.route = "/versions";
-    sendStatic(ctx, versions);
+    const withdrawn = withdrawnVersions(options.schedule, options.clock.now());
+    const key = [...withdrawn].map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`).join(",");
+    let body = bodies.get(key);
+    if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.schedule, withdrawn), "application/json; charset=utf-8")));
+    sendStatic(ctx, body);
   };
 }

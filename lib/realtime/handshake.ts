@@ -3,7 +3,7 @@
  * request carries, or why it is refused. Token verification itself happens in the caller.
  *
  *     parseHandshake({ path: "/socket/websocket", query: "token=t&vsn=2.0.0", protocols: "" })
- *     // → { ok: true, token: "t", apiVersion: 2, protocol: "" }
+ *     // → { ok: true, token: "t", apiVersion: undefined, protocol: "" } (no api_version: the caller's pin decides)
  *
  * Rules (phoenix-channels-protocol.md §1): `vsn` must be 2.x (V1 JSON objects are not served);
  * the token comes from the `token` query parameter or from the `base64url.bearer.phx.<b64>`
@@ -11,7 +11,7 @@
  * Latin-1 bytes. When the client offered subprotocols we select `phoenix` and never echo the
  * token protocol.
  */
-import { DEFAULT_VERSION, parseApiVersion, type ApiVersion } from "../versions.ts";
+import { parseApiVersion, type ApiVersion } from "../versions.ts";
 import { parseQuery, stringParam } from "./query.ts";
 
 export const SOCKET_PATH = "/socket/websocket";
@@ -25,7 +25,8 @@ export interface HandshakeRequest {
 }
 
 export type Handshake =
-  | { ok: true; token: string; apiVersion: ApiVersion; protocol: string }
+  /** `apiVersion` undefined: the socket names none (it gets its user's pin, else the default). */
+  | { ok: true; token: string; apiVersion: ApiVersion | undefined; protocol: string }
   | { ok: false; status: 403 | 404; reason: string };
 
 export function parseHandshake(request: HandshakeRequest): Handshake {
@@ -36,8 +37,8 @@ export function parseHandshake(request: HandshakeRequest): Handshake {
     return { ok: false, status: 403, reason: `unsupported vsn ${JSON.stringify(vsn ?? null)}, expected 2.x` };
   }
   const versionParam = stringParam(query, "api_version");
-  const apiVersion = versionParam === undefined ? DEFAULT_VERSION : parseApiVersion(versionParam);
-  if (apiVersion === undefined) return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
+  const apiVersion = versionParam === undefined ? undefined : parseApiVersion(versionParam);
+  if (versionParam !== undefined && apiVersion === undefined) return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
 
   const offered = request.protocols.split(",").map((p) => p.trim()).filter((p) => p !== "");
   let token = stringParam(query, "token");

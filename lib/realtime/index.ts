@@ -10,8 +10,10 @@
  * Endpoint `ws://HOST:PORT/socket/websocket?vsn=2.0.0&token=<socket_token>[&api_version=1|2]`,
  * or the token in the `base64url.bearer.phx.<base64>` subprotocol. Missing/bad/expired/revoked
  * token, `vsn` other than 2.x or an `api_version` other than 1|2 → HTTP 403 before any socket
- * exists; a user already at `SOCKETS_PER_USER` open sockets → 429; any other path → 404. Close
- * codes and limits: close-codes.ts.
+ * exists; a user already at `SOCKETS_PER_USER` open sockets → 429; any other path → 404. Without
+ * `api_version` the socket gets its user's pinned version (carried in the socket token), else the
+ * default. A version past its sunset or inside a brownout → HTTP 410 with a `/problems/version-gone`
+ * body, as over HTTP. Close codes and limits: close-codes.ts.
  *
  * What the contexts announce reaches the open sockets of this node: a revoked session closes
  * the sockets opened with its tokens (4401); an ended room access evicts the channels that may no
@@ -21,7 +23,8 @@ import { randomBytes } from "node:crypto";
 import type { Deps } from "../deps.ts";
 import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
 import { roomTopic } from "../rooms/index.ts";
-import { API_VERSIONS } from "../versions.ts";
+import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
+import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
 import { compileChannelSchemas } from "./channels/schemas.ts";
@@ -88,6 +91,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
   const engines = new Set<SocketEngine>();
   const bySession = new Map<number, Set<SocketEngine>>();
   const byUser = new Map<number, Set<SocketEngine>>();
+  const schedule = configuredSchedule(deps.config);
   const node = randomBytes(4).toString("hex");
   let sequence = 0;
   let draining = false;
@@ -162,13 +166,17 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         const verified = deps.accounts.verifySocketTokenNow(handshake.token);
         if (!verified.ok) return { accept: false, status: 403 };
         const { userId, sessionId } = verified;
+        const apiVersion = handshake.apiVersion ?? verified.pinnedVersion ?? DEFAULT_VERSION;
+        const now = deps.clock.now();
+        const why = withdrawal(schedule, apiVersion, now);
+        if (why !== undefined) return versionGone(apiVersion, why, now);
         const admit = (acquired: boolean): UpgradeDecision<Session> => {
           if (!acquired) return { accept: false, status: 429 };
           if (draining) {
             deps.socketQuota.release(userId);
             return { accept: false, status: 403 };
           }
-          const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId, sessionId, apiVersion: handshake.apiVersion };
+          const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId, sessionId, apiVersion };
           return { accept: true, session: { info }, protocol: handshake.protocol };
         };
         const acquired = deps.socketQuota.acquire(userId);
@@ -238,6 +246,21 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
   if (set === undefined) return;
   set.delete(value);
   if (set.size === 0) index.delete(key);
+}
+
+/**
+ * The HTTP 410 refusing an upgrade in a withdrawn version: the same problem as over HTTP, with
+ * the successor and, inside a brownout, when to come back.
+ */
+function versionGone(version: ApiVersion, why: Withdrawal, now: Date): UpgradeDecision<Session> {
+  const detail = `${describeWithdrawal(version, why)}; connect with api_version=${CURRENT_VERSION}`;
+  const body = JSON.stringify({ type: "/problems/version-gone", title: "Version Gone", status: 410, detail, version, successor_version: CURRENT_VERSION });
+  const headers: Record<string, string> = {
+    "Content-Type": "application/problem+json",
+    Link: `<${SOCKET_PATH}?api_version=${CURRENT_VERSION}>; rel="successor-version"; type="${mediaType(CURRENT_VERSION)}"`,
+  };
+  if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
+  return { accept: false, status: 410, headers, body };
 }
 
 /** How many presence entries (metas) a diff side holds. */

@@ -31,9 +31,12 @@ export interface UpgradeRequest {
   protocols: string;
 }
 
-export type UpgradeDecision<S> = { accept: true; session: S; protocol: string } | { accept: false; status: 403 | 404 | 429 };
+export type UpgradeDecision<S> =
+  | { accept: true; session: S; protocol: string }
+  /** A refusal: the status, and optionally headers and a body (a 410's problem+json). */
+  | { accept: false; status: 403 | 404 | 410 | 429; headers?: Readonly<Record<string, string>>; body?: string };
 
-const STATUS_LINES = { 403: "403 Forbidden", 404: "404 Not Found", 429: "429 Too Many Requests" } as const;
+const REFUSALS = { 403: "403 Forbidden", 404: "404 Not Found", 410: "410 Gone", 429: "429 Too Many Requests" } as const;
 
 /** One open WebSocket as the rest of the tier sees it. */
 export interface Connection {
@@ -141,10 +144,11 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
             const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
             res.upgrade(data, key, decision.protocol, extensions, context);
           } else {
-            res.writeStatus(STATUS_LINES[decision.status]);
+            res.writeStatus(REFUSALS[decision.status]);
             // Sockets are counted per user; one closes within seconds when its owner is done with it.
             if (decision.status === 429) res.writeHeader("Retry-After", "5");
-            res.end("", true);
+            for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
+            res.end(decision.body ?? "", true);
           }
         });
       };

@@ -26,6 +26,10 @@ export interface TelemetryEvents {
       /** The version served; `undefined` when none was negotiated (406, /health, /metrics…). */
       api_version: ApiVersion | undefined;
       user_id: number | undefined;
+      /** The caller's pinned version; `undefined` without a live bearer token. */
+      pinned_version?: ApiVersion | undefined;
+      /** Set on a 410: the withdrawn version (sunset or browned out) the request asked for. */
+      gone_version?: ApiVersion | undefined;
     };
   };
   /** A database query finished (its time on the connection, pool wait excluded). */

@@ -9,10 +9,12 @@
  *     ctx.type = metrics.contentType; ctx.body = await metrics.render()
  *
  * Label values are bounded on purpose: `route` is the route pattern (`/users/:id`) or
- * `unmatched`, never a raw path, so a scanner probing random URLs cannot grow the series.
+ * `unmatched`, never a raw path, so a scanner probing random URLs cannot grow the series;
+ * `api_version` and `pinned_version` are one of the versions or `none`.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/index.ts";
+import { API_VERSIONS } from "../versions.ts";
 import type { TelemetryEvent } from "./events.ts";
 import type { TelemetryHandler } from "./index.ts";
 
@@ -61,6 +63,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const httpRequests = new Counter({
     name: `${p}http_requests_total`,
     help: "HTTP requests answered, by API version served (none: no version negotiated). What decides when v1 can be sunset.",
+    labelNames: ["api_version"] as const,
+    registers,
+  });
+  const pinnedRequests = new Counter({
+    name: `${p}http_requests_by_pinned_version_total`,
+    help: "HTTP requests answered, by the caller's pinned API version (none: no live bearer token). Who a sunset of that version would break if they stopped naming a version.",
+    labelNames: ["pinned_version"] as const,
+    registers,
+  });
+  const goneRequests = new Counter({
+    name: `${p}http_requests_version_gone_total`,
+    help: "HTTP requests refused with 410 because they asked for a withdrawn version (past its sunset or inside a brownout), by that version.",
     labelNames: ["api_version"] as const,
     registers,
   });
@@ -131,6 +145,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const presenceEntries = new Gauge({ name: `${p}realtime_presence_entries`, help: "Presence entries tracked on this node (one per socket and topic).", registers });
   // Registered at zero so dashboards and alerts see the series before the first event.
   httpRequests.labels({ api_version: NO_VERSION }).inc(0);
+  for (const version of API_VERSIONS) {
+    httpRequests.labels({ api_version: String(version) }).inc(0);
+    pinnedRequests.labels({ pinned_version: String(version) }).inc(0);
+    goneRequests.labels({ api_version: String(version) }).inc(0);
+  }
+  pinnedRequests.labels({ pinned_version: NO_VERSION }).inc(0);
   joins.inc({ outcome: "ok" }, 0);
   joins.inc({ outcome: "error" }, 0);
 
@@ -143,6 +163,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           e.measurements.duration_ms / 1000,
         );
         httpRequests.inc({ api_version: version });
+        pinnedRequests.inc({ pinned_version: e.metadata.pinned_version === undefined ? NO_VERSION : String(e.metadata.pinned_version) });
+        if (e.metadata.gone_version !== undefined) goneRequests.inc({ api_version: String(e.metadata.gone_version) });
         return;
       }
       case "db.query.stop":

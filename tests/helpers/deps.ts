@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/telemetry/logger.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
@@ -34,11 +35,19 @@ export interface TestDeps extends Deps {
 export interface TestDepsOptions {
   /** A logger of the test's own, e.g. one writing into an array (see createLogger). */
   logger?: Logger;
+  /** A clock of the test's own (see tests/helpers/clock.ts). */
+  clock?: Clock;
 }
 
 export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
   const schema = config.databaseUrl === undefined ? undefined : `test_${randomBytes(6).toString("hex")}`;
-  const deps = await createDeps(config, { schema, inMemory: true, migrate: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  const deps = await createDeps(config, {
+    schema,
+    inMemory: true,
+    migrate: true,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
   return {
     ...deps,
     async dispose() {

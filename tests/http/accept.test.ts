@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import fc from "fast-check";
-import { classifyBodyType, negotiateVersion, supportedMediaTypes } from "../../lib/http/accept.ts";
+import { classifyBodyType, negotiate, negotiateVersion, supportedMediaTypes, type Negotiation, type NegotiationRequest } from "../../lib/http/accept.ts";
 import { API_VERSIONS, type ApiVersion } from "../../lib/versions.ts";
 
 fc.configureGlobal({ seed: Number(process.env["FC_SEED"] ?? 20260101), numRuns: 400 });
@@ -56,6 +56,73 @@ for (const [accept, pinned, expected] of NEGOTIATION) {
     t.is(negotiateVersion(accept, pinned), expected);
   });
 }
+
+// The pin and the withdrawn versions are inputs of the same function.
+const V1_GONE = new Set([1] as const);
+const ok = (version: ApiVersion): Negotiation => ({ kind: "ok", version });
+const gone = (version: ApiVersion): Negotiation => ({ kind: "gone", version });
+const NOT_ACCEPTABLE: Negotiation = { kind: "not_acceptable" };
+const WITH_PIN_AND_CLOCK: ReadonlyArray<[NegotiationRequest, Negotiation, string]> = [
+  [{ accept: undefined, pin: 1 }, ok(1), "no Accept: the pin"],
+  [{ accept: "*/*", pin: 1 }, ok(1), "*/* names no version"],
+  [{ accept: "application/*", pin: 1 }, ok(1), "application/* names no version"],
+  [{ accept: "application/json", pin: 1 }, ok(1), "application/json names no version"],
+  [{ accept: "application/vnd.app+json", pin: 1 }, ok(1), "the bare vendor type names no version"],
+  [{ accept: "text/html, */*;q=0.1", pin: 1 }, ok(1), "a browser's Accept names no version"],
+  [{ accept: V2, pin: 1 }, ok(2), "a named version beats the pin"],
+  [{ accept: "application/vnd.app+json; version=2", pin: 1 }, ok(2), "so does the parameter form"],
+  [{ accept: undefined, pin: 2 }, ok(2), "pinned to the default"],
+  [{ accept: undefined, pin: 1, prefix: 2 }, ok(2), "a prefix beats the pin"],
+  [{ accept: `application/json, ${V1};q=0`, pin: 1 }, ok(2), "the pin excluded by name with q=0"],
+  [{ accept: V1, withdrawn: V1_GONE }, gone(1), "only v1 acceptable, v1 withdrawn: 410"],
+  [{ accept: "application/vnd.app+json; version=1", withdrawn: V1_GONE }, gone(1), "the parameter form too"],
+  [{ accept: `${V1}, text/html;q=0.5`, withdrawn: V1_GONE }, gone(1), "nothing else we serve is acceptable"],
+  [{ accept: `${V1}, application/json;q=0.5`, withdrawn: V1_GONE }, ok(2), "as if v1 were not listed: generic JSON is next"],
+  [{ accept: `${V1}, ${V2};q=0.1`, withdrawn: V1_GONE }, ok(2), "v2 is acceptable too"],
+  [{ accept: "application/vnd.app.v3+json", withdrawn: V1_GONE }, NOT_ACCEPTABLE, "v3 is not ours: 406, not 410"],
+  [{ accept: undefined, prefix: 1, withdrawn: V1_GONE }, gone(1), "the /v1 prefix"],
+  [{ accept: V2, prefix: 1, withdrawn: V1_GONE }, gone(1), "the /v1 prefix whatever the Accept"],
+  [{ accept: "text/html", prefix: 1, withdrawn: V1_GONE }, gone(1), "even an unacceptable one"],
+  [{ accept: undefined, prefix: 2, pin: 1, withdrawn: V1_GONE }, ok(2), "the /v2 prefix serves a caller pinned to v1"],
+  [{ accept: undefined, pin: 1, withdrawn: V1_GONE }, gone(1), "pinned to v1, naming no version"],
+  [{ accept: "*/*", pin: 1, withdrawn: V1_GONE }, gone(1), "a wildcard does not name v2"],
+  [{ accept: "application/json", pin: 1, withdrawn: V1_GONE }, gone(1), "neither does generic JSON"],
+  [{ accept: "application/vnd.app+json", pin: 1, withdrawn: V1_GONE }, gone(1), "nor the bare vendor type"],
+  [{ accept: V2, pin: 1, withdrawn: V1_GONE }, ok(2), "pinned to v1 but naming v2"],
+  [{ accept: `application/json, ${V2};q=0.5`, pin: 1, withdrawn: V1_GONE }, ok(2), "naming v2 anywhere with q>0"],
+  [{ accept: undefined, pin: 2, withdrawn: V1_GONE }, ok(2), "pinned to v2, nothing changes"],
+  [{ accept: undefined, withdrawn: V1_GONE }, ok(2), "no pin: the default"],
+  [{ accept: "*/*", withdrawn: V1_GONE }, ok(2), "no pin, a wildcard: the default"],
+  [{ accept: `*/*, ${V2};q=0`, withdrawn: V1_GONE }, gone(1), "v2 excluded, v1 withdrawn: only v1 could have served"],
+];
+
+for (const [request, expected, why] of WITH_PIN_AND_CLOCK) {
+  test(`negotiate(${JSON.stringify({ ...request, withdrawn: request.withdrawn === undefined ? undefined : [...request.withdrawn] })}) → ${JSON.stringify(expected)}: ${why}`, (t) => {
+    t.deepEqual(negotiate(request), expected);
+  });
+}
+
+test("with nothing withdrawn, negotiate and a pin never turn a version the header names into another", (t) => {
+  fc.assert(
+    fc.property(header, pinned, version, (accept, prefix, pin) => {
+      const plain = negotiateVersion(accept, prefix);
+      const result = negotiate({ accept, prefix, pin });
+      // A pin only changes answers to types naming no version; whatever it gives is a supported version or 406 as before.
+      return plain === undefined ? result.kind === "not_acceptable" : result.kind === "ok";
+    }),
+  );
+  t.pass();
+});
+
+test("a withdrawn version is never served, whatever the header, prefix and pin", (t) => {
+  fc.assert(
+    fc.property(fc.oneof(header, fc.string()), pinned, pinned, fc.subarray([...API_VERSIONS]), (accept, prefix, pin, gone) => {
+      const result = negotiate({ accept, prefix, pin, withdrawn: new Set(gone) });
+      return result.kind !== "ok" || !gone.includes(result.version);
+    }),
+  );
+  t.pass();
+});
 
 test("supportedMediaTypes lists both vendor forms of every version and generic JSON", (t) => {
   const types = supportedMediaTypes();

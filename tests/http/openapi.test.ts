@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from "ava";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { mediaType, type ApiVersion } from "../../lib/versions.ts";
+import { VERSIONS, mediaType, type ApiVersion } from "../../lib/versions.ts";
 import { startTestServer, type TestResponse, type TestServer } from "../helpers/http.ts";
 
 type Json = Record<string, any>;
@@ -52,7 +52,12 @@ for (const version of [1, 2] as const) {
     const create = doc.paths["/users"].post;
     t.is(create.security, undefined, "sign-up is public");
     t.deepEqual(Object.keys(create.requestBody.content).sort(), ["application/json", vendor].sort());
-    t.deepEqual(Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(), ["201", "400", "406", "409", "413", "415", "422", "429", "503"], "sign-up is limited per client address");
+    // A deprecated version can be withdrawn (brownouts, sunset): its operations also answer 410.
+    t.deepEqual(
+      Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(),
+      ["201", "400", "406", "409", ...(version === 1 ? ["410"] : []), "413", "415", "422", "429", "503"],
+      "sign-up is limited per client address",
+    );
     t.truthy(create.responses["201"].headers.Location);
     t.truthy(create.parameters.find((p: Json) => p.name === "Idempotency-Key"));
     const sportsField = version === 1 ? "favorite_sport" : "favorite_sports";
@@ -174,6 +179,7 @@ test("GET /versions lists the versions, which is deprecated, its sunset, media t
         {
           version: 2,
           status: "current",
+          changes: VERSIONS[2].changes.map((c) => ({ ...c })),
           media_types: ["application/vnd.app.v2+json", "application/vnd.app+json; version=2"],
           url_prefix: "/v2",
           openapi: "/openapi/v2.json",
@@ -183,7 +189,9 @@ test("GET /versions lists the versions, which is deprecated, its sunset, media t
           status: "deprecated",
           deprecated_at: "2026-01-01T00:00:00.000Z",
           sunset: "2027-06-30T00:00:00.000Z",
+          brownouts: [],
           successor_version: 2,
+          changes: VERSIONS[1].changes.map((c) => ({ ...c })),
           media_types: ["application/vnd.app.v1+json", "application/vnd.app+json; version=1"],
           url_prefix: "/v1",
           openapi: "/openapi/v1.json",

@@ -51,7 +51,7 @@ test.serial("GET /users pages 20 at a time by default; email only on the viewer'
   );
   t.regex(res.body._links.next.href, /^\/users\?limit=20&cursor=[\w-]+$/);
   for (const user of items) {
-    t.deepEqual(Object.keys(user).sort(), user["id"] === me.id ? ["_links", "email", "favorite_sports", "id", "name"] : ["_links", "favorite_sports", "id", "name"]);
+    t.deepEqual(Object.keys(user).sort(), user["id"] === me.id ? ["_links", "api_version", "email", "favorite_sports", "id", "name"] : ["_links", "favorite_sports", "id", "name"]);
   }
   t.is(items.find((u) => u["id"] === me.id)?.["email"], me.email);
 });
@@ -79,7 +79,7 @@ for (const mode of MODES) {
     t.true(Number.isSafeInteger(id) && id > 0);
     t.is(res.headers.get("location"), `${mode.prefix}/users/${id}`);
     const expected =
-      mode.version === 1 ? { id, name: "New", email, favorite_sport: "Chess" } : { id, name: "New", email, favorite_sports: ["Chess", "Go"] };
+      mode.version === 1 ? { id, name: "New", email, favorite_sport: "Chess" } : { id, name: "New", email, favorite_sports: ["Chess", "Go"], api_version: 2 };
     const { _links, ...fields } = res.body;
     t.deepEqual(fields, expected);
     t.deepEqual(_links, {
@@ -103,7 +103,7 @@ for (const mode of MODES) {
     const seen = await call(app, mode, "GET", `/users/${me.id}`, { token: other.token });
     assertVersioned(t, seen, mode, 200, `/users/${me.id}`);
     t.false("email" in seen.body);
-    const { email: _email, ...rest } = own.body;
+    const { email: _email, api_version: _pin, ...rest } = own.body;
     t.deepEqual(seen.body, rest);
   });
 

@@ -14,8 +14,8 @@ test("query: empty segments, Plug-style nesting, encoding, last duplicate wins",
 
 const hs = (query: string, protocols = "", path = "/socket/websocket") => parseHandshake({ path, query, protocols });
 
-test("handshake: vsn must be 2.x, api_version 1|2 (default 2), token required", (t) => {
-  t.like(hs("token=t&vsn=2.0.0"), { ok: true, token: "t", apiVersion: 2, protocol: "" });
+test("handshake: vsn must be 2.x, api_version 1|2 (absent: undefined, the pin decides), token required", (t) => {
+  t.like(hs("token=t&vsn=2.0.0"), { ok: true, token: "t", apiVersion: undefined, protocol: "" });
   t.like(hs("token=t&vsn=2.0.0&api_version=1"), { ok: true, apiVersion: 1 });
   t.like(hs("token=t&vsn=1.0.0"), { ok: false, status: 403 });
   t.like(hs("token=t"), { ok: false, status: 403 });

@@ -9,6 +9,7 @@ const ada: User = {
   name: "Ada",
   email: "ada@example.com",
   favoriteSports: ["Soccer", "Tennis", "Chess"],
+  apiVersion: 1,
   insertedAt: new Date("2026-01-02T03:04:05.678Z"),
   updatedAt: new Date("2026-02-03T04:05:06.789Z"),
 };
@@ -29,6 +30,18 @@ for (const version of API_VERSIONS) {
     t.false("email" in userView[version](ada, { version, basePath: "" }), "nor to an anonymous viewer");
   });
 }
+
+test("userView v2 shows the pinned api_version to its owner only; v1 never", (t) => {
+  t.is(userView[2](ada, { version: 2, basePath: "", viewerId: ada.id })["api_version"], 1);
+  t.false("api_version" in userView[2](ada, { version: 2, basePath: "", viewerId: 8 }));
+  t.false("api_version" in userView[2](ada, { version: 2, basePath: "" }), "nor to an anonymous viewer");
+  t.false("api_version" in userView[1](ada, { version: 1, basePath: "", viewerId: ada.id }), "v1's shape is fixed");
+});
+
+test("userParams v2: api_version changes the pin; absent leaves it", (t) => {
+  t.is(userParams[2].update({ api_version: 1 }).apiVersion, 1);
+  t.is(userParams[2].update({ name: "Grace" }).apiVersion, undefined);
+});
 
 test("userView v1 shows the first favourite sport, or null; v2 the whole list", (t) => {
   const ctx1 = { version: 1, basePath: "" } as const;

@@ -8,6 +8,7 @@ import * as createRooms from "./20261121000002-create-rooms.ts";
 import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys.ts";
 import * as addMessageRequestKeys from "./20261201000001-add-message-request-keys.ts";
 import * as createRevokedSessions from "./20261201000002-create-revoked-sessions.ts";
+import * as addUsersApiVersion from "./20261201000003-add-users-api-version.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -20,6 +21,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261121000003-create-idempotency-keys", createIdempotencyKeys],
   ["20261201000001-add-message-request-keys", addMessageRequestKeys],
   ["20261201000002-create-revoked-sessions", createRevokedSessions],
+  ["20261201000003-add-users-api-version", addUsersApiVersion],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

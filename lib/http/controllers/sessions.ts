@@ -20,7 +20,7 @@ export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpCont
 
     async createSocketToken(ctx: HttpContext) {
       const user = currentUser(ctx);
-      const socketToken = await accounts.issueSocketToken(user.id, currentSessionId(ctx));
+      const socketToken = await accounts.issueSocketToken(user.id, currentSessionId(ctx), user.apiVersion);
       respond(ctx, 201, credentialsView, { userId: user.id, socketToken, socketUrl: socketUrl(ctx) });
     },
   };

@@ -1,7 +1,8 @@
 /** Users: sign-up is public; everything else needs a bearer token; changes are self-only. */
-import type { Accounts } from "../../accounts/index.ts";
+import type { Accounts, UserChanges } from "../../accounts/index.ts";
 import { userParams, userView } from "../../../representations/users.ts";
 import { currentSessionId, currentUser } from "../auth.ts";
+import { refuseWithdrawnPin } from "../negotiate.ts";
 import type { HttpContext } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
@@ -10,7 +11,9 @@ import { respond, respondCollection } from "../render.ts";
 export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
-      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body), ctx.state.clientAddress);
+      // The new account is pinned to the version its sign-up was served in.
+      const registration = { ...userParams[ctx.state.version].create(ctx.state.body), apiVersion: ctx.state.version };
+      const user = await accounts.registerUser(registration, ctx.state.clientAddress);
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
@@ -28,10 +31,12 @@ export function usersController(accounts: Accounts) {
     async update(ctx: HttpContext) {
       const params = userParams[ctx.state.version];
       const [actorId, userId] = [currentUser(ctx).id, idParam(ctx, "id", "user")];
+      const changes: UserChanges = params.update(ctx.state.body);
+      refuseWithdrawnPin(ctx, changes.apiVersion);
       // The password first: a wrong current password changes nothing.
       const password = params.passwordChange(ctx.state.body);
       if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: ctx.state.clientAddress });
-      const user = await accounts.updateUser(actorId, userId, params.update(ctx.state.body));
+      const user = await accounts.updateUser(actorId, userId, changes);
       respond(ctx, 200, userView, user);
     },
 
