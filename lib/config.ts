@@ -52,6 +52,14 @@ export interface Config {
   readonly loginFailuresPerEmail: number;
   readonly loginFailuresPerAddress: number;
   readonly loginWindowSeconds: number;
+  /** Set when an OTLP endpoint is: export traces there (README "Tracing"). Unset: no tracing code is loaded. */
+  readonly tracing: TracingConfig | undefined;
+}
+
+export interface TracingConfig {
+  /** Where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
+  readonly url: string;
+  readonly protocol: "http/protobuf" | "http/json";
 }
 
 export interface ClusterTimings {
@@ -99,6 +107,11 @@ const ENV_SCHEMA = {
     LOGIN_FAILURES_PER_EMAIL: { type: "integer", minimum: 1, default: 5 },
     LOGIN_FAILURES_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
     LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900 },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: "string", pattern: "^https?://" },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: "string", pattern: "^https?://" },
+    // grpc is the other standard value; Hypercast ships only the HTTP exporters.
+    OTEL_EXPORTER_OTLP_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
   },
 } as const;
 
@@ -135,6 +148,10 @@ interface Env {
   LOGIN_FAILURES_PER_EMAIL: number;
   LOGIN_FAILURES_PER_ADDRESS: number;
   LOGIN_WINDOW_SECONDS: number;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+  OTEL_EXPORTER_OTLP_PROTOCOL?: TracingConfig["protocol"];
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: TracingConfig["protocol"];
 }
 
 export class ConfigError extends Error {
@@ -210,7 +227,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     loginFailuresPerEmail: v.LOGIN_FAILURES_PER_EMAIL,
     loginFailuresPerAddress: v.LOGIN_FAILURES_PER_ADDRESS,
     loginWindowSeconds: v.LOGIN_WINDOW_SECONDS,
+    tracing: tracingConfig(v),
   });
+}
+
+/** The OpenTelemetry specification's rules: the signal-specific variable wins; the generic endpoint gets `/v1/traces`. */
+function tracingConfig(v: Env): TracingConfig | undefined {
+  const generic = v.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (generic === undefined ? undefined : `${generic.replace(/\/+$/, "")}/v1/traces`);
+  if (url === undefined) return undefined;
+  return Object.freeze({ url, protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? v.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" });
 }
 
 /** `https://app.example.com, http://localhost:5173` → the list; each must be a bare origin, or `*` alone. */
@@ -239,7 +265,7 @@ function isIntegerSetting(name: string): boolean {
 }
 
 // Boot errors end up in logs: never echo a secret or a URL that may carry a password.
-const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL"]);
+const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
 
 function shown(env: NodeJS.ProcessEnv, name: string): string {
   return HIDDEN.has(name) ? "(value not shown)" : `(got ${JSON.stringify(env[name])})`;

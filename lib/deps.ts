@@ -7,10 +7,14 @@
  * Redis-backed ones, dropped cross-node publishes become `cluster.publish.dropped` telemetry, and
  * `cluster.ping` joins the readiness checks. Without it, both are in-process.
  *
+ * With an OTLP endpoint configured, tracing (telemetry/tracing.ts) is imported here, and only
+ * here, dynamically: without one no OpenTelemetry SDK module is loaded.
+ *
  *     const deps = await createDeps(loadConfig(process.env))
  *     ...
  *     await closeDeps(deps)
  */
+import type { DestinationStream } from "pino";
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import type { Config } from "./config.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
@@ -24,6 +28,7 @@ import { createTelemetry, type Telemetry } from "./telemetry/index.ts";
 import { logEvents } from "./telemetry/log-handler.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { createMetrics, type Metrics } from "./telemetry/metrics.ts";
+import type { Tracing } from "./telemetry/tracing.ts";
 
 export interface Deps {
   readonly config: Config;
@@ -42,6 +47,8 @@ export interface Deps {
   readonly idempotency: Idempotency;
   /** Set when clustered (`REDIS_URL`). */
   readonly cluster: ClusterLink | undefined;
+  /** Set when traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly tracing: Tracing | undefined;
 }
 
 /** What the rest of the process needs to know about its cluster membership. */
@@ -60,13 +67,17 @@ export interface DepsOptions {
   /** Apply pending migrations at start (always on for the embedded database). */
   migrate?: boolean;
   logger?: Logger;
+  /** Where the logger built here writes (tests read its lines); ignored with `logger`. */
+  logDestination?: DestinationStream;
 }
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const tracing = config.tracing === undefined ? undefined : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing);
+  const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
   });
+  if (tracing !== undefined) telemetry.trace(tracing.tracer);
   telemetry.attach(logEvents(logger));
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -101,6 +112,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     telemetry,
     metrics,
     idempotency: createIdempotency(db),
+    tracing,
   };
 }
 
@@ -109,6 +121,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
   await deps.presence.close();
   await deps.pubsub.close();
   await deps.db.destroy();
+  await deps.tracing?.shutdown();
 }
 
 interface ClusterParts {
@@ -119,13 +132,14 @@ interface ClusterParts {
 
 async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry): Promise<ClusterParts> {
   const url = config.redisUrl;
-  if (url === undefined) return { pubsub: createLocalPubSub(), presence: createLocalPresence(), cluster: undefined };
+  if (url === undefined) return { pubsub: createLocalPubSub(telemetry), presence: createLocalPresence(), cluster: undefined };
   const name = config.nodeName;
   const timings = config.cluster;
   const pubsub = await createRedisPubSub({
     url,
     name,
     lingerMs: timings.unsubscribeLingerMs,
+    telemetry,
     onDrop: (reason) => telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason }),
     onError: throttled((error) => logger.warn({ err: error, component: "pubsub" }, "Redis connection error")),
     onInvalid: (channel, reason) => logger.warn({ channel, reason }, "ignored a cluster message"),

@@ -82,6 +82,26 @@ export interface TelemetryEvents {
   };
 }
 
+/**
+ * Events that open a span. Only a tracer sees them (Telemetry.span); without one the wrapped work
+ * just runs. Each span is closed when its work returns or settles; the `.stop` event emitted
+ * inside it (`http.request.stop`, `channel.join.stop`, `broadcast.fanout`) completes its attributes.
+ */
+export interface SpanStarts {
+  /** An HTTP request arrived; `traceparent`/`tracestate` are its W3C trace context headers, if any. */
+  "http.request.start": { method: string; path: string; traceparent: string | undefined; tracestate: string | undefined };
+  /** A `phx_join` is being handled. */
+  "channel.join.start": { topic: string; user_id: number };
+  /** A client event on a joined topic is being handled. */
+  "channel.event.start": { topic: string; event: string };
+  /** A broadcast is published: delivered here, then sent to the other nodes. */
+  "broadcast.publish.start": { topic: string; event: string };
+  /** A broadcast is delivered on this node; `link` is its publisher's trace context (W3C traceparent). */
+  "broadcast.deliver.start": { topic: string; event: string; link: string | undefined };
+}
+
+export type SpanName = keyof SpanStarts;
+
 export type EventName = keyof TelemetryEvents;
 export type Measurements<E extends EventName> = TelemetryEvents[E]["measurements"];
 export type Metadata<E extends EventName> = TelemetryEvents[E]["metadata"];

@@ -14,10 +14,17 @@ export type { Logger } from "pino";
  *
  *     const lines: string[] = []
  *     const logger = createLogger("debug", { write: (line) => lines.push(line) })
+ *
+ * `fields` adds to every line (tracing passes the active span's `trace_id` and `span_id`).
  */
-export function createLogger(level: LogLevel, destination: DestinationStream = pino.destination({ sync: false, minLength: 4096 })): Logger {
+export function createLogger(
+  level: LogLevel,
+  destination: DestinationStream = pino.destination({ sync: false, minLength: 4096 }),
+  fields?: () => Record<string, string>,
+): Logger {
   return pino({
     level,
+    ...(fields === undefined ? {} : { mixin: fields }),
     base: { service: "hypercast" },
     redact: {
       paths: [

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
+import type { DestinationStream } from "pino";
 import type { Logger } from "../../lib/telemetry/logger.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
@@ -28,11 +29,13 @@ export interface TestDeps extends Deps {
 export interface TestDepsOptions {
   /** A logger of the test's own, e.g. one writing into an array (see createLogger). */
   logger?: Logger;
+  /** Where the logger createDeps builds writes (so its tracing fields are in the lines). */
+  logDestination?: DestinationStream;
 }
 
 export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
   const schema = config.databaseUrl === undefined ? undefined : `test_${randomBytes(6).toString("hex")}`;
-  const deps = await createDeps(config, { schema, inMemory: true, migrate: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  const deps = await createDeps(config, { schema, inMemory: true, migrate: true, ...(options.logger === undefined ? {} : { logger: options.logger }), ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }) });
   return {
     ...deps,
     async dispose() {
