@@ -72,7 +72,7 @@ export interface DepsOptions {
 }
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
-  const tracing = config.tracing === undefined ? undefined : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing);
+  const tracing = config.tracing === undefined ? undefined : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
   const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
@@ -153,6 +153,7 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       reapMs: timings.reapMs,
       reapLockMs: timings.reapLockMs,
       onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
+      telemetry,
     });
     logger.info({ node: pubsub.nodeId, presence_node: presence.nodeId() }, "joined the cluster");
     return {

@@ -24,6 +24,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { createNodeId } from "../cluster/node-id.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import type { DiffListener, Presence } from "./index.ts";
 import { EXPIRED, HEARTBEAT, REAP, SNAPSHOT, TRACK, UNTRACK } from "./redis/scripts.ts";
@@ -42,6 +43,8 @@ export interface RedisPresenceOptions {
   reapMs?: number;
   reapLockMs?: number;
   onError?: (error: Error, where: string) => void;
+  /** Traces Redis commands made inside a traced operation (lib/cluster/redis.ts). */
+  telemetry?: Telemetry;
 }
 
 export interface RedisPresence extends Presence {
@@ -95,8 +98,8 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   const onError = (error: Error) => report(error, "redis");
 
   const [cmd, sub] = await Promise.all([
-    connectRedis(options.url, { role: "command", onError }),
-    connectRedis(options.url, { role: "subscriber", onError }),
+    connectRedis(options.url, { role: "command", onError, telemetry: options.telemetry }),
+    connectRedis(options.url, { role: "subscriber", onError, telemetry: options.telemetry }),
   ]);
   type Scripts = {
     hc_track(h: string, pn: string, ch: string, field: string, entry: string, topic: string, diff: string, old: string): Promise<number>;

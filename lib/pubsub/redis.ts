@@ -77,8 +77,8 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
   const lingerMs = options.lingerMs ?? 30_000;
   const onError = options.onError ?? (() => {});
   const connections = await Promise.allSettled([
-    connectRedis(options.url, { role: "publisher", name: `hypercast:pub:${nodeId}`, onError }),
-    connectRedis(options.url, { role: "subscriber", name: `hypercast:sub:${nodeId}`, onError }),
+    connectRedis(options.url, { role: "publisher", name: `hypercast:pub:${nodeId}`, onError, telemetry: options.telemetry }),
+    connectRedis(options.url, { role: "subscriber", name: `hypercast:sub:${nodeId}`, onError, telemetry: options.telemetry }),
   ]);
   const [pub, sub] = connections.map((c) => (c.status === "fulfilled" ? c.value : undefined));
   if (pub === undefined || sub === undefined) {

@@ -98,6 +98,8 @@ export interface SpanStarts {
   "broadcast.publish.start": { topic: string; event: string };
   /** A broadcast is delivered on this node; `link` is its publisher's trace context (W3C traceparent). */
   "broadcast.deliver.start": { topic: string; event: string; link: string | undefined };
+  /** A Redis command of a cluster adapter was sent: its name only (`PUBLISH`), never its arguments. */
+  "redis.command.start": { command: string; connection: string };
 }
 
 export type SpanName = keyof SpanStarts;

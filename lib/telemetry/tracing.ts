@@ -16,6 +16,7 @@
  *   becomes a CLIENT span after the fact, from its measured duration.
  * - A broadcast is a PRODUCER span; each delivery (here, and on other nodes from the traceparent
  *   in the Redis envelope) is a CONSUMER span, child of and linked to it, counting its recipients.
+ * - A Redis command is a CLIENT span only inside a traced operation (background heartbeats are not).
  * - Attributes come from catalogue metadata, which never holds bodies, bindings or secrets.
  */
 import {
@@ -52,7 +53,8 @@ export interface Tracing {
 /** One context manager per process: AsyncLocalStorage carries the active span across awaits. */
 let contextManagerInstalled = false;
 
-export async function startTracing(config: TracingConfig): Promise<Tracing> {
+/** `node`: NODE_NAME, exported as the resource attribute `hypercast.node` so a cluster's spans tell their node. */
+export async function startTracing(config: TracingConfig, node: string | undefined): Promise<Tracing> {
   if (!contextManagerInstalled) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     contextManagerInstalled = true;
@@ -60,7 +62,7 @@ export async function startTracing(config: TracingConfig): Promise<Tracing> {
   const { OTLPTraceExporter } =
     config.protocol === "http/json" ? await import("@opentelemetry/exporter-trace-otlp-http") : await import("@opentelemetry/exporter-trace-otlp-proto");
   // Later resources win: our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
-  const resource = resourceFromAttributes({ "service.name": "hypercast" }).merge(detectResources({ detectors: [envDetector] }));
+  const resource = resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url }))] });
   const tracer = createTracer(provider.getTracer("hypercast"));
   return {
@@ -100,6 +102,9 @@ function createTracer(otel: OtelTracer): Tracer {
 
   return {
     span(start, metadata, fn) {
+      // Heartbeats, reaps and other background commands would each be a trace of one span: trace
+      // a Redis command only as part of an operation already traced.
+      if (start === "redis.command.start" && trace.getSpan(context.active()) === undefined) return fn();
       const parentOpen = active();
       const { name, kind, attributes, parent, links } = describe(start, metadata);
       const span = otel.startSpan(name, { kind, attributes, links }, parent);
@@ -182,8 +187,14 @@ function describe<S extends SpanName>(start: S, metadata: SpanStarts[S]): SpanPl
       // Child of the publish (one trace per write, across nodes) and linked to it, as messaging conventions ask.
       return { name: `process ${template(topic)}`, kind: SpanKind.CONSUMER, attributes, parent: trace.setSpanContext(ROOT_CONTEXT, from), links: [{ context: from }] };
     }
+    case "redis.command.start": {
+      const { command, connection } = m as SpanStarts["redis.command.start"];
+      const operation = command.toUpperCase();
+      return { name: operation, kind: SpanKind.CLIENT, attributes: { "db.system.name": "redis", "db.operation.name": operation, "hypercast.redis.connection": connection }, parent: here, links: [] };
+    }
   }
-  throw new Error(`no span for start event ${JSON.stringify(start)}`);
+  const unknown: never = start;
+  throw new Error(`no span for start event ${JSON.stringify(unknown)}`);
 }
 
 /** Applies a `.stop` event to the span it closes, or records it as a span of its own. */
