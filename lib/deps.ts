@@ -98,6 +98,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
   const { pubsub, presence, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
     await db.destroy();
+    await tracing?.shutdown();
     throw error;
   });
   return {

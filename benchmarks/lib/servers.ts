@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     // The limiter still runs on every request (its cost is measured), but one token's load must
     // not turn into 429s.
     API_RATE_LIMIT: "1000000000",
+    // Tracing is measured by running the benchmark with OTEL_EXPORTER_OTLP_ENDPOINT set (README "Tracing").
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("OTEL_"))),
   });
   const deps = await createDeps(config, { schema, inMemory: true, migrate: true });
   let hypercast: RunningServer | undefined;

@@ -16,7 +16,8 @@
  *   becomes a CLIENT span after the fact, from its measured duration.
  * - A broadcast is a PRODUCER span; each delivery (here, and on other nodes from the traceparent
  *   in the Redis envelope) is a CONSUMER span, child of and linked to it, counting its recipients.
- * - A Redis command is a CLIENT span only inside a traced operation (background heartbeats are not).
+ * - A query or a Redis command is a CLIENT span only inside a traced operation (migrations and
+ *   background heartbeats are not traced).
  * - Attributes come from catalogue metadata, which never holds bodies, bindings or secrets.
  */
 import {
@@ -222,6 +223,8 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
       return;
     }
     case "db.query.stop": {
+      // As Redis commands: a query outside any traced operation (migrations, background work) is not a trace of its own.
+      if (trace.getSpan(context.active()) === undefined) return;
       const end = performance.timeOrigin + performance.now();
       const operation = SQL_OPERATIONS[e.metadata.method];
       const span = otel.startSpan(
