@@ -104,7 +104,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   });
   const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });
   telemetry.attach(metrics.handle);
-  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
+  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome, operation: q.operation }));
   return {
     config,
     logger,

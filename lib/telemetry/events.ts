@@ -31,8 +31,8 @@ export interface TelemetryEvents {
   /** A database query finished (its time on the connection, pool wait excluded). */
   "db.query.stop": {
     measurements: { duration_ms: number };
-    /** `method` is knex's: select, insert, update, del, first, raw… */
-    metadata: { method: string; outcome: "ok" | "error" };
+    /** `method` is knex's: select, insert, update, del, first, raw…; `operation` the SQL verb (INSERT…), never more of the SQL. */
+    metadata: { method: string; outcome: "ok" | "error"; operation?: string | undefined };
   };
   /** A socket passed the handshake and is open. */
   "socket.open": {

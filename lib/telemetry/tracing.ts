@@ -226,7 +226,7 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
       // As Redis commands: a query outside any traced operation (migrations, background work) is not a trace of its own.
       if (trace.getSpan(context.active()) === undefined) return;
       const end = performance.timeOrigin + performance.now();
-      const operation = SQL_OPERATIONS[e.metadata.method];
+      const operation = e.metadata.operation ?? SQL_OPERATIONS[e.metadata.method];
       const span = otel.startSpan(
         operation ?? "postgresql",
         { kind: SpanKind.CLIENT, startTime: end - e.measurements.duration_ms, attributes: { "db.system.name": "postgresql", "db.operation.name": operation } },
