@@ -93,7 +93,7 @@ for (const protocol of PROTOCOLS) {
     for (const q of queries) t.is(q.attributes["db.system.name"], "postgresql");
     // The message is written by an INSERT (a `WITH … INSERT` statement at the time of writing).
     t.true(queries.some((q) => q.attributes["db.operation.name"] === "INSERT" || q.attributes["db.operation.name"] === "WITH"), `a write among ${queries.map((q) => q.name).join(", ")}`);
-    for (const q of queries) t.is(q.name, q.attributes["db.operation.name"], "each query is named by its SQL verb");
+    for (const q of queries) t.is(q.attributes["db.operation.name"], q.name, "each query is named by its SQL verb");
 
     const producer = children.find((x) => x.kind === KIND.PRODUCER);
     if (producer === undefined) return t.fail("no PRODUCER child of the server span");
