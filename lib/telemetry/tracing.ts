@@ -105,7 +105,7 @@ function createTracer(otel: OtelTracer): Tracer {
     span(start, metadata, fn) {
       // Heartbeats, reaps and other background commands would each be a trace of one span: trace
       // a Redis command only as part of an operation already traced.
-      if (start === "redis.command.start" && trace.getSpan(context.active()) === undefined) return fn();
+      if (start === "redis.command.start" && trace.getSpan(context.active())?.isRecording() !== true) return fn();
       const parentOpen = active();
       const { name, kind, attributes, parent, links } = describe(start, metadata);
       const span = otel.startSpan(name, { kind, attributes, links }, parent);
@@ -223,8 +223,9 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
       return;
     }
     case "db.query.stop": {
-      // As Redis commands: a query outside any traced operation (migrations, background work) is not a trace of its own.
-      if (trace.getSpan(context.active()) === undefined) return;
+      // As Redis commands: a query outside any traced operation (migrations, background work) is not a
+      // trace of its own; inside an unsampled one it would be dropped anyway, so it is not even made.
+      if (trace.getSpan(context.active())?.isRecording() !== true) return;
       const end = performance.timeOrigin + performance.now();
       const operation = e.metadata.operation ?? SQL_OPERATIONS[e.metadata.method];
       const span = otel.startSpan(
