@@ -75,6 +75,14 @@ export interface Config {
   readonly passwordHashQueue: number;
   /** Places in that queue (running or waiting) one client address may hold. */
   readonly passwordHashPerAddress: number;
+  /** Set when an OTLP endpoint is: export traces there (README "Tracing"). Unset: no tracing code is loaded. */
+  readonly tracing: TracingConfig | undefined;
+}
+
+export interface TracingConfig {
+  /** Where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
+  readonly url: string;
+  readonly protocol: "http/protobuf" | "http/json";
 }
 
 export interface ClusterTimings {
@@ -115,6 +123,11 @@ const ENV_SCHEMA = {
     PASSWORD_HASH_CONCURRENCY: { type: "integer", minimum: 1, maximum: 64, default: 2 },
     PASSWORD_HASH_QUEUE: { type: "integer", minimum: 0, default: 16 },
     PASSWORD_HASH_PER_ADDRESS: { type: "integer", minimum: 1, default: 2 },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: "string", pattern: "^https?://" },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: "string", pattern: "^https?://" },
+    // grpc is the other standard value; Hypercast ships only the HTTP exporters.
+    OTEL_EXPORTER_OTLP_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
     SHUTDOWN_TIMEOUT_MS: { type: "integer", minimum: 0, default: 10000 },
     V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
     V1_BROWNOUTS: { type: "string" },
@@ -162,6 +175,10 @@ interface Env {
   PASSWORD_HASH_CONCURRENCY: number;
   PASSWORD_HASH_QUEUE: number;
   PASSWORD_HASH_PER_ADDRESS: number;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+  OTEL_EXPORTER_OTLP_PROTOCOL?: TracingConfig["protocol"];
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: TracingConfig["protocol"];
   SHUTDOWN_TIMEOUT_MS: number;
   V1_SUNSET: string;
   V1_BROWNOUTS?: string;
@@ -267,7 +284,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
     passwordHashQueue: v.PASSWORD_HASH_QUEUE,
     passwordHashPerAddress: v.PASSWORD_HASH_PER_ADDRESS,
+    tracing: tracingConfig(v),
   });
+}
+
+/** The OpenTelemetry specification's rules: the signal-specific variable wins; the generic endpoint gets `/v1/traces`. */
+function tracingConfig(v: Env): TracingConfig | undefined {
+  const generic = v.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (generic === undefined ? undefined : `${generic.replace(/\/+$/, "")}/v1/traces`);
+  if (url === undefined) return undefined;
+  return Object.freeze({ url, protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? v.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" });
 }
 
 /** `2` → 2 hops; `10.0.0.0/8, ::1` → those proxies; anything else names the variable and the expected forms. */
@@ -323,7 +349,7 @@ function isIntegerSetting(name: string): boolean {
 }
 
 // Boot errors end up in logs: never echo a secret or a URL that may carry a password.
-const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL"]);
+const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
 
 function shown(env: NodeJS.ProcessEnv, name: string): string {
   return HIDDEN.has(name) ? "(value not shown)" : `(got ${JSON.stringify(env[name])})`;

@@ -8,10 +8,14 @@
  * their channels `cluster.message.invalid`, and `cluster.redis()` feeds /health's body and the
  * `hypercast_cluster_redis_up` gauge (never /ready). Without it, both are in-process.
  *
+ * With an OTLP endpoint configured, tracing (telemetry/tracing.ts) is imported here, and only
+ * here, dynamically: without one no OpenTelemetry SDK module is loaded.
+ *
  *     const deps = await createDeps(loadConfig(process.env))
  *     ...
  *     await closeDeps(deps)
  */
+import type { DestinationStream } from "pino";
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -28,6 +32,7 @@ import { createTelemetry, type Telemetry } from "./telemetry/index.ts";
 import { logEvents } from "./telemetry/log-handler.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { createMetrics, type Metrics } from "./telemetry/metrics.ts";
+import type { Tracing } from "./telemetry/tracing.ts";
 
 export interface Deps {
   readonly config: Config;
@@ -50,6 +55,8 @@ export interface Deps {
   readonly cluster: ClusterLink | undefined;
   /** The wall clock (version sunsets and brownouts); tests inject one they move by hand. */
   readonly clock: Clock;
+  /** Set when traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly tracing: Tracing | undefined;
 }
 
 /** What the rest of the process needs to know about its cluster membership. */
@@ -70,13 +77,17 @@ export interface DepsOptions {
   logger?: Logger;
   /** Default: the system clock. */
   clock?: Clock;
+  /** Where the logger built here writes (tests read its lines); ignored with `logger`. */
+  logDestination?: DestinationStream;
 }
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const tracing = config.tracing === undefined ? undefined : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
+  const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
   });
+  if (tracing !== undefined) telemetry.trace(tracing.tracer);
   telemetry.attach(logEvents(logger));
   if (!config.rateLimits) {
     logger.warn({ RATE_LIMITS: "off" }, "RATE_LIMITS=off: every request and login limit is off; use this only for load tests in a lab");
@@ -106,11 +117,12 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     await pubsub.close();
     await presence.close();
     await db.destroy();
+    await tracing?.shutdown();
     throw error;
   });
   const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });
   telemetry.attach(metrics.handle);
-  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
+  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome, operation: q.operation }));
   return {
     config,
     logger,
@@ -125,6 +137,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     metrics,
     idempotency: createIdempotency(db),
     clock: options.clock ?? systemClock,
+    tracing,
   };
 }
 
@@ -134,6 +147,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
   await deps.socketQuota.close();
   await deps.pubsub.close();
   await deps.db.destroy();
+  await deps.tracing?.shutdown();
 }
 
 interface ClusterParts {
@@ -146,7 +160,7 @@ interface ClusterParts {
 async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry): Promise<ClusterParts> {
   const url = config.redisUrl;
   if (url === undefined) {
-    return { pubsub: createLocalPubSub(), presence: createLocalPresence(), socketQuota: createLocalSocketQuota(config.socketsPerUser), cluster: undefined };
+    return { pubsub: createLocalPubSub(telemetry), presence: createLocalPresence(), socketQuota: createLocalSocketQuota(config.socketsPerUser), cluster: undefined };
   }
   const name = config.nodeName;
   const timings = config.cluster;
@@ -154,6 +168,7 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
     url,
     name,
     lingerMs: timings.unsubscribeLingerMs,
+    telemetry,
     onDrop: (reason) => telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason }),
     onError: throttled((error) => logger.warn({ err: error, component: "pubsub" }, "Redis connection error")),
     onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "pubsub", reason }),
@@ -168,6 +183,7 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       reapLockMs: timings.reapLockMs,
       onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
       onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "presence", reason }),
+      telemetry,
     });
     const socketQuota = await createRedisSocketQuota({
       url,

@@ -49,6 +49,8 @@ serveUntilStopped<HypercastInfo>(async () => {
     // not turn into 429s.
     API_RATE_LIMIT: "1000000000",
     ANONYMOUS_RATE_LIMIT: "1000000000",
+    // Tracing is measured by running the benchmark with OTEL_EXPORTER_OTLP_ENDPOINT set (README "Tracing").
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("OTEL_"))),
   });
   const deps = await createDeps(config, { schema, migrate: true });
   const { token, userId } = await seed(deps);

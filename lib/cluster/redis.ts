@@ -6,8 +6,12 @@
  *     const pub = await connectRedis(url, { role: "publisher" })   // offline queue off: fail fast, caller drops
  *     const sub = await connectRedis(url, { role: "subscriber" })  // queues (un)subscribes while away
  *     await closeRedis(pub)
+ *
+ * Given a Telemetry, every command runs inside `telemetry.span("redis.command.start")`: a CLIENT
+ * span when tracing and inside a traced operation (a broadcast's PUBLISH), nothing otherwise.
  */
 import { Redis, type RedisOptions } from "ioredis";
+import type { Telemetry } from "../telemetry/index.ts";
 
 export type RedisRole = "publisher" | "subscriber" | "command";
 
@@ -21,6 +25,8 @@ export interface ConnectOptions {
   commandTimeoutMs?: number;
   /** How long the first connection may take (default 5000 ms). */
   connectTimeoutMs?: number;
+  /** Traces commands (see above). */
+  telemetry?: Telemetry;
 }
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
@@ -46,6 +52,13 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     ...ROLE_OPTIONS[options.role],
   });
   redis.on("error", options.onError ?? (() => {}));
+  const telemetry = options.telemetry;
+  if (telemetry !== undefined) {
+    // ioredis has no command hook; every command, pipelined ones included, passes through sendCommand.
+    const send = redis.sendCommand.bind(redis);
+    const connection = options.role;
+    redis.sendCommand = (command, stream) => telemetry.span("redis.command.start", { command: command.name, connection }, () => send(command, stream));
+  }
   try {
     await redis.connect();
   } catch (error) {

@@ -74,30 +74,32 @@ export interface QueryStop {
   durationMs: number;
   /** knex's method: select, insert, update, del, first, raw… */
   method: string;
+  /** The statement's SQL verb (SELECT, INSERT, UPDATE, DELETE, WITH…), from its first word only; raw SQL included. */
+  operation: string | undefined;
   outcome: "ok" | "error";
 }
 
 /**
  * Calls `onStop` after every query of `db` (and of its transactions), from knex's `query` /
  * `query-response` / `query-error` events keyed by `__knexQueryUid`. Keeps nothing of a query
- * but its method: never its SQL or bindings. Returns the function that stops observing.
+ * but its method and leading SQL verb: never its SQL text or bindings. Returns the function that stops observing.
  *
  *     const stop = observeQueries(db, (q) => console.log(q.method, q.outcome, q.durationMs))
  */
 export function observeQueries(db: Db, onStop: (query: QueryStop) => void): () => void {
-  const started = new Map<string, { at: number; method: string }>();
-  const onQuery = (query: { __knexQueryUid?: string; method?: string }) => {
+  const started = new Map<string, { at: number; method: string; operation: string | undefined }>();
+  const onQuery = (query: { __knexQueryUid?: string; method?: string; sql?: string }) => {
     if (query.__knexQueryUid === undefined) return;
     // A query whose answer never comes (its connection torn down mid-flight) must not pin memory.
     if (started.size >= MAX_QUERIES_IN_FLIGHT) started.clear();
-    started.set(query.__knexQueryUid, { at: performance.now(), method: query.method ?? "raw" });
+    started.set(query.__knexQueryUid, { at: performance.now(), method: query.method ?? "raw", operation: sqlVerb(query.sql) });
   };
   const finish = (query: { __knexQueryUid?: string } | undefined, outcome: QueryStop["outcome"]) => {
     const uid = query?.__knexQueryUid;
     const start = uid === undefined ? undefined : started.get(uid);
     if (uid === undefined || start === undefined) return;
     started.delete(uid);
-    onStop({ durationMs: performance.now() - start.at, method: start.method, outcome });
+    onStop({ durationMs: performance.now() - start.at, method: start.method, operation: start.operation, outcome });
   };
   const onResponse = (_response: unknown, query: { __knexQueryUid?: string }) => finish(query, "ok");
   const onError = (_error: unknown, query: { __knexQueryUid?: string }) => finish(query, "error");
@@ -106,6 +108,14 @@ export function observeQueries(db: Db, onStop: (query: QueryStop) => void): () =
     db.off("query", onQuery).off("query-response", onResponse).off("query-error", onError);
     started.clear();
   };
+}
+
+const SQL_VERBS: ReadonlySet<string> = new Set(["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "CREATE", "ALTER", "DROP", "TRUNCATE", "SET", "SHOW", "LOCK"]);
+
+/** `insert into …` → `INSERT`; anything else (a comment first, an unknown word) → undefined. */
+function sqlVerb(sql: string | undefined): string | undefined {
+  const word = sql === undefined ? undefined : /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase();
+  return word !== undefined && SQL_VERBS.has(word) ? word : undefined;
 }
 
 /** More unanswered queries than any pool holds: past it the bookkeeping starts afresh. */

@@ -4,6 +4,8 @@
  * version and duration.
  * Logging and metrics are handlers of that event (lib/telemetry); this middleware knows neither.
  * It sits outside the error translator, so the status it reports is the one the client got.
+ * The request runs inside `telemetry.span("http.request.start")`: when tracing, a SERVER span that
+ * continues an incoming `traceparent` and parents the request's queries and broadcasts.
  *
  *     app.use(instrumentRequests(deps.telemetry))
  */
@@ -11,7 +13,12 @@ import type { Telemetry } from "../telemetry/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
 
 export function instrumentRequests(telemetry: Telemetry): Middleware {
-  return async function instrumentRequestsMiddleware(ctx, next) {
+  return function instrumentRequestsMiddleware(ctx, next) {
+    const start = { method: ctx.method, path: withoutQuery(ctx.originalUrl), traceparent: header(ctx, "traceparent"), tracestate: header(ctx, "tracestate") };
+    return telemetry.span("http.request.start", start, () => instrumented(ctx, next));
+  };
+
+  async function instrumented(ctx: HttpContext, next: () => Promise<unknown>): Promise<void> {
     const start = performance.now();
     try {
       await next();
@@ -32,7 +39,12 @@ export function instrumentRequests(telemetry: Telemetry): Middleware {
         },
       );
     }
-  };
+  }
+}
+
+function header(ctx: HttpContext, name: string): string | undefined {
+  const value = ctx.headers[name];
+  return typeof value === "string" ? value : undefined;
 }
 
 /** @koa/router's matched pattern (`/users/:id`, the `/vN` prefix already stripped), or ours. */

@@ -29,6 +29,7 @@ import type { Redis } from "ioredis";
 import { createNodeId } from "../cluster/node-id.ts";
 import { Unavailable } from "../errors.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 import { createPresence, type Entry, type Presence, type PresenceAdapter, type PresenceDiff, type PresenceLink, type Presences, type Tracked } from "./index.ts";
 import { CHANGE, EXPIRED, HEARTBEAT, REAP, RECONCILE, SNAPSHOT } from "./redis/scripts.ts";
 import { parseDiff, type Wire } from "./redis/wire.ts";
@@ -52,6 +53,8 @@ export interface RedisPresenceOptions {
   onError?: (error: Error, where: string) => void;
   /** A message on a presence channel that is not a diff this version understands (dropped). */
   onInvalid?: (channel: string, reason: string) => void;
+  /** Traces Redis commands made inside a traced operation (lib/cluster/redis.ts). */
+  telemetry?: Telemetry;
 }
 
 export interface RedisPresence extends Presence {
@@ -82,8 +85,8 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   const report = options.onError ?? (() => {});
   const onError = (error: Error) => report(error, "redis");
   const [cmd, sub] = await Promise.all([
-    connectRedis(options.url, { role: "command", onError, commandTimeoutMs: commandTimeout }),
-    connectRedis(options.url, { role: "subscriber", onError }),
+    connectRedis(options.url, { role: "command", onError, commandTimeoutMs: commandTimeout, telemetry: options.telemetry }),
+    connectRedis(options.url, { role: "subscriber", onError, telemetry: options.telemetry }),
   ]);
   for (const [name, script] of Object.entries(SCRIPTS)) cmd.defineCommand(name, script);
   let adapter!: RedisAdapter;

@@ -11,7 +11,12 @@
  *
  * Payloads are domain data (never rendered JSON): each subscriber renders what it needs,
  * e.g. the realtime tier renders a message once per API version.
+ *
+ * Given a Telemetry, a broadcast runs inside a `broadcast.publish` span and each delivery on this
+ * node (its own, or one an adapter received) inside a `broadcast.deliver` span; the publisher's
+ * trace context travels with the message to other nodes (`trace`). Without a tracer both only run.
  */
+import type { Telemetry } from "../telemetry/index.ts";
 
 export interface PubSubMessage<P = unknown> {
   readonly topic: string;
@@ -19,6 +24,8 @@ export interface PubSubMessage<P = unknown> {
   readonly payload: P;
   /** An opaque id of the sender to skip on delivery (`broadcastFrom`). */
   readonly from?: string | undefined;
+  /** The publisher's trace context (W3C traceparent), set only while tracing. */
+  readonly trace?: string | undefined;
 }
 
 export type PubSubHandler = (message: PubSubMessage) => void;
@@ -57,7 +64,7 @@ export type PubSubAdapterFactory = (deliver: (message: PubSubMessage) => void) =
  *
  *     const pubsub = createPubSub((deliver) => myAdapter(deliver))
  */
-export function createPubSub(adapterFactory?: PubSubAdapterFactory): PubSub {
+export function createPubSub(adapterFactory?: PubSubAdapterFactory, telemetry?: Telemetry): PubSub {
   const handlers = new Map<string, Set<PubSubHandler>>();
   let closed = false;
 
@@ -68,12 +75,26 @@ export function createPubSub(adapterFactory?: PubSubAdapterFactory): PubSub {
     for (const handler of [...set]) handler(message);
   }
 
-  const adapter = adapterFactory?.(deliver);
+  const traced = (message: PubSubMessage): void => {
+    if (telemetry === undefined) return deliver(message);
+    telemetry.span("broadcast.deliver.start", { topic: message.topic, event: message.event, link: message.trace }, () => deliver(message));
+  };
+
+  const adapter = adapterFactory?.(traced);
 
   function publish(message: PubSubMessage): void {
     if (closed) return;
-    deliver(message);
-    adapter?.publish(message);
+    if (telemetry === undefined) {
+      deliver(message);
+      adapter?.publish(message);
+      return;
+    }
+    telemetry.span("broadcast.publish.start", { topic: message.topic, event: message.event }, () => {
+      const trace = telemetry.carry();
+      const carried = trace === undefined ? message : { ...message, trace };
+      traced(carried);
+      adapter?.publish(carried);
+    });
   }
 
   return {
@@ -107,6 +128,6 @@ export function createPubSub(adapterFactory?: PubSubAdapterFactory): PubSub {
 }
 
 /** The single-node PubSub: synchronous in-process delivery, in publish order. */
-export function createLocalPubSub(): PubSub {
-  return createPubSub();
+export function createLocalPubSub(telemetry?: Telemetry): PubSub {
+  return createPubSub(undefined, telemetry);
 }

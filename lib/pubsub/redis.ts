@@ -11,8 +11,9 @@
  *
  * - One Redis channel per topic, `rt:<prefix>:t:<topic>`, subscribed while this node has local
  *   subscribers (ref-counted by the core) and unsubscribed `lingerMs` after the last one left.
- * - Envelope `{v:1, node, mode:"except", topic, event, payload, from?}` encoded by ../cluster/json.ts
- *   (a Date in a payload arrives as a Date). A node drops its own echoes (`node` is itself).
+ * - Envelope `{v:1, node, mode:"except", topic, event, payload, from?, trace?}` encoded by
+ *   ../cluster/json.ts (a Date in a payload arrives as a Date). A node drops its own echoes (`node`
+ *   is itself). `trace` (the publisher's traceparent, only while tracing) is optional both ways.
  * - One publisher connection, so every other node sees this node's messages on a topic in publish
  *   order; one subscriber connection. At most once: while Redis is away a publish is dropped and
  *   counted (`onDrop`, `dropped()`), never queued; ioredis re-subscribes every channel on reconnect.
@@ -21,6 +22,7 @@ import type { Redis } from "ioredis";
 import { createNodeId } from "../cluster/node-id.ts";
 import { decode, encode } from "../cluster/json.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 import { createPubSub, type PubSub, type PubSubAdapter, type PubSubMessage } from "./index.ts";
 
 export interface RedisPubSubOptions {
@@ -37,6 +39,8 @@ export interface RedisPubSubOptions {
   onError?: (error: Error) => void;
   /** Undecodable or foreign messages received (a node of another version). */
   onInvalid?: (channel: string, reason: string) => void;
+  /** Traces publishes and deliveries (lib/pubsub/index.ts). */
+  telemetry?: Telemetry;
 }
 
 /** `unavailable`: Redis not connected; `error`: Redis refused or the link broke mid-command; `encode`: not JSON-encodable. */
@@ -66,6 +70,7 @@ interface Envelope {
   event: string;
   payload: unknown;
   from?: string;
+  trace?: string;
 }
 
 export async function createRedisPubSub(options: RedisPubSubOptions): Promise<RedisPubSub> {
@@ -74,8 +79,8 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
   const lingerMs = options.lingerMs ?? 30_000;
   const onError = options.onError ?? (() => {});
   const connections = await Promise.allSettled([
-    connectRedis(options.url, { role: "publisher", name: `hypercast:pub:${nodeId}`, onError }),
-    connectRedis(options.url, { role: "subscriber", name: `hypercast:sub:${nodeId}`, onError }),
+    connectRedis(options.url, { role: "publisher", name: `hypercast:pub:${nodeId}`, onError, telemetry: options.telemetry }),
+    connectRedis(options.url, { role: "subscriber", name: `hypercast:sub:${nodeId}`, onError, telemetry: options.telemetry }),
   ]);
   const [pub, sub] = connections.map((c) => (c.status === "fulfilled" ? c.value : undefined));
   if (pub === undefined || sub === undefined) {
@@ -83,7 +88,7 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
     throw connections.find((c) => c.status === "rejected")?.reason;
   }
   let adapter: RedisAdapter | undefined;
-  const pubsub = createPubSub((deliver) => (adapter = createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, options })));
+  const pubsub = createPubSub((deliver) => (adapter = createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, options })), options.telemetry);
   const a = adapter!;
   return {
     ...pubsub,
@@ -150,8 +155,11 @@ function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, optio
     }
     if (envelope.from !== undefined && typeof envelope.from !== "string") return invalid(channel, "malformed envelope");
     // A node keeps receiving during UNSUBSCRIBE's round trip and the linger; the core finds no handler then.
+    const message: { -readonly [K in keyof PubSubMessage]: PubSubMessage[K] } = { topic: envelope.topic, event: envelope.event, payload: envelope.payload };
+    if (envelope.from !== undefined) message.from = envelope.from;
+    if (typeof envelope.trace === "string") message.trace = envelope.trace;
     try {
-      deliver(envelope.from === undefined ? { topic: envelope.topic, event: envelope.event, payload: envelope.payload } : { topic: envelope.topic, event: envelope.event, payload: envelope.payload, from: envelope.from });
+      deliver(message);
     } catch (error) {
       // A payload that passed the envelope check but not a subscriber's (e.g. an invalid date): this
       // handler runs inside ioredis's reply parser, where a throw would break the connection.
@@ -188,6 +196,7 @@ function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, optio
       try {
         const envelope: Envelope = { v: ENVELOPE_VERSION, node: nodeId, mode: "except", topic: message.topic, event: message.event, payload: message.payload };
         if (message.from !== undefined) envelope.from = message.from;
+        if (message.trace !== undefined) envelope.trace = message.trace;
         text = encode(envelope);
       } catch {
         return drop("encode", message);

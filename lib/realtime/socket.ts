@@ -129,7 +129,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
   }
 
   function dispatch(m: InboundMessage): Promise<void> | void {
-    if (m.event === "phx_join") return join(m);
+    if (m.event === "phx_join") return telemetry.span("channel.join.start", { topic: m.topic, user_id: socket.userId }, () => join(m));
     if (m.topic === "phoenix" && m.event === "heartbeat") return reply(null, m.ref, "phoenix", "ok", {});
     const joined = channels.get(m.topic);
     if (joined !== undefined && m.joinRef !== null && m.joinRef !== joined.joinRef) return; // stale: ignore
@@ -139,7 +139,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
       return;
     }
     if (joined === undefined) return reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
-    return handleIn(joined, m);
+    return telemetry.span("channel.event.start", { topic: m.topic, event: m.event }, () => handleIn(joined, m));
   }
 
   async function join(m: InboundMessage): Promise<void> {

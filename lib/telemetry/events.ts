@@ -35,8 +35,8 @@ export interface TelemetryEvents {
   /** A database query finished (its time on the connection, pool wait excluded). */
   "db.query.stop": {
     measurements: { duration_ms: number };
-    /** `method` is knex's: select, insert, update, del, first, raw… */
-    metadata: { method: string; outcome: "ok" | "error" };
+    /** `method` is knex's: select, insert, update, del, first, raw…; `operation` the SQL verb (INSERT…), never more of the SQL. */
+    metadata: { method: string; outcome: "ok" | "error"; operation?: string | undefined };
   };
   /** A socket passed the handshake and is open. */
   "socket.open": {
@@ -91,6 +91,28 @@ export interface TelemetryEvents {
     metadata: { source: "pubsub" | "presence"; reason: string };
   };
 }
+
+/**
+ * Events that open a span. Only a tracer sees them (Telemetry.span); without one the wrapped work
+ * just runs. Each span is closed when its work returns or settles; the `.stop` event emitted
+ * inside it (`http.request.stop`, `channel.join.stop`, `broadcast.fanout`) completes its attributes.
+ */
+export interface SpanStarts {
+  /** An HTTP request arrived; `traceparent`/`tracestate` are its W3C trace context headers, if any. */
+  "http.request.start": { method: string; path: string; traceparent: string | undefined; tracestate: string | undefined };
+  /** A `phx_join` is being handled. */
+  "channel.join.start": { topic: string; user_id: number };
+  /** A client event on a joined topic is being handled. */
+  "channel.event.start": { topic: string; event: string };
+  /** A broadcast is published: delivered here, then sent to the other nodes. */
+  "broadcast.publish.start": { topic: string; event: string };
+  /** A broadcast is delivered on this node; `link` is its publisher's trace context (W3C traceparent). */
+  "broadcast.deliver.start": { topic: string; event: string; link: string | undefined };
+  /** A Redis command of a cluster adapter was sent: its name only (`PUBLISH`), never its arguments. */
+  "redis.command.start": { command: string; connection: string };
+}
+
+export type SpanName = keyof SpanStarts;
 
 export type EventName = keyof TelemetryEvents;
 export type Measurements<E extends EventName> = TelemetryEvents[E]["measurements"];

@@ -16,10 +16,22 @@ export type { Logger } from "pino";
  *
  *     const lines: string[] = []
  *     const logger = createLogger("debug", { write: (line) => lines.push(line) })
+ *
+ * `fields` adds to every line (tracing passes the active span's `trace_id` and `span_id`).
  */
-export function createLogger(level: LogLevel, destination: DestinationStream = pino.destination({ sync: false, minLength: 4096 })): Logger {
+export function createLogger(
+  level: LogLevel,
+  destination: DestinationStream = pino.destination({ sync: false, minLength: 4096 }),
+  fields?: () => Record<string, string>,
+): Logger {
   return pino(
-    { level, base: { service: "hypercast" }, serializers: { err: safeError, error: safeError }, formatters: { log: redactSecrets } },
+    {
+      level,
+      base: { service: "hypercast" },
+      serializers: { err: safeError, error: safeError },
+      formatters: { log: redactSecrets },
+      ...(fields === undefined ? {} : { mixin: fields }),
+    },
     destination,
   );
 }

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
 import type { Clock } from "../../lib/clock.ts";
+import type { DestinationStream } from "pino";
 import type { Logger } from "../../lib/telemetry/logger.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
@@ -37,6 +38,8 @@ export interface TestDepsOptions {
   logger?: Logger;
   /** A clock of the test's own (see tests/helpers/clock.ts). */
   clock?: Clock;
+  /** Where the logger createDeps builds writes (so its tracing fields are in the lines). */
+  logDestination?: DestinationStream;
 }
 
 export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
@@ -47,6 +50,7 @@ export async function createTestDeps(config: Config = testConfig(), options: Tes
     migrate: true,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
   });
   return {
     ...deps,
