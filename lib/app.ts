@@ -8,6 +8,7 @@ import Koa from "koa";
 import type { Deps } from "./deps.ts";
 import type { HttpState } from "./http/context.ts";
 import { allowCors } from "./http/cors.ts";
+import { serveDashboard } from "./http/dashboard.ts";
 import { databaseCheck, serveHealth } from "./http/health.ts";
 import { instrumentRequests } from "./http/instrument-requests.ts";
 import { serveMetrics } from "./http/metrics.ts";
@@ -41,6 +42,8 @@ export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
   const cluster = deps.cluster;
   app.use(serveHealth({ checks: [databaseCheck(deps.db), ...(cluster === undefined ? [] : [{ name: "redis", check: () => cluster.ping() }])] }));
   app.use(serveMetrics(deps.metrics));
+  // The operations page: static files under a CSP of their own; its data comes over the operator-only channel.
+  app.use(serveDashboard({ socketUrl: options.socketUrl }));
   // API descriptions for gateways and tooling: any Accept, like the endpoints above.
   app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));

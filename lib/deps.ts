@@ -13,6 +13,7 @@
  */
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import type { Config } from "./config.ts";
+import { createDashboardFeed, type DashboardFeed } from "./dashboard/feed.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
 import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
@@ -42,6 +43,8 @@ export interface Deps {
   readonly idempotency: Idempotency;
   /** Set when clustered (`REDIS_URL`). */
   readonly cluster: ClusterLink | undefined;
+  /** This node's dashboard snapshots, published every DASHBOARD_INTERVAL_MS, and the history heard from every node. */
+  readonly dashboard: DashboardFeed;
 }
 
 /** What the rest of the process needs to know about its cluster membership. */
@@ -101,10 +104,12 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     telemetry,
     metrics,
     idempotency: createIdempotency(db),
+    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs }),
   };
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  deps.dashboard.close();
   // Presence first: its leave diffs travel over Redis while the connections are still open.
   await deps.presence.close();
   await deps.pubsub.close();

@@ -17,6 +17,7 @@ import type { Deps } from "../deps.ts";
 import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
 import { API_VERSIONS } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
+import { adminRoute } from "./channels/admin-channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
 import { compileChannelSchemas } from "./channels/schemas.ts";
 import { FLOOD_STRIKES, HARD_FRAME_BYTES, IDLE_TIMEOUT_SECONDS, MAX_BACKPRESSURE_BYTES, MAX_CHANNELS, MAX_FRAME_BYTES, CLOSE } from "./close-codes.ts";
@@ -91,6 +92,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       presenceRelay: { retain: presenceRelay.retain, release: (topic) => (draining ? undefined : presenceRelay.release(topic)), clear: presenceRelay.clear },
       schemas,
     }),
+    adminRoute({ accounts: deps.accounts, adminEmails: deps.config.adminEmails, feed: deps.dashboard }),
     ...(options.channels ?? []),
   ];
 
