@@ -1,15 +1,16 @@
 /**
  * `npm run bench:dashboard` — what the live dashboard costs a node.
  *
- *     npm run bench:dashboard                                  # 18,000 sockets, ~3 minutes on 2 cores
+ *     npm run bench:dashboard                                  # 18,000 sockets, ~4 minutes on 2 cores
  *     npm run bench:dashboard -- --sockets 4000 --seconds 20   # quicker
  *
  * 1. Snapshot build time against the number of topics with local subscribers (in this process:
  *    a real telemetry emitter and feed, topics joined and active through catalogue events).
- * 2. Server CPU with N idle sockets joined to a room (audience), in three phases of `--seconds`
+ * 2. Server CPU with N idle sockets joined to a room (audience), in four phases of `--seconds`
  *    each: the feed off (DASHBOARD_INTERVAL_MS=0, its own server), the feed on with nobody
- *    watching, and the feed on with an operator's socket joined to `admin:dashboard` (what an open
- *    page costs). CPU is the server process's user + system time from /proc over the phase.
+ *    watching, the feed on with an operator's socket joined to `admin:dashboard` (what an open
+ *    page costs), and nobody watching again (a control for drift). CPU is the server process's
+ *    user + system time from /proc over the phase.
  *
  * Sockets come from separate load client processes (each under the 20,000 open files a process
  * may have here), spread over 127.0.x.y source addresses. Loopback only; bounded; stops by itself.
@@ -124,8 +125,10 @@ async function main(): Promise<void> {
   const cpuViewer = await cpuOver(on.child.pid!);
   const snapshots = viewer.frames();
   console.log(`  feed on, one page watching:         ${cpuViewer.toFixed(2)}%  (${snapshots} snapshots received, ${Math.round(viewer.bytes() / Math.max(1, snapshots))} bytes each)`);
-  console.log(`  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`);
   viewer.ws.close();
+  const cpuAfter = await cpuOver(on.child.pid!);
+  console.log(`  feed on, the page gone again:       ${cpuAfter.toFixed(2)}%`);
+  console.log(`  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`);
   await stopClients(onSockets.clients);
   on.child.disconnect();
 }

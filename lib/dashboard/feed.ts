@@ -43,13 +43,17 @@ export interface DashboardFeedOptions {
   intervalMs: number;
   /** How much history is kept per node (default 180,000 ms). */
   historyMs?: number;
-  /** Most history points pushed on a join, all nodes together (default 2,000). */
+  /**
+   * Most history points pushed on a join, all nodes together (default 600, about 0.4 MB): the push is
+   * one frame, which must stay well under the socket's 1 MiB send buffer. Beyond it each node's
+   * points are thinned evenly, so the charts keep their span with fewer points.
+   */
   maxHistoryPoints?: number;
 }
 
 export interface DashboardFeed {
   readonly intervalMs: number;
-  /** Recent snapshots of every node heard from within the history, oldest first (busiest topics and callers only on the newest). */
+  /** Recent snapshots of every node heard from within the history, oldest first (busiest topics and callers only on the newest), thinned to `maxHistoryPoints`. */
   history(): DashboardHistory;
   /** Builds and publishes this node's snapshot now (the timer calls it; so can tests and benchmarks). */
   tick(): NodeSnapshot;
@@ -62,7 +66,7 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", i
 export function createDashboardFeed(options: DashboardFeedOptions): DashboardFeed {
   const { intervalMs, pubsub } = options;
   const historyMs = options.historyMs ?? 180_000;
-  const maxPoints = options.maxHistoryPoints ?? 2000;
+  const maxPoints = options.maxHistoryPoints ?? 600;
   const node = options.cluster?.nodeId ?? createNodeId(options.nodeName);
   const histories = new Map<string, NodeSnapshot[]>();
   if (intervalMs <= 0) {
@@ -159,7 +163,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
         if (last === undefined || last.at < now - historyMs) histories.delete(id);
       }
       const perNode = Math.max(1, Math.floor(maxPoints / Math.max(1, histories.size)));
-      for (const [id, points] of histories) nodes[id] = points.slice(-perNode);
+      for (const [id, points] of histories) nodes[id] = thin(points, perNode);
       return { interval_ms: intervalMs, nodes };
     },
     close() {
@@ -170,6 +174,15 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
       loop.disable();
     },
   };
+}
+
+/** At most `most` of the points, evenly spaced, always ending with the newest. */
+function thin<T>(points: readonly T[], most: number): T[] {
+  if (points.length <= most) return [...points];
+  const step = points.length / most;
+  const out: T[] = [];
+  for (let i = 0; i < most; i++) out.push(points[Math.round(points.length - 1 - (most - 1 - i) * step)]!);
+  return out;
 }
 
 /** Pings Redis at most once at a time; the figures describe the last answer. */

@@ -89,3 +89,17 @@ test("clustered: each node hears the others' snapshots through Redis and keeps t
   await eventually(() => a!.tick().redis.status === "ok" || undefined, 10_000, "a Redis ping");
   t.pass();
 });
+
+test("the history pushed on join stays small: thinned evenly to maxHistoryPoints, keeping the newest", (t) => {
+  const feed = feedOf({ telemetry: createTelemetry(), pubsub: createLocalPubSub(), intervalMs: 60_000, maxHistoryPoints: 10 });
+  const ticks = Array.from({ length: 35 }, () => feed.tick());
+  const [points] = Object.values(feed.history().nodes);
+  t.is(points?.length, 10);
+  t.is(points![9], ticks[34], "the newest is the last");
+  t.is(new Set(points).size, 10, "no point twice");
+  // With the default limit, a full history of one node is one frame far below the 1 MiB send buffer.
+  const full = feedOf({ telemetry: createTelemetry(), pubsub: createLocalPubSub(), intervalMs: 60_000 });
+  for (let i = 0; i < 600; i++) full.tick();
+  const bytes = JSON.stringify(full.history()).length;
+  t.true(bytes < 600 * 1024, `${bytes} bytes`);
+});
