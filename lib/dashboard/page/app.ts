@@ -66,6 +66,11 @@ async function logIn(email: string, password: string): Promise<void> {
 
 function connect(socketToken: string): void {
   socket = new Socket(socketUrl, { params: { token: socketToken } });
+  // The client reconnects by itself; say so meanwhile instead of showing stale figures as live.
+  socket.onError(() => setStatus("error", "socket unreachable; reconnecting"));
+  socket.onOpen(() => {
+    if (status.dataset["state"] === "error") setStatus("live", "live");
+  });
   socket.connect();
   const channel: Channel = socket.channel("admin:dashboard", {});
   channel.on("history", (history: DashboardHistory) => {
