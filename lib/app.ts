@@ -18,7 +18,7 @@ import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts
 import { negotiateVersion, stripVersionPrefix } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
-import { createLimiterStore } from "./http/rate-limit-store.ts";
+import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
 import { buildRouter } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
@@ -27,7 +27,8 @@ import { translateErrors } from "./http/translate-errors.ts";
 /** When version 1 was deprecated (the `Deprecation` header). */
 const V1_DEPRECATED_AT = new Date("2026-01-01T00:00:00Z");
 
-export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
+/** `limiter`: pass one to close it when the server stops (its Redis connection, when clustered). */
+export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStore = createLimiterStore(deps.config)): Koa<HttpState> {
   const table = routes(deps, options);
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
@@ -49,7 +50,6 @@ export function buildApp(deps: Deps, options: RouteOptions): Koa<HttpState> {
   app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
   // One store for every limit (one Redis connection when clustered).
-  const limiter = createLimiterStore(deps.config);
   app.use(limitRequests(limiter, { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   app.use(negotiateVersion({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));

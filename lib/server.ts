@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildApp } from "./app.ts";
 import type { Deps } from "./deps.ts";
+import { createLimiterStore } from "./http/rate-limit-store.ts";
 import { startRealtime } from "./realtime/index.ts";
 
 export interface RunningServer {
@@ -31,9 +32,10 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
   // The realtime tier first, so that with port 0 the advertised socket URL has the real port.
   const realtime = await startRealtime(deps, { host, port: options.socketPort ?? deps.config.socketPort });
   const socketPort = realtime.port;
+  const limiter = createLimiterStore(deps.config);
   const app = buildApp(deps, {
     socketUrl: (ctx) => `ws://${formatHost(ctx.hostname || host)}:${socketPort}/socket`,
-  });
+  }, limiter);
   const http = createServer(app.callback());
   // Longer than the idle timeout of common load balancers and HTTP clients, so the client side
   // always closes an idle connection first and never reuses one we are closing.
@@ -43,6 +45,7 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
     await listen(http, options.port ?? deps.config.port, host);
   } catch (error) {
     await realtime.shutdown();
+    await limiter.close();
     throw error;
   }
   const httpPort = (http.address() as AddressInfo).port;
@@ -53,6 +56,7 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
     // Both at once: HTTP drains while sockets get their leave diffs and then 1012.
     stop: async () => {
       await Promise.all([drain(http, deps.config.shutdownTimeoutMs), realtime.shutdown()]);
+      await limiter.close(); // its Redis connection would otherwise outlive the server (and keep the process up)
     },
   };
 }
@@ -70,8 +74,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 async function drain(server: Server, timeoutMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // A keep-alive connection whose request was in flight goes idle once answered: close it then,
+  // rather than keep the process up until the timeout for a client that holds it open.
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
   const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
   await closed;
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 

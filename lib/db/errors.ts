@@ -7,7 +7,8 @@
 // connection exception, 57P01–57P03 shutdown/cannot-connect-now, 53300 too many connections).
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
 const SQLSTATE = /^(08...|57P0[123]|53300)$/;
-const MESSAGES = /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Query read timeout|Connection ended unexpectedly/i;
+// "timeout expired" is pg's connectionTimeoutMillis: a server that accepts the connection but never answers.
+const MESSAGES = /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Query read timeout|Connection ended unexpectedly|^timeout expired$/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === "object" && depth < 5; depth++) {

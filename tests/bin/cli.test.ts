@@ -1,9 +1,12 @@
 /**
  * The process as operators run it: `node --import tsx lib/bin/cli.ts serve` on the embedded
- * database, then SIGTERM. It must print both URLs, serve both, and on SIGTERM send leave diffs
- * and close sockets with 1012 before exiting 0 (CONTRACT §1).
+ * database, then SIGTERM. It must print both URLs, serve both, and on SIGTERM stop accepting, let
+ * the request in flight finish with its real answer, send leave diffs and close sockets with 1012
+ * before exiting 0 (CONTRACT §1). The request in flight is a POST whose body the test holds back
+ * (sent with `Expect: 100-continue`, so the server has surely parsed it when SIGTERM comes).
  */
 import { spawn } from "node:child_process";
+import { connect, type Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +23,51 @@ async function post(url: string, body: unknown, token?: string): Promise<Record<
   return (await res.json()) as Record<string, unknown>;
 }
 
-test("serve prints both URLs, serves both, and drains on SIGTERM: leave diff, 1012, exit 0", async (t) => {
+/** A raw HTTP/1.1 exchange whose body the test sends when it chooses. */
+function slowPost(port: number, path: string, token: string, body: string) {
+  const socket: Socket = connect(port, "127.0.0.1");
+  let received = "";
+  const text = new Promise<string>((resolve, reject) => {
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString();
+      const final = received.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, "");
+      const head = final.indexOf("\r\n\r\n");
+      const length = /content-length: (\d+)/i.exec(final)?.[1];
+      if (head >= 0 && length !== undefined && Buffer.byteLength(final.slice(head + 4)) >= Number(length)) resolve(final);
+    });
+    socket.on("error", reject);
+    socket.on("close", () => reject(new Error(`closed before a full answer: ${JSON.stringify(received)}`)));
+  });
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\n\r\n`,
+  );
+  return {
+    /** Resolves once the server has parsed the headers and asks for the body. */
+    parsed: within(15_000, "100 Continue", new Promise<void>((resolve) => socket.on("data", () => received.startsWith("HTTP/1.1 100") && resolve()))),
+    sendBody: () => socket.write(body),
+    answer: within(15_000, "the held request's answer", text),
+    closed: new Promise<void>((resolve) => socket.on("close", () => resolve())),
+  };
+}
+
+/** Resolves once a new TCP connection to `port` is refused. */
+async function refused(port: number): Promise<void> {
+  for (;;) {
+    const outcome = await new Promise<string>((resolve) => {
+      const probe = connect(port, "127.0.0.1");
+      probe.once("connect", () => {
+        probe.destroy();
+        resolve("connected");
+      });
+      probe.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+    });
+    if (outcome === "ECONNREFUSED") return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new connections, finishes the request in flight, leave diff, 1012, exit 0", async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), "hypercast-cli-"));
   const [port, socketPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, ["--import", "tsx", "lib/bin/cli.ts", "serve"], {
@@ -58,7 +105,23 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: leave diff, 10
       for (const entry of Object.values(diff[4]["joins"] as Record<string, { metas: unknown[] }>)) joins += entry.metas.length;
     }
 
+    const body = JSON.stringify({ name: "in flight at SIGTERM" });
+    const inFlight = slowPost(port, "/rooms", session["token"] as string, body);
+    let answered = false;
+    void inFlight.answer.then(() => (answered = true), () => {});
+    await inFlight.parsed;
     child.kill("SIGTERM");
+    await within(15_000, "new connections refused", refused(port));
+    t.false(answered, "the held request was still in flight while new connections were refused");
+    inFlight.sendBody();
+    const answer = await inFlight.answer;
+    t.regex(answer, /^HTTP\/1\.1 201 /, answer);
+    const created = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { id: number; name: string };
+    t.is(created.name, "in flight at SIGTERM");
+    t.true(created.id > (room["id"] as number));
+    // The client keeps its keep-alive connection: the server closes it once the answer is out.
+    await within(5_000, "the server to close the answered keep-alive connection", inFlight.closed);
+
     const diff = await watcher.nextEvent("presence_diff");
     const leaves = diff[4]["leaves"] as Record<string, { metas: unknown[] }>;
     t.is(Object.values(leaves).reduce((n, entry) => n + entry.metas.length, 0), 2, "both sockets leave before the close");

@@ -33,8 +33,17 @@ export const TIMINGS = { heartbeatMs: 200, leaseMs: 1000, reapMs: 250, reapLockM
 /** Every wait is bounded by this unless a case states a tighter bound. */
 export const WAIT_MS = 15_000;
 
-/** Why the cluster suite cannot run here (no redis-server binary, no PostgreSQL), or undefined. */
+/**
+ * Why the cluster suite cannot run here (no redis-server binary, no PostgreSQL), or undefined.
+ * Under `CI=true` a missing service throws instead: CI must run the suite, never skip it.
+ */
 export async function clusterUnavailable(): Promise<string | undefined> {
+  const why = await missingService();
+  if (why !== undefined && process.env["CI"] === "true") throw new Error(`CI=true, so the cluster suite must run, but there is ${why}`);
+  return why;
+}
+
+async function missingService(): Promise<string | undefined> {
   if (spawnSync("redis-server", ["--version"]).status !== 0) return "no redis-server binary on PATH";
   const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
   try {

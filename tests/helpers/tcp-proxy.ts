@@ -1,10 +1,18 @@
 /**
- * A TCP proxy a test can cut and restore, to take a backing service away without mocks.
+ * A TCP proxy a test can cut, hold and restore, to take a backing service away (or make it hang)
+ * without mocks.
  *
  *     const proxy = await startTcpProxy({ host: "127.0.0.1", port: 5432 })
  *     await proxy.cut()      // refuse new connections, destroy the open ones
  *     await proxy.restore()  // listen again on the same port
+ *     proxy.pause()          // a service that hangs: connections stay open, no byte gets through
+ *     proxy.resume()         // the held bytes are delivered, in order
+ *     await proxy.cutOn('insert into "rooms"')  // cut the moment a client sends this, before it is forwarded
+ *     await proxy.holdOn('insert into "rooms"') // hold only the connection that sends this, until resume()
  *     await proxy.close()
+ *
+ * The markers are matched against single chunks a client writes: PostgreSQL clients write a query
+ * in one chunk, so a table name in an SQL statement is a reliable marker.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -15,6 +23,14 @@ export interface TcpProxy {
   readonly accepted: number;
   cut(): Promise<void>;
   restore(): Promise<void>;
+  /** Holds every byte in both directions, on open and new connections, until `resume()`. */
+  pause(): void;
+  /** Delivers the held bytes in order and forwards again. */
+  resume(): void;
+  /** Resolves once a client has sent `marker`; that chunk is dropped and the proxy cut at that moment. */
+  cutOn(marker: string): Promise<void>;
+  /** Resolves once a client has sent `marker`; that connection (only) is held from that chunk on until `resume()`. */
+  holdOn(marker: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -22,10 +38,32 @@ export async function startTcpProxy(target: { host: string; port: number }, host
   const open = new Set<Socket>();
   let accepted = 0;
   let server: Server | undefined;
+  let paused = false;
+  /** Per connection: held or not, and the writes waiting for `resume()`. */
+  const links = new Set<{ held: boolean; queue: Array<() => void> }>();
+  const triggers: Array<{ marker: string; action: "cut" | "hold"; fired: () => void }> = [];
 
   function pipeTo(client: Socket): void {
     accepted++;
     const upstream = connect(target.port, target.host);
+    const link = { held: paused, queue: [] as Array<() => void> };
+    links.add(link);
+    const forward = (from: Socket, to: Socket, watch: boolean) =>
+      from.on("data", (chunk: Buffer) => {
+        const index = watch ? triggers.findIndex((trigger) => chunk.includes(trigger.marker)) : -1;
+        if (index >= 0) {
+          const [trigger] = triggers.splice(index, 1);
+          if (trigger!.action === "cut") {
+            void cut().then(trigger!.fired);
+            return;
+          }
+          link.held = true;
+          trigger!.fired();
+        }
+        if (link.held) link.queue.push(() => to.write(chunk));
+        else to.write(chunk);
+      });
+    client.on("close", () => links.delete(link));
     for (const socket of [client, upstream]) {
       open.add(socket);
       socket.setNoDelay(true);
@@ -40,8 +78,8 @@ export async function startTcpProxy(target: { host: string; port: number }, host
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    forward(client, upstream, true);
+    forward(upstream, client, false);
   }
 
   function listen(port: number): Promise<Server> {
@@ -76,6 +114,19 @@ export async function startTcpProxy(target: { host: string; port: number }, host
     async restore() {
       if (server === undefined) server = await listen(port);
     },
+    pause() {
+      paused = true;
+      for (const link of links) link.held = true;
+    },
+    resume() {
+      paused = false;
+      for (const link of links) {
+        link.held = false;
+        for (const write of link.queue.splice(0)) write();
+      }
+    },
+    cutOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "cut", fired })),
+    holdOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "hold", fired })),
     close: cut,
   };
 }

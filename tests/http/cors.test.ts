@@ -4,11 +4,9 @@
  * echoed with the exposed headers, on errors too; other origins get no CORS headers; never
  * credentials. CORS off by default is checked in security-headers.test.ts (a default server).
  */
-import type { AddressInfo } from "node:net";
 import test from "ava";
-import Koa from "koa";
 import { loadConfig } from "../../lib/config.ts";
-import { ALLOWED_HEADERS, allowCors } from "../../lib/http/cors.ts";
+import { ALLOWED_HEADERS } from "../../lib/http/cors.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 
 const ORIGIN = "https://app.example.com";
@@ -104,23 +102,27 @@ test("CORS_ORIGINS: bare origins or * alone; anything else stops the boot naming
   t.regex(t.throws(() => config("https://A.example/"))?.message ?? "", /did you mean "https:\/\/a\.example"\?/);
 });
 
-test("CORS_ORIGINS=*: any origin, answered with * (no credentials, so no need to echo)", async (t) => {
-  const koa = new Koa();
-  koa.use(allowCors({ origins: ["*"] }) as Koa.Middleware);
-  koa.use((ctx) => {
-    ctx.body = { ok: true };
-  });
-  const server = koa.listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
+test("CORS_ORIGINS=* on the real server: any origin, answered with * (no credentials, so no need to echo), errors included", async (t) => {
+  const open = await startTestServer({ CORS_ORIGINS: "*" });
   try {
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const pre = await fetch(`${base}/users`, { method: "OPTIONS", headers: { origin: "https://anywhere.example", "access-control-request-method": "POST" } });
+    const someone = await open.signUp("Anywhere");
+    const origin = "https://anywhere.example";
+    const pre = await open.request("OPTIONS", "/v2/rooms", {
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, idempotency-key" },
+    });
     t.is(pre.status, 204);
     t.is(pre.headers.get("access-control-allow-origin"), "*");
-    const res = await fetch(`${base}/users`, { headers: { origin: "https://anywhere.example" } });
-    t.is(res.headers.get("access-control-allow-origin"), "*");
-    t.is(res.headers.get("access-control-allow-credentials"), null);
+    t.regex(pre.headers.get("access-control-allow-methods") ?? "", /\bPOST\b/);
+    t.is(pre.headers.get("access-control-allow-credentials"), null);
+    const created = await open.request("POST", "/rooms", { token: someone.token, json: { name: "open" }, headers: { origin } });
+    const unauthorized = await open.request("GET", "/users", { headers: { origin: "http://localhost:1234" } });
+    t.deepEqual([created.status, unauthorized.status], [201, 401]);
+    for (const res of [created, unauthorized]) {
+      t.is(res.headers.get("access-control-allow-origin"), "*");
+      t.true((res.headers.get("access-control-expose-headers") ?? "").split(",").includes("Location"));
+      t.is(res.headers.get("access-control-allow-credentials"), null);
+    }
   } finally {
-    await new Promise((resolve) => server.close(resolve));
+    await open.stop();
   }
 });

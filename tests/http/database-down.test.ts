@@ -109,3 +109,19 @@ test.serial("a second outage and recovery behave the same", async (t) => {
   await proxy.restore();
   t.is((await until200(me, RECOVERY_MS)).status, 200);
 });
+
+test.serial("a database that accepts connections but never answers: 503 at the connect timeout, not 500; then it recovers", async (t) => {
+  await proxy.cut(); // the pool's open connections go, so the next request opens a new one…
+  await proxy.restore();
+  proxy.pause(); // …which the proxy accepts and then holds: no handshake ever completes
+  let hung: TestResponse;
+  try {
+    hung = await me();
+  } finally {
+    proxy.resume();
+  }
+  t.is(hung.status, 503, hung.text);
+  t.is(hung.body.type, "/problems/unavailable");
+  t.regex(hung.headers.get("retry-after") ?? "", /^\d+$/);
+  t.is((await until200(me, RECOVERY_MS)).status, 200);
+});

@@ -1,20 +1,45 @@
 /**
  * Idempotency-Key on POST (Stripe's semantics): replay of the stored result, 422 for a reused key,
- * 409 while in flight, per-user scopes, expiry and purging, and what is (not) stored.
+ * 409 while in flight, per-user scopes, expiry and purging, and what is (not) stored. The
+ * in-flight and 5xx cases run on a second server whose database sits behind a TCP proxy
+ * (tests/helpers/proxied-database.ts): the first request is really held in, or cut off from, the
+ * database.
  */
 import test from "ava";
 import { randomUUID } from "node:crypto";
 import { mediaType } from "../../lib/versions.ts";
 import { assertProblem } from "../helpers/api.ts";
-import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { createIdempotency } from "../../lib/idempotency/index.ts";
+import { startTestServer, type TestResponse, type TestServer } from "../helpers/http.ts";
+import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
 
 let app: TestServer;
+let database: ProxiedDatabase;
+/** A server whose database the tests can hold or cut (serial tests only). */
+let proxied: TestServer;
 test.before(async () => {
   app = await startTestServer();
+  database = await startProxiedDatabase();
+  proxied = await startTestServer({ DATABASE_URL: database.databaseUrl });
 });
 test.after.always(async () => {
   await app?.stop();
+  database?.proxy.resume();
+  await database?.proxy.restore();
+  await proxied?.stop();
+  await database?.close();
 });
+
+/** The room's INSERT on the wire: where the proxy cuts a POST /rooms. */
+const ROOM_INSERT = 'insert into "rooms"';
+/**
+ * The action's transaction opening (knex sends it as its own query): where the proxy holds a POST
+ * /rooms that has claimed its key. Held before, not inside, the transaction: PGlite's socket
+ * server runs one session for all connections, and an open transaction there would stall them all.
+ */
+const ACTION_BEGIN = "BEGIN;";
+/** How long the server may take to notice the database is back (as in database-down.test.ts). */
+const RECOVERY_MS = 20_000;
 
 const keyed = (key: string) => ({ "idempotency-key": key });
 const rows = (key: string) => app.deps.db("idempotency_keys").where({ key });
@@ -62,23 +87,48 @@ test("the same key with a different body, path or version → 422; other users' 
   t.not(bobs.body.id, room.body.id);
 });
 
-test("while the first request is in flight → 409; an abandoned claim is taken over", async (t) => {
-  const ada = await app.signUp("Ada");
+test.serial("while the first request is in flight → 409 for the second; the first then completes, once", async (t) => {
+  const ada = await proxied.signUp("Ada");
   const key = randomUUID();
-  const first = await app.request("POST", "/rooms", { token: ada.token, json: { name: "slow" }, headers: keyed(key) });
-  // Put the row back into the state a running first request leaves it in.
-  await rows(key).update({ status: null, headers: null, body: null, locked_at: app.deps.db.fn.now() });
-  const during = await app.request("POST", "/rooms", { token: ada.token, json: { name: "slow" }, headers: keyed(key) });
-  assertProblem(t, during, 409);
-  t.is(during.body.type, "/problems/idempotency-key-in-use");
-  t.is(during.headers.get("retry-after"), "1");
+  const name = `held-${key}`;
+  const send = () => proxied.request("POST", "/rooms", { token: ada.token, json: { name }, headers: keyed(key) });
+  const held = database.proxy.holdOn(ACTION_BEGIN);
+  const first = send();
+  await held; // the first request has claimed its key, and its action is held in the database
+  t.like(await proxied.deps.db("idempotency_keys").where({ key }).first(), { status: null }, "claimed, no result yet");
+  try {
+    const during = await send();
+    assertProblem(t, during, 409);
+    t.is(during.body.type, "/problems/idempotency-key-in-use");
+    t.is(during.headers.get("retry-after"), "1");
+  } finally {
+    database.proxy.resume();
+  }
+  const done = await first;
+  t.is(done.status, 201, done.text);
+  t.is(done.headers.get("idempotent-replayed"), null);
+  const after = await send();
+  t.is(after.status, 201);
+  t.is(after.headers.get("idempotent-replayed"), "true");
+  t.is(after.body.id, done.body.id);
+  t.is((await proxied.deps.db("rooms").where({ name })).length, 1, "the work was done once");
+});
 
-  // A claim older than the lock timeout belongs to a request that died: the retry runs.
-  await rows(key).update({ locked_at: app.deps.db.raw("now() - interval '1 hour'") });
-  const retried = await app.request("POST", "/rooms", { token: ada.token, json: { name: "slow" }, headers: keyed(key) });
-  t.is(retried.status, 201);
-  t.is(retried.headers.get("idempotent-replayed"), null);
-  t.not(retried.body.id, first.body.id);
+test("a claim whose request died is taken over once the lock timeout passes", async (t) => {
+  // A request that dies leaves its claim unfinished; no release, no complete. A short lock timeout
+  // instead of the default 5 minutes, polled for (no sleep stands in for the timeout).
+  const idempotency = createIdempotency(app.deps.db, { lockTimeoutSeconds: 1 });
+  const request = { scope: "user:0", key: randomUUID(), fingerprint: "f" };
+  t.deepEqual(await idempotency.claim(request), { kind: "claimed" });
+  t.deepEqual(await idempotency.claim(request), { kind: "in_flight" });
+  t.deepEqual(await idempotency.claim({ ...request, fingerprint: "g" }), { kind: "mismatch" });
+  const deadline = Date.now() + 10_000;
+  let claim = await idempotency.claim(request);
+  while (claim.kind === "in_flight" && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    claim = await idempotency.claim(request);
+  }
+  t.deepEqual(claim, { kind: "claimed" });
 });
 
 test("4xx results are kept and replayed; requests refused before the action (schema) are not", async (t) => {
@@ -119,16 +169,40 @@ test("expired keys are ignored and purged", async (t) => {
   t.is((await rows(key)).length, 0);
 });
 
-test("a released claim (a 5xx) lets the retry run afresh", async (t) => {
-  const request = { scope: "user:0", key: randomUUID(), fingerprint: "f" };
-  t.deepEqual(await app.deps.idempotency.claim(request), { kind: "claimed" });
-  t.deepEqual(await app.deps.idempotency.claim(request), { kind: "in_flight" });
-  t.deepEqual(await app.deps.idempotency.claim({ ...request, fingerprint: "g" }), { kind: "mismatch" });
-  await app.deps.idempotency.release(request);
-  t.deepEqual(await app.deps.idempotency.claim(request), { kind: "claimed" });
-  await app.deps.idempotency.complete(request, { status: 201, headers: { location: "/x" }, body: "{}" });
-  t.deepEqual(await app.deps.idempotency.claim(request), { kind: "replay", result: { status: 201, headers: { location: "/x" }, body: "{}" } });
-});
+for (const moment of ["before the request", "as the room's INSERT is sent"] as const) {
+  test.serial(`a POST cut off from the database ${moment} gets a 503; its retry after the restore runs afresh, once`, async (t) => {
+    const ada = await proxied.signUp("Ada");
+    const key = randomUUID();
+    const name = `cut-${key}`;
+    const send = () => proxied.request("POST", "/rooms", { token: ada.token, json: { name }, headers: keyed(key) });
+    let first: TestResponse;
+    try {
+      if (moment === "before the request") {
+        await database.proxy.cut();
+        first = await send();
+      } else {
+        const cut = database.proxy.cutOn(ROOM_INSERT);
+        first = await send();
+        await cut;
+      }
+      assertProblem(t, first, 503);
+    } finally {
+      await database.proxy.restore();
+    }
+    const deadline = Date.now() + RECOVERY_MS;
+    let retried = await send();
+    while (retried.status === 503 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      retried = await send();
+    }
+    t.is(retried.status, 201, `the retry runs afresh (a 409 means the failed request's claim was never released): ${retried.text}`);
+    t.is(retried.headers.get("idempotent-replayed"), null);
+    const replayed = await send();
+    t.is(replayed.headers.get("idempotent-replayed"), "true");
+    t.is(replayed.body.id, retried.body.id);
+    t.is((await proxied.deps.db("rooms").where({ name })).length, 1, "exactly one room");
+  });
+}
 
 test("public sign-up is idempotent in the anonymous scope; log-in ignores the key (its answer is a credential)", async (t) => {
   const key = randomUUID();

@@ -88,13 +88,19 @@ test("interest: a node subscribes to a topic's channel only while it has local s
   t.is(channel, `rt:${prefix}:t:room:interest`);
   const numsub = async () => Number(((await admin!.pubsub("NUMSUB", channel)) as [string, number])[1]);
   t.is(await numsub(), 0);
-  const off = a.subscribe("room:interest", () => {});
-  const off2 = a.subscribe("room:interest", () => {});
+  const first: string[] = [];
+  const second: string[] = [];
+  const off = a.subscribe("room:interest", (m) => first.push(m.event));
+  const off2 = a.subscribe("room:interest", (m) => second.push(m.event));
   await a.synced();
   t.is(await numsub(), 1); // one SUBSCRIBE per node, not per local subscriber
-  const atB: unknown[] = [];
-  b.broadcast("room:interest", "e", 1); // b has no subscriber: nothing local, one PUBLISH
-  t.deepEqual(atB, []);
+  // b has no subscriber: its broadcasts go out once through Redis, and a's one subscription
+  // fans each out to both local subscribers exactly once (the marker ends the wait).
+  b.broadcast("room:interest", "e", 1);
+  b.broadcast("room:interest", "marker", null);
+  await eventually(() => first.includes("marker") && second.includes("marker"), 2000, "the marker at both of a's subscribers");
+  t.deepEqual(first, ["e", "marker"]);
+  t.deepEqual(second, ["e", "marker"]);
   t.true(((await admin!.pubsub("CHANNELS", `rt:${prefix}:t:*`)) as string[]).includes(channel));
   off();
   await a.synced();
@@ -108,12 +114,17 @@ test("interest: with a linger the channel stays subscribed for a while, and a ne
   const a = await node({ lingerMs: 150 });
   const channel = a.channel("room:linger");
   const numsub = async () => Number(((await admin!.pubsub("NUMSUB", channel)) as [string, number])[1]);
+  const marker = a.channel("room:linger-marker");
+  const markerSubs = async () => Number(((await admin!.pubsub("NUMSUB", marker)) as [string, number])[1]);
   a.subscribe("room:linger", () => {})();
+  a.subscribe("room:linger-marker", () => {})(); // lingers too, starting after room:linger: the marker
   await a.synced();
   t.is(await numsub(), 1);
+  t.is(await markerSubs(), 1);
   const off = a.subscribe("room:linger", () => {});
-  await new Promise((r) => setTimeout(r, 250));
-  t.is(await numsub(), 1);
+  // Once the marker's linger has run out and it is unsubscribed, room:linger's would have too.
+  await eventually(async () => (await markerSubs()) === 0, 2000, "the marker's unsubscribe after its linger");
+  t.is(await numsub(), 1, "the new subscriber cancelled the pending unsubscribe");
   off();
   await eventually(async () => (await numsub()) === 0, 2000, "unsubscribe after linger");
   t.pass();

@@ -5,6 +5,7 @@ import anyTest, { type TestFn } from "ava";
 import type { Socket } from "phoenix";
 import { messageView } from "../../representations/messages.ts";
 import { connect, createWorld, join, nextEvent, push, until, WAIT_MS, within, type World } from "./helpers.ts";
+import { openRaw, upgradeStatus } from "./raw.ts";
 
 const test = anyTest as TestFn<{ world: World }>;
 
@@ -152,9 +153,18 @@ test("heartbeat is answered without a join (socket.ping)", async (t) => {
   const { world } = t.context;
   const { owner } = await setup(world);
   const socket = await connect(world, owner.token);
-  const rtt = await within(WAIT_MS, "ping", new Promise<number>((resolve) => socket.ping(resolve)));
-  t.true(rtt >= 0);
+  // ping() only calls back on the heartbeat's own phx_reply; it returns false if it could not send.
+  let sent = false;
+  await within(WAIT_MS, "the heartbeat reply", new Promise<void>((resolve) => {
+    sent = socket.ping(() => resolve());
+  }));
+  t.true(sent);
   socket.disconnect();
+  // The exact frame, on a raw socket that never joined anything.
+  const raw = await openRaw(world.url(`token=${owner.token}`));
+  raw.sendFrame([null, "77", "phoenix", "heartbeat", {}]);
+  t.deepEqual(await raw.next(), [null, "77", "phoenix", "phx_reply", { status: "ok", response: {} }]);
+  raw.close();
 });
 
 test("the authToken subprotocol works with the real client", async (t) => {
@@ -168,4 +178,7 @@ test("the authToken subprotocol works with the real client", async (t) => {
 test("a bad token never opens: the client sees an error (HTTP 403 at the upgrade)", async (t) => {
   const { world } = t.context;
   await t.throwsAsync(connect(world, "not-a-token"), { message: /socket error/ });
+  t.is(await upgradeStatus(world.url("token=not-a-token")), 403);
+  const { owner } = await setup(world);
+  t.is(await upgradeStatus(world.url(`token=${owner.token}`)), 101, "the same upgrade with a real token opens");
 });

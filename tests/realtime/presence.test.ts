@@ -96,29 +96,37 @@ test("audience joins ({presence: false}) are not tracked and get no presence eve
   tracked.disconnect();
 });
 
-test("a storm of joins costs each subscriber a few coalesced diffs, not one per join", async (t) => {
-  const { world } = t.context;
-  const { owner, topic } = await room(world);
-  const watcher = await openRaw(world.url(`token=${owner.token}`));
-  watcher.sendFrame(["1", "1", topic, "phx_join", {}]);
-  await watcher.nextEvent("presence_state");
-  const joiner = await world.user("j");
-  const sockets: Socket[] = await Promise.all(Array.from({ length: 100 }, () => connect(world, joiner.token)));
-  await Promise.all(sockets.map((s) => join(s.channel(topic, {}))));
-  let metas = 0;
-  let diffs = 0;
-  while (metas < 100) {
-    const frame = await watcher.nextEvent("presence_diff");
-    diffs += 1;
-    metas += (frame[4] as Diff).joins[String(joiner.id)]?.metas.length ?? 0;
+test("a storm of joins costs each subscriber one coalesced diff per window, not one per join", async (t) => {
+  // A window far longer than the test, then an explicit flush: the window's end is ours, not a timer's.
+  const world = await createWorld({ presenceWindowMs: 600_000, env: { SOCKETS_PER_USER: "100000" } }); // one user's 100 sockets
+  try {
+    const { owner, topic } = await room(world);
+    const watcher = await openRaw(world.url(`token=${owner.token}`));
+    watcher.sendFrame(["1", "1", topic, "phx_join", {}]);
+    await watcher.nextEvent("presence_state");
+    const joiner = await world.user("j");
+    const sockets: Socket[] = await Promise.all(Array.from({ length: 100 }, () => connect(world, joiner.token)));
+    await Promise.all(sockets.map((s) => join(s.channel(topic, {}))));
+    await world.realtime.presence.flush();
+    // A heartbeat after the flush is the marker: every diff the window produced comes before its reply.
+    watcher.sendFrame([null, "marker", "phoenix", "heartbeat", {}]);
+    const diffs: Diff[] = [];
+    for (;;) {
+      const frame = await watcher.next();
+      if (frame[1] === "marker") break;
+      if (frame[3] === "presence_diff") diffs.push(frame[4] as Diff);
+    }
+    t.is(diffs.length, 1, `${diffs.length} diffs for 100 joins in one window`);
+    t.is(diffs[0]?.joins[String(joiner.id)]?.metas.length, 100);
+    for (const s of sockets) s.disconnect();
+    watcher.close();
+  } finally {
+    await world.close();
   }
-  t.is(metas, 100);
-  t.true(diffs <= 10, `${diffs} diffs for 100 joins`);
-  for (const s of sockets) s.disconnect();
-  watcher.close();
 });
 
-test("2,000 audience sockets join one room quickly and all receive a broadcast", async (t) => {
+// How fast they join is a benchmark's business (benchmarks/README), not this test's.
+test("2,000 audience sockets join one room and all receive a broadcast", async (t) => {
   const { world } = t.context;
   const { owner, roomId, topic } = await room(world);
   const started = Date.now();
@@ -137,7 +145,6 @@ test("2,000 audience sockets join one room quickly and all receive a broadcast",
   }));
   const joinedMs = Date.now() - started;
   t.log(`2000 connects+joins in ${joinedMs} ms`);
-  t.true(joinedMs < 30000);
   await world.deps.rooms.createMessage(owner.id, roomId, "hello audience");
   let got = 0;
   const frames = await Promise.all(clients.map((c) => c.next(20000).then((f) => { got++; return f; }))).catch((e: Error) => { throw new Error(`broadcast: ${e.message}, got ${got}, connections ${world.realtime.connections()}`); });

@@ -93,7 +93,16 @@ test.serial("no password, bearer token, socket token or SECRET_KEY_BASE is ever 
   // Log out, then use the dead token.
   t.is((await app.request("DELETE", "/sessions", { token })).status, 204);
   t.is((await app.request("GET", "/users", { token })).status, 401);
-  await new Promise((resolve) => setTimeout(resolve, 100)); // socket close lines
+  // Every socket that opened has logged its close before the log is searched (polled, bounded).
+  const count = (msg: string) => lines().filter((l) => l["msg"] === msg).length;
+  for (const deadline = Date.now() + 10_000; count("socket.close") < count("socket.open"); ) {
+    if (Date.now() > deadline) {
+      t.fail(`${count("socket.open")} sockets opened, ${count("socket.close")} closes logged`);
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.true(count("socket.open") > 0);
 
   t.true(requestLines().length >= 18, `${requestLines().length} request lines`);
   const all = raw.join("");
