@@ -12,7 +12,8 @@
  *    page costs), and nobody watching again (a control for drift). CPU is the server process's
  *    user + system time from /proc over the phase.
  *
- * Sockets come from separate load client processes (each under the 20,000 open files a process
+ * Sockets come from separate lean load client processes (./dashboard/load/, the socket harness
+ * `bench:ws` used before it moved onto hypercast-load) (each under the 20,000 open files a process
  * may have here), spread over 127.0.x.y source addresses. Loopback only; bounded; stops by itself.
  */
 import type { ChildProcess } from "node:child_process";
@@ -22,8 +23,8 @@ import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
 import { createTelemetry } from "../lib/telemetry/index.ts";
 import type { DashboardServerReady } from "./dashboard/server.ts";
-import { forkClient, forkTs, joinAll, nextMessage, share, stopClients } from "./ws/harness.ts";
-import { procCpuSeconds, type ClientJob } from "./ws/shared.ts";
+import { forkClient, forkTs, joinAll, nextMessage, share, stopClients } from "./dashboard/load/harness.ts";
+import { procCpuSeconds, type ClientJob } from "./dashboard/load/shared.ts";
 
 const { values: flags } = parseArgs({ options: { sockets: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" } } });
 const SOCKETS = Number(flags.sockets ?? 18_000);
@@ -55,7 +56,7 @@ function buildTime(topics: number): { median: number; max: number } {
 
 async function startServer(intervalMs: number): Promise<{ child: ChildProcess; ready: DashboardServerReady }> {
   process.env["DASHBOARD_INTERVAL_MS"] = String(intervalMs);
-  const child = forkTs("../dashboard/server.ts", children);
+  const child = forkTs("../server.ts", children);
   const ready = await nextMessage<DashboardServerReady>(child, (m) => m.kind === "ready", 60_000, "server");
   return { child, ready };
 }

@@ -7,6 +7,7 @@
 import Koa from "koa";
 import type { Deps } from "./deps.ts";
 import type { HttpState } from "./http/context.ts";
+import { identifyClient } from "./http/client-address.ts";
 import { allowCors } from "./http/cors.ts";
 import { serveDashboard } from "./http/dashboard.ts";
 import { databaseCheck, serveHealth } from "./http/health.ts";
@@ -35,22 +36,31 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   // Outside everything else, so every answer carries them: errors, preflights, probes.
   app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
   app.use(assignRequestId());
+  app.use(identifyClient(deps.config.trustProxy));
   app.use(instrumentRequests(deps.telemetry));
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
   // Operational endpoints answer to any Accept: before version negotiation, and not in the hypermedia.
-  // Readiness: the database, and Redis when clustered (a node cut off from Redis is an island).
+  // Readiness is the database only: Redis trouble reaches every node at once, and taking them all
+  // out of rotation would turn it into a full outage. /health's body and the metrics report it.
   const cluster = deps.cluster;
-  app.use(serveHealth({ checks: [databaseCheck(deps.db), ...(cluster === undefined ? [] : [{ name: "redis", check: () => cluster.ping() }])] }));
+  app.use(serveHealth({ checks: [databaseCheck(deps.db)], ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }) }));
   app.use(serveMetrics(deps.metrics));
   // The operations page: static files under a CSP of their own; its data comes over the operator-only channel.
   app.use(serveDashboard({ socketUrl: options.socketUrl }));
+  // One store for every limit (one Redis connection when clustered). Probes above are never limited.
+  const { config } = deps;
+  if (config.rateLimits) {
+    app.use(
+      limitRequests(limiter, deps.accounts, {
+        perUser: { name: "api", points: config.apiRateLimit, windowSeconds: config.apiRateWindowSeconds },
+        perAddress: { name: "anonymous", points: config.anonymousRateLimit, windowSeconds: config.anonymousRateWindowSeconds },
+      }),
+    );
+  }
   // API descriptions for gateways and tooling: any Accept, like the endpoints above.
   app.use(serveVersions({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   app.use(serveOpenApi(table, { deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
-  const { apiRateLimit: points, apiRateWindowSeconds: windowSeconds } = deps.config;
-  // One store for every limit (one Redis connection when clustered).
-  app.use(limitRequests(limiter, { name: "api", points, windowSeconds }));
   app.use(stripVersionPrefix());
   app.use(negotiateVersion({ deprecatedAt: V1_DEPRECATED_AT, sunset: deps.config.v1Sunset }));
   app.use(answerConditionalGets());

@@ -6,11 +6,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Ajv } from "ajv";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+/** Which reverse proxies may name the client in `X-Forwarded-For`: a number of hops, a CIDR list, or none (unset). */
+export type TrustProxy = { readonly hops: number } | { readonly cidrs: readonly string[] } | undefined;
 
 export interface Config {
   readonly host: string;
@@ -45,7 +48,7 @@ export interface Config {
   readonly socketRateBurst: number;
   /** Origins allowed to call the API from a browser (CORS); empty = CORS off; `["*"]` = any origin. */
   readonly corsOrigins: readonly string[];
-  /** API requests allowed per bearer token per window. */
+  /** API requests allowed per authenticated user (whatever the number of tokens) per window. */
   readonly apiRateLimit: number;
   readonly apiRateWindowSeconds: number;
   /** Failed logins allowed per e-mail address and per client address per window (brute-force protection). */
@@ -56,6 +59,21 @@ export interface Config {
   readonly adminEmails: ReadonlySet<string>;
   /** How often each node publishes its dashboard snapshot; 0 = the dashboard feed is off. */
   readonly dashboardIntervalMs: number;
+  /** Sign-ups allowed per client address per window. */
+  readonly signUpsPerAddress: number;
+  readonly signUpWindowSeconds: number;
+  /** Requests without a valid bearer token allowed per client address per window (probes excepted). */
+  readonly anonymousRateLimit: number;
+  readonly anonymousRateWindowSeconds: number;
+  /** False with `RATE_LIMITS=off`: no request or login limit at all (load tests in a lab). */
+  readonly rateLimits: boolean;
+  /** How the client address is derived (`TRUST_PROXY`). */
+  readonly trustProxy: TrustProxy;
+  /** Password hashes computed at once, and how many more may wait for a turn. */
+  readonly passwordHashConcurrency: number;
+  readonly passwordHashQueue: number;
+  /** Places in that queue (running or waiting) one client address may hold. */
+  readonly passwordHashPerAddress: number;
 }
 
 export interface ClusterTimings {
@@ -92,7 +110,10 @@ const ENV_SCHEMA = {
     DATA_DIR: { type: "string", minLength: 1, default: "./.data" },
     BODY_LIMIT_BYTES: { type: "integer", minimum: 1, default: 1048576 },
     SOCKET_TOKEN_TTL_SECONDS: { type: "integer", minimum: 1, default: 86400 },
-    PASSWORD_HASH_COST: { type: "integer", minimum: 10, maximum: 20, default: 15 },
+    PASSWORD_HASH_COST: { type: "integer", minimum: 10, maximum: 20, default: 17 },
+    PASSWORD_HASH_CONCURRENCY: { type: "integer", minimum: 1, maximum: 64, default: 2 },
+    PASSWORD_HASH_QUEUE: { type: "integer", minimum: 0, default: 16 },
+    PASSWORD_HASH_PER_ADDRESS: { type: "integer", minimum: 1, default: 2 },
     SHUTDOWN_TIMEOUT_MS: { type: "integer", minimum: 0, default: 10000 },
     V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
     SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
@@ -105,6 +126,12 @@ const ENV_SCHEMA = {
     LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900 },
     ADMIN_EMAILS: { type: "string" },
     DASHBOARD_INTERVAL_MS: { type: "integer", minimum: 0, default: 1000 },
+    SIGNUPS_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
+    SIGNUP_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 3600 },
+    ANONYMOUS_RATE_LIMIT: { type: "integer", minimum: 1, default: 300 },
+    ANONYMOUS_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60 },
+    RATE_LIMITS: { enum: ["on", "off"], default: "on" },
+    TRUST_PROXY: { type: "string" },
   },
 } as const;
 
@@ -131,6 +158,9 @@ interface Env {
   BODY_LIMIT_BYTES: number;
   SOCKET_TOKEN_TTL_SECONDS: number;
   PASSWORD_HASH_COST: number;
+  PASSWORD_HASH_CONCURRENCY: number;
+  PASSWORD_HASH_QUEUE: number;
+  PASSWORD_HASH_PER_ADDRESS: number;
   SHUTDOWN_TIMEOUT_MS: number;
   V1_SUNSET: string;
   SOCKET_RATE_LIMIT: number;
@@ -143,6 +173,12 @@ interface Env {
   LOGIN_WINDOW_SECONDS: number;
   ADMIN_EMAILS?: string;
   DASHBOARD_INTERVAL_MS: number;
+  SIGNUPS_PER_ADDRESS: number;
+  SIGNUP_WINDOW_SECONDS: number;
+  ANONYMOUS_RATE_LIMIT: number;
+  ANONYMOUS_RATE_WINDOW_SECONDS: number;
+  RATE_LIMITS: "on" | "off";
+  TRUST_PROXY?: string;
 }
 
 export class ConfigError extends Error {
@@ -223,7 +259,34 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     loginWindowSeconds: v.LOGIN_WINDOW_SECONDS,
     adminEmails: parseAdminEmails(v.ADMIN_EMAILS),
     dashboardIntervalMs: v.DASHBOARD_INTERVAL_MS,
+    signUpsPerAddress: v.SIGNUPS_PER_ADDRESS,
+    signUpWindowSeconds: v.SIGNUP_WINDOW_SECONDS,
+    anonymousRateLimit: v.ANONYMOUS_RATE_LIMIT,
+    anonymousRateWindowSeconds: v.ANONYMOUS_RATE_WINDOW_SECONDS,
+    rateLimits: v.RATE_LIMITS === "on",
+    trustProxy: parseTrustProxy(v.TRUST_PROXY),
+    passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
+    passwordHashQueue: v.PASSWORD_HASH_QUEUE,
+    passwordHashPerAddress: v.PASSWORD_HASH_PER_ADDRESS,
   });
+}
+
+/** `2` → 2 hops; `10.0.0.0/8, ::1` → those proxies; anything else names the variable and the expected forms. */
+function parseTrustProxy(text: string | undefined): TrustProxy {
+  if (text === undefined) return undefined;
+  if (/^\d+$/.test(text.trim())) return Object.freeze({ hops: Number(text.trim()) });
+  const cidrs = text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  for (const cidr of cidrs) {
+    const [address = "", prefix, extra] = cidr.split("/");
+    const family = isIP(address);
+    const bits = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+      throw new ConfigError(
+        `invalid configuration: TRUST_PROXY must be a number of proxy hops (e.g. 1) or a comma-separated list of proxy addresses or CIDR ranges (e.g. 10.0.0.0/8, 192.168.1.7) (got ${JSON.stringify(cidr)})`,
+      );
+    }
+  }
+  return Object.freeze({ cidrs: Object.freeze(cidrs) });
 }
 
 /** `https://app.example.com, http://localhost:5173` → the list; each must be a bare origin, or `*` alone. */

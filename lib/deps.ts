@@ -3,9 +3,10 @@
  * configuration and passed by argument to whoever uses it. Tests build their own with a fresh
  * database schema.
  *
- * With `REDIS_URL` the process is a cluster node (cluster-design.md): PubSub and Presence are the
- * Redis-backed ones, dropped cross-node publishes become `cluster.publish.dropped` telemetry, and
- * `cluster.ping` joins the readiness checks. Without it, both are in-process.
+ * With `REDIS_URL` the process is a cluster node: PubSub and Presence are the Redis-backed ones,
+ * dropped cross-node publishes become `cluster.publish.dropped` telemetry, malformed messages on
+ * their channels `cluster.message.invalid`, and `cluster.redis()` feeds /health's body and the
+ * `hypercast_cluster_redis_up` gauge (never /ready). Without it, both are in-process.
  *
  *     const deps = await createDeps(loadConfig(process.env))
  *     ...
@@ -51,8 +52,8 @@ export interface Deps {
 export interface ClusterLink {
   /** The PubSub node id (`<name>:<pid>:<startMs>:<rand>`); presence incarnations start from the same name. */
   readonly nodeId: string;
-  /** Resolves when every Redis connection answers (readiness). */
-  ping(): Promise<void>;
+  /** "ok" while the Redis connections are up and the presence lease is renewed: for /health and metrics. */
+  redis(): "ok" | "unavailable";
 }
 
 export interface DepsOptions {
@@ -71,6 +72,9 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
   });
   telemetry.attach(logEvents(logger));
+  if (!config.rateLimits) {
+    logger.warn({ RATE_LIMITS: "off" }, "RATE_LIMITS=off: every request and login limit is off; use this only for load tests in a lab");
+  }
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,
@@ -85,13 +89,13 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
-  const metrics = createMetrics({ db });
-  telemetry.attach(metrics.handle);
-  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
   const { pubsub, presence, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
     await db.destroy();
     throw error;
   });
+  const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });
+  telemetry.attach(metrics.handle);
+  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome }));
   return {
     config,
     logger,
@@ -133,7 +137,7 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
     lingerMs: timings.unsubscribeLingerMs,
     onDrop: (reason) => telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason }),
     onError: throttled((error) => logger.warn({ err: error, component: "pubsub" }, "Redis connection error")),
-    onInvalid: (channel, reason) => logger.warn({ channel, reason }, "ignored a cluster message"),
+    onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "pubsub", reason }),
   });
   try {
     const presence = await createRedisPresence({
@@ -144,12 +148,13 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       reapMs: timings.reapMs,
       reapLockMs: timings.reapLockMs,
       onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
+      onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "presence", reason }),
     });
     logger.info({ node: pubsub.nodeId, presence_node: presence.nodeId() }, "joined the cluster");
     return {
       pubsub,
       presence,
-      cluster: { nodeId: pubsub.nodeId, ping: async () => void (await Promise.all([pubsub.ping(), presence.ping()])) },
+      cluster: { nodeId: pubsub.nodeId, redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable") },
     };
   } catch (error) {
     await pubsub.close();

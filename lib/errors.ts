@@ -11,7 +11,8 @@ export type ErrorCode =
   | "forbidden"
   | "invalid"
   | "conflict"
-  | "unavailable";
+  | "unavailable"
+  | "rate_limited";
 
 export interface FieldError {
   /** A JSON Pointer into the offending input, e.g. `/email`. */
@@ -65,5 +66,12 @@ export class Unavailable extends DomainError {
   constructor(message = "the database is unavailable", options?: { cause?: unknown }) {
     super("unavailable", message);
     if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** The caller has too much in progress or spent its quota; retrying a little later may work. */
+export class RateLimited extends DomainError {
+  constructor(message: string) {
+    super("rate_limited", message);
   }
 }

@@ -71,9 +71,10 @@ export interface OwnedRedis {
 }
 
 /** `redis-server --port <free> --bind 127.0.0.1 --save '' --appendonly no`, answering PING. */
-export async function startRedis(group: ProcessGroup): Promise<OwnedRedis> {
+export async function startRedis(group: ProcessGroup, pin: string[] = []): Promise<OwnedRedis> {
   const port = await freePort();
-  const child = group.add(spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" }));
+  const command = [...pin, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  const child = group.add(spawn(command[0]!, command.slice(1), { stdio: "ignore" }));
   const spawned = await new Promise<Error | undefined>((resolve) => {
     child.once("spawn", () => resolve(undefined));
     child.once("error", resolve);
@@ -155,6 +156,8 @@ export interface NodeOptions {
   name: string;
   /** Environment on top of this process's own (REDIS_URL, DATABASE_URL, SECRET_KEY_BASE, …). */
   env: Record<string, string>;
+  /** A command prefix that pins the node to cores, e.g. ["taskset", "-c", "0"] (default none). */
+  pin?: string[];
 }
 
 /** Starts one Hypercast node on free ports; resolves once it has printed both URLs. */
@@ -162,7 +165,8 @@ export async function startNode(group: ProcessGroup, options: NodeOptions): Prom
   const [port, socketPort] = [await freePort(), await freePort()];
   const env = { ...process.env, ...options.env, NODE_NAME: options.name, HOST: "127.0.0.1", PORT: String(port), SOCKET_PORT: String(socketPort) };
   // stdout carries the JSON log (LOG_LEVEL=warn keeps it near silent) and the two URL lines.
-  const child = group.add(spawn(process.execPath, ["--import", "tsx", CLI, "serve"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] }));
+  const command = [...(options.pin ?? []), process.execPath, "--import", "tsx", CLI, "serve"];
+  const child = group.add(spawn(command[0]!, command.slice(1), { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] }));
   let stdout = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();

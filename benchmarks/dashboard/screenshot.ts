@@ -26,6 +26,7 @@ const config = loadConfig({
   SOCKET_PORT: "0",
   ADMIN_EMAILS: OPERATOR,
   NODE_NAME: "web-1",
+  RATE_LIMITS: "off",
 });
 const deps = await createDeps(config, { inMemory: true });
 const server = await startServer(deps, { host: "127.0.0.1", port: 0, socketPort: 0 });

@@ -1,13 +1,12 @@
 /**
- * The Hypercast side of the benchmark when no --url is given: the realtime tier on an embedded
- * in-memory database in its own process (so its CPU and memory are measured alone), with one
- * user, one public room and a socket token, reported to the parent over IPC.
+ * The Hypercast side of `bench:ws`: the realtime tier on an embedded in-memory database in its own
+ * process (pinned by the caller), with one user, one public room and a socket token. Prints one JSON
+ * line `{"ready":true,"port":…,"token":…,"topic":…}` on stdout once it listens; stops on SIGTERM.
  */
 import { randomBytes } from "node:crypto";
 import { loadConfig } from "../../lib/config.ts";
 import { createDeps } from "../../lib/deps.ts";
 import { startRealtime } from "../../lib/realtime/index.ts";
-import type { ServerReady } from "./shared.ts";
 
 const config = loadConfig({
   ...process.env,
@@ -15,23 +14,19 @@ const config = loadConfig({
   LOG_LEVEL: "warn",
   NODE_ENV: "test",
   PASSWORD_HASH_COST: "10",
-  // The publisher socket sends faster than the interactive default allows.
-  SOCKET_RATE_LIMIT: "100000",
-  SOCKET_RATE_BURST: "100000",
+  // The publisher socket sends faster than the interactive default allows, and one user holds
+  // every socket (SOCKETS_PER_USER and RATE_LIMITS are ignored by versions that lack them).
+  SOCKET_RATE_LIMIT: "1000000",
+  SOCKET_RATE_BURST: "1000000",
+  SOCKETS_PER_USER: "1000000",
+  RATE_LIMITS: "off",
   DATABASE_URL: "",
 });
 const deps = await createDeps(config, { inMemory: true });
 const user = await deps.accounts.registerUser({ name: "bench", email: `bench${Date.now()}@example.com`, password: "benchmark password" });
 const room = await deps.rooms.createRoom(user.id, { name: "bench" });
 const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 0 });
-const ready: ServerReady = { kind: "ready", port: realtime.port, token: await deps.accounts.issueSocketToken(user.id), topic: `room:${room.id}` };
-process.send?.(ready);
-process.on("message", (message: { kind: string }) => {
-  if (message.kind === "gc") {
-    globalThis.gc?.();
-    process.send?.({ kind: "gc-done" });
-  }
-});
-process.on("disconnect", () => {
+console.log(JSON.stringify({ ready: true, port: realtime.port, token: await deps.accounts.issueSocketToken(user.id), topic: `room:${room.id}` }));
+process.on("SIGTERM", () => {
   void realtime.shutdown().finally(() => process.exit(0));
 });

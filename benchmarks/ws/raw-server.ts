@@ -1,17 +1,36 @@
 /**
- * The baseline: a bare uWebSockets.js pub/sub server doing the same job with no protocol logic —
- * a join frame subscribes the socket and gets a canned reply; a `message:new` frame is turned
- * into a broadcast of the same shape and size as Hypercast's v2 message and published once.
- * (Benchmarks may import uWebSockets.js; lib/ keeps it to lib/realtime/transport.ts.)
+ * The reference: a bare uWebSockets.js pub/sub server in its own process that loads none of
+ * Hypercast's code. A join frame subscribes the socket and gets a canned reply; heartbeats are
+ * answered; a `message:new` frame is answered with a reply and turned into one broadcast of the same
+ * shape and size as Hypercast's v2 message, published once through uWS's native topics.
+ *
+ * With REDIS_URL it is a node of a reference cluster (`bench:cluster`): a message is published
+ * locally and to the Redis channel `raw:<topic>`, and what arrives from Redis from another node
+ * is published locally: the least a uWS + Redis cluster must do.
+ *
+ * Prints `{"ready":true,"port":…}` on stdout once it listens; stops on SIGTERM.
  */
+import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
+import { Redis } from "ioredis";
 import type * as UWS from "uWebSockets.js";
-import type { ServerReady } from "./shared.ts";
 
 const uws = createRequire(import.meta.url)("uWebSockets.js") as typeof UWS;
-const TOPIC = "room:1";
+const NODE = randomBytes(4).toString("hex");
+const redisUrl = process.env["REDIS_URL"];
+const pub = redisUrl === undefined ? undefined : new Redis(redisUrl);
+const sub = redisUrl === undefined ? undefined : new Redis(redisUrl);
 let id = 0;
 const app = uws.App();
+
+if (sub !== undefined) {
+  await sub.psubscribe("raw:*");
+  sub.on("pmessage", (_pattern: string, channel: string, message: string) => {
+    const at = message.indexOf("|");
+    if (message.slice(0, at) !== NODE) app.publish(channel.slice(4), message.slice(at + 1));
+  });
+}
+
 app.ws("/socket/websocket", {
   maxPayloadLength: 64 * 1024,
   maxBackpressure: 1024 * 1024,
@@ -22,7 +41,9 @@ app.ws("/socket/websocket", {
     const [joinRef, ref, topic, event, payload] = frame;
     if (event === "phx_join") {
       ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: {} }]));
-      ws.subscribe(TOPIC);
+      ws.subscribe(topic);
+    } else if (event === "heartbeat") {
+      ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: {} }]));
     } else if (event === "message:new") {
       const n = ++id;
       const message = {
@@ -34,19 +55,18 @@ app.ws("/socket/websocket", {
         },
       };
       ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: { message } }]));
-      app.publish(TOPIC, JSON.stringify([null, null, TOPIC, "message:new", message]));
+      const broadcast = JSON.stringify([null, null, topic, "message:new", message]);
+      app.publish(topic, broadcast);
+      void pub?.publish(`raw:${topic}`, `${NODE}|${broadcast}`);
     }
   },
 });
-app.listen("127.0.0.1", 0, (socket) => {
+app.listen("127.0.0.1", Number(process.env["PORT"] ?? 0), (socket) => {
   if (socket === false) throw new Error("raw server could not listen");
-  const ready: ServerReady = { kind: "ready", port: uws.us_socket_local_port(socket as unknown as UWS.us_socket), token: "unused", topic: TOPIC };
-  process.send?.(ready);
+  console.log(JSON.stringify({ ready: true, port: uws.us_socket_local_port(socket as unknown as UWS.us_socket), topic: "room:1", token: "unused" }));
 });
-process.on("message", (message: { kind: string }) => {
-  if (message.kind === "gc") {
-    globalThis.gc?.();
-    process.send?.({ kind: "gc-done" });
-  }
+process.on("SIGTERM", () => {
+  pub?.disconnect();
+  sub?.disconnect();
+  process.exit(0);
 });
-process.on("disconnect", () => process.exit(0));

@@ -13,10 +13,11 @@ import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
 import type { UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, NotFound, Unauthorized } from "../errors.ts";
-import { hashPassword, verifyPassword } from "./passwords.ts";
+import { createPasswordHasher, hashPassword } from "./passwords.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
 export type { SocketTokenResult } from "./socket-tokens.ts";
+export type { PasswordHasher } from "./passwords.ts";
 
 export interface User {
   id: number;
@@ -56,12 +57,23 @@ export interface AccountsOptions {
   socketTokenTtlSeconds: number;
   /** log2 of scrypt's N. */
   passwordHashCost: number;
+  /** Bounds of the password hashing queue (see createPasswordHasher); defaults 2, 16 and 2. */
+  passwordHashConcurrency?: number;
+  passwordHashQueue?: number;
+  passwordHashPerAddress?: number;
 }
 
 export type Accounts = ReturnType<typeof createAccounts>;
 
 export function createAccounts(db: Db, options: AccountsOptions) {
   const socketTokens = createSocketTokenSigner(options.secretKeyBase, options.socketTokenTtlSeconds);
+  // Every hash and check goes through this queue; `lane` (the client address) keeps one caller's flood to itself.
+  const passwords = createPasswordHasher({
+    cost: options.passwordHashCost,
+    concurrency: options.passwordHashConcurrency ?? 2,
+    queue: options.passwordHashQueue ?? 16,
+    perLane: options.passwordHashPerAddress ?? 2,
+  });
   // Compared against when the e-mail is unknown, so both failures cost the same time.
   const decoyHash = hashPassword("decoy password", options.passwordHashCost);
 
@@ -76,9 +88,10 @@ export function createAccounts(db: Db, options: AccountsOptions) {
     return user;
   }
 
-  async function authenticate(email: string, password: string): Promise<User> {
+  /** `lane`: whose turn in the password queue this is (the client address over HTTP). */
+  async function authenticate(email: string, password: string, lane?: string): Promise<User> {
     const row = await db<UserRow>("users").whereRaw("lower(email) = lower(?)", [email]).first();
-    const ok = await verifyPassword(password, row?.password_hash ?? (await decoyHash));
+    const ok = await passwords.verify(password, row?.password_hash ?? (await decoyHash), lane);
     if (row === undefined || !ok) throw new Unauthorized("unknown e-mail address or wrong password");
     return toUser(row);
   }
@@ -91,9 +104,11 @@ export function createAccounts(db: Db, options: AccountsOptions) {
     findUser,
     getUser,
     authenticate,
+    /** The password queue, for anything else that hashes or checks a password (a password change). */
+    passwords,
 
-    async registerUser(attrs: Registration): Promise<User> {
-      const passwordHash = await hashPassword(attrs.password, options.passwordHashCost);
+    async registerUser(attrs: Registration, lane?: string): Promise<User> {
+      const passwordHash = await passwords.hash(attrs.password, lane);
       try {
         const [row] = await db<UserRow>("users")
           .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [] })
@@ -139,8 +154,8 @@ export function createAccounts(db: Db, options: AccountsOptions) {
     },
 
     /** Checks the credentials and issues a bearer token and a socket token. */
-    async createSession(email: string, password: string): Promise<Session> {
-      const user = await authenticate(email, password);
+    async createSession(email: string, password: string, lane?: string): Promise<Session> {
+      const user = await authenticate(email, password, lane);
       const token = randomBytes(32).toString("base64url");
       await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) });
       return { user, token, socketToken: await socketTokens.sign(user.id) };
@@ -166,6 +181,11 @@ export function createAccounts(db: Db, options: AccountsOptions) {
     /** Verifies a socket token without touching the database. */
     verifySocketToken(token: string): Promise<SocketTokenResult> {
       return socketTokens.verify(token);
+    },
+
+    /** The same, synchronously: for deciding a WebSocket upgrade inside its callback. */
+    verifySocketTokenNow(token: string): SocketTokenResult {
+      return socketTokens.verifyNow(token);
     },
   };
 }

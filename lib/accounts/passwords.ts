@@ -1,9 +1,11 @@
 /**
  * Password hashing with scrypt (memory-hard, in node:crypto). The stored form carries its own
  * parameters, `scrypt$<log2 N>$<r>$<p>$<salt>$<hash>`, so the cost can be raised later
- * without invalidating existing hashes.
+ * without invalidating existing hashes. Production cost (PASSWORD_HASH_COST=17): N=2^17, r=8, p=1,
+ * OWASP's current minimum for scrypt; each computation takes 128 MiB.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { RateLimited, Unavailable } from "../errors.ts";
 
 const KEY_LENGTH = 32;
 const BLOCK_SIZE = 8;
@@ -33,4 +35,75 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = Buffer.from(hash, "base64url");
   const actual = await derive(password, Buffer.from(salt, "base64url"), n, blockSize, parallelism);
   return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/**
+ * Password hashing behind a small bounded queue: at most `concurrency` scrypt computations run
+ * at once (each takes ~128 MiB and a thread of libuv's pool at the production cost), at most
+ * `queue` more wait, and one lane (a client address) may hold at most `perLane` of those places.
+ * Past a bound the call fails at once, costing nothing: `RateLimited` (429) for a lane that
+ * already waits, `Unavailable` (503) when the whole queue is full. So a flood of sign-ups or
+ * logins from one address degrades for that address, and everybody else's logins still get a turn.
+ *
+ *     const passwords = createPasswordHasher({ cost: 17, concurrency: 2, queue: 16 })
+ *     const stored = await passwords.hash("s3cret-pass", "203.0.113.9")
+ *     await passwords.verify("s3cret-pass", stored, "203.0.113.9") // → true
+ */
+export interface PasswordHasher {
+  hash(password: string, lane?: string): Promise<string>;
+  verify(password: string, stored: string, lane?: string): Promise<boolean>;
+  /** Computations running and waiting (for tests and metrics). */
+  load(): { running: number; waiting: number };
+}
+
+export interface PasswordHasherOptions {
+  /** log2 of scrypt's N for new hashes. */
+  cost: number;
+  concurrency: number;
+  /** How many may wait for a turn. */
+  queue: number;
+  /** How many places (running or waiting) one lane may hold; default 2. */
+  perLane?: number;
+}
+
+export function createPasswordHasher(options: PasswordHasherOptions): PasswordHasher {
+  const perLane = options.perLane ?? 2;
+  const waiting: Array<() => void> = [];
+  const lanes = new Map<string, number>();
+  let running = 0;
+
+  async function turn<T>(lane: string | undefined, work: () => Promise<T>): Promise<T> {
+    const held = lane === undefined ? 0 : (lanes.get(lane) ?? 0);
+    if (lane !== undefined && held >= perLane) {
+      throw new RateLimited(`${perLane} password checks from this client address are already in progress; retry when they are done`);
+    }
+    if (running >= options.concurrency && waiting.length >= options.queue) {
+      throw new Unavailable("too many password checks are waiting; retry shortly");
+    }
+    if (lane !== undefined) lanes.set(lane, held + 1);
+    try {
+      if (running >= options.concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+      else running++;
+      try {
+        return await work();
+      } finally {
+        // Hand the slot straight to the next in line, or give it back.
+        const next = waiting.shift();
+        if (next === undefined) running--;
+        else next();
+      }
+    } finally {
+      if (lane !== undefined) {
+        const left = (lanes.get(lane) ?? 1) - 1;
+        if (left === 0) lanes.delete(lane);
+        else lanes.set(lane, left);
+      }
+    }
+  }
+
+  return {
+    hash: (password, lane) => turn(lane, () => hashPassword(password, options.cost)),
+    verify: (password, stored, lane) => turn(lane, () => verifyPassword(password, stored)),
+    load: () => ({ running, waiting: waiting.length }),
+  };
 }

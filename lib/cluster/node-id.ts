@@ -1,5 +1,5 @@
 /**
- * Node identity in a cluster: unique per incarnation (cluster-design.md §6.2), like
+ * Node identity in a cluster: unique per incarnation, like
  * Phoenix.Tracker's `{name, vsn}`, so a restarted process is never mistaken for its
  * predecessor and two processes never need a configured unique name.
  *

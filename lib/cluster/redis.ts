@@ -17,19 +17,22 @@ export interface ConnectOptions {
   name?: string;
   /** Called with connection errors (they repeat while Redis is away); default: ignored. */
   onError?: (error: Error) => void;
+  /** How long a command may wait for its reply before it fails (default: no limit). */
+  commandTimeoutMs?: number;
   /** How long the first connection may take (default 5000 ms). */
   connectTimeoutMs?: number;
 }
 
 const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
-  // Broadcasts while Redis is away are dropped and counted, never queued (cluster-design.md §6.3);
+  // Broadcasts while Redis is away are dropped and counted, never queued (README "Running a cluster");
   // a PUBLISH in flight when the link breaks is not resent after reconnect (at most once).
   publisher: { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 },
   // Only (UN)SUBSCRIBEs travel here, at most one per topic: queue them while away, keep them
   // until Redis is back, and let ioredis re-subscribe every channel after a reconnect.
   subscriber: { enableOfflineQueue: true, autoResubscribe: true, maxRetriesPerRequest: null },
-  // Presence scripts: fail fast while away (the caller re-asserts when Redis is back).
-  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0 },
+  // Presence scripts: fail fast while away, and never resend after a reconnect (the caller
+  // reconciles when Redis is back, from its own state, rather than replaying stale writes).
+  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
 };
 
 export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
@@ -39,6 +42,7 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     // Reconnect quickly at first, then every second: an outage is noticed and ended within ~1 s.
     retryStrategy: (times) => Math.min(50 * times, 1000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     ...ROLE_OPTIONS[options.role],
   });
   redis.on("error", options.onError ?? (() => {}));
@@ -51,14 +55,20 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
   return redis;
 }
 
-/** QUIT when connected (pending replies arrive first), else just drop the socket. */
-export async function closeRedis(redis: Redis): Promise<void> {
+/**
+ * QUIT when connected (pending replies arrive first), waiting at most `timeoutMs`: a Redis that
+ * hangs (stopped, partitioned) must not hold up a shutdown. Then the socket is dropped.
+ */
+export async function closeRedis(redis: Redis, timeoutMs = 1000): Promise<void> {
   if (redis.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     try {
-      await redis.quit();
-      return;
+      await Promise.race([redis.quit(), gaveUp]);
     } catch {
-      // fall through
+      // dropped below
+    } finally {
+      clearTimeout(timer);
     }
   }
   redis.disconnect();

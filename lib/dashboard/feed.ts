@@ -35,8 +35,8 @@ export interface DashboardFeedOptions {
   telemetry: Telemetry;
   pubsub: PubSub;
   db?: Db;
-  /** Clustered: its id names this node, and its ping is the Redis reading. */
-  cluster?: { nodeId: string; ping(): Promise<void> } | undefined;
+  /** Clustered: its id names this node, and its Redis state is the Redis reading. */
+  cluster?: { nodeId: string; redis(): "ok" | "unavailable" } | undefined;
   /** Node name when not clustered (default: the host name). */
   nodeName?: string | undefined;
   /** How often a snapshot is published; 0 turns the feed off (no handlers, no timer). */
@@ -61,7 +61,20 @@ export interface DashboardFeed {
   close(): void;
 }
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = packageVersion();
+
+/** Hypercast's version from its package.json: two levels up from the sources, three from the built dist/lib/dashboard/. */
+function packageVersion(): string {
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "hypercast" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not there: try the next level
+    }
+  }
+  return "unknown";
+}
 
 export function createDashboardFeed(options: DashboardFeedOptions): DashboardFeed {
   const { intervalMs, pubsub } = options;
@@ -144,7 +157,6 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     if (message.event === SNAPSHOT_EVENT && isSnapshot(message.payload)) remember(message.payload);
   });
   const tick = (): NodeSnapshot => {
-    redis.ping();
     const snapshot = build();
     pubsub.broadcast(DASHBOARD_TOPIC, SNAPSHOT_EVENT, snapshot);
     return snapshot;
@@ -185,26 +197,10 @@ function thin<T>(points: readonly T[], most: number): T[] {
   return out;
 }
 
-/** Pings Redis at most once at a time; the figures describe the last answer. */
-function watchRedis(cluster: DashboardFeedOptions["cluster"]): { ping(): void; figures(): RedisFigures } {
-  if (cluster === undefined) return { ping() {}, figures: () => ({ status: "off", ping_ms: null }) };
-  let state: RedisFigures = { status: "ok", ping_ms: null };
-  let pending = false;
-  return {
-    ping() {
-      if (pending) {
-        state = { status: "down", ping_ms: null }; // the previous ping has not answered for a whole interval
-        return;
-      }
-      pending = true;
-      const started = performance.now();
-      cluster.ping().then(
-        () => (state = { status: "ok", ping_ms: Math.round((performance.now() - started) * 100) / 100 }),
-        () => (state = { status: "down", ping_ms: null }),
-      ).finally(() => (pending = false));
-    },
-    figures: () => state,
-  };
+/** The cluster link's view of Redis (connections up, lease renewed), read at each tick. */
+function watchRedis(cluster: DashboardFeedOptions["cluster"]): { figures(): RedisFigures } {
+  if (cluster === undefined) return { figures: () => ({ status: "off", ping_ms: null }) };
+  return { figures: () => ({ status: cluster.redis() === "ok" ? "ok" : "down", ping_ms: null }) };
 }
 
 function isSnapshot(value: unknown): value is NodeSnapshot {

@@ -87,7 +87,7 @@ export interface DbFigures {
 export interface RedisFigures {
   /** `off`: single node (no REDIS_URL). */
   status: "off" | "ok" | "down";
-  /** Round trip of the last readiness ping; null when off or down. */
+  /** Round trip of a ping when measured; null when not (the cluster link reports up or down only). */
   ping_ms: number | null;
 }
 

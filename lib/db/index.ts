@@ -44,16 +44,18 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: 10000,
       log: knexLog(options.log),
+      // Error messages carry the SQL with placeholders, never the parameter values (knex inlines them by default).
+      compileSqlOnError: false,
     });
     if (schema !== undefined) await db.raw("create schema if not exists ??", [schema]);
     return db;
   }
   if (options.dataDir === undefined) {
-    return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: {} as Knex.StaticConnectionConfig });
+    return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: {} as Knex.StaticConnectionConfig, compileSqlOnError: false });
   }
   const filename = join(options.dataDir, "pgdata");
   mkdirSync(filename, { recursive: true });
-  return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: { filename } });
+  return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: { filename }, compileSqlOnError: false });
 }
 
 function knexLog(log: DatabaseOptions["log"]): Knex.Config["log"] {

@@ -37,4 +37,6 @@ export interface MessageRow {
   user_id: number;
   body: string;
   inserted_at: Date;
+  /** The Idempotency-Key it was posted with, if any. */
+  request_key?: string | null;
 }

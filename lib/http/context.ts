@@ -6,6 +6,8 @@ import type { ApiVersion } from "../versions.ts";
 export interface HttpState {
   /** The request's id: the client's `X-Request-Id` when well-formed, else a fresh UUID (set by `assignRequestId`). */
   requestId: string;
+  /** The client's address as TRUST_PROXY derives it (set by `identifyClient`): the key of every per-address limit. */
+  clientAddress: string;
   /** The route pattern of endpoints served outside the router (`/health`, `/metrics`), for telemetry. */
   route?: string;
   /** The version being served (negotiated, or pinned by the URL). */
@@ -14,7 +16,9 @@ export interface HttpState {
   pinnedVersion?: ApiVersion;
   /** `""` or `/v1` / `/v2`: prepended to every link we render. */
   basePath: string;
-  /** The authenticated user (set by `requireUser`). */
+  /** Whether the request's credentials were looked up, and what they were (set by `identifyCaller`). */
+  caller?: "none" | "invalid" | "user";
+  /** The authenticated user (set by `identifyCaller`, behind `limitRequests` or `requireUser`). */
   user?: User;
   /** The bearer token the request authenticated with. */
   token?: string;

@@ -4,6 +4,8 @@
  *
  * - `GET /health`: 200 `{"status":"ok"}` while the process runs and its event loop turns. It checks
  *   nothing else, so an orchestrator never restarts a healthy process because the database is down.
+ *   Dependencies whose trouble must not take the node out of rotation (Redis, when clustered) are
+ *   reported in its body, read from state kept in memory: `{"status":"ok","checks":{"redis":"unavailable"}}`.
  * - `GET /ready`: 200 when every readiness check passes within `timeoutMs`, else 503 problem+json
  *   with `Retry-After` and which check failed, so a load balancer takes this instance out of rotation.
  *
@@ -24,11 +26,13 @@ export interface HealthOptions {
   checks: readonly ReadinessCheck[];
   /** How long the checks together may take before `/ready` says 503 (default 2000 ms). */
   timeoutMs?: number;
+  /** Reported by `/health` (always 200), never by `/ready`: synchronous, from state kept in memory. */
+  reports?: () => Record<string, CheckState>;
   /** `Retry-After` of a 503, in seconds (default 5). */
   retryAfterSeconds?: number;
 }
 
-type CheckState = "ok" | "unavailable";
+export type CheckState = "ok" | "unavailable";
 
 export function serveHealth(options: HealthOptions): Middleware {
   const timeoutMs = options.timeoutMs ?? 2000;
@@ -50,7 +54,7 @@ export function serveHealth(options: HealthOptions): Middleware {
     }
     ctx.set("Cache-Control", "no-store");
     if (ctx.path === "/health") {
-      ctx.body = { status: "ok" };
+      ctx.body = options.reports === undefined ? { status: "ok" } : { status: "ok", checks: options.reports() };
       return;
     }
     const checks = await readiness();

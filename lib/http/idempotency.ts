@@ -7,14 +7,16 @@
  *
  * Keys are scoped per user (`user:<id>`); on public routes (sign-up) they share one `anonymous`
  * scope, where the request's fingerprint is what protects a result: a replay needs the key and
- * the very same request (body, password included). Use random keys (UUIDs).
+ * the very same request (body, password included). Use random keys (UUIDs). The fingerprint is
+ * an HMAC keyed by a secret derived from SECRET_KEY_BASE: a stored fingerprint cannot be used to
+ * test guesses of the password it covers without that secret.
  *
  * Sits in a route's chain after authentication and body validation, so a request that fails
  * those is answered without touching its key (as Stripe does), and the key's scope is known.
  *
- *     chain.push(honorIdempotencyKeys(deps.idempotency, deps.logger))
+ *     chain.push(honorIdempotencyKeys(deps.idempotency, deps.logger, { secretKeyBase }))
  */
-import { createHash } from "node:crypto";
+import { createHmac, hkdfSync } from "node:crypto";
 import type { Logger } from "pino";
 import type { Idempotency, IdempotentRequest } from "../idempotency/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
@@ -31,16 +33,23 @@ export const IDEMPOTENCY_PROBLEMS = {
   inFlight: { type: "/problems/idempotency-key-in-use", title: "Idempotency-Key In Use", status: 409 },
 } as const;
 
-export function honorIdempotencyKeys(idempotency: Idempotency, logger: Logger): Middleware {
+export interface IdempotencyKeyOptions {
+  /** The server secret the fingerprint key is derived from. */
+  secretKeyBase: string;
+}
+
+export function honorIdempotencyKeys(idempotency: Idempotency, logger: Logger, options: IdempotencyKeyOptions): Middleware {
   // The action's failures are rendered here, inside, so a 4xx problem can be kept like any result.
   const translate = translateErrors(logger);
+  // A key of its own (HKDF), so this use of the secret can never be confused with another.
+  const fingerprintKey = Buffer.from(hkdfSync("sha256", options.secretKeyBase, "", "hypercast idempotency fingerprint", 32));
   return async function honorIdempotencyKeysMiddleware(ctx, next) {
     const key = ctx.get("Idempotency-Key");
     if (key === "") return next();
     if (!VALID_KEY.test(key)) {
       throw HttpProblem.of("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters; a random UUID is a good choice");
     }
-    const request: IdempotentRequest = { scope: scopeOf(ctx), key, fingerprint: fingerprint(ctx) };
+    const request: IdempotentRequest = { scope: scopeOf(ctx), key, fingerprint: fingerprint(fingerprintKey, ctx) };
     const claim = await idempotency.claim(request);
     if (claim.kind === "mismatch") {
       throw new HttpProblem({
@@ -79,9 +88,9 @@ function scopeOf(ctx: HttpContext): string {
 }
 
 /** What the request asked for: method, URL (prefix and query included), version and body (keys sorted). */
-function fingerprint(ctx: HttpContext): string {
+function fingerprint(key: Buffer, ctx: HttpContext): string {
   const parts = [ctx.method, ctx.originalUrl, ctx.state.version, canonical(ctx.state.body)];
-  return createHash("sha256").update(JSON.stringify(parts)).digest("base64url");
+  return createHmac("sha256", key).update(JSON.stringify(parts)).digest("base64url");
 }
 
 function canonical(value: unknown): unknown {

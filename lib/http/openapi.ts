@@ -148,10 +148,10 @@ function describeSuccess(route: Route, status: number): string {
 
 /** The problems a route can answer, by status: those of its kind (auth, body, ids, pages, keys) and its own. */
 function problemsOf(route: Route, idempotent: boolean): Map<number, string[]> {
-  const kinds = new Set<ProblemKind>(["not_acceptable", "unavailable"]);
+  // Every request is rate limited: per user with a token, per client address without one.
+  const kinds = new Set<ProblemKind>(["not_acceptable", "unavailable", "rate_limited"]);
   const extra: { status: number; title: string }[] = [];
-  if (route.auth) kinds.add("unauthorized").add("rate_limited");
-  if (route.login === true) kinds.add("rate_limited");
+  if (route.auth) kinds.add("unauthorized");
   if (route.body !== undefined) kinds.add("malformed_json").add("payload_too_large").add("unsupported_media_type").add("validation_failed");
   if (route.path.includes(":")) kinds.add("not_found");
   if (route.returns.collection !== undefined) kinds.add("invalid_parameter");

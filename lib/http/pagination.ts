@@ -26,7 +26,8 @@ export function encodeCursor(state: CursorState): string {
 function decodeCursor(cursor: string): CursorState | undefined {
   try {
     const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { d?: unknown; k?: unknown };
-    if ((value.d !== "f" && value.d !== "b") || !Number.isSafeInteger(value.k)) return undefined;
+    // Keys are `integer` ids: a cursor outside that range is not one we issued (and would be a database error).
+    if ((value.d !== "f" && value.d !== "b") || !Number.isInteger(value.k) || (value.k as number) < 0 || (value.k as number) > 2147483647) return undefined;
     return { direction: value.d === "f" ? "forward" : "backward", from: value.k as number };
   } catch {
     return undefined;

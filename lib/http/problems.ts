@@ -32,6 +32,7 @@ export const DOMAIN_PROBLEMS = {
   invalid: "validation_failed",
   conflict: "conflict",
   unavailable: "unavailable",
+  rate_limited: "rate_limited",
 } as const satisfies Record<ErrorCode, ProblemKind>;
 
 export interface ProblemDetails {

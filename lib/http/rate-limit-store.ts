@@ -14,6 +14,7 @@
  *     await limiter.consume(key) // rejects with a RateLimiterRes when the window is spent
  *     await store.close()        // the Redis connection, if any
  */
+import { closeRedis } from "../cluster/redis.ts";
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
@@ -65,7 +66,7 @@ export function createLimiterStore(config: Pick<Config, "redisUrl">, options: Li
       const c = client;
       client = undefined;
       if (c === undefined) return;
-      await c.quit().catch(() => c.disconnect());
+      await closeRedis(c); // bounded: a hung Redis must not hold up a shutdown
     },
   });
 }

@@ -1,44 +1,60 @@
 /**
- * Rate limits over HTTP: API requests per bearer token, and failed logins per e-mail address and
- * per client address (brute force). Over a limit → 429 problem with `Retry-After` and the IETF
- * `RateLimit-Policy` / `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers-10):
+ * Rate limits over HTTP. Every limit is consumed *before* the work it guards, atomically in the
+ * store (memory, or Redis when clustered), so N requests sent at once never get more than the
+ * limit through:
+ *
+ * - `limitRequests`: a request with a valid bearer token counts against its user (every token of
+ *   the user shares one budget); any other request (no token, or an invalid one) against its
+ *   client address (`ctx.state.clientAddress`, see client-address.ts).
+ * - `limitLoginAttempts`: a login takes one attempt from its e-mail address and one from its
+ *   client address before the password is checked; a success gives both back (and clears the
+ *   e-mail's failures), so only failures stay counted.
+ * - `limitSignUps`: a sign-up takes one from its client address before the password is hashed.
+ *
+ * Over a limit → 429 problem with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
+ * fields (draft-ietf-httpapi-ratelimit-headers-10):
  *
  *     RateLimit-Policy: "api";q=600;w=60
  *     RateLimit: "api";r=0;t=17
  *     Retry-After: 17
  *
- * Counters live wherever `createLimiterStore` puts them (memory today).
- *
- *     app.use(limitRequests(createLimiterStore(config), { name: "api", points: 600, windowSeconds: 60 }))
+ *     app.use(limitRequests(store, accounts, { perUser, perAddress }))
  */
-import { hash } from "node:crypto";
-import { RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import type { Accounts } from "../accounts/index.ts";
 import { DomainError } from "../errors.ts";
+import { identifyCaller } from "./auth.ts";
 import type { Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import type { LimiterStore, RatePolicy } from "./rate-limit-store.ts";
 
-const BEARER = /^Bearer[ ]+(\S+)\s*$/i;
+
+export interface RequestPolicies {
+  /** Requests per authenticated user. */
+  perUser: RatePolicy;
+  /** Requests per client address without a valid bearer token. */
+  perAddress: RatePolicy;
+}
 
 /**
- * Counts every request that carries a bearer token against that token (valid or not: counting
- * comes before the database lookup). Answers carry the policy and what is left of it.
+ * Identifies the caller when the request carries a bearer token (so `requireUser` does not look
+ * it up again) and counts the request against the user, or against the client address when there
+ * is no valid token. Answers carry the policy and what is left of it.
  */
-export function limitRequests(store: LimiterStore, policy: RatePolicy): Middleware {
-  const limiter = store(policy);
+export function limitRequests(store: LimiterStore, accounts: Accounts, policies: RequestPolicies): Middleware {
+  const byUser = store(policies.perUser);
+  const byAddress = store(policies.perAddress);
   return async function limitRequestsMiddleware(ctx, next) {
-    const token = BEARER.exec(ctx.get("Authorization"))?.[1];
-    if (token === undefined) return next();
-    // Counters are keyed by a digest: a shared store (Redis, later) never holds a live token.
-    const key = hash("sha256", token, "base64url");
-    let state: RateLimiterRes;
-    try {
-      state = await limiter.consume(key);
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      throw tooManyRequests(policy, rejection, `more than ${policy.points} requests in ${policy.windowSeconds} s with this token`);
+    const caller = await identifyCaller(accounts, ctx);
+    const user = ctx.state.user;
+    if (caller === "user" && user !== undefined) {
+      const state = await take(byUser, policies.perUser, `user:${user.id}`, `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`);
+      ctx.set(rateLimitHeaders(policies.perUser, state));
+    } else {
+      const what = caller === "none" ? "requests without a bearer token" : "requests with an invalid bearer token";
+      const state = await take(byAddress, policies.perAddress, ctx.state.clientAddress, `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`);
+      ctx.set(rateLimitHeaders(policies.perAddress, state));
     }
-    ctx.set(rateLimitHeaders(policy, state));
     await next();
   };
 }
@@ -51,35 +67,73 @@ export interface LoginPolicies {
 }
 
 /**
- * Behind body validation on the login route: refuses a login whose e-mail or client address has
- * used up its failures, counts a failed login (an `unauthorized` outcome) against both, and
- * forgives the e-mail's failures when a login succeeds.
+ * Behind body validation on the login route. Takes an attempt from the e-mail address and from the
+ * client address before the action checks the password: when either is spent the login is refused
+ * unevaluated. A failed login (an `unauthorized` outcome) keeps both; a success clears the e-mail's
+ * failures and gives the address its attempt back; a login that was not evaluated (database down,
+ * password queue full) gives both back.
  */
 export function limitLoginAttempts(store: LimiterStore, policies: LoginPolicies): Middleware {
   const byEmail = store(policies.perEmail);
   const byAddress = store(policies.perAddress);
   return async function limitLoginAttemptsMiddleware(ctx, next) {
     const email = String(ctx.state.body["email"] ?? "").toLowerCase();
-    const address = ctx.ip;
-    const [emailState, addressState] = await Promise.all([byEmail.get(email), byAddress.get(address)]);
-    for (const [policy, state, whose] of [
-      [policies.perEmail, emailState, "this e-mail address"],
-      [policies.perAddress, addressState, "this client address"],
-    ] as const) {
-      if (state !== null && state.consumedPoints >= policy.points) {
-        throw tooManyRequests(policy, state, `too many failed logins for ${whose}; retry later`);
-      }
+    const address = ctx.state.clientAddress;
+    const [emailTaken, addressTaken] = await Promise.allSettled([
+      take(byEmail, policies.perEmail, email, "too many failed logins for this e-mail address; retry later"),
+      take(byAddress, policies.perAddress, address, "too many failed logins from this client address; retry later"),
+    ]);
+    if (emailTaken.status === "rejected" || addressTaken.status === "rejected") {
+      // Whichever was granted is given back: this login is not evaluated.
+      if (emailTaken.status === "fulfilled") await giveBack(byEmail, email);
+      if (addressTaken.status === "fulfilled") await giveBack(byAddress, address);
+      throw emailTaken.status === "rejected" ? emailTaken.reason : (addressTaken as PromiseRejectedResult).reason;
     }
     try {
       await next();
     } catch (error) {
-      if (error instanceof DomainError && error.code === "unauthorized") {
-        await Promise.all([byEmail.penalty(email), byAddress.penalty(address)]);
+      if (!(error instanceof DomainError && error.code === "unauthorized")) {
+        await Promise.all([giveBack(byEmail, email), giveBack(byAddress, address)]);
       }
       throw error;
     }
-    await byEmail.delete(email);
+    await Promise.all([byEmail.delete(email).catch(() => false), giveBack(byAddress, address)]);
   };
+}
+
+/**
+ * Behind body validation on the sign-up route: takes one sign-up from the client address before
+ * the password is hashed. A sign-up that was not attempted (password queue full, database down)
+ * gives it back; a taken e-mail address does not (it cost a hash).
+ */
+export function limitSignUps(store: LimiterStore, policy: RatePolicy): Middleware {
+  const byAddress = store(policy);
+  return async function limitSignUpsMiddleware(ctx, next) {
+    const address = ctx.state.clientAddress;
+    const state = await take(byAddress, policy, address, `more than ${policy.points} sign-ups in ${policy.windowSeconds} s from this client address`);
+    ctx.set(rateLimitHeaders(policy, state));
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof DomainError && (error.code === "rate_limited" || error.code === "unavailable")) await giveBack(byAddress, address);
+      throw error;
+    }
+  };
+}
+
+/** Consumes one point, or throws the 429 problem saying `detail`. */
+async function take(limiter: RateLimiterAbstract, policy: RatePolicy, key: string, detail: string): Promise<RateLimiterRes> {
+  try {
+    return await limiter.consume(key);
+  } catch (rejection) {
+    if (!(rejection instanceof RateLimiterRes)) throw rejection;
+    throw tooManyRequests(policy, rejection, detail);
+  }
+}
+
+/** Returns a point taken for work that was not done; a store hiccup only costs the caller a point. */
+async function giveBack(limiter: RateLimiterAbstract, key: string): Promise<void> {
+  await limiter.reward(key, 1).catch(() => undefined);
 }
 
 function seconds(ms: number): number {
@@ -99,3 +153,4 @@ function tooManyRequests(policy: RatePolicy, state: RateLimiterRes, detail: stri
   const headers = { ...rateLimitHeaders(policy, state), "Retry-After": String(seconds(state.msBeforeNext)) };
   return HttpProblem.of("rate_limited", detail, {}, headers);
 }
+

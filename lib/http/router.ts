@@ -10,7 +10,7 @@ import { bodyParser } from "./body.ts";
 import type { HttpState, Middleware } from "./context.ts";
 import { honorIdempotencyKeys } from "./idempotency.ts";
 import { HttpProblem } from "./problems.ts";
-import { limitLoginAttempts } from "./rate-limit.ts";
+import { limitLoginAttempts, limitSignUps } from "./rate-limit.ts";
 import type { LimiterStore } from "./rate-limit-store.ts";
 import type { Route } from "./routes.ts";
 import { compileSchemas } from "./validation.ts";
@@ -27,13 +27,15 @@ export function buildRouter(deps: Deps, table: readonly Route[], limiter: Limite
     perEmail: { name: "login-email", points: config.loginFailuresPerEmail, windowSeconds: window },
     perAddress: { name: "login-address", points: config.loginFailuresPerAddress, windowSeconds: window },
   });
-  const idempotent = honorIdempotencyKeys(deps.idempotency, deps.logger);
+  const guardSignUp = limitSignUps(limiter, { name: "signup", points: config.signUpsPerAddress, windowSeconds: config.signUpWindowSeconds });
+  const idempotent = honorIdempotencyKeys(deps.idempotency, deps.logger, { secretKeyBase: config.secretKeyBase });
   const router = new Router<HttpState>();
   for (const route of table) {
     const chain: Middleware[] = [];
     if (route.auth) chain.push(authenticate);
     if (route.body !== undefined) chain.push(acceptBody(route.body));
-    if (route.login === true) chain.push(guardLogin);
+    if (route.login === true && config.rateLimits) chain.push(guardLogin);
+    if (route.signUp === true && config.rateLimits) chain.push(guardSignUp);
     if (route.method === "post" && route.credentials !== true) chain.push(idempotent);
     router.register(route.path, [route.method], [...chain, (ctx) => route.action(ctx)], { name: route.name });
   }

@@ -35,6 +35,8 @@ export interface Route {
   credentials?: true;
   /** Checks a password: failed attempts are rate limited per e-mail and per client address. */
   login?: true;
+  /** Creates an account (hashes a password): limited per client address. */
+  signUp?: true;
   action: (ctx: HttpContext) => Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export function routes(deps: Deps, options: RouteOptions): Route[] {
   const presence = presenceController(deps.rooms, deps.presence);
   return [
     { method: "get", path: "/", name: "root.show", auth: false, returns: { status: [200], view: "root" }, action: root.show },
-    { method: "post", path: "/users", name: "users.create", auth: false, body: "users.create", returns: { status: [201], view: "user" }, problems: ["conflict"], action: users.create },
+    { method: "post", path: "/users", name: "users.create", auth: false, body: "users.create", returns: { status: [201], view: "user" }, problems: ["conflict"], signUp: true, action: users.create },
     { method: "get", path: "/users", name: "users.index", auth: true, returns: { status: [200], view: "user", collection: "users" }, action: users.index },
     { method: "get", path: "/users/:id", name: "users.show", auth: true, returns: { status: [200], view: "user" }, action: users.show },
     { method: "patch", path: "/users/:id", name: "users.update", auth: true, body: "users.update", returns: { status: [200], view: "user" }, problems: ["forbidden"], action: users.update },

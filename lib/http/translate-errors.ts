@@ -55,6 +55,7 @@ function toProblem(error: unknown): HttpProblem {
 function domainHeaders(kind: ProblemKind): Record<string, string> {
   if (kind === "unauthorized") return { "WWW-Authenticate": 'Bearer realm="hypercast"' };
   if (kind === "unavailable") return { "Retry-After": RETRY_AFTER_SECONDS };
+  if (kind === "rate_limited") return { "Retry-After": "1" };
   return {};
 }
 

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import type { FieldError } from "../errors.ts";
+import { findNullCharacters } from "../null-characters.ts";
 import { API_VERSIONS, type ApiVersion } from "../versions.ts";
 
 const SCHEMA_DIR = new URL("../../schemas/", import.meta.url);
@@ -38,6 +39,8 @@ export function compileSchemas(names: Iterable<string>): Schemas {
     validate(version, name, body) {
       const check = compiled.get(`${version}:${name}`);
       if (check === undefined) throw new Error(`schema ${name} was not compiled at boot`);
+      const nul = findNullCharacters(body);
+      if (nul.length > 0) return nul;
       return check(body) ? [] : (check.errors ?? []).map(toFieldError);
     },
   };

@@ -14,6 +14,11 @@
  * A key lives `ttlSeconds` (24 h) from its first use; an expired key is ignored (a new request
  * may claim it afresh) and purged from time to time. A claim whose request never completed (the
  * process died) is abandoned after `lockTimeoutSeconds` and may be claimed again.
+ *
+ * When storing a result (`complete`) or giving a claim up (`release`) fails — the database went
+ * away just after the work — the write is kept in memory and done first thing when that key is
+ * claimed again on this node, so the client's retry gets the stored result (or runs afresh)
+ * instead of "in flight" until the lock times out.
  */
 import type { Db } from "../db/index.ts";
 
@@ -61,12 +66,37 @@ interface IdempotencyKeyRow {
 export type Idempotency = ReturnType<typeof createIdempotency>;
 
 const TABLE = "idempotency_keys";
+/** Failed writes kept for retry at most (the oldest give way: their claims lapse by timeout). */
+const MAX_UNSETTLED = 10_000;
 
 export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
   const ttlSeconds = options.ttlSeconds ?? 86_400;
   const lockTimeoutSeconds = options.lockTimeoutSeconds ?? 300;
   const purgeIntervalMs = options.purgeIntervalMs ?? 600_000;
   let lastPurge = 0;
+  /** Writes that failed, by `scope \0 key`, retried before that key's next claim. */
+  const unsettled = new Map<string, () => Promise<void>>();
+
+  /** Runs `write`; if it fails, keeps it for the key's next claim and rethrows. */
+  async function settleLater(request: IdempotentRequest, write: () => Promise<void>): Promise<void> {
+    const id = `${request.scope}\0${request.key}`;
+    try {
+      await write();
+      unsettled.delete(id);
+    } catch (error) {
+      if (unsettled.size >= MAX_UNSETTLED) unsettled.delete(unsettled.keys().next().value!);
+      unsettled.set(id, write);
+      throw error;
+    }
+  }
+
+  async function settle(request: IdempotentRequest): Promise<void> {
+    const id = `${request.scope}\0${request.key}`;
+    const write = unsettled.get(id);
+    if (write === undefined) return;
+    await write();
+    unsettled.delete(id);
+  }
 
   async function purgeExpired(): Promise<number> {
     lastPurge = Date.now();
@@ -95,6 +125,7 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
 
     /** Claims `key` in `scope` for this request, or says why not. */
     async claim(request: IdempotentRequest): Promise<Claim> {
+      await settle(request);
       if (Date.now() - lastPurge >= purgeIntervalMs) await purgeExpired();
       // A row can vanish between the insert and the read (its request failed and was released): try again.
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -110,15 +141,19 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
 
     /** Stores the result of a claimed request, for replays until the key expires. */
     async complete(request: IdempotentRequest, result: StoredResult): Promise<void> {
-      await db(TABLE)
-        .where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint })
-        .whereNull("status")
-        .update({ status: result.status, headers: JSON.stringify(result.headers), body: result.body, locked_at: null });
+      await settleLater(request, async () => {
+        await db(TABLE)
+          .where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint })
+          .whereNull("status")
+          .update({ status: result.status, headers: JSON.stringify(result.headers), body: result.body, locked_at: null });
+      });
     },
 
     /** Gives a claimed key up without a result (the request failed on our side): a retry runs afresh. */
     async release(request: IdempotentRequest): Promise<void> {
-      await db(TABLE).where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint }).whereNull("status").delete();
+      await settleLater(request, async () => {
+        await db(TABLE).where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint }).whereNull("status").delete();
+      });
     },
   };
 }

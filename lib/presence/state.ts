@@ -15,7 +15,9 @@
  * Changes since the last `takeDiff` are coalesced: a meta tracked and untracked in the same
  * window appears in neither `joins` nor `leaves`; an update (re-track by the same owner) is a
  * join of the new meta and a leave of the old one in the same diff, which clients apply joins
- * first so the key never flickers away.
+ * first so the key never flickers away. The same meta (same `phx_ref`) untracked and tracked
+ * again within one window appears in neither: a diff never holds one ref as both join and leave,
+ * which clients (joins first, then leaves) would turn into a vanished presence.
  */
 
 export interface Meta {
@@ -30,7 +32,7 @@ export interface PresenceDiff {
   leaves: Presences;
 }
 
-interface Entry {
+export interface Entry {
   key: string;
   meta: Meta;
 }
@@ -56,7 +58,8 @@ export function track(state: TopicState, owner: string, key: string, meta: Meta)
   metas.set(owner, meta);
   const entry = { key, meta };
   state.byOwner.set(owner, entry);
-  state.pendingJoins.set(meta.phx_ref, entry);
+  // Left and came back within one window (a replica re-read after a gap): clients still hold it.
+  if (!state.pendingLeaves.delete(meta.phx_ref)) state.pendingJoins.set(meta.phx_ref, entry);
 }
 
 /** Removes the owner's entry; returns whether there was one. */

@@ -1,5 +1,5 @@
 /**
- * The Redis PubSub adapter (cluster-design.md §6.3): every process pointing at the same Redis
+ * The Redis PubSub adapter: every process pointing at the same Redis
  * sees every other one's broadcasts. Local delivery stays in the core (lib/pubsub/index.ts),
  * synchronous and in order; this adapter only carries messages between nodes.
  *
@@ -46,8 +46,10 @@ export interface RedisPubSub extends PubSub {
   readonly nodeId: string;
   /** Channel of a topic, for tests and operators: `rt:<prefix>:t:<topic>`. */
   channel(topic: string): string;
-  /** Resolves when both connections answer PING (for /ready); rejects otherwise. */
+  /** Resolves when both connections answer PING; rejects otherwise. */
   ping(): Promise<void>;
+  /** "ok" while both connections are up (no round trip: for /health and metrics). */
+  health(): "ok" | "unavailable";
   /** Resolves once every SUBSCRIBE/UNSUBSCRIBE issued so far is acknowledged by Redis. */
   synced(): Promise<void>;
   /** Cross-node publishes dropped since start. */
@@ -92,6 +94,7 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
       if (pub.status !== "ready" || sub.status !== "ready") throw new Error(`Redis is not connected (publisher ${pub.status}, subscriber ${sub.status})`);
       await Promise.all([pub.ping(), sub.ping()]);
     },
+    health: () => (pub.status === "ready" && sub.status === "ready" ? "ok" : "unavailable"),
     synced: a.synced,
     dropped: a.dropped,
   };
@@ -145,8 +148,15 @@ function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, optio
     if (typeof envelope.topic !== "string" || typeof envelope.event !== "string" || envelope.topic !== channel.slice(prefix.length)) {
       return invalid(channel, "malformed envelope");
     }
+    if (envelope.from !== undefined && typeof envelope.from !== "string") return invalid(channel, "malformed envelope");
     // A node keeps receiving during UNSUBSCRIBE's round trip and the linger; the core finds no handler then.
-    deliver(envelope.from === undefined ? { topic: envelope.topic, event: envelope.event, payload: envelope.payload } : { topic: envelope.topic, event: envelope.event, payload: envelope.payload, from: envelope.from });
+    try {
+      deliver(envelope.from === undefined ? { topic: envelope.topic, event: envelope.event, payload: envelope.payload } : { topic: envelope.topic, event: envelope.event, payload: envelope.payload, from: envelope.from });
+    } catch (error) {
+      // A payload that passed the envelope check but not a subscriber's (e.g. an invalid date): this
+      // handler runs inside ioredis's reply parser, where a throw would break the connection.
+      invalid(channel, `a subscriber refused the payload: ${(error as Error).message}`);
+    }
   });
 
   return {

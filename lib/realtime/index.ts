@@ -124,11 +124,12 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
     },
     {
-      async upgrade(request): Promise<UpgradeDecision<Session>> {
+      // Synchronous on purpose: an upgrade answered from a promise can lose the socket (transport.ts).
+      upgrade(request): UpgradeDecision<Session> {
         if (draining) return { accept: false, status: 403 };
         const handshake = parseHandshake(request);
         if (!handshake.ok) return { accept: false, status: handshake.status };
-        const verified = await deps.accounts.verifySocketToken(handshake.token);
+        const verified = deps.accounts.verifySocketTokenNow(handshake.token);
         if (!verified.ok) return { accept: false, status: 403 };
         const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId: verified.userId, apiVersion: handshake.apiVersion };
         return { accept: true, session: { info }, protocol: handshake.protocol };

@@ -4,6 +4,8 @@
  *
  * - request data (url, query, headers) is copied synchronously in the upgrade handler, before
  *   any await: uWS invalidates `req` when the handler returns;
+ * - an upgrade should be decided synchronously, inside the upgrade handler: answered later, this
+ *   uWS build can shut the fresh socket down right after `open` (see the comment in `upgrade`);
  * - `res.onAborted` is registered before the async decision, and the answer is written in
  *   `res.cork` (or skipped when the client went away);
  * - a socket is never used after its close event (`Connection.open` guards every call);
@@ -144,6 +146,14 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         decision = { accept: false, status: 403 };
       }
       if (decision instanceof Promise) {
+        // Prefer deciding synchronously. An upgrade answered later goes through res.cork from
+        // outside uWS's parser, and uWebSockets.js 20.30's cork() misses that its handler upgraded
+        // the socket when the adopted socket keeps its address (it shrinks in place): it then runs
+        // its HTTP "Connection: close" logic on the new WebSocket, reading flags from bytes that now
+        // belong to the WebSocket, and shuts a fraction of fresh sockets down right after `open`
+        // (the client sees 1006 before any reply; every time when the request says
+        // `Connection: close`). Fixed upstream (uWebSockets pull request 1929), not in the build
+        // we can install; upgrading outside cork instead prints a warning per upgrade.
         // Answer from a macrotask: a promise may settle in the microtask checkpoint that runs at the
         // end of ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer, and
         // res.upgrade takes the cork over unconditionally — that other socket's output then goes astray.

@@ -127,11 +127,36 @@ export function createRooms(db: Db, pubsub: PubSub) {
     },
 
     /** Persists a message and publishes it on the room's topic. */
-    async createMessage(authorId: number, roomId: number, body: string): Promise<Message> {
+    /**
+     * Stores and broadcasts a message. With a `requestKey` (the request's Idempotency-Key) a second
+     * call with the same author and key returns the message the first stored instead of storing
+     * another — even when the first call's answer was lost after its insert — and broadcasts it
+     * again (same id), since whether the first call got as far as its broadcast is unknown.
+     */
+    async createMessage(authorId: number, roomId: number, body: string, options: { requestKey?: string | undefined } = {}): Promise<Message> {
       await getRoom(authorId, roomId);
-      const [row] = await db<MessageRow>("messages").insert({ room_id: roomId, user_id: authorId, body }).returning("*");
-      const author = await db("users").where({ id: authorId }).first("name");
-      const message = toMessage({ ...row!, author_name: author?.name ?? "" });
+      const key = options.requestKey ?? null;
+      // One statement: once the row is stored nothing else can fail before the broadcast.
+      const inserted = (await db.raw(
+        `with inserted as (
+           insert into messages (room_id, user_id, body, request_key) values (?, ?, ?, ?)
+           on conflict (user_id, request_key) where request_key is not null do nothing
+           returning *)
+         select inserted.*, users.name as author_name from inserted join users on users.id = inserted.user_id`,
+        [roomId, authorId, body, key],
+      )) as { rows: MessageWithAuthor[] };
+      let row = inserted.rows[0];
+      if (row === undefined && key !== null) {
+        row = await db<MessageRow>("messages")
+          .join("users", "users.id", "messages.user_id")
+          .where({ "messages.user_id": authorId, "messages.request_key": key })
+          .first<MessageWithAuthor | undefined>("messages.*", "users.name as author_name");
+        if (row !== undefined && (row.room_id !== roomId || row.body !== body)) {
+          throw new Invalid("this Idempotency-Key already posted a different message; use a new key for a new message");
+        }
+      }
+      if (row === undefined) throw new Error("the message insert returned no row");
+      const message = toMessage(row);
       pubsub.broadcast(roomTopic(roomId), MESSAGE_CREATED, message);
       return message;
     },

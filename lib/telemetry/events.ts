@@ -80,6 +80,12 @@ export interface TelemetryEvents {
     measurements: { count: number };
     metadata: { adapter: string; reason: string };
   };
+  /** A message on a cluster Redis channel was not one this node understands: dropped, never delivered. */
+  "cluster.message.invalid": {
+    measurements: { count: number };
+    /** `source`: the PubSub's topic channels or presence's diff channels; `reason` says what was wrong. */
+    metadata: { source: "pubsub" | "presence"; reason: string };
+  };
 }
 
 export type EventName = keyof TelemetryEvents;
@@ -104,6 +110,7 @@ export const EVENT_NAMES = [
   "broadcast.fanout",
   "presence.change",
   "cluster.publish.dropped",
+  "cluster.message.invalid",
 ] as const satisfies readonly EventName[];
 
 // A name in the interface but missing from the list fails here.

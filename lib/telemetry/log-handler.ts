@@ -25,6 +25,7 @@ export const EVENT_LOG_LEVELS = {
   "broadcast.fanout": "trace",
   "presence.change": "trace",
   "cluster.publish.dropped": "warn",
+  "cluster.message.invalid": "warn",
 } as const satisfies Record<EventName, Level>;
 
 /** Probes and scrapes arrive every few seconds; their request lines go to debug, not info. */

@@ -31,6 +31,8 @@ export interface MetricsOptions {
   db?: Db;
   /** Process metrics (CPU, memory, event-loop lag, GC) of prom-client; default true. */
   processMetrics?: boolean;
+  /** Clustered: whether Redis answers now, read at scrape time (absent: no Redis gauge). */
+  redisUp?: () => boolean;
   /** Prefix of every Hypercast metric name; default `hypercast_`. */
   prefix?: string;
 }
@@ -96,6 +98,25 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: "Publishes to other cluster nodes that were dropped (local delivery still happened).",
     registers,
   });
+  const invalidMessages = new Counter({
+    name: `${p}cluster_messages_invalid_total`,
+    help: "Messages on cluster Redis channels that were malformed or foreign, dropped (source: pubsub or presence).",
+    labelNames: ["source"] as const,
+    registers,
+  });
+  invalidMessages.inc({ source: "pubsub" }, 0);
+  invalidMessages.inc({ source: "presence" }, 0);
+  const redisUp = options.redisUp;
+  if (redisUp !== undefined) {
+    new Gauge({
+      name: `${p}cluster_redis_up`,
+      help: "1 while this node's Redis connections answer and its presence lease is renewed, else 0.",
+      registers,
+      collect() {
+        this.set(redisUp() ? 1 : 0);
+      },
+    });
+  }
   const socketsOpen = new Gauge({ name: `${p}realtime_sockets_open`, help: "Realtime sockets open now.", registers });
   const joins = new Counter({
     name: `${p}realtime_channel_joins_total`,
@@ -153,6 +174,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         return;
       case "cluster.publish.dropped":
         publishDrops.inc(e.measurements.count);
+        return;
+      case "cluster.message.invalid":
+        invalidMessages.inc({ source: e.metadata.source }, e.measurements.count);
         return;
     }
   }

@@ -1,5 +1,7 @@
 import test from "ava";
-import { hashPassword, verifyPassword } from "../../lib/accounts/passwords.ts";
+import { createPasswordHasher, hashPassword, verifyPassword } from "../../lib/accounts/passwords.ts";
+import { RateLimited, Unavailable } from "../../lib/errors.ts";
+import { loadConfig } from "../../lib/config.ts";
 
 const COST = 10; // the cheapest the configuration allows, to keep tests fast
 
@@ -37,4 +39,29 @@ test("a malformed stored hash never matches", async (t) => {
   for (const bad of ["", "plain-text", `bcrypt$10$8$1$${salt}$abc`, `scrypt$10$8$1$${salt}`, stored.slice(0, -4), ...corrupt]) {
     t.false(await verifyPassword("pw-pw-pw-pw", bad), bad);
   }
+});
+
+test("the production cost is scrypt N=2^17, r=8, p=1 (OWASP's minimum), with two hashes at a time", (t) => {
+  const config = loadConfig({ NODE_ENV: "production", SECRET_KEY_BASE: "x".repeat(32) });
+  t.is(config.passwordHashCost, 17);
+  t.is(config.passwordHashConcurrency, 2);
+});
+
+test("the hashing queue: never more than `concurrency` at once; past the queue 503, past a lane's share 429 — all at once, none lost", async (t) => {
+  const passwords = createPasswordHasher({ cost: 14, concurrency: 2, queue: 3, perLane: 2 });
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, passwords.load().running)), 1);
+  // One flooder lane asks for 6 at once, four other lanes for one each.
+  const flood = Array.from({ length: 6 }, () => passwords.hash("flood", "203.0.113.66").then(() => "ok", (e: unknown) => e));
+  const others = ["a", "b", "c", "d"].map((lane) => passwords.hash("other", lane).then(() => "ok", (e: unknown) => e));
+  const [floodResults, otherResults] = await Promise.all([Promise.all(flood), Promise.all(others)]);
+  clearInterval(watch);
+  t.true(peak <= 2, `peak ${peak}`);
+  t.deepEqual(floodResults.slice(0, 2), ["ok", "ok"], "the flooder's share runs");
+  t.true(floodResults.slice(2).every((r) => r instanceof RateLimited), "the rest is refused at once, as a rate limit");
+  // 2 running (the flooder's) + a queue of 3: three of the others wait and are served, the fourth finds it full.
+  t.deepEqual(otherResults.slice(0, 3), ["ok", "ok", "ok"]);
+  t.true(otherResults[3] instanceof Unavailable);
+  t.deepEqual(passwords.load(), { running: 0, waiting: 0 }, "every slot was given back");
+  t.true(await passwords.verify("other", await passwords.hash("other", "a"), "a"), "the queue serves again");
 });

@@ -54,3 +54,18 @@ test("a token for a user id that cannot exist is invalid", async (t) => {
   t.deepEqual(await signer.verify(await signer.sign(0)), { ok: false, reason: "invalid" });
   t.deepEqual(await signer.verify(await signer.sign(-3)), { ok: false, reason: "invalid" });
 });
+
+test("verifyNow (the synchronous check the socket upgrade uses) refuses what jwtVerify refuses: other audience, future nbf, crit, non-numeric exp", async (t) => {
+  const { createHmac } = await import("node:crypto");
+  const { SignJWT } = await import("jose");
+  const key = createHmac("sha256", SECRET).update("hypercast socket token v1").digest();
+  const now = Math.floor(Date.now() / 1000);
+  const base = () => new SignJWT({}).setSubject("42").setIssuedAt().setExpirationTime(now + 600);
+  t.true(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").sign(key)).ok, "control");
+  t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("someone-else").sign(key)), { ok: false, reason: "invalid" });
+  t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").setNotBefore(now + 600).sign(key)), { ok: false, reason: "invalid" });
+  const crit = await base().setProtectedHeader({ alg: "HS256", crit: ["b64"], b64: true }).setAudience("hypercast:socket").sign(key).catch(() => undefined);
+  if (crit !== undefined) t.deepEqual(signer.verifyNow(crit), { ok: false, reason: "invalid" });
+  const stringExp = await new SignJWT({ exp: String(now + 600) } as unknown as Record<string, unknown>).setSubject("42").setAudience("hypercast:socket").setProtectedHeader({ alg: "HS256" }).sign(key);
+  t.deepEqual(signer.verifyNow(stringExp), { ok: false, reason: "invalid" });
+});

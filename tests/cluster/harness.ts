@@ -1,8 +1,7 @@
 /**
- * A cluster on one machine for the multi-process tests (cluster-design.md "Testing on one
- * machine"): a redis-server the test owns, one fresh PostgreSQL schema shared by every node, and
+ * A cluster on one machine for the multi-process tests: a redis-server the test owns, one fresh PostgreSQL schema shared by every node, and
  * Hypercast processes started as operators start them (`node --import tsx lib/bin/cli.ts serve`)
- * with the design's test timings. The test owns every pid: it can SIGKILL, SIGSTOP, SIGTERM and
+ * with short test timings. The test owns every pid: it can SIGKILL, SIGSTOP, SIGTERM and
  * restart a node, and `stop()` ends them all (call it from `test.after.always`).
  *
  *     const why = await clusterUnavailable()          // a reason to skip, or undefined
@@ -23,11 +22,11 @@ import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { migrate, openDatabase } from "../../lib/db/index.ts";
 import { freePort } from "../helpers/ports.ts";
-import { startRedisServer, type OwnedRedis } from "./redis-server.ts";
+import { startRedisServer, type OwnedRedis, type RedisServerOptions } from "./redis-server.ts";
 
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
-/** cluster-design.md §6.8, test column. */
+/** The test timings of the README's cluster section (production: 5000 / 15000 / 5000 / 30000 / 30000). */
 export const TIMINGS = { heartbeatMs: 200, leaseMs: 1000, reapMs: 250, reapLockMs: 2000, lingerMs: 0 } as const;
 
 /** Every wait is bounded by this unless a case states a tighter bound. */
@@ -116,8 +115,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(names: string[], env: Record<string, string> = {}): Promise<Cluster> {
-  const redis = await startRedisServer();
+export async function startCluster(names: string[], env: Record<string, string> = {}, redisOptions: RedisServerOptions = {}): Promise<Cluster> {
+  const redis = await startRedisServer(redisOptions);
   const schema = `hc_cluster_${randomBytes(5).toString("hex")}`;
   const dataDir = mkdtempSync(joinPath(tmpdir(), "hypercast-cluster-"));
   const secret = randomBytes(32).toString("hex");
@@ -141,7 +140,7 @@ export async function startCluster(names: string[], env: Record<string, string> 
     async stop() {
       for (const client of clients) client.disconnect();
       await Promise.all(nodes.map((node) => hardStop(node)));
-      await redis.kill();
+      await redis.remove();
       const db = await openDatabase({ databaseUrl: DATABASE_URL });
       try {
         await db.raw("drop schema if exists ?? cascade", [schema]);
@@ -171,6 +170,10 @@ export async function startCluster(names: string[], env: Record<string, string> 
       SOCKET_RATE_LIMIT: "100000",
       SOCKET_RATE_BURST: "100000",
       API_RATE_LIMIT: "100000",
+      // Every test client is 127.0.0.1: per-address limits are out of the way here.
+      ANONYMOUS_RATE_LIMIT: "100000",
+      SIGNUPS_PER_ADDRESS: "100000",
+      PASSWORD_HASH_PER_ADDRESS: "64",
       CLUSTER_HEARTBEAT_MS: String(TIMINGS.heartbeatMs),
       CLUSTER_LEASE_MS: String(TIMINGS.leaseMs),
       CLUSTER_REAP_MS: String(TIMINGS.reapMs),
@@ -187,7 +190,7 @@ export async function startCluster(names: string[], env: Record<string, string> 
 }
 
 async function startNode(name: string, env: Record<string, string>): Promise<Node> {
-  const [port, socketPort] = [await freePort(), await freePort()];
+  let [port, socketPort] = [await freePort(), await freePort()];
   let child!: ChildProcess;
   let exited!: Promise<number | string>;
   let log = "";
@@ -214,7 +217,17 @@ async function startNode(name: string, env: Record<string, string>): Promise<Nod
       throw error;
     });
   }
-  await start();
+  // A free port can be taken by another process (other test files run at once) before the node
+  // binds it: pick new ones and try again, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+      [port, socketPort] = [await freePort(), await freePort()];
+    }
+  }
   return {
     name,
     port,
@@ -326,6 +339,20 @@ async function redisCli(port: number, args: string[]): Promise<string> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Ends an "exactly once" or "no second leave" case without a fixed sleep: `marker` joins `topic`
+ * once on each given node; when every observer lists all of those sockets, every presence diff
+ * published before them (by any node: Redis delivers a channel's messages in the order it ran the
+ * PUBLISHes, and a node relays them in that order) has reached the observers. Then the markers
+ * leave again and the observers are waited for until they no longer list the marker.
+ */
+export async function presenceMarker(cluster: Cluster, topic: string, marker: User, observers: Client[], nodes: Node[]): Promise<void> {
+  const markers = await Promise.all(nodes.map((node) => cluster.join(node, marker, topic)));
+  await until("every observer lists the markers", () => observers.every((x) => x.keys()[marker.key] === nodes.length));
+  for (const m of markers) m.disconnect();
+  await until("every observer drops the markers", () => observers.every((x) => !(marker.key in x.keys())));
 }
 
 /** Every presence ref mentioned by a diff's side. */

@@ -1,29 +1,28 @@
 /**
- * Node liveness across three Hypercast processes on one Redis (cluster-design.md, testing cases 5
+ * Node liveness across three Hypercast processes on one Redis (cases 5
  * and 6): a node SIGSTOPped past its lease is reaped and, once resumed, re-asserts its presences
  * with new refs; a node stopped with SIGTERM sends its leaves before it exits and closes its
  * sockets with 1012.
  */
 import test from "ava";
-import { clusterUnavailable, refsOf, sleep, startCluster, TIMINGS, until, type Client, type Cluster, type User } from "./harness.ts";
+import { clusterUnavailable, presenceMarker, refsOf, sleep, startCluster, TIMINGS, until, type Client, type Cluster, type User } from "./harness.ts";
 
 const why = await clusterUnavailable();
 let cluster: Cluster | undefined;
 let topic = "";
-let users: Record<"a" | "b" | "c", User>;
+let users: Record<"a" | "b" | "c" | "m", User>;
 let clients: { A: Client; B: Client; C: Client };
 
 test.before(async () => {
   if (why !== undefined) return;
   cluster = await startCluster(["n1", "n2", "n3"]);
-  const [a, b, c] = await Promise.all(["alice", "bob", "carol"].map((name) => cluster!.user(name)));
-  users = { a: a!, b: b!, c: c! };
+  const [a, b, c, m] = await Promise.all(["alice", "bob", "carol", "marker"].map((name) => cluster!.user(name)));
+  users = { a: a!, b: b!, c: c!, m: m! };
   topic = await cluster.room(users.a, "liveness");
   const [A, B, C] = await Promise.all([cluster.join(cluster.node("n1"), users.a, topic), cluster.join(cluster.node("n2"), users.b, topic), cluster.join(cluster.node("n3"), users.c, topic)]);
   clients = { A: A!, B: B!, C: C! };
   const all = [A!, B!, C!];
   await until("every client lists a, b and c", () => all.every((x) => Object.keys(x.keys()).length === 3), 5000);
-  await sleep(200); // let the join diffs still in flight (coalesced, deduped by Presence) arrive before the cases count diffs
 });
 
 test.after.always(async () => {
@@ -59,7 +58,8 @@ if (why !== undefined) {
       await until(`${name} is back to the start state`, () => sorted(x.keys()) === start[name as "A"], TIMINGS.heartbeatMs + 3000);
       t.log(`${name} back to the start state ${(performance.now() - resumedAt).toFixed(0)} ms after SIGCONT`);
     }
-    await sleep(300);
+    // A second leave or join for a, from any node, would have reached B and C before these markers.
+    await presenceMarker(c, topic, users.m, [A, B, C], c.nodes);
     for (const [name, x] of Object.entries({ B, C })) {
       const since = x.diffs.slice(marks[name as "B"]);
       const leaveAt = since.findIndex((d) => refsOf(d.leaves, users.a.key).includes(oldRef));

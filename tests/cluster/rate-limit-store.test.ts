@@ -45,15 +45,44 @@ test("with REDIS_URL two app instances share the count", async (t) => {
   }
 });
 
-test("while Redis is away a node counts in memory instead of failing requests", async (t) => {
+test("while Redis is away a node counts in memory instead of failing requests, and still refuses past the limit", async (t) => {
   owned = await startRedisServer();
   const store = createLimiterStore({ redisUrl: owned.url }, { keyPrefix });
   try {
     const limiter = store(policy);
     await owned.kill();
-    const res = await limiter.consume("k");
-    t.is(res.consumedPoints, 1);
+    // limit + 1 at once: the insurance limiter counts them atomically in memory.
+    const outcomes = await Promise.all(
+      Array.from({ length: policy.points + 1 }, () =>
+        limiter.consume("k").then(
+          (res) => ({ granted: true, res }),
+          (rejection: unknown) => ({ granted: false, res: rejection }),
+        ),
+      ),
+    );
+    t.is(outcomes.filter((o) => o.granted).length, policy.points, "the limit's worth is granted");
+    const refused = outcomes.filter((o) => !o.granted);
+    t.is(refused.length, 1, "the one past the limit is refused");
+    t.true(refused[0]!.res instanceof RateLimiterRes, "refused for rate, not failed because Redis is away");
+    t.is((refused[0]!.res as RateLimiterRes).remainingPoints, 0);
   } finally {
     await store.close();
+  }
+});
+
+test("with REDIS_URL a burst spread over two app instances gets exactly the limit through", async (t) => {
+  const first = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const second = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  try {
+    const [a, b] = [first(policy), second(policy)];
+    for (const limiter of [a, b]) {
+      await eventually(() => (limiter as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "ready");
+    }
+    const key = randomBytes(8).toString("hex");
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).consume(key).then(() => true, () => false)));
+    t.is(outcomes.filter(Boolean).length, policy.points);
+    t.is((await a.get(key))?.consumedPoints, 40, "every attempt was counted in Redis, none in memory");
+  } finally {
+    await Promise.all([first.close(), second.close()]);
   }
 });

@@ -1,5 +1,5 @@
 /**
- * Read-time filtering (cluster-design.md §6.4 step 2, testing case 3's sub-case): with the reaper
+ * Read-time filtering (a sub-case of the SIGKILL case): with the reaper
  * off on every node, a SIGKILLed node's presences stay in Redis, yet a client joining after
  * leaseMs — on a node whose replica has followed the topic all along — sees no ghost of them.
  */

@@ -4,10 +4,14 @@
  *
  *     const server = await startRedisServer()   // redis://127.0.0.1:<port>
  *     await server.kill(); await server.restart() // same port, empty data
+ *     server.signal("SIGSTOP"); server.signal("SIGCONT") // hung, then back with its data
  *     test.after.always(() => server.kill())
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { freePort } from "../helpers/ports.ts";
 
@@ -49,16 +53,27 @@ export interface OwnedRedis {
   readonly url: string;
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void>;
-  /** Start again on the same port (data is gone: no persistence). */
+  /** `kill`, and delete its data directory (persisting servers). */
+  remove(): Promise<void>;
+  /** Start again on the same port (data is gone, unless started with `persist`). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open and answers nothing, then resumes with its data. */
+  signal(signal: "SIGSTOP" | "SIGCONT"): void;
 }
 
-export async function startRedisServer(): Promise<OwnedRedis> {
+export interface RedisServerOptions {
+  /** Keep the data across `kill` + `restart` (an append-only file fsynced at every write, in a temporary directory). */
+  persist?: boolean;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<OwnedRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const dir = options.persist === true ? mkdtempSync(join(tmpdir(), "hypercast-redis-")) : undefined;
+  const storage = dir === undefined ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
 
   async function start(): Promise<void> {
-    const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...storage], { stdio: "ignore" });
     child = proc;
     await eventually(
       async () => {
@@ -79,18 +94,28 @@ export async function startRedisServer(): Promise<OwnedRedis> {
     );
   }
 
+  async function kill(): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGKILL");
+    await exited;
+  }
+
   await start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    async kill() {
-      const proc = child;
-      child = undefined;
-      if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((resolve) => proc.once("exit", resolve));
-      proc.kill("SIGKILL");
-      await exited;
+    kill,
+    async remove() {
+      await kill();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     },
     restart: start,
+    signal(signal) {
+      if (child === undefined || child.exitCode !== null) throw new Error("redis-server is not running");
+      child.kill(signal);
+    },
   };
 }

@@ -16,6 +16,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     PORT: "0",
     SOCKET_PORT: "0",
     DATABASE_URL: process.env["DATABASE_URL"],
+    // Every test request comes from 127.0.0.1: per-address limits that a real client population
+    // spreads over many addresses are out of the way, except in the files that test them.
+    SIGNUPS_PER_ADDRESS: "100000",
+    ANONYMOUS_RATE_LIMIT: "100000",
+    PASSWORD_HASH_PER_ADDRESS: "64",
+    PASSWORD_HASH_QUEUE: "1000",
     ...overrides,
   });
 }

@@ -52,7 +52,7 @@ for (const version of [1, 2] as const) {
     const create = doc.paths["/users"].post;
     t.is(create.security, undefined, "sign-up is public");
     t.deepEqual(Object.keys(create.requestBody.content).sort(), ["application/json", vendor].sort());
-    t.deepEqual(Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(), ["201", "400", "406", "409", "413", "415", "422", "503"]);
+    t.deepEqual(Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(), ["201", "400", "406", "409", "413", "415", "422", "429", "503"], "sign-up is limited per client address");
     t.truthy(create.responses["201"].headers.Location);
     t.truthy(create.parameters.find((p: Json) => p.name === "Idempotency-Key"));
     const sportsField = version === 1 ? "favorite_sport" : "favorite_sports";

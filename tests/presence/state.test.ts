@@ -93,3 +93,13 @@ test("applying every diff to the previous list reproduces the state", (t) => {
   );
   t.pass();
 });
+
+test("the same meta untracked and tracked again within one window is in neither side (clients still hold it)", (t) => {
+  const s = createTopicState();
+  track(s, "a", "1", meta("x"));
+  takeDiff(s);
+  untrack(s, "a");
+  track(s, "a", "1", meta("x"));
+  t.is(takeDiff(s), undefined, "a diff with x as both join and leave would make clients (joins first) drop it");
+  t.deepEqual(list(s), { "1": { metas: [meta("x")] } });
+});

@@ -152,7 +152,7 @@ function renderFigures(f: Figures): void {
     ...Object.fromEntries(Object.entries(f).map(([key, value]) => [key, typeof value === "number" ? format(value) : ""])),
     rss_bytes: mib(f.rss_bytes),
     nodes: String(model.nodes().length),
-    redis: redis.every((r) => r.status === "off") ? "off (single node)" : redis.some((r) => r.status === "down") ? "down" : `ok, ${format(Math.max(...redis.map((r) => r.ping_ms ?? 0)))} ms`,
+    redis: redis.every((r) => r.status === "off") ? "off (single node)" : redis.some((r) => r.status === "down") ? "down" : "ok",
   };
   for (const el of document.querySelectorAll<HTMLElement>("[data-metric]")) {
     const value = text[el.dataset["metric"]!];
@@ -205,7 +205,7 @@ function renderTables(): void {
       mib(s.process.heap_used_bytes),
       format(s.process.cpu_percent),
       format(s.process.loop_p99_ms),
-      s.redis.status === "ok" ? `ok ${format(s.redis.ping_ms ?? 0)} ms` : s.redis.status,
+      s.redis.status,
       format(s.build_ms),
       `${Math.max(0, Math.round((now - s.at) / 1000))} s ago`,
     ]),

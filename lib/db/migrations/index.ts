@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import * as createAccounts from "./20261121000001-create-accounts.ts";
 import * as createRooms from "./20261121000002-create-rooms.ts";
 import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys.ts";
+import * as addMessageRequestKeys from "./20261201000001-add-message-request-keys.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -16,6 +17,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261121000001-create-accounts", createAccounts],
   ["20261121000002-create-rooms", createRooms],
   ["20261121000003-create-idempotency-keys", createIdempotencyKeys],
+  ["20261201000001-add-message-request-keys", addMessageRequestKeys],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -23,7 +23,9 @@ export function messagesController(rooms: Rooms) {
 
     async create(ctx: HttpContext) {
       const roomId = idParam(ctx, "id", "room");
-      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (ctx.state.body as { body: string }).body);
+      // The Idempotency-Key (checked by honorIdempotencyKeys) also guards the insert itself.
+      const requestKey = ctx.get("Idempotency-Key") || undefined;
+      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (ctx.state.body as { body: string }).body, { requestKey });
       ctx.set("Location", `${ctx.state.basePath}/rooms/${roomId}/messages/${message.id}`);
       respond(ctx, 201, messageView, message);
     },

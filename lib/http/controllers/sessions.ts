@@ -9,7 +9,7 @@ export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpCont
   return {
     async create(ctx: HttpContext) {
       const { email, password } = ctx.state.body as { email: string; password: string };
-      const session = await accounts.createSession(email, password);
+      const session = await accounts.createSession(email, password, ctx.state.clientAddress);
       respond(ctx, 201, credentialsView, { userId: session.user.id, token: session.token, socketToken: session.socketToken, socketUrl: socketUrl(ctx) });
     },
 

@@ -10,7 +10,7 @@ import { respond, respondCollection } from "../render.ts";
 export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
-      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body));
+      const user = await accounts.registerUser(userParams[ctx.state.version].create(ctx.state.body), ctx.state.clientAddress);
       ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },

@@ -1,5 +1,5 @@
 /**
- * The presence store's Lua scripts (cluster-design.md §6.4–6.5). Each state change and the
+ * The Redis presence adapter's Lua scripts. Each state change and the
  * publish of its diff run as one script, so every node sees a topic's diffs in the order the
  * state changed, and a diff is never published for a change that did not happen.
  *
@@ -14,18 +14,53 @@
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: hash, purge set, channel. ARGV: new field, entry json, topic, diff json, old field or "". */
-export const TRACK = `
-if ARGV[5] ~= '' then redis.call('HDEL', KEYS[1], ARGV[5]) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('PUBLISH', KEYS[3], ARGV[4])
-return 1`;
+/**
+ * KEYS: hash, purge set, channel, nodes. ARGV: nodeId, topic, diff json, n, then n fields to
+ * delete, then field/entry pairs to set. One change of this node (track, untrack, update).
+ * Refused (0, nothing written or published) when the node has no lease: a write of an incarnation
+ * already reaped must not bring its entries back. Publishes only when something changed, so an
+ * untrack of an entry the reaper already removed sends no second leave.
+ */
+export const CHANGE = `
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then return -1 end
+local n = tonumber(ARGV[4])
+local changed = false
+for i = 5, 4 + n do if redis.call('HDEL', KEYS[1], ARGV[i]) == 1 then changed = true end end
+for i = 5 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) changed = true end
+if #ARGV >= 5 + n then redis.call('SADD', KEYS[2], ARGV[2]) end
+if changed then redis.call('PUBLISH', KEYS[3], ARGV[3]) end
+return changed and 1 or 0`;
 
-/** KEYS: hash, channel. ARGV: field, diff json. Publishes only when the entry was still there (not reaped). */
-export const UNTRACK = `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', KEYS[2], ARGV[2]) return 1 end
-return 0`;
+/**
+ * KEYS: hash, purge set, channel, nodes. ARGV: nodeId, topic, then field/entry pairs: every entry
+ * this node has in the topic. Re-asserts what is missing and retracts what is no longer there
+ * (writes that failed while Redis was away), publishing one diff of the difference. -1 without a
+ * lease, else the number of entries changed.
+ */
+export const RECONCILE = `
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then return -1 end
+local pre = ARGV[1] .. '|'
+local want, wanted = {}, false
+for i = 3, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] wanted = true end
+local joins, leaves, n = {}, {}, 0
+local function add(side, json)
+  local entry = cjson.decode(json)
+  local slot = side[entry.key]
+  if not slot then slot = { metas = {} } side[entry.key] = slot end
+  table.insert(slot.metas, entry.meta)
+  n = n + 1
+end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local f = all[i]
+  if string.sub(f, 1, #pre) == pre then
+    if want[f] == nil then redis.call('HDEL', KEYS[1], f) add(leaves, all[i + 1]) else want[f] = nil end
+  end
+end
+for f, json in pairs(want) do redis.call('HSET', KEYS[1], f, json) add(joins, json) end
+if wanted then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
+if n > 0 then redis.call('PUBLISH', KEYS[3], cjson.encode({ v = 1, node = ARGV[1], kind = 'change', joins = joins, leaves = leaves })) end
+return n`;
 
 /**
  * KEYS: nodes, epoch. ARGV: nodeId, leaseMs, expected epoch ("" = register), fresh epoch.

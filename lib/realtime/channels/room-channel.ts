@@ -106,10 +106,16 @@ function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: 
       // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
       // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
       deps.presenceRelay.retain(topic);
-      const state = await deps.presence.snapshot(topic);
-      if (!tracked) return; // left while we waited (terminate released the relay)
-      ctx.subscribe(presenceStream(topic));
-      ctx.push("presence_state", state);
+      // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
+      // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
+      void deps.presence.snapshot(topic).then(
+        (state) => {
+          if (!tracked) return; // left while we waited (terminate released the relay)
+          ctx.subscribe(presenceStream(topic));
+          ctx.push("presence_state", state);
+        },
+        () => {}, // a followed topic's snapshot falls back to this node's view; it does not reject
+      );
     },
 
     async handleIn(event, payload, ctx) {

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { FieldError } from "../../errors.ts";
+import { findNullCharacters } from "../../null-characters.ts";
 
 const SCHEMA_DIR = new URL("../../../schemas/channels/", import.meta.url);
 
@@ -31,6 +32,9 @@ export function compileChannelSchemas(dir: URL = SCHEMA_DIR): ChannelSchemas {
     validate(name, payload) {
       const check = compiled.get(name);
       if (check === undefined) throw new Error(`no channel schema "${name}" in ${dir.pathname} (have: ${[...compiled.keys()].join(", ")})`);
+      // U+0000 cannot be stored: refused as invalid like a schema violation, never a database error.
+      const nul = findNullCharacters(payload);
+      if (nul.length > 0) return nul;
       return check(payload) ? [] : (check.errors ?? []).map(toFieldError);
     },
   };

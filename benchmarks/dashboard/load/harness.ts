@@ -1,5 +1,5 @@
 /**
- * The parent's side of a fan-out run, shared by `bench:ws` and `bench:cluster`: fork lean load
+ * The parent's side of `bench:dashboard`'s socket load (kept from the harness `bench:ws` and `bench:cluster` used before hypercast-load): fork lean load
  * clients (./client.ts), give them their share of sockets, open a publisher socket that pushes
  * `message:new` with its send time in the body, and gather the clients' counts and latency
  * histograms until every expected delivery has arrived (or delivery stalls).

@@ -1,0 +1,35 @@
+/**
+ * Smoke runs of `bench:ws` and `bench:cluster` (`--smoke`: tiny sizes, seconds) so the harnesses
+ * keep working. No timing is judged here: a run may come back "invalid" (exit 3) when the shared
+ * machine starves the load generator, but it must finish, print its table, and lose nothing (exit 1
+ * would mean a lost or duplicated delivery, or a crash).
+ */
+import { spawn } from "node:child_process";
+import test from "ava";
+
+function run(file: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
+}
+
+test.serial("bench:ws --smoke measures Hypercast and raw uWS with hypercast-load, completely", async (t) => {
+  t.timeout(180_000);
+  const r = await run("benchmarks/ws.ts");
+  t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
+  t.regex(r.stdout, /Hypercast\s+raw uWS\s+ratio/);
+  t.regex(r.stdout, /completeness %\s+100\.000\s+100\.000/);
+  t.regex(r.stdout, /deliveries per second\s+[\d,]+\s+[\d,]+\s+(\d+\.\d+×|invalid)/);
+});
+
+test.serial("bench:cluster --smoke measures two Hypercast nodes and a uWS+Redis reference, completely", async (t) => {
+  t.timeout(240_000);
+  const r = await run("benchmarks/cluster.ts", { DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test" });
+  t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
+  t.regex(r.stdout, /Hypercast\s+uWS\+Redis\s+ratio/);
+  t.regex(r.stdout, /completeness %\s+100\.000\s+100\.000/);
+  t.regex(r.stdout, /cross-node \(n1→Redis→n2\) p99 ms\s+[\d.,]+\s+[\d.,]+/);
+});

@@ -1,0 +1,109 @@
+/**
+ * No socket lost at the door: 300 phoenix clients connect and join one room at once, presence
+ * tracked (every join also sends a presence diff to every socket already in), and every one of
+ * them must get its join reply; none may be closed (1006 or otherwise) on the way. Repeated for
+ * twenty rounds, since the loss this guards against was rare (about one socket in 300, in a
+ * third of the runs). Its cause (lib/realtime/transport.ts) can be forced: an upgrade request
+ * saying `Connection: close` made the server shut every freshly upgraded socket, so that case is
+ * tested too.
+ */
+import net from "node:net";
+import { Socket } from "phoenix";
+import test from "ava";
+import WebSocket from "ws";
+import { createWorld, until, within } from "./helpers.ts";
+
+const SOCKETS = 300;
+const ROUNDS = 20;
+
+test(`${ROUNDS} rounds of ${SOCKETS} sockets joining one room at once lose none`, async (t) => {
+  t.timeout(600_000);
+  const world = await createWorld();
+  t.teardown(() => world.close());
+  const owner = await world.user("storm");
+  const room = await world.deps.rooms.createRoom(owner.id, { name: "storm" });
+  const topic = `room:${room.id}`;
+
+  for (let round = 1; round <= ROUNDS; round++) {
+    const losses: string[] = [];
+    const sockets: Socket[] = [];
+    const replies = Array.from({ length: SOCKETS }, (_, i) => {
+      const socket = new Socket(world.endpoint(), {
+        transport: WebSocket,
+        params: { token: owner.token },
+        timeout: 60_000,
+        heartbeatIntervalMs: 60_000,
+        reconnectAfterMs: () => 60_000, // a lost socket must show, not be quietly replaced
+      } as ConstructorParameters<typeof Socket>[1]);
+      sockets.push(socket);
+      let replied = false;
+      socket.onClose((event: { code?: number }) => {
+        if (!replied) losses.push(`socket ${i}: closed with ${event.code} before its join reply`);
+      });
+      socket.onError((error: unknown) => {
+        if (!replied) losses.push(`socket ${i}: error ${String((error as { message?: string }).message ?? error)} before its join reply`);
+      });
+      socket.connect();
+      return new Promise<string>((resolve) => {
+        socket
+          .channel(topic, {})
+          .join()
+          .receive("ok", () => {
+            replied = true;
+            resolve("ok");
+          })
+          .receive("error", (reason: unknown) => resolve(`error ${JSON.stringify(reason)}`))
+          .receive("timeout", () => resolve("timeout"));
+        socket.onClose(() => resolve("closed"));
+      });
+    });
+    const outcomes = await within(120_000, `round ${round}'s join replies`, Promise.all(replies));
+    const ok = outcomes.filter((o) => o === "ok").length;
+    t.deepEqual(losses, [], `round ${round}`);
+    t.is(ok, SOCKETS, `round ${round}: ${outcomes.filter((o) => o !== "ok").join(", ")}`);
+    for (const socket of sockets) socket.disconnect();
+    await until(`round ${round}'s sockets closed on the server`, () => world.realtime.connections() === 0, 60_000);
+    if (losses.length > 0 || ok !== SOCKETS) return;
+  }
+});
+
+/** A client-to-server text frame (masked, as RFC 6455 requires of clients). */
+function maskedFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([0x1f, 0x2e, 0x3d, 0x4c]);
+  const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, i) => byte ^ mask[i % 4]!)]);
+}
+
+test("an upgrade request saying Connection: close still gets a socket that answers its join", async (t) => {
+  const world = await createWorld();
+  t.teardown(() => world.close());
+  const owner = await world.user("door");
+  const room = await world.deps.rooms.createRoom(owner.id, { name: "door" });
+  for (const connection of ["close", "Upgrade"]) {
+    const seen = await within(15_000, `the join reply (Connection: ${connection})`, new Promise<string>((resolve) => {
+      const socket = net.connect(world.realtime.port, "127.0.0.1");
+      let received = "";
+      let joined = false;
+      socket.on("connect", () => {
+        socket.write(
+          `GET /socket/websocket?vsn=2.0.0&token=${owner.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+            `Connection: ${connection}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+      });
+      socket.on("data", (chunk: Buffer) => {
+        received += chunk.toString("latin1");
+        if (!joined && received.startsWith("HTTP/1.1 101") && received.includes("\r\n\r\n")) {
+          joined = true;
+          socket.write(maskedFrame(JSON.stringify(["1", "1", `room:${room.id}`, "phx_join", {}])));
+        }
+        if (received.includes('"phx_reply"')) {
+          socket.destroy();
+          resolve("reply");
+        }
+      });
+      socket.on("close", () => resolve(`closed after ${JSON.stringify(received.slice(0, 40))}`));
+    }));
+    t.is(seen, "reply", `Connection: ${connection}`);
+  }
+});

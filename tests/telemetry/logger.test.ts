@@ -1,0 +1,50 @@
+/**
+ * The logger's redaction guard: whatever a caller passes, a password, token, socket token or
+ * SECRET_KEY_BASE at the top level or one object down, and an Authorization header under
+ * `headers` or `req.headers`, reach the line as "[redacted]"; the caller's objects are untouched.
+ */
+import test from "ava";
+import { createLogger, redactSecrets } from "../../lib/telemetry/logger.ts";
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger("debug", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
+test("secret fields are redacted at the top level and one object down, the rest kept", (t) => {
+  const { logger, lines } = capture();
+  const user = { id: 7, password: "hunter2-password" };
+  const fields = { password: "p", token: "t", socket_token: "s", secret_key_base: "k", user, route: "/users/:id", status: 200 };
+  logger.info(fields, "line");
+  const line = lines[0]!;
+  for (const key of ["password", "token", "socket_token", "secret_key_base"]) t.is(line[key], "[redacted]", key);
+  t.deepEqual(line["user"], { id: 7, password: "[redacted]" });
+  t.is(line["route"], "/users/:id");
+  t.is(line["status"], 200);
+  t.is(user.password, "hunter2-password", "the caller's object is not changed");
+  t.is(fields.token, "t");
+});
+
+test("Authorization headers are redacted under headers and req.headers", (t) => {
+  const { logger, lines } = capture();
+  logger.warn({ headers: { authorization: "Bearer abc", accept: "x" }, req: { method: "GET", headers: { authorization: "Bearer def" } } }, "line");
+  const line = JSON.stringify(lines[0]);
+  t.false(line.includes("abc"), line);
+  t.false(line.includes("def"), line);
+  t.deepEqual(lines[0]!["headers"], { authorization: "[redacted]", accept: "x" });
+});
+
+test("an error carrying a token keeps its message and stack, not the token", (t) => {
+  const { logger, lines } = capture();
+  const error = Object.assign(new Error("query failed"), { token: "leaked-token" });
+  logger.error({ err: error }, "boom");
+  const line = JSON.stringify(lines[0]);
+  t.false(line.includes("leaked-token"), line);
+  t.true(line.includes("query failed"), line);
+});
+
+test("lines without secrets pass through as the same object (no copy)", (t) => {
+  const fields = { request_id: "r", method: "GET", status: 200, nested: { a: 1 } };
+  t.is(redactSecrets(fields), fields);
+});
