@@ -9,6 +9,7 @@ import type { Deps } from "./deps.ts";
 import type { HttpState } from "./http/context.ts";
 import { identifyClient } from "./http/client-address.ts";
 import { allowCors } from "./http/cors.ts";
+import { serveDashboard } from "./http/dashboard.ts";
 import { databaseCheck, serveHealth } from "./http/health.ts";
 import { instrumentRequests } from "./http/instrument-requests.ts";
 import { serveMetrics } from "./http/metrics.ts";
@@ -47,6 +48,8 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   const cluster = deps.cluster;
   app.use(serveHealth({ checks: [databaseCheck(deps.db)], ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }) }));
   app.use(serveMetrics(deps.metrics));
+  // The operations page: static files under a CSP of their own; its data comes over the operator-only channel.
+  app.use(serveDashboard({ socketUrl: options.socketUrl }));
   // One store for every limit (one Redis connection when clustered). Probes above are never limited.
   const { config } = deps;
   if (config.rateLimits) {

@@ -60,6 +60,10 @@ export interface Config {
   readonly loginFailuresPerEmail: number;
   readonly loginFailuresPerAddress: number;
   readonly loginWindowSeconds: number;
+  /** E-mail addresses (lower-cased) of the operators, who may open the dashboard; empty = nobody. */
+  readonly adminEmails: ReadonlySet<string>;
+  /** How often each node publishes its dashboard snapshot; 0 = the dashboard feed is off. */
+  readonly dashboardIntervalMs: number;
   /** Sign-ups allowed per client address per window. */
   readonly signUpsPerAddress: number;
   readonly signUpWindowSeconds: number;
@@ -140,6 +144,8 @@ const ENV_SCHEMA = {
     LOGIN_FAILURES_PER_EMAIL: { type: "integer", minimum: 1, default: 5 },
     LOGIN_FAILURES_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
     LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900 },
+    ADMIN_EMAILS: { type: "string" },
+    DASHBOARD_INTERVAL_MS: { type: "integer", minimum: 0, default: 1000 },
     SIGNUPS_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
     SIGNUP_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 3600 },
     ANONYMOUS_RATE_LIMIT: { type: "integer", minimum: 1, default: 300 },
@@ -191,6 +197,8 @@ interface Env {
   LOGIN_FAILURES_PER_EMAIL: number;
   LOGIN_FAILURES_PER_ADDRESS: number;
   LOGIN_WINDOW_SECONDS: number;
+  ADMIN_EMAILS?: string;
+  DASHBOARD_INTERVAL_MS: number;
   SIGNUPS_PER_ADDRESS: number;
   SIGNUP_WINDOW_SECONDS: number;
   ANONYMOUS_RATE_LIMIT: number;
@@ -234,6 +242,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
       `invalid configuration: CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS (got ${v.CLUSTER_LEASE_MS} and ${v.CLUSTER_HEARTBEAT_MS}; the default is 15000 for 5000)`,
     );
   }
+  if (v.DASHBOARD_INTERVAL_MS > 0 && v.DASHBOARD_INTERVAL_MS < 100) {
+    throw new ConfigError(`invalid configuration: DASHBOARD_INTERVAL_MS must be 0 (feed off) or at least 100 (got ${v.DASHBOARD_INTERVAL_MS})`);
+  }
   let secretKeyBase = v.SECRET_KEY_BASE;
   if (secretKeyBase === undefined) {
     if (nodeEnv === "production") {
@@ -275,6 +286,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     loginFailuresPerEmail: v.LOGIN_FAILURES_PER_EMAIL,
     loginFailuresPerAddress: v.LOGIN_FAILURES_PER_ADDRESS,
     loginWindowSeconds: v.LOGIN_WINDOW_SECONDS,
+    adminEmails: parseAdminEmails(v.ADMIN_EMAILS),
+    dashboardIntervalMs: v.DASHBOARD_INTERVAL_MS,
     signUpsPerAddress: v.SIGNUPS_PER_ADDRESS,
     signUpWindowSeconds: v.SIGNUP_WINDOW_SECONDS,
     anonymousRateLimit: v.ANONYMOUS_RATE_LIMIT,
@@ -342,6 +355,16 @@ function brownouts(text: string | undefined): readonly TimeWindow[] {
   } catch (error) {
     throw new ConfigError(`invalid configuration: V1_BROWNOUTS ${(error as Error).message}`);
   }
+}
+
+/** `ops@example.com, Ada@Example.com` → the set of lower-cased addresses; each must look like an address. */
+function parseAdminEmails(text: string | undefined): ReadonlySet<string> {
+  const entries = (text ?? "").split(",").map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== "");
+  const bad = entries.find((entry) => !/^[^\s@,]+@[^\s@,]+$/.test(entry));
+  if (bad !== undefined) {
+    throw new ConfigError(`invalid configuration: ADMIN_EMAILS must be a comma-separated list of e-mail addresses like ops@example.com (got ${JSON.stringify(bad)})`);
+  }
+  return new Set(entries);
 }
 
 function isIntegerSetting(name: string): boolean {

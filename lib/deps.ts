@@ -19,6 +19,7 @@ import type { DestinationStream } from "pino";
 import { createAccounts, type Accounts } from "./accounts/index.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
+import { createDashboardFeed, type DashboardFeed } from "./dashboard/feed.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
 import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
@@ -57,6 +58,8 @@ export interface Deps {
   readonly clock: Clock;
   /** Set when traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
   readonly tracing: Tracing | undefined;
+  /** This node's dashboard snapshots, published every DASHBOARD_INTERVAL_MS, and the history heard from every node. */
+  readonly dashboard: DashboardFeed;
 }
 
 /** What the rest of the process needs to know about its cluster membership. */
@@ -138,10 +141,12 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     idempotency: createIdempotency(db),
     clock: options.clock ?? systemClock,
     tracing,
+    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs }),
   };
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  deps.dashboard.close();
   // Presence first: its leave diffs travel over Redis while the connections are still open.
   await deps.presence.close();
   await deps.socketQuota.close();

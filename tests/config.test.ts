@@ -166,3 +166,15 @@ test("cluster settings: NODE_NAME, DATABASE_SCHEMA and the timings are read and 
   t.regex(failure(t, { CLUSTER_REAP_MS: "-1" }), /CLUSTER_REAP_MS/);
   t.regex(failure(t, { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_LEASE_MS: "1500" }), /CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS/);
 });
+
+test("ADMIN_EMAILS: unset means no operator; a list is trimmed and lower-cased; a non-address is refused by name", (t) => {
+  t.deepEqual([...loadConfig({ SECRET_KEY_BASE: SECRET }).adminEmails], []);
+  t.deepEqual([...loadConfig({ SECRET_KEY_BASE: SECRET, ADMIN_EMAILS: " Ops@Example.com, , b@x.io " }).adminEmails], ["ops@example.com", "b@x.io"]);
+  t.regex(failure(t, { ADMIN_EMAILS: "ops@example.com, root" }), /ADMIN_EMAILS must be a comma-separated list of e-mail addresses .*"root"/);
+});
+
+test("DASHBOARD_INTERVAL_MS: 1000 by default, 0 turns the feed off, below 100 is refused by name", (t) => {
+  t.is(loadConfig({ SECRET_KEY_BASE: SECRET }).dashboardIntervalMs, 1000);
+  t.is(loadConfig({ SECRET_KEY_BASE: SECRET, DASHBOARD_INTERVAL_MS: "0" }).dashboardIntervalMs, 0);
+  t.regex(failure(t, { DASHBOARD_INTERVAL_MS: "50" }), /DASHBOARD_INTERVAL_MS must be 0 \(feed off\) or at least 100 \(got 50\)/);
+});

@@ -26,6 +26,7 @@ import { roomTopic } from "../rooms/index.ts";
 import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
+import { adminRoute } from "./channels/admin-channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
 import { compileChannelSchemas } from "./channels/schemas.ts";
 import {
@@ -113,7 +114,11 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
       presenceRelay: { retain: presenceRelay.retain, release: (topic) => (draining ? undefined : presenceRelay.release(topic)), clear: presenceRelay.clear },
       schemas,
   });
-  const routes: ChannelRoute[] = [room, ...(options.channels ?? [])];
+  const routes: ChannelRoute[] = [
+    room,
+    adminRoute({ accounts: deps.accounts, adminEmails: deps.config.adminEmails, feed: deps.dashboard }),
+    ...(options.channels ?? []),
+  ];
 
   const unsubscribes = [
     deps.accounts.onSessionsRevoked((sessionIds) => {

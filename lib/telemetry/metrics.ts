@@ -211,14 +211,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   };
 }
 
-interface PoolStats {
+/** The pool counters the metrics and the dashboard read. */
+export interface PoolStats {
   numUsed(): number;
   numFree(): number;
   numPendingAcquires(): number;
 }
 
 /** knex's tarn pool, if it has one (PostgreSQL: up to poolMax; PGlite: its single connection). */
-function poolOf(db: Db | undefined): PoolStats | undefined {
+export function poolOf(db: Db | undefined): PoolStats | undefined {
   const pool = db?.client.pool as Partial<PoolStats> | undefined;
   if (pool === undefined || typeof pool.numUsed !== "function" || typeof pool.numFree !== "function" || typeof pool.numPendingAcquires !== "function") {
     return undefined;

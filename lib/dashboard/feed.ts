@@ -1,0 +1,210 @@
+/**
+ * The dashboard feed: every `intervalMs` this node builds a compact snapshot of itself
+ * (snapshot.ts) from the telemetry handlers it attaches (live-stats.ts, version-usage.ts) plus
+ * a few process readings, and publishes it on the PubSub topic `admin:dashboard`. Clustered, the
+ * PubSub carries it through Redis, so every node hears every node: the admin channel relays those
+ * broadcasts to the operators' sockets, and this feed keeps a short history of each node it hears
+ * from, pushed to a page when it joins so its charts start full.
+ *
+ * Cost per tick: O(topics with local subscribers) for the busiest-topics pass, O(window) for the
+ * deprecated callers, and one publish; nothing walks sockets. Memory: `historyMs / intervalMs`
+ * compact points per node heard from.
+ *
+ *     const feed = createDashboardFeed({ telemetry, pubsub, db, cluster, intervalMs: 1000 })
+ *     feed.history() // → { interval_ms: 1000, nodes: { "web-1:4242:…": [ …snapshots… ] } }
+ *     feed.close()
+ */
+import { readFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { createNodeId } from "../cluster/node-id.ts";
+import type { Db } from "../db/index.ts";
+import type { PubSub } from "../pubsub/index.ts";
+import type { Telemetry } from "../telemetry/index.ts";
+import { createLiveStats, type LiveStats } from "../telemetry/live-stats.ts";
+import { poolOf } from "../telemetry/metrics.ts";
+import { createVersionUsage, type VersionUsage } from "../telemetry/version-usage.ts";
+import { DEPRECATED_VERSIONS } from "../versions.ts";
+import type { DashboardHistory, NodeSnapshot, RedisFigures } from "./snapshot.ts";
+
+/** The PubSub topic and channel topic of the dashboard. */
+export const DASHBOARD_TOPIC = "admin:dashboard";
+/** The event every snapshot travels as. */
+export const SNAPSHOT_EVENT = "snapshot";
+
+export interface DashboardFeedOptions {
+  telemetry: Telemetry;
+  pubsub: PubSub;
+  db?: Db;
+  /** Clustered: its id names this node, and its Redis state is the Redis reading. */
+  cluster?: { nodeId: string; redis(): "ok" | "unavailable" } | undefined;
+  /** Node name when not clustered (default: the host name). */
+  nodeName?: string | undefined;
+  /** How often a snapshot is published; 0 turns the feed off (no handlers, no timer). */
+  intervalMs: number;
+  /** How much history is kept per node (default 180,000 ms). */
+  historyMs?: number;
+  /**
+   * Most history points pushed on a join, all nodes together (default 600, about 0.4 MB): the push is
+   * one frame, which must stay well under the socket's 1 MiB send buffer. Beyond it each node's
+   * points are thinned evenly, so the charts keep their span with fewer points.
+   */
+  maxHistoryPoints?: number;
+}
+
+export interface DashboardFeed {
+  readonly intervalMs: number;
+  /** Recent snapshots of every node heard from within the history, oldest first (busiest topics and callers only on the newest), thinned to `maxHistoryPoints`. */
+  history(): DashboardHistory;
+  /** Builds and publishes this node's snapshot now (the timer calls it; so can tests and benchmarks). */
+  tick(): NodeSnapshot;
+  /** Stops the timer and detaches the handlers. */
+  close(): void;
+}
+
+const PACKAGE_VERSION = packageVersion();
+
+/** Hypercast's version from its package.json: two levels up from the sources, three from the built dist/lib/dashboard/. */
+function packageVersion(): string {
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "hypercast" && typeof pkg.version === "string") return pkg.version;
+    } catch {
+      // not there: try the next level
+    }
+  }
+  return "unknown";
+}
+
+export function createDashboardFeed(options: DashboardFeedOptions): DashboardFeed {
+  const { intervalMs, pubsub } = options;
+  const historyMs = options.historyMs ?? 180_000;
+  const maxPoints = options.maxHistoryPoints ?? 600;
+  const node = options.cluster?.nodeId ?? createNodeId(options.nodeName);
+  const histories = new Map<string, NodeSnapshot[]>();
+  if (intervalMs <= 0) {
+    const off = () => {
+      throw new Error("the dashboard feed is off (DASHBOARD_INTERVAL_MS=0)");
+    };
+    return { intervalMs, history: () => ({ interval_ms: intervalMs, nodes: {} }), tick: off, close() {} };
+  }
+
+  const stats: LiveStats = createLiveStats();
+  const usage: VersionUsage = createVersionUsage({ versions: DEPRECATED_VERSIONS });
+  const detachStats = options.telemetry.attach(stats.handle);
+  const detachUsage = options.telemetry.attach(usage.handle);
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const redis = watchRedis(options.cluster);
+  let lastCpu = process.cpuUsage();
+  let lastAt = performance.now();
+
+  function build(): NodeSnapshot {
+    const started = performance.now();
+    const elapsed = started - lastAt;
+    const cpu = process.cpuUsage();
+    const cpuMicros = cpu.user - lastCpu.user + cpu.system - lastCpu.system;
+    lastCpu = cpu;
+    lastAt = started;
+    const figures = stats.take(elapsed);
+    const memory = process.memoryUsage();
+    const pool = poolOf(options.db);
+    const snapshot: NodeSnapshot = {
+      node,
+      at: Date.now(),
+      interval_ms: intervalMs,
+      version: PACKAGE_VERSION,
+      node_version: process.version,
+      uptime_s: Math.round(process.uptime()),
+      http: figures.http,
+      callers: usage.versions.map((v) => usage.top(v, 10)),
+      sockets: figures.sockets,
+      topics: figures.topics,
+      db: {
+        in_use: pool === undefined ? null : pool.numUsed(),
+        free: pool === undefined ? null : pool.numFree(),
+        waiting: pool === undefined ? null : pool.numPendingAcquires(),
+        ...figures.queries,
+      },
+      redis: redis.figures(),
+      process: {
+        rss_bytes: memory.rss,
+        heap_used_bytes: memory.heapUsed,
+        heap_total_bytes: memory.heapTotal,
+        cpu_percent: Math.round((cpuMicros / 10 / Math.max(1, elapsed)) * 10) / 10,
+        loop_p99_ms: Math.round(loop.percentile(99) / 1e4) / 100,
+        loop_max_ms: Math.round(loop.max / 1e4) / 100,
+      },
+      build_ms: 0,
+    };
+    loop.reset();
+    snapshot.build_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    return snapshot;
+  }
+
+  function remember(snapshot: NodeSnapshot): void {
+    let points = histories.get(snapshot.node);
+    if (points === undefined) histories.set(snapshot.node, (points = []));
+    const previous = points[points.length - 1];
+    // Only the newest point keeps its tables; older ones are chart points.
+    if (previous !== undefined) points[points.length - 1] = { ...previous, callers: [], topics: { count: previous.topics.count, top: [] } };
+    points.push(snapshot);
+    const oldest = snapshot.at - historyMs;
+    while (points.length > 0 && points[0]!.at < oldest) points.shift();
+  }
+
+  const unsubscribe = pubsub.subscribe(DASHBOARD_TOPIC, (message) => {
+    if (message.event === SNAPSHOT_EVENT && isSnapshot(message.payload)) remember(message.payload);
+  });
+  const tick = (): NodeSnapshot => {
+    const snapshot = build();
+    pubsub.broadcast(DASHBOARD_TOPIC, SNAPSHOT_EVENT, snapshot);
+    return snapshot;
+  };
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+
+  return {
+    intervalMs,
+    tick,
+    history() {
+      const now = Date.now();
+      const nodes: Record<string, NodeSnapshot[]> = {};
+      for (const [id, points] of histories) {
+        const last = points[points.length - 1];
+        if (last === undefined || last.at < now - historyMs) histories.delete(id);
+      }
+      const perNode = Math.max(1, Math.floor(maxPoints / Math.max(1, histories.size)));
+      for (const [id, points] of histories) nodes[id] = thin(points, perNode);
+      return { interval_ms: intervalMs, nodes };
+    },
+    close() {
+      clearInterval(timer);
+      unsubscribe();
+      detachStats();
+      detachUsage();
+      loop.disable();
+    },
+  };
+}
+
+/** At most `most` of the points, evenly spaced, always ending with the newest. */
+function thin<T>(points: readonly T[], most: number): T[] {
+  if (points.length <= most) return [...points];
+  const step = points.length / most;
+  const out: T[] = [];
+  for (let i = 0; i < most; i++) out.push(points[Math.round(points.length - 1 - (most - 1 - i) * step)]!);
+  return out;
+}
+
+/** The cluster link's view of Redis (connections up, lease renewed), read at each tick. */
+function watchRedis(cluster: DashboardFeedOptions["cluster"]): { figures(): RedisFigures } {
+  if (cluster === undefined) return { figures: () => ({ status: "off", ping_ms: null }) };
+  return { figures: () => ({ status: cluster.redis() === "ok" ? "ok" : "down", ping_ms: null }) };
+}
+
+function isSnapshot(value: unknown): value is NodeSnapshot {
+  if (typeof value !== "object" || value === null) return false;
+  const s = value as Partial<NodeSnapshot>;
+  return typeof s.node === "string" && typeof s.at === "number" && typeof s.topics === "object" && typeof s.process === "object";
+}
