@@ -28,7 +28,7 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** This node's name in the cluster (logs, Redis client names); unset: the host name. */
   readonly nodeName: string | undefined;
-  /** Cluster liveness and subscription timings (cluster-design.md §6.8); used only with `redisUrl`. */
+  /** Cluster liveness and subscription timings (the README's "Running a cluster"); used only with `redisUrl`. */
   readonly cluster: ClusterTimings;
   readonly secretKeyBase: string;
   readonly logLevel: LogLevel;

@@ -5,7 +5,7 @@
  *     parseHandshake({ path: "/socket/websocket", query: "token=t&vsn=2.0.0", protocols: "" })
  *     // → { ok: true, token: "t", apiVersion: undefined, protocol: "" } (no api_version: the caller's pin decides)
  *
- * Rules (phoenix-channels-protocol.md §1): `vsn` must be 2.x (V1 JSON objects are not served);
+ * Rules: `vsn` must be 2.x (V1 JSON objects are not served);
  * the token comes from the `token` query parameter or from the `base64url.bearer.phx.<b64>`
  * subprotocol, which despite its name holds *standard* base64 without padding of the token's
  * Latin-1 bytes. When the client offered subprotocols we select `phoenix` and never echo the

@@ -1,6 +1,6 @@
 /**
  * The socket engine (private): one per WebSocket connection. It owns the Phoenix protocol state —
- * topic → {join_ref, channel} — and its rules (phoenix-channels-protocol.md §3, §4, §8):
+ * topic → {join_ref, channel} — and its rules:
  *
  * - inbound frames are handled one at a time, in arrival order, so replies, pushes and
  *   broadcasts keep per-connection FIFO order;
