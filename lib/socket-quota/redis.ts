@@ -55,7 +55,14 @@ export async function createRedisSocketQuota(options: RedisSocketQuotaOptions): 
   const liveKey = `${prefix}:spu-node:${node}`;
   const userKey = (userId: number) => `${prefix}:spu:${userId}`;
   const onError = options.onError ?? (() => {});
-  const redis: Redis = await connectRedis(options.url, { role: "command", name: `hypercast:quota:${node}`, onError: (e) => onError(e, "connection") });
+  // Commands time out as the presence adapter's do: an upgrade never waits long on a hung Redis
+  // (it is then admitted on this node's word), and close() never hangs a SIGTERM.
+  const redis: Redis = await connectRedis(options.url, {
+    role: "command",
+    name: `hypercast:quota:${node}`,
+    onError: (e) => onError(e, "connection"),
+    commandTimeoutMs: Math.min(Math.max(options.heartbeatMs, 1000), 2000),
+  });
   // This node's own counts: the truth Redis is brought back to after trouble.
   const counts = new Map<number, number>();
   const touched = new Set<number>(); // users whose Redis field may differ from `counts`
