@@ -80,6 +80,7 @@ async function seed(deps: Deps): Promise<{ token: string; userId: number }> {
         email: `user${i}@bench.invalid`,
         password_hash: "not-a-hash", // nobody signs in as them
         favorite_sports: ["chess", "football", "sailing"],
+        api_version: 2,
       })),
     )
     .returning("id");

@@ -5,7 +5,7 @@
  * knex pool of 10 on the schema Hypercast seeded, the same two statements Hypercast sends (the
  * token's SHA-256 joined to its user; the user by id, both built with knex exactly as
  * lib/accounts does), and the same v2 body and headers (versioned Content-Type, strong ETag over
- * type and body, `Vary: Accept`, a request id and the security headers). Nothing else: no
+ * type and body, `Vary: Accept, Authorization`, a request id and the security headers). Nothing else: no
  * negotiation, rate limiting, request log or metrics.
  *
  * Argument: JSON `{ databaseUrl, schema }`. Ready message: `{ url }`.
@@ -24,6 +24,7 @@ interface UserRow {
   name: string;
   email: string;
   favorite_sports: string[];
+  api_version: number;
 }
 
 const TYPE = "application/vnd.app.v2+json";
@@ -34,7 +35,7 @@ const HEADERS = {
   "Referrer-Policy": "no-referrer",
   "Cross-Origin-Resource-Policy": "same-origin",
   "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-  Vary: "Accept",
+  Vary: "Accept, Authorization",
 };
 
 serveUntilStopped(async () => {
@@ -68,6 +69,7 @@ serveUntilStopped(async () => {
       name: user.name,
       ...(viewer.id === user.id ? { email: user.email } : {}),
       favorite_sports: user.favorite_sports,
+      ...(viewer.id === user.id ? { api_version: user.api_version } : {}),
       _links: { self: link(`/users/${user.id}`), collection: link("/users") },
     });
     const type = `${TYPE}; charset=utf-8`;

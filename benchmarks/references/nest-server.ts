@@ -5,7 +5,7 @@
  * matches only a request that names its version), a guard that admits a bearer-token
  * holder, a service that owns the two queries (knex, its own pool of 10, the same statements as
  * Hypercast's), and a controller that writes the same v2 body and headers as Hypercast
- * (versioned Content-Type, strong ETag, `Vary: Accept`, request id, security headers). It
+ * (versioned Content-Type, strong ETag, `Vary: Accept, Authorization`, request id, security headers). It
  * imports nothing of Hypercast.
  *
  * Nest's decorators are TypeScript's legacy ones: this directory's tsconfig.json turns them on
@@ -44,6 +44,7 @@ interface UserRow {
   name: string;
   email: string;
   favorite_sports: string[];
+  api_version: number;
 }
 
 type AuthedRequest = FastifyRequest & { viewer?: UserRow };
@@ -57,7 +58,7 @@ const HEADERS = {
   "referrer-policy": "no-referrer",
   "cross-origin-resource-policy": "same-origin",
   "strict-transport-security": "max-age=31536000; includeSubDomains",
-  vary: "Accept",
+  vary: "Accept, Authorization",
 };
 
 @Injectable()
@@ -105,6 +106,7 @@ class UsersController {
       name: user.name,
       ...(request.viewer?.id === user.id ? { email: user.email } : {}),
       favorite_sports: user.favorite_sports,
+      ...(request.viewer?.id === user.id ? { api_version: user.api_version } : {}),
       _links: { self: link(`/users/${user.id}`), collection: link("/users") },
     });
     const type = `${TYPE}; charset=utf-8`;
