@@ -101,19 +101,30 @@ export async function createRedisSocketQuota(options: RedisSocketQuotaOptions): 
     else counts.delete(userId);
   }
 
+  function admitLocally(userId: number): true {
+    bump(userId, 1);
+    touched.add(userId);
+    stale = true;
+    return true;
+  }
+
+  async function acquireInRedis(userId: number): Promise<boolean> {
+    try {
+      const ok = (await redis.eval(ACQUIRE, 1, userKey(userId), options.limit, node, `${prefix}:spu-node:`)) === 1;
+      if (ok) bump(userId, 1);
+      return ok;
+    } catch (error) {
+      onError(error as Error, "acquire");
+      return admitLocally(userId);
+    }
+  }
+
   return {
-    async acquire(userId) {
-      try {
-        const ok = (await redis.eval(ACQUIRE, 1, userKey(userId), options.limit, node, `${prefix}:spu-node:`)) === 1;
-        if (ok) bump(userId, 1);
-        return ok;
-      } catch (error) {
-        onError(error as Error, "acquire");
-        bump(userId, 1);
-        touched.add(userId);
-        stale = true;
-        return true;
-      }
+    acquire(userId) {
+      // Redis known to be away: admit on this node's word at once (written back once it is back),
+      // rather than holding the upgrade until a command times out.
+      if (redis.status !== "ready") return admitLocally(userId);
+      return acquireInRedis(userId);
     },
     release(userId) {
       bump(userId, -1);
