@@ -126,8 +126,11 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   let nodeId = createNodeId(name);
   let epoch = "";
   const ownIncarnations = new Set([nodeId]);
-  /** Followed topics; `buffer` holds the diffs that arrive while the topic is being read. */
-  const followed = new Map<string, { buffer: Wire[] | undefined }>();
+  /**
+   * Followed topics. `buffer` holds the diffs that arrive while the topic is being read; `reads`
+   * numbers the reads, so that of two reads in flight only the later one is used (see `sync`).
+   */
+  const followed = new Map<string, { buffer: Wire[] | undefined; reads: number }>();
   const unsynced = new Set<string>();
   let dirty = false;
   let closed = false;
@@ -157,24 +160,33 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
     else link.apply(topic, parsed, parsed.kind === "change" ? parsed.node : "");
   });
 
-  /** SUBSCRIBE (acknowledged), read the live entries, reset the core's view, then the diffs that arrived meanwhile. */
+  /**
+   * SUBSCRIBE (acknowledged), read the live entries, reset the core's view, then the diffs that
+   * arrived meanwhile. Reads of one topic may overlap (a reconnect and an epoch change both ask for
+   * one): only the latest is used. An earlier read can answer after diffs that Redis published
+   * after it, since diffs and replies come over different connections; resetting to it would bring
+   * back an entry whose leave was already applied, a ghost. So diffs stay buffered until the
+   * latest read answers, and that read is newer than every diff applied before it.
+   */
   async function sync(topic: string): Promise<void> {
     const state = followed.get(topic);
     if (state === undefined) return;
     state.buffer ??= [];
+    const read = ++state.reads;
+    const latest = () => followed.get(topic) === state && state.reads === read;
     try {
       await sub.subscribe(channel(topic));
       // This node's own entries come from the core alone: what Redis holds of them may be a write
       // that failed (a socket that left while Redis was away), which the reconcile retracts.
       const entries = parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]).filter((e) => !ownIncarnations.has(e.origin));
-      if (followed.get(topic) !== state) return;
+      if (!latest()) return;
       unsynced.delete(topic);
       const buffered = state.buffer ?? [];
       state.buffer = undefined;
       link.reset(topic, entries);
       for (const message of buffered) link.apply(topic, message, message.kind === "change" ? message.node : "");
     } catch (error) {
-      if (followed.get(topic) === state) (unsynced.add(topic), (state.buffer = undefined));
+      if (latest()) (unsynced.add(topic), (state.buffer = undefined));
       throw error;
     }
   }
@@ -294,7 +306,7 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
       });
     },
     interest(topic) {
-      if (!followed.has(topic)) followed.set(topic, { buffer: undefined });
+      if (!followed.has(topic)) followed.set(topic, { buffer: undefined, reads: 0 });
       background(sync(topic), "subscribe");
     },
     disinterest(topic) {

@@ -12,12 +12,14 @@
  * key is what clients group by (the user id as a string), and the meta's `phx_ref` is the only
  * identity clients use, so it must be unique and identical in the join and the leave.
  *
- * Changes since the last `takeDiff` are coalesced: a meta tracked and untracked in the same
- * window appears in neither `joins` nor `leaves`; an update (re-track by the same owner) is a
- * join of the new meta and a leave of the old one in the same diff, which clients apply joins
- * first so the key never flickers away. The same meta (same `phx_ref`) untracked and tracked
- * again within one window appears in neither: a diff never holds one ref as both join and leave,
- * which clients (joins first, then leaves) would turn into a vanished presence.
+ * Changes since the last `takeDiff` are coalesced into one diff that says, for every meta touched
+ * in the window, where it ended: present → in `joins`, gone → in `leaves`, never both (clients
+ * apply joins first, then leaves). An update (re-track by the same owner) is a join of the new
+ * meta and a leave of the old one. The diff must be right for every subscriber, including one that
+ * read `list` in the middle of the window and subscribed then (a socket's `presence_state`): so a
+ * meta tracked and untracked within one window is still a leave (that reader holds it), and a meta
+ * untracked and tracked again is still a join (that reader lacks it). To the others, a leave of a
+ * meta they never held and a join of one they hold change nothing.
  */
 
 export interface Meta {
@@ -58,8 +60,8 @@ export function track(state: TopicState, owner: string, key: string, meta: Meta)
   metas.set(owner, meta);
   const entry = { key, meta };
   state.byOwner.set(owner, entry);
-  // Left and came back within one window (a replica re-read after a gap): clients still hold it.
-  if (!state.pendingLeaves.delete(meta.phx_ref)) state.pendingJoins.set(meta.phx_ref, entry);
+  state.pendingLeaves.delete(meta.phx_ref);
+  state.pendingJoins.set(meta.phx_ref, entry);
 }
 
 /** Removes the owner's entry; returns whether there was one. */
@@ -70,8 +72,8 @@ export function untrack(state: TopicState, owner: string): boolean {
   const metas = state.byKey.get(entry.key);
   metas?.delete(owner);
   if (metas !== undefined && metas.size === 0) state.byKey.delete(entry.key);
-  // Joined and left within one window: nobody needs to hear about it.
-  if (!state.pendingJoins.delete(entry.meta.phx_ref)) state.pendingLeaves.set(entry.meta.phx_ref, entry);
+  state.pendingJoins.delete(entry.meta.phx_ref);
+  state.pendingLeaves.set(entry.meta.phx_ref, entry);
   return true;
 }
 
