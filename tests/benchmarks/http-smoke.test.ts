@@ -11,7 +11,6 @@ import test from "ava";
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
 test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target and its ratios", async (t) => {
-  t.timeout(240_000);
   const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = execFile("npx", args, { env: { ...process.env, DATABASE_URL }, timeout: 230_000 }, (error, stdout, stderr) =>

@@ -17,7 +17,6 @@ function run(file: string, env: Record<string, string> = {}): Promise<{ code: nu
 }
 
 test.serial("bench:ws --smoke measures Hypercast and raw uWS with hypercast-load, completely", async (t) => {
-  t.timeout(180_000);
   const r = await run("benchmarks/ws.ts");
   t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
   t.regex(r.stdout, /Hypercast\s+raw uWS\s+ratio/);
@@ -26,7 +25,6 @@ test.serial("bench:ws --smoke measures Hypercast and raw uWS with hypercast-load
 });
 
 test.serial("bench:cluster --smoke measures two Hypercast nodes and a uWS+Redis reference, completely", async (t) => {
-  t.timeout(240_000);
   const r = await run("benchmarks/cluster.ts", { DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test" });
   t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
   t.regex(r.stdout, /Hypercast\s+uWS\+Redis\s+ratio/);

@@ -13,7 +13,6 @@ import test from "ava";
 import { within } from "../realtime/helpers.ts";
 
 test("npm run build emits dist/, and node dist/lib/bin/cli.js serve answers /health with 200", async (t) => {
-  t.timeout(300_000);
   await promisify(execFile)("npm", ["run", "build"], { timeout: 240_000 });
   const dataDir = mkdtempSync(join(tmpdir(), "hypercast-build-"));
   const child = spawn(process.execPath, ["dist/lib/bin/cli.js", "serve"], {
