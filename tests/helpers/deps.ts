@@ -40,6 +40,8 @@ export interface TestDepsOptions {
   clock?: Clock;
   /** Where the logger createDeps builds writes (so its tracing fields are in the lines). */
   logDestination?: DestinationStream;
+  /** The in-process presence's coalescing window (see DepsOptions). */
+  presenceWindowMs?: number;
 }
 
 export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
@@ -51,6 +53,7 @@ export async function createTestDeps(config: Config = testConfig(), options: Tes
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
+    ...(options.presenceWindowMs === undefined ? {} : { presenceWindowMs: options.presenceWindowMs }),
   });
   return {
     ...deps,
