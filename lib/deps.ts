@@ -26,6 +26,7 @@ import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
 import { createRedisPresence } from "./presence/redis.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
+import { CLOSE } from "./realtime/close-codes.ts";
 import { createRedisPubSub } from "./pubsub/redis.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
 import { createLocalSocketQuota, type SocketQuota } from "./socket-quota/index.ts";
@@ -148,7 +149,15 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     idempotency: createIdempotency(db),
     clock: options.clock ?? systemClock,
     tracing,
-    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs }),
+    dashboard: createDashboardFeed({
+      telemetry,
+      pubsub,
+      db,
+      cluster,
+      nodeName: config.nodeName,
+      intervalMs: config.dashboardIntervalMs,
+      slowConsumerCode: CLOSE.SLOW_CONSUMER,
+    }),
   };
 }
 

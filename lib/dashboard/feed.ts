@@ -49,6 +49,8 @@ export interface DashboardFeedOptions {
    * points are thinned evenly, so the charts keep their span with fewer points.
    */
   maxHistoryPoints?: number;
+  /** Which socket close counts as a slow consumer's (see LiveStatsOptions). */
+  slowConsumerCode?: number;
 }
 
 export interface DashboardFeed {
@@ -89,7 +91,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     return { intervalMs, history: () => ({ interval_ms: intervalMs, nodes: {} }), tick: off, close() {} };
   }
 
-  const stats: LiveStats = createLiveStats();
+  const stats: LiveStats = createLiveStats(options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode });
   const usage: VersionUsage = createVersionUsage({ versions: DEPRECATED_VERSIONS });
   const detachStats = options.telemetry.attach(stats.handle);
   const detachUsage = options.telemetry.attach(usage.handle);
