@@ -22,6 +22,7 @@
  * - `terminate` runs exactly once per successful join, whatever ends it (leave, rejoin, socket
  *   close, crash, shutdown). It must be synchronous and must not throw.
  */
+import type { PubSubMessage } from "../pubsub/index.ts";
 import type { ApiVersion } from "../versions.ts";
 import type { Payload } from "./serializer.ts";
 
@@ -62,8 +63,11 @@ export interface Channel {
   terminate(reason: TerminateReason, ctx: ChannelContext): void;
 }
 
-/** Renders a PubSub message for subscribers of one API version, or undefined to not deliver it. */
-export type BroadcastRenderer = (event: string, payload: unknown, version: ApiVersion) => Payload | undefined;
+/**
+ * Renders a PubSub message (a domain event, lib/pubsub/events.ts) for subscribers of one API
+ * version: the event sockets see (`message.created` → `message:new`) and its payload; undefined to not deliver it.
+ */
+export type BroadcastRenderer = (message: PubSubMessage, version: ApiVersion) => { event: string; payload: Payload } | undefined;
 
 export interface ChannelRoute {
   /** `"room:*"` matches every topic starting with `room:`; without `*` the topic must be equal. */

@@ -138,10 +138,10 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
         const stream = versionStream(topic, version);
         const deliveries = subscribers(stream);
         if (deliveries === 0) continue;
-        const payload = render(message.event, message.payload, version);
-        if (payload === undefined) continue;
-        publish(stream, encode(null, null, topic, message.event, payload));
-        telemetry.emit("broadcast.fanout", { deliveries }, { topic, event: message.event });
+        const rendered = render(message, version);
+        if (rendered === undefined) continue;
+        publish(stream, encode(null, null, topic, rendered.event, rendered.payload));
+        telemetry.emit("broadcast.fanout", { deliveries }, { topic, event: rendered.event });
       }
     });
   });
