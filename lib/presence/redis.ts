@@ -2,7 +2,7 @@
  * The Redis presence adapter: what crosses nodes, behind the presence core (./index.ts), as
  * lib/pubsub/redis.ts is behind the PubSub core. The core keeps the state, refs, diffs and
  * listeners; this file keeps Redis in step with this node's entries and hands other nodes' changes
- * to the core.
+ * to the core. The design (keys, lease, reaper, re-assert, bounds): docs/cluster.md ("Presence").
  *
  *     const presence = await createRedisPresence({ url, name: "n1", windowMs: 30 })
  *     presence.subscribe("room:1", listener) // SUBSCRIBE rt:<p>:pd:room:1, then a read → core.reset

@@ -17,7 +17,8 @@
  * join of the new meta and a leave of the old one in the same diff, which clients apply joins
  * first so the key never flickers away. The same meta (same `phx_ref`) untracked and tracked
  * again within one window appears in neither: a diff never holds one ref as both join and leave,
- * which clients (joins first, then leaves) would turn into a vanished presence.
+ * which clients (joins first, then leaves) would turn into a vanished presence. The client's merge
+ * rules behind this: docs/channels-protocol.md §7.
  */
 
 export interface Meta {

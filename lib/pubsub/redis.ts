@@ -1,7 +1,8 @@
 /**
  * The Redis PubSub adapter: every process pointing at the same Redis
  * sees every other one's broadcasts. Local delivery stays in the core (lib/pubsub/index.ts),
- * synchronous and in order; this adapter only carries messages between nodes.
+ * synchronous and in order; this adapter only carries messages between nodes. The design and
+ * its guarantees: docs/cluster.md ("Broadcasts").
  *
  *     const pubsub = await createRedisPubSub({ url: "redis://127.0.0.1:6379", name: "n1", onDrop: count })
  *     pubsub.subscribe("room:1", handler)       // SUBSCRIBE rt:hypercast:t:room:1 (first local subscriber)

@@ -1,7 +1,7 @@
 /**
  * The Channel behaviour: what a channel module implements to serve a family of topics. The
- * engine (socket.ts) owns the protocol — refs, join_refs, ordering, limits, cleanup — and calls
- * these hooks; a channel only decides and answers.
+ * engine (socket.ts) owns the protocol — refs, join_refs, ordering, limits, cleanup, as
+ * docs/channels-protocol.md §3–4 describes — and calls these hooks; a channel only decides and answers.
  *
  *     const echo: ChannelRoute = {
  *       pattern: "echo:*",

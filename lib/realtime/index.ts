@@ -1,6 +1,7 @@
 /**
  * Realtime: Phoenix Channels V2 over uWebSockets.js, served so the unmodified `phoenix` JS
- * client works against it (the README's Realtime section is the contract it keeps).
+ * client works against it (the README's Realtime section is the contract it keeps;
+ * docs/channels-protocol.md, what the client depends on).
  *
  *     const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 4001 })
  *     realtime.port                      // the bound port (useful with port 0)
