@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { freePort } from "../helpers/ports.ts";
 import { openRaw } from "../realtime/raw.ts";
 import { within } from "../realtime/helpers.ts";
+import { freePort } from "../helpers/processes.ts";
 
 
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {

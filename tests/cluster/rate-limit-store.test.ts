@@ -6,7 +6,8 @@ import test from "ava";
 import { randomBytes } from "node:crypto";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { createLimiterStore } from "../../lib/http/rate-limit-store.ts";
-import { cleanupPrefix, eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix, type OwnedRedis } from "./redis-server.ts";
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "./redis-server.ts";
+import { startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 
 const keyPrefix = uniquePrefix("rl");
 const policy = { name: "api", points: 5, windowSeconds: 60 };

@@ -8,8 +8,9 @@ import test from "ava";
 import { Redis } from "ioredis";
 import type { PresenceDiff } from "../../lib/presence/index.ts";
 import { createRedisPresence, type PresenceControls, type RedisPresence, type RedisPresenceOptions } from "../../lib/presence/redis.ts";
-import { cleanupPrefix, eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix } from "../cluster/redis-server.ts";
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { presenceContract } from "./contract.ts";
+import { eventually, startRedisServer } from "../helpers/processes.ts";
 
 const prefix = uniquePrefix("presence");
 const open = new Set<RedisPresence>();

@@ -7,8 +7,9 @@ import test from "ava";
 import { Redis } from "ioredis";
 import type { PubSubMessage } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type DropReason, type RedisPubSub, type RedisPubSubOptions } from "../../lib/pubsub/redis.ts";
-import { eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix, type OwnedRedis } from "../cluster/redis-server.ts";
+import { SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { pubsubContract, type AnyEvents } from "./contract.ts";
+import { eventually, startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 
 const prefix = uniquePrefix("pubsub");
 const open = new Set<RedisPubSub<AnyEvents>>();

@@ -8,7 +8,9 @@ import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { startRealtime, type RealtimeOptions, type RealtimeServer } from "../../lib/realtime/index.ts";
 import { createTestDeps, testConfig, type TestDeps } from "../helpers/deps.ts";
-import { freePort } from "../helpers/ports.ts";
+import { eventually, freePort, within } from "../helpers/processes.ts";
+
+export { within };
 
 export { PhoenixPresence };
 
@@ -131,20 +133,7 @@ export function nextEvent<T = Record<string, unknown>>(channel: Channel, event: 
   }));
 }
 
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Resolves when `check()` holds, polling every 5 ms. */
 export async function until(what: string, check: () => boolean, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await eventually(() => check() || undefined, ms, what, 5);
 }
-
