@@ -153,7 +153,7 @@ test("a foreign or undecodable message on a topic channel is reported and not de
   t.deepEqual(seen, []);
 });
 
-test("a payload that is not what its event promises (the catalogue, lib/pubsub/events.ts) is reported at the boundary and not delivered", async (t) => {
+test.serial("a payload that is not what its event promises (the catalogue, lib/pubsub/events.ts) is reported at the boundary and not delivered", async (t) => {
   const invalid: string[] = [];
   // The production check: the events of the catalogue and nothing else.
   const [a, b] = await Promise.all([createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0 }), createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, onInvalid: (_channel, reason) => invalid.push(reason) })]);
