@@ -6,7 +6,11 @@
  * With `REDIS_URL` the process is a cluster node: PubSub and Presence are the Redis-backed ones,
  * dropped cross-node publishes become `cluster.publish.dropped` telemetry, malformed messages on
  * their channels `cluster.message.invalid`, and `cluster.redis()` feeds /health's body and the
- * `hypercast_cluster_redis_up` gauge (never /ready). Without it, both are in-process.
+ * `hypercast_cluster_redis_up` gauge (never /ready); the rate-limit counters live in Redis too, over
+ * a connection made here like the others. Without it, all of these are in-process.
+ *
+ * The web tiers are given the narrow parts they use (lib/http/deps.ts, lib/realtime/deps.ts); a
+ * Deps satisfies both.
  *
  * With an OTLP endpoint configured, tracing (telemetry/tracing.ts) is imported here, and only
  * here, dynamically: without one no OpenTelemetry SDK module is loaded.
