@@ -12,32 +12,56 @@
  *    page costs), and nobody watching again (a control for drift). CPU is the server process's
  *    user + system time from /proc over the phase.
  *
- * Sockets come from separate lean load client processes (./dashboard/load/, the socket harness
- * `bench:ws` used before it moved onto hypercast-load) (each under the 20,000 open files a process
- * may have here), spread over 127.0.x.y source addresses. Loopback only; bounded; stops by itself.
+ * Sockets come from hypercast-load (lib/load, the `connect` scenario: connect and join, then hold),
+ * in its own worker processes, which spread them over 127.0.x.y source addresses; the server
+ * reports over IPC how many sockets it holds. Loopback only; bounded; stops by itself.
  */
-import type { ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
 import { createTelemetry } from "../lib/telemetry/index.ts";
-import type { DashboardServerReady } from "./dashboard/server.ts";
-import { forkClient, forkTs, joinAll, nextMessage, share, stopClients } from "./dashboard/load/harness.ts";
-import { procCpuSeconds, type ClientJob } from "./dashboard/load/shared.ts";
+import { eventually, within } from "../tests/helpers/processes.ts";
+import type { DashboardServerMessage, DashboardServerReady } from "./dashboard/server.ts";
+import { procCpuSeconds } from "./ws/rounds.ts";
 
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const { values: flags } = parseArgs({ options: { sockets: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" } } });
 const SOCKETS = Number(flags.sockets ?? 18_000);
 const SECONDS = Number(flags.seconds ?? 30);
 const CLIENTS = Number(flags.clients ?? Math.max(2, Math.ceil(SOCKETS / 9000)));
 if (!Number.isInteger(SOCKETS) || SOCKETS < 1 || SOCKETS > 60_000) throw new Error(`--sockets must be 1–60,000, got ${flags.sockets}`);
 if (!(SECONDS >= 5 && SECONDS <= 120)) throw new Error(`--seconds must be 5–120, got ${flags.seconds}`);
-if (SOCKETS / CLIENTS > 18_000) throw new Error("over 18,000 sockets per client process: add --clients");
+if (SOCKETS / CLIENTS > 18_000) throw new Error("over 18,000 sockets per load worker: add --clients");
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of children) child.kill("SIGKILL");
 });
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+/** The next IPC message of `child` that `accept` takes; rejects if the child exits first or after `ms`. */
+function nextMessage<T>(child: ChildProcess, accept: (m: T) => boolean, ms: number, what: string): Promise<T> {
+  let on!: (m: T) => void;
+  let onExit!: (code: number | null) => void;
+  const message = new Promise<T>((resolve, reject) => {
+    on = (m) => accept(m) && resolve(m);
+    onExit = (code) => reject(new Error(`${what}: the process exited with ${code}`));
+    child.on("message", on);
+    child.once("exit", onExit);
+  });
+  return within(ms, what, message).finally(() => {
+    child.off("message", on);
+    child.off("exit", onExit);
+  });
+}
 
 /** Median build time of a snapshot with `topics` joined topics, each active in every interval. */
 function buildTime(topics: number): { median: number; max: number } {
@@ -55,24 +79,52 @@ function buildTime(topics: number): { median: number; max: number } {
 }
 
 async function startServer(intervalMs: number): Promise<{ child: ChildProcess; ready: DashboardServerReady }> {
-  process.env["DASHBOARD_INTERVAL_MS"] = String(intervalMs);
-  const child = forkTs("../server.ts", children);
-  const ready = await nextMessage<DashboardServerReady>(child, (m) => m.kind === "ready", 60_000, "server");
-  return { child, ready };
+  const child = track(
+    fork(new URL("./dashboard/server.ts", import.meta.url), [], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, DASHBOARD_INTERVAL_MS: String(intervalMs) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    }),
+  );
+  const ready = await nextMessage<DashboardServerMessage>(child, (m) => m.kind === "ready", 60_000, "server");
+  return { child, ready: ready as DashboardServerReady };
 }
 
-async function openSockets(ready: DashboardServerReady): Promise<{ clients: ChildProcess[]; joined: number }> {
-  const clients = Array.from({ length: CLIENTS }, () => forkClient(children));
-  const jobs = clients.map((_, i): ClientJob => ({
-    kind: "job",
-    url: `ws://127.0.0.1:${ready.port}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(ready.token)}`,
-    topic: ready.topic,
-    sockets: share(SOCKETS, CLIENTS, i),
-    addresses: Array.from({ length: 4 }, (_, k) => `127.0.${1 + i}.${10 + k}`),
-    inFlight: 64,
-  }));
-  const reports = await joinAll(clients, jobs, 300_000);
-  return { clients, joined: reports.reduce((a, r) => a + r.joined, 0) };
+/** Sockets the server holds now (asked over IPC). */
+async function connections(server: ChildProcess): Promise<number> {
+  const answer = nextMessage<DashboardServerMessage>(server, (m) => m.kind === "connections", 10_000, "connections");
+  server.send({ kind: "connections" });
+  const m = await answer;
+  return m.kind === "connections" ? m.count : 0;
+}
+
+/**
+ * `hypercast-load connect`: SOCKETS sockets join the room as audience and hold (longer than every
+ * phase); resolves once the server holds them all, with the load tool's process to stop later.
+ */
+async function openSockets(server: ChildProcess, ready: DashboardServerReady): Promise<{ load: ChildProcess; joined: number }> {
+  const hold = 4 * (SECONDS + 3) + 60;
+  const args = ["connect", "--url", `ws://127.0.0.1:${ready.port}/socket`, "--topic", ready.topic, "--param", `token=${ready.token}`];
+  args.push("--subscribers", String(SOCKETS), "--ramp", "0", "--duration", String(hold), "--workers", String(CLIENTS), "--quiet");
+  const load = track(spawn(process.execPath, ["--import", "tsx", "lib/load/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] }));
+  const joined = await eventually(
+    async () => {
+      if (load.exitCode !== null) throw new Error(`hypercast-load exited with ${load.exitCode} before its sockets were open`);
+      const open = await connections(server);
+      return open >= SOCKETS ? open : undefined;
+    },
+    300_000,
+    `${SOCKETS} sockets open`,
+    500,
+  );
+  return { load, joined };
+}
+
+async function stopLoad(load: ChildProcess): Promise<void> {
+  if (load.exitCode !== null || load.signalCode !== null) return;
+  const exited = new Promise((resolve) => load.once("exit", resolve));
+  load.kill("SIGTERM");
+  await within(15_000, "hypercast-load to stop", exited).catch(() => load.kill("SIGKILL"));
 }
 
 /** Server CPU over one phase, as a percentage of one core. */
@@ -112,14 +164,14 @@ async function main(): Promise<void> {
 
   console.log(`\nServer CPU, ${SOCKETS.toLocaleString("en-US")} idle sockets joined as audience, ${SECONDS} s per phase (% of one core):`);
   const off = await startServer(0);
-  const offSockets = await openSockets(off.ready);
+  const offSockets = await openSockets(off.child, off.ready);
   const cpuOff = await cpuOver(off.child.pid!);
   console.log(`  feed off (DASHBOARD_INTERVAL_MS=0): ${cpuOff.toFixed(2)}%  (${offSockets.joined} joined)`);
-  await stopClients(offSockets.clients);
+  await stopLoad(offSockets.load);
   off.child.disconnect();
 
   const on = await startServer(1000);
-  const onSockets = await openSockets(on.ready);
+  const onSockets = await openSockets(on.child, on.ready);
   const cpuOn = await cpuOver(on.child.pid!);
   console.log(`  feed on, nobody watching:           ${cpuOn.toFixed(2)}%  (${onSockets.joined} joined)`);
   const viewer = await openViewer(on.ready);
@@ -130,7 +182,7 @@ async function main(): Promise<void> {
   const cpuAfter = await cpuOver(on.child.pid!);
   console.log(`  feed on, the page gone again:       ${cpuAfter.toFixed(2)}%`);
   console.log(`  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`);
-  await stopClients(onSockets.clients);
+  await stopLoad(onSockets.load);
   on.child.disconnect();
 }
 

@@ -5,7 +5,7 @@
  *     app.listen(4000)
  */
 import Koa from "koa";
-import type { Deps } from "./deps.ts";
+import type { HttpDeps } from "./http/deps.ts";
 import type { HttpState } from "./http/context.ts";
 import { identifyClient } from "./http/client-address.ts";
 import { allowCors } from "./http/cors.ts";
@@ -20,15 +20,13 @@ import { lookUpCaller } from "./http/auth.ts";
 import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
-import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
 import { buildRouter } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
 import { configuredSchedule } from "./version-lifecycle.ts";
 
-/** `limiter`: pass one to close it when the server stops (its Redis connection, when clustered). */
-export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStore = createLimiterStore(deps.config)): Koa<HttpState> {
+export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> {
   const table = routes(deps, options);
   // When versions stop being offered, from V1_SUNSET and V1_BROWNOUTS; the clock says where we are.
   const lifecycle = { schedule: configuredSchedule(deps.config), clock: deps.clock };
@@ -54,7 +52,7 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   const { config } = deps;
   if (config.rateLimits) {
     app.use(
-      limitRequests(limiter, deps.accounts, {
+      limitRequests(deps.limiter, deps.accounts, {
         perUser: { name: "api", points: config.apiRateLimit, windowSeconds: config.apiRateWindowSeconds },
         perAddress: { name: "anonymous", points: config.anonymousRateLimit, windowSeconds: config.anonymousRateWindowSeconds },
       }),
@@ -69,6 +67,6 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
   app.use(tagRepresentations());
-  app.use(buildRouter(deps, table, limiter));
+  app.use(buildRouter(deps, table, deps.limiter));
   return app;
 }

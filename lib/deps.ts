@@ -6,7 +6,11 @@
  * With `REDIS_URL` the process is a cluster node: PubSub and Presence are the Redis-backed ones,
  * dropped cross-node publishes become `cluster.publish.dropped` telemetry, malformed messages on
  * their channels `cluster.message.invalid`, and `cluster.redis()` feeds /health's body and the
- * `hypercast_cluster_redis_up` gauge (never /ready). Without it, both are in-process.
+ * `hypercast_cluster_redis_up` gauge (never /ready); the rate-limit counters live in Redis too, over
+ * a connection made here like the others. Without it, all of these are in-process.
+ *
+ * The web tiers are given the narrow parts they use (lib/http/deps.ts, lib/realtime/deps.ts); a
+ * Deps satisfies both.
  *
  * With an OTLP endpoint configured, tracing (telemetry/tracing.ts) is imported here, and only
  * here, dynamically: without one no OpenTelemetry SDK module is loaded.
@@ -21,10 +25,12 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createDashboardFeed, type DashboardFeed } from "./dashboard/feed.ts";
 import { migrate, observeQueries, openDatabase, type Db } from "./db/index.ts";
+import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
 import { createIdempotency, type Idempotency } from "./idempotency/index.ts";
 import { createLocalPresence, type Presence } from "./presence/index.ts";
 import { createRedisPresence } from "./presence/redis.ts";
 import { createLocalPubSub, type PubSub } from "./pubsub/index.ts";
+import { CLOSE } from "./realtime/close-codes.ts";
 import { createRedisPubSub } from "./pubsub/redis.ts";
 import { createRooms, type Rooms } from "./rooms/index.ts";
 import { createLocalSocketQuota, type SocketQuota } from "./socket-quota/index.ts";
@@ -52,6 +58,8 @@ export interface Deps {
   readonly idempotency: Idempotency;
   /** Open sockets per user (`SOCKETS_PER_USER`), counted cluster-wide when clustered. */
   readonly socketQuota: SocketQuota;
+  /** Where rate-limit counters live: memory, or one Redis connection shared by every policy when clustered. */
+  readonly limiter: LimiterStore;
   /** Set when clustered (`REDIS_URL`). */
   readonly cluster: ClusterLink | undefined;
   /** The wall clock (version sunsets and brownouts); tests inject one they move by hand. */
@@ -78,6 +86,8 @@ export interface DepsOptions {
   /** Apply pending migrations at start (always on for the embedded database). */
   migrate?: boolean;
   logger?: Logger;
+  /** How long the in-process presence collects changes into one diff (default 30 ms); tests shorten it. Not with REDIS_URL. */
+  presenceWindowMs?: number;
   /** Default: the system clock. */
   clock?: Clock;
   /** Where the logger built here writes (tests read its lines); ignored with `logger`. */
@@ -109,13 +119,14 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
-  const { pubsub, presence, socketQuota, cluster } = await connectCluster(config, logger, telemetry).catch(async (error: unknown) => {
+  const { pubsub, presence, socketQuota, limiter, cluster } = await connectCluster(config, logger, telemetry, options.presenceWindowMs).catch(async (error: unknown) => {
     await db.destroy();
     throw error;
   });
   const accounts = createAccounts(db, config, pubsub);
   // Subscribed first (createAccounts), then loaded: a revocation published meanwhile is not missed.
   await accounts.loadRevocations().catch(async (error: unknown) => {
+    await limiter.close();
     await socketQuota.close();
     await pubsub.close();
     await presence.close();
@@ -133,6 +144,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     pubsub,
     presence,
     socketQuota,
+    limiter,
     cluster,
     accounts,
     rooms: createRooms(db, pubsub),
@@ -141,7 +153,15 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     idempotency: createIdempotency(db),
     clock: options.clock ?? systemClock,
     tracing,
-    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs }),
+    dashboard: createDashboardFeed({
+      telemetry,
+      pubsub,
+      db,
+      cluster,
+      nodeName: config.nodeName,
+      intervalMs: config.dashboardIntervalMs,
+      slowConsumerCode: CLOSE.SLOW_CONSUMER,
+    }),
   };
 }
 
@@ -150,6 +170,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
   // Presence first: its leave diffs travel over Redis while the connections are still open.
   await deps.presence.close();
   await deps.socketQuota.close();
+  await deps.limiter.close();
   await deps.pubsub.close();
   await deps.db.destroy();
   await deps.tracing?.shutdown();
@@ -159,13 +180,20 @@ interface ClusterParts {
   pubsub: PubSub;
   presence: Presence;
   socketQuota: SocketQuota;
+  limiter: LimiterStore;
   cluster: ClusterLink | undefined;
 }
 
-async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry): Promise<ClusterParts> {
+async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry, presenceWindowMs: number | undefined): Promise<ClusterParts> {
   const url = config.redisUrl;
   if (url === undefined) {
-    return { pubsub: createLocalPubSub(telemetry), presence: createLocalPresence(), socketQuota: createLocalSocketQuota(config.socketsPerUser), cluster: undefined };
+    return {
+      pubsub: createLocalPubSub(telemetry),
+      presence: createLocalPresence(presenceWindowMs === undefined ? {} : { windowMs: presenceWindowMs }),
+      socketQuota: createLocalSocketQuota(config.socketsPerUser),
+      limiter: await createLimiterStore(config),
+      cluster: undefined,
+    };
   }
   const name = config.nodeName;
   const timings = config.cluster;
@@ -201,11 +229,20 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       await presence.close();
       throw error;
     });
+    const limiter = await createLimiterStore(config, {
+      name,
+      onError: throttled((error) => logger.warn({ err: error, component: "rate-limit" }, "rate limits: Redis connection error; counting in memory meanwhile")),
+    }).catch(async (error: unknown) => {
+      await socketQuota.close();
+      await presence.close();
+      throw error;
+    });
     logger.info({ node: pubsub.nodeId, presence_node: presence.nodeId() }, "joined the cluster");
     return {
       pubsub,
       presence,
       socketQuota,
+      limiter,
       cluster: { nodeId: pubsub.nodeId, redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable") },
     };
   } catch (error) {

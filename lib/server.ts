@@ -11,7 +11,6 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { buildApp } from "./app.ts";
 import type { Deps } from "./deps.ts";
-import { createLimiterStore } from "./http/rate-limit-store.ts";
 import { startRealtime } from "./realtime/index.ts";
 
 export interface RunningServer {
@@ -32,10 +31,9 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
   // The realtime tier first, so that with port 0 the advertised socket URL has the real port.
   const realtime = await startRealtime(deps, { host, port: options.socketPort ?? deps.config.socketPort });
   const socketPort = realtime.port;
-  const limiter = createLimiterStore(deps.config);
   const app = buildApp(deps, {
     socketUrl: (ctx) => `ws://${formatHost(ctx.hostname || host)}:${socketPort}/socket`,
-  }, limiter);
+  });
   const http = createServer(app.callback());
   // Longer than the idle timeout of common load balancers and HTTP clients, so the client side
   // always closes an idle connection first and never reuses one we are closing.
@@ -45,7 +43,6 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
     await listen(http, options.port ?? deps.config.port, host);
   } catch (error) {
     await realtime.shutdown();
-    await limiter.close();
     throw error;
   }
   const httpPort = (http.address() as AddressInfo).port;
@@ -56,7 +53,6 @@ export async function startServer(deps: Deps, options: ServerOptions = {}): Prom
     // Both at once: HTTP drains while sockets get their leave diffs and then 1012.
     stop: async () => {
       await Promise.all([drain(http, deps.config.shutdownTimeoutMs), realtime.shutdown()]);
-      await limiter.close(); // its Redis connection would otherwise outlive the server (and keep the process up)
     },
   };
 }

@@ -2,7 +2,8 @@
  * The processes `bench:cluster` owns: a redis-server on a free loopback port (no persistence), a
  * fresh PostgreSQL database (created, migrated with `cli.ts migrate`, dropped afterwards) and
  * Hypercast nodes started exactly as an operator would, `node --import tsx lib/bin/cli.ts serve`.
- * Every child is registered in a group that can SIGKILL them all, by pid, on any exit path.
+ * Every child is registered in a group that can SIGKILL them all, by pid, on any exit path. The
+ * processes themselves are started by the helpers the tests use (tests/helpers/processes.ts).
  *
  *     const group = createProcessGroup()
  *     const redis = await startRedis(group)
@@ -12,10 +13,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import pg from "pg";
+import { startRedisServer, startServe, type ServeProcess } from "../../tests/helpers/processes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = "lib/bin/cli.ts";
@@ -40,31 +40,6 @@ export function createProcessGroup(): ProcessGroup {
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
 export interface OwnedRedis {
   readonly url: string;
   readonly pid: number;
@@ -72,32 +47,8 @@ export interface OwnedRedis {
 
 /** `redis-server --port <free> --bind 127.0.0.1 --save '' --appendonly no`, answering PING. */
 export async function startRedis(group: ProcessGroup, pin: string[] = []): Promise<OwnedRedis> {
-  const port = await freePort();
-  const command = [...pin, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-  const child = group.add(spawn(command[0]!, command.slice(1), { stdio: "ignore" }));
-  const spawned = await new Promise<Error | undefined>((resolve) => {
-    child.once("spawn", () => resolve(undefined));
-    child.once("error", resolve);
-  });
-  if (spawned !== undefined) throw new Error(`cannot start redis-server (${spawned.message}); install Redis 7 or put redis-server on PATH`);
-  await until(
-    async () => {
-      if (exited(child)) throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
-      const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on("error", () => {});
-      try {
-        await probe.connect();
-        return (await probe.ping()) === "PONG" ? true : undefined;
-      } catch {
-        return undefined;
-      } finally {
-        probe.disconnect();
-      }
-    },
-    10_000,
-    `redis-server on port ${port}`,
-  );
-  return { url: `redis://127.0.0.1:${port}`, pid: child.pid! };
+  const redis = await startRedisServer({ prefix: pin, onSpawn: (child) => group.add(child) });
+  return { url: redis.url, pid: redis.pid };
 }
 
 export interface OwnedDatabase {
@@ -144,13 +95,7 @@ export async function migrateDatabase(group: ProcessGroup, databaseUrl: string):
   if (code !== 0) throw new Error(`migrate exited with ${code}: ${stderr.trim()}`);
 }
 
-export interface Node {
-  readonly name: string;
-  readonly pid: number;
-  readonly httpUrl: string;
-  readonly socketUrl: string;
-  readonly child: ChildProcess;
-}
+export type Node = ServeProcess;
 
 export interface NodeOptions {
   name: string;
@@ -160,35 +105,15 @@ export interface NodeOptions {
   pin?: string[];
 }
 
-/** Starts one Hypercast node on free ports; resolves once it has printed both URLs. */
+/** Starts one Hypercast node on free ports; resolves once it has printed its banner. Its stderr is echoed, prefixed. */
 export async function startNode(group: ProcessGroup, options: NodeOptions): Promise<Node> {
-  const [port, socketPort] = [await freePort(), await freePort()];
-  const env = { ...process.env, ...options.env, NODE_NAME: options.name, HOST: "127.0.0.1", PORT: String(port), SOCKET_PORT: String(socketPort) };
-  // stdout carries the JSON log (LOG_LEVEL=warn keeps it near silent) and the two URL lines.
-  const command = [...(options.pin ?? []), process.execPath, "--import", "tsx", CLI, "serve"];
-  const child = group.add(spawn(command[0]!, command.slice(1), { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] }));
-  let stdout = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.length > 1 << 20) stdout = stdout.slice(-4096);
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) if (line.trim() !== "") process.stderr.write(`[${options.name}] ${line}\n`);
-  });
-  await until(
-    async () => {
-      if (exited(child)) throw new Error(`node ${options.name} exited with ${child.exitCode ?? child.signalCode}: ${stdout.slice(-2000)}`);
-      return stdout.includes("Hypercast socket") ? true : undefined;
-    },
-    60_000,
-    `node ${options.name} to start`,
-  );
-  return { name: options.name, pid: child.pid!, httpUrl: `http://127.0.0.1:${port}`, socketUrl: `ws://127.0.0.1:${socketPort}`, child };
+  // stdout carries the JSON log (LOG_LEVEL=warn keeps it near silent) and the banner.
+  return startServe({ name: options.name, env: options.env, prefix: options.pin ?? [], onSpawn: (child) => group.add(child), echoStderr: true, startTimeoutMs: 60_000 });
 }
 
 /** SIGTERM (the node drains), then SIGKILL after `graceMs`. */
 export async function stopNode(node: Node, graceMs = 10_000): Promise<void> {
-  if (exited(node.child)) return;
+  if (!node.alive()) return;
   const done = new Promise((resolve) => node.child.once("exit", resolve));
   node.child.kill("SIGTERM");
   const timer = setTimeout(() => node.child.kill("SIGKILL"), graceMs);

@@ -78,11 +78,11 @@ export interface TokenHolder {
   sessionId: number;
 }
 
-/** The PubSub topic and event on which revoked session ids travel between nodes. */
+/** The PubSub topic on which revoked session ids travel between nodes (event `sessions.revoked`, lib/pubsub/events.ts). */
 export const REVOCATIONS_TOPIC = "accounts:revocations";
-export const SESSIONS_REVOKED = "sessions:revoked";
 
-interface RevocationMessage {
+/** The payload of `sessions.revoked`. */
+export interface SessionsRevoked {
   sessionIds: number[];
   revokedAt: Date;
 }
@@ -109,7 +109,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   const listeners = new Set<(sessionIds: readonly number[]) => void>();
   // Every node's revocations, this one's included (local delivery is synchronous).
   pubsub.subscribe(REVOCATIONS_TOPIC, (message) => {
-    if (message.event !== SESSIONS_REVOKED || !isRevocation(message.payload)) return;
+    if (message.event !== "sessions.revoked") return;
     revoked.add(message.payload.sessionIds, message.payload.revokedAt.getTime());
     for (const listener of listeners) listener(message.payload.sessionIds);
   });
@@ -155,7 +155,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   /** After the commit: every node learns of the revocation. */
   function announceRevoked(sessionIds: readonly number[]): void {
     if (sessionIds.length === 0) return;
-    pubsub.broadcast(REVOCATIONS_TOPIC, SESSIONS_REVOKED, { sessionIds: [...sessionIds], revokedAt: new Date() } satisfies RevocationMessage);
+    pubsub.broadcast(REVOCATIONS_TOPIC, "sessions.revoked", { sessionIds: [...sessionIds], revokedAt: new Date() });
   }
 
   async function findSessionByToken(token: string): Promise<TokenHolder | undefined> {
@@ -315,11 +315,6 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return result;
     },
   };
-}
-
-function isRevocation(payload: unknown): payload is RevocationMessage {
-  const p = payload as Partial<RevocationMessage> | null;
-  return typeof p === "object" && p !== null && Array.isArray(p.sessionIds) && p.sessionIds.every((id) => Number.isSafeInteger(id)) && p.revokedAt instanceof Date;
 }
 
 function digest(token: string): string {

@@ -13,7 +13,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { Telemetry } from "../telemetry/index.ts";
 
-export type RedisRole = "publisher" | "subscriber" | "command";
+export type RedisRole = "publisher" | "subscriber" | "command" | "limiter";
 
 export interface ConnectOptions {
   role: RedisRole;
@@ -39,6 +39,9 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
   // Presence scripts: fail fast while away, and never resend after a reconnect (the caller
   // reconciles when Redis is back, from its own state, rather than replaying stale writes).
   command: { enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+  // Rate-limit counters (rate-limiter-flexible's advice for ioredis): no offline queue, so an
+  // outage fails fast into the in-memory insurance limiter instead of holding requests.
+  limiter: { enableOfflineQueue: false, maxRetriesPerRequest: 1 },
 };
 
 export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {

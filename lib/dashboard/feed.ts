@@ -26,10 +26,8 @@ import { createVersionUsage, type VersionUsage } from "../telemetry/version-usag
 import { DEPRECATED_VERSIONS } from "../versions.ts";
 import type { DashboardHistory, NodeSnapshot, RedisFigures } from "./snapshot.ts";
 
-/** The PubSub topic and channel topic of the dashboard. */
+/** The PubSub topic and channel topic of the dashboard; each snapshot travels as `dashboard.snapshot` (lib/pubsub/events.ts). */
 export const DASHBOARD_TOPIC = "admin:dashboard";
-/** The event every snapshot travels as. */
-export const SNAPSHOT_EVENT = "snapshot";
 
 export interface DashboardFeedOptions {
   telemetry: Telemetry;
@@ -49,6 +47,8 @@ export interface DashboardFeedOptions {
    * points are thinned evenly, so the charts keep their span with fewer points.
    */
   maxHistoryPoints?: number;
+  /** Which socket close counts as a slow consumer's (see LiveStatsOptions). */
+  slowConsumerCode?: number;
 }
 
 export interface DashboardFeed {
@@ -89,7 +89,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     return { intervalMs, history: () => ({ interval_ms: intervalMs, nodes: {} }), tick: off, close() {} };
   }
 
-  const stats: LiveStats = createLiveStats();
+  const stats: LiveStats = createLiveStats(options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode });
   const usage: VersionUsage = createVersionUsage({ versions: DEPRECATED_VERSIONS });
   const detachStats = options.telemetry.attach(stats.handle);
   const detachUsage = options.telemetry.attach(usage.handle);
@@ -154,11 +154,11 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
   }
 
   const unsubscribe = pubsub.subscribe(DASHBOARD_TOPIC, (message) => {
-    if (message.event === SNAPSHOT_EVENT && isSnapshot(message.payload)) remember(message.payload);
+    if (message.event === "dashboard.snapshot") remember(message.payload);
   });
   const tick = (): NodeSnapshot => {
     const snapshot = build();
-    pubsub.broadcast(DASHBOARD_TOPIC, SNAPSHOT_EVENT, snapshot);
+    pubsub.broadcast(DASHBOARD_TOPIC, "dashboard.snapshot", snapshot);
     return snapshot;
   };
   const timer = setInterval(tick, intervalMs);
@@ -201,10 +201,4 @@ function thin<T>(points: readonly T[], most: number): T[] {
 function watchRedis(cluster: DashboardFeedOptions["cluster"]): { figures(): RedisFigures } {
   if (cluster === undefined) return { figures: () => ({ status: "off", ping_ms: null }) };
   return { figures: () => ({ status: cluster.redis() === "ok" ? "ok" : "down", ping_ms: null }) };
-}
-
-function isSnapshot(value: unknown): value is NodeSnapshot {
-  if (typeof value !== "object" || value === null) return false;
-  const s = value as Partial<NodeSnapshot>;
-  return typeof s.node === "string" && typeof s.at === "number" && typeof s.topics === "object" && typeof s.process === "object";
 }

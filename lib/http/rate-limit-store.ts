@@ -9,13 +9,15 @@
  *   flexible's insurance limiter): limits loosen to per-node, requests are never refused or
  *   failed because Redis is away.
  *
- *     const store = createLimiterStore(config)
+ * Built once by createDeps (lib/deps.ts), which closes it in closeDeps; its Redis connection is
+ * made by connectRedis like every other (named, URL redacted in errors).
+ *
+ *     const store = await createLimiterStore(config, { name: config.nodeName })
  *     const limiter = store({ name: "api", points: 600, windowSeconds: 60 })
  *     await limiter.consume(key) // rejects with a RateLimiterRes when the window is spent
  *     await store.close()        // the Redis connection, if any
  */
-import { closeRedis } from "../cluster/redis.ts";
-import { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
 
@@ -35,24 +37,22 @@ export interface LimiterStore {
 export interface LimiterStoreOptions {
   /** Namespace of the Redis keys (default "hypercast:rl"); tests use one per run. */
   keyPrefix?: string;
+  /** This node's name, in the connection's name (`hypercast:rl:<name>`, shown by CLIENT LIST). */
+  name?: string;
   /** Redis connection errors (they repeat while Redis is away). */
   onError?: (error: Error) => void;
 }
 
-export function createLimiterStore(config: Pick<Config, "redisUrl">, options: LimiterStoreOptions = {}): LimiterStore {
+export async function createLimiterStore(config: Pick<Config, "redisUrl">, options: LimiterStoreOptions = {}): Promise<LimiterStore> {
   const memory = (policy: RatePolicy) => new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
   const url = config.redisUrl;
   if (url === undefined) return Object.assign(memory, { close: async () => {} });
 
   const keyPrefix = options.keyPrefix ?? "hypercast:rl";
-  let client: Redis | undefined;
-  const store = (policy: RatePolicy): RateLimiterAbstract => {
-    if (client === undefined) {
-      // rate-limiter-flexible's advice for ioredis: no offline queue, so an outage fails fast into the insurance limiter.
-      client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(50 * times, 1000) });
-      client.on("error", options.onError ?? (() => {}));
-    }
-    return new RateLimiterRedis({
+  const client = await connectRedis(url, { role: "limiter", name: `hypercast:rl:${options.name ?? "node"}`, ...(options.onError === undefined ? {} : { onError: options.onError }) });
+  let closed = false;
+  const store = (policy: RatePolicy): RateLimiterAbstract =>
+    new RateLimiterRedis({
       storeClient: client,
       keyPrefix: `${keyPrefix}:${policy.name}`,
       points: policy.points,
@@ -60,13 +60,11 @@ export function createLimiterStore(config: Pick<Config, "redisUrl">, options: Li
       rejectIfRedisNotReady: true,
       insuranceLimiter: memory(policy),
     });
-  };
   return Object.assign(store, {
     async close() {
-      const c = client;
-      client = undefined;
-      if (c === undefined) return;
-      await closeRedis(c); // bounded: a hung Redis must not hold up a shutdown
+      if (closed) return;
+      closed = true;
+      await closeRedis(client); // bounded: a hung Redis must not hold up a shutdown
     },
   });
 }

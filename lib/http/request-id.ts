@@ -29,8 +29,3 @@ export function assignRequestId(options: RequestIdOptions = {}): Middleware {
     await next();
   };
 }
-
-/** Whether `id` would be accepted from a client (exported for tests and other transports). */
-export function isWellFormedRequestId(id: string): boolean {
-  return WELL_FORMED.test(id);
-}

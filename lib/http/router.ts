@@ -4,10 +4,10 @@
  * everything the table does not serve.
  */
 import Router from "@koa/router";
-import type { Deps } from "../deps.ts";
 import { requireUser } from "./auth.ts";
 import { bodyParser } from "./body.ts";
 import type { HttpState, Middleware } from "./context.ts";
+import type { HttpDeps } from "./deps.ts";
 import { honorIdempotencyKeys } from "./idempotency.ts";
 import { HttpProblem } from "./problems.ts";
 import { limitLoginAttempts, limitSignUps } from "./rate-limit.ts";
@@ -15,7 +15,7 @@ import type { LimiterStore } from "./rate-limit-store.ts";
 import type { Route } from "./routes.ts";
 import { compileSchemas } from "./validation.ts";
 
-export function buildRouter(deps: Deps, table: readonly Route[], limiter: LimiterStore): Middleware {
+export function buildRouter(deps: HttpDeps, table: readonly Route[], limiter: LimiterStore): Middleware {
   const acceptBody = bodyParser({
     schemas: compileSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
     limitBytes: deps.config.bodyLimitBytes,

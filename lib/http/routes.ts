@@ -3,8 +3,8 @@
  * which request schema validates its body. One table, read by the router (and by anything that
  * documents the API), so routes are never written twice.
  */
-import type { Deps } from "../deps.ts";
 import type { HttpContext } from "./context.ts";
+import type { HttpDeps } from "./deps.ts";
 import { messagesController } from "./controllers/messages.ts";
 import { presenceController } from "./controllers/presence.ts";
 import { roomsController } from "./controllers/rooms.ts";
@@ -45,7 +45,7 @@ export interface RouteOptions {
   socketUrl: (ctx: HttpContext) => string;
 }
 
-export function routes(deps: Deps, options: RouteOptions): Route[] {
+export function routes(deps: HttpDeps, options: RouteOptions): Route[] {
   const root = rootController(options.socketUrl);
   const users = usersController(deps.accounts);
   const sessions = sessionsController(deps.accounts, options.socketUrl);

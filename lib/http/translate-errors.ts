@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import { DomainError } from "../errors.ts";
 import { isDatabaseUnavailable } from "../db/errors.ts";
-import type { Middleware, HttpContext } from "./context.ts";
+import type { Middleware } from "./context.ts";
 import { DOMAIN_PROBLEMS, HttpProblem, PROBLEMS, problem, type ProblemKind } from "./problems.ts";
 
 export const PROBLEM_JSON = "application/problem+json";
@@ -62,11 +62,4 @@ function domainHeaders(kind: ProblemKind): Record<string, string> {
 function kindForStatus(status: number): ProblemKind {
   const entry = Object.entries(PROBLEMS).find(([, p]) => p.status === status);
   return (entry?.[0] as ProblemKind | undefined) ?? "bad_request";
-}
-
-/** For middleware that finishes a response itself (e.g. 404 for an unknown route). */
-export function sendProblem(ctx: HttpContext, kind: ProblemKind, detail: string): void {
-  ctx.status = PROBLEMS[kind].status;
-  ctx.type = PROBLEM_JSON;
-  ctx.body = { ...problem(kind, detail), instance: ctx.originalUrl.split("?")[0] };
 }

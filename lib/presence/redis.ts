@@ -2,7 +2,7 @@
  * The Redis presence adapter: what crosses nodes, behind the presence core (./index.ts), as
  * lib/pubsub/redis.ts is behind the PubSub core. The core keeps the state, refs, diffs and
  * listeners; this file keeps Redis in step with this node's entries and hands other nodes' changes
- * to the core.
+ * to the core. The design (keys, lease, reaper, re-assert, bounds): docs/cluster.md ("Presence").
  *
  *     const presence = await createRedisPresence({ url, name: "n1", windowMs: 30 })
  *     presence.subscribe("room:1", listener) // SUBSCRIBE rt:<p>:pd:room:1, then a read → core.reset
@@ -55,6 +55,8 @@ export interface RedisPresenceOptions {
   onInvalid?: (channel: string, reason: string) => void;
   /** Traces Redis commands made inside a traced operation (lib/cluster/redis.ts). */
   telemetry?: Telemetry;
+  /** Tests: receives the controls of this node (see PresenceControls). */
+  controls?: (controls: PresenceControls) => void;
 }
 
 export interface RedisPresence extends Presence {
@@ -62,7 +64,11 @@ export interface RedisPresence extends Presence {
   nodeId(): string;
   /** "ok" while the connections are up and the last heartbeat answered within the lease. */
   health(): "ok" | "unavailable";
-  /** One heartbeat (with its reconcile) and one reaper pass now (tests). */
+}
+
+/** What tests drive by hand (`RedisPresenceOptions.controls`); production never needs them. */
+export interface PresenceControls {
+  /** One heartbeat (with its reconcile) and one reaper pass now. */
   tick(): Promise<void>;
   /** Stops heartbeats (a test's way to let the lease expire); the reaper keeps running. */
   pauseHeartbeat(): void;
@@ -97,15 +103,14 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
     await core.close();
     throw error;
   }
-  return { ...core, nodeId: adapter.nodeId, health: adapter.health, tick: adapter.tick, pauseHeartbeat: adapter.pauseHeartbeat };
+  options.controls?.({ tick: adapter.tick, pauseHeartbeat: adapter.pauseHeartbeat });
+  return { ...core, nodeId: adapter.nodeId, health: adapter.health };
 }
 
-interface RedisAdapter extends PresenceAdapter {
+interface RedisAdapter extends PresenceAdapter, PresenceControls {
   start(): Promise<void>;
   nodeId(): string;
   health(): "ok" | "unavailable";
-  tick(): Promise<void>;
-  pauseHeartbeat(): void;
 }
 
 function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: RedisPresenceOptions): RedisAdapter {

@@ -19,7 +19,8 @@
  * read `list` in the middle of the window and subscribed then (a socket's `presence_state`): so a
  * meta tracked and untracked within one window is still a leave (that reader holds it), and a meta
  * untracked and tracked again is still a join (that reader lacks it). To the others, a leave of a
- * meta they never held and a join of one they hold change nothing.
+ * meta they never held and a join of one they hold change nothing. The client's merge rules behind
+ * this: docs/channels-protocol.md §7.
  */
 
 export interface Meta {

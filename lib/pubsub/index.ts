@@ -6,37 +6,48 @@
  *
  *     const pubsub = createLocalPubSub()
  *     const off = pubsub.subscribe("room:1", (msg) => console.log(msg.event, msg.payload))
- *     pubsub.broadcast("room:1", "message:new", message)
+ *     pubsub.broadcast("room:1", "message.created", message)
  *     off()
  *
- * Payloads are domain data (never rendered JSON): each subscriber renders what it needs,
- * e.g. the realtime tier renders a message once per API version.
+ * Events and their payloads are the catalogue's (./events.ts): domain data, never rendered JSON;
+ * each subscriber renders what it needs, e.g. the realtime tier renders a message once per API
+ * version under its wire event. The core is generic over the catalogue so that the contract suite
+ * can run it with events of its own.
  *
  * Given a Telemetry, a broadcast runs inside a `broadcast.publish` span and each delivery on this
  * node (its own, or one an adapter received) inside a `broadcast.deliver` span; the publisher's
  * trace context travels with the message to other nodes (`trace`). Without a tracer both only run.
  */
 import type { Telemetry } from "../telemetry/index.ts";
+import type { PubSubEvents } from "./events.ts";
 
-export interface PubSubMessage<P = unknown> {
-  readonly topic: string;
-  readonly event: string;
-  readonly payload: P;
-  /** An opaque id of the sender to skip on delivery (`broadcastFrom`). */
-  readonly from?: string | undefined;
-  /** The publisher's trace context (W3C traceparent), set only while tracing. */
-  readonly trace?: string | undefined;
-}
+export type { PubSubEvent, PubSubEvents } from "./events.ts";
 
-export type PubSubHandler = (message: PubSubMessage) => void;
+/** A catalogue: event name → payload type. */
+export type EventMap = Record<string, unknown>;
 
-export interface PubSub {
+/** One message; narrowing on `event` types `payload`. */
+export type PubSubMessage<M extends EventMap = PubSubEvents> = {
+  [E in keyof M & string]: {
+    readonly topic: string;
+    readonly event: E;
+    readonly payload: M[E];
+    /** An opaque id of the sender to skip on delivery (`broadcastFrom`). */
+    readonly from?: string | undefined;
+    /** The publisher's trace context (W3C traceparent), set only while tracing. */
+    readonly trace?: string | undefined;
+  };
+}[keyof M & string];
+
+export type PubSubHandler<M extends EventMap = PubSubEvents> = (message: PubSubMessage<M>) => void;
+
+export interface PubSub<M extends EventMap = PubSubEvents> {
   /** Registers a handler for a topic; returns the function that removes it. */
-  subscribe(topic: string, handler: PubSubHandler): () => void;
+  subscribe(topic: string, handler: PubSubHandler<M>): () => void;
   /** Delivers to every subscriber of the topic. */
-  broadcast(topic: string, event: string, payload: unknown): void;
+  broadcast<E extends keyof M & string>(topic: string, event: E, payload: M[E]): void;
   /** Delivers to every subscriber of the topic, telling them to skip the sender `from`. */
-  broadcastFrom(from: string, topic: string, event: string, payload: unknown): void;
+  broadcastFrom<E extends keyof M & string>(from: string, topic: string, event: E, payload: M[E]): void;
   /** Stops delivering and releases resources. */
   close(): Promise<void>;
 }
@@ -46,43 +57,44 @@ export interface PubSub {
  * broadcasts to the core (the `deliver` function it was built with). It never delivers this
  * node's own broadcasts: the core already did, synchronously.
  */
-export interface PubSubAdapter {
+export interface PubSubAdapter<M extends EventMap = PubSubEvents> {
   /** The core has its first local subscriber for the topic: start receiving it from other nodes. */
   interest(topic: string): void;
   /** The core has no local subscriber left for the topic: other nodes' messages are not needed. */
   disinterest(topic: string): void;
   /** Sends a message, already delivered locally, to the other nodes (at most once; never throws). */
-  publish(message: PubSubMessage): void;
+  publish(message: PubSubMessage<M>): void;
   close(): Promise<void>;
 }
 
 /** Builds an adapter around the core's local delivery function. */
-export type PubSubAdapterFactory = (deliver: (message: PubSubMessage) => void) => PubSubAdapter;
+export type PubSubAdapterFactory<M extends EventMap = PubSubEvents> = (deliver: (message: PubSubMessage<M>) => void) => PubSubAdapter<M>;
 
 /**
  * The PubSub core: local fan-out, plus an optional adapter for other nodes.
  *
  *     const pubsub = createPubSub((deliver) => myAdapter(deliver))
  */
-export function createPubSub(adapterFactory?: PubSubAdapterFactory, telemetry?: Telemetry): PubSub {
-  const handlers = new Map<string, Set<PubSubHandler>>();
+export function createPubSub<M extends EventMap = PubSubEvents>(adapterFactory?: PubSubAdapterFactory<M>, telemetry?: Telemetry): PubSub<M> {
+  type Message = PubSubMessage<M>;
+  const handlers = new Map<string, Set<PubSubHandler<M>>>();
   let closed = false;
 
-  function deliver(message: PubSubMessage): void {
+  function deliver(message: Message): void {
     const set = handlers.get(message.topic);
     if (set === undefined) return;
     // A handler may unsubscribe while we iterate; iterate a copy.
     for (const handler of [...set]) handler(message);
   }
 
-  const traced = (message: PubSubMessage): void => {
+  const traced = (message: Message): void => {
     if (telemetry === undefined) return deliver(message);
     telemetry.span("broadcast.deliver.start", { topic: message.topic, event: message.event, link: message.trace }, () => deliver(message));
   };
 
   const adapter = adapterFactory?.(traced);
 
-  function publish(message: PubSubMessage): void {
+  function publish(message: Message): void {
     if (closed) return;
     if (telemetry === undefined) {
       deliver(message);
@@ -114,10 +126,10 @@ export function createPubSub(adapterFactory?: PubSubAdapterFactory, telemetry?: 
       };
     },
     broadcast(topic, event, payload) {
-      publish({ topic, event, payload });
+      publish({ topic, event, payload } as Message);
     },
     broadcastFrom(from, topic, event, payload) {
-      publish({ topic, event, payload, from });
+      publish({ topic, event, payload, from } as Message);
     },
     async close() {
       closed = true;
@@ -128,6 +140,6 @@ export function createPubSub(adapterFactory?: PubSubAdapterFactory, telemetry?: 
 }
 
 /** The single-node PubSub: synchronous in-process delivery, in publish order. */
-export function createLocalPubSub(telemetry?: Telemetry): PubSub {
-  return createPubSub(undefined, telemetry);
+export function createLocalPubSub<M extends EventMap = PubSubEvents>(telemetry?: Telemetry): PubSub<M> {
+  return createPubSub<M>(undefined, telemetry);
 }

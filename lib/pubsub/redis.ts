@@ -1,11 +1,12 @@
 /**
  * The Redis PubSub adapter: every process pointing at the same Redis
  * sees every other one's broadcasts. Local delivery stays in the core (lib/pubsub/index.ts),
- * synchronous and in order; this adapter only carries messages between nodes.
+ * synchronous and in order; this adapter only carries messages between nodes. The design and
+ * its guarantees: docs/cluster.md ("Broadcasts").
  *
  *     const pubsub = await createRedisPubSub({ url: "redis://127.0.0.1:6379", name: "n1", onDrop: count })
  *     pubsub.subscribe("room:1", handler)       // SUBSCRIBE rt:hypercast:t:room:1 (first local subscriber)
- *     pubsub.broadcast("room:1", "message:new", message) // local handlers now, then one PUBLISH
+ *     pubsub.broadcast("room:1", "message.created", message) // local handlers now, then one PUBLISH
  *     await pubsub.ping()                       // readiness: both connections answer
  *     await pubsub.close()
  *
@@ -14,6 +15,9 @@
  * - Envelope `{v:1, node, mode:"except", topic, event, payload, from?, trace?}` encoded by
  *   ../cluster/json.ts (a Date in a payload arrives as a Date). A node drops its own echoes (`node`
  *   is itself). `trace` (the publisher's traceparent, only while tracing) is optional both ways.
+ * - What another node sends is checked here, once, before any subscriber sees it: the envelope,
+ *   then the payload against its event in the catalogue (./events.ts `checkPayload`). A message
+ *   that fails either is dropped and reported (`onInvalid`), so subscribers trust their types.
  * - One publisher connection, so every other node sees this node's messages on a topic in publish
  *   order; one subscriber connection. At most once: while Redis is away a publish is dropped and
  *   counted (`onDrop`, `dropped()`), never queued; ioredis re-subscribes every channel on reconnect.
@@ -23,7 +27,8 @@ import { createNodeId } from "../cluster/node-id.ts";
 import { decode, encode } from "../cluster/json.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import type { Telemetry } from "../telemetry/index.ts";
-import { createPubSub, type PubSub, type PubSubAdapter, type PubSubMessage } from "./index.ts";
+import { checkPayload } from "./events.ts";
+import { createPubSub, type EventMap, type PubSub, type PubSubAdapter, type PubSubEvents, type PubSubMessage } from "./index.ts";
 
 export interface RedisPubSubOptions {
   url: string;
@@ -34,19 +39,24 @@ export interface RedisPubSubOptions {
   /** How long a topic stays subscribed after its last local subscriber left (default 30000; tests 0). */
   lingerMs?: number;
   /** Called for every cross-node publish that could not be sent; local delivery already happened. */
-  onDrop?: (reason: DropReason, message: PubSubMessage) => void;
+  onDrop?: (reason: DropReason, message: PubSubMessage<EventMap>) => void;
   /** Redis connection errors (they repeat while Redis is away). */
   onError?: (error: Error) => void;
   /** Undecodable or foreign messages received (a node of another version). */
   onInvalid?: (channel: string, reason: string) => void;
   /** Traces publishes and deliveries (lib/pubsub/index.ts). */
   telemetry?: Telemetry;
+  /**
+   * Why a payload received from another node may not be delivered under its event, or undefined
+   * (default: the catalogue's `checkPayload`; the contract suite, with events of its own, accepts all).
+   */
+  check?: (event: string, payload: unknown) => string | undefined;
 }
 
 /** `unavailable`: Redis not connected; `error`: Redis refused or the link broke mid-command; `encode`: not JSON-encodable. */
 export type DropReason = "unavailable" | "error" | "encode";
 
-export interface RedisPubSub extends PubSub {
+export interface RedisPubSub<M extends EventMap = PubSubEvents> extends PubSub<M> {
   readonly nodeId: string;
   /** Channel of a topic, for tests and operators: `rt:<prefix>:t:<topic>`. */
   channel(topic: string): string;
@@ -73,7 +83,7 @@ interface Envelope {
   trace?: string;
 }
 
-export async function createRedisPubSub(options: RedisPubSubOptions): Promise<RedisPubSub> {
+export async function createRedisPubSub<M extends EventMap = PubSubEvents>(options: RedisPubSubOptions): Promise<RedisPubSub<M>> {
   const nodeId = createNodeId(options.name);
   const prefix = `rt:${options.prefix ?? "hypercast"}:t:`;
   const lingerMs = options.lingerMs ?? 30_000;
@@ -87,8 +97,8 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
     await Promise.all([pub, sub].map((r) => (r === undefined ? undefined : closeRedis(r))));
     throw connections.find((c) => c.status === "rejected")?.reason;
   }
-  let adapter: RedisAdapter | undefined;
-  const pubsub = createPubSub((deliver) => (adapter = createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, options })), options.telemetry);
+  let adapter: RedisAdapter<M> | undefined;
+  const pubsub = createPubSub<M>((deliver) => (adapter = createRedisAdapter<M>({ nodeId, prefix, lingerMs, pub, sub, deliver, options })), options.telemetry);
   const a = adapter!;
   return {
     ...pubsub,
@@ -105,22 +115,22 @@ export async function createRedisPubSub(options: RedisPubSubOptions): Promise<Re
   };
 }
 
-interface RedisAdapter extends PubSubAdapter {
+interface RedisAdapter<M extends EventMap> extends PubSubAdapter<M> {
   synced(): Promise<void>;
   dropped(): number;
 }
 
-interface AdapterParts {
+interface AdapterParts<M extends EventMap> {
   nodeId: string;
   prefix: string;
   lingerMs: number;
   pub: Redis;
   sub: Redis;
-  deliver: (message: PubSubMessage) => void;
+  deliver: (message: PubSubMessage<M>) => void;
   options: RedisPubSubOptions;
 }
 
-function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, options }: AdapterParts): RedisAdapter {
+function createRedisAdapter<M extends EventMap>({ nodeId, prefix, lingerMs, pub, sub, deliver, options }: AdapterParts<M>): RedisAdapter<M> {
   const lingering = new Map<string, NodeJS.Timeout>();
   /** Topics whose channel this node has asked to be subscribed to. */
   const subscribed = new Set<string>();
@@ -129,7 +139,8 @@ function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, optio
   let closing = false;
 
   const invalid = options.onInvalid ?? (() => {});
-  function drop(reason: DropReason, message: PubSubMessage): void {
+  const check = options.check ?? checkPayload;
+  function drop(reason: DropReason, message: PubSubMessage<M>): void {
     dropped += 1;
     options.onDrop?.(reason, message);
   }
@@ -154,15 +165,17 @@ function createRedisAdapter({ nodeId, prefix, lingerMs, pub, sub, deliver, optio
       return invalid(channel, "malformed envelope");
     }
     if (envelope.from !== undefined && typeof envelope.from !== "string") return invalid(channel, "malformed envelope");
+    const refused = check(envelope.event, envelope.payload);
+    if (refused !== undefined) return invalid(channel, refused);
     // A node keeps receiving during UNSUBSCRIBE's round trip and the linger; the core finds no handler then.
-    const message: { -readonly [K in keyof PubSubMessage]: PubSubMessage[K] } = { topic: envelope.topic, event: envelope.event, payload: envelope.payload };
+    const message: { topic: string; event: string; payload: unknown; from?: string; trace?: string } = { topic: envelope.topic, event: envelope.event, payload: envelope.payload };
     if (envelope.from !== undefined) message.from = envelope.from;
     if (typeof envelope.trace === "string") message.trace = envelope.trace;
     try {
-      deliver(message);
+      deliver(message as PubSubMessage<M>); // checked above
     } catch (error) {
-      // A payload that passed the envelope check but not a subscriber's (e.g. an invalid date): this
-      // handler runs inside ioredis's reply parser, where a throw would break the connection.
+      // A subscriber that throws on a checked payload: this handler runs inside ioredis's reply
+      // parser, where a throw would break the connection.
       invalid(channel, `a subscriber refused the payload: ${(error as Error).message}`);
     }
   });

@@ -1,7 +1,7 @@
 /**
  * The Channel behaviour: what a channel module implements to serve a family of topics. The
- * engine (socket.ts) owns the protocol — refs, join_refs, ordering, limits, cleanup — and calls
- * these hooks; a channel only decides and answers.
+ * engine (socket.ts) owns the protocol — refs, join_refs, ordering, limits, cleanup, as
+ * docs/channels-protocol.md §3–4 describes — and calls these hooks; a channel only decides and answers.
  *
  *     const echo: ChannelRoute = {
  *       pattern: "echo:*",
@@ -22,6 +22,7 @@
  * - `terminate` runs exactly once per successful join, whatever ends it (leave, rejoin, socket
  *   close, crash, shutdown). It must be synchronous and must not throw.
  */
+import type { PubSubMessage } from "../pubsub/index.ts";
 import type { ApiVersion } from "../versions.ts";
 import type { Payload } from "./serializer.ts";
 
@@ -62,8 +63,11 @@ export interface Channel {
   terminate(reason: TerminateReason, ctx: ChannelContext): void;
 }
 
-/** Renders a PubSub message for subscribers of one API version, or undefined to not deliver it. */
-export type BroadcastRenderer = (event: string, payload: unknown, version: ApiVersion) => Payload | undefined;
+/**
+ * Renders a PubSub message (a domain event, lib/pubsub/events.ts) for subscribers of one API
+ * version: the event sockets see (`message.created` → `message:new`) and its payload; undefined to not deliver it.
+ */
+export type BroadcastRenderer = (message: PubSubMessage, version: ApiVersion) => { event: string; payload: Payload } | undefined;
 
 export interface ChannelRoute {
   /** `"room:*"` matches every topic starting with `room:`; without `*` the topic must be equal. */

@@ -9,7 +9,7 @@
  * the token comes from the `token` query parameter or from the `base64url.bearer.phx.<b64>`
  * subprotocol, which despite its name holds *standard* base64 without padding of the token's
  * Latin-1 bytes. When the client offered subprotocols we select `phoenix` and never echo the
- * token protocol.
+ * token protocol (docs/channels-protocol.md §1).
  */
 import { parseApiVersion, type ApiVersion } from "../versions.ts";
 import { parseQuery, stringParam } from "./query.ts";

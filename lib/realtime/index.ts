@@ -1,6 +1,7 @@
 /**
  * Realtime: Phoenix Channels V2 over uWebSockets.js, served so the unmodified `phoenix` JS
- * client works against it (the README's Realtime section is the contract it keeps).
+ * client works against it (the README's Realtime section is the contract it keeps;
+ * docs/channels-protocol.md, what the client depends on).
  *
  *     const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 4001 })
  *     realtime.port                      // the bound port (useful with port 0)
@@ -20,8 +21,7 @@
  * longer read the room (`phx_close {reason}`), and the room channel forgets cached join decisions.
  */
 import { randomBytes } from "node:crypto";
-import type { Deps } from "../deps.ts";
-import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
+import type { Presence, Presences } from "../presence/index.ts";
 import { roomTopic } from "../rooms/index.ts";
 import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
@@ -41,6 +41,7 @@ import {
 } from "./close-codes.ts";
 import { parseHandshake, SOCKET_PATH } from "./handshake.ts";
 import { encode } from "./serializer.ts";
+import type { RealtimeDeps } from "./deps.ts";
 import { createSocketEngine, type SocketEngine, type SocketLimits } from "./socket.ts";
 import { createRefCount, presenceStream, versionStream } from "./streams.ts";
 import { listen, type UpgradeDecision } from "./transport.ts";
@@ -52,10 +53,6 @@ export interface RealtimeOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Default: `deps.presence`, which the REST presence endpoint reads too. */
-  presence?: Presence;
-  /** Instead of `deps.presence`, a fresh local Presence with this coalescing window (ms) — tests. */
-  presenceWindowMs?: number;
   /** Overrides; the defaults come from config (rate) and close-codes.ts. */
   limits?: Partial<SocketLimits>;
   /** Extra channel routes, matched after `room:*`. */
@@ -75,10 +72,8 @@ interface Session {
   info: SocketInfo;
 }
 
-export async function startRealtime(deps: Deps, options: RealtimeOptions): Promise<RealtimeServer> {
-  const { logger, telemetry } = deps;
-  const presence =
-    options.presence ?? (options.presenceWindowMs === undefined ? deps.presence : createLocalPresence({ windowMs: options.presenceWindowMs }));
+export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions): Promise<RealtimeServer> {
+  const { logger, telemetry, presence } = deps;
   const schemas = compileChannelSchemas();
   const limits: SocketLimits = {
     maxFrameBytes: MAX_FRAME_BYTES,
@@ -144,10 +139,10 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         const stream = versionStream(topic, version);
         const deliveries = subscribers(stream);
         if (deliveries === 0) continue;
-        const payload = render(message.event, message.payload, version);
-        if (payload === undefined) continue;
-        publish(stream, encode(null, null, topic, message.event, payload));
-        telemetry.emit("broadcast.fanout", { deliveries }, { topic, event: message.event });
+        const rendered = render(message, version);
+        if (rendered === undefined) continue;
+        publish(stream, encode(null, null, topic, rendered.event, rendered.payload));
+        telemetry.emit("broadcast.fanout", { deliveries }, { topic, event: rendered.event });
       }
     });
   });

@@ -8,7 +8,8 @@
  *
  * A malformed frame decodes to an error that says whether a reply can still be addressed: only
  * when the ref is a string (and we therefore can echo it) is the client answered; otherwise the
- * caller closes the socket (see close-codes.ts).
+ * caller closes the socket (see close-codes.ts). The frame rules and why the client needs them:
+ * docs/channels-protocol.md §2.
  */
 
 export type Ref = string | null;

@@ -5,7 +5,7 @@
  *
  *     const rooms = createRooms(db, pubsub)
  *     const room = await rooms.createRoom(ownerId, { name: "lobby" })
- *     await rooms.createMessage(ownerId, room.id, "hello") // → broadcast "message:new" on "room:1"
+ *     await rooms.createMessage(ownerId, room.id, "hello") // → broadcast "message.created" on "room:1"
  *     rooms.onAccessEnded(({ roomId, userId, reason }) => …) // on every node
  *
  * Access can end: a member removed from a private room, or a room deleted. Each such write
@@ -48,9 +48,8 @@ export interface AccessEnded {
   reason: "removed" | "deleted";
 }
 
-/** The PubSub topic and event on which access endings travel (one topic for all rooms: they are rare). */
+/** The PubSub topic on which access endings travel (one topic for all rooms: they are rare); event `room.access.ended`. */
 export const ROOM_ACCESS_TOPIC = "rooms:access";
-export const ACCESS_ENDED = "access:ended";
 
 export type JoinDecision = { ok: true; room: Room } | { ok: false; reason: "not_found" | "unauthorized" };
 
@@ -59,14 +58,14 @@ export function roomTopic(roomId: number): string {
   return `room:${roomId}`;
 }
 
-/** The event under which new messages are published. */
-export const MESSAGE_CREATED = "message:new";
+/** The domain event under which new messages are published (lib/pubsub/events.ts); sockets see it as `message:new`. */
+export const MESSAGE_CREATED = "message.created";
 
 export type Rooms = ReturnType<typeof createRooms>;
 
 export function createRooms(db: Db, pubsub: PubSub) {
   function announce(ended: AccessEnded): void {
-    pubsub.broadcast(ROOM_ACCESS_TOPIC, ACCESS_ENDED, ended);
+    pubsub.broadcast(ROOM_ACCESS_TOPIC, "room.access.ended", ended);
   }
 
   function visibleRooms(viewerId: number) {
@@ -149,7 +148,7 @@ export function createRooms(db: Db, pubsub: PubSub) {
     /** Calls `listener` for every access that ends, on any node (after the write committed). */
     onAccessEnded(listener: (ended: AccessEnded) => void): () => void {
       return pubsub.subscribe(ROOM_ACCESS_TOPIC, (message) => {
-        if (message.event === ACCESS_ENDED && isAccessEnded(message.payload)) listener(message.payload);
+        if (message.event === "room.access.ended") listener(message.payload);
       });
     },
 
@@ -222,11 +221,6 @@ export function createRooms(db: Db, pubsub: PubSub) {
       return { ok: true, room: toRoom(row) };
     },
   };
-}
-
-function isAccessEnded(payload: unknown): payload is AccessEnded {
-  const p = payload as Partial<AccessEnded> | null;
-  return typeof p === "object" && p !== null && typeof p.roomId === "number" && (p.userId === null || typeof p.userId === "number") && (p.reason === "removed" || p.reason === "deleted");
 }
 
 function toRoom(row: RoomRow): Room {

@@ -13,7 +13,6 @@
  *     telemetry.attach(stats.handle)
  *     const figures = stats.take(1000) // every second
  */
-import { CLOSE } from "../realtime/close-codes.ts";
 import type { HttpFigures, SocketFigures, TopicFigures, TopicRow } from "../dashboard/snapshot.ts";
 import type { TelemetryEvent } from "./events.ts";
 import { createDurationHistogram } from "./quantiles.ts";
@@ -21,6 +20,11 @@ import { createDurationHistogram } from "./quantiles.ts";
 export interface LiveStatsOptions {
   /** How many of the busiest topics each snapshot lists (default 10). */
   topTopics?: number;
+  /**
+   * The close code of a slow consumer's disconnect (the realtime tier's `CLOSE.SLOW_CONSUMER`, given by
+   * the wiring: telemetry sits below the web tiers and imports none). Without it none is counted.
+   */
+  slowConsumerCode?: number;
 }
 
 export interface QueryFigures {
@@ -89,7 +93,7 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
         return;
       case "socket.close":
         open -= 1;
-        if (e.metadata.code === CLOSE.SLOW_CONSUMER) slowConsumers += 1;
+        if (e.metadata.code === options.slowConsumerCode) slowConsumers += 1;
         return;
       case "channel.join.stop": {
         if (e.metadata.outcome === "error") {

@@ -5,15 +5,13 @@
  * before exiting 0 (CONTRACT §1). The request in flight is a POST whose body the test holds back
  * (sent with `Expect: 100-continue`, so the server has surely parsed it when SIGTERM comes).
  */
-import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { freePort } from "../helpers/ports.ts";
 import { openRaw } from "../realtime/raw.ts";
-import { within } from "../realtime/helpers.ts";
+import { startServe, within, type ServeProcess } from "../helpers/processes.ts";
 
 
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
@@ -69,22 +67,12 @@ async function refused(port: number): Promise<void> {
 
 test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new connections, finishes the request in flight, leave diff, 1012, exit 0", async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), "hypercast-cli-"));
-  const [port, socketPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ["--import", "tsx", "lib/bin/cli.ts", "serve"], {
-    env: { ...process.env, PORT: String(port), SOCKET_PORT: String(socketPort), DATA_DIR: dataDir, LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10", DATABASE_URL: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let serve: ServeProcess | undefined;
   try {
-    let stdout = "";
-    await within(60_000, "the start banner", new Promise<void>((resolve) => {
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (stdout.includes("Hypercast socket")) resolve();
-      });
-    }));
-    t.true(stdout.includes(`Hypercast API     http://127.0.0.1:${port}`));
-    t.true(stdout.includes(`Hypercast socket  ws://127.0.0.1:${socketPort}/socket`));
+    serve = await startServe({ name: "cli", env: { DATA_DIR: dataDir, LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10", DATABASE_URL: "" }, startTimeoutMs: 60_000 });
+    const { port, socketPort } = serve;
+    t.true(serve.output().includes(`Hypercast API     http://127.0.0.1:${port}`));
+    t.true(serve.output().includes(`Hypercast socket  ws://127.0.0.1:${socketPort}/socket`));
 
     const api = `http://127.0.0.1:${port}`;
     await post(`${api}/users`, { name: "Cli", email: "cli@example.com", password: "a long password" });
@@ -110,7 +98,7 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
     let answered = false;
     void inFlight.answer.then(() => (answered = true), () => {});
     await inFlight.parsed;
-    child.kill("SIGTERM");
+    serve.signal("SIGTERM");
     await within(15_000, "new connections refused", refused(port));
     t.false(answered, "the held request was still in flight while new connections were refused");
     inFlight.sendBody();
@@ -127,9 +115,9 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
     t.is(Object.values(leaves).reduce((n, entry) => n + entry.metas.length, 0), 2, "both sockets leave before the close");
     t.is((await within(15_000, "close", watcher.closed)).code, 1012);
     t.is((await within(15_000, "close", leaver.closed)).code, 1012);
-    t.is(await within(30_000, "exit", exited), 0);
+    t.is(await within(30_000, "exit", serve.exited), 0);
   } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
+    if (serve?.alive() === true) serve.signal("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -60,7 +60,7 @@ async function marker(from: Client, ...to: Client[]): Promise<number> {
 function envelope(id: number, body: string): string {
   const roomId = Number(topic.slice(5));
   const message = { id, roomId, body, insertedAt: { $date: new Date().toISOString() }, author: { id: users.a.id, name: "alice" } };
-  return JSON.stringify({ v: 1, node: "test-peer:0:0:0000", mode: "except", topic, event: "message:new", payload: message });
+  return JSON.stringify({ v: 1, node: "test-peer:0:0:0000", mode: "except", topic, event: "message.created", payload: message });
 }
 
 async function metric(api: string, name: string): Promise<number> {

@@ -12,7 +12,7 @@
  *
  * Clients are the real `phoenix` client (over `ws`) with its `Presence`; every wait is bounded.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,8 +21,10 @@ import pg from "pg";
 import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { migrate, openDatabase } from "../../lib/db/index.ts";
-import { freePort } from "../helpers/ports.ts";
-import { startRedisServer, type OwnedRedis, type RedisServerOptions } from "./redis-server.ts";
+import { testEnv } from "../helpers/deps.ts";
+import { startRedisServer, startServe, within, type OwnedRedis, type RedisServerOptions, type ServeProcess } from "../helpers/processes.ts";
+
+export { within };
 
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -56,20 +58,9 @@ async function missingService(): Promise<string | undefined> {
   return undefined;
 }
 
-export interface Node {
-  readonly name: string;
-  readonly port: number;
-  readonly socketPort: number;
+/** A node: `serve` as tests/helpers/processes.ts starts it; `api` is its HTTP URL. */
+export interface Node extends ServeProcess {
   readonly api: string;
-  readonly child: ChildProcess;
-  /** Resolves with the exit code (or signal) of the current process. */
-  readonly exited: Promise<number | string>;
-  /** The process's output, for failure messages. */
-  output(): string;
-  signal(signal: NodeJS.Signals): void;
-  /** A new process on the same ports (a new incarnation). */
-  restart(): Promise<void>;
-  alive(): boolean;
 }
 
 export interface User {
@@ -157,30 +148,24 @@ export async function startCluster(names: string[], env: Record<string, string> 
     } finally {
       await db.destroy();
     }
-    const nodeEnv = {
-      HOST: "127.0.0.1",
+    // The nodes share one secret (a socket token from one is verified by another): testEnv makes one for all.
+    const nodeEnv = testEnv({
       DATABASE_URL,
       DATABASE_SCHEMA: schema,
       REDIS_URL: redis.url,
       SECRET_KEY_BASE: secret,
-      NODE_ENV: "test",
       LOG_LEVEL: "warn",
       DATA_DIR: dataDir,
-      PASSWORD_HASH_COST: "10",
       SOCKET_RATE_LIMIT: "100000",
       SOCKET_RATE_BURST: "100000",
       API_RATE_LIMIT: "100000",
-      // Every test client is 127.0.0.1: per-address limits are out of the way here.
-      ANONYMOUS_RATE_LIMIT: "100000",
-      SIGNUPS_PER_ADDRESS: "100000",
-      PASSWORD_HASH_PER_ADDRESS: "64",
       CLUSTER_HEARTBEAT_MS: String(TIMINGS.heartbeatMs),
       CLUSTER_LEASE_MS: String(TIMINGS.leaseMs),
       CLUSTER_REAP_MS: String(TIMINGS.reapMs),
       CLUSTER_REAP_LOCK_MS: String(TIMINGS.reapLockMs),
       CLUSTER_UNSUBSCRIBE_LINGER_MS: String(TIMINGS.lingerMs),
       ...env,
-    };
+    });
     nodes.push(...(await Promise.all(names.map(async (name) => startNode(name, nodeEnv)))));
     return cluster;
   } catch (error) {
@@ -190,60 +175,8 @@ export async function startCluster(names: string[], env: Record<string, string> 
 }
 
 async function startNode(name: string, env: Record<string, string>): Promise<Node> {
-  let [port, socketPort] = [await freePort(), await freePort()];
-  let child!: ChildProcess;
-  let exited!: Promise<number | string>;
-  let log = "";
-  async function start(): Promise<void> {
-    log = "";
-    child = spawn(process.execPath, ["--import", "tsx", "lib/bin/cli.ts", "serve"], {
-      env: { ...process.env, ...env, NODE_NAME: name, PORT: String(port), SOCKET_PORT: String(socketPort) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const proc = child;
-    exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")));
-    let banner = false;
-    const started = new Promise<void>((resolve, reject) => {
-      const collect = (chunk: Buffer) => {
-        log = (log + chunk.toString()).slice(-20_000);
-        if (!banner && log.includes("Hypercast socket")) (banner = true), resolve();
-      };
-      proc.stdout!.on("data", collect);
-      proc.stderr!.on("data", collect);
-      proc.once("exit", (code) => reject(new Error(`node ${name} exited with ${code} before it started:\n${log}`)));
-    });
-    await within(30_000, `node ${name} to start`, started).catch((error: unknown) => {
-      proc.kill("SIGKILL");
-      throw error;
-    });
-  }
-  // A free port can be taken by another process (other test files run at once) before the node
-  // binds it: pick new ones and try again, a few times.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await start();
-      break;
-    } catch (error) {
-      if (attempt >= 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
-      [port, socketPort] = [await freePort(), await freePort()];
-    }
-  }
-  return {
-    name,
-    port,
-    socketPort,
-    api: `http://127.0.0.1:${port}`,
-    get child() {
-      return child;
-    },
-    get exited() {
-      return exited;
-    },
-    output: () => log,
-    signal: (signal) => void child.kill(signal),
-    restart: start,
-    alive: () => child.exitCode === null && child.signalCode === null,
-  };
+  const serve = await startServe({ name, env });
+  return Object.assign(serve, { api: serve.httpUrl });
 }
 
 async function hardStop(node: Node): Promise<void> {
@@ -358,14 +291,6 @@ export async function presenceMarker(cluster: Cluster, topic: string, marker: Us
 /** Every presence ref mentioned by a diff's side. */
 export function refsOf(side: Diff["joins"], key?: string): string[] {
   return Object.entries(side).flatMap(([k, p]) => (key === undefined || k === key ? p.metas.map((m) => m.phx_ref) : []));
-}
-
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves with the elapsed ms once `check()` holds, polling every 5 ms; rejects after `ms`. */

@@ -6,7 +6,8 @@ import test from "ava";
 import { randomBytes } from "node:crypto";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { createLimiterStore } from "../../lib/http/rate-limit-store.ts";
-import { cleanupPrefix, eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix, type OwnedRedis } from "./redis-server.ts";
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "./redis-server.ts";
+import { startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 
 const keyPrefix = uniquePrefix("rl");
 const policy = { name: "api", points: 5, windowSeconds: 60 };
@@ -18,21 +19,19 @@ test.after.always(async () => {
 });
 
 test("without REDIS_URL each store counts in its own memory", async (t) => {
-  const store = createLimiterStore({ redisUrl: undefined });
+  const store = await createLimiterStore({ redisUrl: undefined });
   t.true(store(policy) instanceof RateLimiterMemory);
   await store.close();
 });
 
 test("with REDIS_URL two app instances share the count", async (t) => {
-  const first = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
-  const second = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const first = await createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const second = await createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
   try {
     const [a, b] = [first(policy), second(policy)];
     t.true(a instanceof RateLimiterRedis);
     const key = randomBytes(8).toString("hex");
-    // The first command may race the connection; the insurance limiter would count it in memory.
-    await eventually(() => (a as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "a ready");
-    await eventually(() => (b as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "b ready");
+    // Each store's connection is ready when it is returned: no command races it into the insurance limiter.
     const consumed: number[] = [];
     for (let i = 0; i < 5; i++) consumed.push((await (i % 2 === 0 ? a : b).consume(key)).consumedPoints);
     t.deepEqual(consumed, [1, 2, 3, 4, 5]);
@@ -47,7 +46,7 @@ test("with REDIS_URL two app instances share the count", async (t) => {
 
 test("while Redis is away a node counts in memory instead of failing requests, and still refuses past the limit", async (t) => {
   owned = await startRedisServer();
-  const store = createLimiterStore({ redisUrl: owned.url }, { keyPrefix });
+  const store = await createLimiterStore({ redisUrl: owned.url }, { keyPrefix });
   try {
     const limiter = store(policy);
     await owned.kill();
@@ -71,13 +70,10 @@ test("while Redis is away a node counts in memory instead of failing requests, a
 });
 
 test("with REDIS_URL a burst spread over two app instances gets exactly the limit through", async (t) => {
-  const first = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
-  const second = createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const first = await createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
+  const second = await createLimiterStore({ redisUrl: SHARED_REDIS_URL }, { keyPrefix });
   try {
     const [a, b] = [first(policy), second(policy)];
-    for (const limiter of [a, b]) {
-      await eventually(() => (limiter as RateLimiterRedis & { client: { status: string } }).client.status === "ready" || undefined, 3000, "ready");
-    }
     const key = randomBytes(8).toString("hex");
     const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).consume(key).then(() => true, () => false)));
     t.is(outcomes.filter(Boolean).length, policy.points);

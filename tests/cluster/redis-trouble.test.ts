@@ -78,11 +78,11 @@ if (why !== undefined) {
     const message = { id: 1, roomId, body: "x", author: { id: u0.id, name: "u0" } };
     const pubsub = [
       "not json {",
-      JSON.stringify({ v: 2, node: "peer", mode: "except", topic, event: "message:new", payload: message }),
-      JSON.stringify({ v: 1, node: "peer", mode: "except", topic: 42, event: "message:new", payload: message }),
-      JSON.stringify({ v: 1, node: "peer", mode: "except", topic, event: "message:new", payload: message, from: { not: "a string" } }),
-      // Passes the envelope check; its date cannot be rendered, so the room channel's renderer throws.
-      JSON.stringify({ v: 1, node: "peer", mode: "except", topic, event: "message:new", payload: { ...message, insertedAt: { $date: "not a date" } } }),
+      JSON.stringify({ v: 2, node: "peer", mode: "except", topic, event: "message.created", payload: message }),
+      JSON.stringify({ v: 1, node: "peer", mode: "except", topic: 42, event: "message.created", payload: message }),
+      JSON.stringify({ v: 1, node: "peer", mode: "except", topic, event: "message.created", payload: message, from: { not: "a string" } }),
+      // Passes the envelope check; its date is no date, so the payload check (lib/pubsub/events.ts) refuses it.
+      JSON.stringify({ v: 1, node: "peer", mode: "except", topic, event: "message.created", payload: { ...message, insertedAt: { $date: "not a date" } } }),
     ];
     const presence = [
       "[]",

@@ -9,8 +9,9 @@ import type { NodeSnapshot } from "../../lib/dashboard/snapshot.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type RedisPubSub } from "../../lib/pubsub/redis.ts";
 import { createTelemetry } from "../../lib/telemetry/index.ts";
-import { eventually, SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
+import { SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { createTestDeps } from "../helpers/deps.ts";
+import { eventually } from "../helpers/processes.ts";
 
 const feeds = new Set<DashboardFeed>();
 test.after.always(() => {

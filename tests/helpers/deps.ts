@@ -9,15 +9,20 @@ import type { Clock } from "../../lib/clock.ts";
 import type { DestinationStream } from "pino";
 import type { Logger } from "../../lib/telemetry/logger.ts";
 
-export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({
+/**
+ * The environment every test server is configured from, in-process (`testConfig`) or as a child
+ * process (the cluster harness passes it to `serve`): the one way tests build configuration.
+ */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const databaseUrl = process.env["DATABASE_URL"];
+  return {
     NODE_ENV: "test",
     LOG_LEVEL: "silent",
     SECRET_KEY_BASE: randomBytes(32).toString("hex"),
     PASSWORD_HASH_COST: "10",
     PORT: "0",
     SOCKET_PORT: "0",
-    DATABASE_URL: process.env["DATABASE_URL"],
+    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
     // Every test request comes from 127.0.0.1: per-address limits that a real client population
     // spreads over many addresses are out of the way, except in the files that test them.
     SIGNUPS_PER_ADDRESS: "100000",
@@ -25,7 +30,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     PASSWORD_HASH_PER_ADDRESS: "64",
     PASSWORD_HASH_QUEUE: "1000",
     ...overrides,
-  });
+  };
+}
+
+/** A validated Config from `testEnv(overrides)`. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig(testEnv(overrides));
 }
 
 export interface TestDeps extends Deps {
@@ -40,6 +50,8 @@ export interface TestDepsOptions {
   clock?: Clock;
   /** Where the logger createDeps builds writes (so its tracing fields are in the lines). */
   logDestination?: DestinationStream;
+  /** The in-process presence's coalescing window (see DepsOptions). */
+  presenceWindowMs?: number;
 }
 
 export async function createTestDeps(config: Config = testConfig(), options: TestDepsOptions = {}): Promise<TestDeps> {
@@ -51,6 +63,7 @@ export async function createTestDeps(config: Config = testConfig(), options: Tes
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
+    ...(options.presenceWindowMs === undefined ? {} : { presenceWindowMs: options.presenceWindowMs }),
   });
   return {
     ...deps,

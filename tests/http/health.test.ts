@@ -9,10 +9,10 @@
  */
 import test from "ava";
 import { Redis } from "ioredis";
-import { eventually, startRedisServer } from "../cluster/redis-server.ts";
 import { startTestServer, type TestResponse, type TestServer } from "../helpers/http.ts";
 import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
 import type { TcpProxy } from "../helpers/tcp-proxy.ts";
+import { eventually, startRedisServer } from "../helpers/processes.ts";
 
 /** The readiness timeout (lib/http/health.ts). */
 const READY_TIMEOUT_MS = 2000;

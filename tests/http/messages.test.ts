@@ -119,7 +119,7 @@ for (const mode of MODES) {
       t.is(received.length, 1);
       const [message] = received;
       t.is(message?.topic, `room:${roomId}`);
-      t.is(message?.event, "message:new");
+      t.is(message?.event, "message.created");
       const payload = message?.payload as Message;
       t.like(payload, { id: res.body.id, roomId, body: "to everyone", author: { id: reader.id, name: "Reader" } });
       t.is(payload.insertedAt.toISOString(), res.body.inserted_at);

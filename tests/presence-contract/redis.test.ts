@@ -7,20 +7,33 @@
 import test from "ava";
 import { Redis } from "ioredis";
 import type { PresenceDiff } from "../../lib/presence/index.ts";
-import { createRedisPresence, type RedisPresence, type RedisPresenceOptions } from "../../lib/presence/redis.ts";
-import { cleanupPrefix, eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix } from "../cluster/redis-server.ts";
+import { createRedisPresence, type PresenceControls, type RedisPresence, type RedisPresenceOptions } from "../../lib/presence/redis.ts";
+import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { presenceContract } from "./contract.ts";
+import { eventually, startRedisServer } from "../helpers/processes.ts";
 
 const prefix = uniquePrefix("presence");
 const open = new Set<RedisPresence>();
 const admin = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
 
-async function node(options: Partial<RedisPresenceOptions> = {}): Promise<RedisPresence> {
+async function node(options: Partial<RedisPresenceOptions> = {}): Promise<RedisPresence & PresenceControls> {
   // snapshot() is these tests' barrier ("this node's view is synced"): on a loaded machine a sync can
   // outlast the production bound of 1 s, after which snapshot() answers with the view it has.
-  const presence = await createRedisPresence({ url: SHARED_REDIS_URL, prefix, windowMs: 10, heartbeatMs: 100, leaseMs: 500, reapMs: 100, reapLockMs: 2000, syncTimeoutMs: 10_000, ...options });
+  let controls: PresenceControls | undefined;
+  const presence = await createRedisPresence({
+    url: SHARED_REDIS_URL,
+    prefix,
+    windowMs: 10,
+    heartbeatMs: 100,
+    leaseMs: 500,
+    reapMs: 100,
+    reapLockMs: 2000,
+    syncTimeoutMs: 10_000,
+    ...options,
+    controls: (given) => (controls = given),
+  });
   open.add(presence);
-  return presence;
+  return Object.assign(presence, controls!);
 }
 
 test.after.always(async () => {

@@ -6,8 +6,11 @@
 import test from "ava";
 import type { PubSub, PubSubMessage } from "../../lib/pubsub/index.ts";
 
+/** The suite's own catalogue: any event, any payload (the core is generic over the catalogue). */
+export type AnyEvents = Record<string, unknown>;
+
 export interface PubSubUnderTest {
-  pubsub: PubSub;
+  pubsub: PubSub<AnyEvents>;
   /** Waits until subscriptions made so far are effective (the Redis adapter's SUBSCRIBE ack). */
   settle?: () => Promise<void>;
 }
@@ -27,7 +30,7 @@ export function pubsubContract(name: string, create: () => Promise<PubSubUnderTe
   test(`${name}: a subscriber receives the topic's broadcasts synchronously, and none after unsubscribing`, (t) =>
     withPubSub(({ pubsub }) => {
       const room = topic();
-      const seen: PubSubMessage[] = [];
+      const seen: PubSubMessage<AnyEvents>[] = [];
       const off = pubsub.subscribe(room, (m) => seen.push(m));
       pubsub.broadcast(room, "message:new", { id: 1 });
       t.deepEqual(seen, [{ topic: room, event: "message:new", payload: { id: 1 } }]);
@@ -70,7 +73,7 @@ export function pubsubContract(name: string, create: () => Promise<PubSubUnderTe
   test(`${name}: broadcastFrom tells subscribers whom to skip; broadcast has no sender`, (t) =>
     withPubSub(({ pubsub }) => {
       const room = topic();
-      const seen: PubSubMessage[] = [];
+      const seen: PubSubMessage<AnyEvents>[] = [];
       pubsub.subscribe(room, (m) => seen.push(m));
       pubsub.broadcastFrom("socket-7", room, "typing", { user: 7 });
       pubsub.broadcast(room, "typing", { user: 8 });

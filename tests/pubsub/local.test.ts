@@ -1,4 +1,4 @@
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
-import { pubsubContract } from "./contract.ts";
+import { pubsubContract, type AnyEvents } from "./contract.ts";
 
-pubsubContract("local", async () => ({ pubsub: createLocalPubSub() }));
+pubsubContract("local", async () => ({ pubsub: createLocalPubSub<AnyEvents>() }));

@@ -7,16 +7,18 @@ import test from "ava";
 import { Redis } from "ioredis";
 import type { PubSubMessage } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type DropReason, type RedisPubSub, type RedisPubSubOptions } from "../../lib/pubsub/redis.ts";
-import { eventually, SHARED_REDIS_URL, startRedisServer, uniquePrefix, type OwnedRedis } from "../cluster/redis-server.ts";
-import { pubsubContract } from "./contract.ts";
+import { SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
+import { pubsubContract, type AnyEvents } from "./contract.ts";
+import { eventually, startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 
 const prefix = uniquePrefix("pubsub");
-const open = new Set<RedisPubSub>();
+const open = new Set<RedisPubSub<AnyEvents>>();
 let owned: OwnedRedis | undefined;
 let admin: Redis | undefined;
 
-async function node(options: Partial<RedisPubSubOptions> = {}): Promise<RedisPubSub> {
-  const pubsub = await createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, ...options });
+/** A node carrying the suite's own events: every payload accepted (the catalogue's check has a test of its own below). */
+async function node(options: Partial<RedisPubSubOptions> = {}): Promise<RedisPubSub<AnyEvents>> {
+  const pubsub = await createRedisPubSub<AnyEvents>({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, check: () => undefined, ...options });
   open.add(pubsub);
   return pubsub;
 }
@@ -36,8 +38,8 @@ pubsubContract("redis", async () => {
   return { pubsub, settle: pubsub.synced };
 });
 
-function collect(pubsub: RedisPubSub, topic: string): PubSubMessage[] {
-  const seen: PubSubMessage[] = [];
+function collect(pubsub: RedisPubSub<AnyEvents>, topic: string): PubSubMessage<AnyEvents>[] {
+  const seen: PubSubMessage<AnyEvents>[] = [];
   pubsub.subscribe(topic, (m) => seen.push(m));
   return seen;
 }
@@ -149,6 +151,28 @@ test("a foreign or undecodable message on a topic channel is reported and not de
   await admin!.publish(a.channel("room:junk"), JSON.stringify({ v: 2, node: "x", topic: "room:junk", event: "e", payload: 1 }));
   await eventually(() => invalid.length === 2, 2000, "two invalid reports");
   t.deepEqual(seen, []);
+});
+
+test.serial("a payload that is not what its event promises (the catalogue, lib/pubsub/events.ts) is reported at the boundary and not delivered", async (t) => {
+  const invalid: string[] = [];
+  // The production check: the events of the catalogue and nothing else.
+  const [a, b] = await Promise.all([createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0 }), createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, onInvalid: (_channel, reason) => invalid.push(reason) })]);
+  try {
+    const seen: PubSubMessage[] = [];
+    b.subscribe("room:typed", (m) => seen.push(m));
+    await b.synced();
+    const message = { id: 7, roomId: 1, body: "hi", insertedAt: new Date("2026-03-04T05:06:07.089Z"), author: { id: 2, name: "ann" } };
+    // Each publishes through the real path (local core, then one PUBLISH); `as never` forges what a buggy or foreign node could send.
+    a.broadcast("room:typed", "message.created", { ...message, insertedAt: new Date(Number.NaN) });
+    a.broadcast("room:typed", "message:new" as never, message as never);
+    a.broadcast("room:typed", "message.created", { ...message, author: undefined } as never);
+    a.broadcast("room:typed", "message.created", message);
+    await eventually(() => seen.length === 1, 2000, "the valid message");
+    t.deepEqual(seen.map((m) => m.payload), [message]);
+    t.deepEqual(invalid, ['malformed "message.created" payload', 'unknown event "message:new"', 'malformed "message.created" payload']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
 });
 
 test("Redis restart: publishes are dropped and counted while local delivery continues; afterwards cross-node works again", async (t) => {

@@ -6,15 +6,16 @@
 import { randomBytes } from "node:crypto";
 import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
-import { loadConfig } from "../../lib/config.ts";
-import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";
 import { startRealtime, type RealtimeOptions, type RealtimeServer } from "../../lib/realtime/index.ts";
-import { freePort } from "../helpers/ports.ts";
+import { createTestDeps, testConfig, type TestDeps } from "../helpers/deps.ts";
+import { eventually, freePort, within } from "../helpers/processes.ts";
+
+export { within };
 
 export { PhoenixPresence };
 
 export interface World {
-  deps: Deps;
+  deps: TestDeps;
   realtime: RealtimeServer;
   url(query?: string): string;
   endpoint(): string;
@@ -30,22 +31,18 @@ let users = 0;
 /** Guards on every wait: generous, since test files run in parallel on small machines; waits end on events, never on these. */
 export const WAIT_MS = 15000;
 
-export async function createWorld(options: Partial<RealtimeOptions> & { env?: Record<string, string> } = {}): Promise<World> {
-  const schema = `t_${randomBytes(6).toString("hex")}`;
-  const databaseUrl = process.env["DATABASE_URL"];
-  const config = loadConfig({
-    SECRET_KEY_BASE: randomBytes(32).toString("hex"),
-    LOG_LEVEL: "silent",
-    NODE_ENV: "test",
-    PASSWORD_HASH_COST: "10",
-    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
-    ...options.env,
-  });
-  const deps = await createDeps(config, databaseUrl === undefined ? { inMemory: true } : { schema, migrate: true });
-  const { env: _env, ...realtimeOptions } = options;
+export interface WorldOptions extends Partial<RealtimeOptions> {
+  env?: Record<string, string>;
+  /** The presence coalescing window (default 10 ms, shorter than production's to keep tests quick). */
+  presenceWindowMs?: number;
+}
+
+export async function createWorld(options: WorldOptions = {}): Promise<World> {
+  const { env, presenceWindowMs = 10, ...realtimeOptions } = options;
+  const deps = await createTestDeps(testConfig(env), { presenceWindowMs });
   // An explicit port rather than 0: uSockets sets SO_REUSEADDR only for explicit ports, and
   // without it the TIME_WAIT of closed connections blocks a restart on the same port.
-  let realtime = await startRealtime(deps, { host: "127.0.0.1", port: await freePort(), presenceWindowMs: 10, ...realtimeOptions });
+  let realtime = await startRealtime(deps, { host: "127.0.0.1", port: await freePort(), ...realtimeOptions });
   const sockets = new Set<Socket>();
   const world: World = {
     deps,
@@ -64,13 +61,12 @@ export async function createWorld(options: Partial<RealtimeOptions> & { env?: Re
     async restart() {
       const port = realtime.port;
       await realtime.shutdown();
-      realtime = await startRealtime(deps, { host: "127.0.0.1", port, presenceWindowMs: 10, ...realtimeOptions });
+      realtime = await startRealtime(deps, { host: "127.0.0.1", port, ...realtimeOptions });
     },
     async close() {
       for (const socket of sockets) socket.disconnect();
       await realtime.shutdown();
-      if (databaseUrl !== undefined) await deps.db.raw("drop schema if exists ?? cascade", [schema]);
-      await closeDeps(deps);
+      await deps.dispose();
     },
   };
   trackSockets = sockets;
@@ -137,20 +133,7 @@ export function nextEvent<T = Record<string, unknown>>(channel: Channel, event: 
   }));
 }
 
-export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Resolves when `check()` holds, polling every 5 ms. */
 export async function until(what: string, check: () => boolean, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await eventually(() => check() || undefined, ms, what, 5);
 }
-

@@ -199,7 +199,7 @@ test.serial("a slow consumer is disconnected once its send buffer passes the lim
     while (sent < 600 && world.realtime.connections() === connected) {
       sent++;
       const message = { id: sent, roomId: room.id, body: big, insertedAt: new Date(), author: { id: user.id, name: "u" } };
-      world.deps.pubsub.broadcast(topic, "message:new", message); // as the rooms context does, without the database
+      world.deps.pubsub.broadcast(topic, "message.created", message); // as the rooms context does, without the database
       if (sent % 20 === 0) await new Promise((r) => setImmediate(r));
     }
     await until("the slow socket is dropped", () => world.realtime.connections() === connected - 1);

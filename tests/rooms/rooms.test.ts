@@ -90,10 +90,10 @@ test("listMembers: by ascending user id, pageable, hidden from outsiders of a pr
   await t.throwsAsync(deps.rooms.listMembers(outsider.id, secret.id, { direction: "forward", limit: 5 }), { instanceOf: NotFound });
 });
 
-test("createMessage publishes the message on the room's topic as message:new", async (t) => {
+test("createMessage publishes the message on the room's topic as the domain event message.created", async (t) => {
   const room = await deps.rooms.createRoom(owner.id, { name: "broadcast" });
   t.is(roomTopic(room.id), `room:${room.id}`);
-  t.is(MESSAGE_CREATED, "message:new");
+  t.is(MESSAGE_CREATED, "message.created"); // the domain event; sockets see it as message:new (tests/realtime/channels.test.ts)
   const received: PubSubMessage[] = [];
   const elsewhere: PubSubMessage[] = [];
   const off = deps.pubsub.subscribe(`room:${room.id}`, (m) => received.push(m));
@@ -104,7 +104,7 @@ test("createMessage publishes the message on the room's topic as message:new", a
     t.true(message.insertedAt instanceof Date);
     t.is(received.length, 1, "delivered once, before createMessage resolved");
     t.is(received[0]?.topic, `room:${room.id}`);
-    t.is(received[0]?.event, "message:new");
+    t.is(received[0]?.event, "message.created");
     t.deepEqual(received[0]?.payload, message, "the payload is the domain message, not a rendering");
     t.deepEqual(elsewhere, []);
   } finally {

@@ -5,6 +5,7 @@
  */
 import test from "ava";
 import { createTelemetry, type Telemetry } from "../../lib/telemetry/index.ts";
+import { CLOSE } from "../../lib/realtime/close-codes.ts";
 import { createLiveStats } from "../../lib/telemetry/live-stats.ts";
 import { createDurationHistogram } from "../../lib/telemetry/quantiles.ts";
 import type { ApiVersion } from "../../lib/versions.ts";
@@ -36,10 +37,10 @@ test("HTTP: requests per second by version, percentiles and errors over the inte
 
 test("sockets: the open gauge, joins, messages, deliveries and slow-consumer closes", (t) => {
   const telemetry = createTelemetry();
-  const stats = createLiveStats();
+  const stats = createLiveStats({ slowConsumerCode: CLOSE.SLOW_CONSUMER });
   telemetry.attach(stats.handle);
   for (let i = 0; i < 3; i++) telemetry.emit("socket.open", {}, { api_version: 2, user_id: i });
-  telemetry.emit("socket.close", { duration_ms: 5 }, { code: 4503, user_id: 0 });
+  telemetry.emit("socket.close", { duration_ms: 5 }, { code: CLOSE.SLOW_CONSUMER, user_id: 0 });
   join(telemetry, "room:1");
   join(telemetry, "room:2", "error");
   telemetry.emit("channel.message.in", { bytes: 10 }, { topic: "room:1", event: "message:new" });

@@ -98,7 +98,7 @@ for (const protocol of PROTOCOLS) {
     const producer = children.find((x) => x.kind === KIND.PRODUCER);
     if (producer === undefined) return t.fail("no PRODUCER child of the server span");
     t.is(producer.name, "publish room:*");
-    t.like(producer.attributes, { "messaging.destination.name": `room:${roomId}`, "hypercast.event": "message:new", "hypercast.recipients": 1 });
+    t.like(producer.attributes, { "messaging.destination.name": `room:${roomId}`, "hypercast.event": "message.created", "hypercast.recipients": 1 }); // the domain event published
 
     const consumer = spans.find((x) => x.kind === KIND.CONSUMER && x.parentSpanId === producer.spanId);
     if (consumer === undefined) return t.fail("no CONSUMER span under the producer");

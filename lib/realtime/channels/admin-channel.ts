@@ -5,17 +5,16 @@
  *   `{reason: "unauthorized"}`, with nothing pushed and nothing subscribed.
  * - after join: push `history` (lib/dashboard/snapshot.ts `DashboardHistory`: the last minutes of
  *   every node this node has heard from), so a page opened mid-run draws full charts at once.
- * - then every node's `snapshot` broadcast (lib/dashboard/feed.ts publishes one per node per
- *   interval on the PubSub) reaches the socket through the realtime tier's usual fan-out: encoded
- *   once per node and tick, however many operators watch.
+ * - then every node's `dashboard.snapshot` broadcast (lib/dashboard/feed.ts publishes one per node
+ *   per interval on the PubSub) reaches the socket as a `snapshot` push, through the realtime
+ *   tier's usual fan-out: encoded once per node and tick, however many operators watch.
  * - client events: none (`unknown_event`).
  *
  *     adminRoute({ accounts, adminEmails: config.adminEmails, feed: deps.dashboard }) // → a ChannelRoute for "admin:dashboard"
  */
 import type { Accounts } from "../../accounts/index.ts";
-import { DASHBOARD_TOPIC, SNAPSHOT_EVENT, type DashboardFeed } from "../../dashboard/feed.ts";
-import type { Channel, ChannelRoute, Payload } from "../channel.ts";
-import { isObject } from "../serializer.ts";
+import { DASHBOARD_TOPIC, type DashboardFeed } from "../../dashboard/feed.ts";
+import type { Channel, ChannelRoute } from "../channel.ts";
 
 export interface AdminChannelDeps {
   accounts: Pick<Accounts, "findUser">;
@@ -29,7 +28,7 @@ export function adminRoute(deps: AdminChannelDeps): ChannelRoute {
     pattern: DASHBOARD_TOPIC,
     create: () => createAdminChannel(deps),
     // Snapshots are already compact plain data: every operator gets them as published.
-    render: (event, payload): Payload | undefined => (event === SNAPSHOT_EVENT && isObject(payload) ? payload : undefined),
+    render: (message) => (message.event === "dashboard.snapshot" ? { event: "snapshot", payload: { ...message.payload } } : undefined),
   };
 }
 

@@ -13,7 +13,8 @@
  */
 import { messageView } from "../../../representations/messages.ts";
 import type { Presence } from "../../presence/index.ts";
-import { MESSAGE_CREATED, type AccessEnded, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
+import type { PubSubMessage } from "../../pubsub/index.ts";
+import type { AccessEnded, JoinDecision, Rooms } from "../../rooms/index.ts";
 import type { ApiVersion } from "../../versions.ts";
 import type { Channel, ChannelRoute, Payload } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
@@ -28,6 +29,9 @@ export interface RoomChannelDeps {
 }
 
 const TOPIC = /^room:([1-9]\d{0,9})$/;
+
+/** The wire event of a new message, both ways: what a client pushes, and how `message.created` reaches sockets. */
+export const MESSAGE_NEW = "message:new";
 
 /**
  * How long an `ok` join decision is reused. A join storm (10,000 sockets joining one room) then
@@ -111,9 +115,9 @@ export function roomRoute(deps: RoomChannelDeps): RoomRoute {
   };
 }
 
-/** Only domain events with a renderer reach sockets; each is rendered as REST renders it. */
-export function renderRoomBroadcast(event: string, payload: unknown, version: ApiVersion): Payload | undefined {
-  if (event === MESSAGE_CREATED && isMessage(payload)) return messageView[version](payload, { version, basePath: "" });
+/** Only domain events with a wire event reach sockets; each is rendered as REST renders it. */
+export function renderRoomBroadcast(message: PubSubMessage, version: ApiVersion): { event: string; payload: Payload } | undefined {
+  if (message.event === "message.created") return { event: MESSAGE_NEW, payload: messageView[version](message.payload, { version, basePath: "" }) };
   return undefined;
 }
 
@@ -155,7 +159,7 @@ function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: 
     },
 
     async handleIn(event, payload, ctx) {
-      if (event !== MESSAGE_CREATED) return { status: "error", response: { reason: "unknown_event" } };
+      if (event !== MESSAGE_NEW) return { status: "error", response: { reason: "unknown_event" } };
       const errors = deps.schemas.validate("message-new", payload);
       if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
       const message = await deps.rooms.createMessage(ctx.socket.userId, roomId!, payload["body"] as string);
@@ -170,10 +174,4 @@ function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: 
       deps.presenceRelay.release(topic);
     },
   };
-}
-
-function isMessage(value: unknown): value is Message {
-  if (typeof value !== "object" || value === null) return false;
-  const m = value as Partial<Message>;
-  return typeof m.id === "number" && typeof m.roomId === "number" && typeof m.body === "string" && m.insertedAt instanceof Date && typeof m.author === "object";
 }

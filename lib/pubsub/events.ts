@@ -1,0 +1,72 @@
+/**
+ * The PubSub event catalogue: every domain event published between the contexts and whoever
+ * listens (on this node, and on the others through the cluster), with its payload type. One
+ * declaration, read by `PubSub`'s types (a misspelt event or a wrong payload is a compile error,
+ * and a subscriber narrowing on `message.event` gets the payload typed) and by the Redis adapter,
+ * which checks every payload received from another node here, once, before anything delivers it.
+ *
+ * Names are domain events, dotted lowercase like the telemetry catalogue's (`message.created`),
+ * never wire events: how a socket sees one (`message:new`) is the channel's rendering
+ * (lib/realtime/channels/room-channel.ts).
+ *
+ *     pubsub.broadcast(roomTopic(1), "message.created", message) // payload: Message
+ *     pubsub.subscribe(topic, (m) => { if (m.event === "message.created") m.payload.body })
+ *     checkPayload("message.created", decoded)                    // undefined, or why not
+ */
+import type { SessionsRevoked } from "../accounts/index.ts";
+import type { NodeSnapshot } from "../dashboard/snapshot.ts";
+import type { AccessEnded, Message } from "../rooms/index.ts";
+
+export type PubSubEvents = {
+  /** A message was stored in a room (rooms.createMessage), on the room's topic. */
+  "message.created": Message;
+  /** Someone lost read access to a room (member removed, room deleted), on `rooms:access`. */
+  "room.access.ended": AccessEnded;
+  /** Sessions were revoked (log-out, password change, user deleted), on `accounts:revocations`. */
+  "sessions.revoked": SessionsRevoked;
+  /** One node's dashboard reading, every DASHBOARD_INTERVAL_MS, on `admin:dashboard`. */
+  "dashboard.snapshot": NodeSnapshot;
+};
+
+export type PubSubEvent = keyof PubSubEvents;
+
+/** Whether a payload decoded from another node is what its event promises (Dates already revived by ../cluster/json.ts). */
+const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is PubSubEvents[E] } = {
+  "message.created": (p): p is Message => {
+    const m = p as Partial<Message> | null;
+    return isObject(m) && isInteger(m.id) && isInteger(m.roomId) && typeof m.body === "string" && isDate(m.insertedAt) && isObject(m.author) && isInteger(m.author.id) && typeof m.author.name === "string";
+  },
+  "room.access.ended": (p): p is AccessEnded => {
+    const a = p as Partial<AccessEnded> | null;
+    return isObject(a) && isInteger(a.roomId) && (a.userId === null || isInteger(a.userId)) && (a.reason === "removed" || a.reason === "deleted");
+  },
+  "sessions.revoked": (p): p is SessionsRevoked => {
+    const r = p as Partial<SessionsRevoked> | null;
+    return isObject(r) && Array.isArray(r.sessionIds) && r.sessionIds.every(isInteger) && isDate(r.revokedAt);
+  },
+  "dashboard.snapshot": (p): p is NodeSnapshot => {
+    const s = p as Partial<NodeSnapshot> | null;
+    return isObject(s) && typeof s.node === "string" && typeof s.at === "number" && isObject(s.topics) && isObject(s.process);
+  },
+};
+
+/**
+ * Why a payload received from another node cannot be delivered under `event`, or undefined when it
+ * can: `unknown event "x"` (a node of another version), or `malformed "message.created" payload`.
+ */
+export function checkPayload(event: string, payload: unknown): string | undefined {
+  if (!Object.hasOwn(PAYLOAD_CHECKS, event)) return `unknown event ${JSON.stringify(event)}`;
+  return PAYLOAD_CHECKS[event as PubSubEvent](payload) ? undefined : `malformed ${JSON.stringify(event)} payload`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+function isInteger(value: unknown): value is number {
+  return Number.isSafeInteger(value);
+}
+
+function isDate(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
+}
