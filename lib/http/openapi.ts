@@ -17,7 +17,7 @@
  *     doc.paths["/users/{id}"].get.responses["200"].content["application/vnd.app.v2+json"].schema
  *     // → { $ref: "#/components/schemas/User" }
  */
-import { readFileSync } from "node:fs";
+import { readSchema, responseSchemaPath } from "../schemas.ts";
 import type { Schedule } from "../version-lifecycle.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./pagination.ts";
@@ -25,7 +25,6 @@ import { PROBLEMS, type ProblemKind } from "./problems.ts";
 import { IDEMPOTENCY_PROBLEMS } from "./idempotency.ts";
 import type { Route } from "./routes.ts";
 
-const SCHEMA_DIR = new URL("../../schemas/", import.meta.url);
 const PROBLEM_JSON = "application/problem+json";
 
 type Json = Record<string, unknown>;
@@ -224,7 +223,7 @@ class SchemaCollector {
   request(name: string): Json {
     const component = `${pascal(name)}Request`;
     if (this.components[component] === undefined) {
-      const { $schema: _dialect, dependencies, ...schema } = readJson(new URL(`v${this.version}/${name}.json`, SCHEMA_DIR));
+      const { $schema: _dialect, dependencies, ...schema } = readSchema(`v${this.version}/${name}`);
       // Draft-07's array form of `dependencies` is `dependentRequired` in OpenAPI 3.1's dialect (2020-12).
       this.components[component] = dependencies === undefined ? schema : { ...schema, dependentRequired: dependencies };
     }
@@ -236,9 +235,7 @@ class SchemaCollector {
     const component = pascal(name);
     if (this.components[component] === undefined) {
       this.components[component] = {}; // reserved first: schemas may refer to each other
-      const own = new URL(`responses/v${this.version}/${name}.json`, SCHEMA_DIR);
-      const shared = new URL(`responses/${name}.json`, SCHEMA_DIR);
-      this.components[component] = this.rewrite(readJson(exists(own) ? own : shared)) as Json;
+      this.components[component] = this.rewrite(readSchema(responseSchemaPath(this.version, name))) as Json;
     }
     return ref("schemas", component);
   }
@@ -252,23 +249,6 @@ class SchemaCollector {
       out[key] = file === undefined ? this.rewrite(inner) : this.named(file).$ref;
     }
     return out;
-  }
-}
-
-function readJson(file: URL): Json {
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as Json;
-  } catch (error) {
-    throw new Error(`schema ${file.pathname} cannot be loaded: ${(error as Error).message}`);
-  }
-}
-
-function exists(file: URL): boolean {
-  try {
-    readFileSync(file);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -23,12 +23,12 @@ import { randomBytes } from "node:crypto";
 import type { Deps } from "../deps.ts";
 import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
 import { roomTopic } from "../rooms/index.ts";
+import { compileChannelSchemas } from "../schemas.ts";
 import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { adminRoute } from "./channels/admin-channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
-import { compileChannelSchemas } from "./channels/schemas.ts";
 import {
   CLOSE,
   FLOOD_REFUSALS,

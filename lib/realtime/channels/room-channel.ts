@@ -14,10 +14,10 @@
 import { messageView } from "../../../representations/messages.ts";
 import type { Presence } from "../../presence/index.ts";
 import { MESSAGE_CREATED, type AccessEnded, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
+import type { ChannelSchemas } from "../../schemas.ts";
 import type { ApiVersion } from "../../versions.ts";
 import type { Channel, ChannelRoute, Payload } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
-import type { ChannelSchemas } from "./schemas.ts";
 
 export interface RoomChannelDeps {
   rooms: Pick<Rooms, "authorizeJoin" | "createMessage">;
