@@ -22,6 +22,7 @@ import WebSocket from "ws";
 import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
 import { createTelemetry } from "../lib/telemetry/index.ts";
+import { versionPolicy } from "../lib/version-policy.ts";
 import type { DashboardServerReady } from "./dashboard/server.ts";
 import { forkClient, forkTs, joinAll, nextMessage, share, stopClients } from "./dashboard/load/harness.ts";
 import { procCpuSeconds, type ClientJob } from "./dashboard/load/shared.ts";
@@ -42,7 +43,7 @@ process.on("exit", () => {
 /** Median build time of a snapshot with `topics` joined topics, each active in every interval. */
 function buildTime(topics: number): { median: number; max: number } {
   const telemetry = createTelemetry();
-  const feed = createDashboardFeed({ telemetry, pubsub: createLocalPubSub(), intervalMs: 3_600_000 });
+  const feed = createDashboardFeed({ telemetry, pubsub: createLocalPubSub(), intervalMs: 3_600_000, deprecatedVersions: versionPolicy().deprecated });
   for (let i = 0; i < topics; i++) telemetry.emit("channel.join.stop", { duration_ms: 0 }, { topic: `room:${i}`, outcome: "ok", reason: undefined, user_id: 1 });
   const times: number[] = [];
   for (let round = 0; round < 21; round++) {

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Ajv } from "ajv";
-import { parseIntervals, type TimeWindow } from "./version-lifecycle.ts";
+import { parseIntervals, versionPolicy, type TimeWindow, type VersionPolicy } from "./version-policy.ts";
 
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -42,10 +42,8 @@ export interface Config {
   readonly passwordHashCost: number;
   /** How long an HTTP drain waits for in-flight requests on shutdown. */
   readonly shutdownTimeoutMs: number;
-  /** Sunset date announced for deprecated versions (RFC 8594). */
-  readonly v1Sunset: Date;
-  /** Windows before the sunset in which version 1 is served as if already sunset (a rehearsal). */
-  readonly v1Brownouts: readonly TimeWindow[];
+  /** Each version's status, deprecation, sunset (`V1_SUNSET`), brownouts (`V1_BROWNOUTS`) and changes. */
+  readonly versions: VersionPolicy;
   /** Inbound channel events allowed per second per socket, and the burst above it. */
   readonly socketRateLimit: number;
   readonly socketRateBurst: number;
@@ -275,8 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: s
     socketTokenTtlSeconds: v.SOCKET_TOKEN_TTL_SECONDS,
     passwordHashCost: v.PASSWORD_HASH_COST,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
-    v1Sunset: sunset,
-    v1Brownouts,
+    versions: versionPolicy({ 1: { sunset, brownouts: v1Brownouts } }),
     socketRateLimit: v.SOCKET_RATE_LIMIT,
     socketRateBurst: v.SOCKET_RATE_BURST,
     socketsPerUser: v.SOCKETS_PER_USER,

@@ -141,7 +141,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     idempotency: createIdempotency(db),
     clock: options.clock ?? systemClock,
     tracing,
-    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs }),
+    dashboard: createDashboardFeed({ telemetry, pubsub, db, cluster, nodeName: config.nodeName, intervalMs: config.dashboardIntervalMs, deprecatedVersions: config.versions.deprecated }),
   };
 }
 

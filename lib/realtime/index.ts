@@ -24,7 +24,7 @@ import type { Deps } from "../deps.ts";
 import { createLocalPresence, type Presence, type Presences } from "../presence/index.ts";
 import { roomTopic } from "../rooms/index.ts";
 import { compileChannelSchemas } from "../schemas.ts";
-import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
+import { describeWithdrawal, type Withdrawal } from "../version-policy.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { adminRoute } from "./channels/admin-channel.ts";
@@ -92,7 +92,6 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
   const engines = new Set<SocketEngine>();
   const bySession = new Map<number, Set<SocketEngine>>();
   const byUser = new Map<number, Set<SocketEngine>>();
-  const schedule = configuredSchedule(deps.config);
   const node = randomBytes(4).toString("hex");
   let sequence = 0;
   let draining = false;
@@ -173,7 +172,7 @@ export async function startRealtime(deps: Deps, options: RealtimeOptions): Promi
         const { userId, sessionId } = verified;
         const apiVersion = handshake.apiVersion ?? verified.pinnedVersion ?? DEFAULT_VERSION;
         const now = deps.clock.now();
-        const why = withdrawal(schedule, apiVersion, now);
+        const why = deps.config.versions.withdrawal(apiVersion, now);
         if (why !== undefined) return versionGone(apiVersion, why, now);
         const admit = (acquired: boolean): UpgradeDecision<Session> => {
           if (!acquired) return { accept: false, status: 429 };
