@@ -23,6 +23,7 @@ import WebSocket from "ws";
 import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
 import { createTelemetry } from "../lib/telemetry/index.ts";
+import { versionPolicy } from "../lib/version-policy.ts";
 import { eventually, within } from "../tests/helpers/processes.ts";
 import type { DashboardServerMessage, DashboardServerReady } from "./dashboard/server.ts";
 import { procCpuSeconds } from "./ws/rounds.ts";
@@ -66,7 +67,7 @@ function nextMessage<T>(child: ChildProcess, accept: (m: T) => boolean, ms: numb
 /** Median build time of a snapshot with `topics` joined topics, each active in every interval. */
 function buildTime(topics: number): { median: number; max: number } {
   const telemetry = createTelemetry();
-  const feed = createDashboardFeed({ telemetry, pubsub: createLocalPubSub(), intervalMs: 3_600_000 });
+  const feed = createDashboardFeed({ telemetry, pubsub: createLocalPubSub(), intervalMs: 3_600_000, deprecatedVersions: versionPolicy().deprecated });
   for (let i = 0; i < topics; i++) telemetry.emit("channel.join.stop", { duration_ms: 0 }, { topic: `room:${i}`, outcome: "ok", reason: undefined, user_id: 1 });
   const times: number[] = [];
   for (let round = 0; round < 21; round++) {

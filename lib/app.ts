@@ -24,12 +24,11 @@ import { buildRouter } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
-import { configuredSchedule } from "./version-lifecycle.ts";
 
 export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> {
   const table = routes(deps, options);
-  // When versions stop being offered, from V1_SUNSET and V1_BROWNOUTS; the clock says where we are.
-  const lifecycle = { schedule: configuredSchedule(deps.config), clock: deps.clock };
+  // Each version's deprecation, sunset and brownouts (V1_SUNSET, V1_BROWNOUTS); the clock says where we are.
+  const lifecycle = { versions: deps.config.versions, clock: deps.clock };
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
   // Outside everything else, so every answer carries them: errors, preflights, probes.

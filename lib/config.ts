@@ -2,314 +2,373 @@
  * Configuration: read from the environment once at boot, validated, typed and frozen.
  * A bad value stops the boot with a message naming the variable; no secret has a default.
  *
+ * Every variable is one row of `SETTINGS`: the JSON Schema its text must match (ajv checks every
+ * row at once), its default, where its value lands in `Config`, and its line in the README's
+ * configuration table (tests/config.test.ts renders the rows and compares). The env schema, the
+ * types and the mapping are derived from the rows; what involves several variables (the secret,
+ * tracing, the version policy, the cluster's lease) is the short list of rules in `loadConfig`.
+ * Validation writes nothing: the development secret is `serve`'s (lib/bin/development-secret.ts).
+ *
  *     const config = loadConfig(process.env)
+ *     config.port            // 4000 (PORT)
+ *     config.cluster.leaseMs // 15000 (CLUSTER_LEASE_MS)
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { Ajv } from "ajv";
-import { parseIntervals, type TimeWindow } from "./version-lifecycle.ts";
+import { parseIntervals, versionPolicy, type VersionPolicy } from "./version-policy.ts";
 
-export type NodeEnv = "development" | "test" | "production";
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-/** Which reverse proxies may name the client in `X-Forwarded-For`: a number of hops, a CIDR list, or none (unset). */
-export type TrustProxy = { readonly hops: number } | { readonly cidrs: readonly string[] } | undefined;
+/** One environment variable. */
+interface Setting {
+  /** JSON Schema of its text: an `integer` (decimal digits, coerced), a `string`, or one of an `enum`'s words. */
+  readonly type?: "integer" | "string";
+  readonly enum?: readonly string[];
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minLength?: number;
+  readonly pattern?: string;
+  /** Used when the variable is unset or empty; without one, the value is `undefined`. */
+  readonly default?: number | string;
+  /** Where the value lands: a field of `Config` (`port`) or of one of its groups (`cluster.leaseMs`). Absent: a rule of loadConfig reads it. */
+  readonly to?: string;
+  /** Turns the checked value into the configured one; throws an Error whose message follows the variable's name ("must be …"). */
+  readonly parse?: (value: never) => unknown;
+  /** Never echoed in an error message: secrets, and URLs that may carry a password. */
+  readonly hidden?: true;
+  /** The README's "meaning" column. */
+  readonly doc: string;
+  /** The README's "default" column when it is not the default itself (`the host name`, `unset (CORS off)`). */
+  readonly byDefault?: string;
+}
 
-export interface Config {
-  readonly host: string;
-  readonly port: number;
-  readonly socketPort: number;
-  /** Unset: the embedded PGlite database under `dataDir`. */
-  readonly databaseUrl: string | undefined;
-  /** The PostgreSQL schema to work in (created if missing); unset: the server's search_path. */
-  readonly databaseSchema: string | undefined;
-  /** Set: this process is a node of the cluster of every process on the same Redis. */
-  readonly redisUrl: string | undefined;
-  /** This node's name in the cluster (logs, Redis client names); unset: the host name. */
-  readonly nodeName: string | undefined;
-  /** Cluster liveness and subscription timings (the README's "Running a cluster"); used only with `redisUrl`. */
-  readonly cluster: ClusterTimings;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+// grpc is the other standard value; Hypercast ships only the HTTP exporters.
+const OTLP_PROTOCOLS = ["http/protobuf", "http/json"] as const;
+
+/** Every environment variable Hypercast reads, in the order of the README's table. */
+export const SETTINGS = {
+  HOST: { type: "string", minLength: 1, default: "127.0.0.1", to: "host", doc: "interface both listeners bind" },
+  PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4000, to: "port", doc: "HTTP API port (`0` = any free port)" },
+  SOCKET_PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4001, to: "socketPort", doc: "realtime socket port" },
+  DATABASE_URL: {
+    type: "string", pattern: "^postgres(ql)?://", to: "databaseUrl", hidden: true,
+    doc: "`postgres://…`; unset = embedded PGlite under `DATA_DIR`",
+  },
+  DATABASE_SCHEMA: {
+    type: "string", pattern: "^[a-z_][a-z0-9_]{0,62}$", to: "databaseSchema",
+    doc: "the PostgreSQL schema to work in (created if missing); unset = the server's `search_path`",
+  },
+  REDIS_URL: {
+    type: "string", pattern: "^rediss?://", to: "redisUrl", hidden: true,
+    doc: "`redis://…`; unset = single node (in-process pub/sub and presence). Set, the process is a node of the cluster of every process on that Redis: broadcasts, presence and rate limits are shared ([Running a cluster](#running-a-cluster))",
+  },
+  NODE_NAME: {
+    type: "string", pattern: "^[A-Za-z0-9._-]{1,64}$", to: "nodeName", byDefault: "the host name",
+    doc: "this node's name in the cluster (logs, Redis client names)",
+  },
+  CLUSTER_HEARTBEAT_MS: {
+    type: "integer", minimum: 10, default: 5000, to: "cluster.heartbeatMs",
+    doc: "how often a node renews its lease; like every `CLUSTER_*` timing, used only with `REDIS_URL` ([Running a cluster](#running-a-cluster))",
+  },
+  CLUSTER_LEASE_MS: {
+    type: "integer", minimum: 20, default: 15000, to: "cluster.leaseMs",
+    doc: "how long a lease lasts: a node silent this long is dead (hidden from snapshots, then reaped); at least twice `CLUSTER_HEARTBEAT_MS`",
+  },
+  CLUSTER_REAP_MS: {
+    type: "integer", minimum: 0, default: 5000, to: "cluster.reapMs",
+    doc: "how often each node looks for dead nodes to reap (`0` = never; read-time filtering still hides them)",
+  },
+  CLUSTER_REAP_LOCK_MS: {
+    type: "integer", minimum: 100, default: 30000, to: "cluster.reapLockMs",
+    doc: "how long one node holds the lock on reaping a dead node",
+  },
+  CLUSTER_UNSUBSCRIBE_LINGER_MS: {
+    type: "integer", minimum: 0, default: 30000, to: "cluster.unsubscribeLingerMs",
+    doc: "how long a topic stays subscribed on Redis after its last local subscriber left",
+  },
+  SECRET_KEY_BASE: {
+    type: "string", minLength: 32, hidden: true, byDefault: "generated by `serve` in development",
+    doc: "≥ 32 characters; signs socket tokens. **Required** when `NODE_ENV=production`. Outside production `serve` (and `migrate`) generate a random one once and keep it in `DATA_DIR/secret_key_base`, with a warning",
+  },
+  LOG_LEVEL: {
+    enum: LOG_LEVELS, default: "info", to: "logLevel",
+    doc: "`fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent` (JSON lines on stdout)",
+  },
+  NODE_ENV: {
+    enum: ["development", "test", "production"], default: "development", to: "nodeEnv",
+    doc: "`development`, `test`, `production`",
+  },
+  DATA_DIR: {
+    type: "string", minLength: 1, default: "./.data", to: "dataDir", parse: (dir: string) => resolve(dir),
+    doc: "PGlite files and the development secret",
+  },
+  BODY_LIMIT_BYTES: {
+    type: "integer", minimum: 1, default: 1048576, to: "bodyLimitBytes", byDefault: "`1048576` (1 MiB)",
+    doc: "largest request body; larger → 413",
+  },
+  SOCKET_TOKEN_TTL_SECONDS: { type: "integer", minimum: 1, default: 86400, to: "socketTokenTtlSeconds", doc: "lifetime of socket tokens" },
+  PASSWORD_HASH_COST: {
+    type: "integer", minimum: 10, maximum: 20, default: 17, to: "passwordHashCost",
+    doc: "log2 of scrypt's N (10–20); 17 is scrypt N=2^17, r=8, p=1, OWASP's current minimum (128 MiB and ~0.3 s per hash here: [what a login costs](#what-a-login-costs))",
+  },
+  PASSWORD_HASH_CONCURRENCY: {
+    type: "integer", minimum: 1, maximum: 64, default: 2, to: "passwordHashConcurrency",
+    doc: "password hashes computed at once",
+  },
+  PASSWORD_HASH_QUEUE: {
+    type: "integer", minimum: 0, default: 16, to: "passwordHashQueue",
+    doc: "password hashes that may wait for a turn (past it 503)",
+  },
+  PASSWORD_HASH_PER_ADDRESS: {
+    type: "integer", minimum: 1, default: 2, to: "passwordHashPerAddress",
+    doc: "places among those (running or waiting) one client address may hold (past it 429)",
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    type: "integer", minimum: 0, default: 10000, to: "shutdownTimeoutMs",
+    doc: "how long a drain waits for in-flight requests",
+  },
+  V1_SUNSET: {
+    type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30", parse: parseSunset,
+    doc: "version 1's sunset date (`YYYY-MM-DD`, midnight UTC): announced in its `Sunset` header, and enforced: from then on v1 is not served (410, [sunset](#pinned-versions-sunset-and-brownouts))",
+  },
+  V1_BROWNOUTS: {
+    type: "string", parse: parseBrownouts,
+    doc: "comma-separated ISO 8601 intervals (`2027-05-04T16:00:00Z/PT1H`, or `start/end`; durations in W, D, H, M, S) in which v1 behaves as after its sunset: rehearsals ([brownouts](#pinned-versions-sunset-and-brownouts))",
+  },
+  SOCKET_RATE_LIMIT: {
+    type: "integer", minimum: 1, default: 100, to: "socketRateLimit",
+    doc: "inbound channel events per second per socket",
+  },
+  SOCKET_RATE_BURST: {
+    type: "integer", minimum: 1, default: 200, to: "socketRateBurst",
+    doc: "the burst of inbound channel events a socket may send above that rate",
+  },
+  SOCKETS_PER_USER: {
+    type: "integer", minimum: 1, default: 50, to: "socketsPerUser",
+    doc: "open sockets one user may have across the cluster; the next upgrade gets HTTP 429 (stays on with `RATE_LIMITS=off`: set it high for load tests)",
+  },
+  API_RATE_LIMIT: {
+    type: "integer", minimum: 1, default: 600, to: "apiRateLimit",
+    doc: "requests per authenticated user (all their tokens together) per `API_RATE_WINDOW_SECONDS` ([rate limiting](#rate-limiting))",
+  },
+  API_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60, to: "apiRateWindowSeconds", doc: "the window of `API_RATE_LIMIT`" },
+  ANONYMOUS_RATE_LIMIT: {
+    type: "integer", minimum: 1, default: 300, to: "anonymousRateLimit",
+    doc: "requests without a valid bearer token (none, or an invalid one) per client address per `ANONYMOUS_RATE_WINDOW_SECONDS`; `/health`, `/ready`, `/metrics` are never limited",
+  },
+  ANONYMOUS_RATE_WINDOW_SECONDS: {
+    type: "integer", minimum: 1, default: 60, to: "anonymousRateWindowSeconds",
+    doc: "the window of `ANONYMOUS_RATE_LIMIT`",
+  },
+  LOGIN_FAILURES_PER_EMAIL: {
+    type: "integer", minimum: 1, default: 5, to: "loginFailuresPerEmail",
+    doc: "failed logins allowed per e-mail address per `LOGIN_WINDOW_SECONDS`",
+  },
+  LOGIN_FAILURES_PER_ADDRESS: {
+    type: "integer", minimum: 1, default: 20, to: "loginFailuresPerAddress",
+    doc: "failed logins allowed per client address per `LOGIN_WINDOW_SECONDS`",
+  },
+  LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900, to: "loginWindowSeconds", doc: "the window of both login limits" },
+  ADMIN_EMAILS: {
+    type: "string", to: "adminEmails", parse: parseAdminEmails, byDefault: "unset (nobody)",
+    doc: "comma-separated e-mail addresses of the operators, who may open the [dashboard](#dashboard) (matched without regard to case)",
+  },
+  DASHBOARD_INTERVAL_MS: {
+    type: "integer", minimum: 0, default: 1000, to: "dashboardIntervalMs", parse: parseDashboardInterval,
+    doc: "how often each node publishes its dashboard snapshot; `0` turns the feed off (no handlers, no timer); else at least `100`",
+  },
+  SIGNUPS_PER_ADDRESS: {
+    type: "integer", minimum: 1, default: 20, to: "signUpsPerAddress",
+    doc: "sign-ups per client address per `SIGNUP_WINDOW_SECONDS`",
+  },
+  SIGNUP_WINDOW_SECONDS: {
+    type: "integer", minimum: 1, default: 3600, to: "signUpWindowSeconds",
+    doc: "the window of `SIGNUPS_PER_ADDRESS`",
+  },
+  RATE_LIMITS: {
+    enum: ["on", "off"], default: "on", to: "rateLimits", parse: (switched: "on" | "off") => switched === "on",
+    doc: "`off` turns every request and login limit above off (load tests in a lab), with a warning at boot, also in production; socket limits stay",
+  },
+  TRUST_PROXY: {
+    type: "string", to: "trustProxy", parse: parseTrustProxy, byDefault: "unset (trust none)",
+    doc: "which reverse proxies may name the client in `X-Forwarded-For`: a number of hops (`1`: one load balancer in front) or a comma-separated list of proxy addresses / CIDR ranges (`10.0.0.0/8, 192.168.1.7`). Unset, the client address is the TCP peer and `X-Forwarded-For` is ignored. Every per-address limit uses the address derived from it",
+  },
+  CORS_ORIGINS: {
+    type: "string", to: "corsOrigins", parse: parseCorsOrigins, byDefault: "unset (CORS off)",
+    doc: "comma-separated browser origins allowed to call the API (`https://app.example.com,http://localhost:5173`), or `*`; see [CORS](#cors-and-security-headers)",
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    type: "string", pattern: "^https?://", hidden: true, byDefault: "unset (tracing off)",
+    doc: "export OpenTelemetry traces over OTLP/HTTP to this collector (spans go to `<it>/v1/traces`); with the other `OTEL_*` variables in [Tracing](#tracing)",
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+    type: "string", pattern: "^https?://", hidden: true,
+    doc: "the full traces URL, used as is (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`)",
+  },
+  OTEL_EXPORTER_OTLP_PROTOCOL: { enum: OTLP_PROTOCOLS, byDefault: "`http/protobuf`", doc: "or `http/json`; `grpc` is refused at boot" },
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { enum: OTLP_PROTOCOLS, doc: "the same for traces only (wins over `OTEL_EXPORTER_OTLP_PROTOCOL`)" },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+type Name = keyof Settings;
+
+/** What ajv hands over for a setting: its type, or `undefined` when unset without a default. */
+type Checked<S> =
+  | (S extends { enum: readonly (infer W)[] } ? W : S extends { type: "integer" } ? number : string)
+  | (S extends { default: unknown } ? never : undefined);
+/** What a setting is in `Config`: what its `parse` returns, else the checked value. */
+type Value<S> = S extends { parse: (value: never) => infer T } ? T : Checked<S>;
+/** The settings' values by variable name: what the rules of loadConfig read. */
+type Values = { readonly [N in Name]: Value<Settings[N]> };
+type Target<N extends Name> = Settings[N] extends { to: infer T extends string } ? T : never;
+// Distributive over `T`, so a row without `to` (never) lands nowhere.
+type TopField<T> = T extends `${string}.${string}` ? never : T;
+type GroupOf<T> = T extends `${infer G}.${string}` ? G : never;
+type FieldIn<T, G extends string> = T extends `${G}.${infer F}` ? F : never;
+type Fields = { readonly [N in Name as TopField<Target<N>>]: Value<Settings[N]> };
+type Groups = { readonly [G in GroupOf<{ [N in Name]: Target<N> }[Name]>]: { readonly [N in Name as FieldIn<Target<N>, G>]: Value<Settings[N]> } };
+
+// Each `parse` must accept what ajv hands over for its row (its type; `undefined` too without a
+// default): when one does not, the next line fails to compile, naming the variable.
+type MisfitParser = { [N in Name]: Settings[N] extends { parse: (value: infer P) => unknown } ? ([Checked<Settings[N]>] extends [P] ? never : N) : never }[Name];
+const noMisfitParser: [MisfitParser] extends [never] ? true : MisfitParser = true;
+void noMisfitParser;
+
+/** The configuration: one field per row of `SETTINGS` (`cluster.*` grouped), and what the rules derive from several rows. */
+export interface Config extends Fields, Groups {
+  /** SECRET_KEY_BASE, or the development secret `serve` keeps under DATA_DIR. */
   readonly secretKeyBase: string;
-  readonly logLevel: LogLevel;
-  readonly nodeEnv: NodeEnv;
-  readonly dataDir: string;
-  /** Largest accepted request body in bytes (413 above it). */
-  readonly bodyLimitBytes: number;
-  /** Lifetime of a socket token in seconds. */
-  readonly socketTokenTtlSeconds: number;
-  /** log2 of scrypt's cost parameter N. */
-  readonly passwordHashCost: number;
-  /** How long an HTTP drain waits for in-flight requests on shutdown. */
-  readonly shutdownTimeoutMs: number;
-  /** Sunset date announced for deprecated versions (RFC 8594). */
-  readonly v1Sunset: Date;
-  /** Windows before the sunset in which version 1 is served as if already sunset (a rehearsal). */
-  readonly v1Brownouts: readonly TimeWindow[];
-  /** Inbound channel events allowed per second per socket, and the burst above it. */
-  readonly socketRateLimit: number;
-  readonly socketRateBurst: number;
-  /** Open sockets one user may have across the cluster (HTTP 429 at the upgrade above it). */
-  readonly socketsPerUser: number;
-  /** Origins allowed to call the API from a browser (CORS); empty = CORS off; `["*"]` = any origin. */
-  readonly corsOrigins: readonly string[];
-  /** API requests allowed per authenticated user (whatever the number of tokens) per window. */
-  readonly apiRateLimit: number;
-  readonly apiRateWindowSeconds: number;
-  /** Failed logins allowed per e-mail address and per client address per window (brute-force protection). */
-  readonly loginFailuresPerEmail: number;
-  readonly loginFailuresPerAddress: number;
-  readonly loginWindowSeconds: number;
-  /** E-mail addresses (lower-cased) of the operators, who may open the dashboard; empty = nobody. */
-  readonly adminEmails: ReadonlySet<string>;
-  /** How often each node publishes its dashboard snapshot; 0 = the dashboard feed is off. */
-  readonly dashboardIntervalMs: number;
-  /** Sign-ups allowed per client address per window. */
-  readonly signUpsPerAddress: number;
-  readonly signUpWindowSeconds: number;
-  /** Requests without a valid bearer token allowed per client address per window (probes excepted). */
-  readonly anonymousRateLimit: number;
-  readonly anonymousRateWindowSeconds: number;
-  /** False with `RATE_LIMITS=off`: no request or login limit at all (load tests in a lab). */
-  readonly rateLimits: boolean;
-  /** How the client address is derived (`TRUST_PROXY`). */
-  readonly trustProxy: TrustProxy;
-  /** Password hashes computed at once, and how many more may wait for a turn. */
-  readonly passwordHashConcurrency: number;
-  readonly passwordHashQueue: number;
-  /** Places in that queue (running or waiting) one client address may hold. */
-  readonly passwordHashPerAddress: number;
   /** Set when an OTLP endpoint is: export traces there (README "Tracing"). Unset: no tracing code is loaded. */
   readonly tracing: TracingConfig | undefined;
+  /** Each version's status, deprecation, sunset (`V1_SUNSET`), brownouts (`V1_BROWNOUTS`) and changes. */
+  readonly versions: VersionPolicy;
 }
+
+export type NodeEnv = Config["nodeEnv"];
+export type LogLevel = Config["logLevel"];
+export type ClusterTimings = Config["cluster"];
+/** Which reverse proxies may name the client in `X-Forwarded-For`: a number of hops, a CIDR list, or none (unset). */
+export type TrustProxy = { readonly hops: number } | { readonly cidrs: readonly string[] } | undefined;
 
 export interface TracingConfig {
   /** Where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`. */
   readonly url: string;
-  readonly protocol: "http/protobuf" | "http/json";
-}
-
-export interface ClusterTimings {
-  /** How often a node renews its lease. */
-  readonly heartbeatMs: number;
-  /** How long a lease lasts: a node silent this long is dead (hidden from snapshots, then reaped). */
-  readonly leaseMs: number;
-  /** How often each node looks for dead nodes to reap (0 = never; read-time filtering still hides them). */
-  readonly reapMs: number;
-  /** How long one node holds the lock on reaping a dead node. */
-  readonly reapLockMs: number;
-  /** How long a topic stays subscribed on Redis after its last local subscriber left. */
-  readonly unsubscribeLingerMs: number;
-}
-
-const ENV_SCHEMA = {
-  type: "object",
-  properties: {
-    HOST: { type: "string", minLength: 1, default: "127.0.0.1" },
-    PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4000 },
-    SOCKET_PORT: { type: "integer", minimum: 0, maximum: 65535, default: 4001 },
-    DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
-    DATABASE_SCHEMA: { type: "string", pattern: "^[a-z_][a-z0-9_]{0,62}$" },
-    REDIS_URL: { type: "string", pattern: "^rediss?://" },
-    NODE_NAME: { type: "string", pattern: "^[A-Za-z0-9._-]{1,64}$" },
-    CLUSTER_HEARTBEAT_MS: { type: "integer", minimum: 10, default: 5000 },
-    CLUSTER_LEASE_MS: { type: "integer", minimum: 20, default: 15000 },
-    CLUSTER_REAP_MS: { type: "integer", minimum: 0, default: 5000 },
-    CLUSTER_REAP_LOCK_MS: { type: "integer", minimum: 100, default: 30000 },
-    CLUSTER_UNSUBSCRIBE_LINGER_MS: { type: "integer", minimum: 0, default: 30000 },
-    SECRET_KEY_BASE: { type: "string", minLength: 32 },
-    LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"], default: "info" },
-    NODE_ENV: { enum: ["development", "test", "production"], default: "development" },
-    DATA_DIR: { type: "string", minLength: 1, default: "./.data" },
-    BODY_LIMIT_BYTES: { type: "integer", minimum: 1, default: 1048576 },
-    SOCKET_TOKEN_TTL_SECONDS: { type: "integer", minimum: 1, default: 86400 },
-    PASSWORD_HASH_COST: { type: "integer", minimum: 10, maximum: 20, default: 17 },
-    PASSWORD_HASH_CONCURRENCY: { type: "integer", minimum: 1, maximum: 64, default: 2 },
-    PASSWORD_HASH_QUEUE: { type: "integer", minimum: 0, default: 16 },
-    PASSWORD_HASH_PER_ADDRESS: { type: "integer", minimum: 1, default: 2 },
-    OTEL_EXPORTER_OTLP_ENDPOINT: { type: "string", pattern: "^https?://" },
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: "string", pattern: "^https?://" },
-    // grpc is the other standard value; Hypercast ships only the HTTP exporters.
-    OTEL_EXPORTER_OTLP_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { enum: ["http/protobuf", "http/json"] },
-    SHUTDOWN_TIMEOUT_MS: { type: "integer", minimum: 0, default: 10000 },
-    V1_SUNSET: { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$", default: "2027-06-30" },
-    V1_BROWNOUTS: { type: "string" },
-    SOCKET_RATE_LIMIT: { type: "integer", minimum: 1, default: 100 },
-    SOCKET_RATE_BURST: { type: "integer", minimum: 1, default: 200 },
-    SOCKETS_PER_USER: { type: "integer", minimum: 1, default: 50 },
-    CORS_ORIGINS: { type: "string" },
-    API_RATE_LIMIT: { type: "integer", minimum: 1, default: 600 },
-    API_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60 },
-    LOGIN_FAILURES_PER_EMAIL: { type: "integer", minimum: 1, default: 5 },
-    LOGIN_FAILURES_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
-    LOGIN_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 900 },
-    ADMIN_EMAILS: { type: "string" },
-    DASHBOARD_INTERVAL_MS: { type: "integer", minimum: 0, default: 1000 },
-    SIGNUPS_PER_ADDRESS: { type: "integer", minimum: 1, default: 20 },
-    SIGNUP_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 3600 },
-    ANONYMOUS_RATE_LIMIT: { type: "integer", minimum: 1, default: 300 },
-    ANONYMOUS_RATE_WINDOW_SECONDS: { type: "integer", minimum: 1, default: 60 },
-    RATE_LIMITS: { enum: ["on", "off"], default: "on" },
-    TRUST_PROXY: { type: "string" },
-  },
-} as const;
-
-const validateEnv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile(ENV_SCHEMA);
-
-/** The environment after validation and defaults (ajv's `useDefaults` fills them in). */
-interface Env {
-  HOST: string;
-  PORT: number;
-  SOCKET_PORT: number;
-  DATABASE_URL?: string;
-  DATABASE_SCHEMA?: string;
-  REDIS_URL?: string;
-  NODE_NAME?: string;
-  CLUSTER_HEARTBEAT_MS: number;
-  CLUSTER_LEASE_MS: number;
-  CLUSTER_REAP_MS: number;
-  CLUSTER_REAP_LOCK_MS: number;
-  CLUSTER_UNSUBSCRIBE_LINGER_MS: number;
-  SECRET_KEY_BASE?: string;
-  LOG_LEVEL: LogLevel;
-  NODE_ENV: NodeEnv;
-  DATA_DIR: string;
-  BODY_LIMIT_BYTES: number;
-  SOCKET_TOKEN_TTL_SECONDS: number;
-  PASSWORD_HASH_COST: number;
-  PASSWORD_HASH_CONCURRENCY: number;
-  PASSWORD_HASH_QUEUE: number;
-  PASSWORD_HASH_PER_ADDRESS: number;
-  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
-  OTEL_EXPORTER_OTLP_PROTOCOL?: TracingConfig["protocol"];
-  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: TracingConfig["protocol"];
-  SHUTDOWN_TIMEOUT_MS: number;
-  V1_SUNSET: string;
-  V1_BROWNOUTS?: string;
-  SOCKET_RATE_LIMIT: number;
-  SOCKET_RATE_BURST: number;
-  SOCKETS_PER_USER: number;
-  CORS_ORIGINS?: string;
-  API_RATE_LIMIT: number;
-  API_RATE_WINDOW_SECONDS: number;
-  LOGIN_FAILURES_PER_EMAIL: number;
-  LOGIN_FAILURES_PER_ADDRESS: number;
-  LOGIN_WINDOW_SECONDS: number;
-  ADMIN_EMAILS?: string;
-  DASHBOARD_INTERVAL_MS: number;
-  SIGNUPS_PER_ADDRESS: number;
-  SIGNUP_WINDOW_SECONDS: number;
-  ANONYMOUS_RATE_LIMIT: number;
-  ANONYMOUS_RATE_WINDOW_SECONDS: number;
-  RATE_LIMITS: "on" | "off";
-  TRUST_PROXY?: string;
+  readonly protocol: (typeof OTLP_PROTOCOLS)[number];
 }
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+export interface LoadOptions {
+  /**
+   * Where SECRET_KEY_BASE comes from when it is unset outside production: `serve` and `migrate`
+   * pass `developmentSecret` (lib/bin/development-secret.ts), which keeps one under DATA_DIR.
+   * Without it an unset SECRET_KEY_BASE stops the boot.
+   */
+  developmentSecret?: (dataDir: string) => string;
+}
+
+const ROWS = Object.entries(SETTINGS) as [Name, Setting][];
+const KEYWORDS = ["type", "enum", "minimum", "maximum", "minLength", "pattern", "default"] as const;
+const validateEnv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile({
+  type: "object",
+  properties: Object.fromEntries(ROWS.map(([name, setting]) => [name, Object.fromEntries(KEYWORDS.flatMap((k) => (setting[k] === undefined ? [] : [[k, setting[k]]])))])),
+});
+
 /** Validates `env` and returns the frozen configuration, or throws a ConfigError naming each bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv, options: { warn?: (message: string) => void } = {}): Config {
-  const known = Object.keys(ENV_SCHEMA.properties);
+export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): Config {
+  const values = read(env);
+  // A lease must outlive a few missed heartbeats, or a busy node is declared dead while alive.
+  if (values.CLUSTER_LEASE_MS < 2 * values.CLUSTER_HEARTBEAT_MS) {
+    throw new ConfigError(
+      `invalid configuration: CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS (got ${values.CLUSTER_LEASE_MS} and ${values.CLUSTER_HEARTBEAT_MS}; the default is 15000 for 5000)`,
+    );
+  }
+  // Each row's value to its field: `port`, or `cluster.leaseMs` inside the frozen `cluster` group.
+  const fields: Record<string, unknown> = {};
+  const groups: Record<string, Record<string, unknown>> = {};
+  for (const [name, setting] of ROWS) {
+    const [first, second] = setting.to?.split(".") ?? [];
+    if (second !== undefined) (groups[first!] ??= {})[second] = values[name];
+    else if (first !== undefined) fields[first] = values[name];
+  }
+  for (const [group, members] of Object.entries(groups)) fields[group] = Object.freeze(members);
+  return Object.freeze({
+    ...(fields as Fields & Groups),
+    secretKeyBase: secretKeyBase(values, options),
+    tracing: tracingConfig(values),
+    versions: versionPolicy({ 1: { sunset: values.V1_SUNSET, brownouts: values.V1_BROWNOUTS } }),
+  });
+}
+
+/** Every row checked (ajv, then its `parse`), every failure named in one ConfigError. */
+function read(env: NodeJS.ProcessEnv): Values {
   // Empty strings mean "unset", as in most shells' `FOO= cmd`.
   const input: Record<string, unknown> = {};
-  for (const name of known) {
+  for (const [name] of ROWS) {
     const value = env[name];
     if (value !== undefined && value !== "") input[name] = value;
   }
   // ajv's coercion reads numbers as Number() does ("0x50", "1e3", " 80 "); a setting is decimal digits.
-  const notDecimal = known.filter((name) => isIntegerSetting(name) && typeof input[name] === "string" && !/^-?\d+$/.test(input[name]));
+  const notDecimal = ROWS.filter(([name, setting]) => setting.type === "integer" && typeof input[name] === "string" && !/^-?\d+$/.test(input[name])).map(([name]) => name);
+  const problems = notDecimal.map((name) => `${name} must be a decimal integer ${shown(env, name)}`);
   if (!validateEnv(input) || notDecimal.length > 0) {
-    const problems = notDecimal.map((name) => `${name} must be a decimal integer ${shown(env, name)}`);
     for (const e of validateEnv.errors ?? []) {
-      const name = e.instancePath.slice(1) || String(e.params["missingProperty"] ?? "");
-      if (!notDecimal.includes(name)) problems.push(`${name} ${e.message ?? "is invalid"} ${shown(env, name)}`);
+      const name = e.instancePath.slice(1);
+      if (!(notDecimal as string[]).includes(name)) problems.push(`${name} ${e.message ?? "is invalid"} ${shown(env, name as Name)}`);
     }
-    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
-  }
-  const v = input as unknown as Env;
-  const nodeEnv = v.NODE_ENV;
-  const dataDir = resolve(v.DATA_DIR);
-  const sunset = new Date(`${v.V1_SUNSET}T00:00:00Z`);
-  if (Number.isNaN(sunset.getTime())) throw new ConfigError(`invalid configuration: V1_SUNSET is not a date`);
-  const v1Brownouts = brownouts(v.V1_BROWNOUTS);
-  // A lease must outlive a few missed heartbeats, or a busy node is declared dead while alive.
-  if (v.CLUSTER_LEASE_MS < 2 * v.CLUSTER_HEARTBEAT_MS) {
-    throw new ConfigError(
-      `invalid configuration: CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS (got ${v.CLUSTER_LEASE_MS} and ${v.CLUSTER_HEARTBEAT_MS}; the default is 15000 for 5000)`,
-    );
-  }
-  if (v.DASHBOARD_INTERVAL_MS > 0 && v.DASHBOARD_INTERVAL_MS < 100) {
-    throw new ConfigError(`invalid configuration: DASHBOARD_INTERVAL_MS must be 0 (feed off) or at least 100 (got ${v.DASHBOARD_INTERVAL_MS})`);
-  }
-  let secretKeyBase = v.SECRET_KEY_BASE;
-  if (secretKeyBase === undefined) {
-    if (nodeEnv === "production") {
-      throw new ConfigError("invalid configuration: SECRET_KEY_BASE is required when NODE_ENV=production");
+  } else {
+    for (const [name, setting] of ROWS) {
+      if (setting.parse === undefined) continue;
+      try {
+        input[name] = (setting.parse as (value: unknown) => unknown)(input[name]);
+      } catch (error) {
+        problems.push(`${name} ${(error as Error).message}`);
+      }
     }
-    secretKeyBase = developmentSecret(dataDir, options.warn ?? ((m) => console.warn(m)));
   }
-  return Object.freeze({
-    host: v.HOST,
-    port: v.PORT,
-    socketPort: v.SOCKET_PORT,
-    databaseUrl: v.DATABASE_URL,
-    databaseSchema: v.DATABASE_SCHEMA,
-    redisUrl: v.REDIS_URL,
-    nodeName: v.NODE_NAME,
-    cluster: Object.freeze({
-      heartbeatMs: v.CLUSTER_HEARTBEAT_MS,
-      leaseMs: v.CLUSTER_LEASE_MS,
-      reapMs: v.CLUSTER_REAP_MS,
-      reapLockMs: v.CLUSTER_REAP_LOCK_MS,
-      unsubscribeLingerMs: v.CLUSTER_UNSUBSCRIBE_LINGER_MS,
-    }),
-    secretKeyBase,
-    logLevel: v.LOG_LEVEL,
-    nodeEnv,
-    dataDir,
-    bodyLimitBytes: v.BODY_LIMIT_BYTES,
-    socketTokenTtlSeconds: v.SOCKET_TOKEN_TTL_SECONDS,
-    passwordHashCost: v.PASSWORD_HASH_COST,
-    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
-    v1Sunset: sunset,
-    v1Brownouts,
-    socketRateLimit: v.SOCKET_RATE_LIMIT,
-    socketRateBurst: v.SOCKET_RATE_BURST,
-    socketsPerUser: v.SOCKETS_PER_USER,
-    corsOrigins: parseCorsOrigins(v.CORS_ORIGINS),
-    apiRateLimit: v.API_RATE_LIMIT,
-    apiRateWindowSeconds: v.API_RATE_WINDOW_SECONDS,
-    loginFailuresPerEmail: v.LOGIN_FAILURES_PER_EMAIL,
-    loginFailuresPerAddress: v.LOGIN_FAILURES_PER_ADDRESS,
-    loginWindowSeconds: v.LOGIN_WINDOW_SECONDS,
-    adminEmails: parseAdminEmails(v.ADMIN_EMAILS),
-    dashboardIntervalMs: v.DASHBOARD_INTERVAL_MS,
-    signUpsPerAddress: v.SIGNUPS_PER_ADDRESS,
-    signUpWindowSeconds: v.SIGNUP_WINDOW_SECONDS,
-    anonymousRateLimit: v.ANONYMOUS_RATE_LIMIT,
-    anonymousRateWindowSeconds: v.ANONYMOUS_RATE_WINDOW_SECONDS,
-    rateLimits: v.RATE_LIMITS === "on",
-    trustProxy: parseTrustProxy(v.TRUST_PROXY),
-    passwordHashConcurrency: v.PASSWORD_HASH_CONCURRENCY,
-    passwordHashQueue: v.PASSWORD_HASH_QUEUE,
-    passwordHashPerAddress: v.PASSWORD_HASH_PER_ADDRESS,
-    tracing: tracingConfig(v),
-  });
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  return input as unknown as Values;
+}
+
+/** Required in production; elsewhere, when unset, the caller's development secret (none: the boot stops). */
+function secretKeyBase(values: Values, options: LoadOptions): string {
+  if (values.SECRET_KEY_BASE !== undefined) return values.SECRET_KEY_BASE;
+  if (values.NODE_ENV === "production") throw new ConfigError("invalid configuration: SECRET_KEY_BASE is required when NODE_ENV=production");
+  if (options.developmentSecret === undefined) {
+    throw new ConfigError("invalid configuration: SECRET_KEY_BASE is required (outside production, `serve` generates one under DATA_DIR)");
+  }
+  return options.developmentSecret(values.DATA_DIR);
 }
 
 /** The OpenTelemetry specification's rules: the signal-specific variable wins; the generic endpoint gets `/v1/traces`. */
-function tracingConfig(v: Env): TracingConfig | undefined {
-  const generic = v.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const url = v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (generic === undefined ? undefined : `${generic.replace(/\/+$/, "")}/v1/traces`);
+function tracingConfig(values: Values): TracingConfig | undefined {
+  const generic = values.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = values.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (generic === undefined ? undefined : `${generic.replace(/\/+$/, "")}/v1/traces`);
   if (url === undefined) return undefined;
-  return Object.freeze({ url, protocol: v.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? v.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" });
+  return Object.freeze({ url, protocol: values.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? values.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf" });
 }
 
-/** `2` → 2 hops; `10.0.0.0/8, ::1` → those proxies; anything else names the variable and the expected forms. */
+/** `2027-06-30` → midnight UTC of that day. */
+function parseSunset(day: string): Date {
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) throw new Error("is not a date");
+  return date;
+}
+
+/** Comma-separated ISO 8601 intervals (`2027-05-04T16:00:00Z/PT1H` or `start/end`); unset: none. */
+function parseBrownouts(text: string | undefined) {
+  return Object.freeze(parseIntervals(text ?? ""));
+}
+
+/** 0 (the feed off) or at least 100 ms. */
+function parseDashboardInterval(ms: number): number {
+  if (ms > 0 && ms < 100) throw new Error(`must be 0 (feed off) or at least 100 (got ${ms})`);
+  return ms;
+}
+
+/** `2` → 2 hops; `10.0.0.0/8, ::1` → those proxies; anything else names the expected forms. */
 function parseTrustProxy(text: string | undefined): TrustProxy {
   if (text === undefined) return undefined;
   if (/^\d+$/.test(text.trim())) return Object.freeze({ hops: Number(text.trim()) });
@@ -319,8 +378,8 @@ function parseTrustProxy(text: string | undefined): TrustProxy {
     const family = isIP(address);
     const bits = family === 6 ? 128 : 32;
     if (family === 0 || extra !== undefined || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
-      throw new ConfigError(
-        `invalid configuration: TRUST_PROXY must be a number of proxy hops (e.g. 1) or a comma-separated list of proxy addresses or CIDR ranges (e.g. 10.0.0.0/8, 192.168.1.7) (got ${JSON.stringify(cidr)})`,
+      throw new Error(
+        `must be a number of proxy hops (e.g. 1) or a comma-separated list of proxy addresses or CIDR ranges (e.g. 10.0.0.0/8, 192.168.1.7) (got ${JSON.stringify(cidr)})`,
       );
     }
   }
@@ -340,56 +399,23 @@ function parseCorsOrigins(text: string | undefined): readonly string[] {
     }
     // Browsers send the serialized origin (scheme://host[:port], no path, no trailing slash); we compare exactly.
     if (origin === undefined || origin === "null" || origin !== entry) {
-      throw new ConfigError(
-        `invalid configuration: CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path), or * alone (got ${JSON.stringify(entry)}${origin === undefined || origin === "null" ? "" : `; did you mean ${JSON.stringify(origin)}?`})`,
+      throw new Error(
+        `must be a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path), or * alone (got ${JSON.stringify(entry)}${origin === undefined || origin === "null" ? "" : `; did you mean ${JSON.stringify(origin)}?`})`,
       );
     }
   }
   return Object.freeze(entries);
 }
 
-/** `V1_BROWNOUTS`: comma-separated ISO 8601 intervals (`2027-05-04T16:00:00Z/PT1H` or `start/end`). */
-function brownouts(text: string | undefined): readonly TimeWindow[] {
-  try {
-    return Object.freeze(parseIntervals(text ?? ""));
-  } catch (error) {
-    throw new ConfigError(`invalid configuration: V1_BROWNOUTS ${(error as Error).message}`);
-  }
-}
-
 /** `ops@example.com, Ada@Example.com` → the set of lower-cased addresses; each must look like an address. */
 function parseAdminEmails(text: string | undefined): ReadonlySet<string> {
   const entries = (text ?? "").split(",").map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== "");
   const bad = entries.find((entry) => !/^[^\s@,]+@[^\s@,]+$/.test(entry));
-  if (bad !== undefined) {
-    throw new ConfigError(`invalid configuration: ADMIN_EMAILS must be a comma-separated list of e-mail addresses like ops@example.com (got ${JSON.stringify(bad)})`);
-  }
+  if (bad !== undefined) throw new Error(`must be a comma-separated list of e-mail addresses like ops@example.com (got ${JSON.stringify(bad)})`);
   return new Set(entries);
 }
 
-function isIntegerSetting(name: string): boolean {
-  return (ENV_SCHEMA.properties as Record<string, { type?: string }>)[name]?.type === "integer";
-}
-
 // Boot errors end up in logs: never echo a secret or a URL that may carry a password.
-const HIDDEN = new Set(["SECRET_KEY_BASE", "DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
-
-function shown(env: NodeJS.ProcessEnv, name: string): string {
-  return HIDDEN.has(name) ? "(value not shown)" : `(got ${JSON.stringify(env[name])})`;
-}
-
-/** Outside production a random secret is generated once and kept under DATA_DIR, so tokens survive restarts. */
-function developmentSecret(dataDir: string, warn: (message: string) => void): string {
-  const file = join(dataDir, "secret_key_base");
-  try {
-    const existing = readFileSync(file, "utf8").trim();
-    if (existing.length >= 32) return existing;
-  } catch {
-    // not created yet
-  }
-  const secret = randomBytes(48).toString("base64url");
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-  warn(`SECRET_KEY_BASE is not set: generated one and stored it in ${file} (set SECRET_KEY_BASE in production)`);
-  return secret;
+function shown(env: NodeJS.ProcessEnv, name: Name): string {
+  return (SETTINGS[name] as Setting).hidden === true ? "(value not shown)" : `(got ${JSON.stringify(env[name])})`;
 }

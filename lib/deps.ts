@@ -161,6 +161,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
       nodeName: config.nodeName,
       intervalMs: config.dashboardIntervalMs,
       slowConsumerCode: CLOSE.SLOW_CONSUMER,
+      deprecatedVersions: config.versions.deprecated,
     }),
   };
 }

@@ -5,7 +5,8 @@
  * (README "Adding a version" walks through it; tests/versions/adding-a-version.test.ts proves it).
  *
  * When a version stops being served is configuration, not code: its sunset date and brownout
- * windows (`V1_SUNSET`, `V1_BROWNOUTS`) feed lib/version-lifecycle.ts.
+ * windows (`V1_SUNSET`, `V1_BROWNOUTS`) join this declaration in the version policy
+ * (lib/version-policy.ts), which is what the rest of the code asks about a version's status.
  */
 
 export const API_VERSIONS = [2, 1] as const; // newest first: the order of preference on ties
@@ -49,11 +50,6 @@ export const VERSIONS = {
     ],
   },
 } as const satisfies Record<ApiVersion, VersionDeclaration>;
-
-/** Versions with a deprecation date, oldest first. */
-export const DEPRECATED_VERSIONS: ReadonlySet<ApiVersion> = new Set(
-  API_VERSIONS.filter((v) => (VERSIONS[v] as VersionDeclaration).deprecatedAt !== undefined),
-);
 
 /** `application/vnd.app.v2+json` */
 export function mediaType(version: ApiVersion): string {

@@ -1,13 +1,15 @@
 /**
  * lib/config.ts: the environment is validated once; a bad value stops the boot with a message
- * naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE;
- * development generates one under DATA_DIR once, with a warning, and reuses it.
+ * naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE; validation
+ * writes nothing (the development secret is `serve`'s: tests/bin/development-secret.test.ts);
+ * the README's configuration table is the rows of SETTINGS, rendered.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import test from "ava";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { developmentSecret } from "../lib/bin/development-secret.ts";
+import { ConfigError, SETTINGS, loadConfig } from "../lib/config.ts";
 
 const SECRET = "s".repeat(48);
 const dirs: string[] = [];
@@ -22,7 +24,9 @@ test.after.always(() => {
 
 /** The ConfigError message for `env` (with a valid secret unless `env` says otherwise). */
 function failure(t: import("ava").ExecutionContext, env: Record<string, string>): string {
-  const error = t.throws(() => loadConfig({ SECRET_KEY_BASE: SECRET, ...env }, { warn: () => t.fail("no warning expected") }), { instanceOf: ConfigError });
+  const error = t.throws(() => loadConfig({ SECRET_KEY_BASE: SECRET, ...env }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) }), {
+    instanceOf: ConfigError,
+  });
   return error?.message ?? "";
 }
 
@@ -113,7 +117,9 @@ test("every bad variable is named in one message", (t) => {
 
 test("production without SECRET_KEY_BASE stops the boot, naming it", (t) => {
   const dataDir = tempDir();
-  const error = t.throws(() => loadConfig({ NODE_ENV: "production", DATA_DIR: dataDir }, { warn: () => t.fail("must not generate") }), { instanceOf: ConfigError });
+  const error = t.throws(() => loadConfig({ NODE_ENV: "production", DATA_DIR: dataDir }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("must not generate")) }), {
+    instanceOf: ConfigError,
+  });
   t.regex(error?.message ?? "", /SECRET_KEY_BASE/);
   t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" }, "no secret is generated in production");
 });
@@ -125,29 +131,16 @@ test("a short SECRET_KEY_BASE is refused without echoing it", (t) => {
   t.false(message.includes(secret));
 });
 
-test("development generates a secret once under DATA_DIR, with a warning, and reuses it", (t) => {
-  const dataDir = join(tempDir(), "nested", "data");
-  const warnings: string[] = [];
-  const first = loadConfig({ DATA_DIR: dataDir }, { warn: (m) => warnings.push(m) });
-  t.true(first.secretKeyBase.length >= 32);
-  t.is(warnings.length, 1);
-  t.regex(warnings[0]!, /SECRET_KEY_BASE/);
-  const file = join(dataDir, "secret_key_base");
-  t.is(readFileSync(file, "utf8").trim(), first.secretKeyBase);
-  t.is(statSync(file).mode & 0o777, 0o600, "only the owner may read the secret");
-  t.is(first.dataDir, dataDir);
-
-  const second = loadConfig({ DATA_DIR: dataDir }, { warn: (m) => warnings.push(m) });
-  t.is(second.secretKeyBase, first.secretKeyBase, "the generated secret survives restarts");
-  t.is(warnings.length, 1, "no second warning once the secret exists");
-
-  const other = loadConfig({ DATA_DIR: tempDir() }, { warn: () => {} });
-  t.not(other.secretKeyBase, first.secretKeyBase, "each data directory gets its own random secret");
+test("validation writes nothing: without a development secret, an unset SECRET_KEY_BASE stops the boot, naming it", (t) => {
+  const dataDir = tempDir();
+  const error = t.throws(() => loadConfig({ DATA_DIR: dataDir }), { instanceOf: ConfigError });
+  t.regex(error?.message ?? "", /SECRET_KEY_BASE is required \(outside production, `serve` generates one under DATA_DIR\)/);
+  t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
 });
 
 test("an explicit SECRET_KEY_BASE wins over a generated one and writes nothing", (t) => {
   const dataDir = tempDir();
-  const config = loadConfig({ DATA_DIR: dataDir, SECRET_KEY_BASE: SECRET }, { warn: () => t.fail("no warning expected") });
+  const config = loadConfig({ DATA_DIR: dataDir, SECRET_KEY_BASE: SECRET }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) });
   t.is(config.secretKeyBase, SECRET);
   t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
 });
@@ -177,4 +170,27 @@ test("DASHBOARD_INTERVAL_MS: 1000 by default, 0 turns the feed off, below 100 is
   t.is(loadConfig({ SECRET_KEY_BASE: SECRET }).dashboardIntervalMs, 1000);
   t.is(loadConfig({ SECRET_KEY_BASE: SECRET, DASHBOARD_INTERVAL_MS: "0" }).dashboardIntervalMs, 0);
   t.regex(failure(t, { DASHBOARD_INTERVAL_MS: "50" }), /DASHBOARD_INTERVAL_MS must be 0 \(feed off\) or at least 100 \(got 50\)/);
+});
+
+const START = "<!-- config-table: generated from SETTINGS in lib/config.ts; tests/config.test.ts checks it -->";
+const END = "<!-- /config-table -->";
+
+/** The README's configuration table: one line per row of SETTINGS, in their order. */
+function configurationTable(): string {
+  const rows = Object.entries(SETTINGS).map(([name, setting]: [string, { default?: unknown; byDefault?: string; doc: string }]) => {
+    const byDefault = setting.byDefault ?? (setting.default === undefined ? "unset" : `\`${String(setting.default)}\``);
+    return `| \`${name}\` | ${byDefault} | ${setting.doc} |`;
+  });
+  return ["| variable | default | meaning |", "|---|---|---|", ...rows].join("\n");
+}
+
+test("the README's configuration table is the rows of SETTINGS, one line per variable", (t) => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  t.true(start !== -1 && end > start, "the README keeps the config-table markers");
+  const expected = configurationTable();
+  const actual = readme.slice(start + START.length, end).trim();
+  if (actual !== expected) t.log(`paste between the markers:\n${expected}`);
+  t.is(actual, expected);
 });

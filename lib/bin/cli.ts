@@ -1,5 +1,7 @@
 /**
  * The command line: `serve` (default) and `migrate`. The only place that calls process.exit.
+ * Outside production, with SECRET_KEY_BASE unset, both keep a development secret under DATA_DIR
+ * (development-secret.ts): configuration itself only validates.
  *
  *     node --import tsx lib/bin/cli.ts serve
  */
@@ -8,9 +10,10 @@ import { migrate, openDatabase } from "../db/index.ts";
 import { closeDeps, createDeps } from "../deps.ts";
 import { startServer } from "../server.ts";
 import { flushLogger } from "../telemetry/logger.ts";
+import { developmentSecret } from "./development-secret.ts";
 
 async function serve(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { developmentSecret });
   const deps = await createDeps(config);
   const server = await startServer(deps);
   deps.logger.info({ http: server.httpUrl, socket: server.socketUrl, database: config.databaseUrl === undefined ? "pglite" : "postgresql" }, "hypercast started");
@@ -39,7 +42,7 @@ async function serve(): Promise<void> {
 }
 
 async function migrateCommand(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { developmentSecret });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
   try {
     const applied = await migrate(db);

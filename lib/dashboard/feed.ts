@@ -23,7 +23,7 @@ import type { Telemetry } from "../telemetry/index.ts";
 import { createLiveStats, type LiveStats } from "../telemetry/live-stats.ts";
 import { poolOf } from "../telemetry/metrics.ts";
 import { createVersionUsage, type VersionUsage } from "../telemetry/version-usage.ts";
-import { DEPRECATED_VERSIONS } from "../versions.ts";
+import type { ApiVersion } from "../versions.ts";
 import type { DashboardHistory, NodeSnapshot, RedisFigures } from "./snapshot.ts";
 
 /** The PubSub topic and channel topic of the dashboard; each snapshot travels as `dashboard.snapshot` (lib/pubsub/events.ts). */
@@ -39,6 +39,8 @@ export interface DashboardFeedOptions {
   nodeName?: string | undefined;
   /** How often a snapshot is published; 0 turns the feed off (no handlers, no timer). */
   intervalMs: number;
+  /** The versions whose top callers are shown: the deprecated ones (`config.versions.deprecated`). */
+  deprecatedVersions: Iterable<ApiVersion>;
   /** How much history is kept per node (default 180,000 ms). */
   historyMs?: number;
   /**
@@ -90,7 +92,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
   }
 
   const stats: LiveStats = createLiveStats(options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode });
-  const usage: VersionUsage = createVersionUsage({ versions: DEPRECATED_VERSIONS });
+  const usage: VersionUsage = createVersionUsage({ versions: options.deprecatedVersions });
   const detachStats = options.telemetry.attach(stats.handle);
   const detachUsage = options.telemetry.attach(usage.handle);
   const loop = monitorEventLoopDelay({ resolution: 10 });

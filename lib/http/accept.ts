@@ -96,17 +96,6 @@ export function negotiate(request: NegotiationRequest): Negotiation {
 
 const NONE: ReadonlySet<ApiVersion> = new Set();
 
-/**
- * The version `Accept` (and a `/vN` prefix) select with every version offered and no pin, or
- * undefined for 406: `negotiate` for callers that only need that.
- *
- *     negotiateVersion("application/vnd.app.v2+json", 1) // → undefined
- */
-export function negotiateVersion(accept: string | undefined, prefix?: ApiVersion): ApiVersion | undefined {
-  const result = negotiate({ accept, prefix });
-  return result.kind === "ok" ? result.version : undefined;
-}
-
 /** Whether the header lists `v`'s vendor type (either form) with q=0 (`zero`) or with q>0 (`positive`). */
 function namedWithQuality(header: string | undefined, v: ApiVersion, which: "zero" | "positive"): boolean {
   if (header === undefined) return false;

@@ -4,11 +4,11 @@
  * The validated body lands in `ctx.state.body`.
  */
 import { koaBody } from "koa-body";
+import type { RequestSchemas } from "../schemas.ts";
 import { mediaType, parameterMediaType, API_VERSIONS } from "../versions.ts";
 import { classifyBodyType } from "./accept.ts";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
-import type { Schemas } from "./validation.ts";
 
 const JSON_TYPES = [
   "application/json",
@@ -17,7 +17,7 @@ const JSON_TYPES = [
 ];
 
 export interface BodyOptions {
-  schemas: Schemas;
+  schemas: RequestSchemas;
   limitBytes: number;
 }
 

@@ -1,7 +1,7 @@
 /** The typed per-request state our middleware fills in (Koa's default `ctx.state` is `any`). */
 import type { ParameterizedContext, Next } from "koa";
 import type { User } from "../accounts/index.ts";
-import type { Withdrawal } from "../version-lifecycle.ts";
+import type { Withdrawal } from "../version-policy.ts";
 import type { ApiVersion } from "../versions.ts";
 
 export interface HttpState {

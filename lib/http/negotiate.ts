@@ -4,8 +4,8 @@
  * downstream reads `ctx.state.version`.
  */
 import type { Clock } from "../clock.ts";
-import { describeWithdrawal, withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
-import { CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, parseApiVersion, type ApiVersion, type VersionDeclaration } from "../versions.ts";
+import { describeWithdrawal, type VersionPolicy, type Withdrawal } from "../version-policy.ts";
+import { API_VERSIONS, CURRENT_VERSION, mediaType, parseApiVersion, type ApiVersion } from "../versions.ts";
 import { Invalid } from "../errors.ts";
 import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
 import type { HttpContext, Middleware } from "./context.ts";
@@ -44,9 +44,9 @@ export function stripVersionPrefix(): Middleware {
 }
 
 export interface NegotiationOptions {
-  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
-  schedule: Schedule;
-  /** What time it is, for the schedule. */
+  /** Which versions are deprecated and when they stop being offered (`config.versions`). */
+  versions: VersionPolicy;
+  /** What time it is, for sunsets and brownouts. */
   clock: Clock;
 }
 
@@ -58,19 +58,17 @@ export interface NegotiationOptions {
  * decides, this middleware only turns its answer into headers or a problem.
  */
 export function negotiateVersion(options: NegotiationOptions): Middleware {
-  const { schedule, clock } = options;
+  const { versions, clock } = options;
   const deprecationHeaders = new Map(
-    [...DEPRECATED_VERSIONS].map((v) => {
-      const deprecatedAt = (VERSIONS[v] as VersionDeclaration).deprecatedAt!;
-      const sunset = schedule[v]?.sunset;
-      return [v, { deprecation: `@${Math.floor(deprecatedAt.getTime() / 1000)}`, sunset: sunset?.toUTCString() }] as const;
-    }),
+    versions.all.flatMap(({ version, deprecatedAt, sunset }) =>
+      deprecatedAt === undefined ? [] : [[version, { deprecation: `@${Math.floor(deprecatedAt.getTime() / 1000)}`, sunset: sunset?.toUTCString() }] as const],
+    ),
   );
   const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
   const negotiated = rememberNegotiations();
   return async function negotiateVersionMiddleware(ctx, next) {
     const now = clock.now();
-    const withdrawn = withdrawnVersions(schedule, now);
+    const withdrawn = versions.withdrawn(now);
     ctx.state.withdrawn = withdrawn;
     const prefix = ctx.state.pinnedVersion;
     const pin = ctx.state.user?.apiVersion;
@@ -127,13 +125,12 @@ export function refuseWithdrawnPin(ctx: HttpContext, version: ApiVersion | undef
   throw new Invalid(`api_version ${version} cannot be pinned: ${detail}`, [{ pointer: "/api_version", detail }]);
 }
 
-// Compiled once: deprecated versions' URL prefixes, as successorPath swaps them.
-const VERSION_PREFIXES = new Map([...DEPRECATED_VERSIONS].map((v) => [v, new RegExp(`^/v${v}(?=/|$|\\?)`)] as const));
+// Compiled once: each version's URL prefix, as successorPath swaps them.
+const VERSION_PREFIXES = new Map(API_VERSIONS.map((v) => [v, new RegExp(`^/v${v}(?=/|$|\\?)`)] as const));
 
 /** The same resource in the current version: swap the `/vN` prefix if the URL has one. */
 function successorPath(originalUrl: string, version: ApiVersion): string {
-  const prefix = VERSION_PREFIXES.get(version) ?? new RegExp(`^/v${version}(?=/|$|\\?)`);
-  return originalUrl.replace(prefix, `/v${CURRENT_VERSION}`);
+  return originalUrl.replace(VERSION_PREFIXES.get(version)!, `/v${CURRENT_VERSION}`);
 }
 
 /** How many distinct (Accept, prefix, pin, withdrawn) answers a negotiator remembers before starting afresh. */

@@ -4,10 +4,10 @@
  * document turns into "this version is gone" at the sunset without a restart. Outside version
  * negotiation: any `Accept` gets the document.
  *
- *     app.use(serveOpenApi(routes(deps, options), { schedule, clock }))
+ *     app.use(serveOpenApi(routes(deps, options), { versions: config.versions, clock }))
  */
 import type { Clock } from "../clock.ts";
-import { withdrawal, type Schedule } from "../version-lifecycle.ts";
+import type { VersionPolicy } from "../version-policy.ts";
 import { API_VERSIONS, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
 import type { Middleware } from "./context.ts";
@@ -15,29 +15,29 @@ import { buildOpenApi } from "./openapi.ts";
 import type { Route } from "./routes.ts";
 
 export interface ServeOpenApiOptions {
-  schedule: Schedule;
+  versions: VersionPolicy;
   clock: Clock;
 }
 
 export function serveOpenApi(table: readonly Route[], options: ServeOpenApiOptions): Middleware {
-  const { schedule, clock } = options;
+  const { versions, clock } = options;
   const paths = new Map<string, ApiVersion>(API_VERSIONS.map((v) => [`/openapi/v${v}.json`, v]));
   const documents = new Map<string, StaticRepresentation>();
   function document(version: ApiVersion, sunsetReached: boolean): StaticRepresentation {
     const key = `${version}:${sunsetReached}`;
     let doc = documents.get(key);
     if (doc === undefined) {
-      doc = staticRepresentation(buildOpenApi(table, { version, schedule, sunsetReached }), "application/json; charset=utf-8");
+      doc = staticRepresentation(buildOpenApi(table, { version, versions, sunsetReached }), "application/json; charset=utf-8");
       documents.set(key, doc);
     }
     return doc;
   }
   // Built at boot, so a broken schema stops the boot rather than the first request.
-  for (const version of API_VERSIONS) document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset");
+  for (const version of API_VERSIONS) document(version, versions.withdrawal(version, clock.now())?.reason === "sunset");
   return async function serveOpenApiMiddleware(ctx, next) {
     const version = paths.get(ctx.path);
     if (version === undefined) return next();
     ctx.state.route = ctx.path;
-    sendStatic(ctx, document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset"));
+    sendStatic(ctx, document(version, versions.withdrawal(version, clock.now())?.reason === "sunset"));
   };
 }

@@ -13,27 +13,26 @@
  * and as `info.x-changes`, and a deprecated version's document its sunset and brownouts
  * (`info.x-sunset`, `info.x-brownouts`); once the sunset has passed it says the version is gone.
  *
- *     const doc = buildOpenApi(routes(deps, options), { version: 2, schedule })
+ *     const doc = buildOpenApi(routes(deps, options), { version: 2, versions: config.versions })
  *     doc.paths["/users/{id}"].get.responses["200"].content["application/vnd.app.v2+json"].schema
  *     // → { $ref: "#/components/schemas/User" }
  */
-import { readFileSync } from "node:fs";
-import type { Schedule } from "../version-lifecycle.ts";
-import { API_VERSIONS, CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
+import { readSchema, responseSchemaPath } from "../schemas.ts";
+import type { VersionPolicy } from "../version-policy.ts";
+import { API_VERSIONS, CURRENT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./pagination.ts";
 import { PROBLEMS, type ProblemKind } from "./problems.ts";
 import { IDEMPOTENCY_PROBLEMS } from "./idempotency.ts";
 import type { Route } from "./routes.ts";
 
-const SCHEMA_DIR = new URL("../../schemas/", import.meta.url);
 const PROBLEM_JSON = "application/problem+json";
 
 type Json = Record<string, unknown>;
 
 export interface OpenApiOptions {
   version: ApiVersion;
-  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
-  schedule: Schedule;
+  /** Each version's status, deprecation, sunset, brownouts and changes (`config.versions`). */
+  versions: VersionPolicy;
   /** The version's sunset has passed: the document says it is no longer served. */
   sunsetReached?: boolean;
 }
@@ -41,11 +40,10 @@ export interface OpenApiOptions {
 export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): Json {
   const { version } = options;
   const schemas = new SchemaCollector(version);
-  const deprecated = DEPRECATED_VERSIONS.has(version);
-  const declared: VersionDeclaration = VERSIONS[version];
-  const planned = options.schedule[version];
-  const sunset = planned?.sunset?.toISOString().slice(0, 10);
-  const brownouts = (planned?.brownouts ?? []).map((w) => w.label);
+  const declared = options.versions.of(version);
+  const deprecated = declared.status === "deprecated";
+  const sunset = declared.sunset?.toISOString().slice(0, 10);
+  const brownouts = declared.brownouts.map((w) => w.label);
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of table) {
     const path = route.path.replace(/:(\w+)/g, "{$1}");
@@ -68,7 +66,7 @@ export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): 
         "Errors are RFC 9457 problems (`application/problem+json`). GET answers carry a strong `ETag`; `If-None-Match` gets 304.",
       ].join("\n\n"),
       "x-changes": declared.changes.map((c) => ({ resource: c.resource, description: c.description })),
-      ...(deprecated ? { "x-sunset": planned?.sunset?.toISOString() ?? null, "x-brownouts": brownouts, "x-sunset-reached": options.sunsetReached === true } : {}),
+      ...(deprecated ? { "x-sunset": declared.sunset?.toISOString() ?? null, "x-brownouts": brownouts, "x-sunset-reached": options.sunsetReached === true } : {}),
     },
     servers: [
       { url: `/v${version}`, description: "the URL prefix pins the version" },
@@ -224,7 +222,7 @@ class SchemaCollector {
   request(name: string): Json {
     const component = `${pascal(name)}Request`;
     if (this.components[component] === undefined) {
-      const { $schema: _dialect, dependencies, ...schema } = readJson(new URL(`v${this.version}/${name}.json`, SCHEMA_DIR));
+      const { $schema: _dialect, dependencies, ...schema } = readSchema(`v${this.version}/${name}`);
       // Draft-07's array form of `dependencies` is `dependentRequired` in OpenAPI 3.1's dialect (2020-12).
       this.components[component] = dependencies === undefined ? schema : { ...schema, dependentRequired: dependencies };
     }
@@ -236,9 +234,7 @@ class SchemaCollector {
     const component = pascal(name);
     if (this.components[component] === undefined) {
       this.components[component] = {}; // reserved first: schemas may refer to each other
-      const own = new URL(`responses/v${this.version}/${name}.json`, SCHEMA_DIR);
-      const shared = new URL(`responses/${name}.json`, SCHEMA_DIR);
-      this.components[component] = this.rewrite(readJson(exists(own) ? own : shared)) as Json;
+      this.components[component] = this.rewrite(readSchema(responseSchemaPath(this.version, name))) as Json;
     }
     return ref("schemas", component);
   }
@@ -252,23 +248,6 @@ class SchemaCollector {
       out[key] = file === undefined ? this.rewrite(inner) : this.named(file).$ref;
     }
     return out;
-  }
-}
-
-function readJson(file: URL): Json {
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as Json;
-  } catch (error) {
-    throw new Error(`schema ${file.pathname} cannot be loaded: ${(error as Error).message}`);
-  }
-}
-
-function exists(file: URL): boolean {
-  try {
-    readFileSync(file);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -4,6 +4,7 @@
  * everything the table does not serve.
  */
 import Router from "@koa/router";
+import { compileRequestSchemas } from "../schemas.ts";
 import { requireUser } from "./auth.ts";
 import { bodyParser } from "./body.ts";
 import type { HttpState, Middleware } from "./context.ts";
@@ -13,11 +14,10 @@ import { HttpProblem } from "./problems.ts";
 import { limitLoginAttempts, limitSignUps } from "./rate-limit.ts";
 import type { LimiterStore } from "./rate-limit-store.ts";
 import type { Route } from "./routes.ts";
-import { compileSchemas } from "./validation.ts";
 
 export function buildRouter(deps: HttpDeps, table: readonly Route[], limiter: LimiterStore): Middleware {
   const acceptBody = bodyParser({
-    schemas: compileSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
+    schemas: compileRequestSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
     limitBytes: deps.config.bodyLimitBytes,
   });
   const authenticate = requireUser(deps.accounts);

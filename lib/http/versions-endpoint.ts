@@ -5,18 +5,18 @@
  * documents — for gateways that route by media type and for clients planning a migration.
  * Outside version negotiation: any `Accept` gets it, as `application/json`.
  *
- *     app.use(serveVersions({ schedule, clock }))
+ *     app.use(serveVersions({ versions: config.versions, clock }))
  *     // GET /versions → {"current_version":2,"default_version":2,"versions":[{"version":2,"status":"current",…},…]}
  */
 import type { Clock } from "../clock.ts";
-import { withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
-import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, VERSIONS, mediaType, parameterMediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
+import type { VersionPolicy, Withdrawal } from "../version-policy.ts";
+import { CURRENT_VERSION, DEFAULT_VERSION, mediaType, parameterMediaType, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
 import type { Middleware } from "./context.ts";
 
 export interface ServeVersionsOptions {
-  /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
-  schedule: Schedule;
+  /** Each version's status, deprecation, sunset, brownouts and changes (`config.versions`). */
+  versions: VersionPolicy;
   clock: Clock;
 }
 
@@ -24,27 +24,24 @@ export interface ServeVersionsOptions {
  * The body of `GET /versions` (pure) with these versions withdrawn. `status` is `current`,
  * `deprecated`, `browned_out` (inside a brownout window) or `sunset`.
  */
-export function versionsDocument(schedule: Schedule, withdrawn: ReadonlyMap<ApiVersion, Withdrawal> = new Map()): Record<string, unknown> {
+export function versionsDocument(versions: VersionPolicy, withdrawn: ReadonlyMap<ApiVersion, Withdrawal> = new Map()): Record<string, unknown> {
   return {
     current_version: CURRENT_VERSION,
     default_version: DEFAULT_VERSION,
-    versions: API_VERSIONS.map((version) => {
-      const declared: VersionDeclaration = VERSIONS[version];
-      const planned = schedule[version];
+    versions: versions.all.map(({ version, status, deprecatedAt, sunset, brownouts, changes }) => {
       const why = withdrawn.get(version);
-      const status = why?.reason === "sunset" ? "sunset" : why?.reason === "brownout" ? "browned_out" : declared.deprecatedAt !== undefined ? "deprecated" : "current";
       return {
         version,
-        status,
-        ...(declared.deprecatedAt === undefined
+        status: why?.reason === "sunset" ? "sunset" : why?.reason === "brownout" ? "browned_out" : status,
+        ...(deprecatedAt === undefined
           ? {}
           : {
-              deprecated_at: declared.deprecatedAt.toISOString(),
-              ...(planned?.sunset === undefined ? {} : { sunset: planned.sunset.toISOString() }),
-              brownouts: (planned?.brownouts ?? []).map((w) => ({ start: w.start.toISOString(), end: w.end.toISOString() })),
+              deprecated_at: deprecatedAt.toISOString(),
+              ...(sunset === undefined ? {} : { sunset: sunset.toISOString() }),
+              brownouts: brownouts.map((w) => ({ start: w.start.toISOString(), end: w.end.toISOString() })),
               successor_version: CURRENT_VERSION,
             }),
-        changes: declared.changes.map((c) => ({ resource: c.resource, description: c.description })),
+        changes: changes.map((c) => ({ resource: c.resource, description: c.description })),
         media_types: [mediaType(version), parameterMediaType(version)],
         url_prefix: `/v${version}`,
         openapi: `/openapi/v${version}.json`,
@@ -59,10 +56,10 @@ export function serveVersions(options: ServeVersionsOptions): Middleware {
   return async function serveVersionsMiddleware(ctx, next) {
     if (ctx.path !== "/versions") return next();
     ctx.state.route = "/versions";
-    const withdrawn = withdrawnVersions(options.schedule, options.clock.now());
+    const withdrawn = options.versions.withdrawn(options.clock.now());
     const key = [...withdrawn].map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`).join(",");
     let body = bodies.get(key);
-    if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.schedule, withdrawn), "application/json; charset=utf-8")));
+    if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.versions, withdrawn), "application/json; charset=utf-8")));
     sendStatic(ctx, body);
   };
 }

@@ -23,12 +23,12 @@
 import { randomBytes } from "node:crypto";
 import type { Presence, Presences } from "../presence/index.ts";
 import { roomTopic } from "../rooms/index.ts";
-import { configuredSchedule, describeWithdrawal, withdrawal, type Withdrawal } from "../version-lifecycle.ts";
+import { compileChannelSchemas } from "../schemas.ts";
+import { describeWithdrawal, type Withdrawal } from "../version-policy.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
 import { findRoute, type ChannelRoute, type SocketInfo } from "./channel.ts";
 import { adminRoute } from "./channels/admin-channel.ts";
 import { roomRoute } from "./channels/room-channel.ts";
-import { compileChannelSchemas } from "./channels/schemas.ts";
 import {
   CLOSE,
   FLOOD_REFUSALS,
@@ -87,7 +87,6 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
   const engines = new Set<SocketEngine>();
   const bySession = new Map<number, Set<SocketEngine>>();
   const byUser = new Map<number, Set<SocketEngine>>();
-  const schedule = configuredSchedule(deps.config);
   const node = randomBytes(4).toString("hex");
   let sequence = 0;
   let draining = false;
@@ -168,7 +167,7 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
         const { userId, sessionId } = verified;
         const apiVersion = handshake.apiVersion ?? verified.pinnedVersion ?? DEFAULT_VERSION;
         const now = deps.clock.now();
-        const why = withdrawal(schedule, apiVersion, now);
+        const why = deps.config.versions.withdrawal(apiVersion, now);
         if (why !== undefined) return versionGone(apiVersion, why, now);
         const admit = (acquired: boolean): UpgradeDecision<Session> => {
           if (!acquired) return { accept: false, status: 429 };

@@ -10,7 +10,7 @@
  * merges the slices still inside the window, O(buckets × capacity), once per dashboard tick.
  * Counts are Space-Saving's estimates: never below the truth, above it by at most `error`.
  *
- *     const usage = createVersionUsage({ versions: DEPRECATED_VERSIONS })
+ *     const usage = createVersionUsage({ versions: config.versions.deprecated })
  *     telemetry.attach(usage.handle)
  *     usage.top(1, 10) // → { version: 1, window_s: 600, requests: 1200, anonymous: 40, callers: [{ user_id: 7, requests: 900, error: 0 }, …] }
  */

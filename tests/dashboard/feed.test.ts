@@ -4,11 +4,12 @@
  * PubSub nodes of the shared Redis, each hearing the other's snapshots.
  */
 import test from "ava";
-import { createDashboardFeed, DASHBOARD_TOPIC, type DashboardFeed } from "../../lib/dashboard/feed.ts";
+import { createDashboardFeed, DASHBOARD_TOPIC, type DashboardFeed, type DashboardFeedOptions } from "../../lib/dashboard/feed.ts";
 import type { NodeSnapshot } from "../../lib/dashboard/snapshot.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type RedisPubSub } from "../../lib/pubsub/redis.ts";
 import { createTelemetry } from "../../lib/telemetry/index.ts";
+import { versionPolicy } from "../../lib/version-policy.ts";
 import { SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { createTestDeps } from "../helpers/deps.ts";
 import { eventually } from "../helpers/processes.ts";
@@ -18,8 +19,9 @@ test.after.always(() => {
   for (const feed of feeds) feed.close();
 });
 
-function feedOf(options: Parameters<typeof createDashboardFeed>[0]): DashboardFeed {
-  const feed = createDashboardFeed(options);
+/** A feed showing the top callers of the deprecated versions, as createDeps builds it. */
+function feedOf(options: Omit<DashboardFeedOptions, "deprecatedVersions">): DashboardFeed {
+  const feed = createDashboardFeed({ ...options, deprecatedVersions: versionPolicy().deprecated });
   feeds.add(feed);
   return feed;
 }

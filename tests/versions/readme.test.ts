@@ -5,20 +5,15 @@
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { loadConfig } from "../../lib/config.ts";
-import { configuredSchedule } from "../../lib/version-lifecycle.ts";
-import { API_VERSIONS, VERSIONS, type VersionDeclaration } from "../../lib/versions.ts";
 
 const START = "<!-- version-table: generated from lib/versions.ts; tests/versions/readme.test.ts checks it -->";
 const END = "<!-- /version-table -->";
 
-/** The table, from the declaration and the default V1_SUNSET. */
+/** The table, from the version policy of the default configuration (the declaration and the default V1_SUNSET). */
 function versionTable(): string {
-  const schedule = configuredSchedule(loadConfig({ SECRET_KEY_BASE: "x".repeat(48) }));
-  const rows = API_VERSIONS.map((version) => {
-    const declared: VersionDeclaration = VERSIONS[version];
-    const sunset = schedule[version]?.sunset;
-    const changes = declared.changes.map((c) => `**${c.resource}**: ${c.description}`).join("<br>");
-    return `| ${version} | ${declared.deprecatedAt === undefined ? "current" : "deprecated"} | ${declared.deprecatedAt?.toISOString().slice(0, 10) ?? "–"} | ${sunset === undefined ? "–" : `${sunset.toISOString().slice(0, 10)} (\`V${version}_SUNSET\`)`} | ${changes} |`;
+  const rows = loadConfig({ SECRET_KEY_BASE: "x".repeat(48) }).versions.all.map(({ version, status, deprecatedAt, sunset, changes }) => {
+    const changed = changes.map((c) => `**${c.resource}**: ${c.description}`).join("<br>");
+    return `| ${version} | ${status} | ${deprecatedAt?.toISOString().slice(0, 10) ?? "–"} | ${sunset === undefined ? "–" : `${sunset.toISOString().slice(0, 10)} (\`V${version}_SUNSET\`)`} | ${changed} |`;
   });
   return ["| version | status | deprecated | sunset (default) | changes from the previous version |", "|---|---|---|---|---|", ...rows].join("\n");
 }

@@ -15,10 +15,10 @@ import { messageView } from "../../../representations/messages.ts";
 import type { Presence } from "../../presence/index.ts";
 import type { PubSubMessage } from "../../pubsub/index.ts";
 import type { AccessEnded, JoinDecision, Rooms } from "../../rooms/index.ts";
+import type { ChannelSchemas } from "../../schemas.ts";
 import type { ApiVersion } from "../../versions.ts";
 import type { Channel, ChannelRoute, Payload } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
-import type { ChannelSchemas } from "./schemas.ts";
 
 export interface RoomChannelDeps {
   rooms: Pick<Rooms, "authorizeJoin" | "createMessage">;
