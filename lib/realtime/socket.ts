@@ -2,14 +2,19 @@
  * The socket engine (private): one per WebSocket connection. It owns the Phoenix protocol state —
  * topic → {join_ref, channel} — and its rules:
  *
- * - inbound frames are handled one at a time, in arrival order, so replies, pushes and
- *   broadcasts keep per-connection FIFO order;
+ * - inbound frames are handled in arrival order, and replies, pushes and broadcasts keep
+ *   per-connection FIFO order. Consecutive channel events (`handleIn`, e.g. a burst of
+ *   `message:new`) are pipelined: each starts without waiting for the previous one's answer, so
+ *   the rooms context can store them in one statement (group commit), and their replies still go
+ *   out in arrival order. Anything else (join, leave, heartbeat) waits until the events before it
+ *   are answered. An event in service when its channel ends gets no reply;
  * - heartbeat on `phoenix` is answered without a join; the join reply precedes every push and
  *   broadcast of its topic; refs are echoed as the strings they came as;
  * - a stale join_ref is ignored; a duplicate join replaces the old channel and sends `phx_close`
  *   with the OLD join_ref after the new join's reply; "unmatched topic" replies carry join_ref null;
  * - limits: frame size, rate (token bucket; more than `flood.limit` refusals within
- *   `flood.windowMs` closes with 4429), channels per socket, events waiting in the queue. A refusal
+ *   `flood.windowMs` closes with 4429), channels per socket, events waiting (queued, or in service
+ *   beyond the first). A refusal
  *   reads only the frame's first characters (`peekAddress`): refusing costs next to nothing;
  * - a push or join that finds the database unreachable is answered `{reason: "unavailable"}`
  *   and the socket lives on;
@@ -74,6 +79,9 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
   const refusals = createRefusalWindow(limits.flood);
   let running = false;
   let closed = false;
+  /** Pipelined channel events not yet answered, and the answer the next one must wait for. */
+  let inService = 0;
+  let answered: Promise<void> = Promise.resolve();
 
   const send = (frame: string): void => {
     connection.send(frame);
@@ -98,7 +106,8 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     }
     const m = decoded.message;
     // Heartbeats are never refused for a full queue: refusing them would make the client reconnect.
-    if (queue.length >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return refused(text, now);
+    const waiting = queue.length + Math.max(0, inService - 1);
+    if (waiting >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return refused(text, now);
     if (m.topic !== "phoenix" && !m.event.startsWith("phx_")) telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
     queue.push(m);
     if (!running) void drain();
@@ -115,10 +124,15 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     running = true;
     try {
       for (let next = queue.shift(); next !== undefined && !closed; next = queue.shift()) {
+        const channelEvent = next.topic !== "phoenix" && !next.event.startsWith("phx_");
+        // Joins, leaves and heartbeats see every earlier event answered.
+        if (!channelEvent && inService > 0) await answered;
+        if (closed) break;
         try {
           const pending = dispatch(next);
-          // Synchronous answers (heartbeats, unmatched topics) need no turn of the event loop.
-          if (pending instanceof Promise) await pending;
+          // Synchronous answers (heartbeats, unmatched topics) need no turn of the event loop;
+          // a channel event is answered in order by `handleIn` while the next one starts.
+          if (pending instanceof Promise && !(channelEvent && channels.has(next.topic))) await pending;
         } catch (error) {
           logger.error({ err: error, topic: next.topic, event: next.event }, "socket dispatch failed");
         }
@@ -191,16 +205,32 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     }
   }
 
-  async function handleIn(joined: Joined, m: InboundMessage): Promise<void> {
-    let result: Reply | undefined;
+  function handleIn(joined: Joined, m: InboundMessage): Promise<void> {
+    const outcome = serve(joined, m);
+    const previous = answered;
+    inService++;
+    const done = (async () => {
+      const result = await outcome;
+      await previous; // replies in arrival order
+      inService--;
+      if (result === CRASHED) return;
+      if (result !== undefined && channels.get(m.topic) === joined) {
+        connection.cork(() => reply(joined.joinRef, m.ref, m.topic, result.status, result.response));
+      }
+    })();
+    answered = done;
+    return done;
+  }
+
+  async function serve(joined: Joined, m: InboundMessage): Promise<Reply | undefined | typeof CRASHED> {
     try {
-      result = await joined.channel.handleIn(m.event, m.payload, joined.ctx);
+      return await joined.channel.handleIn(m.event, m.payload, joined.ctx);
     } catch (error) {
-      if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) return crash(joined, error);
-      result = { status: "error", response: failure(error, "", m) };
-    }
-    if (result !== undefined && channels.get(m.topic) === joined) {
-      connection.cork(() => reply(joined.joinRef, m.ref, m.topic, result.status, result.response));
+      if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) {
+        crash(joined, error);
+        return CRASHED;
+      }
+      return { status: "error", response: failure(error, "", m) };
     }
   }
 
@@ -282,6 +312,7 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
 }
 
 const RATE_LIMITED: Payload = Object.freeze({ reason: "rate_limited" });
+const CRASHED = Symbol("crashed");
 
 function truncate(text: string): string {
   // A close reason must fit in 123 bytes.
