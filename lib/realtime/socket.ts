@@ -29,7 +29,7 @@ import type { Telemetry } from "../telemetry/index.ts";
 import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
 import { createBucket, createRefusalWindow, refuse, take, type Bucket, type FloodLimit, type RateLimit } from "./rate-limit.ts";
-import { decode, encode, encodeReply, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
+import { decode, encode, encodeReply, encodeWithJson, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
 import { versionStream, type RefCount } from "./streams.ts";
 import type { Connection, ConnectionHandler } from "./transport.ts";
 
@@ -243,6 +243,11 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
       push(event, payload) {
         if (channels.get(topic)?.ctx !== ctx) return;
         connection.cork(() => send(encode(joinRef, null, topic, event, payload)));
+        telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
+      },
+      pushEncoded(event, payloadJson) {
+        if (channels.get(topic)?.ctx !== ctx) return;
+        connection.cork(() => send(encodeWithJson(joinRef, null, topic, event, payloadJson)));
         telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
       },
       subscribe(stream) {

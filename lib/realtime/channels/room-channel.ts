@@ -103,9 +103,10 @@ export interface RoomRoute extends ChannelRoute {
 
 export function roomRoute(deps: RoomChannelDeps): RoomRoute {
   const authorizer = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
+  const states = createStateBatcher(deps.presence);
   return {
     pattern: "room:*",
-    create: (topic) => createRoomChannel(topic, deps, authorizer.authorize),
+    create: (topic) => createRoomChannel(topic, deps, authorizer.authorize, states),
     render: renderRoomBroadcast,
     forget: authorizer.forget,
   };
@@ -117,7 +118,41 @@ export function renderRoomBroadcast(event: string, payload: unknown, version: Ap
   return undefined;
 }
 
-function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: Authorize): Channel {
+/** A socket waiting for its `presence_state`: `deliver` is called with the encoded state, unless it left meanwhile. */
+interface StateWaiter {
+  deliver(stateJson: string): void;
+}
+
+type StateBatcher = (topic: string, waiter: StateWaiter) => void;
+
+/**
+ * The `presence_state` of a topic is read and JSON-encoded once for every socket whose tracking
+ * landed in the same turn of the event loop, not once per socket: in a storm of N joins into one
+ * room, reading and encoding a state of up to N metas per join made the storm cost O(N²) server
+ * work. Each socket of a batch subscribes to the diffs only after the shared snapshot, as a
+ * lone socket did, so state + later diffs stay consistent for each of them.
+ */
+function createStateBatcher(presence: Presence): StateBatcher {
+  const waiting = new Map<string, StateWaiter[]>();
+  function flush(topic: string): void {
+    const batch = waiting.get(topic);
+    waiting.delete(topic);
+    if (batch === undefined) return;
+    // A followed topic's snapshot falls back to this node's view; it does not reject.
+    void presence.snapshot(topic).then((state) => {
+      const json = JSON.stringify(state);
+      for (const waiter of batch) waiter.deliver(json);
+    }, () => {});
+  }
+  return (topic, waiter) => {
+    const batch = waiting.get(topic);
+    if (batch !== undefined) return void batch.push(waiter);
+    waiting.set(topic, [waiter]);
+    setImmediate(flush, topic);
+  };
+}
+
+function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: Authorize, states: StateBatcher): Channel {
   const match = TOPIC.exec(topic);
   const roomId = match === null ? undefined : Number(match[1]);
   let tracked = false;
@@ -144,14 +179,14 @@ function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: 
       deps.presenceRelay.retain(topic);
       // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
       // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
-      void deps.presence.snapshot(topic).then(
-        (state) => {
+      // The snapshot is shared with the sockets tracked in the same turn (createStateBatcher).
+      states(topic, {
+        deliver(stateJson) {
           if (!tracked) return; // left while we waited (terminate released the relay)
           ctx.subscribe(presenceStream(topic));
-          ctx.push("presence_state", state);
+          ctx.pushEncoded("presence_state", stateJson);
         },
-        () => {}, // a followed topic's snapshot falls back to this node's view; it does not reject
-      );
+      });
     },
 
     async handleIn(event, payload, ctx) {
