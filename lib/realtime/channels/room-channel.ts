@@ -15,7 +15,7 @@ import { messageView } from "../../../representations/messages.ts";
 import type { Presence } from "../../presence/index.ts";
 import { MESSAGE_CREATED, type AccessEnded, type JoinDecision, type Message, type Rooms } from "../../rooms/index.ts";
 import type { ApiVersion } from "../../versions.ts";
-import type { Channel, ChannelRoute, Payload } from "../channel.ts";
+import type { Channel, ChannelContext, ChannelInfo, ChannelRoute, JoinResult, Payload, Reply, TerminateReason } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
 import type { ChannelSchemas } from "./schemas.ts";
 
@@ -103,10 +103,10 @@ export interface RoomRoute extends ChannelRoute {
 
 export function roomRoute(deps: RoomChannelDeps): RoomRoute {
   const authorizer = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
-  const states = createStateBatcher(deps.presence);
+  const shared: RoomShared = { deps, authorize: authorizer.authorize, states: createStateBatcher(deps.presence) };
   return {
     pattern: "room:*",
-    create: (topic) => createRoomChannel(topic, deps, authorizer.authorize, states),
+    create: (topic) => new RoomChannel(topic, shared),
     render: renderRoomBroadcast,
     forget: authorizer.forget,
   };
@@ -152,59 +152,77 @@ function createStateBatcher(presence: Presence): StateBatcher {
   };
 }
 
-function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: Authorize, states: StateBatcher): Channel {
-  const match = TOPIC.exec(topic);
-  const roomId = match === null ? undefined : Number(match[1]);
-  let tracked = false;
-  let audience = false;
+interface RoomShared {
+  deps: RoomChannelDeps;
+  authorize: Authorize;
+  states: StateBatcher;
+}
 
-  return {
-    async join(payload, ctx) {
-      if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
-      const errors = deps.schemas.validate("room-join", payload);
-      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
-      const decision = await authorizeJoin(ctx.socket.userId, roomId);
-      if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
-      audience = payload["presence"] === false;
-      return { status: "ok" };
-    },
+// A class, not an object of closures: one lives per joined socket (README, Benchmarks).
+class RoomChannel implements Channel, StateWaiter {
+  private readonly roomId: number | undefined;
+  private tracked = false;
+  private audience = false;
+  private ctx: ChannelContext | undefined;
 
-    async handleInfo(info, ctx) {
-      if (info.event !== "after_join" || audience) return;
-      deps.presence.track(topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
-      tracked = true;
-      // Retaining the relay makes this node listen to the topic's diffs (clustered: subscribe, then
-      // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
-      // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
-      deps.presenceRelay.retain(topic);
-      // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
-      // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
-      // The snapshot is shared with the sockets tracked in the same turn (createStateBatcher).
-      states(topic, {
-        deliver(stateJson) {
-          if (!tracked) return; // left while we waited (terminate released the relay)
-          ctx.subscribe(presenceStream(topic));
-          ctx.pushEncoded("presence_state", stateJson);
-        },
-      });
-    },
+  constructor(
+    private readonly topic: string,
+    private readonly shared: RoomShared,
+  ) {
+    const match = TOPIC.exec(topic);
+    this.roomId = match === null ? undefined : Number(match[1]);
+  }
 
-    async handleIn(event, payload, ctx) {
-      if (event !== MESSAGE_CREATED) return { status: "error", response: { reason: "unknown_event" } };
-      const errors = deps.schemas.validate("message-new", payload);
-      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
-      const message = await deps.rooms.createMessage(ctx.socket.userId, roomId!, payload["body"] as string);
-      const version = ctx.socket.apiVersion;
-      return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
-    },
+  async join(payload: Payload, ctx: ChannelContext): Promise<JoinResult> {
+    const { roomId } = this;
+    if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
+    const errors = this.shared.deps.schemas.validate("room-join", payload);
+    if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+    const decision = await this.shared.authorize(ctx.socket.userId, roomId);
+    if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
+    this.audience = payload["presence"] === false;
+    return { status: "ok" };
+  }
 
-    terminate(_reason, ctx) {
-      if (!tracked) return;
-      tracked = false;
-      deps.presence.untrack(topic, ctx.socket.id);
-      deps.presenceRelay.release(topic);
-    },
-  };
+  async handleInfo(info: ChannelInfo, ctx: ChannelContext): Promise<void> {
+    if (info.event !== "after_join" || this.audience) return;
+    const { deps } = this.shared;
+    deps.presence.track(this.topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
+    this.tracked = true;
+    this.ctx = ctx;
+    // Retaining the relay makes this node listen to the topic's diffs (clustered: subscribe, then
+    // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
+    // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
+    deps.presenceRelay.retain(this.topic);
+    // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
+    // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
+    // The snapshot is shared with the sockets tracked in the same turn (createStateBatcher).
+    this.shared.states(this.topic, this);
+  }
+
+  deliver(stateJson: string): void {
+    if (!this.tracked || this.ctx === undefined) return; // left while we waited (terminate released the relay)
+    this.ctx.subscribe(presenceStream(this.topic));
+    this.ctx.pushEncoded("presence_state", stateJson);
+  }
+
+  async handleIn(event: string, payload: Payload, ctx: ChannelContext): Promise<Reply> {
+    if (event !== MESSAGE_CREATED) return { status: "error", response: { reason: "unknown_event" } };
+    const { deps } = this.shared;
+    const errors = deps.schemas.validate("message-new", payload);
+    if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+    const message = await deps.rooms.createMessage(ctx.socket.userId, this.roomId!, payload["body"] as string);
+    const version = ctx.socket.apiVersion;
+    return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
+  }
+
+  terminate(_reason: TerminateReason, ctx: ChannelContext): void {
+    if (!this.tracked) return;
+    this.tracked = false;
+    this.ctx = undefined;
+    this.shared.deps.presence.untrack(this.topic, ctx.socket.id);
+    this.shared.deps.presenceRelay.release(this.topic);
+  }
 }
 
 function isMessage(value: unknown): value is Message {
