@@ -43,6 +43,8 @@ export interface ChannelContext {
   readonly socket: SocketInfo;
   /** Sends an event to this client only (with this channel's join_ref). */
   push(event: string, payload: Payload): void;
+  /** As `push`, with the payload already JSON: one encoding shared by many sockets (a presence_state). */
+  pushEncoded(event: string, payloadJson: string): void;
   /** Subscribes this client to a fan-out stream until the channel ends (see streams.ts). */
   subscribe(stream: string): void;
 }

@@ -146,6 +146,7 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
     });
   });
 
+  const engineServices = { routes, broadcasts, limits, logger, telemetry };
   const transport = await listen<Session>(
     {
       host: options.host,
@@ -185,27 +186,23 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
         deps.socketQuota.release(session.info.userId);
       },
       open(connection, session) {
-        const engine = createSocketEngine(connection, session.info, { routes, broadcasts, limits, logger, telemetry });
+        const openedAt = performance.now();
+        const { userId, sessionId, apiVersion } = session.info;
+        const engine = createSocketEngine(connection, session.info, engineServices, (code) => {
+          engines.delete(engine);
+          removeFrom(bySession, sessionId, engine);
+          removeFrom(byUser, userId, engine);
+          deps.socketQuota.release(userId);
+          telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
+        });
         engines.add(engine);
-        addTo(bySession, session.info.sessionId, engine);
-        addTo(byUser, session.info.userId, engine);
+        addTo(bySession, sessionId, engine);
+        addTo(byUser, userId, engine);
         // Revoked while the upgrade was being answered: the announcement found no socket to close.
         // Closed from the next turn: the transport registers this handler only once `open` returns.
-        if (deps.accounts.isSessionRevoked(session.info.sessionId)) setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
-        const openedAt = performance.now();
-        const { userId, apiVersion } = session.info;
+        if (deps.accounts.isSessionRevoked(sessionId)) setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
         telemetry.emit("socket.open", {}, { api_version: apiVersion, user_id: userId });
-        return {
-          message: engine.message,
-          closed(code) {
-            engines.delete(engine);
-            removeFrom(bySession, session.info.sessionId, engine);
-            removeFrom(byUser, userId, engine);
-            deps.socketQuota.release(userId);
-            engine.closed(code);
-            telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
-          },
-        };
+        return engine;
       },
       error(error, where) {
         logger.error({ err: error, where }, "realtime transport error");

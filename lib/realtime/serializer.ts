@@ -78,6 +78,11 @@ export function encode(joinRef: Ref, ref: Ref, topic: string, event: string, pay
   return JSON.stringify([joinRef, ref, topic, event, payload]);
 }
 
+/** As `encode`, with the payload already JSON (encoded once, sent to many). */
+export function encodeWithJson(joinRef: Ref, ref: Ref, topic: string, event: string, payloadJson: string): string {
+  return `[${JSON.stringify(joinRef)},${JSON.stringify(ref)},${JSON.stringify(topic)},${JSON.stringify(event)},${payloadJson}]`;
+}
+
 export function encodeReply(joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): string {
   return JSON.stringify([joinRef, ref, topic, "phx_reply", { status, response }]);
 }

@@ -2,14 +2,19 @@
  * The socket engine (private): one per WebSocket connection. It owns the Phoenix protocol state —
  * topic → {join_ref, channel} — and its rules:
  *
- * - inbound frames are handled one at a time, in arrival order, so replies, pushes and
- *   broadcasts keep per-connection FIFO order;
+ * - inbound frames are handled in arrival order, and replies, pushes and broadcasts keep
+ *   per-connection FIFO order. Consecutive channel events (`handleIn`, e.g. a burst of
+ *   `message:new`) are pipelined: each starts without waiting for the previous one's answer, so
+ *   the rooms context can store them in one statement (group commit), and their replies still go
+ *   out in arrival order. Anything else (join, leave, heartbeat) waits until the events before it
+ *   are answered. An event in service when its channel ends gets no reply;
  * - heartbeat on `phoenix` is answered without a join; the join reply precedes every push and
  *   broadcast of its topic; refs are echoed as the strings they came as;
  * - a stale join_ref is ignored; a duplicate join replaces the old channel and sends `phx_close`
  *   with the OLD join_ref after the new join's reply; "unmatched topic" replies carry join_ref null;
  * - limits: frame size, rate (token bucket; more than `flood.limit` refusals within
- *   `flood.windowMs` closes with 4429), channels per socket, events waiting in the queue. A refusal
+ *   `flood.windowMs` closes with 4429), channels per socket, events waiting (queued, or in service
+ *   beyond the first). A refusal
  *   reads only the frame's first characters (`peekAddress`): refusing costs next to nothing;
  * - a push or join that finds the database unreachable is answered `{reason: "unavailable"}`
  *   and the socket lives on;
@@ -23,8 +28,8 @@ import { DomainError } from "../errors.ts";
 import type { Telemetry } from "../telemetry/index.ts";
 import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
-import { createBucket, createRefusalWindow, refuse, take, type Bucket, type FloodLimit, type RateLimit } from "./rate-limit.ts";
-import { decode, encode, encodeReply, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
+import { createBucket, createRefusalWindow, refuse, take, type Bucket, type FloodLimit, type RateLimit, type RefusalWindow } from "./rate-limit.ts";
+import { decode, encode, encodeReply, encodeWithJson, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
 import { versionStream, type RefCount } from "./streams.ts";
 import type { Connection, ConnectionHandler } from "./transport.ts";
 
@@ -52,7 +57,7 @@ export interface EngineServices {
 interface Joined {
   joinRef: string;
   channel: Channel;
-  ctx: ChannelContext;
+  ctx: Context;
   streams: Set<string>;
 }
 
@@ -66,118 +71,152 @@ export interface SocketEngine extends ConnectionHandler {
   close(code: number, reason: string): void;
 }
 
-export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices): SocketEngine {
-  const { limits, logger, telemetry } = services;
-  const channels = new Map<string, Joined>();
-  const queue: InboundMessage[] = [];
-  const bucket: Bucket = createBucket(limits.rate.burst, performance.now());
-  const refusals = createRefusalWindow(limits.flood);
-  let running = false;
-  let closed = false;
+/**
+ * `onClosed` runs after the engine has ended every channel of a closed connection.
+ *
+ *     const engine = createSocketEngine(connection, info, services, (code) => forget(engine))
+ *     // the transport then calls engine.message(text, bytes) and engine.closed(code)
+ */
+export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices, onClosed?: (code: number) => void): SocketEngine {
+  return new Engine(connection, socket, services, onClosed);
+}
 
-  const send = (frame: string): void => {
-    connection.send(frame);
-  };
-  const reply = (joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): void => {
+// A class, not closures: one engine lives per open socket, and methods on the prototype cost
+// nothing per socket where a closure per function cost about 1 KiB (README, Benchmarks).
+class Engine implements SocketEngine {
+  private readonly channels = new Map<string, Joined>();
+  private readonly queue: InboundMessage[] = [];
+  private readonly bucket: Bucket;
+  private readonly refusals: RefusalWindow;
+  private running = false;
+  private isClosed = false;
+  /** Pipelined channel events not yet answered, and the answer the next one must wait for. */
+  private inService = 0;
+  private answered: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly connection: Connection,
+    readonly info: SocketInfo,
+    private readonly services: EngineServices,
+    private readonly onClosed: ((code: number) => void) | undefined,
+  ) {
+    this.bucket = createBucket(services.limits.rate.burst, performance.now());
+    this.refusals = createRefusalWindow(services.limits.flood);
+  }
+
+  send(frame: string): void {
+    this.connection.send(frame);
+  }
+
+  reply(joinRef: Ref, ref: Ref, topic: string, status: string, response: Payload): void {
     if (ref === null) return;
-    send(encodeReply(joinRef, ref, topic, status, response));
-    telemetry.emit("channel.message.out", { count: 1 }, { topic, event: "phx_reply" });
-  };
+    this.send(encodeReply(joinRef, ref, topic, status, response));
+    this.services.telemetry.emit("channel.message.out", { count: 1 }, { topic, event: "phx_reply" });
+  }
 
-  function message(text: string | null, bytes: number): void {
-    if (closed) return;
-    if (bytes > limits.maxFrameBytes) return connection.close(CLOSE.MESSAGE_TOO_BIG, "frame over 64 KiB");
-    if (text === null) return connection.close(CLOSE.UNSUPPORTED_DATA, "binary frames are not supported");
+  message(text: string | null, bytes: number): void {
+    if (this.isClosed) return;
+    const { limits, telemetry } = this.services;
+    if (bytes > limits.maxFrameBytes) return this.connection.close(CLOSE.MESSAGE_TOO_BIG, "frame over 64 KiB");
+    if (text === null) return this.connection.close(CLOSE.UNSUPPORTED_DATA, "binary frames are not supported");
     const now = performance.now();
-    if (!take(bucket, now, limits.rate)) return refused(text, now);
+    if (!take(this.bucket, now, limits.rate)) return this.refused(text, now);
     const decoded = decode(text);
     if (!decoded.ok) {
-      if (decoded.replyTo === undefined) return connection.close(CLOSE.MALFORMED, truncate(decoded.detail));
+      if (decoded.replyTo === undefined) return this.connection.close(CLOSE.MALFORMED, truncate(decoded.detail));
       const { joinRef, ref, topic } = decoded.replyTo;
-      return reply(joinRef, ref, topic, "error", { reason: "malformed", detail: decoded.detail });
+      return this.reply(joinRef, ref, topic, "error", { reason: "malformed", detail: decoded.detail });
     }
     const m = decoded.message;
     // Heartbeats are never refused for a full queue: refusing them would make the client reconnect.
-    if (queue.length >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return refused(text, now);
+    const waiting = this.queue.length + Math.max(0, this.inService - 1);
+    if (waiting >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return this.refused(text, now);
     if (m.topic !== "phoenix" && !m.event.startsWith("phx_")) telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
-    queue.push(m);
-    if (!running) void drain();
+    this.queue.push(m);
+    if (!this.running) void this.drain();
   }
 
   /** A refusal for rate: no JSON parse, no telemetry event, one short reply (when addressable). */
-  function refused(text: string, now: number): void {
-    if (refuse(refusals, now)) return connection.close(CLOSE.FLOODING, "too many events refused for rate");
+  private refused(text: string, now: number): void {
+    if (refuse(this.refusals, now)) return this.connection.close(CLOSE.FLOODING, "too many events refused for rate");
     const to = peekAddress(text);
-    if (to !== undefined) send(encodeReply(to.joinRef, to.ref, to.topic, "error", RATE_LIMITED));
+    if (to !== undefined) this.send(encodeReply(to.joinRef, to.ref, to.topic, "error", RATE_LIMITED));
   }
 
-  async function drain(): Promise<void> {
-    running = true;
+  private async drain(): Promise<void> {
+    this.running = true;
     try {
-      for (let next = queue.shift(); next !== undefined && !closed; next = queue.shift()) {
+      for (let next = this.queue.shift(); next !== undefined && !this.isClosed; next = this.queue.shift()) {
+        const channelEvent = next.topic !== "phoenix" && !next.event.startsWith("phx_");
+        // Joins, leaves and heartbeats see every earlier event answered.
+        if (!channelEvent && this.inService > 0) await this.answered;
+        if (this.isClosed) break;
         try {
-          const pending = dispatch(next);
-          // Synchronous answers (heartbeats, unmatched topics) need no turn of the event loop.
-          if (pending instanceof Promise) await pending;
+          const pending = this.dispatch(next);
+          // Synchronous answers (heartbeats, unmatched topics) need no turn of the event loop;
+          // a channel event is answered in order by `handleIn` while the next one starts.
+          if (pending instanceof Promise && !(channelEvent && this.channels.has(next.topic))) await pending;
         } catch (error) {
-          logger.error({ err: error, topic: next.topic, event: next.event }, "socket dispatch failed");
+          this.services.logger.error({ err: error, topic: next.topic, event: next.event }, "socket dispatch failed");
         }
       }
     } finally {
-      running = false;
+      this.running = false;
     }
   }
 
-  function dispatch(m: InboundMessage): Promise<void> | void {
-    if (m.event === "phx_join") return telemetry.span("channel.join.start", { topic: m.topic, user_id: socket.userId }, () => join(m));
-    if (m.topic === "phoenix" && m.event === "heartbeat") return reply(null, m.ref, "phoenix", "ok", {});
-    const joined = channels.get(m.topic);
+  private dispatch(m: InboundMessage): Promise<void> | void {
+    const { telemetry } = this.services;
+    if (m.event === "phx_join") return telemetry.span("channel.join.start", { topic: m.topic, user_id: this.info.userId }, () => this.join(m));
+    if (m.topic === "phoenix" && m.event === "heartbeat") return this.reply(null, m.ref, "phoenix", "ok", {});
+    const joined = this.channels.get(m.topic);
     if (joined !== undefined && m.joinRef !== null && m.joinRef !== joined.joinRef) return; // stale: ignore
     if (m.event === "phx_leave") {
-      reply(joined?.joinRef ?? m.joinRef, m.ref, m.topic, "ok", {});
-      if (joined !== undefined) end(joined, "leave");
+      this.reply(joined?.joinRef ?? m.joinRef, m.ref, m.topic, "ok", {});
+      if (joined !== undefined) this.end(joined, "leave");
       return;
     }
-    if (joined === undefined) return reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
-    return telemetry.span("channel.event.start", { topic: m.topic, event: m.event }, () => handleIn(joined, m));
+    if (joined === undefined) return this.reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+    return telemetry.span("channel.event.start", { topic: m.topic, event: m.event }, () => this.handleIn(joined, m));
   }
 
-  async function join(m: InboundMessage): Promise<void> {
+  private async join(m: InboundMessage): Promise<void> {
+    const { telemetry, limits } = this.services;
     const started = performance.now();
     const answered = (outcome: "ok" | "error", reason?: string): void =>
-      telemetry.emit("channel.join.stop", { duration_ms: performance.now() - started }, { topic: m.topic, outcome, reason, user_id: socket.userId });
-    const route = findRoute(services.routes, m.topic);
+      telemetry.emit("channel.join.stop", { duration_ms: performance.now() - started }, { topic: m.topic, outcome, reason, user_id: this.info.userId });
+    const route = findRoute(this.services.routes, m.topic);
     if (route === undefined) {
-      reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
+      this.reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
       return answered("error", "unmatched topic");
     }
     const joinRef = m.joinRef ?? m.ref ?? "";
-    const previous = channels.get(m.topic);
-    if (previous !== undefined) end(previous, "rejoin");
+    const previous = this.channels.get(m.topic);
+    if (previous !== undefined) this.end(previous, "rejoin");
     const closePrevious = (): void => {
-      if (previous !== undefined) send(encode(previous.joinRef, previous.joinRef, m.topic, "phx_close", {}));
+      if (previous !== undefined) this.send(encode(previous.joinRef, previous.joinRef, m.topic, "phx_close", {}));
     };
-    if (channels.size >= limits.maxChannels) {
-      reply(joinRef, m.ref, m.topic, "error", { reason: "too_many_channels" });
+    if (this.channels.size >= limits.maxChannels) {
+      this.reply(joinRef, m.ref, m.topic, "error", { reason: "too_many_channels" });
       closePrevious();
       return answered("error", "too_many_channels");
     }
-    const joined = open(route, m.topic, joinRef);
+    const joined = this.open(route, m.topic, joinRef);
     let result: Awaited<ReturnType<Channel["join"]>>;
     try {
       result = await joined.channel.join(m.payload, joined.ctx);
     } catch (error) {
-      result = { status: "error", response: failure(error, "join crashed", m) };
+      result = { status: "error", response: this.failure(error, "join crashed", m) };
     }
-    if (closed) return; // the socket went away while we waited; nothing was registered
-    connection.cork(() => {
+    if (this.isClosed) return; // the socket went away while we waited; nothing was registered
+    this.connection.cork(() => {
       if (result.status === "ok") {
-        channels.set(m.topic, joined);
-        reply(joinRef, m.ref, m.topic, "ok", result.response ?? {});
-        joined.ctx.subscribe(versionStream(m.topic, socket.apiVersion));
-        services.broadcasts.retain(m.topic);
+        this.channels.set(m.topic, joined);
+        this.reply(joinRef, m.ref, m.topic, "ok", result.response ?? {});
+        joined.ctx.subscribe(versionStream(m.topic, this.info.apiVersion));
+        this.services.broadcasts.retain(m.topic);
       } else {
-        reply(joinRef, m.ref, m.topic, "error", result.response);
+        this.reply(joinRef, m.ref, m.topic, "error", result.response);
       }
       closePrevious();
     });
@@ -187,65 +226,81 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     try {
       await joined.channel.handleInfo({ event: "after_join" }, joined.ctx);
     } catch (error) {
-      crash(joined, error);
+      this.crash(joined, error);
     }
   }
 
-  async function handleIn(joined: Joined, m: InboundMessage): Promise<void> {
-    let result: Reply | undefined;
+  private handleIn(joined: Joined, m: InboundMessage): Promise<void> {
+    const outcome = this.serve(joined, m);
+    const previous = this.answered;
+    this.inService++;
+    const done = (async () => {
+      const result = await outcome;
+      await previous; // replies in arrival order
+      this.inService--;
+      if (result === CRASHED) return;
+      if (result !== undefined && this.channels.get(m.topic) === joined) {
+        this.connection.cork(() => this.reply(joined.joinRef, m.ref, m.topic, result.status, result.response));
+      }
+    })();
+    this.answered = done;
+    return done;
+  }
+
+  private async serve(joined: Joined, m: InboundMessage): Promise<Reply | undefined | typeof CRASHED> {
     try {
-      result = await joined.channel.handleIn(m.event, m.payload, joined.ctx);
+      return await joined.channel.handleIn(m.event, m.payload, joined.ctx);
     } catch (error) {
-      if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) return crash(joined, error);
-      result = { status: "error", response: failure(error, "", m) };
-    }
-    if (result !== undefined && channels.get(m.topic) === joined) {
-      connection.cork(() => reply(joined.joinRef, m.ref, m.topic, result.status, result.response));
+      if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) {
+        this.crash(joined, error);
+        return CRASHED;
+      }
+      return { status: "error", response: this.failure(error, "", m) };
     }
   }
 
-  function open(route: ChannelRoute, topic: string, joinRef: string): Joined {
-    const streams = new Set<string>();
-    const ctx: ChannelContext = {
-      topic,
-      joinRef,
-      socket,
-      push(event, payload) {
-        if (channels.get(topic)?.ctx !== ctx) return;
-        connection.cork(() => send(encode(joinRef, null, topic, event, payload)));
-        telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
-      },
-      subscribe(stream) {
-        if (channels.get(topic)?.ctx !== ctx || streams.has(stream)) return;
-        streams.add(stream);
-        connection.subscribe(stream);
-      },
-    };
-    return { joinRef, channel: route.create(topic), ctx, streams };
+  private open(route: ChannelRoute, topic: string, joinRef: string): Joined {
+    const ctx = new Context(this, topic, joinRef);
+    return { joinRef, channel: route.create(topic), ctx, streams: ctx.streams };
+  }
+
+  /** Whether `ctx` is the context of the channel currently joined on its topic. */
+  current(ctx: Context): boolean {
+    return this.channels.get(ctx.topic)?.ctx === ctx;
+  }
+
+  subscribeStream(stream: string): void {
+    this.connection.subscribe(stream);
+  }
+
+  corkSend(frame: string, topic: string, event: string): void {
+    this.connection.cork(() => this.send(frame));
+    this.services.telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
   }
 
   /** Ends a joined channel: forget it, unsubscribe its streams (except at shutdown), let it clean up. */
-  function end(joined: Joined, reason: TerminateReason): void {
-    if (channels.get(joined.ctx.topic) !== joined) return;
-    channels.delete(joined.ctx.topic);
-    if (reason !== "shutdown" && reason !== "closed") for (const stream of joined.streams) connection.unsubscribe(stream);
-    services.broadcasts.release(joined.ctx.topic);
-    telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
+  private end(joined: Joined, reason: TerminateReason): void {
+    if (this.channels.get(joined.ctx.topic) !== joined) return;
+    this.channels.delete(joined.ctx.topic);
+    if (reason !== "shutdown" && reason !== "closed") for (const stream of joined.streams) this.connection.unsubscribe(stream);
+    this.services.broadcasts.release(joined.ctx.topic);
+    this.services.telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
     try {
       joined.channel.terminate(reason, joined.ctx);
     } catch (error) {
-      logger.error({ err: error, topic: joined.ctx.topic }, "channel terminate failed");
+      this.services.logger.error({ err: error, topic: joined.ctx.topic }, "channel terminate failed");
     }
   }
 
-  function crash(joined: Joined, error: unknown): void {
-    logger.error({ err: error, topic: joined.ctx.topic, socket: socket.id }, "channel crashed");
-    if (channels.get(joined.ctx.topic) !== joined) return;
-    end(joined, "crash");
-    connection.cork(() => send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })));
+  private crash(joined: Joined, error: unknown): void {
+    this.services.logger.error({ err: error, topic: joined.ctx.topic, socket: this.info.id }, "channel crashed");
+    if (this.channels.get(joined.ctx.topic) !== joined) return;
+    this.end(joined, "crash");
+    this.connection.cork(() => this.send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })));
   }
 
-  function failure(error: unknown, crashReason: string, m: InboundMessage): Payload {
+  private failure(error: unknown, crashReason: string, m: InboundMessage): Payload {
+    const { logger } = this.services;
     if (error instanceof DomainError) {
       return error.errors.length > 0 ? { reason: error.code, errors: error.errors.map((e) => ({ ...e })) } : { reason: error.code };
     }
@@ -257,31 +312,60 @@ export function createSocketEngine(connection: Connection, socket: SocketInfo, s
     return { reason: crashReason };
   }
 
-  return {
-    info: socket,
-    message,
-    evict(topic, reason) {
-      const joined = channels.get(topic);
-      if (joined === undefined) return;
-      end(joined, "evicted");
-      connection.cork(() => send(encode(joined.joinRef, joined.joinRef, topic, "phx_close", { reason })));
-    },
-    close(code, reason) {
-      connection.close(code, reason);
-    },
-    closed() {
-      if (closed) return;
-      closed = true;
-      queue.length = 0;
-      for (const joined of [...channels.values()]) end(joined, "closed");
-    },
-    stop() {
-      for (const joined of [...channels.values()]) end(joined, "shutdown");
-    },
-  };
+  evict(topic: string, reason: string): void {
+    const joined = this.channels.get(topic);
+    if (joined === undefined) return;
+    this.end(joined, "evicted");
+    this.connection.cork(() => this.send(encode(joined.joinRef, joined.joinRef, topic, "phx_close", { reason })));
+  }
+
+  close(code: number, reason: string): void {
+    this.connection.close(code, reason);
+  }
+
+  closed(code: number): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.queue.length = 0;
+    for (const joined of [...this.channels.values()]) this.end(joined, "closed");
+    this.onClosed?.(code);
+  }
+
+  stop(): void {
+    for (const joined of [...this.channels.values()]) this.end(joined, "shutdown");
+  }
+}
+
+/** What a channel sees of its socket: pushes and subscriptions that stop once the channel has ended. */
+class Context implements ChannelContext {
+  readonly streams = new Set<string>();
+  readonly socket: SocketInfo;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly topic: string,
+    readonly joinRef: string,
+  ) {
+    this.socket = engine.info;
+  }
+
+  push(event: string, payload: Payload): void {
+    if (this.engine.current(this)) this.engine.corkSend(encode(this.joinRef, null, this.topic, event, payload), this.topic, event);
+  }
+
+  pushEncoded(event: string, payloadJson: string): void {
+    if (this.engine.current(this)) this.engine.corkSend(encodeWithJson(this.joinRef, null, this.topic, event, payloadJson), this.topic, event);
+  }
+
+  subscribe(stream: string): void {
+    if (!this.engine.current(this) || this.streams.has(stream)) return;
+    this.streams.add(stream);
+    this.engine.subscribeStream(stream);
+  }
 }
 
 const RATE_LIMITED: Payload = Object.freeze({ reason: "rate_limited" });
+const CRASHED = Symbol("crashed");
 
 function truncate(text: string): string {
   // A close reason must fit in 123 bytes.

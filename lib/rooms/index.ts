@@ -18,6 +18,7 @@ import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
 import type { MembershipRow, MessageRow, RoomRow } from "../db/rows.ts";
 import { Forbidden, Invalid, NotFound } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
+import { createMessageWriter, type MessageWithAuthor } from "./message-writer.ts";
 
 export interface Room {
   id: number;
@@ -82,6 +83,13 @@ export function createRooms(db: Db, pubsub: PubSub) {
     if (row === undefined) throw new NotFound("room", roomId);
     return toRoom(row);
   }
+
+  // Group commit for messages without an Idempotency-Key: one statement per batch (./message-writer.ts).
+  const writer = createMessageWriter(db, (row) => {
+    const message = toMessage(row);
+    pubsub.broadcast(roomTopic(message.roomId), MESSAGE_CREATED, message);
+    return message;
+  });
 
   function messagesWithAuthors() {
     return db<MessageRow>("messages")
@@ -175,16 +183,22 @@ export function createRooms(db: Db, pubsub: PubSub) {
       return toMessage(row);
     },
 
-    /** Persists a message and publishes it on the room's topic. */
     /**
-     * Stores and broadcasts a message. With a `requestKey` (the request's Idempotency-Key) a second
+     * Stores and broadcasts a message (stored first, broadcast before this resolves, broadcasts in
+     * the order the messages were stored). Messages without a key written at the same time share
+     * one statement (./message-writer.ts), which checks read access as `getRoom` does. With a `requestKey` (the request's Idempotency-Key) a second
      * call with the same author and key returns the message the first stored instead of storing
      * another — even when the first call's answer was lost after its insert — and broadcasts it
      * again (same id), since whether the first call got as far as its broadcast is unknown.
      */
     async createMessage(authorId: number, roomId: number, body: string, options: { requestKey?: string | undefined } = {}): Promise<Message> {
-      await getRoom(authorId, roomId);
       const key = options.requestKey ?? null;
+      if (key === null) {
+        const stored = await writer.write({ roomId, userId: authorId, body });
+        if (stored !== undefined) return stored;
+        // Not inserted: the room is gone or not readable; the single path below says which.
+      }
+      await getRoom(authorId, roomId);
       // One statement: once the row is stored nothing else can fail before the broadcast.
       const inserted = (await db.raw(
         `with inserted as (
@@ -230,8 +244,6 @@ function toRoom(row: RoomRow): Room {
 function toMembership(row: MembershipRow): Membership {
   return { roomId: row.room_id, userId: row.user_id, insertedAt: row.inserted_at };
 }
-
-type MessageWithAuthor = MessageRow & { author_name: string };
 
 function toMessage(row: MessageWithAuthor): Message {
   return {

@@ -124,6 +124,38 @@ test.serial("join reply comes first, then presence_state; stale join_refs are ig
   c.close();
 });
 
+test.serial("a burst of pushes is stored by one insert; broadcasts and replies keep arrival order, and a leave waits for them", async (t) => {
+  const c = await client(t);
+  const { topic, world } = t.context;
+  c.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
+  t.like(await c.next(), ["1", "1", topic, "phx_reply", { status: "ok" }]);
+  let inserts = 0;
+  const onQuery = (q: { sql: string }) => {
+    if (/insert into messages/i.test(q.sql)) inserts++;
+  };
+  world.deps.db.on("query", onQuery);
+  try {
+    const frames = Array.from({ length: 20 }, (_, i) => JSON.stringify(["1", String(10 + i), topic, i === 7 ? "bogus" : "message:new", { body: `burst ${i}` }]));
+    for (const frame of frames) c.send(frame);
+    c.sendFrame(["1", "99", topic, "phx_leave", {}]);
+    const seen: unknown[][] = [];
+    while (seen.length < 20 + 19) seen.push(await c.next());
+    const replies = seen.filter((f) => f[3] === "phx_reply");
+    const broadcasts = seen.filter((f) => f[3] === "message:new");
+    t.deepEqual(replies.map((f) => f[1]), Array.from({ length: 20 }, (_, i) => String(10 + i)), "replies in arrival order");
+    t.like(replies[7], [, "17", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
+    t.deepEqual(broadcasts.map((f) => (f[4] as { body: string }).body), Array.from({ length: 20 }, (_, i) => `burst ${i}`).filter((_, i) => i !== 7));
+    const ids = broadcasts.map((f) => (f[4] as { id: number }).id);
+    t.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    for (const reply of replies.filter((f) => f[1] !== "17")) t.true(ids.includes(((reply[4] as { response: { message: { id: number } } }).response.message.id)));
+    t.like(await c.next(), ["1", "99", topic, "phx_reply", { status: "ok" }], "the leave is answered after every push");
+    t.true(inserts < 19, `${inserts} inserts for 19 messages`);
+  } finally {
+    world.deps.db.off("query", onQuery);
+    c.close();
+  }
+});
+
 test.serial("a duplicate join closes the old channel with phx_close carrying the OLD join_ref, after the new reply", async (t) => {
   const c = await client(t);
   const { topic } = t.context;

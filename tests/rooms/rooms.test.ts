@@ -126,6 +126,35 @@ test("createMessage in a private room the author is not in fails and publishes n
   }
 });
 
+test("messages written at once share one statement, keep their order, and an outsider's among them is refused alone", async (t) => {
+  const secret = await privateRoom("group commit");
+  const received: PubSubMessage[] = [];
+  const off = deps.pubsub.subscribe(roomTopic(secret.id), (m) => received.push(m));
+  const statements: string[] = [];
+  const onQuery = (q: { sql: string }) => {
+    if (/insert into messages/i.test(q.sql)) statements.push(q.sql);
+  };
+  deps.db.on("query", onQuery);
+  try {
+    const authors = [owner, member, outsider, member, owner, member];
+    const outcomes = await Promise.allSettled(authors.map((author, i) => deps.rooms.createMessage(author.id, secret.id, `burst ${i}`)));
+    t.is(statements.length, 1, "one insert for the whole burst");
+    const refused = outcomes[2]!;
+    t.is(refused.status, "rejected");
+    t.true(refused.status === "rejected" && refused.reason instanceof NotFound);
+    const stored = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    t.deepEqual(stored.map((m) => m.body), ["burst 0", "burst 1", "burst 3", "burst 4", "burst 5"]);
+    const ids = stored.map((m) => m.id);
+    t.deepEqual(ids, [...ids].sort((a, b) => a - b), "ids ascend in submission order");
+    t.deepEqual(received.map((m) => (m.payload as { id: number }).id), ids, "broadcast in the order stored");
+    t.deepEqual(stored.map((m) => m.author.name), ["Owner", "Member", "Member", "Owner", "Member"]);
+    t.deepEqual((await deps.db("messages").where({ room_id: secret.id }).orderBy("id")).map((r: { body: string }) => r.body), stored.map((m) => m.body));
+  } finally {
+    deps.db.off("query", onQuery);
+    off();
+  }
+});
+
 test("listMessages: newest first, forward and backward; getMessage only within its room", async (t) => {
   const room = await privateRoom("history");
   const ids: number[] = [];

@@ -17,7 +17,7 @@ import type { PubSubMessage } from "../../pubsub/index.ts";
 import type { AccessEnded, JoinDecision, Rooms } from "../../rooms/index.ts";
 import type { ChannelSchemas } from "../../schemas.ts";
 import type { ApiVersion } from "../../versions.ts";
-import type { Channel, ChannelRoute, Payload } from "../channel.ts";
+import type { Channel, ChannelContext, ChannelInfo, ChannelRoute, JoinResult, Payload, Reply, TerminateReason } from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
 
 export interface RoomChannelDeps {
@@ -107,9 +107,10 @@ export interface RoomRoute extends ChannelRoute {
 
 export function roomRoute(deps: RoomChannelDeps): RoomRoute {
   const authorizer = createJoinAuthorizer(deps.rooms, JOIN_DECISION_TTL_MS);
+  const shared: RoomShared = { deps, authorize: authorizer.authorize, states: createStateBatcher(deps.presence) };
   return {
     pattern: "room:*",
-    create: (topic) => createRoomChannel(topic, deps, authorizer.authorize),
+    create: (topic) => new RoomChannel(topic, shared),
     render: renderRoomBroadcast,
     forget: authorizer.forget,
   };
@@ -121,57 +122,109 @@ export function renderRoomBroadcast(message: PubSubMessage, version: ApiVersion)
   return undefined;
 }
 
-function createRoomChannel(topic: string, deps: RoomChannelDeps, authorizeJoin: Authorize): Channel {
-  const match = TOPIC.exec(topic);
-  const roomId = match === null ? undefined : Number(match[1]);
-  let tracked = false;
-  let audience = false;
+/** A socket waiting for its `presence_state`: `deliver` is called with the encoded state, unless it left meanwhile. */
+interface StateWaiter {
+  deliver(stateJson: string): void;
+}
 
-  return {
-    async join(payload, ctx) {
-      if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
-      const errors = deps.schemas.validate("room-join", payload);
-      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
-      const decision = await authorizeJoin(ctx.socket.userId, roomId);
-      if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
-      audience = payload["presence"] === false;
-      return { status: "ok" };
-    },
+type StateBatcher = (topic: string, waiter: StateWaiter) => void;
 
-    async handleInfo(info, ctx) {
-      if (info.event !== "after_join" || audience) return;
-      deps.presence.track(topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
-      tracked = true;
-      // Retaining the relay makes this node listen to the topic's diffs (clustered: subscribe, then
-      // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
-      // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
-      deps.presenceRelay.retain(topic);
-      // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
-      // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
-      void deps.presence.snapshot(topic).then(
-        (state) => {
-          if (!tracked) return; // left while we waited (terminate released the relay)
-          ctx.subscribe(presenceStream(topic));
-          ctx.push("presence_state", state);
-        },
-        () => {}, // a followed topic's snapshot falls back to this node's view; it does not reject
-      );
-    },
-
-    async handleIn(event, payload, ctx) {
-      if (event !== MESSAGE_NEW) return { status: "error", response: { reason: "unknown_event" } };
-      const errors = deps.schemas.validate("message-new", payload);
-      if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
-      const message = await deps.rooms.createMessage(ctx.socket.userId, roomId!, payload["body"] as string);
-      const version = ctx.socket.apiVersion;
-      return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
-    },
-
-    terminate(_reason, ctx) {
-      if (!tracked) return;
-      tracked = false;
-      deps.presence.untrack(topic, ctx.socket.id);
-      deps.presenceRelay.release(topic);
-    },
+/**
+ * The `presence_state` of a topic is read and JSON-encoded once for every socket whose tracking
+ * landed in the same turn of the event loop, not once per socket: in a storm of N joins into one
+ * room, reading and encoding a state of up to N metas per join made the storm cost O(N²) server
+ * work. Each socket of a batch subscribes to the diffs only after the shared snapshot, as a
+ * lone socket did, so state + later diffs stay consistent for each of them.
+ */
+function createStateBatcher(presence: Presence): StateBatcher {
+  const waiting = new Map<string, StateWaiter[]>();
+  function flush(topic: string): void {
+    const batch = waiting.get(topic);
+    waiting.delete(topic);
+    if (batch === undefined) return;
+    // A followed topic's snapshot falls back to this node's view; it does not reject.
+    void presence.snapshot(topic).then((state) => {
+      const json = JSON.stringify(state);
+      for (const waiter of batch) waiter.deliver(json);
+    }, () => {});
+  }
+  return (topic, waiter) => {
+    const batch = waiting.get(topic);
+    if (batch !== undefined) return void batch.push(waiter);
+    waiting.set(topic, [waiter]);
+    setImmediate(flush, topic);
   };
+}
+
+interface RoomShared {
+  deps: RoomChannelDeps;
+  authorize: Authorize;
+  states: StateBatcher;
+}
+
+// A class, not an object of closures: one lives per joined socket (README, Benchmarks).
+class RoomChannel implements Channel, StateWaiter {
+  private readonly roomId: number | undefined;
+  private tracked = false;
+  private audience = false;
+  private ctx: ChannelContext | undefined;
+
+  constructor(
+    private readonly topic: string,
+    private readonly shared: RoomShared,
+  ) {
+    const match = TOPIC.exec(topic);
+    this.roomId = match === null ? undefined : Number(match[1]);
+  }
+
+  async join(payload: Payload, ctx: ChannelContext): Promise<JoinResult> {
+    const { roomId } = this;
+    if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
+    const errors = this.shared.deps.schemas.validate("room-join", payload);
+    if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+    const decision = await this.shared.authorize(ctx.socket.userId, roomId);
+    if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
+    this.audience = payload["presence"] === false;
+    return { status: "ok" };
+  }
+
+  async handleInfo(info: ChannelInfo, ctx: ChannelContext): Promise<void> {
+    if (info.event !== "after_join" || this.audience) return;
+    const { deps } = this.shared;
+    deps.presence.track(this.topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
+    this.tracked = true;
+    this.ctx = ctx;
+    // Retaining the relay makes this node listen to the topic's diffs (clustered: subscribe, then
+    // read Redis); the snapshot waits for that, so the first joiner on a node sees the whole cluster.
+    // The socket subscribes to the diffs only after the snapshot, which already holds what they carried.
+    deps.presenceRelay.retain(this.topic);
+    // Not awaited: the socket's next frames (heartbeats, pushes) are answered while the view syncs,
+    // which takes a Redis round trip, or up to the presence core's sync timeout while Redis is away.
+    // The snapshot is shared with the sockets tracked in the same turn (createStateBatcher).
+    this.shared.states(this.topic, this);
+  }
+
+  deliver(stateJson: string): void {
+    if (!this.tracked || this.ctx === undefined) return; // left while we waited (terminate released the relay)
+    this.ctx.subscribe(presenceStream(this.topic));
+    this.ctx.pushEncoded("presence_state", stateJson);
+  }
+
+  async handleIn(event: string, payload: Payload, ctx: ChannelContext): Promise<Reply> {
+    if (event !== MESSAGE_NEW) return { status: "error", response: { reason: "unknown_event" } };
+    const { deps } = this.shared;
+    const errors = deps.schemas.validate("message-new", payload);
+    if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
+    const message = await deps.rooms.createMessage(ctx.socket.userId, this.roomId!, payload["body"] as string);
+    const version = ctx.socket.apiVersion;
+    return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
+  }
+
+  terminate(_reason: TerminateReason, ctx: ChannelContext): void {
+    if (!this.tracked) return;
+    this.tracked = false;
+    this.ctx = undefined;
+    this.shared.deps.presence.untrack(this.topic, ctx.socket.id);
+    this.shared.deps.presenceRelay.release(this.topic);
+  }
 }

@@ -1,0 +1,109 @@
+/**
+ * The message writer (private to the rooms context): group commit for new messages. Messages
+ * submitted while a write is in flight (or within the same turn of the event loop) are inserted
+ * together by ONE statement, which also checks that each author may still read the room, so a
+ * message costs a share of one round trip instead of two round trips of its own.
+ *
+ * - order is kept: batches run one at a time, in submission order; inside a batch the rows are
+ *   inserted in submission order (ids ascend with it), and their broadcasts go out in that order;
+ * - every message is persisted before it is broadcast, and broadcast before its caller hears of it;
+ * - a message the statement did not insert (the room is gone, or private and the author not a
+ *   member) is handed back as `undefined`: the caller then takes the single-message path, which
+ *   says why (NotFound) exactly as before;
+ * - a failed statement fails every message of its batch (nothing of it was stored: one statement).
+ *
+ *     const writer = createMessageWriter(db, (row) => publish(toMessage(row)))
+ *     const message = await writer.write({ roomId: 1, userId: 7, body: "hi" }) // → what `stored` made of the row, or undefined
+ */
+import type { Db } from "../db/index.ts";
+import type { MessageRow } from "../db/rows.ts";
+
+export type MessageWithAuthor = MessageRow & { author_name: string };
+
+export interface NewMessage {
+  roomId: number;
+  userId: number;
+  body: string;
+}
+
+interface Pending<T> extends NewMessage {
+  resolve(stored: T | undefined): void;
+  reject(error: unknown): void;
+}
+
+export interface MessageWriter<T> {
+  write(message: NewMessage): Promise<T | undefined>;
+}
+
+/**
+ * At most this many rows per statement: bounds the statement's size (3 parameters a row, far
+ * below PostgreSQL's 65,535) and how long one batch holds the connection.
+ */
+const MAX_BATCH = 500;
+
+/** `stored` runs once per inserted row, in order, before any caller of the batch resumes. */
+export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) => T): MessageWriter<T> {
+  let queue: Array<Pending<T>> = [];
+  let writing = false;
+  let scheduled = false;
+
+  function schedule(): void {
+    if (writing || scheduled || queue.length === 0) return;
+    scheduled = true;
+    // The rest of this turn's messages (every socket's frames read in one poll) join the batch.
+    setImmediate(flush);
+  }
+
+  async function flush(): Promise<void> {
+    scheduled = false;
+    const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
+    queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+    writing = true;
+    try {
+      const rows = await insert(db, batch);
+      // Rows come back in id order, which is submission order; a message the statement left out
+      // (no longer readable) is the one whose fields do not match the next row.
+      let next = 0;
+      const results: Array<T | undefined> = batch.map((m) => {
+        const row = rows[next];
+        if (row === undefined || row.room_id !== m.roomId || row.user_id !== m.userId || row.body !== m.body) return undefined;
+        next++;
+        return stored(row);
+      });
+      batch.forEach((m, i) => m.resolve(results[i]));
+    } catch (error) {
+      for (const m of batch) m.reject(error);
+    } finally {
+      writing = false;
+      schedule();
+    }
+  }
+
+  return {
+    write(message) {
+      return new Promise((resolve, reject) => {
+        queue.push({ ...message, resolve, reject });
+        schedule();
+      });
+    },
+  };
+}
+
+/** One statement: insert the readable messages in order, return them with their authors' names. */
+async function insert(db: Db, batch: readonly NewMessage[]): Promise<MessageWithAuthor[]> {
+  const values = batch.map((_, i) => `(${i}::int, ?::int, ?::int, ?::text)`).join(", ");
+  const bindings = batch.flatMap((m) => [m.roomId, m.userId, m.body]);
+  const result = (await db.raw(
+    `with inserted as (
+       insert into messages (room_id, user_id, body)
+       select v.room_id, v.user_id, v.body from (values ${values}) as v(ord, room_id, user_id, body)
+       join rooms on rooms.id = v.room_id
+       where not rooms.private
+          or exists (select 1 from memberships where memberships.room_id = v.room_id and memberships.user_id = v.user_id)
+       order by v.ord
+       returning *)
+     select inserted.*, users.name as author_name from inserted join users on users.id = inserted.user_id order by inserted.id`,
+    bindings,
+  )) as { rows: MessageWithAuthor[] };
+  return result.rows;
+}
