@@ -21,7 +21,7 @@ import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negot
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
 import { createLimiterStore, type LimiterStore } from "./http/rate-limit-store.ts";
-import { buildRouter } from "./http/router.ts";
+import { buildRouter, composeRoutes } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
@@ -29,7 +29,8 @@ import { configuredSchedule } from "./version-lifecycle.ts";
 
 /** `limiter`: pass one to close it when the server stops (its Redis connection, when clustered). */
 export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStore = createLimiterStore(deps.config)): Koa<HttpState> {
-  const table = routes(deps, options);
+  // Each route's chain composed once: the router runs it, the OpenAPI documents describe it.
+  const table = composeRoutes(deps, routes(deps, options), limiter);
   // When versions stop being offered, from V1_SUNSET and V1_BROWNOUTS; the clock says where we are.
   const lifecycle = { schedule: configuredSchedule(deps.config), clock: deps.clock };
   const app = new Koa<HttpState>();
@@ -69,6 +70,6 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
   app.use(tagRepresentations());
-  app.use(buildRouter(deps, table, limiter));
+  app.use(buildRouter(table));
   return app;
 }

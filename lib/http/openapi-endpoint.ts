@@ -1,10 +1,10 @@
 /**
  * `GET /openapi/v1.json`, `GET /openapi/v2.json`: the OpenAPI document of each version, built
- * from the route table once per state of the version (offered, or past its sunset), so a
+ * from the composed routes once per state of the version (offered, or past its sunset), so a
  * document turns into "this version is gone" at the sunset without a restart. Outside version
  * negotiation: any `Accept` gets the document.
  *
- *     app.use(serveOpenApi(routes(deps, options), { schedule, clock }))
+ *     app.use(serveOpenApi(composeRoutes(deps, routes(deps, options), limiter), { schedule, clock }))
  */
 import type { Clock } from "../clock.ts";
 import { withdrawal, type Schedule } from "../version-lifecycle.ts";
@@ -12,14 +12,14 @@ import { API_VERSIONS, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
 import type { Middleware } from "./context.ts";
 import { buildOpenApi } from "./openapi.ts";
-import type { Route } from "./routes.ts";
+import type { ComposedRoute } from "./router.ts";
 
 export interface ServeOpenApiOptions {
   schedule: Schedule;
   clock: Clock;
 }
 
-export function serveOpenApi(table: readonly Route[], options: ServeOpenApiOptions): Middleware {
+export function serveOpenApi(table: readonly ComposedRoute[], options: ServeOpenApiOptions): Middleware {
   const { schedule, clock } = options;
   const paths = new Map<string, ApiVersion>(API_VERSIONS.map((v) => [`/openapi/v${v}.json`, v]));
   const documents = new Map<string, StaticRepresentation>();
