@@ -15,7 +15,8 @@ import { instrumentRequests } from "./http/instrument-requests.ts";
 import { serveMetrics } from "./http/metrics.ts";
 import { assignRequestId } from "./http/request-id.ts";
 import { setSecurityHeaders } from "./http/security-headers.ts";
-import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts";
+import { stampRequests } from "./http/stamp.ts";
+import { answerConditionalGets } from "./http/conditional.ts";
 import { lookUpCaller } from "./http/auth.ts";
 import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
@@ -36,10 +37,7 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
   // Outside everything else, so every answer carries them: errors, preflights, probes.
-  app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
-  app.use(varyByCaller());
-  app.use(assignRequestId());
-  app.use(identifyClient(deps.config.trustProxy));
+  app.use(stampRequests(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }), varyByCaller(), assignRequestId(), identifyClient(deps.config.trustProxy)));
   app.use(instrumentRequests(deps.telemetry));
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
@@ -69,7 +67,6 @@ export function buildApp(deps: Deps, options: RouteOptions, limiter: LimiterStor
   app.use(lookUpCaller(deps.accounts));
   app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
-  app.use(tagRepresentations());
   app.use(buildRouter(table));
   return app;
 }

@@ -103,3 +103,44 @@ function after(start: Date, text: string): Date | undefined {
 export function configuredSchedule(config: { readonly v1Sunset: Date; readonly v1Brownouts: readonly TimeWindow[] }): Schedule {
   return { 1: { sunset: config.v1Sunset, brownouts: config.v1Brownouts } };
 }
+
+/** The versions withdrawn at an instant, and a short key naming that state (e.g. `1` or ``). */
+export interface WithdrawnState {
+  readonly withdrawn: ReadonlyMap<ApiVersion, Withdrawal>;
+  readonly versions: ReadonlySet<ApiVersion>;
+  readonly key: string;
+}
+
+/**
+ * `withdrawnVersions` for a request path: the state only changes at a sunset or a brownout's
+ * start or end, so it is computed once per interval between those instants and reused inside it
+ * (whichever way the clock moves).
+ *
+ *     const at = withdrawnTimeline(schedule)
+ *     at(clock.now()).withdrawn // the same object for every request until the next boundary
+ */
+export function withdrawnTimeline(schedule: Schedule): (now: Date) => WithdrawnState {
+  const boundaries = [
+    ...new Set(
+      API_VERSIONS.flatMap((v) => {
+        const entry = schedule[v];
+        if (entry === undefined) return [];
+        return [...(entry.sunset === undefined ? [] : [entry.sunset.getTime()]), ...entry.brownouts.flatMap((w) => [w.start.getTime(), w.end.getTime()])];
+      }),
+    ),
+  ].sort((a, b) => a - b);
+  let from = Number.POSITIVE_INFINITY;
+  let until = Number.NEGATIVE_INFINITY;
+  let state: WithdrawnState | undefined;
+  return (now) => {
+    const t = now.getTime();
+    if (state !== undefined && t >= from && t < until) return state;
+    // Every comparison in `withdrawal` is `t >= boundary` or `t < boundary`: constant in [from, until).
+    const next = boundaries.findIndex((b) => b > t);
+    from = next === -1 ? (boundaries[boundaries.length - 1] ?? Number.NEGATIVE_INFINITY) : next === 0 ? Number.NEGATIVE_INFINITY : boundaries[next - 1]!;
+    until = next === -1 ? Number.POSITIVE_INFINITY : boundaries[next]!;
+    const withdrawn = withdrawnVersions(schedule, now);
+    state = { withdrawn, versions: new Set(withdrawn.keys()), key: [...withdrawn.keys()].join(".") };
+    return state;
+  };
+}

@@ -42,9 +42,10 @@ export async function identifyCaller(accounts: Accounts, ctx: HttpContext): Prom
  *     app.use(lookUpCaller(deps.accounts)) // before negotiateVersion
  */
 export function lookUpCaller(accounts: Accounts): Middleware {
-  return async function lookUpCallerMiddleware(ctx, next) {
-    await identifyCaller(accounts, ctx);
-    await next();
+  return function lookUpCallerMiddleware(ctx, next) {
+    // Already known (limitRequests looked it up): pass through without a frame of its own.
+    if (ctx.state.caller !== undefined) return next();
+    return identifyCaller(accounts, ctx).then(() => next());
   };
 }
 

@@ -10,7 +10,7 @@ import type { Clock } from "../clock.ts";
 import { withdrawal, type Schedule } from "../version-lifecycle.ts";
 import { API_VERSIONS, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
-import type { Middleware } from "./context.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 import { buildOpenApi } from "./openapi.ts";
 import type { ComposedRoute } from "./router.ts";
 
@@ -34,10 +34,13 @@ export function serveOpenApi(table: readonly ComposedRoute[], options: ServeOpen
   }
   // Built at boot, so a broken schema stops the boot rather than the first request.
   for (const version of API_VERSIONS) document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset");
-  return async function serveOpenApiMiddleware(ctx, next) {
+  return function serveOpenApiMiddleware(ctx, next) {
     const version = paths.get(ctx.path);
     if (version === undefined) return next();
+    return Promise.resolve(answer(ctx, version));
+  };
+  function answer(ctx: HttpContext, version: ApiVersion): void {
     ctx.state.route = ctx.path;
     sendStatic(ctx, document(version, withdrawal(schedule, version, clock.now())?.reason === "sunset"));
-  };
+  }
 }

@@ -48,7 +48,7 @@ export const NEGOTIATION_STEP: ChainStep = {
       : { problems: [problem("not_acceptable")] },
 };
 
-/** answerConditionalGets + tagRepresentations (app.ts), for GET routes: a strong ETag, and 304 for `If-None-Match`. */
+/** answerConditionalGets (app.ts), for GET routes: a strong ETag, and 304 for `If-None-Match`. */
 export const CONDITIONAL_STEP: ChainStep = {
   name: "conditionalGet",
   runs: "app",

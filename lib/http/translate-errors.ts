@@ -14,7 +14,6 @@ const RETRY_AFTER_SECONDS = "5";
 
 export function translateErrors(logger: Logger): Middleware {
   return async function translateErrorsMiddleware(ctx, next) {
-    ctx.vary("Accept");
     try {
       await next();
     } catch (error) {

@@ -12,7 +12,7 @@ import type { Clock } from "../clock.ts";
 import { withdrawnVersions, type Schedule, type Withdrawal } from "../version-lifecycle.ts";
 import { API_VERSIONS, CURRENT_VERSION, DEFAULT_VERSION, VERSIONS, mediaType, parameterMediaType, type ApiVersion, type VersionDeclaration } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
-import type { Middleware } from "./context.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 
 export interface ServeVersionsOptions {
   /** When versions stop being offered (`V1_SUNSET`, `V1_BROWNOUTS`). */
@@ -56,13 +56,16 @@ export function versionsDocument(schedule: Schedule, withdrawn: ReadonlyMap<ApiV
 export function serveVersions(options: ServeVersionsOptions): Middleware {
   // The body changes only when a version is withdrawn or comes back: one per such state, built once.
   const bodies = new Map<string, StaticRepresentation>();
-  return async function serveVersionsMiddleware(ctx, next) {
+  return function serveVersionsMiddleware(ctx, next) {
     if (ctx.path !== "/versions") return next();
+    return Promise.resolve(answer(ctx));
+  };
+  function answer(ctx: HttpContext): void {
     ctx.state.route = "/versions";
     const withdrawn = withdrawnVersions(options.schedule, options.clock.now());
     const key = [...withdrawn].map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`).join(",");
     let body = bodies.get(key);
     if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.schedule, withdrawn), "application/json; charset=utf-8")));
     sendStatic(ctx, body);
-  };
+  }
 }
