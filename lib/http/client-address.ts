@@ -54,7 +54,7 @@ export function clientAddressResolver(trust: TrustProxy): AddressResolver {
   };
 }
 
-/** Sets `ctx.state.clientAddress` for everything after it. */
+/** Sets `ctx.state.clientAddress` (read with `clientAddressOf`) for everything after it. */
 export function identifyClient(trust: TrustProxy): RequestStamp {
   const resolve = clientAddressResolver(trust);
   return function identifyClient(ctx) {

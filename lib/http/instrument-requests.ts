@@ -10,7 +10,7 @@
  *     app.use(instrumentRequests(deps.telemetry))
  */
 import type { Telemetry } from "../telemetry/index.ts";
-import type { HttpContext, Middleware } from "./context.ts";
+import { requestIdOf, type HttpContext, type Middleware } from "./context.ts";
 
 export function instrumentRequests(telemetry: Telemetry): Middleware {
   return function instrumentRequestsMiddleware(ctx, next) {
@@ -27,7 +27,7 @@ export function instrumentRequests(telemetry: Telemetry): Middleware {
         "http.request.stop",
         { duration_ms: performance.now() - start },
         {
-          request_id: ctx.state.requestId,
+          request_id: requestIdOf(ctx),
           method: ctx.method,
           path: withoutQuery(ctx.originalUrl),
           route: routeOf(ctx),

@@ -1,14 +1,14 @@
 /**
  * Versioning at the edge: the URL prefix (`/v1`, `/v2`), the `Accept` header, the caller's
  * pinned version and the clock (sunsets, brownouts) decide the version once, here; everything
- * downstream reads `ctx.state.version`.
+ * downstream reads `versionOf(ctx)`.
  */
 import type { Clock } from "../clock.ts";
 import { describeWithdrawal, withdrawnTimeline, type Schedule, type Withdrawal, type WithdrawnState } from "../version-lifecycle.ts";
 import { CURRENT_VERSION, DEPRECATED_VERSIONS, VERSIONS, mediaType, parseApiVersion, type ApiVersion, type VersionDeclaration } from "../versions.ts";
 import { Invalid } from "../errors.ts";
 import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
-import type { HttpContext, Middleware } from "./context.ts";
+import { type HttpContext, type Middleware, versionOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import type { RequestStamp } from "./stamp.ts";
 
