@@ -44,16 +44,25 @@ export interface RequestPolicies {
 export function limitRequests(store: LimiterStore, accounts: Accounts, policies: RequestPolicies): Middleware {
   const byUser = store(policies.perUser);
   const byAddress = store(policies.perAddress);
+  // Built once: the policy fields never change, and the 429 details only name the policy.
+  const userPolicy = policyField(policies.perUser);
+  const addressPolicy = policyField(policies.perAddress);
+  const tooManyByUser = `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`;
+  const tooMany = (what: string) => `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`;
+  const tooManyWithout = tooMany("requests without a bearer token");
+  const tooManyInvalid = tooMany("requests with an invalid bearer token");
   return async function limitRequestsMiddleware(ctx, next) {
     const caller = await identifyCaller(accounts, ctx);
     const user = ctx.state.user;
+    const res = ctx.res;
     if (caller === "user" && user !== undefined) {
-      const state = await take(byUser, policies.perUser, `user:${user.id}`, `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`);
-      ctx.set(rateLimitHeaders(policies.perUser, state));
+      const state = await take(byUser, policies.perUser, `user:${user.id}`, tooManyByUser);
+      res.setHeader("RateLimit-Policy", userPolicy);
+      res.setHeader("RateLimit", stateField(policies.perUser, state));
     } else {
-      const what = caller === "none" ? "requests without a bearer token" : "requests with an invalid bearer token";
-      const state = await take(byAddress, policies.perAddress, clientAddressOf(ctx), `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`);
-      ctx.set(rateLimitHeaders(policies.perAddress, state));
+      const state = await take(byAddress, policies.perAddress, clientAddressOf(ctx), caller === "none" ? tooManyWithout : tooManyInvalid);
+      res.setHeader("RateLimit-Policy", addressPolicy);
+      res.setHeader("RateLimit", stateField(policies.perAddress, state));
     }
     await next();
   };
@@ -142,11 +151,15 @@ function seconds(ms: number): number {
 
 /** The draft's structured fields: the policy (quota `q`, window `w`) and the state (remaining `r`, reset `t`). */
 export function rateLimitHeaders(policy: RatePolicy, state: RateLimiterRes): Record<string, string> {
-  const remaining = Math.max(0, policy.points - state.consumedPoints);
-  return {
-    "RateLimit-Policy": `"${policy.name}";q=${policy.points};w=${policy.windowSeconds}`,
-    RateLimit: `"${policy.name}";r=${remaining};t=${seconds(state.msBeforeNext)}`,
-  };
+  return { "RateLimit-Policy": policyField(policy), RateLimit: stateField(policy, state) };
+}
+
+function policyField(policy: RatePolicy): string {
+  return `"${policy.name}";q=${policy.points};w=${policy.windowSeconds}`;
+}
+
+function stateField(policy: RatePolicy, state: RateLimiterRes): string {
+  return `"${policy.name}";r=${Math.max(0, policy.points - state.consumedPoints)};t=${seconds(state.msBeforeNext)}`;
 }
 
 function tooManyRequests(policy: RatePolicy, state: RateLimiterRes, detail: string): HttpProblem {
