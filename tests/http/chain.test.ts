@@ -27,10 +27,9 @@ let composed: ComposedRoute[];
 let tightUser: { id: number; token: string; email: string };
 
 test.before(async () => {
-  [app, tight] = await Promise.all([
-    startTestServer({ V1_SUNSET: "2027-06-30", BODY_LIMIT_BYTES: "2048" }, { clock }),
-    startTestServer({ API_RATE_LIMIT: "1", SIGNUPS_PER_ADDRESS: "1", LOGIN_FAILURES_PER_EMAIL: "1" }),
-  ]);
+  // One after the other: two PGlite instances migrating at once can outlast knex's acquire timeout on a loaded machine.
+  app = await startTestServer({ V1_SUNSET: "2027-06-30", BODY_LIMIT_BYTES: "2048" }, { clock });
+  tight = await startTestServer({ API_RATE_LIMIT: "1", SIGNUPS_PER_ADDRESS: "1", LOGIN_FAILURES_PER_EMAIL: "1" });
   tightUser = await tight.signUp("tight");
   composed = composeRoutes(app.deps, routes(app.deps, { socketUrl: () => "ws://unused" }), createLimiterStore(app.deps.config));
 });
