@@ -15,27 +15,26 @@ import { instrumentRequests } from "./http/instrument-requests.ts";
 import { serveMetrics } from "./http/metrics.ts";
 import { assignRequestId } from "./http/request-id.ts";
 import { setSecurityHeaders } from "./http/security-headers.ts";
-import { answerConditionalGets, tagRepresentations } from "./http/conditional.ts";
+import { stampRequests } from "./http/stamp.ts";
+import { answerConditionalGets } from "./http/conditional.ts";
 import { lookUpCaller } from "./http/auth.ts";
 import { negotiateVersion, stripVersionPrefix, varyByCaller } from "./http/negotiate.ts";
 import { serveOpenApi } from "./http/openapi-endpoint.ts";
 import { limitRequests } from "./http/rate-limit.ts";
-import { buildRouter } from "./http/router.ts";
+import { buildRouter, composeRoutes } from "./http/router.ts";
 import { routes, type RouteOptions } from "./http/routes.ts";
 import { serveVersions } from "./http/versions-endpoint.ts";
 import { translateErrors } from "./http/translate-errors.ts";
 
 export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> {
-  const table = routes(deps, options);
+  // Each route's chain composed once: the router runs it, the OpenAPI documents describe it.
+  const table = composeRoutes(deps, routes(deps, options), deps.limiter);
   // Each version's deprecation, sunset and brownouts (V1_SUNSET, V1_BROWNOUTS); the clock says where we are.
   const lifecycle = { versions: deps.config.versions, clock: deps.clock };
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
   // Outside everything else, so every answer carries them: errors, preflights, probes.
-  app.use(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }));
-  app.use(varyByCaller());
-  app.use(assignRequestId());
-  app.use(identifyClient(deps.config.trustProxy));
+  app.use(stampRequests(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }), varyByCaller(), assignRequestId(), identifyClient(deps.config.trustProxy)));
   app.use(instrumentRequests(deps.telemetry));
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
@@ -65,7 +64,6 @@ export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> 
   app.use(lookUpCaller(deps.accounts));
   app.use(negotiateVersion(lifecycle));
   app.use(answerConditionalGets());
-  app.use(tagRepresentations());
-  app.use(buildRouter(deps, table, deps.limiter));
+  app.use(buildRouter(table));
   return app;
 }

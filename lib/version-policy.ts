@@ -100,6 +100,46 @@ export function versionPolicy(schedules: Readonly<Partial<Record<ApiVersion, Ver
   });
 }
 
+/** The versions withdrawn at an instant, and a short key naming that state (e.g. `1` or ``). */
+export interface WithdrawnState {
+  readonly withdrawn: ReadonlyMap<ApiVersion, Withdrawal>;
+  readonly versions: ReadonlySet<ApiVersion>;
+  readonly key: string;
+}
+
+/**
+ * `policy.withdrawn` for a request path: the answer only changes at a sunset or a brownout's
+ * start or end, so it is computed once per interval between those instants and reused inside it
+ * (whichever way the clock moves).
+ *
+ *     const at = withdrawnTimeline(config.versions)
+ *     at(clock.now()).withdrawn // the same object for every request until the next boundary
+ */
+export function withdrawnTimeline(policy: VersionPolicy): (now: Date) => WithdrawnState {
+  const boundaries = [
+    ...new Set(
+      policy.all.flatMap((facts) => [
+        ...(facts.sunset === undefined ? [] : [facts.sunset.getTime()]),
+        ...facts.brownouts.flatMap((w) => [w.start.getTime(), w.end.getTime()]),
+      ]),
+    ),
+  ].sort((a, b) => a - b);
+  let from = Number.POSITIVE_INFINITY;
+  let until = Number.NEGATIVE_INFINITY;
+  let state: WithdrawnState | undefined;
+  return (now) => {
+    const t = now.getTime();
+    if (state !== undefined && t >= from && t < until) return state;
+    // Every comparison in `withdrawalAt` is `t >= boundary` or `t < boundary`: constant in [from, until).
+    const next = boundaries.findIndex((b) => b > t);
+    from = next === -1 ? (boundaries[boundaries.length - 1] ?? Number.NEGATIVE_INFINITY) : next === 0 ? Number.NEGATIVE_INFINITY : boundaries[next - 1]!;
+    until = next === -1 ? Number.POSITIVE_INFINITY : boundaries[next]!;
+    const withdrawn = policy.withdrawn(now);
+    state = { withdrawn, versions: new Set(withdrawn.keys()), key: [...withdrawn.keys()].join(".") };
+    return state;
+  };
+}
+
 function withdrawalAt(facts: VersionFacts, t: number): Withdrawal | undefined {
   if (facts.sunset !== undefined && t >= facts.sunset.getTime()) return { reason: "sunset", since: facts.sunset };
   // Overlapping windows: the one that lasts longest decides when the version is back.

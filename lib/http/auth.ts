@@ -1,7 +1,7 @@
 /**
  * Bearer-token authentication: `identifyCaller` looks the token up once per request (the rate
  * limit needs the user before anything else runs, and version negotiation needs the caller's
- * pinned version); `requireUser` admits a request only with a live token, reusing that lookup.
+ * pinned version); `requireUser` admits a request only with a live token, reading that lookup.
  */
 import type { Accounts } from "../accounts/index.ts";
 import type { HttpContext, Middleware } from "./context.ts";
@@ -42,19 +42,25 @@ export async function identifyCaller(accounts: Accounts, ctx: HttpContext): Prom
  *     app.use(lookUpCaller(deps.accounts)) // before negotiateVersion
  */
 export function lookUpCaller(accounts: Accounts): Middleware {
-  return async function lookUpCallerMiddleware(ctx, next) {
-    await identifyCaller(accounts, ctx);
-    await next();
+  return function lookUpCallerMiddleware(ctx, next) {
+    // Already known (limitRequests looked it up): pass through without a frame of its own.
+    if (ctx.state.caller !== undefined) return next();
+    return identifyCaller(accounts, ctx).then(() => next());
   };
 }
 
-export function requireUser(accounts: Accounts): Middleware {
-  return async function requireUserMiddleware(ctx, next) {
-    const caller = await identifyCaller(accounts, ctx);
-    if (caller === "none") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
-    if (caller === "invalid") throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
-    await next();
-  };
+/**
+ * Admits a request only with a live token: a synchronous check of what `lookUpCaller` (app.ts,
+ * in front of every route) found, so it costs no lookup, promise or frame of its own.
+ *
+ *     const steps = [{ name: "requireUser", runs: "router", check: requireUser, contract: … }]
+ */
+export function requireUser(ctx: HttpContext): void {
+  const caller = ctx.state.caller;
+  if (caller === "user") return;
+  if (caller === undefined) throw new Error("requireUser() runs behind lookUpCaller(), which looks the bearer token up (app.ts)");
+  if (caller === "none") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
+  throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
 }
 
 /** The authenticated user; only call behind `requireUser`. */

@@ -1,13 +1,13 @@
 /**
  * Request bodies: the Content-Type rules of the contract (415), JSON parsing through koa-body
  * with a size limit (400 malformed, 413 too large), then the negotiated version's schema (422).
- * The validated body lands in `ctx.state.body`.
+ * The validated body lands in `bodyOf(ctx)`.
  */
 import { koaBody } from "koa-body";
 import type { RequestSchemas } from "../schemas.ts";
 import { mediaType, parameterMediaType, API_VERSIONS } from "../versions.ts";
 import { classifyBodyType } from "./accept.ts";
-import type { HttpContext, Middleware } from "./context.ts";
+import { type HttpContext, type Middleware, versionOf, bodyOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
 const JSON_TYPES = [
@@ -43,19 +43,19 @@ export function bodyParser(options: BodyOptions): (schema: string) => Middleware
         if (hasBody(ctx)) throw unsupported("a request body needs Content-Type: application/json or one of our vendor types");
         ctx.state.body = {}; // no body at all: the schema says what is missing
       } else if (declared.kind === "unsupported") {
-        throw unsupported(`Content-Type ${declared.mediaType} is not accepted; send application/json or ${mediaType(ctx.state.version)}`);
+        throw unsupported(`Content-Type ${declared.mediaType} is not accepted; send application/json or ${mediaType(versionOf(ctx))}`);
       } else {
-        if (declared.version !== undefined && declared.version !== ctx.state.version) {
+        if (declared.version !== undefined && declared.version !== versionOf(ctx)) {
           throw unsupported(
-            `the body is declared as version ${declared.version} (${mediaType(declared.version)}) but the request negotiated version ${ctx.state.version}; send ${mediaType(ctx.state.version)} or application/json`,
+            `the body is declared as version ${declared.version} (${mediaType(declared.version)}) but the request negotiated version ${versionOf(ctx)}; send ${mediaType(versionOf(ctx))} or application/json`,
           );
         }
         await parse(ctx, async () => {});
         ctx.state.body = (ctx.request.body ?? {}) as Record<string, unknown>;
       }
-      const errors = options.schemas.validate(ctx.state.version, schema, ctx.state.body);
+      const errors = options.schemas.validate(versionOf(ctx), schema, bodyOf(ctx));
       if (errors.length > 0) {
-        throw HttpProblem.of("validation_failed", `the request body does not match the ${schema} schema of version ${ctx.state.version}`, { errors });
+        throw HttpProblem.of("validation_failed", `the request body does not match the ${schema} schema of version ${versionOf(ctx)}`, { errors });
       }
       await next();
     };

@@ -13,11 +13,11 @@
  *
  *     const resolve = clientAddressResolver({ hops: 1 })
  *     resolve("10.0.0.2", "203.0.113.9, 198.51.100.4") // → "198.51.100.4"
- *     app.use(identifyClient(config.trustProxy))       // → ctx.state.clientAddress
+ *     app.use(stampRequests(identifyClient(config.trustProxy))) // → ctx.state.clientAddress
  */
 import { BlockList, isIP } from "node:net";
 import type { TrustProxy } from "../config.ts";
-import type { Middleware } from "./context.ts";
+import type { RequestStamp } from "./stamp.ts";
 
 export type AddressResolver = (peer: string, forwardedFor: string | undefined) => string;
 
@@ -54,13 +54,13 @@ export function clientAddressResolver(trust: TrustProxy): AddressResolver {
   };
 }
 
-/** Sets `ctx.state.clientAddress` for everything after it. */
-export function identifyClient(trust: TrustProxy): Middleware {
+/** Sets `ctx.state.clientAddress` (read with `clientAddressOf`) for everything after it. */
+export function identifyClient(trust: TrustProxy): RequestStamp {
   const resolve = clientAddressResolver(trust);
-  return async function identifyClientMiddleware(ctx, next) {
-    const forwarded = ctx.get("X-Forwarded-For");
-    ctx.state.clientAddress = resolve(ctx.req.socket.remoteAddress ?? "", forwarded === "" ? undefined : forwarded);
-    await next();
+  return function identifyClient(ctx) {
+    // Node joins repeated X-Forwarded-For lines with ", ".
+    const forwarded = ctx.req.headers["x-forwarded-for"];
+    ctx.state.clientAddress = resolve(ctx.req.socket.remoteAddress ?? "", typeof forwarded === "string" && forwarded !== "" ? forwarded : undefined);
   };
 }
 

@@ -11,30 +11,47 @@
  * to every request with a manual `If-None-Match`, so browser and Node clients would never see a 304.
  *
  *     app.use(answerConditionalGets())
- *     app.use(tagRepresentations())
  *     // GET /rooms/3                          → 200, ETag: "Yh0…"
  *     // GET /rooms/3, If-None-Match: "Yh0…"    → 304
  */
-import { hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
-/** Turns a fresh GET/HEAD (matching `If-None-Match`) into a 304. Goes outside `tagRepresentations`. */
+/**
+ * For GET and HEAD: tags a 2xx JSON answer (serialised here, once, into the bytes sent) and
+ * turns it into a 304 when `If-None-Match` matches. Other methods pass straight through.
+ */
 export function answerConditionalGets(): Middleware {
-  return async function answerConditionalGetsMiddleware(ctx, next) {
-    await next();
-    if (notModified(ctx)) {
-      ctx.status = 304;
-      ctx.body = null;
-    }
+  return function answerConditionalGetsMiddleware(ctx, next) {
+    if (ctx.method !== "GET" && ctx.method !== "HEAD") return next();
+    return next().then(() => {
+      if (ctx.status < 200 || ctx.status >= 300) return;
+      tag(ctx);
+      if (notModified(ctx)) {
+        ctx.status = 304;
+        ctx.body = null;
+      }
+    });
   };
 }
 
+/** Adds a strong ETag to an answer that carries a JSON body and no tag yet. */
+function tag(ctx: HttpContext): void {
+  const body: unknown = ctx.body;
+  if (body === null || typeof body !== "object" || Buffer.isBuffer(body) || ctx.res.hasHeader("ETag")) return;
+  // Serialised once, here: the tag covers exactly the bytes sent, Koa sends this buffer as it is
+  // (no second encoding to count its length) and keeps our Content-Type.
+  const bytes = Buffer.from(JSON.stringify(body));
+  ctx.body = bytes;
+  ctx.res.setHeader("ETag", representationTag(String(ctx.response.get("Content-Type") ?? ""), bytes));
+}
+
 function notModified(ctx: HttpContext): boolean {
-  if ((ctx.method !== "GET" && ctx.method !== "HEAD") || ctx.status < 200 || ctx.status >= 300) return false;
-  const condition = ctx.get("If-None-Match");
+  const condition = ctx.req.headers["if-none-match"];
+  if (condition === undefined || condition === "") return false;
   const tag = ctx.response.get("ETag");
-  return condition !== "" && tag !== undefined && noneMatchFails(condition, String(tag));
+  return tag !== undefined && tag !== "" && noneMatchFails(condition, String(tag));
 }
 
 /**
@@ -49,23 +66,10 @@ export function noneMatchFails(condition: string, tag: string): boolean {
   return (condition.match(/(?:W\/)?"[^"]*"/g) ?? []).some((listed) => listed.replace(/^W\//, "") === opaque);
 }
 
-/** Adds a strong ETag to 2xx GET/HEAD answers that carry a JSON body and no tag yet. */
-export function tagRepresentations(): Middleware {
-  return async function tagRepresentationsMiddleware(ctx, next) {
-    await next();
-    if ((ctx.method !== "GET" && ctx.method !== "HEAD") || ctx.status < 200 || ctx.status >= 300) return;
-    const body: unknown = ctx.body;
-    if (body === null || typeof body !== "object" || Buffer.isBuffer(body) || ctx.response.get("ETag") !== undefined) return;
-    // Serialise once, here: the tag covers exactly the bytes sent, and Koa keeps our Content-Type.
-    const json = JSON.stringify(body);
-    ctx.body = json;
-    ctx.set("ETag", representationTag(String(ctx.response.get("Content-Type") ?? ""), json));
-  };
-}
-
 /** A strong entity tag of a body in a media type: a SHA-256 of both (collisions are not a concern). */
-export function representationTag(contentType: string, body: string): string {
-  return `"${hash("sha256", `${contentType}\n${body}`, "base64url")}"`;
+export function representationTag(contentType: string, body: string | Buffer): string {
+  // Hashed in parts: the same digest as of `${contentType}\n${body}`, without building that copy.
+  return `"${createHash("sha256").update(contentType).update("\n").update(body).digest("base64url")}"`;
 }
 
 /** A body computed once at boot (an OpenAPI document, the versions list), with its tag. */

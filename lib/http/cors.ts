@@ -47,8 +47,8 @@ export const ALLOWED_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIO
 
 export function allowCors(options: CorsOptions): Middleware {
   if (options.origins.length === 0) {
-    return async function corsOff(_ctx, next) {
-      await next();
+    return function corsOff(_ctx, next) {
+      return next();
     };
   }
   const anyOrigin = options.origins.includes("*");
@@ -67,7 +67,7 @@ export function allowCors(options: CorsOptions): Middleware {
     maxAge: options.maxAgeSeconds ?? 600,
     credentials: false,
   });
-  return async function allowCorsMiddleware(ctx, next) {
-    await cors(ctx as never, next);
+  return function allowCorsMiddleware(ctx, next) {
+    return cors(ctx as never, next);
   };
 }

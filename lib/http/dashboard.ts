@@ -35,9 +35,12 @@ const SAFE_ORIGIN = /^wss?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})
 
 export function serveDashboard(options: DashboardOptions): Middleware {
   const assets = options.assets ?? dashboardAssets();
-  return async function serveDashboardMiddleware(ctx, next) {
+  return function serveDashboardMiddleware(ctx, next) {
     const file = FILES[ctx.path];
     if (ctx.path !== DASHBOARD_PATH && file === undefined) return next();
+    return answer(ctx, file);
+  };
+  async function answer(ctx: HttpContext, file: (typeof FILES)[string] | undefined): Promise<void> {
     ctx.state.route = ctx.path;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
       throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
@@ -53,7 +56,7 @@ export function serveDashboard(options: DashboardOptions): Middleware {
     }
     ctx.type = "text/html; charset=utf-8";
     ctx.body = built.html.replace("{{SOCKET_URL}}", escapeAttribute(socket?.url ?? ""));
-  };
+  }
 }
 
 function policy(socketOrigin: string | undefined): string {

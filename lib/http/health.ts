@@ -12,7 +12,7 @@
  *     app.use(serveHealth({ checks: [{ name: "database", check: () => db.raw("select 1") }] }))
  *     // GET /ready → 200 {"status":"ok","checks":{"database":"ok"}}
  */
-import type { Middleware } from "./context.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
 export interface ReadinessCheck {
@@ -46,8 +46,12 @@ export function serveHealth(options: HealthOptions): Middleware {
     return running;
   };
 
-  return async function serveHealthMiddleware(ctx, next) {
+  // A plain function in front: every other request passes through without an async frame of its own.
+  return function serveHealthMiddleware(ctx, next) {
     if (ctx.path !== "/health" && ctx.path !== "/ready") return next();
+    return answer(ctx);
+  };
+  async function answer(ctx: HttpContext): Promise<void> {
     ctx.state.route = ctx.path;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
       throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
@@ -68,7 +72,7 @@ export function serveHealth(options: HealthOptions): Middleware {
       );
     }
     ctx.body = { status: "ok", checks };
-  };
+  }
 }
 
 async function runChecks(checks: readonly ReadinessCheck[], timeoutMs: number): Promise<Record<string, CheckState>> {

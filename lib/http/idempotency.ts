@@ -19,7 +19,7 @@
 import { createHmac, hkdfSync } from "node:crypto";
 import type { Logger } from "pino";
 import type { Idempotency, IdempotentRequest } from "../idempotency/index.ts";
-import type { HttpContext, Middleware } from "./context.ts";
+import { type HttpContext, type Middleware, versionOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import { translateErrors } from "./translate-errors.ts";
 
@@ -89,7 +89,8 @@ function scopeOf(ctx: HttpContext): string {
 
 /** What the request asked for: method, URL (prefix and query included), version and body (keys sorted). */
 function fingerprint(key: Buffer, ctx: HttpContext): string {
-  const parts = [ctx.method, ctx.originalUrl, ctx.state.version, canonical(ctx.state.body)];
+  // The body as acceptBody left it (none on a route without a body schema).
+  const parts = [ctx.method, ctx.originalUrl, versionOf(ctx), canonical(ctx.state.body)];
   return createHmac("sha256", key).update(JSON.stringify(parts)).digest("base64url");
 }
 

@@ -7,14 +7,17 @@
  *     app.use(serveMetrics(deps.metrics))
  */
 import type { Metrics } from "../telemetry/metrics.ts";
-import type { Middleware } from "./context.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
 export const METRICS_PATH = "/metrics";
 
 export function serveMetrics(metrics: Metrics): Middleware {
-  return async function serveMetricsMiddleware(ctx, next) {
+  return function serveMetricsMiddleware(ctx, next) {
     if (ctx.path !== METRICS_PATH) return next();
+    return answer(ctx);
+  };
+  async function answer(ctx: HttpContext): Promise<void> {
     ctx.state.route = METRICS_PATH;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
       throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
@@ -23,5 +26,5 @@ export function serveMetrics(metrics: Metrics): Middleware {
     // After the body: a string body would otherwise set text/plain without the format version.
     ctx.set("Content-Type", metrics.contentType);
     ctx.set("Cache-Control", "no-store");
-  };
+  }
 }

@@ -1,27 +1,27 @@
 /**
  * Versioning at the edge: the URL prefix (`/v1`, `/v2`), the `Accept` header, the caller's
  * pinned version and the clock (sunsets, brownouts) decide the version once, here; everything
- * downstream reads `ctx.state.version`.
+ * downstream reads `versionOf(ctx)`.
  */
 import type { Clock } from "../clock.ts";
-import { describeWithdrawal, type VersionPolicy, type Withdrawal } from "../version-policy.ts";
+import { describeWithdrawal, withdrawnTimeline, type VersionPolicy, type Withdrawal, type WithdrawnState } from "../version-policy.ts";
 import { API_VERSIONS, CURRENT_VERSION, mediaType, parseApiVersion, type ApiVersion } from "../versions.ts";
 import { Invalid } from "../errors.ts";
 import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
-import type { HttpContext, Middleware } from "./context.ts";
+import { type HttpContext, type Middleware, versionOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
+import type { RequestStamp } from "./stamp.ts";
 
 const PREFIX = /^\/v(\d+)(?=\/|$)/;
 
 /**
  * `Vary: Accept, Authorization` on every response, errors and preflights included: the version
- * served depends on `Accept` and, through the caller's pinned version, on who asks. Outermost.
+ * served depends on `Accept` and, through the caller's pinned version, on who asks. Outermost:
+ * the header is set whole (later `ctx.vary` calls, CORS's `Origin`, append to it).
  */
-export function varyByCaller(): Middleware {
-  return async function varyByCallerMiddleware(ctx, next) {
-    ctx.vary("Accept");
-    ctx.vary("Authorization");
-    await next();
+export function varyByCaller(): RequestStamp {
+  return function varyByCaller(ctx) {
+    ctx.res.setHeader("Vary", "Accept, Authorization");
   };
 }
 
@@ -30,7 +30,7 @@ export function varyByCaller(): Middleware {
  * An unknown prefix (`/v3/...`) is left alone and ends as a 404.
  */
 export function stripVersionPrefix(): Middleware {
-  return async function stripVersionPrefixMiddleware(ctx, next) {
+  return function stripVersionPrefixMiddleware(ctx, next) {
     ctx.state.basePath = "";
     const match = PREFIX.exec(ctx.path);
     const version = parseApiVersion(match?.[1]);
@@ -39,7 +39,7 @@ export function stripVersionPrefix(): Middleware {
       ctx.state.basePath = match[0];
       ctx.path = ctx.path.slice(match[0].length) || "/";
     }
-    await next();
+    return next();
   };
 }
 
@@ -66,13 +66,16 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
   );
   const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
   const negotiated = rememberNegotiations();
-  return async function negotiateVersionMiddleware(ctx, next) {
+  const withdrawnAt = withdrawnTimeline(versions);
+  // Synchronous: a plain function, so negotiating costs no promise or frame of its own.
+  return function negotiateVersionMiddleware(ctx, next) {
     const now = clock.now();
-    const withdrawn = versions.withdrawn(now);
+    const state = withdrawnAt(now);
+    const withdrawn = state.withdrawn;
     ctx.state.withdrawn = withdrawn;
     const prefix = ctx.state.pinnedVersion;
     const pin = ctx.state.user?.apiVersion;
-    const result = negotiated(ctx.get("Accept") || undefined, prefix, pin, withdrawn);
+    const result = negotiated(ctx.req.headers.accept || undefined, prefix, pin, state);
     if (result.kind === "not_acceptable") {
       const supported = prefix === undefined ? supportedMediaTypes((v) => !withdrawn.has(v)) : [mediaType(prefix), "application/json"];
       throw HttpProblem.of(
@@ -94,7 +97,7 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
       if (deprecated.sunset !== undefined) ctx.set("Sunset", deprecated.sunset);
       ctx.append("Link", `<${successorPath(ctx.originalUrl, version)}>; rel="successor-version"; ${successorType}`);
     }
-    await next();
+    return next();
   };
 }
 
@@ -138,12 +141,7 @@ const REMEMBERED_NEGOTIATIONS = 512;
 /** Longer Accept headers are negotiated each time rather than remembered. */
 const REMEMBERED_ACCEPT_LENGTH = 512;
 
-type Remembered = (
-  accept: string | undefined,
-  prefix: ApiVersion | undefined,
-  pin: ApiVersion | undefined,
-  withdrawn: ReadonlyMap<ApiVersion, unknown>,
-) => Negotiation;
+type Remembered = (accept: string | undefined, prefix: ApiVersion | undefined, pin: ApiVersion | undefined, withdrawn: WithdrawnState) => Negotiation;
 
 /**
  * `negotiate` (a pure function of its inputs) with its answers remembered: clients send a
@@ -153,11 +151,11 @@ type Remembered = (
 function rememberNegotiations(): Remembered {
   const answers = new Map<string, Map<string | undefined, Negotiation>>();
   let size = 0;
-  return (accept, prefix, pin, withdrawnMap) => {
-    const withdrawn = new Set(withdrawnMap.keys());
+  return (accept, prefix, pin, state) => {
+    const withdrawn = state.versions;
     if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH) return negotiate({ accept, prefix, pin, withdrawn });
     // Every part of the key but the header is a version number or nothing: a handful of values.
-    const key = `${prefix ?? ""}|${pin ?? ""}|${[...withdrawn].join(".")}`;
+    const key = `${prefix ?? ""}|${pin ?? ""}|${state.key}`;
     let forKey = answers.get(key);
     const known = forKey?.get(accept);
     if (known !== undefined) return known;

@@ -1,7 +1,8 @@
 /**
  * OpenAPI 3.1 documents, one per version, generated at boot from the two things that already
- * describe the API: the route table (methods, paths, auth, body schema, what success returns,
- * particular problems) and the JSON Schemas under `schemas/` — request bodies from
+ * describe the API: the composed routes (router.ts: methods, paths, what success returns, and
+ * the chain steps of each, which say what they add: parameters, headers, problems, security, the
+ * body schema; route-steps.ts) and the JSON Schemas under `schemas/` — request bodies from
  * `schemas/v<N>/<name>.json`, representations from `schemas/responses/`. Nothing is written twice:
  * the same response schemas check real responses in the tests, so the documents stay honest.
  *
@@ -13,16 +14,16 @@
  * and as `info.x-changes`, and a deprecated version's document its sunset and brownouts
  * (`info.x-sunset`, `info.x-brownouts`); once the sunset has passed it says the version is gone.
  *
- *     const doc = buildOpenApi(routes(deps, options), { version: 2, versions: config.versions })
+ *     const doc = buildOpenApi(composeRoutes(deps, routes(deps, options), limiter), { version: 2, versions: config.versions })
  *     doc.paths["/users/{id}"].get.responses["200"].content["application/vnd.app.v2+json"].schema
  *     // → { $ref: "#/components/schemas/User" }
  */
 import { readSchema, responseSchemaPath } from "../schemas.ts";
 import type { VersionPolicy } from "../version-policy.ts";
 import { API_VERSIONS, CURRENT_VERSION, mediaType, type ApiVersion } from "../versions.ts";
-import { DEFAULT_LIMIT, MAX_LIMIT } from "./pagination.ts";
-import { PROBLEMS, type ProblemKind } from "./problems.ts";
-import { IDEMPOTENCY_PROBLEMS } from "./idempotency.ts";
+import { contractOf, type DocumentVersion, type HeaderName, type StepContract } from "./chain.ts";
+import { PROBLEMS } from "./problems.ts";
+import type { ComposedRoute } from "./router.ts";
 import type { Route } from "./routes.ts";
 
 const PROBLEM_JSON = "application/problem+json";
@@ -37,7 +38,7 @@ export interface OpenApiOptions {
   sunsetReached?: boolean;
 }
 
-export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): Json {
+export function buildOpenApi(table: readonly ComposedRoute[], options: OpenApiOptions): Json {
   const { version } = options;
   const schemas = new SchemaCollector(version);
   const declared = options.versions.of(version);
@@ -45,9 +46,11 @@ export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): 
   const sunset = declared.sunset?.toISOString().slice(0, 10);
   const brownouts = declared.brownouts.map((w) => w.label);
   const paths: Record<string, Record<string, Json>> = {};
-  for (const route of table) {
+  const doc: DocumentVersion = { version, deprecated };
+  for (const composed of table) {
+    const { route } = composed;
     const path = route.path.replace(/:(\w+)/g, "{$1}");
-    (paths[path] ??= {})[route.method] = operation(route, version, deprecated, schemas);
+    (paths[path] ??= {})[route.method] = operation(composed, doc, schemas);
   }
   const vendor = mediaType(version);
   return {
@@ -72,7 +75,7 @@ export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): 
       { url: `/v${version}`, description: "the URL prefix pins the version" },
       { url: "/", description: `unprefixed: send Accept: ${vendor}` },
     ],
-    tags: [...new Set(table.map((r) => tagOf(r)))].map((name) => ({ name })),
+    tags: [...new Set(table.map((r) => tagOf(r.route)))].map((name) => ({ name })),
     paths,
     components: {
       schemas: schemas.components,
@@ -84,49 +87,31 @@ export function buildOpenApi(table: readonly Route[], options: OpenApiOptions): 
   };
 }
 
-function operation(route: Route, version: ApiVersion, deprecated: boolean, schemas: SchemaCollector): Json {
-  const vendor = mediaType(version);
-  const parameters: Json[] = [...route.path.matchAll(/:(\w+)/g)].map(([, name]) => ({
-    name,
-    in: "path",
-    required: true,
-    schema: { type: "integer", minimum: 1, maximum: 2147483647 },
-  }));
-  if (route.returns.collection !== undefined) parameters.push(...PAGINATION);
-  if (route.method === "get") parameters.push(IF_NONE_MATCH);
-  const idempotent = route.method === "post" && route.credentials !== true;
-  if (idempotent) parameters.push(IDEMPOTENCY_KEY);
-
-  const successHeaders: Json = {};
-  if (route.method === "get") successHeaders["ETag"] = ref("headers", "ETag");
-  if (route.returns.collection !== undefined) successHeaders["Link"] = ref("headers", "Link");
-  if (route.returns.status.includes(201) && route.method === "post" && route.returns.view !== "credentials") successHeaders["Location"] = ref("headers", "Location");
-  if (idempotent) successHeaders["Idempotent-Replayed"] = ref("headers", "Idempotent-Replayed");
-  if (route.auth) Object.assign(successHeaders, { "RateLimit-Policy": ref("headers", "RateLimit-Policy"), RateLimit: ref("headers", "RateLimit") });
-  if (deprecated) Object.assign(successHeaders, { Deprecation: ref("headers", "Deprecation"), Sunset: ref("headers", "Sunset") });
+function operation({ route, steps }: ComposedRoute, doc: DocumentVersion, schemas: SchemaCollector): Json {
+  const vendor = mediaType(doc.version);
+  const contracts = steps.map((step) => contractOf(step, doc));
+  // Path, then query, then header parameters, each in the order of the steps.
+  const parameters = contracts.flatMap((c) => c.parameters ?? []).sort((a, b) => PARAMETER_ORDER.indexOf(String(a["in"])) - PARAMETER_ORDER.indexOf(String(b["in"])));
+  const body = contracts.find((c) => c.body !== undefined)?.body;
+  const headers = (names: Iterable<HeaderName>): Json => Object.fromEntries([...new Set(names)].map((name) => [name, ref("headers", name)]));
+  const successHeaders = headers(contracts.flatMap((c) => c.headers ?? []));
 
   const responses: Record<string, Json> = {};
-  const body = route.returns.view === undefined ? undefined : schemas.response(route.returns.view, route.returns.collection);
+  const representation = route.returns.view === undefined ? undefined : schemas.response(route.returns.view, route.returns.collection);
   for (const status of route.returns.status) {
     responses[String(status)] = {
-      description: describeSuccess(route, status),
+      description: route.returns.descriptions?.[status] ?? (status === 204 ? "No Content" : status === 201 ? "Created" : "OK"),
       headers: successHeaders,
-      ...(body === undefined ? {} : { content: { [vendor]: { schema: body } } }),
+      ...(representation === undefined ? {} : { content: { [vendor]: { schema: representation } } }),
     };
   }
-  if (route.method === "get") {
-    responses["304"] = { description: "Not Modified: the representation still matches `If-None-Match`", headers: { ETag: ref("headers", "ETag") } };
+  for (const c of contracts) {
+    for (const [status, other] of Object.entries(c.responses ?? {})) responses[status] = { description: other.description, headers: headers(other.headers) };
   }
-  for (const [status, titles] of problemsOf(route, idempotent, deprecated)) {
-    const headers: Json = {};
-    if (status === 401) headers["WWW-Authenticate"] = ref("headers", "WWW-Authenticate");
-    if (status === 429) Object.assign(headers, { "Retry-After": ref("headers", "Retry-After"), "RateLimit-Policy": ref("headers", "RateLimit-Policy"), RateLimit: ref("headers", "RateLimit") });
-    if (status === 503 || status === 410) headers["Retry-After"] = ref("headers", "Retry-After");
-    if (status === 410) headers["Link"] = ref("headers", "Link");
-    if (status === 405) headers["Allow"] = ref("headers", "Allow");
+  for (const [status, { titles, headerNames }] of problemsOf(contracts)) {
     responses[String(status)] = {
       description: titles.join("; "),
-      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      ...(headerNames.size > 0 ? { headers: headers(headerNames) } : {}),
       content: { [PROBLEM_JSON]: { schema: schemas.named("problem") } },
     };
   }
@@ -135,52 +120,36 @@ function operation(route: Route, version: ApiVersion, deprecated: boolean, schem
   return {
     operationId: route.name,
     tags: [tagOf(route)],
-    ...(deprecated ? { deprecated: true } : {}),
-    ...(route.auth ? { security: [{ bearer: [] }] } : {}),
+    ...(doc.deprecated ? { deprecated: true } : {}),
+    ...(contracts.some((c) => c.bearer === true) ? { security: [{ bearer: [] }] } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(route.body === undefined
+    ...(body === undefined
       ? {}
       : {
           requestBody: {
             required: true,
-            content: { [vendor]: { schema: schemas.request(route.body) }, "application/json": { schema: schemas.request(route.body) } },
+            content: { [vendor]: { schema: schemas.request(body) }, "application/json": { schema: schemas.request(body) } },
           },
         }),
     responses,
   };
 }
 
+const PARAMETER_ORDER = ["path", "query", "header"];
+
 function tagOf(route: Route): string {
   return route.name.split(".")[0]!;
 }
 
-function describeSuccess(route: Route, status: number): string {
-  if (status === 204) return "No Content";
-  if (route.name === "members.create") return status === 201 ? "Created: the user is now a member" : "OK: the user already was a member";
-  return status === 201 ? "Created" : "OK";
-}
-
-/** The problems a route can answer, by status: those of its kind (auth, body, ids, pages, keys) and its own. */
-function problemsOf(route: Route, idempotent: boolean, deprecated: boolean): Map<number, string[]> {
-  // Every request is rate limited: per user with a token, per client address without one.
-  const kinds = new Set<ProblemKind>(["not_acceptable", "unavailable", "rate_limited"]);
-  // A deprecated version is withdrawn during brownouts and after its sunset.
-  if (deprecated) kinds.add("version_gone");
-  const extra: { status: number; title: string }[] = [];
-  if (route.auth) kinds.add("unauthorized");
-  if (route.body !== undefined) kinds.add("malformed_json").add("payload_too_large").add("unsupported_media_type").add("validation_failed");
-  if (route.path.includes(":")) kinds.add("not_found");
-  if (route.returns.collection !== undefined) kinds.add("invalid_parameter");
-  if (idempotent) {
-    kinds.add("bad_request");
-    extra.push(IDEMPOTENCY_PROBLEMS.inFlight, IDEMPOTENCY_PROBLEMS.reused);
-  }
-  for (const kind of route.problems ?? []) kinds.add(kind);
-  const byStatus = new Map<number, string[]>();
-  for (const { status, title } of [...[...kinds].map((k) => PROBLEMS[k]), ...extra].sort((a, b) => a.status - b.status)) {
-    const titles = byStatus.get(status) ?? [];
-    if (!titles.includes(title)) titles.push(title);
-    byStatus.set(status, titles);
+/** The problems the route's steps may answer, by status: their titles and the headers they carry. */
+function problemsOf(contracts: readonly StepContract[]): Map<number, { titles: string[]; headerNames: Set<HeaderName> }> {
+  const byStatus = new Map<number, { titles: string[]; headerNames: Set<HeaderName> }>();
+  const declared = contracts.flatMap((c) => c.problems ?? []).map((p) => ({ ...(typeof p.kind === "string" ? PROBLEMS[p.kind] : p.kind), headerNames: p.headers ?? [] }));
+  for (const { status, title, headerNames } of declared.sort((a, b) => a.status - b.status)) {
+    const entry = byStatus.get(status) ?? { titles: [], headerNames: new Set<HeaderName>() };
+    if (!entry.titles.includes(title)) entry.titles.push(title);
+    for (const name of headerNames) entry.headerNames.add(name);
+    byStatus.set(status, entry);
   }
   return byStatus;
 }
@@ -259,31 +228,9 @@ function pascal(name: string): string {
     .join("");
 }
 
-const PAGINATION: Json[] = [
-  { name: "limit", in: "query", required: false, description: "Items per page", schema: { type: "integer", minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
-  { name: "cursor", in: "query", required: false, description: "An opaque cursor from a `next` or `prev` link", schema: { type: "string" } },
-];
-
-const IF_NONE_MATCH: Json = {
-  name: "If-None-Match",
-  in: "header",
-  required: false,
-  description: "ETags of representations the client holds; a match gets 304",
-  schema: { type: "string" },
-};
-
-const IDEMPOTENCY_KEY: Json = {
-  name: "Idempotency-Key",
-  in: "header",
-  required: false,
-  description:
-    "Makes the POST safe to retry for 24 h: the same key with the same request replays the first result (`Idempotent-Replayed: true`); with a different request → 422; while the first is running → 409. 1–255 visible ASCII characters; use a random UUID.",
-  schema: { type: "string", minLength: 1, maxLength: 255 },
-};
-
 const string = { schema: { type: "string" } };
 
-const HEADERS: Record<string, Json> = {
+const HEADERS: Record<HeaderName, Json> = {
   ETag: { description: "A strong entity tag of this representation (the version is part of it)", ...string },
   Location: { description: "The created resource", ...string },
   Link: { description: "RFC 8288 links: the page's `next` and `prev`", ...string },

@@ -5,7 +5,7 @@
  *
  * - `limitRequests`: a request with a valid bearer token counts against its user (every token of
  *   the user shares one budget); any other request (no token, or an invalid one) against its
- *   client address (`ctx.state.clientAddress`, see client-address.ts).
+ *   client address (`clientAddressOf(ctx)`, see client-address.ts).
  * - `limitLoginAttempts`: a login takes one attempt from its e-mail address and one from its
  *   client address before the password is checked; a success gives both back (and clears the
  *   e-mail's failures), so only failures stay counted.
@@ -24,7 +24,7 @@ import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible"
 import type { Accounts } from "../accounts/index.ts";
 import { DomainError } from "../errors.ts";
 import { identifyCaller } from "./auth.ts";
-import type { Middleware } from "./context.ts";
+import { type Middleware, bodyOf, clientAddressOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import type { LimiterStore, RatePolicy } from "./rate-limit-store.ts";
 
@@ -44,16 +44,25 @@ export interface RequestPolicies {
 export function limitRequests(store: LimiterStore, accounts: Accounts, policies: RequestPolicies): Middleware {
   const byUser = store(policies.perUser);
   const byAddress = store(policies.perAddress);
+  // Built once: the policy fields never change, and the 429 details only name the policy.
+  const userPolicy = policyField(policies.perUser);
+  const addressPolicy = policyField(policies.perAddress);
+  const tooManyByUser = `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`;
+  const tooMany = (what: string) => `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`;
+  const tooManyWithout = tooMany("requests without a bearer token");
+  const tooManyInvalid = tooMany("requests with an invalid bearer token");
   return async function limitRequestsMiddleware(ctx, next) {
     const caller = await identifyCaller(accounts, ctx);
     const user = ctx.state.user;
+    const res = ctx.res;
     if (caller === "user" && user !== undefined) {
-      const state = await take(byUser, policies.perUser, `user:${user.id}`, `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`);
-      ctx.set(rateLimitHeaders(policies.perUser, state));
+      const state = await take(byUser, policies.perUser, `user:${user.id}`, tooManyByUser);
+      res.setHeader("RateLimit-Policy", userPolicy);
+      res.setHeader("RateLimit", stateField(policies.perUser, state));
     } else {
-      const what = caller === "none" ? "requests without a bearer token" : "requests with an invalid bearer token";
-      const state = await take(byAddress, policies.perAddress, ctx.state.clientAddress, `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`);
-      ctx.set(rateLimitHeaders(policies.perAddress, state));
+      const state = await take(byAddress, policies.perAddress, clientAddressOf(ctx), caller === "none" ? tooManyWithout : tooManyInvalid);
+      res.setHeader("RateLimit-Policy", addressPolicy);
+      res.setHeader("RateLimit", stateField(policies.perAddress, state));
     }
     await next();
   };
@@ -77,8 +86,8 @@ export function limitLoginAttempts(store: LimiterStore, policies: LoginPolicies)
   const byEmail = store(policies.perEmail);
   const byAddress = store(policies.perAddress);
   return async function limitLoginAttemptsMiddleware(ctx, next) {
-    const email = String(ctx.state.body["email"] ?? "").toLowerCase();
-    const address = ctx.state.clientAddress;
+    const email = String(bodyOf(ctx)["email"] ?? "").toLowerCase();
+    const address = clientAddressOf(ctx);
     const [emailTaken, addressTaken] = await Promise.allSettled([
       take(byEmail, policies.perEmail, email, "too many failed logins for this e-mail address; retry later"),
       take(byAddress, policies.perAddress, address, "too many failed logins from this client address; retry later"),
@@ -109,7 +118,7 @@ export function limitLoginAttempts(store: LimiterStore, policies: LoginPolicies)
 export function limitSignUps(store: LimiterStore, policy: RatePolicy): Middleware {
   const byAddress = store(policy);
   return async function limitSignUpsMiddleware(ctx, next) {
-    const address = ctx.state.clientAddress;
+    const address = clientAddressOf(ctx);
     const state = await take(byAddress, policy, address, `more than ${policy.points} sign-ups in ${policy.windowSeconds} s from this client address`);
     ctx.set(rateLimitHeaders(policy, state));
     try {
@@ -142,11 +151,15 @@ function seconds(ms: number): number {
 
 /** The draft's structured fields: the policy (quota `q`, window `w`) and the state (remaining `r`, reset `t`). */
 export function rateLimitHeaders(policy: RatePolicy, state: RateLimiterRes): Record<string, string> {
-  const remaining = Math.max(0, policy.points - state.consumedPoints);
-  return {
-    "RateLimit-Policy": `"${policy.name}";q=${policy.points};w=${policy.windowSeconds}`,
-    RateLimit: `"${policy.name}";r=${remaining};t=${seconds(state.msBeforeNext)}`,
-  };
+  return { "RateLimit-Policy": policyField(policy), RateLimit: stateField(policy, state) };
+}
+
+function policyField(policy: RatePolicy): string {
+  return `"${policy.name}";q=${policy.points};w=${policy.windowSeconds}`;
+}
+
+function stateField(policy: RatePolicy, state: RateLimiterRes): string {
+  return `"${policy.name}";r=${Math.max(0, policy.points - state.consumedPoints)};t=${seconds(state.msBeforeNext)}`;
 }
 
 function tooManyRequests(policy: RatePolicy, state: RateLimiterRes, detail: string): HttpProblem {

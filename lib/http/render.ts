@@ -9,11 +9,11 @@ import type { PageResult } from "../db/keyset.ts";
 import { mediaType } from "../versions.ts";
 import type { RenderContext, Renderers } from "../../representations/render-context.ts";
 import { link } from "../../representations/render-context.ts";
-import type { HttpContext } from "./context.ts";
+import { type HttpContext, versionOf, basePathOf } from "./context.ts";
 import { encodeCursor, type PageParams } from "./pagination.ts";
 
 export function renderContext(ctx: HttpContext, viewerId: number | undefined = ctx.state.user?.id): RenderContext {
-  return { version: ctx.state.version, basePath: ctx.state.basePath, viewerId };
+  return { version: versionOf(ctx), basePath: basePathOf(ctx), viewerId };
 }
 
 /**
@@ -21,12 +21,12 @@ export function renderContext(ctx: HttpContext, viewerId: number | undefined = c
  * actions that create or reveal an account (sign-up, log-in) name the account they show.
  */
 export function respond<T>(ctx: HttpContext, status: number, view: Renderers<T>, item: T, viewerId?: number): void {
-  sendJson(ctx, status, view[ctx.state.version](item, renderContext(ctx, viewerId ?? ctx.state.user?.id)));
+  sendJson(ctx, status, view[versionOf(ctx)](item, renderContext(ctx, viewerId ?? ctx.state.user?.id)));
 }
 
 export function sendJson(ctx: HttpContext, status: number, body: Record<string, unknown>): void {
   ctx.status = status;
-  ctx.type = `${mediaType(ctx.state.version)}; charset=utf-8`;
+  ctx.type = `${mediaType(versionOf(ctx))}; charset=utf-8`;
   ctx.body = body;
 }
 

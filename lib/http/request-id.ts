@@ -4,11 +4,11 @@
  * kept when it is 1–128 characters of `[A-Za-z0-9._-]`; anything else is replaced, never echoed,
  * so a header can't smuggle text into our logs or responses.
  *
- *     app.use(assignRequestId())
+ *     app.use(stampRequests(assignRequestId()))
  *     // → X-Request-Id: 3f2c8a4e-…   (or the client's, when well-formed)
  */
 import { randomUUID } from "node:crypto";
-import type { Middleware } from "./context.ts";
+import type { RequestStamp } from "./stamp.ts";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 const WELL_FORMED = /^[A-Za-z0-9._-]{1,128}$/;
@@ -18,14 +18,13 @@ export interface RequestIdOptions {
   generate?: () => string;
 }
 
-export function assignRequestId(options: RequestIdOptions = {}): Middleware {
+export function assignRequestId(options: RequestIdOptions = {}): RequestStamp {
   const generate = options.generate ?? randomUUID;
-  return async function assignRequestIdMiddleware(ctx, next) {
-    const offered = ctx.get(REQUEST_ID_HEADER);
-    const id = WELL_FORMED.test(offered) ? offered : generate();
+  return function assignRequestId(ctx) {
+    const offered = ctx.req.headers["x-request-id"];
+    const id = typeof offered === "string" && WELL_FORMED.test(offered) ? offered : generate();
     ctx.state.requestId = id;
-    // Set before `next`: every answer below keeps it, the error translator's included.
-    ctx.set(REQUEST_ID_HEADER, id);
-    await next();
+    // Set before anything answers: every answer keeps it, the error translator's included.
+    ctx.res.setHeader(REQUEST_ID_HEADER, id);
   };
 }

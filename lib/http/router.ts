@@ -1,44 +1,39 @@
 /**
- * Builds the @koa/router from the route table: authentication, body parsing and validation
- * in front of each action as the table asks, and RFC-correct 404 / 405 (with `Allow`) for
- * everything the table does not serve.
+ * Builds the @koa/router from the route table: each route's chain steps (route-steps.ts:
+ * authentication, body parsing and validation, limits, `Idempotency-Key`) composed once into one
+ * function in front of its action, and RFC-correct 404 / 405 (with `Allow`) for everything the
+ * table does not serve. The same composed routes feed the OpenAPI documents.
+ *
+ *     const composed = composeRoutes(deps, routes(deps, options), limiter)
+ *     app.use(buildRouter(composed))
  */
 import Router from "@koa/router";
-import { compileRequestSchemas } from "../schemas.ts";
-import { requireUser } from "./auth.ts";
-import { bodyParser } from "./body.ts";
-import type { HttpState, Middleware } from "./context.ts";
+import { composeSteps, type ChainStep } from "./chain.ts";
+import type { HttpContext, HttpState, Middleware } from "./context.ts";
 import type { HttpDeps } from "./deps.ts";
-import { honorIdempotencyKeys } from "./idempotency.ts";
 import { HttpProblem } from "./problems.ts";
-import { limitLoginAttempts, limitSignUps } from "./rate-limit.ts";
 import type { LimiterStore } from "./rate-limit-store.ts";
+import { routeSteps } from "./route-steps.ts";
 import type { Route } from "./routes.ts";
 
-export function buildRouter(deps: HttpDeps, table: readonly Route[], limiter: LimiterStore): Middleware {
-  const acceptBody = bodyParser({
-    schemas: compileRequestSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
-    limitBytes: deps.config.bodyLimitBytes,
+/** A route with its chain: the steps (what they do and add to its contract) and their code composed with the action. */
+export interface ComposedRoute {
+  readonly route: Route;
+  readonly steps: readonly ChainStep[];
+  readonly run: (ctx: HttpContext) => Promise<void>;
+}
+
+export function composeRoutes(deps: Pick<HttpDeps, "config" | "accounts" | "idempotency" | "logger">, table: readonly Route[], limiter: LimiterStore): ComposedRoute[] {
+  const stepsOf = routeSteps(deps, table, limiter);
+  return table.map((route) => {
+    const steps = stepsOf(route);
+    return { route, steps, run: composeSteps(steps, route.action) };
   });
-  const authenticate = requireUser(deps.accounts);
-  const { config } = deps;
-  const window = config.loginWindowSeconds;
-  const guardLogin = limitLoginAttempts(limiter, {
-    perEmail: { name: "login-email", points: config.loginFailuresPerEmail, windowSeconds: window },
-    perAddress: { name: "login-address", points: config.loginFailuresPerAddress, windowSeconds: window },
-  });
-  const guardSignUp = limitSignUps(limiter, { name: "signup", points: config.signUpsPerAddress, windowSeconds: config.signUpWindowSeconds });
-  const idempotent = honorIdempotencyKeys(deps.idempotency, deps.logger, { secretKeyBase: config.secretKeyBase });
+}
+
+export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
   const router = new Router<HttpState>();
-  for (const route of table) {
-    const chain: Middleware[] = [];
-    if (route.auth) chain.push(authenticate);
-    if (route.body !== undefined) chain.push(acceptBody(route.body));
-    if (route.login === true && config.rateLimits) chain.push(guardLogin);
-    if (route.signUp === true && config.rateLimits) chain.push(guardSignUp);
-    if (route.method === "post" && route.credentials !== true) chain.push(idempotent);
-    router.register(route.path, [route.method], [...chain, (ctx) => route.action(ctx)], { name: route.name });
-  }
+  for (const { route, run } of composed) router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
   const dispatch = router.routes();
   const allowed = router.allowedMethods();
 

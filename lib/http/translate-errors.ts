@@ -14,7 +14,6 @@ const RETRY_AFTER_SECONDS = "5";
 
 export function translateErrors(logger: Logger): Middleware {
   return async function translateErrorsMiddleware(ctx, next) {
-    ctx.vary("Accept");
     try {
       await next();
     } catch (error) {
@@ -52,11 +51,15 @@ function toProblem(error: unknown): HttpProblem {
   return HttpProblem.of("internal", "an unexpected error occurred; it has been logged");
 }
 
-function domainHeaders(kind: ProblemKind): Record<string, string> {
-  if (kind === "unauthorized") return { "WWW-Authenticate": 'Bearer realm="hypercast"' };
-  if (kind === "unavailable") return { "Retry-After": RETRY_AFTER_SECONDS };
-  if (kind === "rate_limited") return { "Retry-After": "1" };
-  return {};
+/** The headers a domain error's answer carries, by the problem it becomes (route steps document them). */
+export const DOMAIN_PROBLEM_HEADERS = {
+  unauthorized: { "WWW-Authenticate": 'Bearer realm="hypercast"' },
+  unavailable: { "Retry-After": RETRY_AFTER_SECONDS },
+  rate_limited: { "Retry-After": "1" },
+} as const satisfies Partial<Record<ProblemKind, Readonly<Record<string, string>>>>;
+
+function domainHeaders(kind: ProblemKind): Readonly<Record<string, string>> {
+  return (DOMAIN_PROBLEM_HEADERS as Partial<Record<ProblemKind, Readonly<Record<string, string>>>>)[kind] ?? {};
 }
 
 function kindForStatus(status: number): ProblemKind {

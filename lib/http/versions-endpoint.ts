@@ -12,7 +12,7 @@ import type { Clock } from "../clock.ts";
 import type { VersionPolicy, Withdrawal } from "../version-policy.ts";
 import { CURRENT_VERSION, DEFAULT_VERSION, mediaType, parameterMediaType, type ApiVersion } from "../versions.ts";
 import { sendStatic, staticRepresentation, type StaticRepresentation } from "./conditional.ts";
-import type { Middleware } from "./context.ts";
+import type { HttpContext, Middleware } from "./context.ts";
 
 export interface ServeVersionsOptions {
   /** Each version's status, deprecation, sunset, brownouts and changes (`config.versions`). */
@@ -53,13 +53,16 @@ export function versionsDocument(versions: VersionPolicy, withdrawn: ReadonlyMap
 export function serveVersions(options: ServeVersionsOptions): Middleware {
   // The body changes only when a version is withdrawn or comes back: one per such state, built once.
   const bodies = new Map<string, StaticRepresentation>();
-  return async function serveVersionsMiddleware(ctx, next) {
+  return function serveVersionsMiddleware(ctx, next) {
     if (ctx.path !== "/versions") return next();
+    return Promise.resolve(answer(ctx));
+  };
+  function answer(ctx: HttpContext): void {
     ctx.state.route = "/versions";
     const withdrawn = options.versions.withdrawn(options.clock.now());
     const key = [...withdrawn].map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`).join(",");
     let body = bodies.get(key);
     if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.versions, withdrawn), "application/json; charset=utf-8")));
     sendStatic(ctx, body);
-  };
+  }
 }

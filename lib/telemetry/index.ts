@@ -33,6 +33,8 @@ export interface Telemetry {
    *     return telemetry.span("channel.event.start", { topic, event }, () => handleIn(joined, m))
    */
   span<S extends SpanName, R>(start: S, metadata: SpanStarts[S], fn: () => R): R;
+  /** Whether a tracer is installed: hot paths skip building span metadata nobody reads. */
+  tracing(): boolean;
   /** The active trace context as a W3C traceparent, to carry to other nodes; undefined without a tracer. */
   carry(): string | undefined;
   /** Installs the tracer (lib/telemetry/tracing.ts) and attaches its handler; returns the function that removes both. */
@@ -80,6 +82,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     attach,
     span(start, metadata, fn) {
       return tracer === undefined ? fn() : tracer.span(start, metadata, fn);
+    },
+    tracing() {
+      return tracer !== undefined;
     },
     carry() {
       return tracer?.carry();

@@ -2,7 +2,7 @@
 import type { Rooms } from "../../rooms/index.ts";
 import { messageView } from "../../../representations/messages.ts";
 import { currentUser } from "../auth.ts";
-import type { HttpContext } from "../context.ts";
+import { type HttpContext, basePathOf, bodyOf } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
 import { respond, respondCollection } from "../render.ts";
@@ -25,8 +25,8 @@ export function messagesController(rooms: Rooms) {
       const roomId = idParam(ctx, "id", "room");
       // The Idempotency-Key (checked by honorIdempotencyKeys) also guards the insert itself.
       const requestKey = ctx.get("Idempotency-Key") || undefined;
-      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (ctx.state.body as { body: string }).body, { requestKey });
-      ctx.set("Location", `${ctx.state.basePath}/rooms/${roomId}/messages/${message.id}`);
+      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (bodyOf(ctx) as { body: string }).body, { requestKey });
+      ctx.set("Location", `${basePathOf(ctx)}/rooms/${roomId}/messages/${message.id}`);
       respond(ctx, 201, messageView, message);
     },
   };

@@ -2,7 +2,7 @@
 import type { Rooms } from "../../rooms/index.ts";
 import { membershipView, roomView } from "../../../representations/rooms.ts";
 import { currentUser } from "../auth.ts";
-import type { HttpContext } from "../context.ts";
+import { type HttpContext, basePathOf, bodyOf } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
 import { respond, respondCollection } from "../render.ts";
@@ -10,9 +10,9 @@ import { respond, respondCollection } from "../render.ts";
 export function roomsController(rooms: Rooms) {
   return {
     async create(ctx: HttpContext) {
-      const { name, private: isPrivate } = ctx.state.body as { name: string; private?: boolean };
+      const { name, private: isPrivate } = bodyOf(ctx) as { name: string; private?: boolean };
       const room = await rooms.createRoom(currentUser(ctx).id, { name, private: isPrivate });
-      ctx.set("Location", `${ctx.state.basePath}/rooms/${room.id}`);
+      ctx.set("Location", `${basePathOf(ctx)}/rooms/${room.id}`);
       respond(ctx, 201, roomView, room);
     },
 
@@ -28,7 +28,7 @@ export function roomsController(rooms: Rooms) {
 
     async addMember(ctx: HttpContext) {
       const roomId = idParam(ctx, "id", "room");
-      const { user_id: userId } = ctx.state.body as { user_id: number };
+      const { user_id: userId } = bodyOf(ctx) as { user_id: number };
       const { membership, created } = await rooms.addMember(currentUser(ctx).id, roomId, userId);
       respond(ctx, created ? 201 : 200, membershipView, membership);
     },

@@ -2,14 +2,14 @@
 import type { Accounts } from "../../accounts/index.ts";
 import { credentialsView } from "../../../representations/sessions.ts";
 import { currentSessionId, currentUser } from "../auth.ts";
-import type { HttpContext } from "../context.ts";
+import { type HttpContext, bodyOf, clientAddressOf } from "../context.ts";
 import { respond } from "../render.ts";
 
 export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpContext) => string) {
   return {
     async create(ctx: HttpContext) {
-      const { email, password } = ctx.state.body as { email: string; password: string };
-      const session = await accounts.createSession(email, password, ctx.state.clientAddress);
+      const { email, password } = bodyOf(ctx) as { email: string; password: string };
+      const session = await accounts.createSession(email, password, clientAddressOf(ctx));
       respond(ctx, 201, credentialsView, { userId: session.user.id, token: session.token, socketToken: session.socketToken, socketUrl: socketUrl(ctx) });
     },
 

@@ -3,7 +3,7 @@ import type { Accounts, UserChanges } from "../../accounts/index.ts";
 import { userParams, userView } from "../../../representations/users.ts";
 import { currentSessionId, currentUser } from "../auth.ts";
 import { refuseWithdrawnPin } from "../negotiate.ts";
-import type { HttpContext } from "../context.ts";
+import { type HttpContext, versionOf, basePathOf, bodyOf, clientAddressOf } from "../context.ts";
 import { pageParams } from "../pagination.ts";
 import { idParam } from "../params.ts";
 import { respond, respondCollection } from "../render.ts";
@@ -12,9 +12,9 @@ export function usersController(accounts: Accounts) {
   return {
     async create(ctx: HttpContext) {
       // The new account is pinned to the version its sign-up was served in.
-      const registration = { ...userParams[ctx.state.version].create(ctx.state.body), apiVersion: ctx.state.version };
-      const user = await accounts.registerUser(registration, ctx.state.clientAddress);
-      ctx.set("Location", `${ctx.state.basePath}/users/${user.id}`);
+      const registration = { ...userParams[versionOf(ctx)].create(bodyOf(ctx)), apiVersion: versionOf(ctx) };
+      const user = await accounts.registerUser(registration, clientAddressOf(ctx));
+      ctx.set("Location", `${basePathOf(ctx)}/users/${user.id}`);
       respond(ctx, 201, userView, user, user.id); // the new user sees their own e-mail address
     },
 
@@ -29,13 +29,13 @@ export function usersController(accounts: Accounts) {
     },
 
     async update(ctx: HttpContext) {
-      const params = userParams[ctx.state.version];
+      const params = userParams[versionOf(ctx)];
       const [actorId, userId] = [currentUser(ctx).id, idParam(ctx, "id", "user")];
-      const changes: UserChanges = params.update(ctx.state.body);
+      const changes: UserChanges = params.update(bodyOf(ctx));
       refuseWithdrawnPin(ctx, changes.apiVersion);
       // The password first: a wrong current password changes nothing.
-      const password = params.passwordChange(ctx.state.body);
-      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: ctx.state.clientAddress });
+      const password = params.passwordChange(bodyOf(ctx));
+      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: clientAddressOf(ctx) });
       const user = await accounts.updateUser(actorId, userId, changes);
       respond(ctx, 200, userView, user);
     },
