@@ -19,15 +19,40 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { createDatabase, createProcessGroup, migrateDatabase, startNode, startRedis, stopNode, type Node, type OwnedDatabase } from "./cluster/processes.ts";
+import {
+  createDatabase,
+  createProcessGroup,
+  migrateDatabase,
+  startNode,
+  startRedis,
+  stopNode,
+  type Node,
+  type OwnedDatabase,
+} from "./cluster/processes.ts";
 import { seedOverApi } from "./cluster/seed.ts";
-import { machineLine, median, pinning, printTable, procCpuSeconds, runLoadTool, startPinned, type PinnedServer, type Row } from "./ws/rounds.ts";
+import {
+  machineLine,
+  median,
+  pinning,
+  printTable,
+  procCpuSeconds,
+  runLoadTool,
+  startPinned,
+  type PinnedServer,
+  type Row,
+} from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    subscribers: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, rounds: { type: "string" }, workers: { type: "string" },
-    "database-url": { type: "string" }, smoke: { type: "boolean", default: false }, "max-seconds": { type: "string" },
+    subscribers: { type: "string" },
+    rate: { type: "string" },
+    duration: { type: "string" },
+    rounds: { type: "string" },
+    workers: { type: "string" },
+    "database-url": { type: "string" },
+    smoke: { type: "boolean", default: false },
+    "max-seconds": { type: "string" },
   },
 });
 const int = (name: string, value: string | undefined, fallback: number): number => {
@@ -54,7 +79,9 @@ if (DATABASE_URL === undefined || DATABASE_URL === "") {
   process.exit(2);
 }
 if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL)) {
-  throw new Error("DATABASE_URL must point at a loopback PostgreSQL (127.x, localhost, [::1]): the benchmark creates and drops a database there");
+  throw new Error(
+    "DATABASE_URL must point at a loopback PostgreSQL (127.x, localhost, [::1]): the benchmark creates and drops a database there",
+  );
 }
 
 const group = createProcessGroup();
@@ -69,7 +96,10 @@ async function cleanUp(ms: number): Promise<void> {
     group.killAll();
     await database?.drop();
   })();
-  await Promise.race([work.catch((error: unknown) => console.error("clean-up:", error)), new Promise((r) => setTimeout(r, ms).unref())]);
+  await Promise.race([
+    work.catch((error: unknown) => console.error("clean-up:", error)),
+    new Promise((r) => setTimeout(r, ms).unref()),
+  ]);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
@@ -99,8 +129,22 @@ interface Round {
 async function round(target: Target): Promise<Round> {
   const cpu0 = target.pids.reduce((a, pid) => a + procCpuSeconds(pid), 0);
   const { result } = await runLoadTool(pins, [
-    "fanout", ...target.urls.flatMap((u) => ["--url", u]), "--topic", target.topic, "--param", `token=${target.token}`, "--subscribers", String(SUBSCRIBERS),
-    "--rate", String(RATE), "--duration", String(DURATION), "--workers", String(WORKERS), "--ramp", "2000",
+    "fanout",
+    ...target.urls.flatMap((u) => ["--url", u]),
+    "--topic",
+    target.topic,
+    "--param",
+    `token=${target.token}`,
+    "--subscribers",
+    String(SUBSCRIBERS),
+    "--rate",
+    String(RATE),
+    "--duration",
+    String(DURATION),
+    "--workers",
+    String(WORKERS),
+    "--ramp",
+    "2000",
   ]);
   return { result, serverCpu: target.pids.reduce((a, pid) => a + procCpuSeconds(pid), 0) - cpu0 };
 }
@@ -111,16 +155,45 @@ try {
   database = await createDatabase(DATABASE_URL);
   await migrateDatabase(group, database.url);
   const env = {
-    REDIS_URL: redis.url, DATABASE_URL: database.url, SECRET_KEY_BASE: randomBytes(32).toString("hex"), NODE_ENV: "production", LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10",
+    REDIS_URL: redis.url,
+    DATABASE_URL: database.url,
+    SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+    NODE_ENV: "production",
+    LOG_LEVEL: "warn",
+    PASSWORD_HASH_COST: "10",
     // The publisher socket sends faster than the interactive default allows; one user holds every socket.
-    SOCKET_RATE_LIMIT: "1000000", SOCKET_RATE_BURST: "1000000", SOCKETS_PER_USER: "1000000", RATE_LIMITS: "off",
+    SOCKET_RATE_LIMIT: "1000000",
+    SOCKET_RATE_BURST: "1000000",
+    SOCKETS_PER_USER: "1000000",
+    RATE_LIMITS: "off",
   };
-  nodes.push(...(await Promise.all([startNode(group, { name: "n1", env, pin: pins.server }), startNode(group, { name: "n2", env, pin: pins.server })])));
-  references.push(...(await Promise.all([0, 1].map(() => startPinned(pins.server, "benchmarks/ws/raw-server.ts", { REDIS_URL: redis.url })))));
+  nodes.push(
+    ...(await Promise.all([
+      startNode(group, { name: "n1", env, pin: pins.server }),
+      startNode(group, { name: "n2", env, pin: pins.server }),
+    ])),
+  );
+  references.push(
+    ...(await Promise.all(
+      [0, 1].map(() => startPinned(pins.server, "benchmarks/ws/raw-server.ts", { REDIS_URL: redis.url })),
+    )),
+  );
   const seed = await seedOverApi(nodes[0]!.httpUrl, ["bench"]);
   const targets: Target[] = [
-    { name: "Hypercast", urls: nodes.map((n) => `${n.socketUrl}/socket`), topic: seed.topics["bench"]!, token: seed.socketToken, pids: [...nodes.map((n) => n.pid), redis.pid] },
-    { name: "reference", urls: references.map((r) => `ws://127.0.0.1:${r.port}/socket`), topic: "room:1", token: "unused", pids: [...references.map((r) => r.pid), redis.pid] },
+    {
+      name: "Hypercast",
+      urls: nodes.map((n) => `${n.socketUrl}/socket`),
+      topic: seed.topics["bench"]!,
+      token: seed.socketToken,
+      pids: [...nodes.map((n) => n.pid), redis.pid],
+    },
+    {
+      name: "reference",
+      urls: references.map((r) => `ws://127.0.0.1:${r.port}/socket`),
+      topic: "room:1",
+      token: "unused",
+      pids: [...references.map((r) => r.pid), redis.pid],
+    },
   ];
   const rounds: Round[][] = [[], []];
   for (let r = 0; r < ROUNDS; r++) {
@@ -129,40 +202,79 @@ try {
       rounds[i]!.push(done);
       const d = done.result.deliveries;
       const cross = done.result.by_url[1]!;
-      console.error(`round ${r + 1} ${targets[i]!.name}: ${d.received.toLocaleString("en-US")}/${d.expected.toLocaleString("en-US")} deliveries (${cross.received.toLocaleString("en-US")} cross-node), p99 ${done.result.latency_ms.p99} ms, ${done.result.valid ? "valid" : `NOT valid: ${done.result.invalid_reasons.join("; ")}`}`);
-      if (cross.subscribers > 0 && cross.received === 0) throw new Error(`${targets[i]!.name}: no message crossed from node 1 to node 2: the nodes are not clustered`);
+      console.error(
+        `round ${r + 1} ${targets[i]!.name}: ${d.received.toLocaleString("en-US")}/${d.expected.toLocaleString("en-US")} deliveries (${cross.received.toLocaleString("en-US")} cross-node), p99 ${done.result.latency_ms.p99} ms, ${done.result.valid ? "valid" : `NOT valid: ${done.result.invalid_reasons.join("; ")}`}`,
+      );
+      if (cross.subscribers > 0 && cross.received === 0)
+        throw new Error(`${targets[i]!.name}: no message crossed from node 1 to node 2: the nodes are not clustered`);
     }
   }
   const all = rounds.flat();
   const valid = all.every((r) => r.result.valid);
   const m = (pick: (r: Round) => number) => rounds.map((list) => median(list.map(pick)));
   const rows: Row[] = [
-    { label: "subscribers joined (n1 + n2)", values: m((r) => r.result.by_url.reduce((a, u) => a + u.subscribers, 0)), digits: 0, ratio: false },
+    {
+      label: "subscribers joined (n1 + n2)",
+      values: m((r) => r.result.by_url.reduce((a, u) => a + u.subscribers, 0)),
+      digits: 0,
+      ratio: false,
+    },
     { label: "deliveries offered per second", values: m(() => SUBSCRIBERS * RATE), digits: 0, ratio: false },
     { label: "deliveries per second", values: m((r) => r.result.throughput.deliveries_per_s), digits: 0, ratio: true },
     { label: "completeness %", values: m((r) => r.result.deliveries.completeness * 100), digits: 3, ratio: false },
-    { label: "messages acknowledged %", values: m((r) => (r.result.messages.acknowledged * 100) / Math.max(1, r.result.messages.published)), digits: 1, ratio: false },
+    {
+      label: "messages acknowledged %",
+      values: m((r) => (r.result.messages.acknowledged * 100) / Math.max(1, r.result.messages.published)),
+      digits: 1,
+      ratio: false,
+    },
     { label: "sockets closed by the server", values: m((r) => r.result.connections.closed), digits: 0, ratio: false },
     { label: "publish→delivery p50 ms, all", values: m((r) => r.result.latency_ms.p50), digits: 1, ratio: true },
     { label: "publish→delivery p99 ms, all", values: m((r) => r.result.latency_ms.p99), digits: 1, ratio: true },
     { label: "same-node (n1) p99 ms", values: m((r) => r.result.by_url[0]!.latency_ms.p99), digits: 1, ratio: true },
-    { label: "cross-node (n1→Redis→n2) p99 ms", values: m((r) => r.result.by_url[1]!.latency_ms.p99), digits: 1, ratio: true },
+    {
+      label: "cross-node (n1→Redis→n2) p99 ms",
+      values: m((r) => r.result.by_url[1]!.latency_ms.p99),
+      digits: 1,
+      ratio: true,
+    },
     { label: "cross-node p50 ms", values: m((r) => r.result.by_url[1]!.latency_ms.p50), digits: 1, ratio: true },
-    { label: "server CPU µs per delivery (n1+n2+Redis)", values: m((r) => (r.serverCpu * 1e6) / Math.max(1, r.result.deliveries.received)), digits: 2, ratio: true },
-    { label: "client busiest core %", values: m((r) => r.result.client.max_core_fraction * 100), digits: 0, ratio: false },
+    {
+      label: "server CPU µs per delivery (n1+n2+Redis)",
+      values: m((r) => (r.serverCpu * 1e6) / Math.max(1, r.result.deliveries.received)),
+      digits: 2,
+      ratio: true,
+    },
+    {
+      label: "client busiest core %",
+      values: m((r) => r.result.client.max_core_fraction * 100),
+      digits: 0,
+      ratio: false,
+    },
   ];
   console.log(`\ncluster benchmark — ${machineLine()}`);
   console.log(`${pins.note}; Redis ${redis.url}; PostgreSQL database ${database.name} (dropped afterwards)`);
-  console.log(`${SUBSCRIBERS} subscribers split over 2 nodes, publisher on n1, ${RATE} msg/s for ${DURATION} s, ${WORKERS} load worker(s), ${ROUNDS} round(s), medians\n`);
+  console.log(
+    `${SUBSCRIBERS} subscribers split over 2 nodes, publisher on n1, ${RATE} msg/s for ${DURATION} s, ${WORKERS} load worker(s), ${ROUNDS} round(s), medians\n`,
+  );
   printTable(["Hypercast", "uWS+Redis"], rows, valid);
-  console.log("\nratio = Hypercast / reference cluster (two bare uWS nodes relaying through Redis); latency from each message's scheduled send time.");
+  console.log(
+    "\nratio = Hypercast / reference cluster (two bare uWS nodes relaying through Redis); latency from each message's scheduled send time.",
+  );
   const lossy = all.filter((r) => r.result.deliveries.missing > 0 || r.result.deliveries.duplicates > 0);
   if (lossy.length > 0) {
-    console.error(`FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`);
-    for (const r of lossy) console.error(`  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`);
+    console.error(
+      `FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`,
+    );
+    for (const r of lossy)
+      console.error(
+        `  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`,
+      );
     exitCode = 1;
   } else if (!valid) {
-    console.error(`INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`);
+    console.error(
+      `INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`,
+    );
     exitCode = 3;
   }
 } catch (error) {

@@ -29,11 +29,14 @@ import type { DashboardServerMessage, DashboardServerReady } from "./dashboard/s
 import { procCpuSeconds } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const { values: flags } = parseArgs({ options: { sockets: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" } } });
+const { values: flags } = parseArgs({
+  options: { sockets: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" } },
+});
 const SOCKETS = Number(flags.sockets ?? 18_000);
 const SECONDS = Number(flags.seconds ?? 30);
 const CLIENTS = Number(flags.clients ?? Math.max(2, Math.ceil(SOCKETS / 9000)));
-if (!Number.isInteger(SOCKETS) || SOCKETS < 1 || SOCKETS > 60_000) throw new Error(`--sockets must be 1–60,000, got ${flags.sockets}`);
+if (!Number.isInteger(SOCKETS) || SOCKETS < 1 || SOCKETS > 60_000)
+  throw new Error(`--sockets must be 1–60,000, got ${flags.sockets}`);
 if (!(SECONDS >= 5 && SECONDS <= 120)) throw new Error(`--seconds must be 5–120, got ${flags.seconds}`);
 if (SOCKETS / CLIENTS > 18_000) throw new Error("over 18,000 sockets per load worker: add --clients");
 
@@ -67,11 +70,26 @@ function nextMessage<T>(child: ChildProcess, accept: (m: T) => boolean, ms: numb
 /** Median build time of a snapshot with `topics` joined topics, each active in every interval. */
 function buildTime(topics: number): { median: number; max: number } {
   const telemetry = createTelemetry();
-  const feed = createDashboardFeed({ telemetry, pubsub: createLocalPubSub(), intervalMs: 3_600_000, deprecatedVersions: versionPolicy().deprecated });
-  for (let i = 0; i < topics; i++) telemetry.emit("channel.join.stop", { duration_ms: 0 }, { topic: `room:${i}`, outcome: "ok", reason: undefined, user_id: 1 });
+  const feed = createDashboardFeed({
+    telemetry,
+    pubsub: createLocalPubSub(),
+    intervalMs: 3_600_000,
+    deprecatedVersions: versionPolicy().deprecated,
+  });
+  for (let i = 0; i < topics; i++)
+    telemetry.emit(
+      "channel.join.stop",
+      { duration_ms: 0 },
+      { topic: `room:${i}`, outcome: "ok", reason: undefined, user_id: 1 },
+    );
   const times: number[] = [];
   for (let round = 0; round < 21; round++) {
-    for (let i = 0; i < topics; i++) telemetry.emit("broadcast.fanout", { deliveries: (i * 7919 + round) % 100 }, { topic: `room:${i}`, event: "message:new" });
+    for (let i = 0; i < topics; i++)
+      telemetry.emit(
+        "broadcast.fanout",
+        { deliveries: (i * 7919 + round) % 100 },
+        { topic: `room:${i}`, event: "message:new" },
+      );
     times.push(feed.tick().build_ms);
   }
   feed.close();
@@ -103,14 +121,41 @@ async function connections(server: ChildProcess): Promise<number> {
  * `hypercast-load connect`: SOCKETS sockets join the room as audience and hold (longer than every
  * phase); resolves once the server holds them all, with the load tool's process to stop later.
  */
-async function openSockets(server: ChildProcess, ready: DashboardServerReady): Promise<{ load: ChildProcess; joined: number }> {
+async function openSockets(
+  server: ChildProcess,
+  ready: DashboardServerReady,
+): Promise<{ load: ChildProcess; joined: number }> {
   const hold = 4 * (SECONDS + 3) + 60;
-  const args = ["connect", "--url", `ws://127.0.0.1:${ready.port}/socket`, "--topic", ready.topic, "--param", `token=${ready.token}`];
-  args.push("--subscribers", String(SOCKETS), "--ramp", "0", "--duration", String(hold), "--workers", String(CLIENTS), "--quiet");
-  const load = track(spawn(process.execPath, ["--import", "tsx", "lib/load/cli.ts", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] }));
+  const args = [
+    "connect",
+    "--url",
+    `ws://127.0.0.1:${ready.port}/socket`,
+    "--topic",
+    ready.topic,
+    "--param",
+    `token=${ready.token}`,
+  ];
+  args.push(
+    "--subscribers",
+    String(SOCKETS),
+    "--ramp",
+    "0",
+    "--duration",
+    String(hold),
+    "--workers",
+    String(CLIENTS),
+    "--quiet",
+  );
+  const load = track(
+    spawn(process.execPath, ["--import", "tsx", "lib/load/cli.ts", ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "inherit"],
+    }),
+  );
   const joined = await eventually(
     async () => {
-      if (load.exitCode !== null) throw new Error(`hypercast-load exited with ${load.exitCode} before its sockets were open`);
+      if (load.exitCode !== null)
+        throw new Error(`hypercast-load exited with ${load.exitCode} before its sockets were open`);
       const open = await connections(server);
       return open >= SOCKETS ? open : undefined;
     },
@@ -137,15 +182,20 @@ async function cpuOver(pid: number): Promise<number> {
 }
 
 /** An operator's socket joined to admin:dashboard, counting the snapshots it receives. */
-async function openViewer(ready: DashboardServerReady): Promise<{ ws: WebSocket; frames: () => number; bytes: () => number }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${ready.port}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(ready.operatorToken)}`);
+async function openViewer(
+  ready: DashboardServerReady,
+): Promise<{ ws: WebSocket; frames: () => number; bytes: () => number }> {
+  const ws = new WebSocket(
+    `ws://127.0.0.1:${ready.port}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(ready.operatorToken)}`,
+  );
   let frames = 0;
   let bytes = 0;
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => ws.send(JSON.stringify(["v", "v", "admin:dashboard", "phx_join", {}])));
     ws.on("message", (data: Buffer) => {
       const text = data.toString();
-      if (text.includes('"phx_reply"')) return text.includes('"ok"') ? resolve() : reject(new Error(`viewer refused: ${text}`));
+      if (text.includes('"phx_reply"'))
+        return text.includes('"ok"') ? resolve() : reject(new Error(`viewer refused: ${text}`));
       if (text.includes('"snapshot"')) {
         frames += 1;
         bytes += data.length;
@@ -160,10 +210,14 @@ async function main(): Promise<void> {
   console.log("Snapshot build time (ms) by topics with local subscribers, median and max of 21 ticks:");
   for (const topics of [10, 1_000, 10_000, 100_000]) {
     const { median, max } = buildTime(topics);
-    console.log(`  ${topics.toLocaleString("en-US").padStart(7)} topics: ${median.toFixed(3)} ms (max ${max.toFixed(3)})`);
+    console.log(
+      `  ${topics.toLocaleString("en-US").padStart(7)} topics: ${median.toFixed(3)} ms (max ${max.toFixed(3)})`,
+    );
   }
 
-  console.log(`\nServer CPU, ${SOCKETS.toLocaleString("en-US")} idle sockets joined as audience, ${SECONDS} s per phase (% of one core):`);
+  console.log(
+    `\nServer CPU, ${SOCKETS.toLocaleString("en-US")} idle sockets joined as audience, ${SECONDS} s per phase (% of one core):`,
+  );
   const off = await startServer(0);
   const offSockets = await openSockets(off.child, off.ready);
   const cpuOff = await cpuOver(off.child.pid!);
@@ -178,11 +232,15 @@ async function main(): Promise<void> {
   const viewer = await openViewer(on.ready);
   const cpuViewer = await cpuOver(on.child.pid!);
   const snapshots = viewer.frames();
-  console.log(`  feed on, one page watching:         ${cpuViewer.toFixed(2)}%  (${snapshots} snapshots received, ${Math.round(viewer.bytes() / Math.max(1, snapshots))} bytes each)`);
+  console.log(
+    `  feed on, one page watching:         ${cpuViewer.toFixed(2)}%  (${snapshots} snapshots received, ${Math.round(viewer.bytes() / Math.max(1, snapshots))} bytes each)`,
+  );
   viewer.ws.close();
   const cpuAfter = await cpuOver(on.child.pid!);
   console.log(`  feed on, the page gone again:       ${cpuAfter.toFixed(2)}%`);
-  console.log(`  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`);
+  console.log(
+    `  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`,
+  );
   await stopLoad(onSockets.load);
   on.child.disconnect();
 }

@@ -36,7 +36,15 @@ import type { Target } from "./lib/load.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
-import { printHeader, printSample, printSummary, TARGET_NAMES, type Options, type Sample, type TargetName } from "./lib/http-report.ts";
+import {
+  printHeader,
+  printSample,
+  printSummary,
+  TARGET_NAMES,
+  type Options,
+  type Sample,
+  type TargetName,
+} from "./lib/http-report.ts";
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -47,7 +55,8 @@ const REFERENCES = { koa: "koa-server.ts", nest: "nest-server.ts" } as const;
 
 async function main(): Promise<number> {
   const options = readOptions();
-  const budgetMs = 120_000 + TARGET_NAMES.length * (options.warmupSeconds + options.rounds * options.seconds) * 1000 * 1.3;
+  const budgetMs =
+    120_000 + TARGET_NAMES.length * (options.warmupSeconds + options.rounds * options.seconds) * 1000 * 1.3;
   const started: Array<BenchProcess<unknown>> = [];
   const watchdog = setTimeout(() => {
     console.error(`bench:http: exceeded its ${Math.round(budgetMs / 1000)} s budget; stopping`);
@@ -71,28 +80,56 @@ async function main(): Promise<number> {
       const p = await startProcess<{ url: string }>(new URL(`./references/${REFERENCES[name]}`, import.meta.url), {
         core: SERVER_CORE,
         args: [JSON.stringify({ databaseUrl: withApplicationName(url, `bench-${name}`), schema })],
-        env: name === "nest" ? { TSX_TSCONFIG_PATH: new URL("./references/tsconfig.json", import.meta.url).pathname } : {},
+        env:
+          name === "nest" ? { TSX_TSCONFIG_PATH: new URL("./references/tsconfig.json", import.meta.url).pathname } : {},
       });
       started.push(p);
       return p;
     };
     const koa = await reference("koa");
     const nest = await reference("nest");
-    const generator = await startProcess<Record<string, never>>(new URL("./lib/generator.ts", import.meta.url), { core: GENERATOR_CORE, args: [] });
+    const generator = await startProcess<Record<string, never>>(new URL("./lib/generator.ts", import.meta.url), {
+      core: GENERATOR_CORE,
+      args: [],
+    });
     started.push(generator);
-    console.log(`database    ${hypercast.info.database}, schema ${schema}, seeded by Hypercast; every server has its own pool of 10`);
+    console.log(
+      `database    ${hypercast.info.database}, schema ${schema}, seeded by Hypercast; every server has its own pool of 10`,
+    );
     console.log("");
 
     const authorization = `Bearer ${token}`;
     const path = `/users/${userId}`;
     const targets: Record<TargetName, { target: Target; server: BenchProcess<unknown>; backend: string }> = {
-      reference: { target: { url: `${koa.info.url}${path}`, headers: { authorization } }, server: koa, backend: "bench-koa" },
+      reference: {
+        target: { url: `${koa.info.url}${path}`, headers: { authorization } },
+        server: koa,
+        backend: "bench-koa",
+      },
       // Nest routes a versioned controller only for a request that names a version.
-      peer: { target: { url: `${nest.info.url}${path}`, headers: { authorization, accept: "application/json;v=2" } }, server: nest, backend: "bench-nest" },
-      v2: { target: { url: `${hypercast.info.url}${path}`, headers: { authorization } }, server: hypercast, backend: "bench-hypercast" },
-      v1: { target: { url: `${hypercast.info.url}${path}`, headers: { authorization, accept: "application/vnd.app.v1+json" } }, server: hypercast, backend: "bench-hypercast" },
+      peer: {
+        target: { url: `${nest.info.url}${path}`, headers: { authorization, accept: "application/json;v=2" } },
+        server: nest,
+        backend: "bench-nest",
+      },
+      v2: {
+        target: { url: `${hypercast.info.url}${path}`, headers: { authorization } },
+        server: hypercast,
+        backend: "bench-hypercast",
+      },
+      v1: {
+        target: {
+          url: `${hypercast.info.url}${path}`,
+          headers: { authorization, accept: "application/vnd.app.v1+json" },
+        },
+        server: hypercast,
+        backend: "bench-hypercast",
+      },
     };
-    await checkTargets({ reference: targets.reference.target, peer: targets.peer.target, v2: targets.v2.target, v1: targets.v1.target }, userId);
+    await checkTargets(
+      { reference: targets.reference.target, peer: targets.peer.target, v2: targets.v2.target, v1: targets.v1.target },
+      userId,
+    );
 
     let nextId = 0;
     const load = (target: Target, seconds: number) =>
@@ -104,20 +141,32 @@ async function main(): Promise<number> {
           resolve(message);
         };
         generator.child.on("message", onMessage);
-        generator.child.send({ type: "run", id, target, seconds, connections: options.connections } satisfies GeneratorRun);
+        generator.child.send({
+          type: "run",
+          id,
+          target,
+          seconds,
+          connections: options.connections,
+        } satisfies GeneratorRun);
       });
 
     const problems: string[] = [];
     const measure = async (name: TargetName, seconds: number): Promise<Sample> => {
       const { target, server, backend } = targets[name];
-      const before = { server: server.cpuMicros(), generator: generator.cpuMicros(), postgres: await probe.sample(backend), at: performance.now() };
+      const before = {
+        server: server.cpuMicros(),
+        generator: generator.cpuMicros(),
+        postgres: await probe.sample(backend),
+        at: performance.now(),
+      };
       const run = await load(target, seconds);
       const wallMicros = (performance.now() - before.at) * 1000;
       const serverMicros = server.cpuMicros() - before.server;
       const generatorMicros = generator.cpuMicros() - before.generator;
       const postgresMicros = probe.since(before.postgres, await probe.sample(backend));
       if (run.failure !== undefined) problems.push(`${name}: the generator failed: ${run.failure}`);
-      if (run.non2xx > 0 || run.errors > 0) problems.push(`${name}: ${run.non2xx} non-2xx responses, ${run.errors} connection errors/timeouts`);
+      if (run.non2xx > 0 || run.errors > 0)
+        problems.push(`${name}: ${run.non2xx} non-2xx responses, ${run.errors} connection errors/timeouts`);
       await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_RUNS_MS));
       const perRequest = (micros: number) => (run.requests === 0 ? Number.NaN : micros / run.requests);
       return {
@@ -131,7 +180,8 @@ async function main(): Promise<number> {
       };
     };
 
-    for (const name of TARGET_NAMES) printSample("warm-up", name, await measure(name, options.warmupSeconds), GENERATOR_SATURATED);
+    for (const name of TARGET_NAMES)
+      printSample("warm-up", name, await measure(name, options.warmupSeconds), GENERATOR_SATURATED);
     const samples: Record<TargetName, Sample[]> = { reference: [], peer: [], v2: [], v1: [] };
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < TARGET_NAMES.length; i++) {
@@ -142,7 +192,12 @@ async function main(): Promise<number> {
       }
     }
     const valid = printSummary(samples, options, GENERATOR_SATURATED);
-    console.log(`load avg    ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (1/5/15 min, at the end; other processes compete for the same cores)`);
+    console.log(
+      `load avg    ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")} (1/5/15 min, at the end; other processes compete for the same cores)`,
+    );
     if (problems.length > 0) {
       console.log("");
       console.log(`BROKEN: ${problems.join("; ")}`);
@@ -152,7 +207,8 @@ async function main(): Promise<number> {
   } finally {
     await probe.close();
     // The references first: Hypercast drops the schema they read.
-    for (const p of started.reverse()) await p.stop().catch((error: unknown) => console.error(`bench:http: ${String(error)}`));
+    for (const p of started.reverse())
+      await p.stop().catch((error: unknown) => console.error(`bench:http: ${String(error)}`));
   }
 }
 
@@ -169,18 +225,30 @@ function readOptions(): Options {
     },
   });
   if (values.help === true) {
-    console.log("usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR]");
+    console.log(
+      "usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR]",
+    );
     process.exit(0);
   }
   const env = process.env;
   const databaseUrl = env["DATABASE_URL"] ?? "";
-  if (databaseUrl === "") throw new Error("DATABASE_URL must name a PostgreSQL database on this machine, e.g. postgres://postgres@127.0.0.1:5432/test");
-  if (!isLoopback(databaseUrl)) throw new Error(`DATABASE_URL must point at a loopback host for a benchmark (got host ${safeHost(databaseUrl)})`);
+  if (databaseUrl === "")
+    throw new Error(
+      "DATABASE_URL must name a PostgreSQL database on this machine, e.g. postgres://postgres@127.0.0.1:5432/test",
+    );
+  if (!isLoopback(databaseUrl))
+    throw new Error(`DATABASE_URL must point at a loopback host for a benchmark (got host ${safeHost(databaseUrl)})`);
   return {
     seconds: positiveInt("--duration", "BENCH_DURATION", values.duration ?? env["BENCH_DURATION"], 5, 600),
     warmupSeconds: positiveInt("--warmup", "BENCH_WARMUP", values.warmup ?? env["BENCH_WARMUP"], 3, 600),
     rounds: positiveInt("--rounds", "BENCH_ROUNDS", values.rounds ?? env["BENCH_ROUNDS"], 5, 50),
-    connections: positiveInt("--connections", "BENCH_CONNECTIONS", values.connections ?? env["BENCH_CONNECTIONS"], 100, 1000),
+    connections: positiveInt(
+      "--connections",
+      "BENCH_CONNECTIONS",
+      values.connections ?? env["BENCH_CONNECTIONS"],
+      100,
+      1000,
+    ),
     logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
     profileDir: values.profile,
     databaseUrl,

@@ -14,13 +14,31 @@
  * --max-seconds; stops its servers on every exit path.
  */
 import { parseArgs } from "node:util";
-import { machineLine, median, pinning, printTable, procCpuSeconds, procRssBytes, runLoadTool, startPinned, type PinnedServer, type Row } from "./ws/rounds.ts";
+import {
+  machineLine,
+  median,
+  pinning,
+  printTable,
+  procCpuSeconds,
+  procRssBytes,
+  runLoadTool,
+  startPinned,
+  type PinnedServer,
+  type Row,
+} from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    subscribers: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, rounds: { type: "string" }, publishers: { type: "string" },
-    workers: { type: "string" }, client: { type: "string" }, smoke: { type: "boolean", default: false }, "max-seconds": { type: "string" },
+    subscribers: { type: "string" },
+    rate: { type: "string" },
+    duration: { type: "string" },
+    rounds: { type: "string" },
+    publishers: { type: "string" },
+    workers: { type: "string" },
+    client: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    "max-seconds": { type: "string" },
   },
 });
 const int = (name: string, value: string | undefined, fallback: number): number => {
@@ -55,8 +73,25 @@ interface Round {
 async function round(server: PinnedServer): Promise<Round> {
   const cpu0 = procCpuSeconds(server.pid);
   const { result } = await runLoadTool(pins, [
-    "fanout", "--url", `ws://127.0.0.1:${server.port}/socket`, "--topic", server.topic, "--param", `token=${server.token}`, "--subscribers", String(SUBSCRIBERS),
-    "--publishers", String(PUBLISHERS), "--rate", String(RATE), "--duration", String(DURATION), "--workers", String(WORKERS), "--ramp", "2000",
+    "fanout",
+    "--url",
+    `ws://127.0.0.1:${server.port}/socket`,
+    "--topic",
+    server.topic,
+    "--param",
+    `token=${server.token}`,
+    "--subscribers",
+    String(SUBSCRIBERS),
+    "--publishers",
+    String(PUBLISHERS),
+    "--rate",
+    String(RATE),
+    "--duration",
+    String(DURATION),
+    "--workers",
+    String(WORKERS),
+    "--ramp",
+    "2000",
     ...(flags.client === undefined ? [] : ["--client", flags.client]),
   ]);
   return { result, serverCpu: procCpuSeconds(server.pid) - cpu0, rssMiB: procRssBytes(server.pid) / 1048576 };
@@ -76,40 +111,73 @@ try {
       const result = await round(i === 0 ? hypercast : raw);
       rounds[i]!.push(result);
       const d = result.result.deliveries;
-      console.error(`round ${r + 1} ${i === 0 ? "Hypercast" : "raw uWS"}: ${d.received.toLocaleString("en-US")}/${d.expected.toLocaleString("en-US")} deliveries, p99 ${result.result.latency_ms.p99} ms, ${result.result.valid ? "valid" : `NOT valid: ${result.result.invalid_reasons.join("; ")}`}`);
+      console.error(
+        `round ${r + 1} ${i === 0 ? "Hypercast" : "raw uWS"}: ${d.received.toLocaleString("en-US")}/${d.expected.toLocaleString("en-US")} deliveries, p99 ${result.result.latency_ms.p99} ms, ${result.result.valid ? "valid" : `NOT valid: ${result.result.invalid_reasons.join("; ")}`}`,
+      );
     }
   }
   const all = rounds.flat();
   const valid = all.every((r) => r.result.valid);
   const m = (pick: (r: Round) => number) => rounds.map((list) => median(list.map(pick)));
   const rows: Row[] = [
-    { label: "sockets joined (subscribers)", values: m((r) => r.result.connections.joined - PUBLISHERS), digits: 0, ratio: false },
+    {
+      label: "sockets joined (subscribers)",
+      values: m((r) => r.result.connections.joined - PUBLISHERS),
+      digits: 0,
+      ratio: false,
+    },
     { label: "deliveries offered per second", values: m(() => SUBSCRIBERS * RATE), digits: 0, ratio: false },
     { label: "deliveries per second", values: m((r) => r.result.throughput.deliveries_per_s), digits: 0, ratio: true },
     { label: "completeness %", values: m((r) => r.result.deliveries.completeness * 100), digits: 3, ratio: false },
-    { label: "messages acknowledged %", values: m((r) => (r.result.messages.acknowledged * 100) / Math.max(1, r.result.messages.published)), digits: 1, ratio: false },
+    {
+      label: "messages acknowledged %",
+      values: m((r) => (r.result.messages.acknowledged * 100) / Math.max(1, r.result.messages.published)),
+      digits: 1,
+      ratio: false,
+    },
     { label: "sockets closed by the server", values: m((r) => r.result.connections.closed), digits: 0, ratio: false },
     { label: "publish→delivery p50 ms", values: m((r) => r.result.latency_ms.p50), digits: 1, ratio: true },
     { label: "publish→delivery p99 ms", values: m((r) => r.result.latency_ms.p99), digits: 1, ratio: true },
     { label: "publish→delivery max ms", values: m((r) => r.result.latency_ms.max), digits: 1, ratio: true },
     { label: "push→reply p99 ms", values: m((r) => r.result.reply_ms.p99), digits: 1, ratio: true },
     { label: "join p99 ms", values: m((r) => r.result.join_ms.p99), digits: 1, ratio: true },
-    { label: "server CPU µs per delivery", values: m((r) => (r.serverCpu * 1e6) / Math.max(1, r.result.deliveries.received)), digits: 2, ratio: true },
+    {
+      label: "server CPU µs per delivery",
+      values: m((r) => (r.serverCpu * 1e6) / Math.max(1, r.result.deliveries.received)),
+      digits: 2,
+      ratio: true,
+    },
     { label: "server RSS after run MiB", values: m((r) => r.rssMiB), digits: 1, ratio: true },
     { label: "client CPU µs per frame", values: m((r) => r.result.client.cpu_us_per_frame), digits: 2, ratio: false },
-    { label: "client busiest core %", values: m((r) => r.result.client.max_core_fraction * 100), digits: 0, ratio: false },
+    {
+      label: "client busiest core %",
+      values: m((r) => r.result.client.max_core_fraction * 100),
+      digits: 0,
+      ratio: false,
+    },
   ];
   console.log(`\nws benchmark — ${machineLine()}`);
-  console.log(`${pins.note}; ${SUBSCRIBERS} subscribers, ${PUBLISHERS} publisher(s), ${RATE} msg/s for ${DURATION} s, ${WORKERS} load worker(s), ${ROUNDS} round(s), medians\n`);
+  console.log(
+    `${pins.note}; ${SUBSCRIBERS} subscribers, ${PUBLISHERS} publisher(s), ${RATE} msg/s for ${DURATION} s, ${WORKERS} load worker(s), ${ROUNDS} round(s), medians\n`,
+  );
   printTable(["Hypercast", "raw uWS"], rows, valid);
-  console.log("\nratio = Hypercast / raw uWS (higher is better for deliveries/s, lower for ms, µs and MiB); latency is measured from each message's scheduled send time.");
+  console.log(
+    "\nratio = Hypercast / raw uWS (higher is better for deliveries/s, lower for ms, µs and MiB); latency is measured from each message's scheduled send time.",
+  );
   const lossy = all.filter((r) => r.result.deliveries.missing > 0 || r.result.deliveries.duplicates > 0);
   if (lossy.length > 0) {
-    console.error(`FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`);
-    for (const r of lossy) console.error(`  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`);
+    console.error(
+      `FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`,
+    );
+    for (const r of lossy)
+      console.error(
+        `  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`,
+      );
     exitCode = 1;
   } else if (!valid) {
-    console.error(`INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`);
+    console.error(
+      `INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`,
+    );
     exitCode = 3;
   }
 } catch (error) {

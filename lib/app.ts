@@ -34,7 +34,14 @@ export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> 
   const app = new Koa<HttpState>();
   app.silent = true; // errors are answered and logged by translateErrors
   // Outside everything else, so every answer carries them: errors, preflights, probes.
-  app.use(stampRequests(setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }), varyByCaller(), assignRequestId(), identifyClient(deps.config.trustProxy)));
+  app.use(
+    stampRequests(
+      setSecurityHeaders({ hsts: deps.config.nodeEnv === "production" }),
+      varyByCaller(),
+      assignRequestId(),
+      identifyClient(deps.config.trustProxy),
+    ),
+  );
   app.use(instrumentRequests(deps.telemetry));
   app.use(allowCors({ origins: deps.config.corsOrigins }));
   app.use(translateErrors(deps.logger));
@@ -42,7 +49,12 @@ export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> 
   // Readiness is the database only: Redis trouble reaches every node at once, and taking them all
   // out of rotation would turn it into a full outage. /health's body and the metrics report it.
   const cluster = deps.cluster;
-  app.use(serveHealth({ checks: [databaseCheck(deps.db)], ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }) }));
+  app.use(
+    serveHealth({
+      checks: [databaseCheck(deps.db)],
+      ...(cluster === undefined ? {} : { reports: () => ({ redis: cluster.redis() }) }),
+    }),
+  );
   app.use(serveMetrics(deps.metrics));
   // The operations page: static files under a CSP of their own; its data comes over the operator-only channel.
   app.use(serveDashboard({ socketUrl: options.socketUrl }));
@@ -52,7 +64,11 @@ export function buildApp(deps: HttpDeps, options: RouteOptions): Koa<HttpState> 
     app.use(
       limitRequests(deps.limiter, deps.accounts, {
         perUser: { name: "api", points: config.apiRateLimit, windowSeconds: config.apiRateWindowSeconds },
-        perAddress: { name: "anonymous", points: config.anonymousRateLimit, windowSeconds: config.anonymousRateWindowSeconds },
+        perAddress: {
+          name: "anonymous",
+          points: config.anonymousRateLimit,
+          windowSeconds: config.anonymousRateWindowSeconds,
+        },
       }),
     );
   }

@@ -95,7 +95,10 @@ export interface DepsOptions {
 }
 
 export async function createDeps(config: Config, options: DepsOptions = {}): Promise<Deps> {
-  const tracing = config.tracing === undefined ? undefined : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
+  const tracing =
+    config.tracing === undefined
+      ? undefined
+      : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
   const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
@@ -103,7 +106,10 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   if (tracing !== undefined) telemetry.trace(tracing.tracer);
   telemetry.attach(logEvents(logger));
   if (!config.rateLimits) {
-    logger.warn({ RATE_LIMITS: "off" }, "RATE_LIMITS=off: every request and login limit is off; use this only for load tests in a lab");
+    logger.warn(
+      { RATE_LIMITS: "off" },
+      "RATE_LIMITS=off: every request and login limit is off; use this only for load tests in a lab",
+    );
   }
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -119,7 +125,12 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
-  const { pubsub, presence, socketQuota, limiter, cluster } = await connectCluster(config, logger, telemetry, options.presenceWindowMs).catch(async (error: unknown) => {
+  const { pubsub, presence, socketQuota, limiter, cluster } = await connectCluster(
+    config,
+    logger,
+    telemetry,
+    options.presenceWindowMs,
+  ).catch(async (error: unknown) => {
     await db.destroy();
     throw error;
   });
@@ -136,7 +147,13 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
   });
   const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });
   telemetry.attach(metrics.handle);
-  observeQueries(db, (q) => telemetry.emit("db.query.stop", { duration_ms: q.durationMs }, { method: q.method, outcome: q.outcome, operation: q.operation }));
+  observeQueries(db, (q) =>
+    telemetry.emit(
+      "db.query.stop",
+      { duration_ms: q.durationMs },
+      { method: q.method, outcome: q.outcome, operation: q.operation },
+    ),
+  );
   return {
     config,
     logger,
@@ -185,7 +202,12 @@ interface ClusterParts {
   cluster: ClusterLink | undefined;
 }
 
-async function connectCluster(config: Config, logger: Logger, telemetry: Telemetry, presenceWindowMs: number | undefined): Promise<ClusterParts> {
+async function connectCluster(
+  config: Config,
+  logger: Logger,
+  telemetry: Telemetry,
+  presenceWindowMs: number | undefined,
+): Promise<ClusterParts> {
   const url = config.redisUrl;
   if (url === undefined) {
     return {
@@ -205,7 +227,8 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
     telemetry,
     onDrop: (reason) => telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason }),
     onError: throttled((error) => logger.warn({ err: error, component: "pubsub" }, "Redis connection error")),
-    onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "pubsub", reason }),
+    onInvalid: (_channel, reason) =>
+      telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "pubsub", reason }),
   });
   try {
     const presence = await createRedisPresence({
@@ -215,8 +238,11 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       leaseMs: timings.leaseMs,
       reapMs: timings.reapMs,
       reapLockMs: timings.reapLockMs,
-      onError: throttled((error, where) => logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed")),
-      onInvalid: (_channel, reason) => telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "presence", reason }),
+      onError: throttled((error, where) =>
+        logger.warn({ err: error, component: "presence", where }, "presence: Redis command failed"),
+      ),
+      onInvalid: (_channel, reason) =>
+        telemetry.emit("cluster.message.invalid", { count: 1 }, { source: "presence", reason }),
       telemetry,
     });
     const socketQuota = await createRedisSocketQuota({
@@ -225,14 +251,21 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       limit: config.socketsPerUser,
       heartbeatMs: timings.heartbeatMs,
       leaseMs: timings.leaseMs,
-      onError: throttled((error, where) => logger.warn({ err: error, component: "socket-quota", where }, "socket quota: Redis command failed")),
+      onError: throttled((error, where) =>
+        logger.warn({ err: error, component: "socket-quota", where }, "socket quota: Redis command failed"),
+      ),
     }).catch(async (error: unknown) => {
       await presence.close();
       throw error;
     });
     const limiter = await createLimiterStore(config, {
       name,
-      onError: throttled((error) => logger.warn({ err: error, component: "rate-limit" }, "rate limits: Redis connection error; counting in memory meanwhile")),
+      onError: throttled((error) =>
+        logger.warn(
+          { err: error, component: "rate-limit" },
+          "rate limits: Redis connection error; counting in memory meanwhile",
+        ),
+      ),
     }).catch(async (error: unknown) => {
       await socketQuota.close();
       await presence.close();
@@ -244,7 +277,10 @@ async function connectCluster(config: Config, logger: Logger, telemetry: Telemet
       presence,
       socketQuota,
       limiter,
-      cluster: { nodeId: pubsub.nodeId, redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable") },
+      cluster: {
+        nodeId: pubsub.nodeId,
+        redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable"),
+      },
     };
   } catch (error) {
     await pubsub.close();

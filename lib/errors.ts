@@ -6,13 +6,7 @@
  */
 
 export type ErrorCode =
-  | "not_found"
-  | "unauthorized"
-  | "forbidden"
-  | "invalid"
-  | "conflict"
-  | "unavailable"
-  | "rate_limited";
+  "not_found" | "unauthorized" | "forbidden" | "invalid" | "conflict" | "unavailable" | "rate_limited";
 
 export interface FieldError {
   /** A JSON Pointer into the offending input, e.g. `/email`. */

@@ -16,7 +16,9 @@ export function findNullCharacters(value: unknown, pointer = "", depth = 0): Fie
   if (typeof value === "string") return value.includes("\u0000") ? [{ pointer, detail: DETAIL }] : [];
   if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return [];
   const found: FieldError[] = [];
-  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((v, i) => [String(i), v])
+    : Object.entries(value);
   for (const [key, child] of entries) {
     const at = `${pointer}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
     if (key.includes("\u0000")) found.push({ pointer: at, detail: `property name ${DETAIL}` });

@@ -55,12 +55,15 @@ export function compileRequestSchemas(names: Iterable<string>): RequestSchemas {
 export function compileChannelSchemas(): ChannelSchemas {
   const compile = compiler();
   const dir = new URL("channels/", SCHEMA_DIR);
-  const names = readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length));
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -".json".length));
   const compiled = new Map(names.map((name) => [name, compile(`channels/${name}`)] as const));
   return {
     validate(name, payload) {
       const check = compiled.get(name);
-      if (check === undefined) throw new Error(`no channel schema "${name}" in ${dir.pathname} (have: ${[...compiled.keys()].join(", ")})`);
+      if (check === undefined)
+        throw new Error(`no channel schema "${name}" in ${dir.pathname} (have: ${[...compiled.keys()].join(", ")})`);
       return fieldErrors(check, payload);
     },
   };
@@ -107,9 +110,14 @@ function fieldErrors(check: ValidateFunction, value: unknown): FieldError[] {
 function toFieldError(error: ErrorObject): FieldError {
   const params = error.params as Record<string, unknown>;
   const property = params["missingProperty"] ?? params["additionalProperty"];
-  const pointer = typeof property === "string" ? `${error.instancePath}/${escapePointer(property)}` : error.instancePath;
+  const pointer =
+    typeof property === "string" ? `${error.instancePath}/${escapePointer(property)}` : error.instancePath;
   const detail =
-    error.keyword === "additionalProperties" ? "is not a known property" : error.keyword === "required" ? "is required" : (error.message ?? "is invalid");
+    error.keyword === "additionalProperties"
+      ? "is not a known property"
+      : error.keyword === "required"
+        ? "is required"
+        : (error.message ?? "is invalid");
   return { pointer, detail };
 }
 

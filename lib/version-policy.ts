@@ -46,7 +46,8 @@ export interface VersionFacts {
   readonly changes: readonly VersionChange[];
 }
 
-export type Withdrawal = { readonly reason: "sunset"; readonly since: Date } | { readonly reason: "brownout"; readonly window: TimeWindow };
+export type Withdrawal =
+  { readonly reason: "sunset"; readonly since: Date } | { readonly reason: "brownout"; readonly window: TimeWindow };
 
 export interface VersionPolicy {
   /** Every version, newest first (the order of `API_VERSIONS`). */
@@ -83,7 +84,8 @@ export function versionPolicy(schedules: Readonly<Partial<Record<ApiVersion, Ver
     }),
   );
   const of = (version: ApiVersion): VersionFacts => facts.get(version)!;
-  const withdrawal = (version: ApiVersion, now: Date): Withdrawal | undefined => withdrawalAt(of(version), now.getTime());
+  const withdrawal = (version: ApiVersion, now: Date): Withdrawal | undefined =>
+    withdrawalAt(of(version), now.getTime());
   return Object.freeze({
     all: Object.freeze([...facts.values()]),
     deprecated: Object.freeze([...facts.values()].filter((f) => f.status === "deprecated").map((f) => f.version)),
@@ -132,7 +134,12 @@ export function withdrawnTimeline(policy: VersionPolicy): (now: Date) => Withdra
     if (state !== undefined && t >= from && t < until) return state;
     // Every comparison in `withdrawalAt` is `t >= boundary` or `t < boundary`: constant in [from, until).
     const next = boundaries.findIndex((b) => b > t);
-    from = next === -1 ? (boundaries[boundaries.length - 1] ?? Number.NEGATIVE_INFINITY) : next === 0 ? Number.NEGATIVE_INFINITY : boundaries[next - 1]!;
+    from =
+      next === -1
+        ? (boundaries[boundaries.length - 1] ?? Number.NEGATIVE_INFINITY)
+        : next === 0
+          ? Number.NEGATIVE_INFINITY
+          : boundaries[next - 1]!;
     until = next === -1 ? Number.POSITIVE_INFINITY : boundaries[next]!;
     const withdrawn = policy.withdrawn(now);
     state = { withdrawn, versions: new Set(withdrawn.keys()), key: [...withdrawn.keys()].join(".") };
@@ -145,7 +152,8 @@ function withdrawalAt(facts: VersionFacts, t: number): Withdrawal | undefined {
   // Overlapping windows: the one that lasts longest decides when the version is back.
   let current: TimeWindow | undefined;
   for (const window of facts.brownouts) {
-    if (t >= window.start.getTime() && t < window.end.getTime() && (current === undefined || window.end > current.end)) current = window;
+    if (t >= window.start.getTime() && t < window.end.getTime() && (current === undefined || window.end > current.end))
+      current = window;
   }
   return current === undefined ? undefined : { reason: "brownout", window: current };
 }
@@ -167,7 +175,10 @@ const DURATION = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.
  * expected; the empty string is the empty list.
  */
 export function parseIntervals(text: string): TimeWindow[] {
-  const entries = text.split(",").map((e) => e.trim()).filter((e) => e !== "");
+  const entries = text
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
   return entries.map((entry) => {
     const [startText, endText, extra] = entry.split("/");
     const expected = `expected start/end or start/duration like 2027-05-04T16:00:00Z/PT1H (got ${JSON.stringify(entry)})`;
@@ -175,7 +186,10 @@ export function parseIntervals(text: string): TimeWindow[] {
     const start = instant(startText);
     if (start === undefined) throw new Error(`${expected}: the start must be a date-time with a time zone`);
     const end = endText.startsWith("P") ? after(start, endText) : instant(endText);
-    if (end === undefined) throw new Error(`${expected}: the end must be a date-time with a time zone or a duration in weeks, days, hours, minutes or seconds`);
+    if (end === undefined)
+      throw new Error(
+        `${expected}: the end must be a date-time with a time zone or a duration in weeks, days, hours, minutes or seconds`,
+      );
     if (end <= start) throw new Error(`${expected}: the window must end after it starts`);
     return { start, end, label: `${start.toISOString()}/${end.toISOString()}` };
   });

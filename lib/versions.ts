@@ -44,8 +44,16 @@ export const VERSIONS = {
   },
   2: {
     changes: [
-      { resource: "users", description: "`favorite_sport` (one) became `favorite_sports` (a list); v1 clients editing `favorite_sport` keep the rest of the list." },
-      { resource: "users", description: "`api_version`: the account's pinned version, shown to its owner; `PATCH /users/{id}` `{api_version}` changes it." },
+      {
+        resource: "users",
+        description:
+          "`favorite_sport` (one) became `favorite_sports` (a list); v1 clients editing `favorite_sport` keep the rest of the list.",
+      },
+      {
+        resource: "users",
+        description:
+          "`api_version`: the account's pinned version, shown to its owner; `PATCH /users/{id}` `{api_version}` changes it.",
+      },
       { resource: "messages", description: "`user_id` became `author: {id, name}`." },
     ],
   },

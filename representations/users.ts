@@ -19,7 +19,11 @@ function links(user: User, ctx: RenderContext) {
 }
 
 export const userView = {
-  1: (user, ctx) => ({ ...common(user, ctx), favorite_sport: user.favoriteSports[0] ?? null, _links: links(user, ctx) }),
+  1: (user, ctx) => ({
+    ...common(user, ctx),
+    favorite_sport: user.favoriteSports[0] ?? null,
+    _links: links(user, ctx),
+  }),
   2: (user, ctx) => ({
     ...common(user, ctx),
     favorite_sports: user.favoriteSports,

@@ -41,20 +41,41 @@ function importsOf(file: string): Import[] {
   const source = ts.createSourceFile(file, readFileSync(join(ROOT, file), "utf8"), ts.ScriptTarget.Latest, false);
   const found: Import[] = [];
   const add = (specifier: string, typeOnly: boolean) =>
-    found.push({ specifier, typeOnly, file: specifier.startsWith(".") ? relative(ROOT, resolve(ROOT, dirname(file), specifier)) : undefined });
+    found.push({
+      specifier,
+      typeOnly,
+      file: specifier.startsWith(".") ? relative(ROOT, resolve(ROOT, dirname(file), specifier)) : undefined,
+    });
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.importClause;
-      const names = clause?.namedBindings !== undefined && ts.isNamedImports(clause.namedBindings) ? clause.namedBindings.elements : undefined;
-      const onlyTypes = clause !== undefined && (clause.isTypeOnly || (clause.name === undefined && names !== undefined && names.length > 0 && names.every((n) => n.isTypeOnly)));
+      const names =
+        clause?.namedBindings !== undefined && ts.isNamedImports(clause.namedBindings)
+          ? clause.namedBindings.elements
+          : undefined;
+      const onlyTypes =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined && names !== undefined && names.length > 0 && names.every((n) => n.isTypeOnly)));
       add(node.moduleSpecifier.text, onlyTypes);
-    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
-      const names = node.exportClause !== undefined && ts.isNamedExports(node.exportClause) ? node.exportClause.elements : undefined;
-      add(node.moduleSpecifier.text, node.isTypeOnly || (names !== undefined && names.length > 0 && names.every((n) => n.isTypeOnly)));
+    } else if (
+      ts.isExportDeclaration(node) &&
+      node.moduleSpecifier !== undefined &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
+      const names =
+        node.exportClause !== undefined && ts.isNamedExports(node.exportClause)
+          ? node.exportClause.elements
+          : undefined;
+      add(
+        node.moduleSpecifier.text,
+        node.isTypeOnly || (names !== undefined && names.length > 0 && names.every((n) => n.isTypeOnly)),
+      );
     } else if (ts.isCallExpression(node) && node.arguments.length >= 1 && ts.isStringLiteralLike(node.arguments[0]!)) {
       // import("…") and require("…") (createRequire) load at run time.
       const callee = node.expression;
-      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === "require")) add(node.arguments[0].text, false);
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === "require"))
+        add(node.arguments[0].text, false);
     }
     ts.forEachChild(node, visit);
   };
@@ -76,7 +97,8 @@ function tierOf(file: string): Tier {
 }
 
 /** Modules whose loading means I/O: files, sockets, processes, databases, Redis, servers. */
-const IO_MODULES = /^(node:)?(fs|fs\/promises|net|tls|dgram|dns|http|https|http2|child_process|cluster|worker_threads|readline)$|^(knex|knex-pglite|pg|ioredis|@electric-sql\/.*|uWebSockets\.js|ws|koa|@koa\/.*|koa-body|rate-limiter-flexible|pino|@opentelemetry\/.*)$/;
+const IO_MODULES =
+  /^(node:)?(fs|fs\/promises|net|tls|dgram|dns|http|https|http2|child_process|cluster|worker_threads|readline)$|^(knex|knex-pglite|pg|ioredis|@electric-sql\/.*|uWebSockets\.js|ws|koa|@koa\/.*|koa-body|rate-limiter-flexible|pino|@opentelemetry\/.*)$/;
 
 function tierViolations(): string[] {
   const problems: string[] = [];
@@ -89,7 +111,9 @@ function tierViolations(): string[] {
       if ((from === "below" || from === "representations") && web) {
         problems.push(`${file} imports ${imp.file}: below the web tiers, nothing imports one`);
       } else if (web && (from === "http" || from === "realtime") && from !== to) {
-        problems.push(`${file} imports ${imp.file}: the ${from} tier never imports the ${to} tier (share through a context or lib/deps.ts)`);
+        problems.push(
+          `${file} imports ${imp.file}: the ${from} tier never imports the ${to} tier (share through a context or lib/deps.ts)`,
+        );
       }
     }
   }
@@ -120,7 +144,8 @@ function representationViolations(): string[] {
   const problems: string[] = [];
   for (const file of FILES.filter((f) => tierOf(f) === "representations")) {
     for (const [module, path] of loadedBy(file)) {
-      if (IO_MODULES.test(module)) problems.push(`${path.join(" → ")} loads ${module}: representations are pure (no I/O); import types only`);
+      if (IO_MODULES.test(module))
+        problems.push(`${path.join(" → ")} loads ${module}: representations are pure (no I/O); import types only`);
     }
   }
   return problems;
@@ -132,7 +157,9 @@ function uwsViolations(): string[] {
     if (file === "lib/realtime/transport.ts") continue;
     for (const imp of imports) {
       if (imp.specifier === "uWebSockets.js" || imp.specifier.startsWith("uWebSockets.js/")) {
-        problems.push(`${file} imports ${imp.specifier}: only lib/realtime/transport.ts may (every uWebSockets.js quirk lives there)`);
+        problems.push(
+          `${file} imports ${imp.specifier}: only lib/realtime/transport.ts may (every uWebSockets.js quirk lives there)`,
+        );
       }
     }
   }
@@ -142,9 +169,18 @@ function uwsViolations(): string[] {
 test("the walk sees the code: every tier has files, and transport.ts's uWebSockets.js import is found", (t) => {
   const tiers = new Set(FILES.map(tierOf));
   t.deepEqual([...tiers].sort(), ["below", "http", "realtime", "representations", "wiring"]);
-  t.true(IMPORTS.get("lib/realtime/transport.ts")!.some((imp) => imp.specifier === "uWebSockets.js" && !imp.typeOnly), "the require() is seen");
-  t.true(IMPORTS.get("lib/deps.ts")!.some((imp) => imp.file === "lib/telemetry/tracing.ts" && !imp.typeOnly), "the dynamic import() is seen");
-  t.true(IMPORTS.get("representations/users.ts")!.some((imp) => imp.file === "lib/accounts/index.ts" && imp.typeOnly), "import type is told apart");
+  t.true(
+    IMPORTS.get("lib/realtime/transport.ts")!.some((imp) => imp.specifier === "uWebSockets.js" && !imp.typeOnly),
+    "the require() is seen",
+  );
+  t.true(
+    IMPORTS.get("lib/deps.ts")!.some((imp) => imp.file === "lib/telemetry/tracing.ts" && !imp.typeOnly),
+    "the dynamic import() is seen",
+  );
+  t.true(
+    IMPORTS.get("representations/users.ts")!.some((imp) => imp.file === "lib/accounts/index.ts" && imp.typeOnly),
+    "import type is told apart",
+  );
 });
 
 test("no context or shared module imports a web tier, and the web tiers never import each other", (t) => {

@@ -24,9 +24,16 @@ test.after.always(() => {
 
 /** The ConfigError message for `env` (with a valid secret unless `env` says otherwise). */
 function failure(t: import("ava").ExecutionContext, env: Record<string, string>): string {
-  const error = t.throws(() => loadConfig({ SECRET_KEY_BASE: SECRET, ...env }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) }), {
-    instanceOf: ConfigError,
-  });
+  const error = t.throws(
+    () =>
+      loadConfig(
+        { SECRET_KEY_BASE: SECRET, ...env },
+        { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) },
+      ),
+    {
+      instanceOf: ConfigError,
+    },
+  );
   return error?.message ?? "";
 }
 
@@ -57,7 +64,14 @@ test("values are read and typed", (t) => {
     NODE_ENV: "production",
     BODY_LIMIT_BYTES: "2048",
   });
-  t.like(config, { host: "0.0.0.0", port: 8080, socketPort: 8081, logLevel: "debug", nodeEnv: "production", bodyLimitBytes: 2048 });
+  t.like(config, {
+    host: "0.0.0.0",
+    port: 8080,
+    socketPort: 8081,
+    logLevel: "debug",
+    nodeEnv: "production",
+    bodyLimitBytes: 2048,
+  });
   t.is(config.databaseUrl, "postgresql://app:pw@db.internal:5432/app");
   t.is(config.redisUrl, "redis://cache:6379");
 });
@@ -117,11 +131,22 @@ test("every bad variable is named in one message", (t) => {
 
 test("production without SECRET_KEY_BASE stops the boot, naming it", (t) => {
   const dataDir = tempDir();
-  const error = t.throws(() => loadConfig({ NODE_ENV: "production", DATA_DIR: dataDir }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("must not generate")) }), {
-    instanceOf: ConfigError,
-  });
+  const error = t.throws(
+    () =>
+      loadConfig(
+        { NODE_ENV: "production", DATA_DIR: dataDir },
+        { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("must not generate")) },
+      ),
+    {
+      instanceOf: ConfigError,
+    },
+  );
   t.regex(error?.message ?? "", /SECRET_KEY_BASE/);
-  t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" }, "no secret is generated in production");
+  t.throws(
+    () => statSync(join(dataDir, "secret_key_base")),
+    { code: "ENOENT" },
+    "no secret is generated in production",
+  );
 });
 
 test("a short SECRET_KEY_BASE is refused without echoing it", (t) => {
@@ -134,42 +159,75 @@ test("a short SECRET_KEY_BASE is refused without echoing it", (t) => {
 test("validation writes nothing: without a development secret, an unset SECRET_KEY_BASE stops the boot, naming it", (t) => {
   const dataDir = tempDir();
   const error = t.throws(() => loadConfig({ DATA_DIR: dataDir }), { instanceOf: ConfigError });
-  t.regex(error?.message ?? "", /SECRET_KEY_BASE is required \(outside production, `serve` generates one under DATA_DIR\)/);
+  t.regex(
+    error?.message ?? "",
+    /SECRET_KEY_BASE is required \(outside production, `serve` generates one under DATA_DIR\)/,
+  );
   t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
 });
 
 test("an explicit SECRET_KEY_BASE wins over a generated one and writes nothing", (t) => {
   const dataDir = tempDir();
-  const config = loadConfig({ DATA_DIR: dataDir, SECRET_KEY_BASE: SECRET }, { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) });
+  const config = loadConfig(
+    { DATA_DIR: dataDir, SECRET_KEY_BASE: SECRET },
+    { developmentSecret: (dir) => developmentSecret(dir, () => t.fail("no warning expected")) },
+  );
   t.is(config.secretKeyBase, SECRET);
   t.throws(() => statSync(join(dataDir, "secret_key_base")), { code: "ENOENT" });
 });
 
 test("cluster settings: NODE_NAME, DATABASE_SCHEMA and the timings are read and validated; a lease shorter than two heartbeats is refused", (t) => {
   const defaults = loadConfig({ SECRET_KEY_BASE: SECRET });
-  t.deepEqual(defaults.cluster, { heartbeatMs: 5000, leaseMs: 15000, reapMs: 5000, reapLockMs: 30000, unsubscribeLingerMs: 30000 });
+  t.deepEqual(defaults.cluster, {
+    heartbeatMs: 5000,
+    leaseMs: 15000,
+    reapMs: 5000,
+    reapLockMs: 30000,
+    unsubscribeLingerMs: 30000,
+  });
   t.is(defaults.nodeName, undefined);
   t.is(defaults.databaseSchema, undefined);
-  const set = loadConfig({ SECRET_KEY_BASE: SECRET, NODE_NAME: "n1", DATABASE_SCHEMA: "hc_a1", CLUSTER_HEARTBEAT_MS: "200", CLUSTER_LEASE_MS: "1000", CLUSTER_REAP_MS: "250", CLUSTER_REAP_LOCK_MS: "2000", CLUSTER_UNSUBSCRIBE_LINGER_MS: "0" });
+  const set = loadConfig({
+    SECRET_KEY_BASE: SECRET,
+    NODE_NAME: "n1",
+    DATABASE_SCHEMA: "hc_a1",
+    CLUSTER_HEARTBEAT_MS: "200",
+    CLUSTER_LEASE_MS: "1000",
+    CLUSTER_REAP_MS: "250",
+    CLUSTER_REAP_LOCK_MS: "2000",
+    CLUSTER_UNSUBSCRIBE_LINGER_MS: "0",
+  });
   t.deepEqual(set.cluster, { heartbeatMs: 200, leaseMs: 1000, reapMs: 250, reapLockMs: 2000, unsubscribeLingerMs: 0 });
   t.is(set.nodeName, "n1");
   t.is(set.databaseSchema, "hc_a1");
   t.regex(failure(t, { NODE_NAME: "n 1|x" }), /NODE_NAME/);
   t.regex(failure(t, { DATABASE_SCHEMA: "Robert'); drop" }), /DATABASE_SCHEMA/);
   t.regex(failure(t, { CLUSTER_REAP_MS: "-1" }), /CLUSTER_REAP_MS/);
-  t.regex(failure(t, { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_LEASE_MS: "1500" }), /CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS/);
+  t.regex(
+    failure(t, { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_LEASE_MS: "1500" }),
+    /CLUSTER_LEASE_MS must be at least twice CLUSTER_HEARTBEAT_MS/,
+  );
 });
 
 test("ADMIN_EMAILS: unset means no operator; a list is trimmed and lower-cased; a non-address is refused by name", (t) => {
   t.deepEqual([...loadConfig({ SECRET_KEY_BASE: SECRET }).adminEmails], []);
-  t.deepEqual([...loadConfig({ SECRET_KEY_BASE: SECRET, ADMIN_EMAILS: " Ops@Example.com, , b@x.io " }).adminEmails], ["ops@example.com", "b@x.io"]);
-  t.regex(failure(t, { ADMIN_EMAILS: "ops@example.com, root" }), /ADMIN_EMAILS must be a comma-separated list of e-mail addresses .*"root"/);
+  t.deepEqual(
+    [...loadConfig({ SECRET_KEY_BASE: SECRET, ADMIN_EMAILS: " Ops@Example.com, , b@x.io " }).adminEmails],
+    ["ops@example.com", "b@x.io"],
+  );
+  t.regex(
+    failure(t, { ADMIN_EMAILS: "ops@example.com, root" }),
+    /ADMIN_EMAILS must be a comma-separated list of e-mail addresses .*"root"/,
+  );
 });
 
 test("DASHBOARD_INTERVAL_MS: 1000 by default, 0 turns the feed off, below 100 is refused by name", (t) => {
   t.is(loadConfig({ SECRET_KEY_BASE: SECRET }).dashboardIntervalMs, 1000);
   t.is(loadConfig({ SECRET_KEY_BASE: SECRET, DASHBOARD_INTERVAL_MS: "0" }).dashboardIntervalMs, 0);
-  t.regex(failure(t, { DASHBOARD_INTERVAL_MS: "50" }), /DASHBOARD_INTERVAL_MS must be 0 \(feed off\) or at least 100 \(got 50\)/);
+  t.regex(
+    failure(t, { DASHBOARD_INTERVAL_MS: "50" }),
+    /DASHBOARD_INTERVAL_MS must be 0 \(feed off\) or at least 100 \(got 50\)/,
+  );
 });
 
 const START = "<!-- config-table: generated from SETTINGS in lib/config.ts; tests/config.test.ts checks it -->";
@@ -177,10 +235,13 @@ const END = "<!-- /config-table -->";
 
 /** The README's configuration table: one line per row of SETTINGS, in their order. */
 function configurationTable(): string {
-  const rows = Object.entries(SETTINGS).map(([name, setting]: [string, { default?: unknown; byDefault?: string; doc: string }]) => {
-    const byDefault = setting.byDefault ?? (setting.default === undefined ? "unset" : `\`${String(setting.default)}\``);
-    return `| \`${name}\` | ${byDefault} | ${setting.doc} |`;
-  });
+  const rows = Object.entries(SETTINGS).map(
+    ([name, setting]: [string, { default?: unknown; byDefault?: string; doc: string }]) => {
+      const byDefault =
+        setting.byDefault ?? (setting.default === undefined ? "unset" : `\`${String(setting.default)}\``);
+      return `| \`${name}\` | ${byDefault} | ${setting.doc} |`;
+    },
+  );
   return ["| variable | default | meaning |", "|---|---|---|", ...rows].join("\n");
 }
 

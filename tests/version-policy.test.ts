@@ -12,7 +12,9 @@ import { VERSIONS } from "../lib/versions.ts";
 const at = (iso: string) => new Date(iso);
 
 test("parseIntervals reads start/duration and start/end, with offsets, comma-separated", (t) => {
-  const windows = parseIntervals("2027-05-04T16:00:00Z/PT1H, 2027-05-11T18:00:00+02:00/2027-05-11T18:30:00+02:00,2027-05-18T00:00Z/P1DT30M");
+  const windows = parseIntervals(
+    "2027-05-04T16:00:00Z/PT1H, 2027-05-11T18:00:00+02:00/2027-05-11T18:30:00+02:00,2027-05-18T00:00Z/P1DT30M",
+  );
   t.deepEqual(
     windows.map((w) => w.label),
     [
@@ -49,16 +51,21 @@ for (const bad of [
 }
 
 const policy = versionPolicy({
-  1: { sunset: at("2027-06-30T00:00:00Z"), brownouts: parseIntervals("2027-05-04T16:00:00Z/PT1H,2027-05-04T16:30:00Z/PT2H") },
+  1: {
+    sunset: at("2027-06-30T00:00:00Z"),
+    brownouts: parseIntervals("2027-05-04T16:00:00Z/PT1H,2027-05-04T16:30:00Z/PT2H"),
+  },
 });
 const withdrawal = policy.withdrawal;
-
 
 test("a version is offered before a window, withdrawn inside it (the longest overlapping window decides), offered again after", (t) => {
   t.is(withdrawal(1, at("2027-05-04T15:59:59.999Z")), undefined);
   t.like(withdrawal(1, at("2027-05-04T16:00:00Z")), { reason: "brownout" });
   const overlapping = withdrawal(1, at("2027-05-04T16:45:00Z"));
-  t.is(overlapping?.reason === "brownout" ? overlapping.window.end.toISOString() : undefined, "2027-05-04T18:30:00.000Z");
+  t.is(
+    overlapping?.reason === "brownout" ? overlapping.window.end.toISOString() : undefined,
+    "2027-05-04T18:30:00.000Z",
+  );
   t.is(withdrawal(1, at("2027-05-04T18:30:00Z")), undefined, "the end is exclusive");
   t.is(withdrawal(2, at("2027-05-04T16:00:00Z")), undefined, "a version without a schedule is always offered");
 });
@@ -71,9 +78,15 @@ test("on and after the sunset a version is withdrawn for good", (t) => {
 });
 
 test("describeWithdrawal names the sunset date or the window", (t) => {
-  t.is(describeWithdrawal(1, { reason: "sunset", since: at("2027-06-30T00:00:00Z") }), "version 1 was sunset on 2027-06-30T00:00:00.000Z and is no longer served");
+  t.is(
+    describeWithdrawal(1, { reason: "sunset", since: at("2027-06-30T00:00:00Z") }),
+    "version 1 was sunset on 2027-06-30T00:00:00.000Z and is no longer served",
+  );
   const window = parseIntervals("2027-05-04T16:00:00Z/PT1H")[0]!;
-  t.regex(describeWithdrawal(1, { reason: "brownout", window }), /browned out during 2027-05-04T16:00:00\.000Z\/2027-05-04T17:00:00\.000Z/);
+  t.regex(
+    describeWithdrawal(1, { reason: "brownout", window }),
+    /browned out during 2027-05-04T16:00:00\.000Z\/2027-05-04T17:00:00\.000Z/,
+  );
 });
 
 test("each version's facts: the declaration (status, deprecation, changes) and the schedule (sunset, brownouts) in one record", (t) => {
@@ -86,18 +99,31 @@ test("each version's facts: the declaration (status, deprecation, changes) and t
     changes: VERSIONS[1].changes,
   });
   t.like(policy.of(2), { version: 2, status: "current", deprecatedAt: undefined, sunset: undefined, brownouts: [] });
-  t.deepEqual(policy.all.map((f) => f.version), [2, 1], "newest first");
+  t.deepEqual(
+    policy.all.map((f) => f.version),
+    [2, 1],
+    "newest first",
+  );
   t.deepEqual(policy.deprecated, [1]);
-  t.like(versionPolicy().of(1), { status: "deprecated", sunset: undefined, brownouts: [] }, "no schedule: deprecated, never withdrawn");
+  t.like(
+    versionPolicy().of(1),
+    { status: "deprecated", sunset: undefined, brownouts: [] },
+    "no schedule: deprecated, never withdrawn",
+  );
   t.deepEqual([...versionPolicy().withdrawn(at("2100-01-01T00:00:00Z")).keys()], []);
 });
 
 test("V1_BROWNOUTS is validated at boot, naming the variable; the schedule comes from V1_SUNSET and V1_BROWNOUTS", (t) => {
   const env = { SECRET_KEY_BASE: "s".repeat(48) };
-  const error = t.throws(() => loadConfig({ ...env, V1_BROWNOUTS: "2027-05-04T16:00:00Z/P1M" }), { instanceOf: ConfigError });
+  const error = t.throws(() => loadConfig({ ...env, V1_BROWNOUTS: "2027-05-04T16:00:00Z/P1M" }), {
+    instanceOf: ConfigError,
+  });
   t.regex(error?.message ?? "", /^invalid configuration: V1_BROWNOUTS expected start\/end/);
   const config = loadConfig({ ...env, V1_SUNSET: "2027-06-30", V1_BROWNOUTS: "2027-05-04T16:00:00Z/PT1H" });
-  t.deepEqual(config.versions.of(1).brownouts.map((w) => w.label), ["2027-05-04T16:00:00.000Z/2027-05-04T17:00:00.000Z"]);
+  t.deepEqual(
+    config.versions.of(1).brownouts.map((w) => w.label),
+    ["2027-05-04T16:00:00.000Z/2027-05-04T17:00:00.000Z"],
+  );
   t.deepEqual(loadConfig(env).versions.of(1).brownouts, [], "unset: no brownouts");
   const planned = config.versions.of(1);
   t.is(planned.sunset?.toISOString(), "2027-06-30T00:00:00.000Z");

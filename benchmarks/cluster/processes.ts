@@ -88,7 +88,13 @@ export async function createDatabase(baseUrl: string): Promise<OwnedDatabase> {
 
 /** `node --import tsx lib/bin/cli.ts migrate` against `databaseUrl`, as an operator runs it once per cluster. */
 export async function migrateDatabase(group: ProcessGroup, databaseUrl: string): Promise<void> {
-  const child = group.add(spawn(process.execPath, ["--import", "tsx", CLI, "migrate"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "pipe"] }));
+  const child = group.add(
+    spawn(process.execPath, ["--import", "tsx", CLI, "migrate"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" },
+      stdio: ["ignore", "ignore", "pipe"],
+    }),
+  );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
@@ -108,7 +114,14 @@ export interface NodeOptions {
 /** Starts one Hypercast node on free ports; resolves once it has printed its banner. Its stderr is echoed, prefixed. */
 export async function startNode(group: ProcessGroup, options: NodeOptions): Promise<Node> {
   // stdout carries the JSON log (LOG_LEVEL=warn keeps it near silent) and the banner.
-  return startServe({ name: options.name, env: options.env, prefix: options.pin ?? [], onSpawn: (child) => group.add(child), echoStderr: true, startTimeoutMs: 60_000 });
+  return startServe({
+    name: options.name,
+    env: options.env,
+    prefix: options.pin ?? [],
+    onSpawn: (child) => group.add(child),
+    echoStderr: true,
+    startTimeoutMs: 60_000,
+  });
 }
 
 /** SIGTERM (the node drains), then SIGKILL after `graceMs`. */

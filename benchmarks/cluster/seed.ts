@@ -17,7 +17,11 @@ export interface Seed {
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/vnd.app.v2+json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/vnd.app.v2+json",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(15_000),
   });
@@ -33,7 +37,8 @@ export async function seedOverApi(httpUrl: string, rooms: string[]): Promise<See
   const session = await post(`${httpUrl}/sessions`, { email, password });
   const token = session["token"];
   const socketToken = session["socket_token"];
-  if (typeof token !== "string" || typeof socketToken !== "string") throw new Error(`POST /sessions gave no token and socket_token: ${JSON.stringify(Object.keys(session))}`);
+  if (typeof token !== "string" || typeof socketToken !== "string")
+    throw new Error(`POST /sessions gave no token and socket_token: ${JSON.stringify(Object.keys(session))}`);
   const topics: Record<string, string> = {};
   for (const name of rooms) {
     const room = await post(`${httpUrl}/rooms`, { name }, token);

@@ -32,11 +32,19 @@ const deps = await createDeps(config, { inMemory: true });
 const server = await startServer(deps, { host: "127.0.0.1", port: 0, socketPort: 0 });
 const sockets: Socket[] = [];
 
-async function call(method: string, path: string, options: { token?: string; json?: unknown; accept?: string } = {}): Promise<Record<string, unknown>> {
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; accept?: string } = {},
+): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { accept: options.accept ?? "application/vnd.app.v2+json" };
   if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`;
   if (options.json !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${server.httpUrl}${path}`, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+  const res = await fetch(`${server.httpUrl}${path}`, {
+    method,
+    headers,
+    body: options.json === undefined ? undefined : JSON.stringify(options.json),
+  });
   const text = await res.text();
   return text === "" ? {} : (JSON.parse(text) as Record<string, unknown>);
 }
@@ -45,18 +53,33 @@ async function user(name: string): Promise<{ id: number; token: string; socketTo
   const email = `${name.toLowerCase()}@example.com`;
   const created = await call("POST", "/users", { json: { name, email, password: PASSWORD } });
   const session = await call("POST", "/sessions", { json: { email, password: PASSWORD } });
-  return { id: created["id"] as number, token: session["token"] as string, socketToken: session["socket_token"] as string };
+  return {
+    id: created["id"] as number,
+    token: session["token"] as string,
+    socketToken: session["socket_token"] as string,
+  };
 }
 
 try {
   await user("Ops").catch(() => undefined);
   const people = await Promise.all(["Ada", "Grace", "Linus", "Barbara", "Ken"].map(user));
-  const rooms = await Promise.all(["lobby", "support", "launch"].map((name, i) => call("POST", "/rooms", { token: people[i]!.token, json: { name } })));
+  const rooms = await Promise.all(
+    ["lobby", "support", "launch"].map((name, i) =>
+      call("POST", "/rooms", { token: people[i]!.token, json: { name } }),
+    ),
+  );
   // Sockets with presence: more in the lobby than elsewhere.
-  for (const [r, count] of [[0, 24], [1, 9], [2, 4]] as const) {
+  for (const [r, count] of [
+    [0, 24],
+    [1, 9],
+    [2, 4],
+  ] as const) {
     for (let i = 0; i < count; i++) {
       const who = people[i % people.length]!;
-      const socket = new Socket(server.socketUrl, { transport: WebSocket, params: { token: who.socketToken } } as ConstructorParameters<typeof Socket>[1]);
+      const socket = new Socket(server.socketUrl, {
+        transport: WebSocket,
+        params: { token: who.socketToken },
+      } as ConstructorParameters<typeof Socket>[1]);
       socket.connect();
       socket.channel(`room:${rooms[r]!["id"] as number}`, {}).join();
       sockets.push(socket);
@@ -67,11 +90,20 @@ try {
   const traffic = (async () => {
     for (let tick = 0; running; tick++) {
       const calls: Promise<unknown>[] = [];
-      for (let i = 0; i < 6; i++) calls.push(call("GET", "/users", { token: people[0]!.token, accept: "application/vnd.app.v1+json" }));
-      for (let i = 0; i < 2; i++) calls.push(call("GET", `/users/${people[2]!.id}`, { token: people[1]!.token, accept: "application/vnd.app.v1+json" }));
+      for (let i = 0; i < 6; i++)
+        calls.push(call("GET", "/users", { token: people[0]!.token, accept: "application/vnd.app.v1+json" }));
+      for (let i = 0; i < 2; i++)
+        calls.push(
+          call("GET", `/users/${people[2]!.id}`, { token: people[1]!.token, accept: "application/vnd.app.v1+json" }),
+        );
       for (const p of people) calls.push(call("GET", "/rooms", { token: p.token }));
       calls.push(call("GET", "/users/999999", { token: people[3]!.token }));
-      calls.push(call("POST", `/rooms/${rooms[tick % 3]!["id"] as number}/messages`, { token: people[tick % 3]!.token, json: { body: `hello ${tick}` } }));
+      calls.push(
+        call("POST", `/rooms/${rooms[tick % 3]!["id"] as number}/messages`, {
+          token: people[tick % 3]!.token,
+          json: { body: `hello ${tick}` },
+        }),
+      );
       await Promise.all(calls);
       await new Promise((r) => setTimeout(r, 150));
     }

@@ -32,7 +32,11 @@ const config = loadConfig({
   SOCKETS_PER_USER: "100000",
 });
 const deps = await createDeps(config, { inMemory: true });
-const user = await deps.accounts.registerUser({ name: "bench", email: `bench-${operator}`, password: "benchmark password" });
+const user = await deps.accounts.registerUser({
+  name: "bench",
+  email: `bench-${operator}`,
+  password: "benchmark password",
+});
 const ops = await deps.accounts.registerUser({ name: "ops", email: operator, password: "benchmark password" });
 const room = await deps.rooms.createRoom(user.id, { name: "bench" });
 const realtime = await startRealtime(deps, { host: "127.0.0.1", port: 0 });
@@ -45,7 +49,8 @@ const ready: DashboardServerReady = {
 };
 process.send?.(ready);
 process.on("message", (message: { kind?: string }) => {
-  if (message.kind === "connections") process.send?.({ kind: "connections", count: realtime.connections() } satisfies DashboardServerMessage);
+  if (message.kind === "connections")
+    process.send?.({ kind: "connections", count: realtime.connections() } satisfies DashboardServerMessage);
 });
 process.on("disconnect", () => {
   void realtime.shutdown().finally(() => process.exit(0));

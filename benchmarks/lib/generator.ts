@@ -46,7 +46,17 @@ serveUntilStopped(async () => {
           errors: run.errors,
         } satisfies GeneratorResult),
       (error: unknown) =>
-        process.send?.({ type: "result", id, requests: 0, requestsPerSecond: 0, p50: NaN, p99: NaN, non2xx: 0, errors: 1, failure: String(error) } satisfies GeneratorResult),
+        process.send?.({
+          type: "result",
+          id,
+          requests: 0,
+          requestsPerSecond: 0,
+          p50: NaN,
+          p99: NaN,
+          non2xx: 0,
+          errors: 1,
+          failure: String(error),
+        } satisfies GeneratorResult),
     );
   });
   return { info: {}, stop: async () => {} };

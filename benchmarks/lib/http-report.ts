@@ -52,12 +52,27 @@ export function printHeader(options: Options): void {
   const cpus = os.cpus();
   console.log("Hypercast HTTP benchmark: GET /users/:id with a bearer token, on PostgreSQL");
   console.log(`date        ${new Date().toISOString()}`);
-  console.log(`machine     ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`);
-  console.log(`load avg    ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (1/5/15 min, before start)`);
-  console.log(`node        ${process.version}; autocannon ${version("autocannon")}, koa ${version("koa")}, @nestjs/core ${version("@nestjs/core")}, fastify ${version("fastify")}, knex ${version("knex")}, pg ${version("pg")}`);
-  console.log(`processes   each server alone in its process, all pinned to core 0; autocannon in its own process on core 1`);
-  console.log(`            Hypercast as in production: LOG_LEVEL=${options.logLevel} (to /dev/null), metrics, ETags, security headers, rate limiter counting`);
-  console.log(`load        ${options.connections} connections, pipelining 1; warm-up ${options.warmupSeconds} s per target; ${options.rounds} rounds x ${options.seconds} s per target, order rotated each round`);
+  console.log(
+    `machine     ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}`,
+  );
+  console.log(
+    `load avg    ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} (1/5/15 min, before start)`,
+  );
+  console.log(
+    `node        ${process.version}; autocannon ${version("autocannon")}, koa ${version("koa")}, @nestjs/core ${version("@nestjs/core")}, fastify ${version("fastify")}, knex ${version("knex")}, pg ${version("pg")}`,
+  );
+  console.log(
+    `processes   each server alone in its process, all pinned to core 0; autocannon in its own process on core 1`,
+  );
+  console.log(
+    `            Hypercast as in production: LOG_LEVEL=${options.logLevel} (to /dev/null), metrics, ETags, security headers, rate limiter counting`,
+  );
+  console.log(
+    `load        ${options.connections} connections, pipelining 1; warm-up ${options.warmupSeconds} s per target; ${options.rounds} rounds x ${options.seconds} s per target, order rotated each round`,
+  );
 }
 
 export function printSample(phase: string, name: TargetName, s: Sample, saturated: number): void {
@@ -72,7 +87,9 @@ export function printSummary(samples: Record<TargetName, Sample[]>, options: Opt
   const med = (name: TargetName, pick: (s: Sample) => number) => median(samples[name].map(pick));
   console.log("");
   console.log(`medians of ${options.rounds} rounds`);
-  console.log(`${"target".padEnd(25)} ${"req/s".padStart(7)} ${"(min-max)".padStart(15)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"server us/req".padStart(13)} ${"PG us/req".padStart(9)} ${"generator".padStart(9)}`);
+  console.log(
+    `${"target".padEnd(25)} ${"req/s".padStart(7)} ${"(min-max)".padStart(15)} ${"p50 ms".padStart(7)} ${"p99 ms".padStart(7)} ${"server us/req".padStart(13)} ${"PG us/req".padStart(9)} ${"generator".padStart(9)}`,
+  );
   for (const name of TARGET_NAMES) {
     const rps = samples[name].map((s) => s.requestsPerSecond);
     console.log(
@@ -80,13 +97,24 @@ export function printSummary(samples: Record<TargetName, Sample[]>, options: Opt
     );
   }
   console.log("");
-  const saturatedRuns = TARGET_NAMES.flatMap((name) => samples[name].filter((s) => s.generatorShare > saturated).map(() => name));
+  const saturatedRuns = TARGET_NAMES.flatMap((name) =>
+    samples[name].filter((s) => s.generatorShare > saturated).map(() => name),
+  );
   if (saturatedRuns.length > 0) {
-    console.log(`INVALID: the load generator used more than ${fmtPct(saturated)} of its core in ${saturatedRuns.length} run(s) (${[...new Set(saturatedRuns)].join(", ")}):`);
-    console.log("         it, not the servers, set the pace, so no ratio is printed. Use fewer connections or a quieter machine.");
+    console.log(
+      `INVALID: the load generator used more than ${fmtPct(saturated)} of its core in ${saturatedRuns.length} run(s) (${[...new Set(saturatedRuns)].join(", ")}):`,
+    );
+    console.log(
+      "         it, not the servers, set the pace, so no ratio is printed. Use fewer connections or a quieter machine.",
+    );
     return false;
   }
-  const ref = { rps: med("reference", (s) => s.requestsPerSecond), p99: med("reference", (s) => s.p99), cpu: med("reference", (s) => s.serverMicrosPerRequest), pg: med("reference", (s) => s.postgresMicrosPerRequest) };
+  const ref = {
+    rps: med("reference", (s) => s.requestsPerSecond),
+    p99: med("reference", (s) => s.p99),
+    cpu: med("reference", (s) => s.serverMicrosPerRequest),
+    pg: med("reference", (s) => s.postgresMicrosPerRequest),
+  };
   const peerRps = med("peer", (s) => s.requestsPerSecond);
   console.log(`ratios (x the reference, or the peer)   req/s   p99   server CPU/req   PG CPU/req   req/s vs peer`);
   const verdicts: string[] = [];
@@ -104,7 +132,9 @@ export function printSummary(samples: Record<TargetName, Sample[]>, options: Opt
     verdicts.push(`${name}: ${checks.map(([text, ok]) => `${text} ${ok ? "PASS" : "FAIL"}`).join(", ")}`);
   }
   console.log("");
-  console.log("targets (README): each versioned endpoint >= 0.85x the reference's req/s with p99 <= 1.2x, and ahead of the peer");
+  console.log(
+    "targets (README): each versioned endpoint >= 0.85x the reference's req/s with p99 <= 1.2x, and ahead of the peer",
+  );
   for (const verdict of verdicts) console.log(`  ${verdict}`);
   return true;
 }

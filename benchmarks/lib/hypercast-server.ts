@@ -57,7 +57,13 @@ serveUntilStopped<HypercastInfo>(async () => {
   const server = await startServer(deps, { host: "127.0.0.1", port: 0 });
   const version = (await deps.db.raw("show server_version")) as { rows: Array<{ server_version: string }> };
   return {
-    info: { url: server.httpUrl, schema, token, userId, database: `PostgreSQL ${version.rows[0]?.server_version ?? "?"}` },
+    info: {
+      url: server.httpUrl,
+      schema,
+      token,
+      userId,
+      database: `PostgreSQL ${version.rows[0]?.server_version ?? "?"}`,
+    },
     async stop() {
       await server.stop();
       await settle(deps.db);
@@ -70,7 +76,12 @@ serveUntilStopped<HypercastInfo>(async () => {
 /** One viewer with a live token; every request fetches another user, among many rows and tokens. */
 async function seed(deps: Deps): Promise<{ token: string; userId: number }> {
   const email = "viewer@bench.invalid";
-  await deps.accounts.registerUser({ name: "Bench Viewer", email, password: "bench-password", favoriteSports: ["rowing"] });
+  await deps.accounts.registerUser({
+    name: "Bench Viewer",
+    email,
+    password: "bench-password",
+    favoriteSports: ["rowing"],
+  });
   const { token } = await deps.accounts.createSession(email, "bench-password");
   const others = await deps
     .db("users")
@@ -84,9 +95,9 @@ async function seed(deps: Deps): Promise<{ token: string; userId: number }> {
       })),
     )
     .returning("id");
-  await deps.db("access_tokens").insert(
-    others.map((row: { id: number }) => ({ user_id: row.id, token_hash: randomBytes(32).toString("hex") })),
-  );
+  await deps
+    .db("access_tokens")
+    .insert(others.map((row: { id: number }) => ({ user_id: row.id, token_hash: randomBytes(32).toString("hex") })));
   await deps.db.raw("analyze users, access_tokens");
   const target = others[Math.floor(others.length / 2)] as { id: number };
   return { token, userId: target.id };

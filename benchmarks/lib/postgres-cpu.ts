@@ -26,8 +26,13 @@ export async function postgresCpu(databaseUrl: string): Promise<PostgresCpu> {
   await client.connect();
   return {
     async sample(applicationName) {
-      const { rows } = await client.query<{ pid: number }>("select pid from pg_stat_activity where application_name = $1", [applicationName]);
-      return new Map(rows.map((row) => [row.pid, procCpuMicros(row.pid)] as const).filter(([, cpu]) => Number.isFinite(cpu)));
+      const { rows } = await client.query<{ pid: number }>(
+        "select pid from pg_stat_activity where application_name = $1",
+        [applicationName],
+      );
+      return new Map(
+        rows.map((row) => [row.pid, procCpuMicros(row.pid)] as const).filter(([, cpu]) => Number.isFinite(cpu)),
+      );
     },
     since(before, after) {
       let total = 0;

@@ -59,7 +59,9 @@ serveUntilStopped(async () => {
       ctx.status = 401;
       return;
     }
-    const user = await db<UserRow>("users").where({ id: Number(ctx.params["id"]) }).first();
+    const user = await db<UserRow>("users")
+      .where({ id: Number(ctx.params["id"]) })
+      .first();
     if (user === undefined) {
       ctx.status = 404;
       return;

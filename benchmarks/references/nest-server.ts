@@ -97,7 +97,11 @@ class UsersController {
 
   @Get(":id")
   @UseGuards(BearerGuard)
-  async show(@Param("id", ParseIntPipe) id: number, @Req() request: AuthedRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+  async show(
+    @Param("id", ParseIntPipe) id: number,
+    @Req() request: AuthedRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<string> {
     const user = await this.users.findById(id);
     if (user === undefined) throw new NotFoundException();
     const link = (href: string) => ({ href, type: TYPE });
@@ -125,9 +129,13 @@ serveUntilStopped(async () => {
   @Module({ controllers: [UsersController], providers: [UsersService, BearerGuard, { provide: DB, useValue: db }] })
   class AppModule {}
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ keepAliveTimeout: 65_000 }), {
-    logger: ["error", "warn"],
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule,
+    new FastifyAdapter({ keepAliveTimeout: 65_000 }),
+    {
+      logger: ["error", "warn"],
+    },
+  );
   app.enableVersioning({ type: VersioningType.MEDIA_TYPE, key: "v=", defaultVersion: "2" });
   await app.listen(0, "127.0.0.1");
   const server = app.getHttpServer();

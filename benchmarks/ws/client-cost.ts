@@ -9,7 +9,14 @@
 import { parseArgs } from "node:util";
 import { machineLine, median, pinning, runLoadTool, startPinned } from "./rounds.ts";
 
-const { values } = parseArgs({ options: { subscribers: { type: "string" }, rate: { type: "string" }, duration: { type: "string" }, rounds: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    subscribers: { type: "string" },
+    rate: { type: "string" },
+    duration: { type: "string" },
+    rounds: { type: "string" },
+  },
+});
 const SUBSCRIBERS = values.subscribers ?? "1000";
 const RATE = values.rate ?? "100";
 const DURATION = values.duration ?? "5";
@@ -20,13 +27,35 @@ const costs: Record<string, number[]> = { raw: [], ws: [] };
 try {
   for (let r = 0; r < ROUNDS; r++) {
     for (const client of r % 2 === 0 ? ["raw", "ws"] : ["ws", "raw"]) {
-      const { result } = await runLoadTool(pins, ["fanout", "--url", `ws://127.0.0.1:${server.port}/socket`, "--topic", "room:1", "--subscribers", SUBSCRIBERS, "--rate", RATE, "--duration", DURATION, "--workers", "1", "--client", client]);
+      const { result } = await runLoadTool(pins, [
+        "fanout",
+        "--url",
+        `ws://127.0.0.1:${server.port}/socket`,
+        "--topic",
+        "room:1",
+        "--subscribers",
+        SUBSCRIBERS,
+        "--rate",
+        RATE,
+        "--duration",
+        DURATION,
+        "--workers",
+        "1",
+        "--client",
+        client,
+      ]);
       costs[client]!.push(result.client.cpu_us_per_frame);
-      console.error(`round ${r + 1} ${client}: ${result.client.cpu_us_per_frame.toFixed(2)} µs CPU per frame over ${result.client.frames.toLocaleString("en-US")} frames (${result.valid ? "valid" : "not valid"})`);
+      console.error(
+        `round ${r + 1} ${client}: ${result.client.cpu_us_per_frame.toFixed(2)} µs CPU per frame over ${result.client.frames.toLocaleString("en-US")} frames (${result.valid ? "valid" : "not valid"})`,
+      );
     }
   }
 } finally {
   await server.stop();
 }
-console.log(`\nclient cost — ${machineLine()}\n${pins.note}; ${SUBSCRIBERS} subscribers × ${RATE} msg/s for ${DURATION} s, 1 worker, ${ROUNDS} rounds`);
-console.log(`median client CPU per frame: raw RFC 6455 ${median(costs["raw"]!).toFixed(2)} µs, ws ${median(costs["ws"]!).toFixed(2)} µs (ws / raw = ${(median(costs["ws"]!) / median(costs["raw"]!)).toFixed(2)}×)`);
+console.log(
+  `\nclient cost — ${machineLine()}\n${pins.note}; ${SUBSCRIBERS} subscribers × ${RATE} msg/s for ${DURATION} s, 1 worker, ${ROUNDS} rounds`,
+);
+console.log(
+  `median client CPU per frame: raw RFC 6455 ${median(costs["raw"]!).toFixed(2)} µs, ws ${median(costs["ws"]!).toFixed(2)} µs (ws / raw = ${(median(costs["ws"]!) / median(costs["raw"]!)).toFixed(2)}×)`,
+);

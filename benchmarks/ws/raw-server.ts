@@ -37,7 +37,13 @@ app.ws("/socket/websocket", {
   idleTimeout: 120,
   sendPingsAutomatically: true,
   message(ws, data) {
-    const frame = JSON.parse(Buffer.from(data).toString("utf8")) as [string | null, string | null, string, string, Record<string, unknown>];
+    const frame = JSON.parse(Buffer.from(data).toString("utf8")) as [
+      string | null,
+      string | null,
+      string,
+      string,
+      Record<string, unknown>,
+    ];
     const [joinRef, ref, topic, event, payload] = frame;
     if (event === "phx_join") {
       ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response: {} }]));
@@ -47,7 +53,11 @@ app.ws("/socket/websocket", {
     } else if (event === "message:new") {
       const n = ++id;
       const message = {
-        id: n, room_id: 1, body: payload["body"], inserted_at: new Date().toISOString(), author: { id: 1, name: "bench" },
+        id: n,
+        room_id: 1,
+        body: payload["body"],
+        inserted_at: new Date().toISOString(),
+        author: { id: 1, name: "bench" },
         _links: {
           self: { href: `/rooms/1/messages/${n}`, type: "application/vnd.app.v2+json" },
           room: { href: "/rooms/1", type: "application/vnd.app.v2+json" },
@@ -63,7 +73,14 @@ app.ws("/socket/websocket", {
 });
 app.listen("127.0.0.1", Number(process.env["PORT"] ?? 0), (socket) => {
   if (socket === false) throw new Error("raw server could not listen");
-  console.log(JSON.stringify({ ready: true, port: uws.us_socket_local_port(socket as unknown as UWS.us_socket), topic: "room:1", token: "unused" }));
+  console.log(
+    JSON.stringify({
+      ready: true,
+      port: uws.us_socket_local_port(socket as unknown as UWS.us_socket),
+      topic: "room:1",
+      token: "unused",
+    }),
+  );
 });
 process.on("SIGTERM", () => {
   pub?.disconnect();

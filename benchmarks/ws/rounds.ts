@@ -32,10 +32,20 @@ export function pinning(): Pins {
   const cores = availableParallelism();
   const taskset = spawnSync("taskset", ["-V"], { stdio: "ignore" }).status === 0;
   if (!taskset || cores < 2) {
-    return { server: [], load: [], loadCores: cores, note: `not pinned (${taskset ? `${cores} core` : "no taskset"}): servers and load share the CPU` };
+    return {
+      server: [],
+      load: [],
+      loadCores: cores,
+      note: `not pinned (${taskset ? `${cores} core` : "no taskset"}): servers and load share the CPU`,
+    };
   }
   const loadSet = cores === 2 ? "1" : `1-${cores - 1}`;
-  return { server: ["taskset", "-c", "0"], load: ["taskset", "-c", loadSet], loadCores: cores - 1, note: `servers pinned to core 0, load to core(s) ${loadSet}` };
+  return {
+    server: ["taskset", "-c", "0"],
+    load: ["taskset", "-c", loadSet],
+    loadCores: cores - 1,
+    note: `servers pinned to core 0, load to core(s) ${loadSet}`,
+  };
 }
 
 /** `node --import tsx <file>` behind the pin prefix, from the repository root. */
@@ -92,15 +102,26 @@ export interface Row {
   ratio: boolean;
 }
 
-const f = (n: number, digits: number) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
+const f = (n: number, digits: number) =>
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "n/a";
 
 /** The side-by-side table; without `valid`, the ratio column says why there is no ratio. */
 export function printTable(columns: string[], rows: Row[], valid: boolean): void {
   const width = Math.max(...rows.map((r) => r.label.length)) + 2;
   console.log("".padEnd(width) + columns.map((c) => c.padStart(16)).join("") + "ratio".padStart(10));
   for (const row of rows) {
-    const ratio = !row.ratio ? "" : !valid ? "invalid" : Number.isFinite(row.values[0]! / row.values[1]!) ? `${(row.values[0]! / row.values[1]!).toFixed(2)}×` : "";
-    console.log(row.label.padEnd(width) + row.values.map((v) => f(v, row.digits).padStart(16)).join("") + ratio.padStart(10));
+    const ratio = !row.ratio
+      ? ""
+      : !valid
+        ? "invalid"
+        : Number.isFinite(row.values[0]! / row.values[1]!)
+          ? `${(row.values[0]! / row.values[1]!).toFixed(2)}×`
+          : "";
+    console.log(
+      row.label.padEnd(width) + row.values.map((v) => f(v, row.digits).padStart(16)).join("") + ratio.padStart(10),
+    );
   }
 }
 
@@ -117,9 +138,17 @@ export interface PinnedServer {
 }
 
 /** Starts a server script (pinned) that prints a `{"ready":true,…}` line; SIGKILLed if SIGTERM does not end it. */
-export async function startPinned(pin: string[], file: string, env: Record<string, string> = {}): Promise<PinnedServer> {
+export async function startPinned(
+  pin: string[],
+  file: string,
+  env: Record<string, string> = {},
+): Promise<PinnedServer> {
   const [command, argv] = nodeCommand(pin, file);
-  const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(command, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   process.on("exit", () => child.kill("SIGKILL"));
   const ready = await new Promise<{ port: number; token: string; topic: string }>((resolve, reject) => {
     let buffer = "";

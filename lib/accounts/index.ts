@@ -149,7 +149,10 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   /** Records deleted sessions as revoked (in the caller's transaction). */
   async function recordRevoked(trx: Trx, userId: number, sessionIds: readonly number[]): Promise<void> {
     if (sessionIds.length === 0) return;
-    await trx("revoked_sessions").insert(sessionIds.map((id) => ({ session_id: id, user_id: userId }))).onConflict("session_id").ignore();
+    await trx("revoked_sessions")
+      .insert(sessionIds.map((id) => ({ session_id: id, user_id: userId })))
+      .onConflict("session_id")
+      .ignore();
   }
 
   /** After the commit: every node learns of the revocation. */
@@ -177,12 +180,20 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       const passwordHash = await passwords.hash(attrs.password, lane);
       try {
         const [row] = await db<UserRow>("users")
-          .insert({ name: attrs.name, email: attrs.email, password_hash: passwordHash, favorite_sports: attrs.favoriteSports ?? [], api_version: attrs.apiVersion ?? CURRENT_VERSION })
+          .insert({
+            name: attrs.name,
+            email: attrs.email,
+            password_hash: passwordHash,
+            favorite_sports: attrs.favoriteSports ?? [],
+            api_version: attrs.apiVersion ?? CURRENT_VERSION,
+          })
           .returning("*");
         return toUser(row!);
       } catch (error) {
         if (isUniqueViolation(error, "users_email_lower_index")) {
-          throw new Conflict("that e-mail address is already registered", [{ pointer: "/email", detail: "is already taken" }]);
+          throw new Conflict("that e-mail address is already registered", [
+            { pointer: "/email", detail: "is already taken" },
+          ]);
         }
         throw error;
       }
@@ -220,7 +231,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       const sessionIds = await db.transaction(async (trx) => {
         // The row lock makes a concurrent log-in wait, then fail: no session escapes the list.
         await trx("users").where({ id: userId }).forUpdate().first("id");
-        const ids = (await trx("access_tokens").where({ user_id: userId }).delete().returning("id")).map((r: { id: number }) => r.id);
+        const ids = (await trx("access_tokens").where({ user_id: userId }).delete().returning("id")).map(
+          (r: { id: number }) => r.id,
+        );
         await recordRevoked(trx, userId, ids);
         await trx("users").where({ id: userId }).delete();
         return ids;
@@ -233,18 +246,30 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
      * `/current_password`) and revokes every other session of the user; `keepSessionId`, the
      * session asking, lives on.
      */
-    async changePassword(actorId: number, userId: number, change: { currentPassword: string; password: string; keepSessionId: number; lane?: string | undefined }): Promise<void> {
+    async changePassword(
+      actorId: number,
+      userId: number,
+      change: { currentPassword: string; password: string; keepSessionId: number; lane?: string | undefined },
+    ): Promise<void> {
       await getUser(userId);
       assertSelf(actorId, userId, "change the password of");
       const row = await db<UserRow>("users").where({ id: userId }).first("password_hash");
       if (row === undefined) throw new NotFound("user", userId);
       if (!(await passwords.verify(change.currentPassword, row.password_hash, change.lane))) {
-        throw new Invalid("the current password is wrong", [{ pointer: "/current_password", detail: "does not match the current password" }]);
+        throw new Invalid("the current password is wrong", [
+          { pointer: "/current_password", detail: "does not match the current password" },
+        ]);
       }
       const passwordHash = await passwords.hash(change.password, change.lane);
       const sessionIds = await db.transaction(async (trx) => {
         await trx("users").where({ id: userId }).update({ password_hash: passwordHash, updated_at: trx.fn.now() });
-        const ids = (await trx("access_tokens").where({ user_id: userId }).whereNot({ id: change.keepSessionId }).delete().returning("id")).map((r: { id: number }) => r.id);
+        const ids = (
+          await trx("access_tokens")
+            .where({ user_id: userId })
+            .whereNot({ id: change.keepSessionId })
+            .delete()
+            .returning("id")
+        ).map((r: { id: number }) => r.id);
         await recordRevoked(trx, userId, ids);
         return ids;
       });
@@ -255,7 +280,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     async createSession(email: string, password: string, lane?: string): Promise<Session> {
       const user = await authenticate(email, password, lane);
       const token = randomBytes(32).toString("base64url");
-      const [row] = await db("access_tokens").insert({ user_id: user.id, token_hash: digest(token) }).returning("id");
+      const [row] = await db("access_tokens")
+        .insert({ user_id: user.id, token_hash: digest(token) })
+        .returning("id");
       const sessionId = (row as { id: number }).id;
       return { user, sessionId, token, socketToken: await socketTokens.sign(user.id, sessionId, user.apiVersion) };
     },
@@ -269,7 +296,10 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     /** Revokes a bearer token at once, and every socket token minted under it. */
     async revokeToken(token: string): Promise<void> {
       const sessionIds = await db.transaction(async (trx) => {
-        const rows: Array<{ id: number; user_id: number }> = await trx("access_tokens").where({ token_hash: digest(token) }).delete().returning(["id", "user_id"]);
+        const rows: Array<{ id: number; user_id: number }> = await trx("access_tokens")
+          .where({ token_hash: digest(token) })
+          .delete()
+          .returning(["id", "user_id"]);
         for (const r of rows) await recordRevoked(trx, r.user_id, [r.id]);
         return rows.map((r) => r.id);
       });
@@ -303,7 +333,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     async loadRevocations(): Promise<number> {
       const since = new Date(Date.now() - ttlMs);
       await db("revoked_sessions").where("revoked_at", "<=", since).delete();
-      const rows = await db<RevokedSessionRow>("revoked_sessions").where("revoked_at", ">", since).orderBy("revoked_at");
+      const rows = await db<RevokedSessionRow>("revoked_sessions")
+        .where("revoked_at", ">", since)
+        .orderBy("revoked_at");
       for (const row of rows) revoked.add([row.session_id], new Date(row.revoked_at).getTime());
       return rows.length;
     },

@@ -15,7 +15,9 @@ function derive(password: string, salt: Buffer, logN: number, r: number, p: numb
   const N = 2 ** logN;
   const options: ScryptOptions = { N, r, p, maxmem: 256 * N * r + 1024 * 1024 };
   return new Promise((resolve, reject) =>
-    scrypt(password.normalize("NFC"), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+    scrypt(password.normalize("NFC"), salt, KEY_LENGTH, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    ),
   );
 }
 
@@ -28,7 +30,9 @@ export async function hashPassword(password: string, logN: number): Promise<stri
 /** True when `password` matches `stored`; a malformed stored hash never matches. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, logN, r, p, salt, hash] = stored.split("$");
-  const [n, blockSize, parallelism] = [logN, r, p].map((x) => (x !== undefined && /^\d{1,2}$/.test(x) ? Number(x) : NaN)) as [number, number, number];
+  const [n, blockSize, parallelism] = [logN, r, p].map((x) =>
+    x !== undefined && /^\d{1,2}$/.test(x) ? Number(x) : NaN,
+  ) as [number, number, number];
   // Bounded like PASSWORD_HASH_COST, so a corrupt row can neither throw nor ask scrypt for gigabytes.
   if (scheme !== "scrypt" || salt === undefined || hash === undefined) return false;
   if (!(n >= 1 && n <= 20 && blockSize >= 1 && blockSize <= 32 && parallelism >= 1 && parallelism <= 16)) return false;
@@ -75,7 +79,9 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
   async function turn<T>(lane: string | undefined, work: () => Promise<T>): Promise<T> {
     const held = lane === undefined ? 0 : (lanes.get(lane) ?? 0);
     if (lane !== undefined && held >= perLane) {
-      throw new RateLimited(`${perLane} password checks from this client address are already in progress; retry when they are done`);
+      throw new RateLimited(
+        `${perLane} password checks from this client address are already in progress; retry when they are done`,
+      );
     }
     if (running >= options.concurrency && waiting.length >= options.queue) {
       throw new Unavailable("too many password checks are waiting; retry shortly");

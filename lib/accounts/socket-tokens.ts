@@ -66,7 +66,9 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
 
   return {
     async sign(userId, sessionId, pinnedVersion) {
-      return new SignJWT(pinnedVersion === undefined ? { sid: sessionId } : { sid: sessionId, api_version: pinnedVersion })
+      return new SignJWT(
+        pinnedVersion === undefined ? { sid: sessionId } : { sid: sessionId, api_version: pinnedVersion },
+      )
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(String(userId))
         .setJti(randomUUID()) // every token is distinct, even two issued in the same second
@@ -85,7 +87,9 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
 function parseObject(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -16,7 +16,14 @@ async function serve(): Promise<void> {
   const config = loadConfig(process.env, { developmentSecret });
   const deps = await createDeps(config);
   const server = await startServer(deps);
-  deps.logger.info({ http: server.httpUrl, socket: server.socketUrl, database: config.databaseUrl === undefined ? "pglite" : "postgresql" }, "hypercast started");
+  deps.logger.info(
+    {
+      http: server.httpUrl,
+      socket: server.socketUrl,
+      database: config.databaseUrl === undefined ? "pglite" : "postgresql",
+    },
+    "hypercast started",
+  );
   console.log(`Hypercast API     ${server.httpUrl}`);
   console.log(`Hypercast socket  ${server.socketUrl}`);
 
@@ -43,7 +50,11 @@ async function serve(): Promise<void> {
 
 async function migrateCommand(): Promise<void> {
   const config = loadConfig(process.env, { developmentSecret });
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    schema: config.databaseSchema,
+  });
   try {
     const applied = await migrate(db);
     console.log(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);

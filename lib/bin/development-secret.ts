@@ -12,7 +12,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The secret kept in `dataDir`, generated (with a warning) when there is none yet. */
-export function developmentSecret(dataDir: string, warn: (message: string) => void = (message) => console.warn(message)): string {
+export function developmentSecret(
+  dataDir: string,
+  warn: (message: string) => void = (message) => console.warn(message),
+): string {
   const file = join(dataDir, "secret_key_base");
   try {
     const existing = readFileSync(file, "utf8").trim();

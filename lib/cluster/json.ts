@@ -25,7 +25,8 @@ export function decode(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
     const tagged = (value as Record<string, unknown>)[DATE_TAG];
-    if ((typeof tagged === "string" || tagged === null) && Object.keys(value).length === 1) return new Date(tagged ?? Number.NaN);
+    if ((typeof tagged === "string" || tagged === null) && Object.keys(value).length === 1)
+      return new Date(tagged ?? Number.NaN);
     return value;
   });
 }

@@ -60,13 +60,16 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     // ioredis has no command hook; every command, pipelined ones included, passes through sendCommand.
     const send = redis.sendCommand.bind(redis);
     const connection = options.role;
-    redis.sendCommand = (command, stream) => telemetry.span("redis.command.start", { command: command.name, connection }, () => send(command, stream));
+    redis.sendCommand = (command, stream) =>
+      telemetry.span("redis.command.start", { command: command.name, connection }, () => send(command, stream));
   }
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis (${redacted(url)}) for the ${options.role} connection: ${(error as Error).message}`);
+    throw new Error(
+      `cannot connect to Redis (${redacted(url)}) for the ${options.role} connection: ${(error as Error).message}`,
+    );
   }
   return redis;
 }

@@ -91,7 +91,9 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     return { intervalMs, history: () => ({ interval_ms: intervalMs, nodes: {} }), tick: off, close() {} };
   }
 
-  const stats: LiveStats = createLiveStats(options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode });
+  const stats: LiveStats = createLiveStats(
+    options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode },
+  );
   const usage: VersionUsage = createVersionUsage({ versions: options.deprecatedVersions });
   const detachStats = options.telemetry.attach(stats.handle);
   const detachUsage = options.telemetry.attach(usage.handle);
@@ -149,7 +151,8 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     if (points === undefined) histories.set(snapshot.node, (points = []));
     const previous = points[points.length - 1];
     // Only the newest point keeps its tables; older ones are chart points.
-    if (previous !== undefined) points[points.length - 1] = { ...previous, callers: [], topics: { count: previous.topics.count, top: [] } };
+    if (previous !== undefined)
+      points[points.length - 1] = { ...previous, callers: [], topics: { count: previous.topics.count, top: [] } };
     points.push(snapshot);
     const oldest = snapshot.at - historyMs;
     while (points.length > 0 && points[0]!.at < oldest) points.shift();

@@ -5,10 +5,19 @@
 
 // Connection-level failures from node's net stack and from PostgreSQL itself (class 08
 // connection exception, 57P01–57P03 shutdown/cannot-connect-now, 53300 too many connections).
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "EAI_AGAIN",
+]);
 const SQLSTATE = /^(08...|57P0[123]|53300)$/;
 // "timeout expired" is pg's connectionTimeoutMillis: a server that accepts the connection but never answers.
-const MESSAGES = /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Query read timeout|Connection ended unexpectedly|^timeout expired$/i;
+const MESSAGES =
+  /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Query read timeout|Connection ended unexpectedly|^timeout expired$/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === "object" && depth < 5; depth++) {

@@ -39,7 +39,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
       client: "pg",
       // keepAlive and query_timeout bound how long a request can hang on a connection whose
       // peer vanished without closing it; both failures read as "database unavailable".
-      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true, query_timeout: 30000 },
+      connection: {
+        connectionString: options.databaseUrl,
+        connectionTimeoutMillis: 5000,
+        keepAlive: true,
+        query_timeout: 30000,
+      },
       searchPath: schema === undefined ? undefined : [schema],
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: 10000,
@@ -51,7 +56,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     return db;
   }
   if (options.dataDir === undefined) {
-    return knexFactory({ client: ClientPgLite, dialect: "postgres", connection: {} as Knex.StaticConnectionConfig, compileSqlOnError: false });
+    return knexFactory({
+      client: ClientPgLite,
+      dialect: "postgres",
+      connection: {} as Knex.StaticConnectionConfig,
+      compileSqlOnError: false,
+    });
   }
   const filename = join(options.dataDir, "pgdata");
   mkdirSync(filename, { recursive: true });
@@ -92,7 +102,11 @@ export function observeQueries(db: Db, onStop: (query: QueryStop) => void): () =
     if (query.__knexQueryUid === undefined) return;
     // A query whose answer never comes (its connection torn down mid-flight) must not pin memory.
     if (started.size >= MAX_QUERIES_IN_FLIGHT) started.clear();
-    started.set(query.__knexQueryUid, { at: performance.now(), method: query.method ?? "raw", operation: sqlVerb(query.sql) });
+    started.set(query.__knexQueryUid, {
+      at: performance.now(),
+      method: query.method ?? "raw",
+      operation: sqlVerb(query.sql),
+    });
   };
   const finish = (query: { __knexQueryUid?: string } | undefined, outcome: QueryStop["outcome"]) => {
     const uid = query?.__knexQueryUid;
@@ -110,7 +124,25 @@ export function observeQueries(db: Db, onStop: (query: QueryStop) => void): () =
   };
 }
 
-const SQL_VERBS: ReadonlySet<string> = new Set(["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "CREATE", "ALTER", "DROP", "TRUNCATE", "SET", "SHOW", "LOCK"]);
+const SQL_VERBS: ReadonlySet<string> = new Set([
+  "SELECT",
+  "INSERT",
+  "UPDATE",
+  "DELETE",
+  "WITH",
+  "BEGIN",
+  "COMMIT",
+  "ROLLBACK",
+  "SAVEPOINT",
+  "RELEASE",
+  "CREATE",
+  "ALTER",
+  "DROP",
+  "TRUNCATE",
+  "SET",
+  "SHOW",
+  "LOCK",
+]);
 
 /** `insert into …` → `INSERT`; anything else (a comment first, an unknown word) → undefined. */
 function sqlVerb(sql: string | undefined): string | undefined {

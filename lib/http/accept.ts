@@ -12,7 +12,14 @@
  */
 import { parse as parseContentType } from "content-type";
 import Negotiator from "negotiator";
-import { API_VERSIONS, DEFAULT_VERSION, mediaType, parameterMediaType, parseApiVersion, type ApiVersion } from "../versions.ts";
+import {
+  API_VERSIONS,
+  DEFAULT_VERSION,
+  mediaType,
+  parameterMediaType,
+  parseApiVersion,
+  type ApiVersion,
+} from "../versions.ts";
 
 const GENERIC_JSON = "application/json";
 /** The vendor type without a `version` parameter: like generic JSON, it names no version. */
@@ -78,7 +85,9 @@ export function negotiate(request: NegotiationRequest): Negotiation {
       continue;
     }
     if (pinGone) continue;
-    const candidates = (prefix !== undefined ? [prefix] : [pin ?? DEFAULT_VERSION, DEFAULT_VERSION, ...API_VERSIONS]).filter((v) => !excluded.includes(v));
+    const candidates = (
+      prefix !== undefined ? [prefix] : [pin ?? DEFAULT_VERSION, DEFAULT_VERSION, ...API_VERSIONS]
+    ).filter((v) => !excluded.includes(v));
     const first = candidates[0];
     // A pinned caller naming no version gets its pin or, when that is withdrawn, 410: never
     // silently another version.
@@ -121,9 +130,7 @@ export function supportedMediaTypes(offered: (version: ApiVersion) => boolean = 
 }
 
 export type BodyType =
-  | { kind: "json"; version: ApiVersion | undefined }
-  | { kind: "unsupported"; mediaType: string }
-  | { kind: "missing" };
+  { kind: "json"; version: ApiVersion | undefined } | { kind: "unsupported"; mediaType: string } | { kind: "missing" };
 
 /**
  * Classifies a request body's Content-Type: generic JSON (`version` undefined), one of our

@@ -58,7 +58,8 @@ export function lookUpCaller(accounts: Accounts): Middleware {
 export function requireUser(ctx: HttpContext): void {
   const caller = ctx.state.caller;
   if (caller === "user") return;
-  if (caller === undefined) throw new Error("requireUser() runs behind lookUpCaller(), which looks the bearer token up (app.ts)");
+  if (caller === undefined)
+    throw new Error("requireUser() runs behind lookUpCaller(), which looks the bearer token up (app.ts)");
   if (caller === "none") throw challenge("this resource needs a bearer token (Authorization: Bearer <token>)");
   throw challenge("the bearer token is invalid or has been revoked", "invalid_token");
 }

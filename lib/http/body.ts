@@ -40,10 +40,13 @@ export function bodyParser(options: BodyOptions): (schema: string) => Middleware
     async function acceptBody(ctx, next) {
       const declared = classifyBodyType(ctx.get("Content-Type") || undefined);
       if (declared.kind === "missing") {
-        if (hasBody(ctx)) throw unsupported("a request body needs Content-Type: application/json or one of our vendor types");
+        if (hasBody(ctx))
+          throw unsupported("a request body needs Content-Type: application/json or one of our vendor types");
         ctx.state.body = {}; // no body at all: the schema says what is missing
       } else if (declared.kind === "unsupported") {
-        throw unsupported(`Content-Type ${declared.mediaType} is not accepted; send application/json or ${mediaType(versionOf(ctx))}`);
+        throw unsupported(
+          `Content-Type ${declared.mediaType} is not accepted; send application/json or ${mediaType(versionOf(ctx))}`,
+        );
       } else {
         if (declared.version !== undefined && declared.version !== versionOf(ctx)) {
           throw unsupported(
@@ -55,7 +58,11 @@ export function bodyParser(options: BodyOptions): (schema: string) => Middleware
       }
       const errors = options.schemas.validate(versionOf(ctx), schema, bodyOf(ctx));
       if (errors.length > 0) {
-        throw HttpProblem.of("validation_failed", `the request body does not match the ${schema} schema of version ${versionOf(ctx)}`, { errors });
+        throw HttpProblem.of(
+          "validation_failed",
+          `the request body does not match the ${schema} schema of version ${versionOf(ctx)}`,
+          { errors },
+        );
       }
       await next();
     };

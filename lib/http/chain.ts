@@ -91,14 +91,18 @@ export function problem(kind: StepProblem["kind"], ...headers: HeaderName[]): St
  *     const run = composeSteps(steps, (ctx) => users.show(ctx))
  *     await run(ctx)
  */
-export function composeSteps(steps: readonly ChainStep[], action: (ctx: HttpContext) => Promise<void>): (ctx: HttpContext) => Promise<void> {
+export function composeSteps(
+  steps: readonly ChainStep[],
+  action: (ctx: HttpContext) => Promise<void>,
+): (ctx: HttpContext) => Promise<void> {
   const running = steps.filter((s) => s.runs === "router");
   for (const step of running) {
-    if ((step.check === undefined) === (step.around === undefined)) throw new Error(`chain step ${step.name}: a router step has exactly one of check and around`);
+    if ((step.check === undefined) === (step.around === undefined))
+      throw new Error(`chain step ${step.name}: a router step has exactly one of check and around`);
   }
   let run = action;
   // Consecutive checks run in one loop, in order, before whatever follows them.
-  for (let i = running.length - 1; i >= 0; ) {
+  for (let i = running.length - 1; i >= 0;) {
     const step = running[i]!;
     if (step.around !== undefined) {
       const around = step.around;

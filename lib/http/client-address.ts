@@ -60,14 +60,20 @@ export function identifyClient(trust: TrustProxy): RequestStamp {
   return function identifyClient(ctx) {
     // Node joins repeated X-Forwarded-For lines with ", ".
     const forwarded = ctx.req.headers["x-forwarded-for"];
-    ctx.state.clientAddress = resolve(ctx.req.socket.remoteAddress ?? "", typeof forwarded === "string" && forwarded !== "" ? forwarded : undefined);
+    ctx.state.clientAddress = resolve(
+      ctx.req.socket.remoteAddress ?? "",
+      typeof forwarded === "string" && forwarded !== "" ? forwarded : undefined,
+    );
   };
 }
 
 /** `X-Forwarded-For: a, b` (possibly over several header lines, which node joins with ", "). */
 function entries(header: string | undefined): string[] {
   if (header === undefined) return [];
-  return header.split(",").map((entry) => normalize(entry.trim())).filter((entry) => entry !== "");
+  return header
+    .split(",")
+    .map((entry) => normalize(entry.trim()))
+    .filter((entry) => entry !== "");
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, so one client has one key whichever way the socket saw it. */

@@ -87,7 +87,12 @@ export function staticRepresentation(value: unknown, type: string): StaticRepres
 /** Answers GET/HEAD with a static representation (304 when `If-None-Match` matches); other methods → 405. */
 export function sendStatic(ctx: HttpContext, representation: StaticRepresentation): void {
   if (ctx.method !== "GET" && ctx.method !== "HEAD") {
-    throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
+    throw HttpProblem.of(
+      "method_not_allowed",
+      `${ctx.method} is not allowed here; allowed: GET, HEAD`,
+      {},
+      { Allow: "GET, HEAD" },
+    );
   }
   ctx.status = 200;
   ctx.type = representation.type;

@@ -43,7 +43,9 @@ export type HttpContext = ParameterizedContext<HttpState>;
 export type Middleware = (ctx: HttpContext, next: Next) => Promise<void>;
 
 function missing(field: string, setBy: string): Error {
-  return new Error(`ctx.state.${field} is read before ${setBy} set it: check the middleware order in app.ts or the route's chain steps`);
+  return new Error(
+    `ctx.state.${field} is read before ${setBy} set it: check the middleware order in app.ts or the route's chain steps`,
+  );
 }
 
 /** The request's id (set by `assignRequestId`, first of all). */

@@ -41,7 +41,14 @@ export const EXPOSED_HEADERS = [
 ] as const;
 
 /** Request headers a browser script may send. */
-export const ALLOWED_HEADERS = ["Authorization", "Content-Type", "Accept", "Idempotency-Key", "If-None-Match", "X-Request-Id"] as const;
+export const ALLOWED_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Accept",
+  "Idempotency-Key",
+  "If-None-Match",
+  "X-Request-Id",
+] as const;
 
 export const ALLOWED_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"] as const;
 

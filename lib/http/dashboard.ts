@@ -43,7 +43,12 @@ export function serveDashboard(options: DashboardOptions): Middleware {
   async function answer(ctx: HttpContext, file: (typeof FILES)[string] | undefined): Promise<void> {
     ctx.state.route = ctx.path;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
-      throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
+      throw HttpProblem.of(
+        "method_not_allowed",
+        `${ctx.method} is not allowed here; allowed: GET, HEAD`,
+        {},
+        { Allow: "GET, HEAD" },
+      );
     }
     const built = await assets();
     const socket = socketOrigin(options.socketUrl(ctx));

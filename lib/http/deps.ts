@@ -8,5 +8,16 @@ import type { Deps } from "../deps.ts";
 
 export type HttpDeps = Pick<
   Deps,
-  "config" | "logger" | "clock" | "telemetry" | "metrics" | "db" | "cluster" | "accounts" | "rooms" | "presence" | "idempotency" | "limiter"
+  | "config"
+  | "logger"
+  | "clock"
+  | "telemetry"
+  | "metrics"
+  | "db"
+  | "cluster"
+  | "accounts"
+  | "rooms"
+  | "presence"
+  | "idempotency"
+  | "limiter"
 >;

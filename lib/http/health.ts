@@ -54,7 +54,12 @@ export function serveHealth(options: HealthOptions): Middleware {
   async function answer(ctx: HttpContext): Promise<void> {
     ctx.state.route = ctx.path;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
-      throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
+      throw HttpProblem.of(
+        "method_not_allowed",
+        `${ctx.method} is not allowed here; allowed: GET, HEAD`,
+        {},
+        { Allow: "GET, HEAD" },
+      );
     }
     ctx.set("Cache-Control", "no-store");
     if (ctx.path === "/health") {

@@ -38,28 +38,41 @@ export interface IdempotencyKeyOptions {
   secretKeyBase: string;
 }
 
-export function honorIdempotencyKeys(idempotency: Idempotency, logger: Logger, options: IdempotencyKeyOptions): Middleware {
+export function honorIdempotencyKeys(
+  idempotency: Idempotency,
+  logger: Logger,
+  options: IdempotencyKeyOptions,
+): Middleware {
   // The action's failures are rendered here, inside, so a 4xx problem can be kept like any result.
   const translate = translateErrors(logger);
   // A key of its own (HKDF), so this use of the secret can never be confused with another.
-  const fingerprintKey = Buffer.from(hkdfSync("sha256", options.secretKeyBase, "", "hypercast idempotency fingerprint", 32));
+  const fingerprintKey = Buffer.from(
+    hkdfSync("sha256", options.secretKeyBase, "", "hypercast idempotency fingerprint", 32),
+  );
   return async function honorIdempotencyKeysMiddleware(ctx, next) {
     const key = ctx.get("Idempotency-Key");
     if (key === "") return next();
     if (!VALID_KEY.test(key)) {
-      throw HttpProblem.of("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters; a random UUID is a good choice");
+      throw HttpProblem.of(
+        "bad_request",
+        "Idempotency-Key must be 1 to 255 visible ASCII characters; a random UUID is a good choice",
+      );
     }
     const request: IdempotentRequest = { scope: scopeOf(ctx), key, fingerprint: fingerprint(fingerprintKey, ctx) };
     const claim = await idempotency.claim(request);
     if (claim.kind === "mismatch") {
       throw new HttpProblem({
         ...IDEMPOTENCY_PROBLEMS.reused,
-        detail: "this Idempotency-Key was first used with a different request (method, path, version or body); use a new key for a new request",
+        detail:
+          "this Idempotency-Key was first used with a different request (method, path, version or body); use a new key for a new request",
       });
     }
     if (claim.kind === "in_flight") {
       throw new HttpProblem(
-        { ...IDEMPOTENCY_PROBLEMS.inFlight, detail: "the first request with this Idempotency-Key is still being processed; retry shortly" },
+        {
+          ...IDEMPOTENCY_PROBLEMS.inFlight,
+          detail: "the first request with this Idempotency-Key is still being processed; retry shortly",
+        },
         { "Retry-After": "1" },
       );
     }
@@ -74,7 +87,12 @@ export function honorIdempotencyKeys(idempotency: Idempotency, logger: Logger, o
     await translate(ctx, next);
     try {
       if (ctx.status >= 500) await idempotency.release(request);
-      else await idempotency.complete(request, { status: ctx.status, headers: keptHeaders(ctx), body: serialized(ctx.body) });
+      else
+        await idempotency.complete(request, {
+          status: ctx.status,
+          headers: keptHeaders(ctx),
+          body: serialized(ctx.body),
+        });
     } catch (error) {
       // The work is done and answered; failing to keep its result must not turn it into an error.
       // The claim then lapses after its lock timeout.
@@ -97,7 +115,11 @@ function fingerprint(key: Buffer, ctx: HttpContext): string {
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }

@@ -15,7 +15,12 @@ import { requestIdOf, type HttpContext, type Middleware } from "./context.ts";
 export function instrumentRequests(telemetry: Telemetry): Middleware {
   return function instrumentRequestsMiddleware(ctx, next) {
     if (!telemetry.tracing()) return instrumented(ctx, next);
-    const start = { method: ctx.method, path: withoutQuery(ctx.originalUrl), traceparent: header(ctx, "traceparent"), tracestate: header(ctx, "tracestate") };
+    const start = {
+      method: ctx.method,
+      path: withoutQuery(ctx.originalUrl),
+      traceparent: header(ctx, "traceparent"),
+      tracestate: header(ctx, "tracestate"),
+    };
     return telemetry.span("http.request.start", start, () => instrumented(ctx, next));
   };
 

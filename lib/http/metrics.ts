@@ -20,7 +20,12 @@ export function serveMetrics(metrics: Metrics): Middleware {
   async function answer(ctx: HttpContext): Promise<void> {
     ctx.state.route = METRICS_PATH;
     if (ctx.method !== "GET" && ctx.method !== "HEAD") {
-      throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: GET, HEAD`, {}, { Allow: "GET, HEAD" });
+      throw HttpProblem.of(
+        "method_not_allowed",
+        `${ctx.method} is not allowed here; allowed: GET, HEAD`,
+        {},
+        { Allow: "GET, HEAD" },
+      );
     }
     ctx.body = await metrics.render();
     // After the body: a string body would otherwise set text/plain without the format version.

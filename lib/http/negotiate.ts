@@ -4,7 +4,13 @@
  * downstream reads `versionOf(ctx)`.
  */
 import type { Clock } from "../clock.ts";
-import { describeWithdrawal, withdrawnTimeline, type VersionPolicy, type Withdrawal, type WithdrawnState } from "../version-policy.ts";
+import {
+  describeWithdrawal,
+  withdrawnTimeline,
+  type VersionPolicy,
+  type Withdrawal,
+  type WithdrawnState,
+} from "../version-policy.ts";
 import { API_VERSIONS, CURRENT_VERSION, mediaType, parseApiVersion, type ApiVersion } from "../versions.ts";
 import { Invalid } from "../errors.ts";
 import { negotiate, supportedMediaTypes, type Negotiation } from "./accept.ts";
@@ -61,7 +67,14 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
   const { versions, clock } = options;
   const deprecationHeaders = new Map(
     versions.all.flatMap(({ version, deprecatedAt, sunset }) =>
-      deprecatedAt === undefined ? [] : [[version, { deprecation: `@${Math.floor(deprecatedAt.getTime() / 1000)}`, sunset: sunset?.toUTCString() }] as const],
+      deprecatedAt === undefined
+        ? []
+        : [
+            [
+              version,
+              { deprecation: `@${Math.floor(deprecatedAt.getTime() / 1000)}`, sunset: sunset?.toUTCString() },
+            ] as const,
+          ],
     ),
   );
   const successorType = `type="${mediaType(CURRENT_VERSION)}"`;
@@ -77,7 +90,8 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
     const pin = ctx.state.user?.apiVersion;
     const result = negotiated(ctx.req.headers.accept || undefined, prefix, pin, state);
     if (result.kind === "not_acceptable") {
-      const supported = prefix === undefined ? supportedMediaTypes((v) => !withdrawn.has(v)) : [mediaType(prefix), "application/json"];
+      const supported =
+        prefix === undefined ? supportedMediaTypes((v) => !withdrawn.has(v)) : [mediaType(prefix), "application/json"];
       throw HttpProblem.of(
         "not_acceptable",
         `none of the media types in Accept can be served${prefix === undefined ? "" : ` under /v${prefix}`}; expected one of: ${supported.join(", ")}`,
@@ -87,7 +101,13 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
     if (result.kind === "gone") {
       ctx.state.goneVersion = result.version;
       const link = `<${successorPath(ctx.originalUrl, result.version)}>; rel="successor-version"; ${successorType}`;
-      throw versionGone(result.version, withdrawn.get(result.version)!, now, link, prefix === undefined && pin === result.version);
+      throw versionGone(
+        result.version,
+        withdrawn.get(result.version)!,
+        now,
+        link,
+        prefix === undefined && pin === result.version,
+      );
     }
     const version = result.version;
     ctx.state.version = version;
@@ -104,9 +124,13 @@ export function negotiateVersion(options: NegotiationOptions): Middleware {
 /** The 410: why the version is withdrawn, what to ask for instead and, in a brownout, when to come back. */
 function versionGone(version: ApiVersion, why: Withdrawal, now: Date, link: string, fromPin: boolean): HttpProblem {
   const instead = [`Accept: ${mediaType(CURRENT_VERSION)}`, `the /v${CURRENT_VERSION} prefix`];
-  if (fromPin) instead.push(`or move your pinned version: PATCH /users/{id} {"api_version": ${CURRENT_VERSION}} (naming version ${CURRENT_VERSION})`);
+  if (fromPin)
+    instead.push(
+      `or move your pinned version: PATCH /users/{id} {"api_version": ${CURRENT_VERSION}} (naming version ${CURRENT_VERSION})`,
+    );
   const headers: Record<string, string> = { Link: link };
-  if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
+  if (why.reason === "brownout")
+    headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
   return HttpProblem.of(
     "version_gone",
     `${describeWithdrawal(version, why)}; ask for version ${CURRENT_VERSION} (${instead.join(", ")})`,
@@ -141,7 +165,12 @@ const REMEMBERED_NEGOTIATIONS = 512;
 /** Longer Accept headers are negotiated each time rather than remembered. */
 const REMEMBERED_ACCEPT_LENGTH = 512;
 
-type Remembered = (accept: string | undefined, prefix: ApiVersion | undefined, pin: ApiVersion | undefined, withdrawn: WithdrawnState) => Negotiation;
+type Remembered = (
+  accept: string | undefined,
+  prefix: ApiVersion | undefined,
+  pin: ApiVersion | undefined,
+  withdrawn: WithdrawnState,
+) => Negotiation;
 
 /**
  * `negotiate` (a pure function of its inputs) with its answers remembered: clients send a
@@ -153,7 +182,8 @@ function rememberNegotiations(): Remembered {
   let size = 0;
   return (accept, prefix, pin, state) => {
     const withdrawn = state.versions;
-    if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH) return negotiate({ accept, prefix, pin, withdrawn });
+    if (accept !== undefined && accept.length > REMEMBERED_ACCEPT_LENGTH)
+      return negotiate({ accept, prefix, pin, withdrawn });
     // Every part of the key but the header is a version number or nothing: a handful of values.
     const key = `${prefix ?? ""}|${pin ?? ""}|${state.key}`;
     let forKey = answers.get(key);

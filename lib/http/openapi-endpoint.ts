@@ -27,7 +27,10 @@ export function serveOpenApi(table: readonly ComposedRoute[], options: ServeOpen
     const key = `${version}:${sunsetReached}`;
     let doc = documents.get(key);
     if (doc === undefined) {
-      doc = staticRepresentation(buildOpenApi(table, { version, versions, sunsetReached }), "application/json; charset=utf-8");
+      doc = staticRepresentation(
+        buildOpenApi(table, { version, versions, sunsetReached }),
+        "application/json; charset=utf-8",
+      );
       documents.set(key, doc);
     }
     return doc;

@@ -69,7 +69,13 @@ export function buildOpenApi(table: readonly ComposedRoute[], options: OpenApiOp
         "Errors are RFC 9457 problems (`application/problem+json`). GET answers carry a strong `ETag`; `If-None-Match` gets 304.",
       ].join("\n\n"),
       "x-changes": declared.changes.map((c) => ({ resource: c.resource, description: c.description })),
-      ...(deprecated ? { "x-sunset": declared.sunset?.toISOString() ?? null, "x-brownouts": brownouts, "x-sunset-reached": options.sunsetReached === true } : {}),
+      ...(deprecated
+        ? {
+            "x-sunset": declared.sunset?.toISOString() ?? null,
+            "x-brownouts": brownouts,
+            "x-sunset-reached": options.sunsetReached === true,
+          }
+        : {}),
     },
     servers: [
       { url: `/v${version}`, description: "the URL prefix pins the version" },
@@ -80,7 +86,11 @@ export function buildOpenApi(table: readonly ComposedRoute[], options: OpenApiOp
     components: {
       schemas: schemas.components,
       securitySchemes: {
-        bearer: { type: "http", scheme: "bearer", description: "The opaque token from POST /sessions: `Authorization: Bearer <token>`." },
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "The opaque token from POST /sessions: `Authorization: Bearer <token>`.",
+        },
       },
       headers: HEADERS,
     },
@@ -91,22 +101,28 @@ function operation({ route, steps }: ComposedRoute, doc: DocumentVersion, schema
   const vendor = mediaType(doc.version);
   const contracts = steps.map((step) => contractOf(step, doc));
   // Path, then query, then header parameters, each in the order of the steps.
-  const parameters = contracts.flatMap((c) => c.parameters ?? []).sort((a, b) => PARAMETER_ORDER.indexOf(String(a["in"])) - PARAMETER_ORDER.indexOf(String(b["in"])));
+  const parameters = contracts
+    .flatMap((c) => c.parameters ?? [])
+    .sort((a, b) => PARAMETER_ORDER.indexOf(String(a["in"])) - PARAMETER_ORDER.indexOf(String(b["in"])));
   const body = contracts.find((c) => c.body !== undefined)?.body;
-  const headers = (names: Iterable<HeaderName>): Json => Object.fromEntries([...new Set(names)].map((name) => [name, ref("headers", name)]));
+  const headers = (names: Iterable<HeaderName>): Json =>
+    Object.fromEntries([...new Set(names)].map((name) => [name, ref("headers", name)]));
   const successHeaders = headers(contracts.flatMap((c) => c.headers ?? []));
 
   const responses: Record<string, Json> = {};
-  const representation = route.returns.view === undefined ? undefined : schemas.response(route.returns.view, route.returns.collection);
+  const representation =
+    route.returns.view === undefined ? undefined : schemas.response(route.returns.view, route.returns.collection);
   for (const status of route.returns.status) {
     responses[String(status)] = {
-      description: route.returns.descriptions?.[status] ?? (status === 204 ? "No Content" : status === 201 ? "Created" : "OK"),
+      description:
+        route.returns.descriptions?.[status] ?? (status === 204 ? "No Content" : status === 201 ? "Created" : "OK"),
       headers: successHeaders,
       ...(representation === undefined ? {} : { content: { [vendor]: { schema: representation } } }),
     };
   }
   for (const c of contracts) {
-    for (const [status, other] of Object.entries(c.responses ?? {})) responses[status] = { description: other.description, headers: headers(other.headers) };
+    for (const [status, other] of Object.entries(c.responses ?? {}))
+      responses[status] = { description: other.description, headers: headers(other.headers) };
   }
   for (const [status, { titles, headerNames }] of problemsOf(contracts)) {
     responses[String(status)] = {
@@ -115,7 +131,10 @@ function operation({ route, steps }: ComposedRoute, doc: DocumentVersion, schema
       content: { [PROBLEM_JSON]: { schema: schemas.named("problem") } },
     };
   }
-  responses["default"] = { description: "Any other problem", content: { [PROBLEM_JSON]: { schema: schemas.named("problem") } } };
+  responses["default"] = {
+    description: "Any other problem",
+    content: { [PROBLEM_JSON]: { schema: schemas.named("problem") } },
+  };
 
   return {
     operationId: route.name,
@@ -128,7 +147,10 @@ function operation({ route, steps }: ComposedRoute, doc: DocumentVersion, schema
       : {
           requestBody: {
             required: true,
-            content: { [vendor]: { schema: schemas.request(body) }, "application/json": { schema: schemas.request(body) } },
+            content: {
+              [vendor]: { schema: schemas.request(body) },
+              "application/json": { schema: schemas.request(body) },
+            },
           },
         }),
     responses,
@@ -142,9 +164,13 @@ function tagOf(route: Route): string {
 }
 
 /** The problems the route's steps may answer, by status: their titles and the headers they carry. */
-function problemsOf(contracts: readonly StepContract[]): Map<number, { titles: string[]; headerNames: Set<HeaderName> }> {
+function problemsOf(
+  contracts: readonly StepContract[],
+): Map<number, { titles: string[]; headerNames: Set<HeaderName> }> {
   const byStatus = new Map<number, { titles: string[]; headerNames: Set<HeaderName> }>();
-  const declared = contracts.flatMap((c) => c.problems ?? []).map((p) => ({ ...(typeof p.kind === "string" ? PROBLEMS[p.kind] : p.kind), headerNames: p.headers ?? [] }));
+  const declared = contracts
+    .flatMap((c) => c.problems ?? [])
+    .map((p) => ({ ...(typeof p.kind === "string" ? PROBLEMS[p.kind] : p.kind), headerNames: p.headers ?? [] }));
   for (const { status, title, headerNames } of declared.sort((a, b) => a.status - b.status)) {
     const entry = byStatus.get(status) ?? { titles: [], headerNames: new Set<HeaderName>() };
     if (!entry.titles.includes(title)) entry.titles.push(title);
@@ -181,7 +207,12 @@ class SchemaCollector {
           additionalProperties: false,
           properties: { self: this.named("link"), next: this.named("link"), prev: this.named("link") },
         },
-        _embedded: { type: "object", required: [collection], additionalProperties: false, properties: { [collection]: { type: "array", items: item } } },
+        _embedded: {
+          type: "object",
+          required: [collection],
+          additionalProperties: false,
+          properties: { [collection]: { type: "array", items: item } },
+        },
       },
     };
     return ref("schemas", name);
@@ -234,9 +265,18 @@ const HEADERS: Record<HeaderName, Json> = {
   ETag: { description: "A strong entity tag of this representation (the version is part of it)", ...string },
   Location: { description: "The created resource", ...string },
   Link: { description: "RFC 8288 links: the page's `next` and `prev`", ...string },
-  "Idempotent-Replayed": { description: "`true` when this is the stored result of an earlier request with the same Idempotency-Key", schema: { const: "true" } },
-  "RateLimit-Policy": { description: 'The quota policy (draft-ietf-httpapi-ratelimit-headers), e.g. `"api";q=600;w=60`', ...string },
-  RateLimit: { description: 'What is left of the quota and when it resets, in seconds, e.g. `"api";r=599;t=60`', ...string },
+  "Idempotent-Replayed": {
+    description: "`true` when this is the stored result of an earlier request with the same Idempotency-Key",
+    schema: { const: "true" },
+  },
+  "RateLimit-Policy": {
+    description: 'The quota policy (draft-ietf-httpapi-ratelimit-headers), e.g. `"api";q=600;w=60`',
+    ...string,
+  },
+  RateLimit: {
+    description: 'What is left of the quota and when it resets, in seconds, e.g. `"api";r=599;t=60`',
+    ...string,
+  },
   "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer", minimum: 0 } },
   "WWW-Authenticate": { description: "A Bearer challenge", ...string },
   Allow: { description: "The methods the resource supports", ...string },

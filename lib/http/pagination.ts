@@ -20,14 +20,22 @@ interface CursorState {
 }
 
 export function encodeCursor(state: CursorState): string {
-  return Buffer.from(JSON.stringify({ d: state.direction === "forward" ? "f" : "b", k: state.from })).toString("base64url");
+  return Buffer.from(JSON.stringify({ d: state.direction === "forward" ? "f" : "b", k: state.from })).toString(
+    "base64url",
+  );
 }
 
 function decodeCursor(cursor: string): CursorState | undefined {
   try {
     const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { d?: unknown; k?: unknown };
     // Keys are `integer` ids: a cursor outside that range is not one we issued (and would be a database error).
-    if ((value.d !== "f" && value.d !== "b") || !Number.isInteger(value.k) || (value.k as number) < 0 || (value.k as number) > 2147483647) return undefined;
+    if (
+      (value.d !== "f" && value.d !== "b") ||
+      !Number.isInteger(value.k) ||
+      (value.k as number) < 0 ||
+      (value.k as number) > 2147483647
+    )
+      return undefined;
     return { direction: value.d === "f" ? "forward" : "backward", from: value.k as number };
   } catch {
     return undefined;
@@ -57,5 +65,7 @@ function single(ctx: HttpContext, name: string): string | undefined {
 }
 
 function invalid(parameter: string, detail: string): HttpProblem {
-  return HttpProblem.of("invalid_parameter", `query parameter ${parameter} ${detail}`, { errors: [{ parameter, detail }] });
+  return HttpProblem.of("invalid_parameter", `query parameter ${parameter} ${detail}`, {
+    errors: [{ parameter, detail }],
+  });
 }

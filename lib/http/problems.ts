@@ -66,7 +66,12 @@ export class HttpProblem extends Error {
     this.name = "HttpProblem";
   }
 
-  static of(kind: ProblemKind, detail?: string, extensions?: Partial<ProblemDetails>, headers?: Record<string, string>): HttpProblem {
+  static of(
+    kind: ProblemKind,
+    detail?: string,
+    extensions?: Partial<ProblemDetails>,
+    headers?: Record<string, string>,
+  ): HttpProblem {
     return new HttpProblem(problem(kind, detail, extensions), headers);
   }
 }

@@ -43,13 +43,21 @@ export interface LimiterStoreOptions {
   onError?: (error: Error) => void;
 }
 
-export async function createLimiterStore(config: Pick<Config, "redisUrl">, options: LimiterStoreOptions = {}): Promise<LimiterStore> {
-  const memory = (policy: RatePolicy) => new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
+export async function createLimiterStore(
+  config: Pick<Config, "redisUrl">,
+  options: LimiterStoreOptions = {},
+): Promise<LimiterStore> {
+  const memory = (policy: RatePolicy) =>
+    new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
   const url = config.redisUrl;
   if (url === undefined) return Object.assign(memory, { close: async () => {} });
 
   const keyPrefix = options.keyPrefix ?? "hypercast:rl";
-  const client = await connectRedis(url, { role: "limiter", name: `hypercast:rl:${options.name ?? "node"}`, ...(options.onError === undefined ? {} : { onError: options.onError }) });
+  const client = await connectRedis(url, {
+    role: "limiter",
+    name: `hypercast:rl:${options.name ?? "node"}`,
+    ...(options.onError === undefined ? {} : { onError: options.onError }),
+  });
   let closed = false;
   const store = (policy: RatePolicy): RateLimiterAbstract =>
     new RateLimiterRedis({

@@ -28,7 +28,6 @@ import { type Middleware, bodyOf, clientAddressOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 import type { LimiterStore, RatePolicy } from "./rate-limit-store.ts";
 
-
 export interface RequestPolicies {
   /** Requests per authenticated user. */
   perUser: RatePolicy;
@@ -48,7 +47,8 @@ export function limitRequests(store: LimiterStore, accounts: Accounts, policies:
   const userPolicy = policyField(policies.perUser);
   const addressPolicy = policyField(policies.perAddress);
   const tooManyByUser = `more than ${policies.perUser.points} requests in ${policies.perUser.windowSeconds} s by this user`;
-  const tooMany = (what: string) => `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`;
+  const tooMany = (what: string) =>
+    `more than ${policies.perAddress.points} ${what} in ${policies.perAddress.windowSeconds} s from this client address`;
   const tooManyWithout = tooMany("requests without a bearer token");
   const tooManyInvalid = tooMany("requests with an invalid bearer token");
   return async function limitRequestsMiddleware(ctx, next) {
@@ -60,7 +60,12 @@ export function limitRequests(store: LimiterStore, accounts: Accounts, policies:
       res.setHeader("RateLimit-Policy", userPolicy);
       res.setHeader("RateLimit", stateField(policies.perUser, state));
     } else {
-      const state = await take(byAddress, policies.perAddress, clientAddressOf(ctx), caller === "none" ? tooManyWithout : tooManyInvalid);
+      const state = await take(
+        byAddress,
+        policies.perAddress,
+        clientAddressOf(ctx),
+        caller === "none" ? tooManyWithout : tooManyInvalid,
+      );
       res.setHeader("RateLimit-Policy", addressPolicy);
       res.setHeader("RateLimit", stateField(policies.perAddress, state));
     }
@@ -119,19 +124,30 @@ export function limitSignUps(store: LimiterStore, policy: RatePolicy): Middlewar
   const byAddress = store(policy);
   return async function limitSignUpsMiddleware(ctx, next) {
     const address = clientAddressOf(ctx);
-    const state = await take(byAddress, policy, address, `more than ${policy.points} sign-ups in ${policy.windowSeconds} s from this client address`);
+    const state = await take(
+      byAddress,
+      policy,
+      address,
+      `more than ${policy.points} sign-ups in ${policy.windowSeconds} s from this client address`,
+    );
     ctx.set(rateLimitHeaders(policy, state));
     try {
       await next();
     } catch (error) {
-      if (error instanceof DomainError && (error.code === "rate_limited" || error.code === "unavailable")) await giveBack(byAddress, address);
+      if (error instanceof DomainError && (error.code === "rate_limited" || error.code === "unavailable"))
+        await giveBack(byAddress, address);
       throw error;
     }
   };
 }
 
 /** Consumes one point, or throws the 429 problem saying `detail`. */
-async function take(limiter: RateLimiterAbstract, policy: RatePolicy, key: string, detail: string): Promise<RateLimiterRes> {
+async function take(
+  limiter: RateLimiterAbstract,
+  policy: RatePolicy,
+  key: string,
+  detail: string,
+): Promise<RateLimiterRes> {
   try {
     return await limiter.consume(key);
   } catch (rejection) {
@@ -166,4 +182,3 @@ function tooManyRequests(policy: RatePolicy, state: RateLimiterRes, detail: stri
   const headers = { ...rateLimitHeaders(policy, state), "Retry-After": String(seconds(state.msBeforeNext)) };
   return HttpProblem.of("rate_limited", detail, {}, headers);
 }
-

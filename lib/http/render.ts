@@ -53,12 +53,19 @@ export function respondCollection<T>(ctx: HttpContext, options: CollectionOption
   const hasNext = direction === "forward" ? more : options.params.cursor !== undefined;
   const hasPrev = direction === "forward" ? options.params.cursor !== undefined : more;
   const pageLink = (cursor: string) => link(rc, `${options.path}?limit=${limit}&cursor=${cursor}`);
-  const links: Record<string, ReturnType<typeof link>> = { self: link(rc, `${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`) };
-  if (hasNext && last !== undefined) links["next"] = pageLink(encodeCursor({ direction: "forward", from: options.key(last) }));
-  if (hasPrev && first !== undefined) links["prev"] = pageLink(encodeCursor({ direction: "backward", from: options.key(first) }));
+  const links: Record<string, ReturnType<typeof link>> = {
+    self: link(rc, `${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ""}`),
+  };
+  if (hasNext && last !== undefined)
+    links["next"] = pageLink(encodeCursor({ direction: "forward", from: options.key(last) }));
+  if (hasPrev && first !== undefined)
+    links["prev"] = pageLink(encodeCursor({ direction: "backward", from: options.key(first) }));
   for (const rel of ["next", "prev"] as const) {
     const target = links[rel];
     if (target !== undefined) ctx.append("Link", `<${target.href}>; rel="${rel}"; type="${target.type}"`);
   }
-  sendJson(ctx, 200, { _links: links, _embedded: { [options.rel]: rows.map((row) => options.view[rc.version](row, rc)) } });
+  sendJson(ctx, 200, {
+    _links: links,
+    _embedded: { [options.rel]: rows.map((row) => options.view[rc.version](row, rc)) },
+  });
 }

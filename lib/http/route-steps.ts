@@ -44,7 +44,10 @@ export const NEGOTIATION_STEP: ChainStep = {
   runs: "app",
   contract: ({ deprecated }) =>
     deprecated
-      ? { problems: [problem("not_acceptable"), problem("version_gone", "Retry-After", "Link")], headers: ["Deprecation", "Sunset"] }
+      ? {
+          problems: [problem("not_acceptable"), problem("version_gone", "Retry-After", "Link")],
+          headers: ["Deprecation", "Sunset"],
+        }
       : { problems: [problem("not_acceptable")] },
 };
 
@@ -54,10 +57,18 @@ export const CONDITIONAL_STEP: ChainStep = {
   runs: "app",
   contract: {
     parameters: [
-      { name: "If-None-Match", in: "header", required: false, description: "ETags of representations the client holds; a match gets 304", schema: { type: "string" } },
+      {
+        name: "If-None-Match",
+        in: "header",
+        required: false,
+        description: "ETags of representations the client holds; a match gets 304",
+        schema: { type: "string" },
+      },
     ],
     headers: ["ETag"],
-    responses: { "304": { description: "Not Modified: the representation still matches `If-None-Match`", headers: ["ETag"] } },
+    responses: {
+      "304": { description: "Not Modified: the representation still matches `If-None-Match`", headers: ["ETag"] },
+    },
   },
 };
 
@@ -69,7 +80,12 @@ export function pathIdsStep(path: string): ChainStep | undefined {
     name: "pathIds",
     runs: "action",
     contract: {
-      parameters: names.map((name) => ({ name, in: "path", required: true, schema: { type: "integer", minimum: 1, maximum: 2147483647 } })),
+      parameters: names.map((name) => ({
+        name,
+        in: "path",
+        required: true,
+        schema: { type: "integer", minimum: 1, maximum: 2147483647 },
+      })),
       problems: [problem("not_found")],
     },
   };
@@ -81,8 +97,20 @@ export const PAGINATION_STEP: ChainStep = {
   runs: "action",
   contract: {
     parameters: [
-      { name: "limit", in: "query", required: false, description: "Items per page", schema: { type: "integer", minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
-      { name: "cursor", in: "query", required: false, description: "An opaque cursor from a `next` or `prev` link", schema: { type: "string" } },
+      {
+        name: "limit",
+        in: "query",
+        required: false,
+        description: "Items per page",
+        schema: { type: "integer", minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+      },
+      {
+        name: "cursor",
+        in: "query",
+        required: false,
+        description: "An opaque cursor from a `next` or `prev` link",
+        schema: { type: "string" },
+      },
     ],
     problems: [problem("invalid_parameter")],
     headers: ["Link"],
@@ -101,12 +129,18 @@ const IDEMPOTENCY_KEY: Json = {
 /** The action's own outcomes (the route table's `problems`), with the headers translateErrors gives them. */
 export function actionStep(route: Route): ChainStep {
   const headers = DOMAIN_PROBLEM_HEADERS as Partial<Record<ProblemKind, Readonly<Record<string, string>>>>;
-  const problems: StepProblem[] = (route.problems ?? []).map((kind) => problem(kind, ...(Object.keys(headers[kind] ?? {}) as HeaderName[])));
+  const problems: StepProblem[] = (route.problems ?? []).map((kind) =>
+    problem(kind, ...(Object.keys(headers[kind] ?? {}) as HeaderName[])),
+  );
   return { name: "action", runs: "action", contract: { problems, headers: route.returns.headers ?? [] } };
 }
 
 /** Builds, once, the step descriptors every route's chain is made of. */
-export function routeSteps(deps: Pick<HttpDeps, "config" | "accounts" | "idempotency" | "logger">, table: readonly Route[], limiter: LimiterStore): (route: Route) => ChainStep[] {
+export function routeSteps(
+  deps: Pick<HttpDeps, "config" | "accounts" | "idempotency" | "logger">,
+  table: readonly Route[],
+  limiter: LimiterStore,
+): (route: Route) => ChainStep[] {
   const { config } = deps;
   const acceptBody = bodyParser({
     schemas: compileRequestSchemas(table.flatMap((r) => (r.body === undefined ? [] : [r.body]))),
@@ -131,7 +165,11 @@ export function routeSteps(deps: Pick<HttpDeps, "config" | "accounts" | "idempot
   const guardSignUp: ChainStep = {
     name: "limitSignUps",
     runs: "router",
-    around: limitSignUps(limiter, { name: "signup", points: config.signUpsPerAddress, windowSeconds: config.signUpWindowSeconds }),
+    around: limitSignUps(limiter, {
+      name: "signup",
+      points: config.signUpsPerAddress,
+      windowSeconds: config.signUpWindowSeconds,
+    }),
     contract: { problems: [RATE_LIMITED], headers: ["RateLimit-Policy", "RateLimit"] },
   };
   const idempotent: ChainStep = {
@@ -140,7 +178,11 @@ export function routeSteps(deps: Pick<HttpDeps, "config" | "accounts" | "idempot
     around: honorIdempotencyKeys(deps.idempotency, deps.logger, { secretKeyBase: config.secretKeyBase }),
     contract: {
       parameters: [IDEMPOTENCY_KEY],
-      problems: [problem("bad_request"), problem(IDEMPOTENCY_PROBLEMS.inFlight, "Retry-After"), problem(IDEMPOTENCY_PROBLEMS.reused)],
+      problems: [
+        problem("bad_request"),
+        problem(IDEMPOTENCY_PROBLEMS.inFlight, "Retry-After"),
+        problem(IDEMPOTENCY_PROBLEMS.reused),
+      ],
       headers: ["Idempotent-Replayed"],
     },
   };
@@ -154,7 +196,12 @@ export function routeSteps(deps: Pick<HttpDeps, "config" | "accounts" | "idempot
         around: acceptBody(schema),
         contract: {
           body: schema,
-          problems: [problem("malformed_json"), problem("payload_too_large"), problem("unsupported_media_type"), problem("validation_failed")],
+          problems: [
+            problem("malformed_json"),
+            problem("payload_too_large"),
+            problem("unsupported_media_type"),
+            problem("validation_failed"),
+          ],
         },
       };
       bodies.set(schema, step);

@@ -23,7 +23,11 @@ export interface ComposedRoute {
   readonly run: (ctx: HttpContext) => Promise<void>;
 }
 
-export function composeRoutes(deps: Pick<HttpDeps, "config" | "accounts" | "idempotency" | "logger">, table: readonly Route[], limiter: LimiterStore): ComposedRoute[] {
+export function composeRoutes(
+  deps: Pick<HttpDeps, "config" | "accounts" | "idempotency" | "logger">,
+  table: readonly Route[],
+  limiter: LimiterStore,
+): ComposedRoute[] {
   const stepsOf = routeSteps(deps, table, limiter);
   return table.map((route) => {
     const steps = stepsOf(route);
@@ -33,7 +37,8 @@ export function composeRoutes(deps: Pick<HttpDeps, "config" | "accounts" | "idem
 
 export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
   const router = new Router<HttpState>();
-  for (const { route, run } of composed) router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
+  for (const { route, run } of composed)
+    router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
   const dispatch = router.routes();
   const allowed = router.allowedMethods();
 
@@ -45,7 +50,12 @@ export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
     }
     if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
       const allow = ctx.response.get("Allow");
-      throw HttpProblem.of("method_not_allowed", `${ctx.method} is not allowed here; allowed: ${allow}`, {}, { Allow: allow });
+      throw HttpProblem.of(
+        "method_not_allowed",
+        `${ctx.method} is not allowed here; allowed: ${allow}`,
+        {},
+        { Allow: allow },
+      );
     }
   };
 }

@@ -19,9 +19,15 @@ export function translateErrors(logger: Logger): Middleware {
     } catch (error) {
       const { body, headers } = toProblem(error);
       if (body.status >= 500 && body.status !== 503) {
-        logger.error({ err: error, request_id: ctx.state.requestId, method: ctx.method, path: ctx.path }, "request failed");
+        logger.error(
+          { err: error, request_id: ctx.state.requestId, method: ctx.method, path: ctx.path },
+          "request failed",
+        );
       } else if (body.status === 503) {
-        logger.warn({ err: { message: (error as Error).message }, request_id: ctx.state.requestId, path: ctx.path }, "database unavailable");
+        logger.warn(
+          { err: { message: (error as Error).message }, request_id: ctx.state.requestId, path: ctx.path },
+          "database unavailable",
+        );
       }
       ctx.status = body.status;
       for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
@@ -40,7 +46,12 @@ function toProblem(error: unknown): HttpProblem {
     return new HttpProblem(problem(kind, error.message, extensions), domainHeaders(kind));
   }
   if (isDatabaseUnavailable(error)) {
-    return HttpProblem.of("unavailable", "the database is unreachable; retry later", {}, { "Retry-After": RETRY_AFTER_SECONDS });
+    return HttpProblem.of(
+      "unavailable",
+      "the database is unreachable; retry later",
+      {},
+      { "Retry-After": RETRY_AFTER_SECONDS },
+    );
   }
   // http-errors thrown by Koa or its middleware for client mistakes, e.g. ctx.throw(400).
   const status = (error as { status?: unknown; expose?: unknown }).status;

@@ -24,7 +24,10 @@ export interface ServeVersionsOptions {
  * The body of `GET /versions` (pure) with these versions withdrawn. `status` is `current`,
  * `deprecated`, `browned_out` (inside a brownout window) or `sunset`.
  */
-export function versionsDocument(versions: VersionPolicy, withdrawn: ReadonlyMap<ApiVersion, Withdrawal> = new Map()): Record<string, unknown> {
+export function versionsDocument(
+  versions: VersionPolicy,
+  withdrawn: ReadonlyMap<ApiVersion, Withdrawal> = new Map(),
+): Record<string, unknown> {
   return {
     current_version: CURRENT_VERSION,
     default_version: DEFAULT_VERSION,
@@ -60,9 +63,15 @@ export function serveVersions(options: ServeVersionsOptions): Middleware {
   function answer(ctx: HttpContext): void {
     ctx.state.route = "/versions";
     const withdrawn = options.versions.withdrawn(options.clock.now());
-    const key = [...withdrawn].map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`).join(",");
+    const key = [...withdrawn]
+      .map(([v, why]) => `${v}:${why.reason === "sunset" ? "sunset" : why.window.label}`)
+      .join(",");
     let body = bodies.get(key);
-    if (body === undefined) bodies.set(key, (body = staticRepresentation(versionsDocument(options.versions, withdrawn), "application/json; charset=utf-8")));
+    if (body === undefined)
+      bodies.set(
+        key,
+        (body = staticRepresentation(versionsDocument(options.versions, withdrawn), "application/json; charset=utf-8")),
+      );
     sendStatic(ctx, body);
   }
 }

@@ -40,7 +40,8 @@ export interface StoredResult {
  * request (`replay`), its first request is still running (`in_flight`), or it was first used for
  * a different request (`mismatch`).
  */
-export type Claim = { kind: "claimed" } | { kind: "replay"; result: StoredResult } | { kind: "in_flight" } | { kind: "mismatch" };
+export type Claim =
+  { kind: "claimed" } | { kind: "replay"; result: StoredResult } | { kind: "in_flight" } | { kind: "mismatch" };
 
 export interface IdempotencyOptions {
   /** How long a key and its result are kept (default 24 h). */
@@ -111,10 +112,21 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
     const claimed = await db<IdempotencyKeyRow>(TABLE)
       .insert({ ...request, locked_at: db.fn.now(), expires_at: expiresAt } as never)
       .onConflict(["scope", "key"])
-      .merge({ fingerprint: request.fingerprint, status: null, headers: null, body: null, locked_at: db.fn.now(), inserted_at: db.fn.now(), expires_at: expiresAt } as never)
+      .merge({
+        fingerprint: request.fingerprint,
+        status: null,
+        headers: null,
+        body: null,
+        locked_at: db.fn.now(),
+        inserted_at: db.fn.now(),
+        expires_at: expiresAt,
+      } as never)
       // One statement, so two concurrent first uses cannot both win.
       .where(
-        db.raw(`${TABLE}.expires_at <= now() or (${TABLE}.status is null and ${TABLE}.locked_at <= now() - make_interval(secs => ?))`, [lockTimeoutSeconds]),
+        db.raw(
+          `${TABLE}.expires_at <= now() or (${TABLE}.status is null and ${TABLE}.locked_at <= now() - make_interval(secs => ?))`,
+          [lockTimeoutSeconds],
+        ),
       )
       .returning("key");
     return claimed.length > 0;
@@ -145,14 +157,22 @@ export function createIdempotency(db: Db, options: IdempotencyOptions = {}) {
         await db(TABLE)
           .where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint })
           .whereNull("status")
-          .update({ status: result.status, headers: JSON.stringify(result.headers), body: result.body, locked_at: null });
+          .update({
+            status: result.status,
+            headers: JSON.stringify(result.headers),
+            body: result.body,
+            locked_at: null,
+          });
       });
     },
 
     /** Gives a claimed key up without a result (the request failed on our side): a retry runs afresh. */
     async release(request: IdempotentRequest): Promise<void> {
       await settleLater(request, async () => {
-        await db(TABLE).where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint }).whereNull("status").delete();
+        await db(TABLE)
+          .where({ scope: request.scope, key: request.key, fingerprint: request.fingerprint })
+          .whereNull("status")
+          .delete();
       });
     },
   };

@@ -19,7 +19,11 @@ interface Answer {
 async function post(url: string, body: unknown, token?: string): Promise<Answer> {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(15_000),
   });
@@ -33,9 +37,15 @@ async function post(url: string, body: unknown, token?: string): Promise<Answer>
   return { status: response.status, body: parsed };
 }
 
-const explain = (what: string, answer: Answer) => new Error(`${what} answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+const explain = (what: string, answer: Answer) =>
+  new Error(`${what} answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 300)}`);
 
-export async function mintToken(api: string, email: string, password: string, topic: string | undefined): Promise<Minted> {
+export async function mintToken(
+  api: string,
+  email: string,
+  password: string,
+  topic: string | undefined,
+): Promise<Minted> {
   const base = api.replace(/\/+$/, "");
   let session = await post(`${base}/sessions`, { email, password });
   if (session.status === 401) {
@@ -45,7 +55,8 @@ export async function mintToken(api: string, email: string, password: string, to
   }
   if (session.status !== 201) throw explain("logging in (POST /sessions)", session);
   const { token, socket_token: socketToken } = session.body;
-  if (typeof token !== "string" || typeof socketToken !== "string") throw new Error(`POST /sessions gave no token and socket_token: ${Object.keys(session.body).join(", ")}`);
+  if (typeof token !== "string" || typeof socketToken !== "string")
+    throw new Error(`POST /sessions gave no token and socket_token: ${Object.keys(session.body).join(", ")}`);
   if (topic !== undefined) return { socketToken, topic };
   const room = await post(`${base}/rooms`, { name: `load ${new Date().toISOString()}` }, token);
   if (room.status !== 201 || typeof room.body["id"] !== "number") throw explain("creating a room (POST /rooms)", room);

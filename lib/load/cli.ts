@@ -23,10 +23,13 @@ async function main(argv: string[]): Promise<number> {
     console.error((error as Error).message);
     return 2;
   }
-  const bound = setTimeout(() => {
-    console.error(`hypercast-load: still running ${options.maxSeconds + 30} s after start; giving up`);
-    process.exit(1);
-  }, (options.maxSeconds + 30) * 1000);
+  const bound = setTimeout(
+    () => {
+      console.error(`hypercast-load: still running ${options.maxSeconds + 30} s after start; giving up`);
+      process.exit(1);
+    },
+    (options.maxSeconds + 30) * 1000,
+  );
   bound.unref();
   const tty = process.stdout.isTTY === true;
   let result;

@@ -30,8 +30,18 @@ export interface Connection {
   bufferedAmount(): number;
 }
 
-function dialWs(url: URL, localAddress: string | undefined, handlers: ConnectionHandlers, timeoutMs: number): Connection {
-  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs, ...(localAddress === undefined ? {} : { localAddress }) });
+function dialWs(
+  url: URL,
+  localAddress: string | undefined,
+  handlers: ConnectionHandlers,
+  timeoutMs: number,
+): Connection {
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+    handshakeTimeout: timeoutMs,
+    ...(localAddress === undefined ? {} : { localAddress }),
+  });
   let opened = false;
   let reported = false;
   const error = (kind: string) => {
@@ -65,6 +75,14 @@ function dialWs(url: URL, localAddress: string | undefined, handlers: Connection
   };
 }
 
-export function dial(kind: ClientKind, url: URL, localAddress: string | undefined, handlers: ConnectionHandlers, timeoutMs: number): Connection {
-  return kind === "raw" ? dialRaw(url, localAddress, handlers, timeoutMs) : dialWs(url, localAddress, handlers, timeoutMs);
+export function dial(
+  kind: ClientKind,
+  url: URL,
+  localAddress: string | undefined,
+  handlers: ConnectionHandlers,
+  timeoutMs: number,
+): Connection {
+  return kind === "raw"
+    ? dialRaw(url, localAddress, handlers, timeoutMs)
+    : dialWs(url, localAddress, handlers, timeoutMs);
 }

@@ -23,7 +23,16 @@ import { createHistogram, decodeInto, summarize, type Histogram } from "./histog
 import { startScraper, type Scraper } from "./metrics.ts";
 import { isLoopback, socketUrl, type LoadOptions } from "./options.ts";
 import { preflight } from "./preflight.ts";
-import type { Counts, Final, LoadResult, Progress, TimelinePoint, WorkerCounters, WorkerMessage, WorkerPlan } from "./types.ts";
+import type {
+  Counts,
+  Final,
+  LoadResult,
+  Progress,
+  TimelinePoint,
+  WorkerCounters,
+  WorkerMessage,
+  WorkerPlan,
+} from "./types.ts";
 
 export interface RunHooks {
   /** Called every second with the latest timeline point and the totals so far. */
@@ -50,7 +59,10 @@ function mergeCounts(into: Record<string, Counts>, from: Record<string, Counts>)
 
 function forkWorker(): ChildProcess {
   const tsx = import.meta.resolve("tsx");
-  return fork(fileURLToPath(new URL("./worker.ts", import.meta.url)), [], { execArgv: ["--import", tsx], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return fork(fileURLToPath(new URL("./worker.ts", import.meta.url)), [], {
+    execArgv: ["--import", tsx],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
 }
 
 export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise<LoadResult> {
@@ -64,7 +76,10 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
   const urls = options.urls.map((u) => socketUrl(u, options.params));
   const topic = options.topic!;
   const runId = randomBytes(4).toString("hex");
-  const socketsPerWorker = Array.from({ length: k }, (_, i) => share(options.subscribers, k, i) + share(options.churners, k, i) + share(options.publishers, k, i));
+  const socketsPerWorker = Array.from(
+    { length: k },
+    (_, i) => share(options.subscribers, k, i) + share(options.churners, k, i) + share(options.publishers, k, i),
+  );
   const check = preflight({ socketsPerWorker, loopback: options.urls.every(isLoopback) });
   if (check.problems.length > 0) throw new PreflightError(`preflight failed:\n- ${check.problems.join("\n- ")}`);
   const warnings = [...check.warnings];
@@ -92,11 +107,28 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     });
     const subscribers = share(options.subscribers, k, i);
     const plan: WorkerPlan = {
-      kind: "plan", id: i, scenario: options.scenario, urls, topic, joinPayload: options.joinPayload, event: options.event, payload: options.payload,
-      subscriberOffset, subscribers, publishers: Array.from({ length: options.publishers }, (_, p) => p).filter((p) => p % k === i),
-      totalPublishers: options.publishers, churners: share(options.churners, k, i), churnRate: options.churnRate / k, rate: options.rate,
-      ramp: options.ramp / k, inFlight: options.inFlight, addresses: check.addresses[i]!, client: options.client,
-      connectTimeoutMs: options.connectTimeoutS * 1000, presenceTarget: options.subscribers, markerPrefix: markerPrefix(runId),
+      kind: "plan",
+      id: i,
+      scenario: options.scenario,
+      urls,
+      topic,
+      joinPayload: options.joinPayload,
+      event: options.event,
+      payload: options.payload,
+      subscriberOffset,
+      subscribers,
+      publishers: Array.from({ length: options.publishers }, (_, p) => p).filter((p) => p % k === i),
+      totalPublishers: options.publishers,
+      churners: share(options.churners, k, i),
+      churnRate: options.churnRate / k,
+      rate: options.rate,
+      ramp: options.ramp / k,
+      inFlight: options.inFlight,
+      addresses: check.addresses[i]!,
+      client: options.client,
+      connectTimeoutMs: options.connectTimeoutS * 1000,
+      presenceTarget: options.subscribers,
+      markerPrefix: markerPrefix(runId),
     };
     subscriberOffset += subscribers;
     w.send(plan);
@@ -119,12 +151,21 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     const server = scraper?.samples.at(-1);
     const previousServer = scraper?.samples.at(-2);
     const point: TimelinePoint = {
-      t: Math.round((now - runStart) / 100) / 10, connected: t.connected - t.closed, joined: t.joined, deliveries_per_s: ((t.received - prevReceived) * 1000) / (now - prevAt),
-      p50: s.p50, p90: s.p90, p99: s.p99, max: s.max, p99_so_far: summarize(soFar).p99,
+      t: Math.round((now - runStart) / 100) / 10,
+      connected: t.connected - t.closed,
+      joined: t.joined,
+      deliveries_per_s: ((t.received - prevReceived) * 1000) / (now - prevAt),
+      p50: s.p50,
+      p90: s.p90,
+      p99: s.p99,
+      max: s.max,
+      p99_so_far: summarize(soFar).p99,
       client_cpu: latest.reduce((a, p) => a + (p === undefined ? 0 : p.cpuMicros / 1000 / Math.max(1, p.wallMs)), 0),
       lag_p99_ms: Math.max(0, ...latest.map((p) => p?.lagP99Ms ?? 0)),
       ...(server === undefined ? {} : { server_rss_mib: server.rssBytes / 1048576, server_sockets: server.sockets }),
-      ...(server !== undefined && previousServer !== undefined ? { server_cpu: (server.cpuSeconds - previousServer.cpuSeconds) / ((server.at - previousServer.at) / 1000) } : {}),
+      ...(server !== undefined && previousServer !== undefined
+        ? { server_cpu: (server.cpuSeconds - previousServer.cpuSeconds) / ((server.at - previousServer.at) / 1000) }
+        : {}),
     };
     prevReceived = t.received;
     prevAt = now;
@@ -148,7 +189,8 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     for (const w of workers) w.send({ kind: "start", t0, durationMs });
     phase = options.scenario === "connect" ? "hold" : options.scenario === "presence" ? "presence" : "publish";
     if (options.scenario === "presence") {
-      while (totals().presenceComplete < joinedAtStart.joined && nowMs() < t0 + durationMs && nowMs() < deadline) await sleep(100);
+      while (totals().presenceComplete < joinedAtStart.joined && nowMs() < t0 + durationMs && nowMs() < deadline)
+        await sleep(100);
     } else await sleep(Math.max(0, Math.min(deadline, t0 + durationMs) - nowMs()));
     if (options.scenario === "fanout" || options.scenario === "churn") {
       phase = "drain";
@@ -166,7 +208,8 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     }
     if (nowMs() > deadline) invalid.push(`the run did not finish within --max-seconds ${options.maxSeconds}`);
   } catch (error) {
-    if ((error as Error).message === "deadline") invalid.push(`the sockets had not all connected and joined within --max-seconds ${options.maxSeconds}`);
+    if ((error as Error).message === "deadline")
+      invalid.push(`the sockets had not all connected and joined within --max-seconds ${options.maxSeconds}`);
     else invalid.push((error as Error).message);
   } finally {
     clearInterval(tick);
@@ -185,32 +228,76 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     const window = measured(series, i);
     for (let j = 1; j < window.length; j++) {
       if (window[j - 1]! >= options.maxClientCpu && window[j]! >= options.maxClientCpu) {
-        invalid.push(`client worker ${i + 1} was saturated: ≥ ${Math.round(options.maxClientCpu * 100)}% of a core for 2 s (the figures would measure the client, not the server)`);
+        invalid.push(
+          `client worker ${i + 1} was saturated: ≥ ${Math.round(options.maxClientCpu * 100)}% of a core for 2 s (the figures would measure the client, not the server)`,
+        );
         break;
       }
     }
   });
   const combined = cpuByWorker[0]!.map((_, j) => cpuByWorker.reduce((a, s) => a + (s[j] ?? 0), 0) / cores);
   const combinedWindow = combined.slice(Math.min(...measureFrom));
-  if (combinedWindow.some((v, j) => j > 0 && v >= options.maxClientCpu && combinedWindow[j - 1]! >= options.maxClientCpu)) {
+  if (
+    combinedWindow.some((v, j) => j > 0 && v >= options.maxClientCpu && combinedWindow[j - 1]! >= options.maxClientCpu)
+  ) {
     invalid.push(`the client processes together saturated the ${cores} core(s) they may use`);
   }
   lagByWorker.forEach((series, i) => {
     const worst = Math.max(0, ...measured(series, i));
-    if (worst > options.maxLagMs) invalid.push(`client worker ${i + 1}'s event loop lagged ${worst.toFixed(0)} ms (p99 over 1 s) past the bound of ${options.maxLagMs} ms`);
+    if (worst > options.maxLagMs)
+      invalid.push(
+        `client worker ${i + 1}'s event loop lagged ${worst.toFixed(0)} ms (p99 over 1 s) past the bound of ${options.maxLagMs} ms`,
+      );
   });
   cpuByWorker.forEach((series, i) => {
     const connectPhase = series.slice(0, measureFrom[i]);
-    if (connectPhase.some((v, j) => j > 0 && v >= options.maxClientCpu && connectPhase[j - 1]! >= options.maxClientCpu)) {
-      warnings.push(`client worker ${i + 1} was saturated while connecting: connect_ms and join_ms include client queueing`);
+    if (
+      connectPhase.some((v, j) => j > 0 && v >= options.maxClientCpu && connectPhase[j - 1]! >= options.maxClientCpu)
+    ) {
+      warnings.push(
+        `client worker ${i + 1} was saturated while connecting: connect_ms and join_ms include client queueing`,
+      );
     }
   });
 
-  return buildResult(options, { startedAt, runStart, t0, urls, topic, runId, finals: finals.filter((f): f is Final => f !== undefined), invalid, warnings, timeline, scraper, cpuByWorker, lagByWorker, clientCpuMicros });
+  return buildResult(options, {
+    startedAt,
+    runStart,
+    t0,
+    urls,
+    topic,
+    runId,
+    finals: finals.filter((f): f is Final => f !== undefined),
+    invalid,
+    warnings,
+    timeline,
+    scraper,
+    cpuByWorker,
+    lagByWorker,
+    clientCpuMicros,
+  });
 }
 
 function zeroCounters(): WorkerCounters {
-  return { attempted: 0, connected: 0, joined: 0, failed: 0, closed: 0, published: 0, acknowledged: 0, refused: 0, received: 0, duplicates: 0, outOfOrder: 0, foreign: 0, frames: 0, presenceComplete: 0, leaves: 0, rejoins: 0, subscribed: 0 };
+  return {
+    attempted: 0,
+    connected: 0,
+    joined: 0,
+    failed: 0,
+    closed: 0,
+    published: 0,
+    acknowledged: 0,
+    refused: 0,
+    received: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    foreign: 0,
+    frames: 0,
+    presenceComplete: 0,
+    leaves: 0,
+    rejoins: 0,
+    subscribed: 0,
+  };
 }
 
 interface Gathered {
@@ -232,9 +319,11 @@ interface Gathered {
 }
 
 function buildResult(options: LoadOptions, g: Gathered): LoadResult {
-  const merge = (pick: (f: Final) => string): Histogram => g.finals.reduce((h, f) => decodeInto(h, pick(f)), createHistogram());
+  const merge = (pick: (f: Final) => string): Histogram =>
+    g.finals.reduce((h, f) => decodeInto(h, pick(f)), createHistogram());
   const c = g.finals.length === 0 ? zeroCounters() : sumCounters(g.finals.map((f) => f.counters));
-  if (g.finals.length < options.workers) g.invalid.push(`${options.workers - g.finals.length} worker(s) sent no final report`);
+  if (g.finals.length < options.workers)
+    g.invalid.push(`${options.workers - g.finals.length} worker(s) sent no final report`);
   const errors: Record<string, Counts> = {};
   for (const f of g.finals) mergeCounts(errors, f.errors);
   const publishing = options.scenario === "fanout" || options.scenario === "churn";
@@ -256,20 +345,42 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     duration_s: Math.round((nowMs() - g.runStart) / 100) / 10,
     target: { urls: g.urls.map((u) => u.replace(/([?&]token=)[^&]*/, "$1…")), topic: g.topic },
     settings: {
-      subscribers: options.subscribers, publishers: options.publishers, rate: options.rate, duration_s: options.durationS, ramp: options.ramp,
-      workers: options.workers, client: options.client, event: options.event, churners: options.churners, churn_rate: options.churnRate,
+      subscribers: options.subscribers,
+      publishers: options.publishers,
+      rate: options.rate,
+      duration_s: options.durationS,
+      ramp: options.ramp,
+      workers: options.workers,
+      client: options.client,
+      event: options.event,
+      churners: options.churners,
+      churn_rate: options.churnRate,
     },
-    connections: { attempted: c.attempted, connected: c.connected, joined: c.joined, failed: c.failed, closed: c.closed },
+    connections: {
+      attempted: c.attempted,
+      connected: c.connected,
+      joined: c.joined,
+      failed: c.failed,
+      closed: c.closed,
+    },
     connect_ms: summarize(merge((f) => f.histograms.connect)),
     join_ms: summarize(merge((f) => f.histograms.join)),
     reply_ms: summarize(merge((f) => f.histograms.reply)),
     latency_ms: summarize(merge((f) => f.histograms.latency)),
     messages: { published: c.published, acknowledged: c.acknowledged, refused: c.refused },
     deliveries: {
-      expected, received: c.received, missing, duplicates: c.duplicates, out_of_order: c.outOfOrder, foreign: c.foreign,
+      expected,
+      received: c.received,
+      missing,
+      duplicates: c.duplicates,
+      out_of_order: c.outOfOrder,
+      foreign: c.foreign,
       completeness: expected === 0 ? (publishing ? 0 : 1) : (expected - missing) / expected,
     },
-    throughput: { deliveries_per_s: c.received / deliverySeconds || 0, published_per_s: options.durationS > 0 ? c.published / options.durationS : 0 },
+    throughput: {
+      deliveries_per_s: c.received / deliverySeconds || 0,
+      published_per_s: options.durationS > 0 ? c.published / options.durationS : 0,
+    },
     errors,
     by_url: g.urls.map((url, i) => ({
       url: url.replace(/([?&]token=)[^&]*/, "$1…"),
@@ -278,8 +389,12 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
       latency_ms: summarize(merge((f) => f.latencyByUrl[i] ?? "")),
     })),
     client: {
-      kind: options.client, workers: options.workers, cpu_s: Math.round(clientCpu * 100) / 100,
-      max_core_fraction: Math.max(0, ...g.cpuByWorker.flat()), lag_p99_ms: Math.max(0, ...g.lagByWorker.flat()), frames,
+      kind: options.client,
+      workers: options.workers,
+      cpu_s: Math.round(clientCpu * 100) / 100,
+      max_core_fraction: Math.max(0, ...g.cpuByWorker.flat()),
+      lag_p99_ms: Math.max(0, ...g.lagByWorker.flat()),
+      frames,
       cpu_us_per_frame: frames === 0 ? Number.NaN : (clientCpu * 1e6) / frames,
     },
     timeline: g.timeline,
@@ -288,22 +403,37 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     const completeAt = Math.max(0, ...g.finals.map((f) => f.presenceCompleteAt));
     const diffs = summarize(merge((f) => f.histograms.diffsPerSocket));
     result.presence = {
-      sockets: c.joined, complete: c.presenceComplete, target_metas: options.subscribers, view_complete_ms: summarize(merge((f) => f.histograms.presenceView)),
-      storm_complete_ms: c.presenceComplete === c.joined && completeAt > 0 ? Math.round(completeAt - g.runStart) : Number.NaN,
+      sockets: c.joined,
+      complete: c.presenceComplete,
+      target_metas: options.subscribers,
+      view_complete_ms: summarize(merge((f) => f.histograms.presenceView)),
+      storm_complete_ms:
+        c.presenceComplete === c.joined && completeAt > 0 ? Math.round(completeAt - g.runStart) : Number.NaN,
       // Diff counts are recorded ×1000 (as if they were µs), so summarize() reads them back as counts.
       diffs_per_socket: diffs,
     };
   }
   if (options.scenario === "churn") {
-    result.churn = { churners: options.churners, leaves: c.leaves, rejoins: c.rejoins, rejoin_ms: summarize(merge((f) => f.histograms.rejoin)) };
+    result.churn = {
+      churners: options.churners,
+      leaves: c.leaves,
+      rejoins: c.rejoins,
+      rejoin_ms: summarize(merge((f) => f.histograms.rejoin)),
+    };
   }
   if (g.scraper !== undefined && options.metrics !== undefined) {
     const first = samples[0];
     const last = samples.at(-1);
     result.server = {
-      metrics_url: options.metrics, cpu_s: first !== undefined && last !== undefined ? Math.round((last.cpuSeconds - first.cpuSeconds) * 100) / 100 : Number.NaN,
-      rss_max_mib: Math.round(Math.max(0, ...samples.map((s) => s.rssBytes || 0)) / 10485.76) / 100, sockets_max: Math.max(0, ...samples.map((s) => s.sockets || 0)),
-      samples: samples.length, errors: g.scraper.errors,
+      metrics_url: options.metrics,
+      cpu_s:
+        first !== undefined && last !== undefined
+          ? Math.round((last.cpuSeconds - first.cpuSeconds) * 100) / 100
+          : Number.NaN,
+      rss_max_mib: Math.round(Math.max(0, ...samples.map((s) => s.rssBytes || 0)) / 10485.76) / 100,
+      sockets_max: Math.max(0, ...samples.map((s) => s.sockets || 0)),
+      samples: samples.length,
+      errors: g.scraper.errors,
     };
   }
   return result;

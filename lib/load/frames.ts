@@ -33,7 +33,13 @@ export interface Marker {
 }
 
 /** One V2 frame as text; `payloadJson` is already JSON. */
-export function encodeFrame(joinRef: string | null, ref: string | null, topic: string, event: string, payloadJson: string): string {
+export function encodeFrame(
+  joinRef: string | null,
+  ref: string | null,
+  topic: string,
+  event: string,
+  payloadJson: string,
+): string {
   return `[${joinRef === null ? "null" : JSON.stringify(joinRef)},${ref === null ? "null" : JSON.stringify(ref)},${JSON.stringify(topic)},${JSON.stringify(event)},${payloadJson}]`;
 }
 
@@ -52,9 +58,11 @@ export function compilePayload(template: string): (marker: string) => string {
   } catch (error) {
     throw new Error(`--payload must be JSON, got ${template} (${(error as Error).message})`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`--payload must be a JSON object, got ${template}`);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error(`--payload must be a JSON object, got ${template}`);
   const parts = template.split("$MARK");
-  if (parts.length < 2) throw new Error(`--payload must contain $MARK inside a string (the delivery marker), got ${template}`);
+  if (parts.length < 2)
+    throw new Error(`--payload must contain $MARK inside a string (the delivery marker), got ${template}`);
   return (marker) => parts.join(marker);
 }
 
@@ -93,7 +101,8 @@ export function parseFrame(data: Buffer): Frame | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(value) || value.length !== 5 || typeof value[2] !== "string" || typeof value[3] !== "string") return undefined;
+  if (!Array.isArray(value) || value.length !== 5 || typeof value[2] !== "string" || typeof value[3] !== "string")
+    return undefined;
   return value as Frame;
 }
 

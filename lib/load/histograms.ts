@@ -21,7 +21,13 @@ export interface Percentiles {
 const HIGHEST_MICROS = 3_600_000_000;
 
 export function createHistogram(): Histogram {
-  return hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_MICROS, numberOfSignificantValueDigits: 3, autoResize: false });
+  return hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_MICROS,
+    numberOfSignificantValueDigits: 3,
+    autoResize: false,
+  });
 }
 
 export function toMicros(ms: number): number {
@@ -45,7 +51,8 @@ const round = (micros: number): number => Math.round(micros) / 1000;
 
 /** p50/p90/p99/max in ms (NaN when empty) and the number of values. */
 export function summarize(histogram: Histogram): Percentiles {
-  if (histogram.totalCount === 0) return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, count: 0 };
+  if (histogram.totalCount === 0)
+    return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, count: 0 };
   return {
     p50: round(histogram.getValueAtPercentile(50)),
     p90: round(histogram.getValueAtPercentile(90)),

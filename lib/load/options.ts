@@ -76,7 +76,8 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
 function number(name: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} expects a number ≥ ${min}, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < min)
+    throw new Error(`--${name} expects a number ≥ ${min}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -98,18 +99,44 @@ export function parseOptions(argv: string[]): LoadOptions {
     args: argv,
     allowPositionals: true,
     options: {
-      url: { type: "string", multiple: true }, topic: { type: "string" }, param: { type: "string", multiple: true }, "join-payload": { type: "string" },
-      subscribers: { type: "string" }, publishers: { type: "string" }, rate: { type: "string" }, event: { type: "string" }, payload: { type: "string" },
-      duration: { type: "string" }, ramp: { type: "string" }, workers: { type: "string" }, "in-flight": { type: "string" }, out: { type: "string" },
-      report: { type: "string" }, "allow-remote": { type: "boolean" }, client: { type: "string" }, api: { type: "string" }, email: { type: "string" },
-      password: { type: "string" }, metrics: { type: "string" }, drain: { type: "string" }, "connect-timeout": { type: "string" },
-      "max-seconds": { type: "string" }, "max-client-cpu": { type: "string" }, "max-lag-ms": { type: "string" }, churners: { type: "string" },
-      "churn-rate": { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean" },
+      url: { type: "string", multiple: true },
+      topic: { type: "string" },
+      param: { type: "string", multiple: true },
+      "join-payload": { type: "string" },
+      subscribers: { type: "string" },
+      publishers: { type: "string" },
+      rate: { type: "string" },
+      event: { type: "string" },
+      payload: { type: "string" },
+      duration: { type: "string" },
+      ramp: { type: "string" },
+      workers: { type: "string" },
+      "in-flight": { type: "string" },
+      out: { type: "string" },
+      report: { type: "string" },
+      "allow-remote": { type: "boolean" },
+      client: { type: "string" },
+      api: { type: "string" },
+      email: { type: "string" },
+      password: { type: "string" },
+      metrics: { type: "string" },
+      drain: { type: "string" },
+      "connect-timeout": { type: "string" },
+      "max-seconds": { type: "string" },
+      "max-client-cpu": { type: "string" },
+      "max-lag-ms": { type: "string" },
+      churners: { type: "string" },
+      "churn-rate": { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean" },
     },
   });
   if (values.help) throw new Error(USAGE);
   const scenario = positionals[0] as Scenario | undefined;
-  if (scenario === undefined || !SCENARIOS.includes(scenario)) throw new Error(`expected a scenario (${SCENARIOS.join(", ")}), got ${JSON.stringify(positionals[0] ?? null)}\n\n${USAGE}`);
+  if (scenario === undefined || !SCENARIOS.includes(scenario))
+    throw new Error(
+      `expected a scenario (${SCENARIOS.join(", ")}), got ${JSON.stringify(positionals[0] ?? null)}\n\n${USAGE}`,
+    );
   const urls = (values.url ?? ["ws://127.0.0.1:4001/socket"]).map((u) => {
     let url: URL;
     try {
@@ -131,36 +158,70 @@ export function parseOptions(argv: string[]): LoadOptions {
   const client = values.client ?? "raw";
   if (client !== "raw" && client !== "ws") throw new Error(`--client expects raw or ws, got ${client}`);
   const subscribers = Math.floor(number("subscribers", values.subscribers, 100));
-  const publishers = Math.floor(number("publishers", values.publishers, scenario === "fanout" || scenario === "churn" ? 1 : 0));
+  const publishers = Math.floor(
+    number("publishers", values.publishers, scenario === "fanout" || scenario === "churn" ? 1 : 0),
+  );
   const rate = number("rate", values.rate, 100);
   const durationS = number("duration", values.duration, 10);
   const ramp = number("ramp", values.ramp, 1000);
   const drainS = number("drain", values.drain, 5);
   const workers = Math.max(1, Math.floor(number("workers", values.workers, availableParallelism(), 1)));
-  const churners = Math.floor(number("churners", values.churners, scenario === "churn" ? Math.max(1, Math.round(subscribers / 10)) : 0));
+  const churners = Math.floor(
+    number("churners", values.churners, scenario === "churn" ? Math.max(1, Math.round(subscribers / 10)) : 0),
+  );
   const total = subscribers + publishers + churners;
   const rampSeconds = ramp > 0 ? total / ramp : total / 500;
   const options: LoadOptions = {
-    scenario, urls, topic: values.topic, params,
-    joinPayload: json("join-payload", values["join-payload"] ?? (scenario === "presence" ? "{}" : '{"presence":false}')),
-    subscribers, publishers, rate, event: values.event ?? "message:new", payload: values.payload ?? '{"body":"$MARK"}', durationS, ramp, workers,
-    inFlight: Math.floor(number("in-flight", values["in-flight"], 256, 1)), out: values.out, report: values.report, allowRemote: values["allow-remote"] ?? false,
-    client, api: values.api, email: values.email, password: values.password, metrics: values.metrics, drainS,
+    scenario,
+    urls,
+    topic: values.topic,
+    params,
+    joinPayload: json(
+      "join-payload",
+      values["join-payload"] ?? (scenario === "presence" ? "{}" : '{"presence":false}'),
+    ),
+    subscribers,
+    publishers,
+    rate,
+    event: values.event ?? "message:new",
+    payload: values.payload ?? '{"body":"$MARK"}',
+    durationS,
+    ramp,
+    workers,
+    inFlight: Math.floor(number("in-flight", values["in-flight"], 256, 1)),
+    out: values.out,
+    report: values.report,
+    allowRemote: values["allow-remote"] ?? false,
+    client,
+    api: values.api,
+    email: values.email,
+    password: values.password,
+    metrics: values.metrics,
+    drainS,
     connectTimeoutS: number("connect-timeout", values["connect-timeout"], 10, 1),
     maxSeconds: number("max-seconds", values["max-seconds"], Math.ceil(rampSeconds + durationS + drainS + 60), 1),
-    maxClientCpu: number("max-client-cpu", values["max-client-cpu"], 0.9), maxLagMs: number("max-lag-ms", values["max-lag-ms"], 100),
-    churners, churnRate: number("churn-rate", values["churn-rate"], 10), quiet: values.quiet ?? false,
+    maxClientCpu: number("max-client-cpu", values["max-client-cpu"], 0.9),
+    maxLagMs: number("max-lag-ms", values["max-lag-ms"], 100),
+    churners,
+    churnRate: number("churn-rate", values["churn-rate"], 10),
+    quiet: values.quiet ?? false,
   };
-  if ((scenario === "fanout" || scenario === "churn") && (publishers < 1 || rate <= 0)) throw new Error(`${scenario} needs --publishers ≥ 1 and --rate > 0`);
+  if ((scenario === "fanout" || scenario === "churn") && (publishers < 1 || rate <= 0))
+    throw new Error(`${scenario} needs --publishers ≥ 1 and --rate > 0`);
   if (subscribers + churners < 1) throw new Error("--subscribers must be at least 1");
-  if ((options.api === undefined) !== (options.email === undefined) || (options.email === undefined) !== (options.password === undefined)) {
+  if (
+    (options.api === undefined) !== (options.email === undefined) ||
+    (options.email === undefined) !== (options.password === undefined)
+  ) {
     throw new Error("--api, --email and --password go together");
   }
-  if (options.topic === undefined && options.api === undefined) throw new Error("--topic is required (or --api, which creates a room)");
+  if (options.topic === undefined && options.api === undefined)
+    throw new Error("--topic is required (or --api, which creates a room)");
   // A load generator must never be pointed at someone else's server by accident.
   if (!options.allowRemote) {
     for (const u of [...urls, options.api, options.metrics]) {
-      if (u !== undefined && !isLoopback(u)) throw new Error(`${u} is not on loopback; pass --allow-remote to load-test a server of your own elsewhere`);
+      if (u !== undefined && !isLoopback(u))
+        throw new Error(`${u} is not on loopback; pass --allow-remote to load-test a server of your own elsewhere`);
     }
   }
   return options;

@@ -56,7 +56,10 @@ export function preflight(options: { socketsPerWorker: number[]; loopback: boole
     addresses.push(Array.from({ length: count }, () => `127.0.0.${next++}`));
   }
   const total = options.socketsPerWorker.reduce((a, b) => a + b, 0);
-  if (options.loopback && next > 255) problems.push(`${total.toLocaleString("en-US")} sockets need ${next - 2} source addresses in 127.0.0.x (at most 253): widen the port range (sysctl -w net.ipv4.ip_local_port_range="1024 65535")`);
+  if (options.loopback && next > 255)
+    problems.push(
+      `${total.toLocaleString("en-US")} sockets need ${next - 2} source addresses in 127.0.0.x (at most 253): widen the port range (sysctl -w net.ipv4.ip_local_port_range="1024 65535")`,
+    );
   if (!options.loopback && total > perAddress) {
     warnings.push(
       `${total.toLocaleString("en-US")} sockets from one address to one server port exceed 80% of the ${portRange.toLocaleString("en-US")}-port ephemeral range: ` +

@@ -13,9 +13,14 @@ import type { LoadResult } from "./types.ts";
 
 const require = createRequire(import.meta.url);
 
-const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 // JSON inside <script>: "</script>" and U+2028/9 must not end or break the script.
-const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+const scriptJson = (v: unknown) =>
+  JSON.stringify(v)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 
 export async function renderReport(result: LoadResult): Promise<string> {
   const script = await readFile(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8");
@@ -23,18 +28,43 @@ export async function renderReport(result: LoadResult): Promise<string> {
   const nan = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? null : v);
   const t = result.timeline.map((p) => p.t);
   const charts: Array<{ title: string; series: Record<string, Array<number | null>> }> = [
-    { title: "publish→delivery latency (ms), per second", series: { p50: result.timeline.map((p) => nan(p.p50)), p90: result.timeline.map((p) => nan(p.p90)), p99: result.timeline.map((p) => nan(p.p99)), max: result.timeline.map((p) => nan(p.max)) } },
-    { title: "connections", series: { open: result.timeline.map((p) => p.connected), joined: result.timeline.map((p) => p.joined) } },
+    {
+      title: "publish→delivery latency (ms), per second",
+      series: {
+        p50: result.timeline.map((p) => nan(p.p50)),
+        p90: result.timeline.map((p) => nan(p.p90)),
+        p99: result.timeline.map((p) => nan(p.p99)),
+        max: result.timeline.map((p) => nan(p.max)),
+      },
+    },
+    {
+      title: "connections",
+      series: { open: result.timeline.map((p) => p.connected), joined: result.timeline.map((p) => p.joined) },
+    },
     { title: "deliveries per second", series: { "deliveries/s": result.timeline.map((p) => nan(p.deliveries_per_s)) } },
-    { title: "client CPU (cores) and event-loop lag p99 (s)", series: { "client cpu": result.timeline.map((p) => p.client_cpu), "lag s": result.timeline.map((p) => p.lag_p99_ms / 1000) } },
+    {
+      title: "client CPU (cores) and event-loop lag p99 (s)",
+      series: {
+        "client cpu": result.timeline.map((p) => p.client_cpu),
+        "lag s": result.timeline.map((p) => p.lag_p99_ms / 1000),
+      },
+    },
   ];
   if (result.server !== undefined) {
     charts.push(
       { title: "server CPU (cores)", series: { "server cpu": result.timeline.map((p) => nan(p.server_cpu)) } },
-      { title: "server RSS (MiB) and sockets", series: { "rss MiB": result.timeline.map((p) => nan(p.server_rss_mib)), sockets: result.timeline.map((p) => nan(p.server_sockets)) } },
+      {
+        title: "server RSS (MiB) and sockets",
+        series: {
+          "rss MiB": result.timeline.map((p) => nan(p.server_rss_mib)),
+          sockets: result.timeline.map((p) => nan(p.server_sockets)),
+        },
+      },
     );
   }
-  const verdict = result.valid ? `<p class="ok">valid</p>` : `<p class="bad">NOT VALID: ${escapeHtml(result.invalid_reasons.join("; "))}</p>`;
+  const verdict = result.valid
+    ? `<p class="ok">valid</p>`
+    : `<p class="bad">NOT VALID: ${escapeHtml(result.invalid_reasons.join("; "))}</p>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hypercast-load ${escapeHtml(result.scenario)} ${escapeHtml(result.started_at)}</title>
 <style>${style}

@@ -47,12 +47,23 @@ function encodeClientFrame(opcode: number, payload: Buffer): Buffer {
   return frame;
 }
 
-export function dialRaw(url: URL, localAddress: string | undefined, handlers: ConnectionHandlers, timeoutMs: number): Connection {
+export function dialRaw(
+  url: URL,
+  localAddress: string | undefined,
+  handlers: ConnectionHandlers,
+  timeoutMs: number,
+): Connection {
   const port = Number(url.port || 80);
-  const socket: Socket = connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port, ...(localAddress === undefined ? {} : { localAddress }) });
+  const socket: Socket = connect({
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port,
+    ...(localAddress === undefined ? {} : { localAddress }),
+  });
   socket.setNoDelay(true);
   const key = randomBytes(16).toString("base64");
-  const expectedAccept = createHash("sha1").update(key + GUID).digest("base64");
+  const expectedAccept = createHash("sha1")
+    .update(key + GUID)
+    .digest("base64");
   let open = false;
   let done = false;
   let pending: Buffer | undefined;

@@ -87,7 +87,15 @@ export interface Final {
   kind: "final";
   id: number;
   counters: WorkerCounters;
-  histograms: { connect: string; join: string; reply: string; latency: string; presenceView: string; rejoin: string; diffsPerSocket: string };
+  histograms: {
+    connect: string;
+    join: string;
+    reply: string;
+    latency: string;
+    presenceView: string;
+    rejoin: string;
+    diffsPerSocket: string;
+  };
   /** Latency per target URL index (cluster runs). */
   latencyByUrl: string[];
   receivedByUrl: number[];
@@ -133,13 +141,43 @@ export interface LoadResult {
   reply_ms: Percentiles;
   latency_ms: Percentiles;
   messages: { published: number; acknowledged: number; refused: number };
-  deliveries: { expected: number; received: number; missing: number; duplicates: number; out_of_order: number; foreign: number; completeness: number };
+  deliveries: {
+    expected: number;
+    received: number;
+    missing: number;
+    duplicates: number;
+    out_of_order: number;
+    foreign: number;
+    completeness: number;
+  };
   throughput: { deliveries_per_s: number; published_per_s: number };
   errors: Record<string, Counts>;
   by_url: Array<{ url: string; subscribers: number; received: number; latency_ms: Percentiles }>;
-  presence?: { sockets: number; complete: number; target_metas: number; view_complete_ms: Percentiles; storm_complete_ms: number; diffs_per_socket: Percentiles };
+  presence?: {
+    sockets: number;
+    complete: number;
+    target_metas: number;
+    view_complete_ms: Percentiles;
+    storm_complete_ms: number;
+    diffs_per_socket: Percentiles;
+  };
   churn?: { churners: number; leaves: number; rejoins: number; rejoin_ms: Percentiles };
-  client: { kind: ClientKind; workers: number; cpu_s: number; max_core_fraction: number; lag_p99_ms: number; frames: number; cpu_us_per_frame: number };
-  server?: { metrics_url: string; cpu_s: number; rss_max_mib: number; sockets_max: number; samples: number; errors: number };
+  client: {
+    kind: ClientKind;
+    workers: number;
+    cpu_s: number;
+    max_core_fraction: number;
+    lag_p99_ms: number;
+    frames: number;
+    cpu_us_per_frame: number;
+  };
+  server?: {
+    metrics_url: string;
+    cpu_s: number;
+    rss_max_mib: number;
+    sockets_max: number;
+    samples: number;
+    errors: number;
+  };
   timeline: TimelinePoint[];
 }

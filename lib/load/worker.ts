@@ -9,7 +9,16 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { dial, type Connection } from "./connection.ts";
-import { compilePayload, encodeFrame, findMarker, formatMarker, nowMs, parseFrame, type Frame, type Marker } from "./frames.ts";
+import {
+  compilePayload,
+  encodeFrame,
+  findMarker,
+  formatMarker,
+  nowMs,
+  parseFrame,
+  type Frame,
+  type Marker,
+} from "./frames.ts";
 import { createHistogram, encode, toMicros } from "./histograms.ts";
 import { createLedger, type Ledger } from "./ledger.ts";
 import { createPresenceView, createRefTable, type PresenceView } from "./presence-view.ts";
@@ -44,13 +53,38 @@ function settle(s: Sock): void {
   handshakes--;
 }
 
-const counters: WorkerCounters = { attempted: 0, connected: 0, joined: 0, failed: 0, closed: 0, published: 0, acknowledged: 0, refused: 0, received: 0, duplicates: 0, outOfOrder: 0, foreign: 0, frames: 0, presenceComplete: 0, leaves: 0, rejoins: 0, subscribed: 0 };
+const counters: WorkerCounters = {
+  attempted: 0,
+  connected: 0,
+  joined: 0,
+  failed: 0,
+  closed: 0,
+  published: 0,
+  acknowledged: 0,
+  refused: 0,
+  received: 0,
+  duplicates: 0,
+  outOfOrder: 0,
+  foreign: 0,
+  frames: 0,
+  presenceComplete: 0,
+  leaves: 0,
+  rejoins: 0,
+  subscribed: 0,
+};
 const errors: Record<string, Counts> = { connect: {}, join: {}, push: {}, close: {}, channel: {} };
 const bump = (group: string, key: string | number) => {
   const counts = (errors[group] ??= {});
   counts[String(key)] = (counts[String(key)] ?? 0) + 1;
 };
-const histograms = { connect: createHistogram(), join: createHistogram(), reply: createHistogram(), latency: createHistogram(), presenceView: createHistogram(), rejoin: createHistogram() };
+const histograms = {
+  connect: createHistogram(),
+  join: createHistogram(),
+  reply: createHistogram(),
+  latency: createHistogram(),
+  presenceView: createHistogram(),
+  rejoin: createHistogram(),
+};
 const interval = createHistogram();
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
@@ -73,7 +107,8 @@ let subscribedByUrl: number[] = [];
 let payloadOf: (marker: string) => string = (m) => m;
 let prefixBytes = Buffer.alloc(0);
 
-const scheduledAt = (publisher: number, seq: number) => t0 + ((seq * plan.totalPublishers + publisher) * 1000) / plan.rate;
+const scheduledAt = (publisher: number, seq: number) =>
+  t0 + ((seq * plan.totalPublishers + publisher) * 1000) / plan.rate;
 
 function send(message: Progress | Final): void {
   process.send?.(message);
@@ -87,29 +122,35 @@ function openSocket(s: Sock): void {
   counters.attempted++;
   handshakes++;
   const address = plan.addresses.length === 0 ? undefined : plan.addresses[s.index % plan.addresses.length];
-  s.conn = dial(plan.client, new URL(plan.urls[s.urlIndex]!), address, {
-    onOpen: () => {
-      counters.connected++;
-      histograms.connect.recordValue(toMicros(nowMs() - s.dialAt));
-      join(s);
+  s.conn = dial(
+    plan.client,
+    new URL(plan.urls[s.urlIndex]!),
+    address,
+    {
+      onOpen: () => {
+        counters.connected++;
+        histograms.connect.recordValue(toMicros(nowMs() - s.dialAt));
+        join(s);
+      },
+      onFrame: (data) => onFrame(s, data),
+      onClose: (code) => {
+        settle(s);
+        if (stopping) return;
+        bump("close", code);
+        if (s.state === "joined" || s.state === "leaving" || s.state === "left") counters.closed++;
+        else if (s.state === "joining") counters.failed++;
+        s.state = "closed";
+      },
+      onError: (kind) => {
+        settle(s);
+        if (stopping) return;
+        bump("connect", kind);
+        counters.failed++;
+        s.state = "failed";
+      },
     },
-    onFrame: (data) => onFrame(s, data),
-    onClose: (code) => {
-      settle(s);
-      if (stopping) return;
-      bump("close", code);
-      if (s.state === "joined" || s.state === "leaving" || s.state === "left") counters.closed++;
-      else if (s.state === "joining") counters.failed++;
-      s.state = "closed";
-    },
-    onError: (kind) => {
-      settle(s);
-      if (stopping) return;
-      bump("connect", kind);
-      counters.failed++;
-      s.state = "failed";
-    },
-  }, plan.connectTimeoutMs);
+    plan.connectTimeoutMs,
+  );
 }
 
 function join(s: Sock): void {
@@ -227,7 +268,10 @@ function startRamp(): void {
 
   const step = () => {
     if (stopping) return;
-    const allowed = plan.ramp > 0 ? Math.min(sockets.length, Math.floor(((nowMs() - started) / 1000) * plan.ramp) + 1) : sockets.length;
+    const allowed =
+      plan.ramp > 0
+        ? Math.min(sockets.length, Math.floor(((nowMs() - started) / 1000) * plan.ramp) + 1)
+        : sockets.length;
     while (next < allowed && handshakes < plan.inFlight) openSocket(sockets[next++]!);
     if (next < sockets.length) setTimeout(step, 5);
   };
@@ -274,7 +318,15 @@ function startPublishing(): void {
       let due = scheduledAt(s.publisher, seq);
       while (due <= now && due < endAt) {
         if (s.state === "joined") {
-          s.conn!.send(encodeFrame(s.joinRef, `m${seq}`, plan.topic, plan.event, payloadOf(formatMarker(plan.markerPrefix, s.publisher, seq, due))));
+          s.conn!.send(
+            encodeFrame(
+              s.joinRef,
+              `m${seq}`,
+              plan.topic,
+              plan.event,
+              payloadOf(formatMarker(plan.markerPrefix, s.publisher, seq, due)),
+            ),
+          );
           counters.published++;
         } else bump("push", "unsent_not_joined");
         due = scheduledAt(s.publisher, ++seq);
@@ -318,8 +370,16 @@ function progress(): Progress {
   const wallMs = now - lastWall;
   lastWall = now;
   const report: Progress = {
-    kind: "progress", id: plan.id, at: now, settled: settled(), counters: { ...counters }, latency: interval.totalCount === 0 ? "" : encode(interval),
-    cpuMicros: cpu.user + cpu.system, wallMs, lagP99Ms: lag.percentile(99) / 1e6, lastDeliveryAt,
+    kind: "progress",
+    id: plan.id,
+    at: now,
+    settled: settled(),
+    counters: { ...counters },
+    latency: interval.totalCount === 0 ? "" : encode(interval),
+    cpuMicros: cpu.user + cpu.system,
+    wallMs,
+    lagP99Ms: lag.percentile(99) / 1e6,
+    lastDeliveryAt,
   };
   interval.reset();
   lag.reset();
@@ -330,19 +390,47 @@ function finalReport(): Final {
   const diffs = createHistogram();
   for (const s of sockets) if (s.view !== undefined) diffs.recordValue(toMicros(s.diffs));
   return {
-    kind: "final", id: plan.id, counters: { ...counters },
+    kind: "final",
+    id: plan.id,
+    counters: { ...counters },
     histograms: {
-      connect: encode(histograms.connect), join: encode(histograms.join), reply: encode(histograms.reply), latency: encode(histograms.latency),
-      presenceView: encode(histograms.presenceView), rejoin: encode(histograms.rejoin), diffsPerSocket: encode(diffs),
+      connect: encode(histograms.connect),
+      join: encode(histograms.join),
+      reply: encode(histograms.reply),
+      latency: encode(histograms.latency),
+      presenceView: encode(histograms.presenceView),
+      rejoin: encode(histograms.rejoin),
+      diffsPerSocket: encode(diffs),
     },
-    latencyByUrl: latencyByUrl.map(encode), receivedByUrl, subscribedByUrl, errors, lastDeliveryAt, presenceCompleteAt,
+    latencyByUrl: latencyByUrl.map(encode),
+    receivedByUrl,
+    subscribedByUrl,
+    errors,
+    lastDeliveryAt,
+    presenceCompleteAt,
   };
 }
 
 function build(p: WorkerPlan): Sock[] {
   const list: Sock[] = [];
   const add = (role: Role, urlIndex: number, publisher = -1) =>
-    list.push({ index: list.length, role, urlIndex, publisher, state: "idle", conn: undefined, joinRef: "", dialAt: 0, joinSentAt: 0, rejoining: false, ledger: undefined, view: undefined, diffs: 0, complete: false, settled: false });
+    list.push({
+      index: list.length,
+      role,
+      urlIndex,
+      publisher,
+      state: "idle",
+      conn: undefined,
+      joinRef: "",
+      dialAt: 0,
+      joinSentAt: 0,
+      rejoining: false,
+      ledger: undefined,
+      view: undefined,
+      diffs: 0,
+      complete: false,
+      settled: false,
+    });
   for (let i = 0; i < p.subscribers; i++) add("sub", (p.subscriberOffset + i) % p.urls.length);
   for (let i = 0; i < p.churners; i++) add("churn", i % p.urls.length);
   for (const publisher of p.publishers) add("pub", 0, publisher);

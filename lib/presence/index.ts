@@ -21,7 +21,19 @@
  * consistent, whichever store is behind it.
  */
 import { randomBytes } from "node:crypto";
-import { createTopicState, isEmpty, list, takeDiff, track, untrack, type Entry, type Meta, type PresenceDiff, type Presences, type TopicState } from "./state.ts";
+import {
+  createTopicState,
+  isEmpty,
+  list,
+  takeDiff,
+  track,
+  untrack,
+  type Entry,
+  type Meta,
+  type PresenceDiff,
+  type Presences,
+  type TopicState,
+} from "./state.ts";
 
 export type { Entry, Meta, PresenceDiff, Presences } from "./state.ts";
 
@@ -128,7 +140,14 @@ export function createPresence(options: PresenceOptions = {}, adapterFactory?: P
   function topicOf(topic: string): Topic {
     let t = topics.get(topic);
     if (t === undefined) {
-      t = { state: createTopicState(), origin: new Map(), listeners: new Set(), timer: undefined, synced: adapter === undefined, waiters: new Set() };
+      t = {
+        state: createTopicState(),
+        origin: new Map(),
+        listeners: new Set(),
+        timer: undefined,
+        synced: adapter === undefined,
+        waiters: new Set(),
+      };
       topics.set(topic, t);
     }
     return t;
@@ -165,8 +184,10 @@ export function createPresence(options: PresenceOptions = {}, adapterFactory?: P
       const t = topics.get(topic);
       if (t === undefined || t.listeners.size === 0) return;
       let touched = false;
-      for (const [key, { metas }] of Object.entries(diff.joins)) for (const meta of metas) touched = add(t, key, meta, origin) || touched;
-      for (const { metas } of Object.values(diff.leaves)) for (const meta of metas) if (!isOwn(topic, meta.phx_ref)) touched = remove(t, meta.phx_ref) || touched;
+      for (const [key, { metas }] of Object.entries(diff.joins))
+        for (const meta of metas) touched = add(t, key, meta, origin) || touched;
+      for (const { metas } of Object.values(diff.leaves))
+        for (const meta of metas) if (!isOwn(topic, meta.phx_ref)) touched = remove(t, meta.phx_ref) || touched;
       if (touched) changed(topic, t);
     },
     reset(topic, entries) {
@@ -233,7 +254,10 @@ export function createPresence(options: PresenceOptions = {}, adapterFactory?: P
       if (previous !== undefined) remove(t, previous.meta.phx_ref);
       add(t, key, meta, "");
       changed(topic, t);
-      adapter?.publish(topic, { joins: { [key]: { metas: [meta] } }, leaves: previous === undefined ? {} : { [previous.key]: { metas: [previous.meta] } } });
+      adapter?.publish(topic, {
+        joins: { [key]: { metas: [meta] } },
+        leaves: previous === undefined ? {} : { [previous.key]: { metas: [previous.meta] } },
+      });
       return meta;
     },
     untrack(topic, owner) {
@@ -278,13 +302,15 @@ export function createPresence(options: PresenceOptions = {}, adapterFactory?: P
       if (adapter === undefined) return t === undefined ? {} : list(t.state);
       if (t === undefined || t.listeners.size === 0) return adapter.read(topic, undefined);
       await synced(t);
-      const entries = (): Tracked[] => [...t.state.byOwner.values()].map(({ key, meta }) => ({ key, meta, origin: t.origin.get(meta.phx_ref) ?? "" }));
+      const entries = (): Tracked[] =>
+        [...t.state.byOwner.values()].map(({ key, meta }) => ({ key, meta, origin: t.origin.get(meta.phx_ref) ?? "" }));
       return adapter.read(topic, entries);
     },
     async close() {
       if (closed) return;
       closed = true;
-      for (const [topic, byOwner] of [...owners]) for (const owner of [...byOwner.keys()]) presence.untrack(topic, owner);
+      for (const [topic, byOwner] of [...owners])
+        for (const owner of [...byOwner.keys()]) presence.untrack(topic, owner);
       await presence.flush();
       for (const t of topics.values()) clearTimeout(t.timer);
       topics.clear();

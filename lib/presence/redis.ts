@@ -30,7 +30,16 @@ import { createNodeId } from "../cluster/node-id.ts";
 import { Unavailable } from "../errors.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import type { Telemetry } from "../telemetry/index.ts";
-import { createPresence, type Entry, type Presence, type PresenceAdapter, type PresenceDiff, type PresenceLink, type Presences, type Tracked } from "./index.ts";
+import {
+  createPresence,
+  type Entry,
+  type Presence,
+  type PresenceAdapter,
+  type PresenceDiff,
+  type PresenceLink,
+  type Presences,
+  type Tracked,
+} from "./index.ts";
 import { CHANGE, EXPIRED, HEARTBEAT, REAP, RECONCILE, SNAPSHOT } from "./redis/scripts.ts";
 import { parseDiff, type Wire } from "./redis/wire.ts";
 
@@ -91,12 +100,20 @@ export async function createRedisPresence(options: RedisPresenceOptions): Promis
   const report = options.onError ?? (() => {});
   const onError = (error: Error) => report(error, "redis");
   const [cmd, sub] = await Promise.all([
-    connectRedis(options.url, { role: "command", onError, commandTimeoutMs: commandTimeout, telemetry: options.telemetry }),
+    connectRedis(options.url, {
+      role: "command",
+      onError,
+      commandTimeoutMs: commandTimeout,
+      telemetry: options.telemetry,
+    }),
     connectRedis(options.url, { role: "subscriber", onError, telemetry: options.telemetry }),
   ]);
   for (const [name, script] of Object.entries(SCRIPTS)) cmd.defineCommand(name, script);
   let adapter!: RedisAdapter;
-  const core = createPresence({ windowMs: options.windowMs ?? 30, syncTimeoutMs: options.syncTimeoutMs ?? 1000 }, (link) => (adapter = createAdapter(link, cmd, sub, options)));
+  const core = createPresence(
+    { windowMs: options.windowMs ?? 30, syncTimeoutMs: options.syncTimeoutMs ?? 1000 },
+    (link) => (adapter = createAdapter(link, cmd, sub, options)),
+  );
   try {
     await adapter.start();
   } catch (error) {
@@ -148,7 +165,8 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
     inflight.add(tracked);
   };
   /** Work nobody waits for (a SUBSCRIBE waits for Redis as long as it takes): failures are reported. */
-  const background = (p: Promise<unknown>, where: string): void => void p.catch((error: unknown) => report(error as Error, where));
+  const background = (p: Promise<unknown>, where: string): void =>
+    void p.catch((error: unknown) => report(error as Error, where));
   const entryJson = (e: Entry) => JSON.stringify({ key: e.key, meta: e.meta });
   const field = (ref: string) => `${nodeId}|${ref}`;
 
@@ -183,7 +201,9 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
       await sub.subscribe(channel(topic));
       // This node's own entries come from the core alone: what Redis holds of them may be a write
       // that failed (a socket that left while Redis was away), which the reconcile retracts.
-      const entries = parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]).filter((e) => !ownIncarnations.has(e.origin));
+      const entries = parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]).filter(
+        (e) => !ownIncarnations.has(e.origin),
+      );
       if (!latest()) return;
       unsynced.delete(topic);
       const buffered = state.buffer ?? [];
@@ -199,13 +219,33 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   /** A change of this node: one CHANGE script. A failure leaves this node dirty until a reconcile. */
   function write(topic: string, diff: PresenceDiff): void {
     const deletes = Object.values(diff.leaves).flatMap((p) => p.metas.map((m) => field(m.phx_ref)));
-    const sets = Object.entries(diff.joins).flatMap(([key, p]) => p.metas.flatMap((meta) => [field(meta.phx_ref), entryJson({ key, meta })]));
+    const sets = Object.entries(diff.joins).flatMap(([key, p]) =>
+      p.metas.flatMap((meta) => [field(meta.phx_ref), entryJson({ key, meta })]),
+    );
     const wire = JSON.stringify({ v: 1, node: nodeId, kind: "change", joins: diff.joins, leaves: diff.leaves });
-    const done = run("hc_change", hash(topic), `${base}pn:${nodeId}`, channel(topic), nodes, nodeId, topic, wire, deletes.length, ...deletes, ...sets);
-    keep(done.then((result) => void (result === -1 && (dirty = true)), (error: unknown) => {
-      dirty = true;
-      throw error;
-    }), "write");
+    const done = run(
+      "hc_change",
+      hash(topic),
+      `${base}pn:${nodeId}`,
+      channel(topic),
+      nodes,
+      nodeId,
+      topic,
+      wire,
+      deletes.length,
+      ...deletes,
+      ...sets,
+    );
+    keep(
+      done.then(
+        (result) => void (result === -1 && (dirty = true)),
+        (error: unknown) => {
+          dirty = true;
+          throw error;
+        },
+      ),
+      "write",
+    );
   }
 
   /** Makes Redis hold exactly this node's entries, in every topic it has or had entries in. */
@@ -241,7 +281,15 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
 
   async function beat(): Promise<void> {
     const expected = epoch;
-    const [ok, current] = (await run("hc_heartbeat", nodes, `${base}epoch`, nodeId, leaseMs, expected, randomBytes(8).toString("hex"))) as [number, string];
+    const [ok, current] = (await run(
+      "hc_heartbeat",
+      nodes,
+      `${base}epoch`,
+      nodeId,
+      leaseMs,
+      expected,
+      randomBytes(8).toString("hex"),
+    )) as [number, string];
     lastBeat = performance.now();
     epoch = current;
     // Redis lost its data: every followed topic's view may hold entries that are gone.
@@ -274,7 +322,12 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   /** Nodes whose lease has expired; concurrent callers (a join storm) share one round trip; none known while Redis is away. */
   let expiring: Promise<Set<string>> | undefined;
   function expiredNodes(): Promise<Set<string>> {
-    expiring ??= (run("hc_expired", nodes) as Promise<string[]>).then((ids) => new Set(ids), () => new Set<string>()).finally(() => (expiring = undefined));
+    expiring ??= (run("hc_expired", nodes) as Promise<string[]>)
+      .then(
+        (ids) => new Set(ids),
+        () => new Set<string>(),
+      )
+      .finally(() => (expiring = undefined));
     return expiring;
   }
 
@@ -290,13 +343,19 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
   let reaping = false;
   function scheduleReap(): void {
     if (reapMs <= 0) return;
-    reapTimer = setTimeout(() => {
-      if (!reaping) {
-        reaping = true;
-        background(reap().finally(() => (reaping = false)), "reap");
-      }
-      if (!closed) scheduleReap();
-    }, reapMs * (0.8 + Math.random() * 0.4));
+    reapTimer = setTimeout(
+      () => {
+        if (!reaping) {
+          reaping = true;
+          background(
+            reap().finally(() => (reaping = false)),
+            "reap",
+          );
+        }
+        if (!closed) scheduleReap();
+      },
+      reapMs * (0.8 + Math.random() * 0.4),
+    );
   }
 
   return {
@@ -330,7 +389,9 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
       try {
         return group(parseSnapshot((await run("hc_snapshot", hash(topic), nodes)) as string[]));
       } catch (error) {
-        throw new Unavailable(`presence cannot be read while Redis is unreachable: ${(error as Error).message}`, { cause: error });
+        throw new Unavailable(`presence cannot be read while Redis is unreachable: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     },
     async close() {
@@ -343,7 +404,12 @@ function createAdapter(link: PresenceLink, cmd: Redis, sub: Redis, options: Redi
       await Promise.all([closeRedis(cmd), closeRedis(sub)]);
     },
     nodeId: () => nodeId,
-    health: () => (cmd.status === "ready" && sub.status === "ready" && performance.now() - lastBeat < Math.max(leaseMs, 2 * heartbeatMs) ? "ok" : "unavailable"),
+    health: () =>
+      cmd.status === "ready" &&
+      sub.status === "ready" &&
+      performance.now() - lastBeat < Math.max(leaseMs, 2 * heartbeatMs)
+        ? "ok"
+        : "unavailable",
     async tick() {
       await heartbeat();
       await reap();

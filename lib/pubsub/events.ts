@@ -34,11 +34,25 @@ export type PubSubEvent = keyof PubSubEvents;
 const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is PubSubEvents[E] } = {
   "message.created": (p): p is Message => {
     const m = p as Partial<Message> | null;
-    return isObject(m) && isInteger(m.id) && isInteger(m.roomId) && typeof m.body === "string" && isDate(m.insertedAt) && isObject(m.author) && isInteger(m.author.id) && typeof m.author.name === "string";
+    return (
+      isObject(m) &&
+      isInteger(m.id) &&
+      isInteger(m.roomId) &&
+      typeof m.body === "string" &&
+      isDate(m.insertedAt) &&
+      isObject(m.author) &&
+      isInteger(m.author.id) &&
+      typeof m.author.name === "string"
+    );
   },
   "room.access.ended": (p): p is AccessEnded => {
     const a = p as Partial<AccessEnded> | null;
-    return isObject(a) && isInteger(a.roomId) && (a.userId === null || isInteger(a.userId)) && (a.reason === "removed" || a.reason === "deleted");
+    return (
+      isObject(a) &&
+      isInteger(a.roomId) &&
+      (a.userId === null || isInteger(a.userId)) &&
+      (a.reason === "removed" || a.reason === "deleted")
+    );
   },
   "sessions.revoked": (p): p is SessionsRevoked => {
     const r = p as Partial<SessionsRevoked> | null;
@@ -46,7 +60,9 @@ const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is Pub
   },
   "dashboard.snapshot": (p): p is NodeSnapshot => {
     const s = p as Partial<NodeSnapshot> | null;
-    return isObject(s) && typeof s.node === "string" && typeof s.at === "number" && isObject(s.topics) && isObject(s.process);
+    return (
+      isObject(s) && typeof s.node === "string" && typeof s.at === "number" && isObject(s.topics) && isObject(s.process)
+    );
   },
 };
 

@@ -68,14 +68,19 @@ export interface PubSubAdapter<M extends EventMap = PubSubEvents> {
 }
 
 /** Builds an adapter around the core's local delivery function. */
-export type PubSubAdapterFactory<M extends EventMap = PubSubEvents> = (deliver: (message: PubSubMessage<M>) => void) => PubSubAdapter<M>;
+export type PubSubAdapterFactory<M extends EventMap = PubSubEvents> = (
+  deliver: (message: PubSubMessage<M>) => void,
+) => PubSubAdapter<M>;
 
 /**
  * The PubSub core: local fan-out, plus an optional adapter for other nodes.
  *
  *     const pubsub = createPubSub((deliver) => myAdapter(deliver))
  */
-export function createPubSub<M extends EventMap = PubSubEvents>(adapterFactory?: PubSubAdapterFactory<M>, telemetry?: Telemetry): PubSub<M> {
+export function createPubSub<M extends EventMap = PubSubEvents>(
+  adapterFactory?: PubSubAdapterFactory<M>,
+  telemetry?: Telemetry,
+): PubSub<M> {
   type Message = PubSubMessage<M>;
   const handlers = new Map<string, Set<PubSubHandler<M>>>();
   let closed = false;
@@ -89,7 +94,9 @@ export function createPubSub<M extends EventMap = PubSubEvents>(adapterFactory?:
 
   const traced = (message: Message): void => {
     if (telemetry === undefined) return deliver(message);
-    telemetry.span("broadcast.deliver.start", { topic: message.topic, event: message.event, link: message.trace }, () => deliver(message));
+    telemetry.span("broadcast.deliver.start", { topic: message.topic, event: message.event, link: message.trace }, () =>
+      deliver(message),
+    );
   };
 
   const adapter = adapterFactory?.(traced);

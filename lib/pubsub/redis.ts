@@ -28,7 +28,14 @@ import { decode, encode } from "../cluster/json.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import type { Telemetry } from "../telemetry/index.ts";
 import { checkPayload } from "./events.ts";
-import { createPubSub, type EventMap, type PubSub, type PubSubAdapter, type PubSubEvents, type PubSubMessage } from "./index.ts";
+import {
+  createPubSub,
+  type EventMap,
+  type PubSub,
+  type PubSubAdapter,
+  type PubSubEvents,
+  type PubSubMessage,
+} from "./index.ts";
 
 export interface RedisPubSubOptions {
   url: string;
@@ -83,14 +90,26 @@ interface Envelope {
   trace?: string;
 }
 
-export async function createRedisPubSub<M extends EventMap = PubSubEvents>(options: RedisPubSubOptions): Promise<RedisPubSub<M>> {
+export async function createRedisPubSub<M extends EventMap = PubSubEvents>(
+  options: RedisPubSubOptions,
+): Promise<RedisPubSub<M>> {
   const nodeId = createNodeId(options.name);
   const prefix = `rt:${options.prefix ?? "hypercast"}:t:`;
   const lingerMs = options.lingerMs ?? 30_000;
   const onError = options.onError ?? (() => {});
   const connections = await Promise.allSettled([
-    connectRedis(options.url, { role: "publisher", name: `hypercast:pub:${nodeId}`, onError, telemetry: options.telemetry }),
-    connectRedis(options.url, { role: "subscriber", name: `hypercast:sub:${nodeId}`, onError, telemetry: options.telemetry }),
+    connectRedis(options.url, {
+      role: "publisher",
+      name: `hypercast:pub:${nodeId}`,
+      onError,
+      telemetry: options.telemetry,
+    }),
+    connectRedis(options.url, {
+      role: "subscriber",
+      name: `hypercast:sub:${nodeId}`,
+      onError,
+      telemetry: options.telemetry,
+    }),
   ]);
   const [pub, sub] = connections.map((c) => (c.status === "fulfilled" ? c.value : undefined));
   if (pub === undefined || sub === undefined) {
@@ -98,7 +117,10 @@ export async function createRedisPubSub<M extends EventMap = PubSubEvents>(optio
     throw connections.find((c) => c.status === "rejected")?.reason;
   }
   let adapter: RedisAdapter<M> | undefined;
-  const pubsub = createPubSub<M>((deliver) => (adapter = createRedisAdapter<M>({ nodeId, prefix, lingerMs, pub, sub, deliver, options })), options.telemetry);
+  const pubsub = createPubSub<M>(
+    (deliver) => (adapter = createRedisAdapter<M>({ nodeId, prefix, lingerMs, pub, sub, deliver, options })),
+    options.telemetry,
+  );
   const a = adapter!;
   return {
     ...pubsub,
@@ -106,7 +128,8 @@ export async function createRedisPubSub<M extends EventMap = PubSubEvents>(optio
     channel: (topic) => prefix + topic,
     async ping() {
       // The subscriber queues commands while away; fail fast instead of waiting for Redis.
-      if (pub.status !== "ready" || sub.status !== "ready") throw new Error(`Redis is not connected (publisher ${pub.status}, subscriber ${sub.status})`);
+      if (pub.status !== "ready" || sub.status !== "ready")
+        throw new Error(`Redis is not connected (publisher ${pub.status}, subscriber ${sub.status})`);
       await Promise.all([pub.ping(), sub.ping()]);
     },
     health: () => (pub.status === "ready" && sub.status === "ready" ? "ok" : "unavailable"),
@@ -130,7 +153,15 @@ interface AdapterParts<M extends EventMap> {
   options: RedisPubSubOptions;
 }
 
-function createRedisAdapter<M extends EventMap>({ nodeId, prefix, lingerMs, pub, sub, deliver, options }: AdapterParts<M>): RedisAdapter<M> {
+function createRedisAdapter<M extends EventMap>({
+  nodeId,
+  prefix,
+  lingerMs,
+  pub,
+  sub,
+  deliver,
+  options,
+}: AdapterParts<M>): RedisAdapter<M> {
   const lingering = new Map<string, NodeJS.Timeout>();
   /** Topics whose channel this node has asked to be subscribed to. */
   const subscribed = new Set<string>();
@@ -159,16 +190,25 @@ function createRedisAdapter<M extends EventMap>({ nodeId, prefix, lingerMs, pub,
     } catch {
       return invalid(channel, "not JSON");
     }
-    if (typeof envelope !== "object" || envelope === null || envelope.v !== ENVELOPE_VERSION) return invalid(channel, `unknown envelope version`);
+    if (typeof envelope !== "object" || envelope === null || envelope.v !== ENVELOPE_VERSION)
+      return invalid(channel, `unknown envelope version`);
     if (envelope.node === nodeId) return; // our own echo: the core delivered it already
-    if (typeof envelope.topic !== "string" || typeof envelope.event !== "string" || envelope.topic !== channel.slice(prefix.length)) {
+    if (
+      typeof envelope.topic !== "string" ||
+      typeof envelope.event !== "string" ||
+      envelope.topic !== channel.slice(prefix.length)
+    ) {
       return invalid(channel, "malformed envelope");
     }
     if (envelope.from !== undefined && typeof envelope.from !== "string") return invalid(channel, "malformed envelope");
     const refused = check(envelope.event, envelope.payload);
     if (refused !== undefined) return invalid(channel, refused);
     // A node keeps receiving during UNSUBSCRIBE's round trip and the linger; the core finds no handler then.
-    const message: { topic: string; event: string; payload: unknown; from?: string; trace?: string } = { topic: envelope.topic, event: envelope.event, payload: envelope.payload };
+    const message: { topic: string; event: string; payload: unknown; from?: string; trace?: string } = {
+      topic: envelope.topic,
+      event: envelope.event,
+      payload: envelope.payload,
+    };
     if (envelope.from !== undefined) message.from = envelope.from;
     if (typeof envelope.trace === "string") message.trace = envelope.trace;
     try {
@@ -207,7 +247,14 @@ function createRedisAdapter<M extends EventMap>({ nodeId, prefix, lingerMs, pub,
       if (closing) return;
       let text: string;
       try {
-        const envelope: Envelope = { v: ENVELOPE_VERSION, node: nodeId, mode: "except", topic: message.topic, event: message.event, payload: message.payload };
+        const envelope: Envelope = {
+          v: ENVELOPE_VERSION,
+          node: nodeId,
+          mode: "except",
+          topic: message.topic,
+          event: message.event,
+          payload: message.payload,
+        };
         if (message.from !== undefined) envelope.from = message.from;
         if (message.trace !== undefined) envelope.trace = message.trace;
         text = encode(envelope);

@@ -69,7 +69,10 @@ export interface Channel {
  * Renders a PubSub message (a domain event, lib/pubsub/events.ts) for subscribers of one API
  * version: the event sockets see (`message.created` → `message:new`) and its payload; undefined to not deliver it.
  */
-export type BroadcastRenderer = (message: PubSubMessage, version: ApiVersion) => { event: string; payload: Payload } | undefined;
+export type BroadcastRenderer = (
+  message: PubSubMessage,
+  version: ApiVersion,
+) => { event: string; payload: Payload } | undefined;
 
 export interface ChannelRoute {
   /** `"room:*"` matches every topic starting with `room:`; without `*` the topic must be equal. */

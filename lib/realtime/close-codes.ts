@@ -39,4 +39,3 @@ export const MAX_CHANNELS = 100;
 /** Events refused for rate that a socket may get within `FLOOD_WINDOW_MS`; one more closes it with 4429. */
 export const FLOOD_REFUSALS = 200;
 export const FLOOD_WINDOW_MS = 10_000;
-

@@ -8,5 +8,14 @@ import type { Deps } from "../deps.ts";
 
 export type RealtimeDeps = Pick<
   Deps,
-  "config" | "logger" | "clock" | "telemetry" | "pubsub" | "presence" | "accounts" | "rooms" | "socketQuota" | "dashboard"
+  | "config"
+  | "logger"
+  | "clock"
+  | "telemetry"
+  | "pubsub"
+  | "presence"
+  | "accounts"
+  | "rooms"
+  | "socketQuota"
+  | "dashboard"
 >;

@@ -38,9 +38,13 @@ export function parseHandshake(request: HandshakeRequest): Handshake {
   }
   const versionParam = stringParam(query, "api_version");
   const apiVersion = versionParam === undefined ? undefined : parseApiVersion(versionParam);
-  if (versionParam !== undefined && apiVersion === undefined) return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
+  if (versionParam !== undefined && apiVersion === undefined)
+    return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
 
-  const offered = request.protocols.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const offered = request.protocols
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   let token = stringParam(query, "token");
   for (const protocol of offered) {
     if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) continue;

@@ -97,16 +97,23 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
 
   const presenceRelay = createRefCount((topic) =>
     presence.subscribe(topic, (diff) => {
-      publish(presenceStream(topic), encode(null, null, topic, "presence_diff", { joins: diff.joins, leaves: diff.leaves }));
+      publish(
+        presenceStream(topic),
+        encode(null, null, topic, "presence_diff", { joins: diff.joins, leaves: diff.leaves }),
+      );
       telemetry.emit("presence.change", { joins: countMetas(diff.joins), leaves: countMetas(diff.leaves) }, { topic });
     }),
   );
   const room = roomRoute({
-      rooms: deps.rooms,
-      presence,
-      // While draining, keep relaying so the leave diffs of the shutdown still reach sockets.
-      presenceRelay: { retain: presenceRelay.retain, release: (topic) => (draining ? undefined : presenceRelay.release(topic)), clear: presenceRelay.clear },
-      schemas,
+    rooms: deps.rooms,
+    presence,
+    // While draining, keep relaying so the leave diffs of the shutdown still reach sockets.
+    presenceRelay: {
+      retain: presenceRelay.retain,
+      release: (topic) => (draining ? undefined : presenceRelay.release(topic)),
+      clear: presenceRelay.clear,
+    },
+    schemas,
   });
   const routes: ChannelRoute[] = [
     room,
@@ -200,7 +207,8 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
         addTo(byUser, userId, engine);
         // Revoked while the upgrade was being answered: the announcement found no socket to close.
         // Closed from the next turn: the transport registers this handler only once `open` returns.
-        if (deps.accounts.isSessionRevoked(sessionId)) setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
+        if (deps.accounts.isSessionRevoked(sessionId))
+          setImmediate(() => engine.close(CLOSE.REVOKED, "session revoked"));
         telemetry.emit("socket.open", {}, { api_version: apiVersion, user_id: userId });
         return engine;
       },
@@ -250,12 +258,20 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
  */
 function versionGone(version: ApiVersion, why: Withdrawal, now: Date): UpgradeDecision<Session> {
   const detail = `${describeWithdrawal(version, why)}; connect with api_version=${CURRENT_VERSION}`;
-  const body = JSON.stringify({ type: "/problems/version-gone", title: "Version Gone", status: 410, detail, version, successor_version: CURRENT_VERSION });
+  const body = JSON.stringify({
+    type: "/problems/version-gone",
+    title: "Version Gone",
+    status: 410,
+    detail,
+    version,
+    successor_version: CURRENT_VERSION,
+  });
   const headers: Record<string, string> = {
     "Content-Type": "application/problem+json",
     Link: `<${SOCKET_PATH}?api_version=${CURRENT_VERSION}>; rel="successor-version"; type="${mediaType(CURRENT_VERSION)}"`,
   };
-  if (why.reason === "brownout") headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
+  if (why.reason === "brownout")
+    headers["Retry-After"] = String(Math.max(1, Math.ceil((why.window.end.getTime() - now.getTime()) / 1000)));
   return { accept: false, status: 410, headers, body };
 }
 

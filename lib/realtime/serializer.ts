@@ -31,8 +31,7 @@ export interface ReplyAddress {
 }
 
 export type Decoded =
-  | { ok: true; message: InboundMessage }
-  | { ok: false; detail: string; replyTo: ReplyAddress | undefined };
+  { ok: true; message: InboundMessage } | { ok: false; detail: string; replyTo: ReplyAddress | undefined };
 
 export function decode(text: string): Decoded {
   let value: unknown;
@@ -41,19 +40,30 @@ export function decode(text: string): Decoded {
   } catch {
     return { ok: false, detail: "the frame is not JSON", replyTo: undefined };
   }
-  if (!Array.isArray(value)) return { ok: false, detail: "expected a JSON array [join_ref, ref, topic, event, payload]", replyTo: undefined };
+  if (!Array.isArray(value))
+    return { ok: false, detail: "expected a JSON array [join_ref, ref, topic, event, payload]", replyTo: undefined };
   const [joinRef, ref, topic, event, payload] = value as unknown[];
   if (ref !== null && typeof ref !== "string") {
     return { ok: false, detail: `ref must be a string or null, got ${describe(ref)}`, replyTo: undefined };
   }
   // Only a string ref can be echoed; a push without a ref (null) cannot be answered.
   const replyTo: ReplyAddress | undefined =
-    ref === null ? undefined : { joinRef: typeof joinRef === "string" ? joinRef : null, ref, topic: typeof topic === "string" && topic !== "" ? topic : "phoenix" };
+    ref === null
+      ? undefined
+      : {
+          joinRef: typeof joinRef === "string" ? joinRef : null,
+          ref,
+          topic: typeof topic === "string" && topic !== "" ? topic : "phoenix",
+        };
   const fail = (detail: string): Decoded => ({ ok: false, detail, replyTo });
-  if (value.length !== 5) return fail(`expected 5 elements [join_ref, ref, topic, event, payload], got ${value.length}`);
-  if (joinRef !== null && typeof joinRef !== "string") return fail(`join_ref must be a string or null, got ${describe(joinRef)}`);
-  if (typeof topic !== "string" || topic === "") return fail(`topic must be a non-empty string, got ${describe(topic)}`);
-  if (typeof event !== "string" || event === "") return fail(`event must be a non-empty string, got ${describe(event)}`);
+  if (value.length !== 5)
+    return fail(`expected 5 elements [join_ref, ref, topic, event, payload], got ${value.length}`);
+  if (joinRef !== null && typeof joinRef !== "string")
+    return fail(`join_ref must be a string or null, got ${describe(joinRef)}`);
+  if (typeof topic !== "string" || topic === "")
+    return fail(`topic must be a non-empty string, got ${describe(topic)}`);
+  if (typeof event !== "string" || event === "")
+    return fail(`event must be a non-empty string, got ${describe(event)}`);
   if (!isObject(payload)) return fail(`payload must be a JSON object, got ${describe(payload)}`);
   return { ok: true, message: { joinRef, ref, topic, event, payload } };
 }

@@ -26,10 +26,36 @@ import type { Logger } from "pino";
 import { isDatabaseUnavailable } from "../db/errors.ts";
 import { DomainError } from "../errors.ts";
 import type { Telemetry } from "../telemetry/index.ts";
-import { findRoute, type Channel, type ChannelContext, type ChannelRoute, type Reply, type SocketInfo, type TerminateReason } from "./channel.ts";
+import {
+  findRoute,
+  type Channel,
+  type ChannelContext,
+  type ChannelRoute,
+  type Reply,
+  type SocketInfo,
+  type TerminateReason,
+} from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
-import { createBucket, createRefusalWindow, refuse, take, type Bucket, type FloodLimit, type RateLimit, type RefusalWindow } from "./rate-limit.ts";
-import { decode, encode, encodeReply, encodeWithJson, peekAddress, type InboundMessage, type Payload, type Ref } from "./serializer.ts";
+import {
+  createBucket,
+  createRefusalWindow,
+  refuse,
+  take,
+  type Bucket,
+  type FloodLimit,
+  type RateLimit,
+  type RefusalWindow,
+} from "./rate-limit.ts";
+import {
+  decode,
+  encode,
+  encodeReply,
+  encodeWithJson,
+  peekAddress,
+  type InboundMessage,
+  type Payload,
+  type Ref,
+} from "./serializer.ts";
 import { versionStream, type RefCount } from "./streams.ts";
 import type { Connection, ConnectionHandler } from "./transport.ts";
 
@@ -77,7 +103,12 @@ export interface SocketEngine extends ConnectionHandler {
  *     const engine = createSocketEngine(connection, info, services, (code) => forget(engine))
  *     // the transport then calls engine.message(text, bytes) and engine.closed(code)
  */
-export function createSocketEngine(connection: Connection, socket: SocketInfo, services: EngineServices, onClosed?: (code: number) => void): SocketEngine {
+export function createSocketEngine(
+  connection: Connection,
+  socket: SocketInfo,
+  services: EngineServices,
+  onClosed?: (code: number) => void,
+): SocketEngine {
   return new Engine(connection, socket, services, onClosed);
 }
 
@@ -130,8 +161,10 @@ class Engine implements SocketEngine {
     const m = decoded.message;
     // Heartbeats are never refused for a full queue: refusing them would make the client reconnect.
     const waiting = this.queue.length + Math.max(0, this.inService - 1);
-    if (waiting >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat")) return this.refused(text, now);
-    if (m.topic !== "phoenix" && !m.event.startsWith("phx_")) telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
+    if (waiting >= limits.maxQueued && !(m.topic === "phoenix" && m.event === "heartbeat"))
+      return this.refused(text, now);
+    if (m.topic !== "phoenix" && !m.event.startsWith("phx_"))
+      telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
     this.queue.push(m);
     if (!this.running) void this.drain();
   }
@@ -167,7 +200,8 @@ class Engine implements SocketEngine {
 
   private dispatch(m: InboundMessage): Promise<void> | void {
     const { telemetry } = this.services;
-    if (m.event === "phx_join") return telemetry.span("channel.join.start", { topic: m.topic, user_id: this.info.userId }, () => this.join(m));
+    if (m.event === "phx_join")
+      return telemetry.span("channel.join.start", { topic: m.topic, user_id: this.info.userId }, () => this.join(m));
     if (m.topic === "phoenix" && m.event === "heartbeat") return this.reply(null, m.ref, "phoenix", "ok", {});
     const joined = this.channels.get(m.topic);
     if (joined !== undefined && m.joinRef !== null && m.joinRef !== joined.joinRef) return; // stale: ignore
@@ -184,7 +218,11 @@ class Engine implements SocketEngine {
     const { telemetry, limits } = this.services;
     const started = performance.now();
     const answered = (outcome: "ok" | "error", reason?: string): void =>
-      telemetry.emit("channel.join.stop", { duration_ms: performance.now() - started }, { topic: m.topic, outcome, reason, user_id: this.info.userId });
+      telemetry.emit(
+        "channel.join.stop",
+        { duration_ms: performance.now() - started },
+        { topic: m.topic, outcome, reason, user_id: this.info.userId },
+      );
     const route = findRoute(this.services.routes, m.topic);
     if (route === undefined) {
       this.reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
@@ -282,7 +320,8 @@ class Engine implements SocketEngine {
   private end(joined: Joined, reason: TerminateReason): void {
     if (this.channels.get(joined.ctx.topic) !== joined) return;
     this.channels.delete(joined.ctx.topic);
-    if (reason !== "shutdown" && reason !== "closed") for (const stream of joined.streams) this.connection.unsubscribe(stream);
+    if (reason !== "shutdown" && reason !== "closed")
+      for (const stream of joined.streams) this.connection.unsubscribe(stream);
     this.services.broadcasts.release(joined.ctx.topic);
     this.services.telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
     try {
@@ -296,16 +335,23 @@ class Engine implements SocketEngine {
     this.services.logger.error({ err: error, topic: joined.ctx.topic, socket: this.info.id }, "channel crashed");
     if (this.channels.get(joined.ctx.topic) !== joined) return;
     this.end(joined, "crash");
-    this.connection.cork(() => this.send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })));
+    this.connection.cork(() =>
+      this.send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })),
+    );
   }
 
   private failure(error: unknown, crashReason: string, m: InboundMessage): Payload {
     const { logger } = this.services;
     if (error instanceof DomainError) {
-      return error.errors.length > 0 ? { reason: error.code, errors: error.errors.map((e) => ({ ...e })) } : { reason: error.code };
+      return error.errors.length > 0
+        ? { reason: error.code, errors: error.errors.map((e) => ({ ...e })) }
+        : { reason: error.code };
     }
     if (isDatabaseUnavailable(error)) {
-      logger.warn({ err: { message: (error as Error).message }, topic: m.topic, event: m.event }, "database unavailable");
+      logger.warn(
+        { err: { message: (error as Error).message }, topic: m.topic, event: m.event },
+        "database unavailable",
+      );
       return { reason: "unavailable" };
     }
     logger.error({ err: error, topic: m.topic, event: m.event }, "channel join crashed");
@@ -350,11 +396,13 @@ class Context implements ChannelContext {
   }
 
   push(event: string, payload: Payload): void {
-    if (this.engine.current(this)) this.engine.corkSend(encode(this.joinRef, null, this.topic, event, payload), this.topic, event);
+    if (this.engine.current(this))
+      this.engine.corkSend(encode(this.joinRef, null, this.topic, event, payload), this.topic, event);
   }
 
   pushEncoded(event: string, payloadJson: string): void {
-    if (this.engine.current(this)) this.engine.corkSend(encodeWithJson(this.joinRef, null, this.topic, event, payloadJson), this.topic, event);
+    if (this.engine.current(this))
+      this.engine.corkSend(encodeWithJson(this.joinRef, null, this.topic, event, payloadJson), this.topic, event);
   }
 
   subscribe(stream: string): void {

@@ -127,7 +127,11 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
 
     upgrade(res, req, context) {
       // Everything from `req` must be read now: it is gone after the first await.
-      const request: UpgradeRequest = { path: req.getUrl(), query: req.getQuery() ?? "", protocols: req.getHeader("sec-websocket-protocol") };
+      const request: UpgradeRequest = {
+        path: req.getUrl(),
+        query: req.getQuery() ?? "",
+        protocols: req.getHeader("sec-websocket-protocol"),
+      };
       const key = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
       let aborted = false;
@@ -220,7 +224,11 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
     const { LIBUS_LISTEN_EXCLUSIVE_PORT } = uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number };
     listenExclusive.listen(options.host, options.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
       if (socket === false) {
-        reject(new Error(`the realtime socket could not listen on ${options.host}:${options.port} (in use or not permitted)`));
+        reject(
+          new Error(
+            `the realtime socket could not listen on ${options.host}:${options.port} (in use or not permitted)`,
+          ),
+        );
         return;
       }
       let listening: UWS.us_listen_socket | undefined = socket;

@@ -71,9 +71,11 @@ export function createRooms(db: Db, pubsub: PubSub) {
 
   function visibleRooms(viewerId: number) {
     return db<RoomRow>("rooms").where((q) =>
-      q.where("private", false).orWhereExists(
-        db("memberships").whereRaw("memberships.room_id = rooms.id").andWhere("memberships.user_id", viewerId),
-      ),
+      q
+        .where("private", false)
+        .orWhereExists(
+          db("memberships").whereRaw("memberships.room_id = rooms.id").andWhere("memberships.user_id", viewerId),
+        ),
     );
   }
 
@@ -117,17 +119,23 @@ export function createRooms(db: Db, pubsub: PubSub) {
     },
 
     /** Adds `userId` to the room (owner only). Adding an existing member changes nothing. */
-    async addMember(actorId: number, roomId: number, userId: number): Promise<{ membership: Membership; created: boolean }> {
+    async addMember(
+      actorId: number,
+      roomId: number,
+      userId: number,
+    ): Promise<{ membership: Membership; created: boolean }> {
       const room = await getRoom(actorId, roomId);
       if (room.ownerId !== actorId) throw new Forbidden(`only the owner of room ${roomId} may add members`);
       const user = await db("users").where({ id: userId }).first("id");
-      if (user === undefined) throw new Invalid("no such user", [{ pointer: "/user_id", detail: `user ${userId} does not exist` }]);
+      if (user === undefined)
+        throw new Invalid("no such user", [{ pointer: "/user_id", detail: `user ${userId} does not exist` }]);
       const [inserted] = await db<MembershipRow>("memberships")
         .insert({ room_id: roomId, user_id: userId })
         .onConflict(["room_id", "user_id"])
         .ignore()
         .returning("*");
-      const row = inserted ?? (await db<MembershipRow>("memberships").where({ room_id: roomId, user_id: userId }).first());
+      const row =
+        inserted ?? (await db<MembershipRow>("memberships").where({ room_id: roomId, user_id: userId }).first());
       return { membership: toMembership(row!), created: inserted !== undefined };
     },
 
@@ -137,8 +145,12 @@ export function createRooms(db: Db, pubsub: PubSub) {
      */
     async removeMember(actorId: number, roomId: number, userId: number): Promise<void> {
       const room = await getRoom(actorId, roomId);
-      if (actorId !== room.ownerId && actorId !== userId) throw new Forbidden(`only the owner of room ${roomId} or the member themself may remove a member`);
-      if (userId === room.ownerId) throw new Invalid("the owner cannot be removed from their room", [{ pointer: "/user_id", detail: "is the room's owner" }]);
+      if (actorId !== room.ownerId && actorId !== userId)
+        throw new Forbidden(`only the owner of room ${roomId} or the member themself may remove a member`);
+      if (userId === room.ownerId)
+        throw new Invalid("the owner cannot be removed from their room", [
+          { pointer: "/user_id", detail: "is the room's owner" },
+        ]);
       // `returning`, not the affected count: the embedded driver reports no count.
       const removed = await db("memberships").where({ room_id: roomId, user_id: userId }).delete().returning("user_id");
       if (removed.length === 0) throw new NotFound("membership", userId);
@@ -191,7 +203,12 @@ export function createRooms(db: Db, pubsub: PubSub) {
      * another — even when the first call's answer was lost after its insert — and broadcasts it
      * again (same id), since whether the first call got as far as its broadcast is unknown.
      */
-    async createMessage(authorId: number, roomId: number, body: string, options: { requestKey?: string | undefined } = {}): Promise<Message> {
+    async createMessage(
+      authorId: number,
+      roomId: number,
+      body: string,
+      options: { requestKey?: string | undefined } = {},
+    ): Promise<Message> {
       const key = options.requestKey ?? null;
       if (key === null) {
         const stored = await writer.write({ roomId, userId: authorId, body });

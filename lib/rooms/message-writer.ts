@@ -66,7 +66,8 @@ export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) 
       let next = 0;
       const results: Array<T | undefined> = batch.map((m) => {
         const row = rows[next];
-        if (row === undefined || row.room_id !== m.roomId || row.user_id !== m.userId || row.body !== m.body) return undefined;
+        if (row === undefined || row.room_id !== m.roomId || row.user_id !== m.userId || row.body !== m.body)
+          return undefined;
         next++;
         return stored(row);
       });

@@ -99,7 +99,12 @@ export interface TelemetryEvents {
  */
 export interface SpanStarts {
   /** An HTTP request arrived; `traceparent`/`tracestate` are its W3C trace context headers, if any. */
-  "http.request.start": { method: string; path: string; traceparent: string | undefined; tracestate: string | undefined };
+  "http.request.start": {
+    method: string;
+    path: string;
+    traceparent: string | undefined;
+    tracestate: string | undefined;
+  };
   /** A `phx_join` is being handled. */
   "channel.join.start": { topic: string; user_id: number };
   /** A client event on a joined topic is being handled. */

@@ -16,7 +16,15 @@
 import type { EventName, Measurements, Metadata, SpanName, SpanStarts, TelemetryEvent } from "./events.ts";
 
 export { EVENT_NAMES } from "./events.ts";
-export type { EventName, Measurements, Metadata, SpanName, SpanStarts, TelemetryEvent, TelemetryEvents } from "./events.ts";
+export type {
+  EventName,
+  Measurements,
+  Metadata,
+  SpanName,
+  SpanStarts,
+  TelemetryEvent,
+  TelemetryEvents,
+} from "./events.ts";
 
 /** Receives every event; switch on `event.event` to narrow the measurements and metadata. */
 export type TelemetryHandler = (event: TelemetryEvent) => void;

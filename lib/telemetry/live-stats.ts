@@ -125,7 +125,8 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
       }
       case "presence.change": {
         const stat = topics.get(e.metadata.topic);
-        if (stat !== undefined) stat.presences = Math.max(0, stat.presences + e.measurements.joins - e.measurements.leaves);
+        if (stat !== undefined)
+          stat.presences = Math.max(0, stat.presences + e.measurements.joins - e.measurements.leaves);
         return;
       }
       case "channel.message.out":
@@ -151,7 +152,12 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
       top.splice(i, 0, { topic, stat, activity });
       if (top.length > topN) top.pop();
     }
-    const rows: TopicRow[] = top.map(({ topic, stat, activity }) => ({ topic, subscribers: stat.subscribers, presences: stat.presences, rate: perSecond(activity) }));
+    const rows: TopicRow[] = top.map(({ topic, stat, activity }) => ({
+      topic,
+      subscribers: stat.subscribers,
+      presences: stat.presences,
+      rate: perSecond(activity),
+    }));
     const figures: LiveFigures = {
       http: {
         rps: perSecond(requests),

@@ -62,7 +62,8 @@ function fields(e: TelemetryEvent): Record<string, unknown> {
     };
   }
   const measurements: Record<string, number> = {};
-  for (const [name, value] of Object.entries(e.measurements)) measurements[name] = name === "duration_ms" ? round(value) : value;
+  for (const [name, value] of Object.entries(e.measurements))
+    measurements[name] = name === "duration_ms" ? round(value) : value;
   // The event's name is the line's `msg`; a metadata `event` (a channel event name) keeps its own meaning.
   return { ...measurements, ...e.metadata };
 }

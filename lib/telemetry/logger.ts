@@ -64,7 +64,8 @@ export function redactSecrets(fields: Record<string, unknown>): Record<string, u
     let replaced: unknown = value;
     if (SECRET_FIELDS.has(key)) replaced = CENSOR;
     else if (isObject(value)) replaced = redactInner(value, key === "req");
-    if (key === "headers" && isObject(replaced) && "authorization" in replaced) replaced = { ...replaced, authorization: CENSOR };
+    if (key === "headers" && isObject(replaced) && "authorization" in replaced)
+      replaced = { ...replaced, authorization: CENSOR };
     if (replaced !== value) (copy ??= { ...fields })[key] = replaced;
   }
   return copy ?? fields;
@@ -77,13 +78,16 @@ function redactInner(object: Record<string, unknown>, isRequest: boolean): Recor
     if (SECRET_FIELDS.has(key)) (copy ??= copyOf(object))[key] = CENSOR;
   }
   const headers = object["headers"];
-  if (isRequest && isObject(headers) && "authorization" in headers) (copy ??= copyOf(object))["headers"] = { ...headers, authorization: CENSOR };
+  if (isRequest && isObject(headers) && "authorization" in headers)
+    (copy ??= copyOf(object))["headers"] = { ...headers, authorization: CENSOR };
   return copy ?? object;
 }
 
 /** An Error's own fields survive the copy (message and stack are not enumerable). */
 function copyOf(object: Record<string, unknown>): Record<string, unknown> {
-  return object instanceof Error ? { ...object, type: object.name, message: object.message, stack: object.stack } : { ...object };
+  return object instanceof Error
+    ? { ...object, type: object.name, message: object.message, stack: object.stack }
+    : { ...object };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -138,11 +138,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ["outcome"] as const,
     registers,
   });
-  const leaves = new Counter({ name: `${p}realtime_channel_leaves_total`, help: "Channel leaves (leave, close or crash).", labelNames: ["reason"] as const, registers });
-  const messagesIn = new Counter({ name: `${p}realtime_messages_in_total`, help: "Client events received on joined topics.", registers });
-  const messagesOut = new Counter({ name: `${p}realtime_messages_out_total`, help: "Frames sent to one socket (replies and pushes), fan-out excluded.", registers });
-  const fanout = new Counter({ name: `${p}realtime_fanout_deliveries_total`, help: "Broadcast frames delivered to local subscribers.", registers });
-  const presenceEntries = new Gauge({ name: `${p}realtime_presence_entries`, help: "Presence entries tracked on this node (one per socket and topic).", registers });
+  const leaves = new Counter({
+    name: `${p}realtime_channel_leaves_total`,
+    help: "Channel leaves (leave, close or crash).",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  const messagesIn = new Counter({
+    name: `${p}realtime_messages_in_total`,
+    help: "Client events received on joined topics.",
+    registers,
+  });
+  const messagesOut = new Counter({
+    name: `${p}realtime_messages_out_total`,
+    help: "Frames sent to one socket (replies and pushes), fan-out excluded.",
+    registers,
+  });
+  const fanout = new Counter({
+    name: `${p}realtime_fanout_deliveries_total`,
+    help: "Broadcast frames delivered to local subscribers.",
+    registers,
+  });
+  const presenceEntries = new Gauge({
+    name: `${p}realtime_presence_entries`,
+    help: "Presence entries tracked on this node (one per socket and topic).",
+    registers,
+  });
   // Registered at zero so dashboards and alerts see the series before the first event.
   httpRequests.labels({ api_version: NO_VERSION }).inc(0);
   for (const version of API_VERSIONS) {
@@ -159,16 +180,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       case "http.request.stop": {
         const version = e.metadata.api_version === undefined ? NO_VERSION : String(e.metadata.api_version);
         httpDuration.observe(
-          { route: e.metadata.route ?? UNMATCHED_ROUTE, method: e.metadata.method, status: String(e.metadata.status), api_version: version },
+          {
+            route: e.metadata.route ?? UNMATCHED_ROUTE,
+            method: e.metadata.method,
+            status: String(e.metadata.status),
+            api_version: version,
+          },
           e.measurements.duration_ms / 1000,
         );
         httpRequests.inc({ api_version: version });
-        pinnedRequests.inc({ pinned_version: e.metadata.pinned_version === undefined ? NO_VERSION : String(e.metadata.pinned_version) });
+        pinnedRequests.inc({
+          pinned_version: e.metadata.pinned_version === undefined ? NO_VERSION : String(e.metadata.pinned_version),
+        });
         if (e.metadata.gone_version !== undefined) goneRequests.inc({ api_version: String(e.metadata.gone_version) });
         return;
       }
       case "db.query.stop":
-        dbDuration.observe({ method: e.metadata.method, outcome: e.metadata.outcome }, e.measurements.duration_ms / 1000);
+        dbDuration.observe(
+          { method: e.metadata.method, outcome: e.metadata.outcome },
+          e.measurements.duration_ms / 1000,
+        );
         return;
       case "socket.open":
         socketsOpen.inc();
@@ -221,7 +252,12 @@ export interface PoolStats {
 /** knex's tarn pool, if it has one (PostgreSQL: up to poolMax; PGlite: its single connection). */
 export function poolOf(db: Db | undefined): PoolStats | undefined {
   const pool = db?.client.pool as Partial<PoolStats> | undefined;
-  if (pool === undefined || typeof pool.numUsed !== "function" || typeof pool.numFree !== "function" || typeof pool.numPendingAcquires !== "function") {
+  if (
+    pool === undefined ||
+    typeof pool.numUsed !== "function" ||
+    typeof pool.numFree !== "function" ||
+    typeof pool.numPendingAcquires !== "function"
+  ) {
     return undefined;
   }
   return pool as PoolStats;

@@ -14,7 +14,19 @@
  */
 
 /** PostgreSQL error fields that name schema objects or classify the error, never values. */
-const KEPT_FIELDS = ["code", "severity", "routine", "constraint", "table", "column", "schema", "dataType", "errno", "syscall", "status"] as const;
+const KEPT_FIELDS = [
+  "code",
+  "severity",
+  "routine",
+  "constraint",
+  "table",
+  "column",
+  "schema",
+  "dataType",
+  "errno",
+  "syscall",
+  "status",
+] as const;
 const MAX_DEPTH = 3;
 
 /**
@@ -25,7 +37,9 @@ const QUOTED_VALUE = /: "(?:[^"\\]|\\.)*"/g;
 const JSON_SNIPPET = /, "[\s\S]*" is not valid JSON/g;
 
 export function scrubMessage(message: string): string {
-  return message.replace(JSON_SNIPPET, ", [value redacted] is not valid JSON").replace(QUOTED_VALUE, ": [value redacted]");
+  return message
+    .replace(JSON_SNIPPET, ", [value redacted] is not valid JSON")
+    .replace(QUOTED_VALUE, ": [value redacted]");
 }
 
 export function safeError(error: unknown, depth = 0): Record<string, unknown> {

@@ -45,7 +45,8 @@ interface Entry<T> {
 }
 
 export function createSpaceSaving<T>(capacity: number): SpaceSaving<T> {
-  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+  if (!Number.isInteger(capacity) || capacity < 1)
+    throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
   const index = new Map<T, Entry<T>>();
   let head: Bucket<T> | undefined; // the smallest count
   let total = 0;
@@ -99,7 +100,8 @@ export function createSpaceSaving<T>(capacity: number): SpaceSaving<T> {
     },
     entries() {
       const out: Counted<T>[] = [];
-      for (let b = head; b !== undefined; b = b.next) for (const e of b.entries) out.push({ item: e.item, count: b.count, error: e.error });
+      for (let b = head; b !== undefined; b = b.next)
+        for (const e of b.entries) out.push({ item: e.item, count: b.count, error: e.error });
       return out.reverse();
     },
     get total() {

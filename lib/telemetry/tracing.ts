@@ -61,10 +61,17 @@ export async function startTracing(config: TracingConfig, node: string | undefin
     contextManagerInstalled = true;
   }
   const { OTLPTraceExporter } =
-    config.protocol === "http/json" ? await import("@opentelemetry/exporter-trace-otlp-http") : await import("@opentelemetry/exporter-trace-otlp-proto");
+    config.protocol === "http/json"
+      ? await import("@opentelemetry/exporter-trace-otlp-http")
+      : await import("@opentelemetry/exporter-trace-otlp-proto");
   // Later resources win: our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
-  const resource = resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }).merge(detectResources({ detectors: [envDetector] }));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url }))] });
+  const resource = resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }).merge(
+    detectResources({ detectors: [envDetector] }),
+  );
+  const provider = new NodeTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url }))],
+  });
   const tracer = createTracer(provider.getTracer("hypercast"));
   return {
     tracer,
@@ -109,14 +116,23 @@ function createTracer(otel: OtelTracer): Tracer {
       const parentOpen = active();
       const { name, kind, attributes, parent, links } = describe(start, metadata);
       const span = otel.startSpan(name, { kind, attributes, links }, parent);
-      const state: Open = { start, recipients: 0, producer: start === "broadcast.deliver.start" && parentOpen?.start === "broadcast.publish.start" ? parentOpen : undefined, span };
+      const state: Open = {
+        start,
+        recipients: 0,
+        producer:
+          start === "broadcast.deliver.start" && parentOpen?.start === "broadcast.publish.start"
+            ? parentOpen
+            : undefined,
+        span,
+      };
       open.set(span, state);
       const finish = (error?: unknown) => {
         if (error !== undefined) {
           span.recordException(error instanceof Error ? error : String(error));
           span.setStatus({ code: SpanStatusCode.ERROR });
         }
-        if (start === "broadcast.publish.start" || start === "broadcast.deliver.start") span.setAttribute("hypercast.recipients", state.recipients);
+        if (start === "broadcast.publish.start" || start === "broadcast.deliver.start")
+          span.setAttribute("hypercast.recipients", state.recipients);
         span.end();
       };
       let result: ReturnType<typeof fn>;
@@ -165,33 +181,80 @@ function describe<S extends SpanName>(start: S, metadata: SpanStarts[S]): SpanPl
     case "http.request.start": {
       const { method, path, traceparent, tracestate } = m as SpanStarts["http.request.start"];
       // An incoming traceparent continues the caller's trace; a malformed one is ignored.
-      const parent = traceparent === undefined ? here : propagator.extract(ROOT_CONTEXT, { traceparent, tracestate }, defaultTextMapGetter);
-      return { name: method, kind: SpanKind.SERVER, attributes: { "http.request.method": method, "url.path": path, "url.scheme": "http" }, parent, links: [] };
+      const parent =
+        traceparent === undefined
+          ? here
+          : propagator.extract(ROOT_CONTEXT, { traceparent, tracestate }, defaultTextMapGetter);
+      return {
+        name: method,
+        kind: SpanKind.SERVER,
+        attributes: { "http.request.method": method, "url.path": path, "url.scheme": "http" },
+        parent,
+        links: [],
+      };
     }
     case "channel.join.start": {
       const { topic, user_id } = m as SpanStarts["channel.join.start"];
-      return { name: `phx_join ${template(topic)}`, kind: SpanKind.SERVER, attributes: { ...channel(topic), "hypercast.user_id": user_id }, parent: here, links: [] };
+      return {
+        name: `phx_join ${template(topic)}`,
+        kind: SpanKind.SERVER,
+        attributes: { ...channel(topic), "hypercast.user_id": user_id },
+        parent: here,
+        links: [],
+      };
     }
     case "channel.event.start": {
       const { topic, event } = m as SpanStarts["channel.event.start"];
-      return { name: `${event} ${template(topic)}`, kind: SpanKind.SERVER, attributes: { ...channel(topic), "hypercast.event": event }, parent: here, links: [] };
+      return {
+        name: `${event} ${template(topic)}`,
+        kind: SpanKind.SERVER,
+        attributes: { ...channel(topic), "hypercast.event": event },
+        parent: here,
+        links: [],
+      };
     }
     case "broadcast.publish.start": {
       const { topic, event } = m as SpanStarts["broadcast.publish.start"];
-      return { name: `publish ${template(topic)}`, kind: SpanKind.PRODUCER, attributes: messaging(topic, event, "send", "publish"), parent: here, links: [] };
+      return {
+        name: `publish ${template(topic)}`,
+        kind: SpanKind.PRODUCER,
+        attributes: messaging(topic, event, "send", "publish"),
+        parent: here,
+        links: [],
+      };
     }
     case "broadcast.deliver.start": {
       const { topic, event, link } = m as SpanStarts["broadcast.deliver.start"];
       const attributes = messaging(topic, event, "process", "process");
-      const from = link === undefined ? undefined : trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent: link }, defaultTextMapGetter));
-      if (from === undefined) return { name: `process ${template(topic)}`, kind: SpanKind.CONSUMER, attributes, parent: here, links: [] };
+      const from =
+        link === undefined
+          ? undefined
+          : trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent: link }, defaultTextMapGetter));
+      if (from === undefined)
+        return { name: `process ${template(topic)}`, kind: SpanKind.CONSUMER, attributes, parent: here, links: [] };
       // Child of the publish (one trace per write, across nodes) and linked to it, as messaging conventions ask.
-      return { name: `process ${template(topic)}`, kind: SpanKind.CONSUMER, attributes, parent: trace.setSpanContext(ROOT_CONTEXT, from), links: [{ context: from }] };
+      return {
+        name: `process ${template(topic)}`,
+        kind: SpanKind.CONSUMER,
+        attributes,
+        parent: trace.setSpanContext(ROOT_CONTEXT, from),
+        links: [{ context: from }],
+      };
     }
     case "redis.command.start": {
       const { command, connection } = m as SpanStarts["redis.command.start"];
       const operation = command.toUpperCase();
-      return { name: operation, kind: SpanKind.CLIENT, attributes: { "db.system.name": "redis", "db.operation.name": operation, "hypercast.redis.connection": connection }, parent: here, links: [] };
+      return {
+        name: operation,
+        kind: SpanKind.CLIENT,
+        attributes: {
+          "db.system.name": "redis",
+          "db.operation.name": operation,
+          "hypercast.redis.connection": connection,
+        },
+        parent: here,
+        links: [],
+      };
     }
   }
   const unknown: never = start;
@@ -206,14 +269,20 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
       const { method, route, status, api_version } = e.metadata;
       const httpRoute = route === undefined ? undefined : route.replace(/:(\w+)/g, "{$1}");
       current.span.updateName(httpRoute === undefined ? method : `${method} ${httpRoute}`);
-      current.span.setAttributes({ "http.response.status_code": status, "http.route": httpRoute, "hypercast.api_version": api_version, "hypercast.request_id": e.metadata.request_id });
+      current.span.setAttributes({
+        "http.response.status_code": status,
+        "http.route": httpRoute,
+        "hypercast.api_version": api_version,
+        "hypercast.request_id": e.metadata.request_id,
+      });
       if (status >= 500) current.span.setStatus({ code: SpanStatusCode.ERROR });
       return;
     }
     case "channel.join.stop": {
       if (current?.start !== "channel.join.start") return;
       current.span.setAttributes({ "hypercast.outcome": e.metadata.outcome, "hypercast.reason": e.metadata.reason });
-      if (e.metadata.outcome === "error") current.span.setStatus({ code: SpanStatusCode.ERROR, message: e.metadata.reason ?? "error" });
+      if (e.metadata.outcome === "error")
+        current.span.setStatus({ code: SpanStatusCode.ERROR, message: e.metadata.reason ?? "error" });
       return;
     }
     case "broadcast.fanout": {
@@ -230,7 +299,11 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
       const operation = e.metadata.operation ?? SQL_OPERATIONS[e.metadata.method];
       const span = otel.startSpan(
         operation ?? "postgresql",
-        { kind: SpanKind.CLIENT, startTime: end - e.measurements.duration_ms, attributes: { "db.system.name": "postgresql", "db.operation.name": operation } },
+        {
+          kind: SpanKind.CLIENT,
+          startTime: end - e.measurements.duration_ms,
+          attributes: { "db.system.name": "postgresql", "db.operation.name": operation },
+        },
         context.active(),
       );
       if (e.metadata.outcome === "error") span.setStatus({ code: SpanStatusCode.ERROR });
@@ -243,7 +316,17 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
 }
 
 /** knex's query methods as SQL operations; `raw` queries are left unnamed. */
-const SQL_OPERATIONS: Readonly<Record<string, string>> = { select: "SELECT", first: "SELECT", pluck: "SELECT", insert: "INSERT", update: "UPDATE", del: "DELETE", delete: "DELETE", upsert: "INSERT", truncate: "TRUNCATE" };
+const SQL_OPERATIONS: Readonly<Record<string, string>> = {
+  select: "SELECT",
+  first: "SELECT",
+  pluck: "SELECT",
+  insert: "INSERT",
+  update: "UPDATE",
+  del: "DELETE",
+  delete: "DELETE",
+  upsert: "INSERT",
+  truncate: "TRUNCATE",
+};
 
 /** `room:42` → `room:*`: span names stay few; the topic itself is an attribute. */
 function template(topic: string): string {

@@ -71,7 +71,12 @@ export function createVersionUsage(options: VersionUsageOptions): VersionUsage {
   const now = options.now ?? Date.now;
   const versions = [...new Set(options.versions)];
   const rings = new Map<ApiVersion, Slice[]>(versions.map((v) => [v, []]));
-  const fresh = (epoch: number): Slice => ({ epoch, users: createSpaceSaving<number>(capacity), requests: 0, anonymous: 0 });
+  const fresh = (epoch: number): Slice => ({
+    epoch,
+    users: createSpaceSaving<number>(capacity),
+    requests: 0,
+    anonymous: 0,
+  });
 
   /** The ring cell of the current slice, recycled when it still holds one from a lap ago. */
   function current(ring: Slice[], epoch: number): Slice {
@@ -110,7 +115,9 @@ export function createVersionUsage(options: VersionUsageOptions): VersionUsage {
           }
         }
       }
-      const callers = [...merged.values()].sort((a, b) => b.requests - a.requests || a.user_id - b.user_id).slice(0, limit);
+      const callers = [...merged.values()]
+        .sort((a, b) => b.requests - a.requests || a.user_id - b.user_id)
+        .slice(0, limit);
       return { version, window_s: (size * bucketMs) / 1000, requests, anonymous, callers };
     },
   };

@@ -45,18 +45,29 @@ test("registerUser stores an scrypt hash, never the password", async (t) => {
 
 test("registerUser refuses an e-mail address already taken in any case", async (t) => {
   const user = await register("Taken");
-  const error = await t.throwsAsync(deps.accounts.registerUser({ name: "Copy", email: user.email.toUpperCase(), password: PASSWORD }), {
-    instanceOf: Conflict,
-  });
+  const error = await t.throwsAsync(
+    deps.accounts.registerUser({ name: "Copy", email: user.email.toUpperCase(), password: PASSWORD }),
+    {
+      instanceOf: Conflict,
+    },
+  );
   t.deepEqual(error?.errors, [{ pointer: "/email", detail: "is already taken" }]);
 });
 
 test("authenticate: right password in; wrong password and unknown e-mail out, alike", async (t) => {
   const user = await register("Auth");
   t.is((await deps.accounts.authenticate(user.email, PASSWORD)).id, user.id);
-  t.is((await deps.accounts.authenticate(user.email.toUpperCase(), PASSWORD)).id, user.id, "e-mail case does not matter");
-  const wrong = await t.throwsAsync(deps.accounts.authenticate(user.email, "wrong password"), { instanceOf: Unauthorized });
-  const unknown = await t.throwsAsync(deps.accounts.authenticate("nobody@accounts.example.com", PASSWORD), { instanceOf: Unauthorized });
+  t.is(
+    (await deps.accounts.authenticate(user.email.toUpperCase(), PASSWORD)).id,
+    user.id,
+    "e-mail case does not matter",
+  );
+  const wrong = await t.throwsAsync(deps.accounts.authenticate(user.email, "wrong password"), {
+    instanceOf: Unauthorized,
+  });
+  const unknown = await t.throwsAsync(deps.accounts.authenticate("nobody@accounts.example.com", PASSWORD), {
+    instanceOf: Unauthorized,
+  });
   t.is(wrong?.message, unknown?.message);
 });
 
@@ -108,20 +119,28 @@ test("updateUser is self-only", async (t) => {
 
 test("favoriteSports replaces the list; firstFavoriteSport replaces or removes only the first", async (t) => {
   const user = await register("Sporty", ["Soccer", "Tennis", "Chess"]);
-  const update = (changes: Parameters<typeof deps.accounts.updateUser>[2]) => deps.accounts.updateUser(user.id, user.id, changes);
+  const update = (changes: Parameters<typeof deps.accounts.updateUser>[2]) =>
+    deps.accounts.updateUser(user.id, user.id, changes);
   t.deepEqual((await update({ firstFavoriteSport: "Rugby" })).favoriteSports, ["Rugby", "Tennis", "Chess"]);
   t.deepEqual((await update({ firstFavoriteSport: null })).favoriteSports, ["Tennis", "Chess"]);
   t.deepEqual((await update({ name: "Still Sporty" })).favoriteSports, ["Tennis", "Chess"]);
   t.deepEqual((await update({ favoriteSports: ["Golf"] })).favoriteSports, ["Golf"]);
   t.deepEqual((await update({ firstFavoriteSport: null })).favoriteSports, []);
-  t.deepEqual((await update({ firstFavoriteSport: null })).favoriteSports, [], "removing from an empty list keeps it empty");
+  t.deepEqual(
+    (await update({ firstFavoriteSport: null })).favoriteSports,
+    [],
+    "removing from an empty list keeps it empty",
+  );
   t.deepEqual((await update({ firstFavoriteSport: "Chess" })).favoriteSports, ["Chess"]);
 });
 
 test.serial("the first-favourite-sport update is a single statement computed from the stored list", async (t) => {
   const user = await register("Atomic", ["Soccer", "Tennis"]);
   // Another writer changes the rest of the list after this caller last read it...
-  await deps.db("users").where({ id: user.id }).update({ favorite_sports: ["Soccer", "Tennis", "Chess", "Go"] });
+  await deps
+    .db("users")
+    .where({ id: user.id })
+    .update({ favorite_sports: ["Soccer", "Tennis", "Chess", "Go"] });
   let updated: Awaited<ReturnType<typeof deps.accounts.updateUser>> | undefined;
   const sql = await queriesDuring(async () => {
     updated = await deps.accounts.updateUser(user.id, user.id, { firstFavoriteSport: "Rugby" });
@@ -131,7 +150,10 @@ test.serial("the first-favourite-sport update is a single statement computed fro
   const writes = sql.filter((q) => /^\s*update\b/i.test(q));
   t.is(writes.length, 1, sql.join("\n"));
   t.regex(writes[0]!, /"favorite_sports" = array_prepend\(.*favorite_sports\[2:\]\)/);
-  t.false(sql.some((q) => /^\s*(begin|select .* for update)/i.test(q)), "no read-modify-write transaction");
+  t.false(
+    sql.some((q) => /^\s*(begin|select .* for update)/i.test(q)),
+    "no read-modify-write transaction",
+  );
 
   const removeSql = await queriesDuring(() => deps.accounts.updateUser(user.id, user.id, { firstFavoriteSport: null }));
   const removes = removeSql.filter((q) => /^\s*update\b/i.test(q));
@@ -157,23 +179,47 @@ test("socket tokens: expired, foreign and tampered tokens are refused", async (t
   const user = await register("Refused");
   const options = { secretKeyBase: deps.config.secretKeyBase, passwordHashCost: 10 };
   // A lifetime in the past gives an already-expired token without waiting.
-  const expired = await createAccounts(deps.db, { ...options, socketTokenTtlSeconds: -1 }, deps.pubsub).issueSocketToken(user.id, 1);
+  const expired = await createAccounts(
+    deps.db,
+    { ...options, socketTokenTtlSeconds: -1 },
+    deps.pubsub,
+  ).issueSocketToken(user.id, 1);
   t.deepEqual(await deps.accounts.verifySocketToken(expired), { ok: false, reason: "expired" });
-  const foreign = await createAccounts(deps.db, { ...options, secretKeyBase: "x".repeat(48), socketTokenTtlSeconds: 60 }, deps.pubsub).issueSocketToken(user.id, 1);
+  const foreign = await createAccounts(
+    deps.db,
+    { ...options, secretKeyBase: "x".repeat(48), socketTokenTtlSeconds: 60 },
+    deps.pubsub,
+  ).issueSocketToken(user.id, 1);
   t.deepEqual(await deps.accounts.verifySocketToken(foreign), { ok: false, reason: "invalid" });
   const token = await deps.accounts.issueSocketToken(user.id, 1);
   const [header, payload, signature] = token.split(".") as [string, string, string];
-  const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), sub: "1" })).toString("base64url");
-  t.deepEqual(await deps.accounts.verifySocketToken(`${header}.${forged}.${signature}`), { ok: false, reason: "invalid" });
+  const forged = Buffer.from(
+    JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), sub: "1" }),
+  ).toString("base64url");
+  t.deepEqual(await deps.accounts.verifySocketToken(`${header}.${forged}.${signature}`), {
+    ok: false,
+    reason: "invalid",
+  });
   const bearer = (await deps.accounts.createSession(user.email, PASSWORD)).token;
-  t.deepEqual(await deps.accounts.verifySocketToken(bearer), { ok: false, reason: "invalid" }, "a bearer token is not a socket token");
+  t.deepEqual(
+    await deps.accounts.verifySocketToken(bearer),
+    { ok: false, reason: "invalid" },
+    "a bearer token is not a socket token",
+  );
 });
 
 test.serial("listUsers pages by ascending id, forward and backward", async (t) => {
   const ids = [(await register("P1")).id, (await register("P2")).id, (await register("P3")).id];
   const after = await deps.accounts.listUsers({ direction: "forward", from: ids[0]! - 1, limit: 2 });
-  t.deepEqual(after.rows.map((u) => u.id), ids.slice(0, 2));
+  t.deepEqual(
+    after.rows.map((u) => u.id),
+    ids.slice(0, 2),
+  );
   t.true(after.more);
   const before = await deps.accounts.listUsers({ direction: "backward", from: ids[2]!, limit: 2 });
-  t.deepEqual(before.rows.map((u) => u.id), ids.slice(0, 2), "backward pages still come in ascending order");
+  t.deepEqual(
+    before.rows.map((u) => u.id),
+    ids.slice(0, 2),
+    "backward pages still come in ascending order",
+  );
 });

@@ -35,8 +35,17 @@ test("passwords are compared in Unicode NFC", async (t) => {
 test("a malformed stored hash never matches", async (t) => {
   const stored = await hashPassword("pw-pw-pw-pw", COST);
   const [, , , , salt] = stored.split("$");
-  const corrupt = ["scrypt$x$8$1", "scrypt$$$", "scrypt$10$0$1", "scrypt$40$8$1", "scrypt$10$8$99"].map((params) => `${params}$${salt}$abc`);
-  for (const bad of ["", "plain-text", `bcrypt$10$8$1$${salt}$abc`, `scrypt$10$8$1$${salt}`, stored.slice(0, -4), ...corrupt]) {
+  const corrupt = ["scrypt$x$8$1", "scrypt$$$", "scrypt$10$0$1", "scrypt$40$8$1", "scrypt$10$8$99"].map(
+    (params) => `${params}$${salt}$abc`,
+  );
+  for (const bad of [
+    "",
+    "plain-text",
+    `bcrypt$10$8$1$${salt}$abc`,
+    `scrypt$10$8$1$${salt}`,
+    stored.slice(0, -4),
+    ...corrupt,
+  ]) {
     t.false(await verifyPassword("pw-pw-pw-pw", bad), bad);
   }
 });
@@ -52,13 +61,26 @@ test("the hashing queue: never more than `concurrency` at once; past the queue 5
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, passwords.load().running)), 1);
   // One flooder lane asks for 6 at once, four other lanes for one each.
-  const flood = Array.from({ length: 6 }, () => passwords.hash("flood", "203.0.113.66").then(() => "ok", (e: unknown) => e));
-  const others = ["a", "b", "c", "d"].map((lane) => passwords.hash("other", lane).then(() => "ok", (e: unknown) => e));
+  const flood = Array.from({ length: 6 }, () =>
+    passwords.hash("flood", "203.0.113.66").then(
+      () => "ok",
+      (e: unknown) => e,
+    ),
+  );
+  const others = ["a", "b", "c", "d"].map((lane) =>
+    passwords.hash("other", lane).then(
+      () => "ok",
+      (e: unknown) => e,
+    ),
+  );
   const [floodResults, otherResults] = await Promise.all([Promise.all(flood), Promise.all(others)]);
   clearInterval(watch);
   t.true(peak <= 2, `peak ${peak}`);
   t.deepEqual(floodResults.slice(0, 2), ["ok", "ok"], "the flooder's share runs");
-  t.true(floodResults.slice(2).every((r) => r instanceof RateLimited), "the rest is refused at once, as a rate limit");
+  t.true(
+    floodResults.slice(2).every((r) => r instanceof RateLimited),
+    "the rest is refused at once, as a rate limit",
+  );
   // 2 running (the flooder's) + a queue of 3: three of the others wait and are served, the fourth finds it full.
   t.deepEqual(otherResults.slice(0, 3), ["ok", "ok", "ok"]);
   t.true(otherResults[3] instanceof Unavailable);

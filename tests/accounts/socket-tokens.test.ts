@@ -48,7 +48,8 @@ test("a tampered token is invalid", async (t) => {
 test("a token signed with another secret, or not a token at all, is invalid", async (t) => {
   const foreign = await createSocketTokenSigner(`${SECRET}-other`, 3600).sign(42, 7);
   t.deepEqual(await signer.verify(foreign), { ok: false, reason: "invalid" });
-  for (const garbage of ["", "abc", "a.b.c", "....."]) t.deepEqual(await signer.verify(garbage), { ok: false, reason: "invalid" }, garbage);
+  for (const garbage of ["", "abc", "a.b.c", "....."])
+    t.deepEqual(await signer.verify(garbage), { ok: false, reason: "invalid" }, garbage);
 });
 
 test("a token for a user id that cannot exist is invalid", async (t) => {
@@ -59,8 +60,16 @@ test("a token for a user id that cannot exist is invalid", async (t) => {
 test("a token without a session id, or with a forged one, is invalid", async (t) => {
   const token = await signer.sign(42, 7);
   const { sid: _sid, ...claims } = decode(token.split(".")[1]!);
-  t.deepEqual(await signer.verify(replacePart(token, 1, () => encode(claims))), { ok: false, reason: "invalid" }, "no sid");
-  t.deepEqual(await signer.verify(replacePart(token, 1, () => encode({ ...claims, sid: 8 }))), { ok: false, reason: "invalid" }, "changed sid");
+  t.deepEqual(
+    await signer.verify(replacePart(token, 1, () => encode(claims))),
+    { ok: false, reason: "invalid" },
+    "no sid",
+  );
+  t.deepEqual(
+    await signer.verify(replacePart(token, 1, () => encode({ ...claims, sid: 8 }))),
+    { ok: false, reason: "invalid" },
+    "changed sid",
+  );
   t.deepEqual(await signer.verify(await signer.sign(42, 0)), { ok: false, reason: "invalid" }, "sid 0");
 });
 
@@ -69,12 +78,39 @@ test("verifyNow (the synchronous check the socket upgrade uses) refuses what jwt
   const { SignJWT } = await import("jose");
   const key = createHmac("sha256", SECRET).update("hypercast socket token v1").digest();
   const now = Math.floor(Date.now() / 1000);
-  const base = () => new SignJWT({ sid: 7 }).setSubject("42").setIssuedAt().setExpirationTime(now + 600);
-  t.true(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").sign(key)).ok, "control");
-  t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("someone-else").sign(key)), { ok: false, reason: "invalid" });
-  t.deepEqual(signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").setNotBefore(now + 600).sign(key)), { ok: false, reason: "invalid" });
-  const crit = await base().setProtectedHeader({ alg: "HS256", crit: ["b64"], b64: true }).setAudience("hypercast:socket").sign(key).catch(() => undefined);
+  const base = () =>
+    new SignJWT({ sid: 7 })
+      .setSubject("42")
+      .setIssuedAt()
+      .setExpirationTime(now + 600);
+  t.true(
+    signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("hypercast:socket").sign(key)).ok,
+    "control",
+  );
+  t.deepEqual(
+    signer.verifyNow(await base().setProtectedHeader({ alg: "HS256" }).setAudience("someone-else").sign(key)),
+    { ok: false, reason: "invalid" },
+  );
+  t.deepEqual(
+    signer.verifyNow(
+      await base()
+        .setProtectedHeader({ alg: "HS256" })
+        .setAudience("hypercast:socket")
+        .setNotBefore(now + 600)
+        .sign(key),
+    ),
+    { ok: false, reason: "invalid" },
+  );
+  const crit = await base()
+    .setProtectedHeader({ alg: "HS256", crit: ["b64"], b64: true })
+    .setAudience("hypercast:socket")
+    .sign(key)
+    .catch(() => undefined);
   if (crit !== undefined) t.deepEqual(signer.verifyNow(crit), { ok: false, reason: "invalid" });
-  const stringExp = await new SignJWT({ exp: String(now + 600) } as unknown as Record<string, unknown>).setSubject("42").setAudience("hypercast:socket").setProtectedHeader({ alg: "HS256" }).sign(key);
+  const stringExp = await new SignJWT({ exp: String(now + 600) } as unknown as Record<string, unknown>)
+    .setSubject("42")
+    .setAudience("hypercast:socket")
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(key);
   t.deepEqual(signer.verifyNow(stringExp), { ok: false, reason: "invalid" });
 });

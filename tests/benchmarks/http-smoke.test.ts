@@ -12,18 +12,33 @@ const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0
 
 test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target and its ratios", async (t) => {
   const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile("npx", args, { env: { ...process.env, DATABASE_URL }, timeout: 230_000 }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    );
-    child.stdin?.end();
-  });
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      const child = execFile(
+        "npx",
+        args,
+        { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+      );
+      child.stdin?.end();
+    },
+  );
   const output = `${stdout}\n${stderr}`;
   t.false(output.includes("BROKEN"), output);
   t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
   const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
-  for (const label of ["reference: Koa+knex+pg", "peer: NestJS+Fastify", "Hypercast v2 (default)", "Hypercast v1 (Accept v1)"]) {
-    t.regex(summary, new RegExp(`${label.replace(/[()+]/g, "\\$&")}\\s+[\\d,]+ `), `no summary row for ${label}: ${output}`);
+  for (const label of [
+    "reference: Koa+knex+pg",
+    "peer: NestJS+Fastify",
+    "Hypercast v2 (default)",
+    "Hypercast v1 (Accept v1)",
+  ]) {
+    t.regex(
+      summary,
+      new RegExp(`${label.replace(/[()+]/g, "\\$&")}\\s+[\\d,]+ `),
+      `no summary row for ${label}: ${output}`,
+    );
   }
   if (code === 0) t.regex(summary, /v2: req\/s [\d.]+x >= 0\.85x (PASS|FAIL)/, output);
   else t.regex(summary, /INVALID: the load generator used more than/, output);

@@ -7,8 +7,14 @@
 import { spawn } from "node:child_process";
 import test from "ava";
 
-function run(file: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function run(
+  file: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -25,7 +31,9 @@ test.serial("bench:ws --smoke measures Hypercast and raw uWS with hypercast-load
 });
 
 test.serial("bench:cluster --smoke measures two Hypercast nodes and a uWS+Redis reference, completely", async (t) => {
-  const r = await run("benchmarks/cluster.ts", { DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test" });
+  const r = await run("benchmarks/cluster.ts", {
+    DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
+  });
   t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
   t.regex(r.stdout, /Hypercast\s+uWS\+Redis\s+ratio/);
   t.regex(r.stdout, /completeness %\s+100\.000\s+100\.000/);

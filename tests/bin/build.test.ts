@@ -16,18 +16,31 @@ test("npm run build emits dist/, and node dist/lib/bin/cli.js serve answers /hea
   await promisify(execFile)("npm", ["run", "build"], { timeout: 240_000 });
   const dataDir = mkdtempSync(join(tmpdir(), "hypercast-build-"));
   const child = spawn(process.execPath, ["dist/lib/bin/cli.js", "serve"], {
-    env: { ...process.env, PORT: "0", SOCKET_PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10", DATABASE_URL: "", NODE_OPTIONS: "" },
+    env: {
+      ...process.env,
+      PORT: "0",
+      SOCKET_PORT: "0",
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "warn",
+      PASSWORD_HASH_COST: "10",
+      DATABASE_URL: "",
+      NODE_OPTIONS: "",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   try {
     let stdout = "";
-    await within(60_000, "the start banner", new Promise<void>((resolve) => {
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (stdout.includes("Hypercast socket")) resolve();
-      });
-    }));
+    await within(
+      60_000,
+      "the start banner",
+      new Promise<void>((resolve) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.includes("Hypercast socket")) resolve();
+        });
+      }),
+    );
     const url = /Hypercast API\s+(http:\S+)/.exec(stdout)?.[1];
     t.truthy(url, stdout);
     const res = await fetch(`${url}/health`);

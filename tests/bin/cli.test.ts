@@ -13,7 +13,6 @@ import test from "ava";
 import { openRaw } from "../realtime/raw.ts";
 import { startServe, within, type ServeProcess } from "../helpers/processes.ts";
 
-
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token !== undefined) headers["authorization"] = `Bearer ${token}`;
@@ -31,7 +30,8 @@ function slowPost(port: number, path: string, token: string, body: string) {
       const final = received.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, "");
       const head = final.indexOf("\r\n\r\n");
       const length = /content-length: (\d+)/i.exec(final)?.[1];
-      if (head >= 0 && length !== undefined && Buffer.byteLength(final.slice(head + 4)) >= Number(length)) resolve(final);
+      if (head >= 0 && length !== undefined && Buffer.byteLength(final.slice(head + 4)) >= Number(length))
+        resolve(final);
     });
     socket.on("error", reject);
     socket.on("close", () => reject(new Error(`closed before a full answer: ${JSON.stringify(received)}`)));
@@ -42,7 +42,11 @@ function slowPost(port: number, path: string, token: string, body: string) {
   );
   return {
     /** Resolves once the server has parsed the headers and asks for the body. */
-    parsed: within(15_000, "100 Continue", new Promise<void>((resolve) => socket.on("data", () => received.startsWith("HTTP/1.1 100") && resolve()))),
+    parsed: within(
+      15_000,
+      "100 Continue",
+      new Promise<void>((resolve) => socket.on("data", () => received.startsWith("HTTP/1.1 100") && resolve())),
+    ),
     sendBody: () => socket.write(body),
     answer: within(15_000, "the held request's answer", text),
     closed: new Promise<void>((resolve) => socket.on("close", () => resolve())),
@@ -69,7 +73,11 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
   const dataDir = mkdtempSync(join(tmpdir(), "hypercast-cli-"));
   let serve: ServeProcess | undefined;
   try {
-    serve = await startServe({ name: "cli", env: { DATA_DIR: dataDir, LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10", DATABASE_URL: "" }, startTimeoutMs: 60_000 });
+    serve = await startServe({
+      name: "cli",
+      env: { DATA_DIR: dataDir, LOG_LEVEL: "warn", PASSWORD_HASH_COST: "10", DATABASE_URL: "" },
+      startTimeoutMs: 60_000,
+    });
     const { port, socketPort } = serve;
     t.true(serve.output().includes(`Hypercast API     http://127.0.0.1:${port}`));
     t.true(serve.output().includes(`Hypercast socket  ws://127.0.0.1:${socketPort}/socket`));
@@ -90,13 +98,17 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
     let joins = 0;
     while (joins < 2) {
       const diff = await watcher.nextEvent("presence_diff");
-      for (const entry of Object.values(diff[4]["joins"] as Record<string, { metas: unknown[] }>)) joins += entry.metas.length;
+      for (const entry of Object.values(diff[4]["joins"] as Record<string, { metas: unknown[] }>))
+        joins += entry.metas.length;
     }
 
     const body = JSON.stringify({ name: "in flight at SIGTERM" });
     const inFlight = slowPost(port, "/rooms", session["token"] as string, body);
     let answered = false;
-    void inFlight.answer.then(() => (answered = true), () => {});
+    void inFlight.answer.then(
+      () => (answered = true),
+      () => {},
+    );
     await inFlight.parsed;
     serve.signal("SIGTERM");
     await within(15_000, "new connections refused", refused(port));
@@ -112,7 +124,11 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
 
     const diff = await watcher.nextEvent("presence_diff");
     const leaves = diff[4]["leaves"] as Record<string, { metas: unknown[] }>;
-    t.is(Object.values(leaves).reduce((n, entry) => n + entry.metas.length, 0), 2, "both sockets leave before the close");
+    t.is(
+      Object.values(leaves).reduce((n, entry) => n + entry.metas.length, 0),
+      2,
+      "both sockets leave before the close",
+    );
     t.is((await within(15_000, "close", watcher.closed)).code, 1012);
     t.is((await within(15_000, "close", leaver.closed)).code, 1012);
     t.is(await within(30_000, "exit", serve.exited), 0);

@@ -28,7 +28,11 @@ async function startTree(exitHow: "exit" | "SIGTERM"): Promise<{ child: ReturnTy
       console.log(JSON.stringify(descendants(process.pid)));
       ${exitHow === "exit" ? "setTimeout(() => process.exit(0), 50);" : "setInterval(() => {}, 1000);"}
     }, 300);`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--import", new URL("../helpers/reap-descendants.ts", import.meta.url).pathname, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--import", new URL("../helpers/reap-descendants.ts", import.meta.url).pathname, "-e", script],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const [line] = (await once(child.stdout!, "data")) as [Buffer];
   return { child, pids: JSON.parse(line.toString()) as number[] };
 }

@@ -22,7 +22,14 @@ import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
 import { migrate, openDatabase } from "../../lib/db/index.ts";
 import { testEnv } from "../helpers/deps.ts";
-import { startRedisServer, startServe, within, type OwnedRedis, type RedisServerOptions, type ServeProcess } from "../helpers/processes.ts";
+import {
+  startRedisServer,
+  startServe,
+  within,
+  type OwnedRedis,
+  type RedisServerOptions,
+  type ServeProcess,
+} from "../helpers/processes.ts";
 
 export { within };
 
@@ -40,7 +47,8 @@ export const WAIT_MS = 15_000;
  */
 export async function clusterUnavailable(): Promise<string | undefined> {
   const why = await missingService();
-  if (why !== undefined && process.env["CI"] === "true") throw new Error(`CI=true, so the cluster suite must run, but there is ${why}`);
+  if (why !== undefined && process.env["CI"] === "true")
+    throw new Error(`CI=true, so the cluster suite must run, but there is ${why}`);
   return why;
 }
 
@@ -106,7 +114,11 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(names: string[], env: Record<string, string> = {}, redisOptions: RedisServerOptions = {}): Promise<Cluster> {
+export async function startCluster(
+  names: string[],
+  env: Record<string, string> = {},
+  redisOptions: RedisServerOptions = {},
+): Promise<Cluster> {
   const redis = await startRedisServer(redisOptions);
   const schema = `hc_cluster_${randomBytes(5).toString("hex")}`;
   const dataDir = mkdtempSync(joinPath(tmpdir(), "hypercast-cluster-"));
@@ -189,20 +201,33 @@ async function register(node: Node, name: string): Promise<User> {
   const email = `${name}.${randomBytes(4).toString("hex")}@example.com`;
   const user = await post(`${node.api}/users`, { name, email, password: "correct horse battery" });
   const session = await post(`${node.api}/sessions`, { email, password: "correct horse battery" });
-  return { id: user["id"] as number, key: String(user["id"]), token: session["token"] as string, socketToken: session["socket_token"] as string };
+  return {
+    id: user["id"] as number,
+    key: String(user["id"]),
+    token: session["token"] as string,
+    socketToken: session["socket_token"] as string,
+  };
 }
 
 export async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (token !== undefined) headers["authorization"] = `Bearer ${token}`;
-  const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(WAIT_MS) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status >= 300) throw new Error(`POST ${url} → ${res.status} ${JSON.stringify(json)}`);
   return json;
 }
 
 export async function get(url: string, token?: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WAIT_MS) });
+  const res = await fetch(url, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
   return { status: res.status, text: await res.text() };
 }
 
@@ -220,20 +245,35 @@ async function joinRoom(node: Node, user: User, topic: string, payload: object):
   const messages: Client["messages"] = [];
   const closes: Client["closes"] = [];
   socket.onClose((event: { code: number }) => void closes.push({ at: performance.now(), code: event.code }));
-  await within(WAIT_MS, "socket open", new Promise<void>((resolve, reject) => {
-    socket.onOpen(() => resolve());
-    socket.onError((e: unknown) => reject(new Error(`socket error ${String(e)}`)));
-    socket.connect();
-  }));
+  await within(
+    WAIT_MS,
+    "socket open",
+    new Promise<void>((resolve, reject) => {
+      socket.onOpen(() => resolve());
+      socket.onError((e: unknown) => reject(new Error(`socket error ${String(e)}`)));
+      socket.connect();
+    }),
+  );
   const channel = socket.channel(topic, () => payload);
   const presence = new PhoenixPresence(channel);
   channel.on("presence_diff", (diff: Omit<Diff, "at">) => void diffs.push({ at: performance.now(), ...diff }));
   channel.on("presence_state", (state: Client["state"]) => void states.push({ at: performance.now(), state }));
-  channel.on("message:new", (message: { id: number; body: string }) => void messages.push({ at: performance.now(), payload: message }));
-  await within(WAIT_MS, `join ${topic} on ${node.name}`, new Promise<void>((resolve, reject) => {
-    channel.join().receive("ok", () => resolve()).receive("error", (r: unknown) => reject(new Error(`join refused: ${JSON.stringify(r)}`)));
-  }));
-  if ((payload as { presence?: boolean }).presence !== false) await until(`presence_state on ${node.name}`, () => states.length > 0);
+  channel.on(
+    "message:new",
+    (message: { id: number; body: string }) => void messages.push({ at: performance.now(), payload: message }),
+  );
+  await within(
+    WAIT_MS,
+    `join ${topic} on ${node.name}`,
+    new Promise<void>((resolve, reject) => {
+      channel
+        .join()
+        .receive("ok", () => resolve())
+        .receive("error", (r: unknown) => reject(new Error(`join refused: ${JSON.stringify(r)}`)));
+    }),
+  );
+  if ((payload as { presence?: boolean }).presence !== false)
+    await until(`presence_state on ${node.name}`, () => states.length > 0);
   return {
     node,
     user,
@@ -247,15 +287,22 @@ async function joinRoom(node: Node, user: User, topic: string, payload: object):
     states,
     messages,
     closes,
-    keys: () => Object.fromEntries(presence.list((key: string, p: { metas: unknown[] }) => [key, p.metas.length]) as Array<[string, number]>),
+    keys: () =>
+      Object.fromEntries(
+        presence.list((key: string, p: { metas: unknown[] }) => [key, p.metas.length]) as Array<[string, number]>,
+      ),
     push: (event, body) =>
-      within(WAIT_MS, `push ${event}`, new Promise((resolve, reject) => {
-        channel
-          .push(event, body, WAIT_MS)
-          .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
-          .receive("error", (response: Record<string, unknown>) => resolve({ status: "error", response }))
-          .receive("timeout", () => reject(new Error(`push ${event} timed out`)));
-      })),
+      within(
+        WAIT_MS,
+        `push ${event}`,
+        new Promise((resolve, reject) => {
+          channel
+            .push(event, body, WAIT_MS)
+            .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
+            .receive("error", (response: Record<string, unknown>) => resolve({ status: "error", response }))
+            .receive("timeout", () => reject(new Error(`push ${event} timed out`)));
+        }),
+      ),
     disconnect: () => socket.disconnect(),
   };
 }
@@ -263,7 +310,13 @@ async function joinRoom(node: Node, user: User, topic: string, payload: object):
 /** `redis-cli`-like: one command over a short-lived connection, the reply as text (arrays joined by newlines). */
 async function redisCli(port: number, args: string[]): Promise<string> {
   const { Redis } = await import("ioredis");
-  const redis = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis({
+    port,
+    host: "127.0.0.1",
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on("error", () => {});
   try {
     await redis.connect();
@@ -281,7 +334,13 @@ async function redisCli(port: number, args: string[]): Promise<string> {
  * PUBLISHes, and a node relays them in that order) has reached the observers. Then the markers
  * leave again and the observers are waited for until they no longer list the marker.
  */
-export async function presenceMarker(cluster: Cluster, topic: string, marker: User, observers: Client[], nodes: Node[]): Promise<void> {
+export async function presenceMarker(
+  cluster: Cluster,
+  topic: string,
+  marker: User,
+  observers: Client[],
+  nodes: Node[],
+): Promise<void> {
   const markers = await Promise.all(nodes.map((node) => cluster.join(node, marker, topic)));
   await until("every observer lists the markers", () => observers.every((x) => x.keys()[marker.key] === nodes.length));
   for (const m of markers) m.disconnect();
@@ -290,7 +349,9 @@ export async function presenceMarker(cluster: Cluster, topic: string, marker: Us
 
 /** Every presence ref mentioned by a diff's side. */
 export function refsOf(side: Diff["joins"], key?: string): string[] {
-  return Object.entries(side).flatMap(([k, p]) => (key === undefined || k === key ? p.metas.map((m) => m.phx_ref) : []));
+  return Object.entries(side).flatMap(([k, p]) =>
+    key === undefined || k === key ? p.metas.map((m) => m.phx_ref) : [],
+  );
 }
 
 /** Resolves with the elapsed ms once `check()` holds, polling every 5 ms; rejects after `ms`. */

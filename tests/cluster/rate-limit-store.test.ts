@@ -75,7 +75,14 @@ test("with REDIS_URL a burst spread over two app instances gets exactly the limi
   try {
     const [a, b] = [first(policy), second(policy)];
     const key = randomBytes(8).toString("hex");
-    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).consume(key).then(() => true, () => false)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? a : b).consume(key).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
     t.is(outcomes.filter(Boolean).length, policy.points);
     t.is((await a.get(key))?.consumedPoints, 40, "every attempt was counted in Redis, none in memory");
   } finally {

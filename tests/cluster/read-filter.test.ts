@@ -37,6 +37,9 @@ if (why !== undefined) {
     t.false(b!.key in E.state, "the new joiner's presence_state has no ghost of bob");
     t.true(a!.key in E.state, "live presences are still there");
     const fields = await c.redisCommand("HKEYS", `rt:hypercast:p:${topic}`);
-    t.true(fields.split("\n").some((f) => f.startsWith("n2:")), "bob's entry is still stored: the filtering happened at read time");
+    t.true(
+      fields.split("\n").some((f) => f.startsWith("n2:")),
+      "bob's entry is still stored: the filtering happened at read time",
+    );
   });
 }

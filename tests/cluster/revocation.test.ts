@@ -8,7 +8,18 @@
  */
 import test, { type ExecutionContext } from "ava";
 import WebSocket from "ws";
-import { clusterUnavailable, post, startCluster, TIMINGS, until, within, WAIT_MS, type Cluster, type Node, type User } from "./harness.ts";
+import {
+  clusterUnavailable,
+  post,
+  startCluster,
+  TIMINGS,
+  until,
+  within,
+  WAIT_MS,
+  type Cluster,
+  type Node,
+  type User,
+} from "./harness.ts";
 
 const why = await clusterUnavailable();
 const LIMIT = 4;
@@ -24,29 +35,42 @@ test.after.always(async () => {
 
 if (why !== undefined) test.skip(`cluster revocation, removal and socket quota (skipped: ${why})`, () => {});
 // Without a cluster the cases are not registered at all; the one skipped test above says why.
-const serial: (title: string, run: (t: ExecutionContext) => Promise<void>) => void = why === undefined ? (title, run) => test.serial(title, run) : () => {};
+const serial: (title: string, run: (t: ExecutionContext) => Promise<void>) => void =
+  why === undefined ? (title, run) => test.serial(title, run) : () => {};
 
 async function request(method: string, url: string, token: string): Promise<number> {
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(WAIT_MS) });
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
   await res.arrayBuffer();
   return res.status;
 }
 
-const socketUrl = (node: Node, token: string) => `ws://127.0.0.1:${node.socketPort}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`;
+const socketUrl = (node: Node, token: string) =>
+  `ws://127.0.0.1:${node.socketPort}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`;
 
 /** 101 with the socket kept open, or the refusal status. */
-function upgrade(node: Node, token: string): Promise<{ node: Node; status: number; ws?: WebSocket; closed?: Promise<number> }> {
-  return within(WAIT_MS, "upgrade", new Promise((resolve) => {
-    const ws = new WebSocket(socketUrl(node, token), { perMessageDeflate: false });
-    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
-    ws.once("open", () => resolve({ node, status: 101, ws, closed }));
-    ws.once("unexpected-response", (_req, res) => {
-      resolve({ node, status: res.statusCode ?? 0 });
-      res.resume();
-      ws.terminate();
-    });
-    ws.once("error", () => resolve({ node, status: -1 }));
-  }));
+function upgrade(
+  node: Node,
+  token: string,
+): Promise<{ node: Node; status: number; ws?: WebSocket; closed?: Promise<number> }> {
+  return within(
+    WAIT_MS,
+    "upgrade",
+    new Promise((resolve) => {
+      const ws = new WebSocket(socketUrl(node, token), { perMessageDeflate: false });
+      const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+      ws.once("open", () => resolve({ node, status: 101, ws, closed }));
+      ws.once("unexpected-response", (_req, res) => {
+        resolve({ node, status: res.statusCode ?? 0 });
+        res.resume();
+        ws.terminate();
+      });
+      ws.once("error", () => resolve({ node, status: -1 }));
+    }),
+  );
 }
 
 async function privateRoom(c: Cluster, owner: User, member: User): Promise<string> {
@@ -55,75 +79,104 @@ async function privateRoom(c: Cluster, owner: User, member: User): Promise<strin
   return `room:${room["id"] as number}`;
 }
 
-serial("a member removed on n1 gets phx_close {reason: removed} on n2, leaves presence on every node, and cannot rejoin there", async (t) => {
-  const c = cluster!;
-  const [alice, bob] = await Promise.all([c.user("alice"), c.user("bob")]);
-  const topic = await privateRoom(c, alice, bob);
-  const watcher = await c.join(c.node("n3"), alice, topic);
-  const victim = await c.join(c.node("n2"), bob, topic); // n2 now holds an `ok` join decision for a second
-  await until("n3 lists bob", () => String(bob.id) in watcher.keys());
-  const closes: Array<{ at: number; payload: unknown }> = [];
-  victim.channel.on("phx_close", (payload: unknown) => void closes.push({ at: performance.now(), payload }));
+serial(
+  "a member removed on n1 gets phx_close {reason: removed} on n2, leaves presence on every node, and cannot rejoin there",
+  async (t) => {
+    const c = cluster!;
+    const [alice, bob] = await Promise.all([c.user("alice"), c.user("bob")]);
+    const topic = await privateRoom(c, alice, bob);
+    const watcher = await c.join(c.node("n3"), alice, topic);
+    const victim = await c.join(c.node("n2"), bob, topic); // n2 now holds an `ok` join decision for a second
+    await until("n3 lists bob", () => String(bob.id) in watcher.keys());
+    const closes: Array<{ at: number; payload: unknown }> = [];
+    victim.channel.on("phx_close", (payload: unknown) => void closes.push({ at: performance.now(), payload }));
 
-  const sent = performance.now();
-  t.is(await request("DELETE", `${c.node("n1").api}/rooms/${topic.slice(5)}/members/${bob.id}`, alice.token), 204);
-  await until("phx_close on n2", () => closes.length > 0);
-  t.deepEqual(closes[0]!.payload, { reason: "removed" });
-  // At once, while n2's cached `ok` for bob (from his join just before) would still be fresh.
-  const rejoin = victim.socket.channel(topic, {});
-  const refused = await within(WAIT_MS, "rejoin", new Promise<unknown>((resolve) => {
-    rejoin.join().receive("ok", () => resolve("ok")).receive("error", (r: unknown) => resolve(r));
-  }));
-  rejoin.leave();
-  t.deepEqual(refused, { reason: "unauthorized" });
-  t.log(`phx_close reached n2 ${Math.round(closes[0]!.at - sent)} ms after the DELETE was sent; the rejoin was refused ${Math.round(performance.now() - sent)} ms after it`);
-  await until("bob leaves presence on n3", () => !(String(bob.id) in watcher.keys()));
+    const sent = performance.now();
+    t.is(await request("DELETE", `${c.node("n1").api}/rooms/${topic.slice(5)}/members/${bob.id}`, alice.token), 204);
+    await until("phx_close on n2", () => closes.length > 0);
+    t.deepEqual(closes[0]!.payload, { reason: "removed" });
+    // At once, while n2's cached `ok` for bob (from his join just before) would still be fresh.
+    const rejoin = victim.socket.channel(topic, {});
+    const refused = await within(
+      WAIT_MS,
+      "rejoin",
+      new Promise<unknown>((resolve) => {
+        rejoin
+          .join()
+          .receive("ok", () => resolve("ok"))
+          .receive("error", (r: unknown) => resolve(r));
+      }),
+    );
+    rejoin.leave();
+    t.deepEqual(refused, { reason: "unauthorized" });
+    t.log(
+      `phx_close reached n2 ${Math.round(closes[0]!.at - sent)} ms after the DELETE was sent; the rejoin was refused ${Math.round(performance.now() - sent)} ms after it`,
+    );
+    await until("bob leaves presence on n3", () => !(String(bob.id) in watcher.keys()));
 
-  const seen = victim.messages.length;
-  t.is((await watcher.push("message:new", { body: "bob cannot read this" })).status, "ok");
-  await until("alice's own copy", () => watcher.messages.some((m) => m.payload.body === "bob cannot read this"));
-  t.is(victim.messages.length, seen, "nothing more from the room");
-});
+    const seen = victim.messages.length;
+    t.is((await watcher.push("message:new", { body: "bob cannot read this" })).status, "ok");
+    await until("alice's own copy", () => watcher.messages.some((m) => m.payload.body === "bob cannot read this"));
+    t.is(victim.messages.length, seen, "nothing more from the room");
+  },
+);
 
-serial("a log-out on n1 closes the session's sockets on n2 and n3 with 4401; its token gets 403 on every node", async (t) => {
-  const c = cluster!;
-  const dave = await c.user("dave");
-  const sockets = await Promise.all([upgrade(c.node("n2"), dave.socketToken), upgrade(c.node("n3"), dave.socketToken)]);
-  t.deepEqual(sockets.map((s) => s.status), [101, 101]);
-  const sent = performance.now();
-  t.is(await request("DELETE", `${c.node("n1").api}/sessions`, dave.token), 204);
-  t.deepEqual(await within(WAIT_MS, "closes", Promise.all(sockets.map((s) => s.closed!))), [4401, 4401]);
-  t.log(`both sockets closed ${Math.round(performance.now() - sent)} ms after the DELETE was sent`);
-  const again = await Promise.all(c.nodes.map((node) => upgrade(node, dave.socketToken)));
-  t.deepEqual(again.map((r) => r.status), [403, 403, 403]);
-});
+serial(
+  "a log-out on n1 closes the session's sockets on n2 and n3 with 4401; its token gets 403 on every node",
+  async (t) => {
+    const c = cluster!;
+    const dave = await c.user("dave");
+    const sockets = await Promise.all([
+      upgrade(c.node("n2"), dave.socketToken),
+      upgrade(c.node("n3"), dave.socketToken),
+    ]);
+    t.deepEqual(
+      sockets.map((s) => s.status),
+      [101, 101],
+    );
+    const sent = performance.now();
+    t.is(await request("DELETE", `${c.node("n1").api}/sessions`, dave.token), 204);
+    t.deepEqual(await within(WAIT_MS, "closes", Promise.all(sockets.map((s) => s.closed!))), [4401, 4401]);
+    t.log(`both sockets closed ${Math.round(performance.now() - sent)} ms after the DELETE was sent`);
+    const again = await Promise.all(c.nodes.map((node) => upgrade(node, dave.socketToken)));
+    t.deepEqual(
+      again.map((r) => r.status),
+      [403, 403, 403],
+    );
+  },
+);
 
-serial("SOCKETS_PER_USER across the cluster: 12 concurrent upgrades over three nodes, exactly the limit open; a dead node's slots free up one lease later", async (t) => {
-  const c = cluster!;
-  const erin = await c.user("erin");
-  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => upgrade(c.nodes[i % 3]!, erin.socketToken)));
-  const open = results.filter((r) => r.status === 101);
-  t.is(open.length, LIMIT);
-  t.is(results.filter((r) => r.status === 429).length, 12 - LIMIT);
+serial(
+  "SOCKETS_PER_USER across the cluster: 12 concurrent upgrades over three nodes, exactly the limit open; a dead node's slots free up one lease later",
+  async (t) => {
+    const c = cluster!;
+    const erin = await c.user("erin");
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => upgrade(c.nodes[i % 3]!, erin.socketToken)));
+    const open = results.filter((r) => r.status === 101);
+    t.is(open.length, LIMIT);
+    t.is(results.filter((r) => r.status === 429).length, 12 - LIMIT);
 
-  // Kill the node holding the most of them (SIGKILL: no goodbye); its slots free once its lease lapses.
-  const counts = c.nodes.map((node) => open.filter((r) => r.node === node).length);
-  const victim = c.nodes[counts.indexOf(Math.max(...counts))]!;
-  const held = Math.max(...counts);
-  const survivor = c.nodes.find((n) => n !== victim)!;
-  t.is((await upgrade(survivor, erin.socketToken)).status, 429, "full before the kill");
-  victim.signal("SIGKILL");
-  await victim.exited;
-  const killed = performance.now();
-  const reopened: WebSocket[] = [];
-  for (let deadline = performance.now() + WAIT_MS; reopened.length < held && performance.now() < deadline; ) {
-    const r = await upgrade(survivor, erin.socketToken);
-    if (r.status === 101) reopened.push(r.ws!);
-    else await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  t.is(reopened.length, held);
-  t.log(`${held} slots of the killed node free again ${Math.round(performance.now() - killed)} ms after its death (lease ${TIMINGS.leaseMs} ms)`);
-  t.is((await upgrade(survivor, erin.socketToken)).status, 429, "and not one more");
-  for (const r of [...open, ...results]) r.ws?.terminate();
-  for (const ws of reopened) ws.terminate();
-});
+    // Kill the node holding the most of them (SIGKILL: no goodbye); its slots free once its lease lapses.
+    const counts = c.nodes.map((node) => open.filter((r) => r.node === node).length);
+    const victim = c.nodes[counts.indexOf(Math.max(...counts))]!;
+    const held = Math.max(...counts);
+    const survivor = c.nodes.find((n) => n !== victim)!;
+    t.is((await upgrade(survivor, erin.socketToken)).status, 429, "full before the kill");
+    victim.signal("SIGKILL");
+    await victim.exited;
+    const killed = performance.now();
+    const reopened: WebSocket[] = [];
+    for (let deadline = performance.now() + WAIT_MS; reopened.length < held && performance.now() < deadline;) {
+      const r = await upgrade(survivor, erin.socketToken);
+      if (r.status === 101) reopened.push(r.ws!);
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    t.is(reopened.length, held);
+    t.log(
+      `${held} slots of the killed node free again ${Math.round(performance.now() - killed)} ms after its death (lease ${TIMINGS.leaseMs} ms)`,
+    );
+    t.is((await upgrade(survivor, erin.socketToken)).status, 429, "and not one more");
+    for (const r of [...open, ...results]) r.ws?.terminate();
+    for (const ws of reopened) ws.terminate();
+  },
+);

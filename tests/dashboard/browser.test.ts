@@ -22,7 +22,10 @@ const browserTest = missing === undefined ? test.serial : test.skip;
 
 test.before(async () => {
   if (missing !== undefined) return;
-  server = await startTestServer({ ADMIN_EMAILS: `someone@example.com, ${OPERATOR.toUpperCase()}`, DASHBOARD_INTERVAL_MS: "200" });
+  server = await startTestServer({
+    ADMIN_EMAILS: `someone@example.com, ${OPERATOR.toUpperCase()}`,
+    DASHBOARD_INTERVAL_MS: "200",
+  });
   browser = await launchChromium();
 });
 
@@ -41,7 +44,8 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.context.newPage();
   const problems: string[] = [];
   page.on("console", (message) => {
-    if (message.type() === "error" || /Content[- ]Security[- ]Policy/i.test(message.text())) problems.push(message.text());
+    if (message.type() === "error" || /Content[- ]Security[- ]Policy/i.test(message.text()))
+      problems.push(message.text());
   });
   page.on("pageerror", (error) => problems.push(String(error)));
   const res = await page.goto(`${server.url}/dashboard`);
@@ -65,14 +69,20 @@ type PageGlobals = { document: { querySelector(selector: string): { textContent:
 /** Waits until the figure's text matches (a function run in the page: the page's CSP allows no string eval). */
 async function waitForMetric(page: Page, name: string, pattern: RegExp): Promise<void> {
   await page.waitForFunction(
-    ([selector, source]) => new RegExp(source).test((globalThis as unknown as PageGlobals).document.querySelector(selector)?.textContent ?? ""),
+    ([selector, source]) =>
+      new RegExp(source).test(
+        (globalThis as unknown as PageGlobals).document.querySelector(selector)?.textContent ?? "",
+      ),
     [`[data-metric="${name}"]`, pattern.source] as const,
     { timeout: WAIT_MS },
   );
 }
 
 async function openSocket(token: string): Promise<Socket> {
-  const socket = new Socket(server.server.socketUrl, { transport: WebSocket, params: { token } } as ConstructorParameters<typeof Socket>[1]);
+  const socket = new Socket(server.server.socketUrl, {
+    transport: WebSocket,
+    params: { token },
+  } as ConstructorParameters<typeof Socket>[1]);
   await new Promise<void>((resolve, reject) => {
     socket.onOpen(() => resolve());
     socket.onError(() => reject(new Error("test socket failed to open")));
@@ -83,56 +93,72 @@ async function openSocket(token: string): Promise<Socket> {
 
 const browserTitle = missing === undefined ? "" : ` (skipped: ${missing})`;
 
-browserTest(`a non-operator who logs in is refused: no figures shown, the session is revoked again${browserTitle}`, async (t) => {
-  const email = `user-${randomBytes(4).toString("hex")}@example.com`;
-  await register(email);
-  const { page, problems } = await openPage();
-  const logout = page.waitForResponse((r) => r.request().method() === "DELETE" && new URL(r.url()).pathname === "/sessions", { timeout: WAIT_MS });
-  await logIn(page, email);
-  await page.waitForSelector('#status[data-state="refused"]', { timeout: WAIT_MS });
-  t.is((await logout).status(), 204, "the page revoked the session it had opened");
-  t.true(await page.isHidden("#dashboard"));
-  t.false(await page.isHidden("#login"));
-  t.regex((await page.textContent("#login-error")) ?? "", /not an operator/);
-  t.is(await metric(page, "sockets"), "–", "no figure was ever filled in");
-  t.deepEqual(problems.filter((p) => !/401|403/.test(p)), []);
-  await page.close();
-});
+browserTest(
+  `a non-operator who logs in is refused: no figures shown, the session is revoked again${browserTitle}`,
+  async (t) => {
+    const email = `user-${randomBytes(4).toString("hex")}@example.com`;
+    await register(email);
+    const { page, problems } = await openPage();
+    const logout = page.waitForResponse(
+      (r) => r.request().method() === "DELETE" && new URL(r.url()).pathname === "/sessions",
+      { timeout: WAIT_MS },
+    );
+    await logIn(page, email);
+    await page.waitForSelector('#status[data-state="refused"]', { timeout: WAIT_MS });
+    t.is((await logout).status(), 204, "the page revoked the session it had opened");
+    t.true(await page.isHidden("#dashboard"));
+    t.false(await page.isHidden("#login"));
+    t.regex((await page.textContent("#login-error")) ?? "", /not an operator/);
+    t.is(await metric(page, "sockets"), "–", "no figure was ever filled in");
+    t.deepEqual(
+      problems.filter((p) => !/401|403/.test(p)),
+      [],
+    );
+    await page.close();
+  },
+);
 
-browserTest(`an operator logs in, the charts draw, and [data-metric=sockets] follows sockets joining and leaving${browserTitle}`, async (t) => {
-  await register(OPERATOR);
-  const { page, problems } = await openPage();
-  await logIn(page, OPERATOR);
-  await page.waitForSelector('#status[data-state="live"]', { timeout: WAIT_MS });
-  t.false(await page.isHidden("#dashboard"));
-  t.true(await page.isHidden("#login"), "the log-in form is gone");
-  // The tokens live in the page's memory only: no cookie, nothing stored.
-  t.deepEqual(await page.context().cookies(), []);
-  t.deepEqual(await page.evaluate(() => {
-    const g = globalThis as unknown as { localStorage: { length: number }; sessionStorage: { length: number } };
-    return [g.localStorage.length, g.sessionStorage.length];
-  }), [0, 0]);
-  // uPlot draws into a canvas in each chart box once data arrives.
-  for (const chart of ["http", "sockets", "realtime", "cpu"]) {
-    await page.waitForSelector(`[data-chart="${chart}"] canvas`, { timeout: WAIT_MS });
-  }
-  // The history pushed on join may end before the page's own socket opened; the first live snapshot counts it.
-  await waitForMetric(page, "sockets", /^[1-9]\d*$/);
-  const before = Number(await metric(page, "sockets"));
+browserTest(
+  `an operator logs in, the charts draw, and [data-metric=sockets] follows sockets joining and leaving${browserTitle}`,
+  async (t) => {
+    await register(OPERATOR);
+    const { page, problems } = await openPage();
+    await logIn(page, OPERATOR);
+    await page.waitForSelector('#status[data-state="live"]', { timeout: WAIT_MS });
+    t.false(await page.isHidden("#dashboard"));
+    t.true(await page.isHidden("#login"), "the log-in form is gone");
+    // The tokens live in the page's memory only: no cookie, nothing stored.
+    t.deepEqual(await page.context().cookies(), []);
+    t.deepEqual(
+      await page.evaluate(() => {
+        const g = globalThis as unknown as { localStorage: { length: number }; sessionStorage: { length: number } };
+        return [g.localStorage.length, g.sessionStorage.length];
+      }),
+      [0, 0],
+    );
+    // uPlot draws into a canvas in each chart box once data arrives.
+    for (const chart of ["http", "sockets", "realtime", "cpu"]) {
+      await page.waitForSelector(`[data-chart="${chart}"] canvas`, { timeout: WAIT_MS });
+    }
+    // The history pushed on join may end before the page's own socket opened; the first live snapshot counts it.
+    await waitForMetric(page, "sockets", /^[1-9]\d*$/);
+    const before = Number(await metric(page, "sockets"));
 
-  const user = await server.signUp("watcher");
-  const sockets = await Promise.all([1, 2, 3].map(() => openSocket(user.socketToken)));
-  await waitForMetric(page, "sockets", new RegExp(`^${before + 3}$`));
-  for (const socket of sockets) socket.disconnect();
-  await waitForMetric(page, "sockets", new RegExp(`^${before}$`));
+    const user = await server.signUp("watcher");
+    const sockets = await Promise.all([1, 2, 3].map(() => openSocket(user.socketToken)));
+    await waitForMetric(page, "sockets", new RegExp(`^${before + 3}$`));
+    for (const socket of sockets) socket.disconnect();
+    await waitForMetric(page, "sockets", new RegExp(`^${before}$`));
 
-  // The figures the contract names are all filled in; HTTP traffic shows up by version.
-  for (const name of ["http_rps", "joins_per_s", "deliveries_per_s", "nodes", "redis"]) t.not(await metric(page, name), "–", name);
-  t.is(await metric(page, "nodes"), "1");
-  t.is(await page.locator("#nodes tbody tr").count(), 1);
-  t.deepEqual(problems, [], "no console error and no CSP violation");
+    // The figures the contract names are all filled in; HTTP traffic shows up by version.
+    for (const name of ["http_rps", "joins_per_s", "deliveries_per_s", "nodes", "redis"])
+      t.not(await metric(page, name), "–", name);
+    t.is(await metric(page, "nodes"), "1");
+    t.is(await page.locator("#nodes tbody tr").count(), 1);
+    t.deepEqual(problems, [], "no console error and no CSP violation");
 
-  const screenshot = process.env["DASHBOARD_SCREENSHOT"];
-  if (screenshot !== undefined) await page.screenshot({ path: screenshot, fullPage: true });
-  await page.close();
-});
+    const screenshot = process.env["DASHBOARD_SCREENSHOT"];
+    if (screenshot !== undefined) await page.screenshot({ path: screenshot, fullPage: true });
+    await page.close();
+  },
+);

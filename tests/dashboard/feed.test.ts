@@ -4,7 +4,12 @@
  * PubSub nodes of the shared Redis, each hearing the other's snapshots.
  */
 import test from "ava";
-import { createDashboardFeed, DASHBOARD_TOPIC, type DashboardFeed, type DashboardFeedOptions } from "../../lib/dashboard/feed.ts";
+import {
+  createDashboardFeed,
+  DASHBOARD_TOPIC,
+  type DashboardFeed,
+  type DashboardFeedOptions,
+} from "../../lib/dashboard/feed.ts";
 import type { NodeSnapshot } from "../../lib/dashboard/snapshot.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type RedisPubSub } from "../../lib/pubsub/redis.ts";
@@ -35,7 +40,11 @@ test("a tick publishes this node's snapshot on the PubSub: figures from telemetr
   pubsub.subscribe(DASHBOARD_TOPIC, (m) => received.push(m.payload as NodeSnapshot));
   const feed = feedOf({ telemetry, pubsub, db: deps.db, nodeName: "web-1", intervalMs: 60_000 });
   telemetry.emit("socket.open", {}, { api_version: 1, user_id: 5 });
-  telemetry.emit("http.request.stop", { duration_ms: 2 }, { request_id: "r", method: "GET", path: "/v1/users", route: "/users", status: 200, api_version: 1, user_id: 5 });
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: 2 },
+    { request_id: "r", method: "GET", path: "/v1/users", route: "/users", status: 200, api_version: 1, user_id: 5 },
+  );
   await deps.db.raw("select 1");
   const snapshot = feed.tick();
   t.is(received.length, 1);
@@ -58,7 +67,10 @@ test("history keeps every tick of the node, newest last, with the tables only on
   const [points] = Object.values(history.nodes);
   t.is(points?.length, 3);
   t.is(history.interval_ms, 60_000);
-  t.deepEqual(points!.slice(0, 2).map((p) => p.callers), [[], []]);
+  t.deepEqual(
+    points!.slice(0, 2).map((p) => p.callers),
+    [[], []],
+  );
   t.is(points![2]!.callers.length, 1, "the newest keeps its callers table");
 });
 
@@ -77,9 +89,15 @@ test("clustered: each node hears the others' snapshots through Redis and keeps t
   const prefix = uniquePrefix("dashboard");
   const nodes: RedisPubSub[] = [];
   t.teardown(async () => void (await Promise.all(nodes.map((n) => n.close()))));
-  for (const name of ["a", "b"]) nodes.push(await createRedisPubSub({ url: SHARED_REDIS_URL, prefix, name, lingerMs: 0 }));
+  for (const name of ["a", "b"])
+    nodes.push(await createRedisPubSub({ url: SHARED_REDIS_URL, prefix, name, lingerMs: 0 }));
   const [a, b] = nodes.map((pubsub) =>
-    feedOf({ telemetry: createTelemetry(), pubsub, cluster: { nodeId: pubsub.nodeId, redis: () => "ok" }, intervalMs: 60_000 }),
+    feedOf({
+      telemetry: createTelemetry(),
+      pubsub,
+      cluster: { nodeId: pubsub.nodeId, redis: () => "ok" },
+      intervalMs: 60_000,
+    }),
   );
   await Promise.all(nodes.map((n) => n.synced()));
   a!.tick();
@@ -92,7 +110,12 @@ test("clustered: each node hears the others' snapshots through Redis and keeps t
 });
 
 test("the history pushed on join stays small: thinned evenly to maxHistoryPoints, keeping the newest", (t) => {
-  const feed = feedOf({ telemetry: createTelemetry(), pubsub: createLocalPubSub(), intervalMs: 60_000, maxHistoryPoints: 10 });
+  const feed = feedOf({
+    telemetry: createTelemetry(),
+    pubsub: createLocalPubSub(),
+    intervalMs: 60_000,
+    maxHistoryPoints: 10,
+  });
   const ticks = Array.from({ length: 35 }, () => feed.tick());
   const [points] = Object.values(feed.history().nodes);
   t.is(points?.length, 10);

@@ -32,7 +32,13 @@ export const MODES: readonly Mode[] = [
 export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** A request in the given mode: the prefix goes on the path, or the vendor type into `Accept`. */
-export function call(app: TestServer, mode: Mode, method: string, path: string, options: RequestOptions = {}): Promise<TestResponse> {
+export function call(
+  app: TestServer,
+  mode: Mode,
+  method: string,
+  path: string,
+  options: RequestOptions = {},
+): Promise<TestResponse> {
   const accept = mode.prefix === "" ? mediaType(mode.version) : options.accept;
   return app.request(method, `${mode.prefix}${path}`, { ...options, ...(accept === undefined ? {} : { accept }) });
 }
@@ -67,10 +73,19 @@ export function parseLinkHeader(header: string | null): LinkValue[] {
  * Status, `Content-Type`, `Vary: Accept`, and for v1 the deprecation headers with a
  * successor-version link to `path` (the unprefixed request path, query included) in v2.
  */
-export function assertVersioned(t: ExecutionContext, res: TestResponse, mode: Mode, status: number, path: string): void {
+export function assertVersioned(
+  t: ExecutionContext,
+  res: TestResponse,
+  mode: Mode,
+  status: number,
+  path: string,
+): void {
   t.is(res.status, status, res.text);
   if (status !== 204) t.is(res.headers.get("content-type"), `${mediaType(mode.version)}; charset=utf-8`);
-  t.true((res.headers.get("vary") ?? "").split(/\s*,\s*/).some((v) => v.toLowerCase() === "accept"), "Vary: Accept");
+  t.true(
+    (res.headers.get("vary") ?? "").split(/\s*,\s*/).some((v) => v.toLowerCase() === "accept"),
+    "Vary: Accept",
+  );
   const successors = parseLinkHeader(res.headers.get("link")).filter((l) => l.rel === "successor-version");
   if (mode.version === 1) {
     t.regex(res.headers.get("deprecation") ?? "", /^@\d+$/);
@@ -110,7 +125,13 @@ export function assertLinks(t: ExecutionContext, resource: Record<string, unknow
   t.truthy(links, "a resource has _links");
   t.truthy(links?.["self"] ?? links?.["user"], "a resource links to itself (credentials link to their user)");
   for (const [rel, link] of Object.entries(links ?? {})) {
-    t.deepEqual(Object.keys(link).filter((k) => k !== "templated").sort(), ["href", "type"], `link ${rel}`);
+    t.deepEqual(
+      Object.keys(link)
+        .filter((k) => k !== "templated")
+        .sort(),
+      ["href", "type"],
+      `link ${rel}`,
+    );
     t.is(link.type, mediaType(mode.version), `link ${rel} type`);
     if (link.href.startsWith("/")) {
       if (mode.prefix === "") t.notRegex(link.href, /^\/v\d+\//, `link ${rel} has no prefix`);

@@ -18,7 +18,10 @@ export const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 /** Why browser tests cannot run here, or undefined when they can (CI never skips: the test fails instead). */
 export function browserMissing(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
-  if (process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium; install it with apt-get install -y chromium`);
+  if (process.env["CI"] === "true")
+    throw new Error(
+      `${CHROMIUM} is missing: .ci/run installs Debian's chromium; install it with apt-get install -y chromium`,
+    );
   return `${CHROMIUM} is missing (apt-get install -y chromium)`;
 }
 

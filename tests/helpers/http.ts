@@ -33,13 +33,19 @@ export interface TestServer {
   url: string;
   request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
   /** Registers a user and logs in; returns the user's id, bearer token and socket token. */
-  signUp(name?: string, extra?: Record<string, unknown>): Promise<{ id: number; token: string; socketToken: string; email: string }>;
+  signUp(
+    name?: string,
+    extra?: Record<string, unknown>,
+  ): Promise<{ id: number; token: string; socketToken: string; email: string }>;
   stop(): Promise<void>;
 }
 
 let counter = 0;
 
-export async function startTestServer(overrides: Record<string, string> = {}, options: TestDepsOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, string> = {},
+  options: TestDepsOptions = {},
+): Promise<TestServer> {
   const deps = await createTestDeps(testConfig(overrides), options);
   const server = await startServer(deps, { host: "127.0.0.1", port: 0, socketPort: 0 });
   const url = server.httpUrl;
@@ -61,7 +67,12 @@ export async function startTestServer(overrides: Record<string, string> = {}, op
     const res = await fetch(`${url}${path}`, { method, headers, body });
     const text = await res.text();
     const type = res.headers.get("content-type") ?? "";
-    return { status: res.status, headers: res.headers, text, body: /json/.test(type) && text !== "" ? JSON.parse(text) : text };
+    return {
+      status: res.status,
+      headers: res.headers,
+      text,
+      body: /json/.test(type) && text !== "" ? JSON.parse(text) : text,
+    };
   }
 
   async function signUp(name = "user", extra: Record<string, unknown> = {}) {
@@ -71,7 +82,12 @@ export async function startTestServer(overrides: Record<string, string> = {}, op
     if (created.status !== 201) throw new Error(`sign-up failed: ${created.status} ${created.text}`);
     const session = await request("POST", "/sessions", { json: { email, password } });
     if (session.status !== 201) throw new Error(`log-in failed: ${session.status} ${session.text}`);
-    return { id: created.body.id as number, token: session.body.token as string, socketToken: session.body.socket_token as string, email };
+    return {
+      id: created.body.id as number,
+      token: session.body.token as string,
+      socketToken: session.body.socket_token as string,
+      email,
+    };
   }
 
   return {

@@ -53,7 +53,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     const type = req.headers["content-type"] ?? "";
     try {
       if (req.method !== "POST" || req.url !== "/v1/traces") throw new Error(`unexpected ${req.method} ${req.url}`);
-      const decoded = type.startsWith("application/x-protobuf") ? decodeProtobuf(body) : type.startsWith("application/json") ? decodeJson(body) : undefined;
+      const decoded = type.startsWith("application/x-protobuf")
+        ? decodeProtobuf(body)
+        : type.startsWith("application/json")
+          ? decodeJson(body)
+          : undefined;
       if (decoded === undefined) throw new Error(`unexpected content-type ${type}`);
       for (const span of decoded) spans.push({ ...span, contentType: type });
       res.writeHead(200, { "content-type": type }).end(type.startsWith("application/json") ? "{}" : "");
@@ -79,7 +83,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         };
         const timer = setTimeout(() => {
           waiters.delete(wake);
-          reject(new Error(`timed out after ${ms} ms waiting for ${what}; received ${spans.length} spans: ${spans.map((s) => s.name).join(", ")}; errors: ${errors.join("; ")}`));
+          reject(
+            new Error(
+              `timed out after ${ms} ms waiting for ${what}; received ${spans.length} spans: ${spans.map((s) => s.name).join(", ")}; errors: ${errors.join("; ")}`,
+            ),
+          );
         }, ms);
         waiters.add(wake);
         wake();
@@ -204,7 +212,10 @@ function fields(buf: Buffer): Field[] {
   return out;
 }
 
-const each = (buf: Buffer, no: number): Buffer[] => fields(buf).filter((f) => f.no === no).map((f) => f.bytes);
+const each = (buf: Buffer, no: number): Buffer[] =>
+  fields(buf)
+    .filter((f) => f.no === no)
+    .map((f) => f.bytes);
 const first = (buf: Buffer, no: number): Field | undefined => fields(buf).find((f) => f.no === no);
 
 function decodeProtobuf(body: Buffer): Decoded[] {
@@ -222,7 +233,10 @@ function decodeProtobuf(body: Buffer): Decoded[] {
           name: first(s, 5)?.bytes.toString() ?? "",
           kind: Number(first(s, 6)?.varint ?? 0n),
           attributes: protoAttributes(each(s, 9)),
-          links: each(s, 13).map((l) => ({ traceId: first(l, 1)?.bytes.toString("hex") ?? "", spanId: first(l, 2)?.bytes.toString("hex") ?? "" })),
+          links: each(s, 13).map((l) => ({
+            traceId: first(l, 1)?.bytes.toString("hex") ?? "",
+            spanId: first(l, 2)?.bytes.toString("hex") ?? "",
+          })),
           statusCode: status === undefined ? 0 : Number(first(status, 3)?.varint ?? 0n),
           resource,
         });

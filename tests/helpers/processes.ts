@@ -28,13 +28,20 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
 
 /** Polls `probe` every `everyMs` until it returns something other than undefined or false; throws after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000, what = "condition", everyMs = 20): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5000,
+  what = "condition",
+  everyMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -86,10 +93,21 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const port = await freePort();
   let child: ChildProcess | undefined;
   const dir = options.persist === true ? mkdtempSync(join(tmpdir(), "hypercast-redis-")) : undefined;
-  const storage = dir === undefined ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
+  const storage =
+    dir === undefined ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir];
 
   async function start(): Promise<void> {
-    const command = [...(options.prefix ?? []), "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", ...storage];
+    const command = [
+      ...(options.prefix ?? []),
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      ...storage,
+    ];
     const proc = spawn(command[0]!, command.slice(1), { stdio: "ignore" });
     child = proc;
     options.onSpawn?.(proc);
@@ -97,11 +115,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       proc.once("spawn", () => resolve(undefined));
       proc.once("error", resolve);
     });
-    if (spawned !== undefined) throw new Error(`cannot start redis-server (${spawned.message}); install Redis 7 or put redis-server on PATH`);
+    if (spawned !== undefined)
+      throw new Error(`cannot start redis-server (${spawned.message}); install Redis 7 or put redis-server on PATH`);
     await eventually(
       async () => {
         if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
-        const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+        const probe = new Redis({
+          port,
+          host: "127.0.0.1",
+          lazyConnect: true,
+          retryStrategy: () => null,
+          maxRetriesPerRequest: 0,
+        });
         probe.on("error", () => {});
         try {
           await probe.connect();
@@ -202,7 +227,14 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
     const command = [...(options.prefix ?? []), process.execPath, "--import", "tsx", "lib/bin/cli.ts", "serve"];
     const proc = spawn(command[0]!, command.slice(1), {
       cwd: ROOT,
-      env: { ...process.env, ...options.env, NODE_NAME: name, HOST: "127.0.0.1", PORT: String(port), SOCKET_PORT: String(socketPort) },
+      env: {
+        ...process.env,
+        ...options.env,
+        NODE_NAME: name,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        SOCKET_PORT: String(socketPort),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child = proc;
@@ -212,12 +244,14 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
     const started = new Promise<void>((resolve, reject) => {
       const collect = (chunk: Buffer) => {
         log = (log + chunk.toString()).slice(-20_000);
-        if (!banner && log.includes(BANNER)) (banner = true), resolve();
+        if (!banner && log.includes(BANNER)) ((banner = true), resolve());
       };
       proc.stdout!.on("data", collect);
       proc.stderr!.on("data", (chunk: Buffer) => {
         collect(chunk);
-        if (options.echoStderr === true) for (const line of chunk.toString().split("\n")) if (line.trim() !== "") process.stderr.write(`[${name}] ${line}\n`);
+        if (options.echoStderr === true)
+          for (const line of chunk.toString().split("\n"))
+            if (line.trim() !== "") process.stderr.write(`[${name}] ${line}\n`);
       });
       proc.once("exit", (code) => reject(new Error(`node ${name} exited with ${code} before it started:\n${log}`)));
     });

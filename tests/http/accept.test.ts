@@ -5,7 +5,13 @@
  */
 import test from "ava";
 import fc from "fast-check";
-import { classifyBodyType, negotiate, supportedMediaTypes, type Negotiation, type NegotiationRequest } from "../../lib/http/accept.ts";
+import {
+  classifyBodyType,
+  negotiate,
+  supportedMediaTypes,
+  type Negotiation,
+  type NegotiationRequest,
+} from "../../lib/http/accept.ts";
 import { API_VERSIONS, type ApiVersion } from "../../lib/versions.ts";
 
 /**
@@ -22,7 +28,9 @@ fc.configureGlobal({ seed: Number(process.env["FC_SEED"] ?? 20260101), numRuns: 
 const V1 = "application/vnd.app.v1+json";
 const V2 = "application/vnd.app.v2+json";
 
-const NEGOTIATION: ReadonlyArray<[accept: string | undefined, pinned: ApiVersion | undefined, expected: ApiVersion | undefined]> = [
+const NEGOTIATION: ReadonlyArray<
+  [accept: string | undefined, pinned: ApiVersion | undefined, expected: ApiVersion | undefined]
+> = [
   [undefined, undefined, 2],
   ["", undefined, 2],
   ["   ", undefined, 2],
@@ -86,7 +94,11 @@ const WITH_PIN_AND_CLOCK: ReadonlyArray<[NegotiationRequest, Negotiation, string
   [{ accept: V1, withdrawn: V1_GONE }, gone(1), "only v1 acceptable, v1 withdrawn: 410"],
   [{ accept: "application/vnd.app+json; version=1", withdrawn: V1_GONE }, gone(1), "the parameter form too"],
   [{ accept: `${V1}, text/html;q=0.5`, withdrawn: V1_GONE }, gone(1), "nothing else we serve is acceptable"],
-  [{ accept: `${V1}, application/json;q=0.5`, withdrawn: V1_GONE }, ok(2), "as if v1 were not listed: generic JSON is next"],
+  [
+    { accept: `${V1}, application/json;q=0.5`, withdrawn: V1_GONE },
+    ok(2),
+    "as if v1 were not listed: generic JSON is next",
+  ],
   [{ accept: `${V1}, ${V2};q=0.1`, withdrawn: V1_GONE }, ok(2), "v2 is acceptable too"],
   [{ accept: "application/vnd.app.v3+json", withdrawn: V1_GONE }, NOT_ACCEPTABLE, "v3 is not ours: 406, not 410"],
   [{ accept: undefined, prefix: 1, withdrawn: V1_GONE }, gone(1), "the /v1 prefix"],
@@ -125,10 +137,16 @@ test("with nothing withdrawn, negotiate and a pin never turn a version the heade
 
 test("a withdrawn version is never served, whatever the header, prefix and pin", (t) => {
   fc.assert(
-    fc.property(fc.oneof(header, fc.string()), pinned, pinned, fc.subarray([...API_VERSIONS]), (accept, prefix, pin, gone) => {
-      const result = negotiate({ accept, prefix, pin, withdrawn: new Set(gone) });
-      return result.kind !== "ok" || !gone.includes(result.version);
-    }),
+    fc.property(
+      fc.oneof(header, fc.string()),
+      pinned,
+      pinned,
+      fc.subarray([...API_VERSIONS]),
+      (accept, prefix, pin, gone) => {
+        const result = negotiate({ accept, prefix, pin, withdrawn: new Set(gone) });
+        return result.kind !== "ok" || !gone.includes(result.version);
+      },
+    ),
   );
   t.pass();
 });
@@ -190,7 +208,10 @@ function namesOf(v: ApiVersion): string[] {
 }
 
 const token = fc.stringMatching(/^[a-z][a-z0-9.+-]{0,8}$/);
-const range = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...RANGES) }, { weight: 1, arbitrary: fc.tuple(token, token).map(([a, b]) => `${a}/${b}`) });
+const range = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(...RANGES) },
+  { weight: 1, arbitrary: fc.tuple(token, token).map(([a, b]) => `${a}/${b}`) },
+);
 /** A q-value in thousandths, as RFC 9110 writes them: 0, 0.5, 0.125, 1. */
 const qOf = (thousandths: number) => (thousandths === 1000 ? "1" : String(thousandths / 1000));
 const quality = fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined });
@@ -211,23 +232,37 @@ test("any header of media ranges with q-values yields a supported version or und
 
 test("naming a vendor type with q=0 (either form, anywhere in the header) never lets that version win", (t) => {
   fc.assert(
-    fc.property(fc.array(entry, { maxLength: 8 }), version, fc.boolean(), fc.nat(), pinned, (entries, v, paramForm, at, pin) => {
-      const exclusion = `${namesOf(v)[paramForm ? 1 : 0]!};q=0`;
-      const withExclusion = [...entries];
-      withExclusion.splice(at % (entries.length + 1), 0, exclusion);
-      return versionFor(withExclusion.join(", "), pin) !== v;
-    }),
+    fc.property(
+      fc.array(entry, { maxLength: 8 }),
+      version,
+      fc.boolean(),
+      fc.nat(),
+      pinned,
+      (entries, v, paramForm, at, pin) => {
+        const exclusion = `${namesOf(v)[paramForm ? 1 : 0]!};q=0`;
+        const withExclusion = [...entries];
+        withExclusion.splice(at % (entries.length + 1), 0, exclusion);
+        return versionFor(withExclusion.join(", "), pin) !== v;
+      },
+    ),
   );
   t.pass();
 });
 
 test("a header whose only entry with q>0 names one version yields that version", (t) => {
   fc.assert(
-    fc.property(version, fc.boolean(), fc.integer({ min: 1, max: 1000 }), fc.array(fc.constantFrom(...RANGES), { maxLength: 6 }), fc.nat(), (v, paramForm, q, others, at) => {
-      const zeroes = others.filter((r) => !namesOf(v).includes(r)).map((r) => `${r};q=0`);
-      zeroes.splice(at % (zeroes.length + 1), 0, `${namesOf(v)[paramForm ? 1 : 0]!};q=${qOf(q)}`);
-      return versionFor(zeroes.join(", ")) === v;
-    }),
+    fc.property(
+      version,
+      fc.boolean(),
+      fc.integer({ min: 1, max: 1000 }),
+      fc.array(fc.constantFrom(...RANGES), { maxLength: 6 }),
+      fc.nat(),
+      (v, paramForm, q, others, at) => {
+        const zeroes = others.filter((r) => !namesOf(v).includes(r)).map((r) => `${r};q=0`);
+        zeroes.splice(at % (zeroes.length + 1), 0, `${namesOf(v)[paramForm ? 1 : 0]!};q=${qOf(q)}`);
+        return versionFor(zeroes.join(", ")) === v;
+      },
+    ),
   );
   t.pass();
 });
@@ -239,7 +274,10 @@ test("permuting entries with distinct q-values does not change the result", (t) 
     .map(([ranges, qs]) => ranges.map((r, i) => `${r};q=${qOf(qs[i]!)}`));
   fc.assert(
     fc.property(entries, fc.array(fc.nat()), pinned, (list, keys, pin) => {
-      const shuffled = list.map((e, i) => [keys[i] ?? i, e] as const).sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+      const shuffled = list
+        .map((e, i) => [keys[i] ?? i, e] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, e]) => e);
       return versionFor(list.join(", "), pin) === versionFor(shuffled.join(","), pin);
     }),
   );
@@ -247,7 +285,10 @@ test("permuting entries with distinct q-values does not change the result", (t) 
 });
 
 test("a header of wildcards only (q>0) yields the default version, 2", (t) => {
-  const wildcard = fc.tuple(fc.constantFrom("*/*", "application/*", "*/*", "Application/*"), fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }));
+  const wildcard = fc.tuple(
+    fc.constantFrom("*/*", "application/*", "*/*", "Application/*"),
+    fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }),
+  );
   fc.assert(
     fc.property(fc.array(wildcard, { minLength: 1, maxLength: 5 }), (list) => {
       const accept = list.map(([r, q]) => (q === undefined ? r : `${r}; q=${qOf(q)}`)).join(" , ");
@@ -272,13 +313,34 @@ test("garbage never throws, in Accept or in Content-Type", (t) => {
     fc.string(),
     fc.string({ unit: "binary" }),
     fc.stringMatching(/^[\w*/;=,." \t\\()<>@:?-]{0,60}$/),
-    fc.array(fc.constantFrom("*/*", ";", ",", "q=", "=", '"', "version=", "application/vnd.app", "+json", "\t", "q=abc", "q=1.5"), { maxLength: 12 }).map((p) => p.join("")),
+    fc
+      .array(
+        fc.constantFrom(
+          "*/*",
+          ";",
+          ",",
+          "q=",
+          "=",
+          '"',
+          "version=",
+          "application/vnd.app",
+          "+json",
+          "\t",
+          "q=abc",
+          "q=1.5",
+        ),
+        { maxLength: 12 },
+      )
+      .map((p) => p.join("")),
   );
   fc.assert(
     fc.property(garbage, pinned, (text, pin) => {
       const result = versionFor(text, pin);
       const body = classifyBodyType(text);
-      return (result === undefined || API_VERSIONS.includes(result)) && ["json", "missing", "unsupported"].includes(body.kind);
+      return (
+        (result === undefined || API_VERSIONS.includes(result)) &&
+        ["json", "missing", "unsupported"].includes(body.kind)
+      );
     }),
   );
   t.pass();

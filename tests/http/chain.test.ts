@@ -49,7 +49,9 @@ function operation(doc: Json, route: ComposedRoute["route"]): Json {
 /** The statuses a step declares in a version's document. */
 function statusesOf(step: ChainStep, version: ApiVersion): string[] {
   const contract = contractOf(step, { version, deprecated: app.deps.config.versions.deprecated.includes(version) });
-  const problems = (contract.problems ?? []).map((p) => String(typeof p.kind === "string" ? PROBLEMS[p.kind].status : p.kind.status));
+  const problems = (contract.problems ?? []).map((p) =>
+    String(typeof p.kind === "string" ? PROBLEMS[p.kind].status : p.kind.status),
+  );
   return [...new Set([...problems, ...Object.keys(contract.responses ?? {})])].sort();
 }
 
@@ -70,14 +72,22 @@ test("every status a step declares is documented for every route that has the st
   t.true(checked > 100);
 });
 
-type Producer = (t: ExecutionContext) => Promise<{ server: TestServer; version: ApiVersion; method: string; path: string; res: TestResponse }>;
+type Producer = (
+  t: ExecutionContext,
+) => Promise<{ server: TestServer; version: ApiVersion; method: string; path: string; res: TestResponse }>;
 
 let users = 0;
 async function user(server: TestServer) {
   return server.signUp(`chain${++users}`);
 }
 
-async function call(server: TestServer, version: ApiVersion, method: string, path: string, options: Parameters<TestServer["request"]>[2] = {}) {
+async function call(
+  server: TestServer,
+  version: ApiVersion,
+  method: string,
+  path: string,
+  options: Parameters<TestServer["request"]>[2] = {},
+) {
   const res = await server.request(method, `/v${version}${path}`, options);
   return { server, version, method, path, res };
 }
@@ -109,14 +119,24 @@ const PRODUCERS: Record<string, Record<string, Producer | string>> = {
     "304": async () => {
       const u = await user(app);
       const first = await app.request("GET", `/v2/users/${u.id}`, { token: u.token });
-      return call(app, 2, "GET", `/users/${u.id}`, { token: u.token, headers: { "if-none-match": first.headers.get("etag") ?? "" } });
+      return call(app, 2, "GET", `/users/${u.id}`, {
+        token: u.token,
+        headers: { "if-none-match": first.headers.get("etag") ?? "" },
+      });
     },
   },
   requireUser: { "401": async () => call(app, 2, "GET", "/users") },
   acceptBody: {
-    "400": async () => call(app, 2, "POST", "/rooms", { token: (await user(app)).token, raw: "{not json", contentType: "application/json" }),
-    "413": async () => call(app, 2, "POST", "/rooms", { token: (await user(app)).token, json: { name: "x".repeat(4096) } }),
-    "415": async () => call(app, 2, "POST", "/rooms", { token: (await user(app)).token, raw: "hi", contentType: "text/plain" }),
+    "400": async () =>
+      call(app, 2, "POST", "/rooms", {
+        token: (await user(app)).token,
+        raw: "{not json",
+        contentType: "application/json",
+      }),
+    "413": async () =>
+      call(app, 2, "POST", "/rooms", { token: (await user(app)).token, json: { name: "x".repeat(4096) } }),
+    "415": async () =>
+      call(app, 2, "POST", "/rooms", { token: (await user(app)).token, raw: "hi", contentType: "text/plain" }),
     "422": async () => call(app, 2, "POST", "/rooms", { token: (await user(app)).token, json: { name: "" } }),
   },
   limitLoginAttempts: {
@@ -129,10 +149,17 @@ const PRODUCERS: Record<string, Record<string, Producer | string>> = {
   limitSignUps: {
     // tight's one sign-up per address went to tightUser.
     "429": async () =>
-      call(tight, 2, "POST", "/users", { json: { name: "Twice", email: `twice-${process.pid}@example.com`, password: "correct horse battery" } }),
+      call(tight, 2, "POST", "/users", {
+        json: { name: "Twice", email: `twice-${process.pid}@example.com`, password: "correct horse battery" },
+      }),
   },
   honorIdempotencyKeys: {
-    "400": async () => call(app, 2, "POST", "/rooms", { token: (await user(app)).token, json: { name: "keyed" }, headers: { "idempotency-key": "k".repeat(256) } }),
+    "400": async () =>
+      call(app, 2, "POST", "/rooms", {
+        token: (await user(app)).token,
+        json: { name: "keyed" },
+        headers: { "idempotency-key": "k".repeat(256) },
+      }),
     "409": "tests/http/idempotency.test.ts (the first request held in the database through a TCP proxy)",
     "422": async () => {
       const token = (await user(app)).token;
@@ -149,7 +176,8 @@ const PRODUCERS: Record<string, Record<string, Producer | string>> = {
   },
 };
 
-const stepNames = () => [...new Set(composed.flatMap((c) => c.steps.map((s) => s.name)))].filter((name) => name !== "action");
+const stepNames = () =>
+  [...new Set(composed.flatMap((c) => c.steps.map((s) => s.name)))].filter((name) => name !== "action");
 
 test("every status each step declares is produced by a real request, and that answer is documented for its route", async (t) => {
   t.timeout(120_000);
@@ -161,15 +189,26 @@ test("every status each step declares is produced by a real request, and that an
     const withStep = composed.filter((c) => c.steps.some((s) => s.name === name));
     const step = withStep[0]!.steps.find((s) => s.name === name)!;
     const declared = [...new Set([...statusesOf(step, 1), ...statusesOf(step, 2)])];
-    t.deepEqual(Object.keys(PRODUCERS[name] ?? {}).sort(), declared.sort(), `a producer for each status ${name} declares`);
+    t.deepEqual(
+      Object.keys(PRODUCERS[name] ?? {}).sort(),
+      declared.sort(),
+      `a producer for each status ${name} declares`,
+    );
     for (const status of declared) {
       const producer = PRODUCERS[name]?.[status];
       if (typeof producer !== "function") continue; // driven by the file it names
       const { server, version, method, path, res } = await producer(t);
       t.is(String(res.status), status, `${name}: ${method} ${path} → ${res.status} ${res.text}`);
-      const route = withStep.find((c) => c.route.method === method.toLowerCase() && new RegExp(`^${c.route.path.replace(/:\w+/g, "[^/]+")}$`).test(path.split("?")[0]!));
+      const route = withStep.find(
+        (c) =>
+          c.route.method === method.toLowerCase() &&
+          new RegExp(`^${c.route.path.replace(/:\w+/g, "[^/]+")}$`).test(path.split("?")[0]!),
+      );
       t.truthy(route, `${method} ${path} goes through a route with ${name}`);
-      t.truthy(operation(docs.get(server)!.get(version)!, route!.route).responses[status], `${route?.route.name} documents ${status}`);
+      t.truthy(
+        operation(docs.get(server)!.get(version)!, route!.route).responses[status],
+        `${route?.route.name} documents ${status}`,
+      );
     }
   }
 });
@@ -190,7 +229,11 @@ test("each route documents its action's own problems", async (t) => {
   const docs = await documents(app);
   for (const { route } of composed) {
     for (const kind of route.problems ?? []) {
-      for (const version of [1, 2] as const) t.truthy(operation(docs.get(version)!, route).responses[String(PROBLEMS[kind].status)], `${route.name} v${version}: ${kind}`);
+      for (const version of [1, 2] as const)
+        t.truthy(
+          operation(docs.get(version)!, route).responses[String(PROBLEMS[kind].status)],
+          `${route.name} v${version}: ${kind}`,
+        );
     }
   }
 });

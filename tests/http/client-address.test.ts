@@ -7,12 +7,15 @@ import { ConfigError, loadConfig } from "../../lib/config.ts";
 import { clientAddressResolver } from "../../lib/http/client-address.ts";
 
 const SECRET = "x".repeat(32);
-const trustOf = (value: string | undefined) => loadConfig({ NODE_ENV: "test", SECRET_KEY_BASE: SECRET, TRUST_PROXY: value }).trustProxy;
+const trustOf = (value: string | undefined) =>
+  loadConfig({ NODE_ENV: "test", SECRET_KEY_BASE: SECRET, TRUST_PROXY: value }).trustProxy;
 
 test("TRUST_PROXY: unset trusts nobody, a number is hops, a list is proxy addresses; anything else names the variable", (t) => {
   t.is(trustOf(undefined), undefined);
   t.deepEqual(trustOf("2"), { hops: 2 });
-  t.deepEqual(trustOf("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8"), { cidrs: ["10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8"] });
+  t.deepEqual(trustOf("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8"), {
+    cidrs: ["10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8"],
+  });
   for (const bad of ["yes", "10.0.0.0/33", "10.0.0.0/8/1", "proxy.internal", "::1/129", "1.2.3"]) {
     const error = t.throws(() => trustOf(bad), { instanceOf: ConfigError });
     t.regex(error!.message, /TRUST_PROXY must be a number of proxy hops .* or a comma-separated list/, bad);

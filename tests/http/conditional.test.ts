@@ -39,18 +39,37 @@ test("a single resource has a strong ETag that differs between v1 and v2, and If
   const again = await app.request("GET", `/rooms/${roomId}`, { token: ada.token, accept: mediaType(2) });
   t.is(again.headers.get("etag"), tag2, "stable while the resource is unchanged");
 
-  const notModified = await app.request("GET", `/rooms/${roomId}`, { token: ada.token, accept: mediaType(2), headers: { "if-none-match": tag2 } });
+  const notModified = await app.request("GET", `/rooms/${roomId}`, {
+    token: ada.token,
+    accept: mediaType(2),
+    headers: { "if-none-match": tag2 },
+  });
   assertNotModified(t, notModified, tag2);
-  const listed = await app.request("GET", `/rooms/${roomId}`, { token: ada.token, accept: mediaType(1), headers: { "if-none-match": `"nope", ${tag1}` } });
+  const listed = await app.request("GET", `/rooms/${roomId}`, {
+    token: ada.token,
+    accept: mediaType(1),
+    headers: { "if-none-match": `"nope", ${tag1}` },
+  });
   assertNotModified(t, listed, tag1);
   // Under /v1 the links keep the prefix: another representation, another tag.
   const prefixed = await app.request("GET", `/v1/rooms/${roomId}`, { token: ada.token });
   t.not(prefixed.headers.get("etag"), tag1);
-  assertNotModified(t, await app.request("GET", `/v1/rooms/${roomId}`, { token: ada.token, headers: { "if-none-match": prefixed.headers.get("etag")! } }), prefixed.headers.get("etag")!);
+  assertNotModified(
+    t,
+    await app.request("GET", `/v1/rooms/${roomId}`, {
+      token: ada.token,
+      headers: { "if-none-match": prefixed.headers.get("etag")! },
+    }),
+    prefixed.headers.get("etag")!,
+  );
   t.is(listed.headers.get("sunset") !== null, true, "a v1 304 keeps the version headers");
 
   // v2's tag does not validate v1's representation.
-  const crossed = await app.request("GET", `/rooms/${roomId}`, { token: ada.token, accept: mediaType(1), headers: { "if-none-match": tag2 } });
+  const crossed = await app.request("GET", `/rooms/${roomId}`, {
+    token: ada.token,
+    accept: mediaType(1),
+    headers: { "if-none-match": tag2 },
+  });
   t.is(crossed.status, 200);
   t.is(crossed.body.id, roomId);
 });
@@ -61,7 +80,10 @@ test("HEAD carries the same ETag and answers 304 the same way", async (t) => {
   const head = await app.request("HEAD", `/users/${ada.id}`, { token: ada.token });
   t.is(head.status, 200);
   t.is(head.headers.get("etag"), get.headers.get("etag"));
-  const conditional = await app.request("HEAD", `/users/${ada.id}`, { token: ada.token, headers: { "if-none-match": get.headers.get("etag")! } });
+  const conditional = await app.request("HEAD", `/users/${ada.id}`, {
+    token: ada.token,
+    headers: { "if-none-match": get.headers.get("etag")! },
+  });
   assertNotModified(t, conditional, get.headers.get("etag")!);
 });
 
@@ -80,7 +102,11 @@ test.serial("collections have ETags too: 304 until an item is added", async (t) 
   const first = await app.request("GET", "/rooms?limit=100", { token: ada.token });
   const tag = first.headers.get("etag")!;
   t.regex(tag, STRONG);
-  assertNotModified(t, await app.request("GET", "/rooms?limit=100", { token: ada.token, headers: { "if-none-match": tag } }), tag);
+  assertNotModified(
+    t,
+    await app.request("GET", "/rooms?limit=100", { token: ada.token, headers: { "if-none-match": tag } }),
+    tag,
+  );
   await app.request("POST", "/rooms", { token: ada.token, json: { name: "another" } });
   const changed = await app.request("GET", "/rooms?limit=100", { token: ada.token, headers: { "if-none-match": tag } });
   t.is(changed.status, 200);
@@ -89,7 +115,11 @@ test.serial("collections have ETags too: 304 until an item is added", async (t) 
 });
 
 test.serial("no ETag on writes and problems; If-None-Match never turns them into 304", async (t) => {
-  const created = await app.request("POST", "/rooms", { token: ada.token, json: { name: "x" }, headers: { "if-none-match": "*" } });
+  const created = await app.request("POST", "/rooms", {
+    token: ada.token,
+    json: { name: "x" },
+    headers: { "if-none-match": "*" },
+  });
   t.is(created.status, 201);
   t.is(created.headers.get("etag"), null);
   const missing = await app.request("GET", "/rooms/999999", { token: ada.token, headers: { "if-none-match": "*" } });
@@ -108,7 +138,10 @@ test("the OpenAPI documents and /versions are tagged and answer 304", async (t) 
 
 test("the tag covers the media type: equal bytes in two versions get different tags", (t) => {
   const body = JSON.stringify({ id: 1 });
-  t.not(representationTag(`${mediaType(1)}; charset=utf-8`, body), representationTag(`${mediaType(2)}; charset=utf-8`, body));
+  t.not(
+    representationTag(`${mediaType(1)}; charset=utf-8`, body),
+    representationTag(`${mediaType(2)}; charset=utf-8`, body),
+  );
   t.is(representationTag("application/json", body), representationTag("application/json", body));
 });
 
@@ -118,6 +151,8 @@ test("If-None-Match is compared weakly, `*` matches, and Cache-Control: no-cache
   t.false(noneMatchFails('"a", "bb"', '"b"'));
   const res = await app.request("GET", "/versions");
   const tag = res.headers.get("etag")!;
-  const revalidated = await app.request("GET", "/versions", { headers: { "if-none-match": `W/${tag}`, "cache-control": "no-cache" } });
+  const revalidated = await app.request("GET", "/versions", {
+    headers: { "if-none-match": `W/${tag}`, "cache-control": "no-cache" },
+  });
   t.is(revalidated.status, 304);
 });

@@ -23,7 +23,12 @@ test.after.always(async () => {
   await app?.stop();
 });
 
-const preflight = (path: string, method: string, origin = ORIGIN, requestHeaders = "authorization, content-type, idempotency-key") =>
+const preflight = (
+  path: string,
+  method: string,
+  origin = ORIGIN,
+  requestHeaders = "authorization, content-type, idempotency-key",
+) =>
   app.request("OPTIONS", path, {
     headers: { origin, "access-control-request-method": method, "access-control-request-headers": requestHeaders },
   });
@@ -61,15 +66,37 @@ test("preflight for every route, method and prefix: 204 with what the browser ne
 
 test("an allowed origin's requests: its origin echoed and the API's headers exposed, errors included", async (t) => {
   const ok = await app.request("GET", `/v1/users/${user.id}`, { token: user.token, headers: { origin: ORIGIN } });
-  const created = await app.request("POST", "/rooms", { token: user.token, json: { name: "cors" }, headers: { origin: DEV_ORIGIN } });
+  const created = await app.request("POST", "/rooms", {
+    token: user.token,
+    json: { name: "cors" },
+    headers: { origin: DEV_ORIGIN },
+  });
   const unauthorized = await app.request("GET", "/users", { headers: { origin: ORIGIN } });
   const missing = await app.request("GET", "/nowhere", { headers: { origin: ORIGIN } });
   t.deepEqual([ok.status, created.status, unauthorized.status, missing.status], [200, 201, 401, 404]);
-  for (const [res, origin] of [[ok, ORIGIN], [created, DEV_ORIGIN], [unauthorized, ORIGIN], [missing, ORIGIN]] as const) {
+  for (const [res, origin] of [
+    [ok, ORIGIN],
+    [created, DEV_ORIGIN],
+    [unauthorized, ORIGIN],
+    [missing, ORIGIN],
+  ] as const) {
     t.is(res.headers.get("access-control-allow-origin"), origin);
     t.regex(res.headers.get("vary") ?? "", /\bOrigin\b/);
     const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(",");
-    for (const header of ["Location", "Link", "Deprecation", "Sunset", "X-Request-Id", "ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy", "RateLimit"]) {
+    for (const header of [
+      "Location",
+      "Link",
+      "Deprecation",
+      "Sunset",
+      "X-Request-Id",
+      "ETag",
+      "Retry-After",
+      "RateLimit-Limit",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+      "RateLimit-Policy",
+      "RateLimit",
+    ]) {
       t.true(exposed.includes(header), header);
     }
     t.is(res.headers.get("access-control-allow-credentials"), null);
@@ -77,7 +104,12 @@ test("an allowed origin's requests: its origin echoed and the API's headers expo
 });
 
 test("origins not on the list, and requests without Origin, get no CORS headers", async (t) => {
-  for (const origin of ["https://evil.example.com", "https://app.example.com.evil.example", "http://app.example.com", "null"]) {
+  for (const origin of [
+    "https://evil.example.com",
+    "https://app.example.com.evil.example",
+    "http://app.example.com",
+    "null",
+  ]) {
     const pre = await preflight("/users", "POST", origin);
     t.is(pre.headers.get("access-control-allow-origin"), null, origin);
     t.is(pre.headers.get("access-control-allow-methods"), null, origin);
@@ -91,11 +123,22 @@ test("origins not on the list, and requests without Origin, get no CORS headers"
 });
 
 test("CORS_ORIGINS: bare origins or * alone; anything else stops the boot naming the variable", (t) => {
-  const config = (value: string) => loadConfig({ NODE_ENV: "test", SECRET_KEY_BASE: "x".repeat(32), CORS_ORIGINS: value });
+  const config = (value: string) =>
+    loadConfig({ NODE_ENV: "test", SECRET_KEY_BASE: "x".repeat(32), CORS_ORIGINS: value });
   t.deepEqual(config("").corsOrigins, []);
-  t.deepEqual(config("https://a.example, http://localhost:3000").corsOrigins, ["https://a.example", "http://localhost:3000"]);
+  t.deepEqual(config("https://a.example, http://localhost:3000").corsOrigins, [
+    "https://a.example",
+    "http://localhost:3000",
+  ]);
   t.deepEqual(config("*").corsOrigins, ["*"]);
-  for (const bad of ["https://a.example/", "https://a.example/app", "a.example", "https://A.example", "*, https://a.example", "ftp://"]) {
+  for (const bad of [
+    "https://a.example/",
+    "https://a.example/app",
+    "a.example",
+    "https://A.example",
+    "*, https://a.example",
+    "ftp://",
+  ]) {
     const error = t.throws(() => config(bad), undefined, bad);
     t.regex(error?.message ?? "", /^invalid configuration: CORS_ORIGINS /, bad);
   }
@@ -108,13 +151,21 @@ test("CORS_ORIGINS=* on the real server: any origin, answered with * (no credent
     const someone = await open.signUp("Anywhere");
     const origin = "https://anywhere.example";
     const pre = await open.request("OPTIONS", "/v2/rooms", {
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, idempotency-key" },
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, idempotency-key",
+      },
     });
     t.is(pre.status, 204);
     t.is(pre.headers.get("access-control-allow-origin"), "*");
     t.regex(pre.headers.get("access-control-allow-methods") ?? "", /\bPOST\b/);
     t.is(pre.headers.get("access-control-allow-credentials"), null);
-    const created = await open.request("POST", "/rooms", { token: someone.token, json: { name: "open" }, headers: { origin } });
+    const created = await open.request("POST", "/rooms", {
+      token: someone.token,
+      json: { name: "open" },
+      headers: { origin },
+    });
     const unauthorized = await open.request("GET", "/users", { headers: { origin: "http://localhost:1234" } });
     t.deepEqual([created.status, unauthorized.status], [201, 401]);
     for (const res of [created, unauthorized]) {

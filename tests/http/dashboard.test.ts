@@ -18,7 +18,12 @@ test.after.always(async () => {
 });
 
 function cspOf(headers: Headers): Map<string, string> {
-  return new Map((headers.get("content-security-policy") ?? "").split(";").map((d) => d.trim().split(/\s+(.*)/s) as [string, string]).map(([k, v]) => [k, v ?? ""]));
+  return new Map(
+    (headers.get("content-security-policy") ?? "")
+      .split(";")
+      .map((d) => d.trim().split(/\s+(.*)/s) as [string, string])
+      .map(([k, v]) => [k, v ?? ""]),
+  );
 }
 
 test("the page is HTML that loads only its own script and stylesheet, under its own CSP", async (t) => {
@@ -44,7 +49,10 @@ test("the page is HTML that loads only its own script and stylesheet, under its 
 });
 
 test("the script bundles the phoenix client and uPlot; the stylesheet uPlot's styles; both under the same CSP", async (t) => {
-  const [script, style] = await Promise.all([app.request("GET", "/dashboard/app.js"), app.request("GET", "/dashboard/app.css")]);
+  const [script, style] = await Promise.all([
+    app.request("GET", "/dashboard/app.js"),
+    app.request("GET", "/dashboard/app.css"),
+  ]);
   t.is(script.status, 200);
   t.is(script.headers.get("content-type"), "text/javascript; charset=utf-8");
   t.regex(script.text, /phx_join/, "the phoenix client is in the bundle");
@@ -71,11 +79,14 @@ test("the API keeps its own strict CSP", async (t) => {
 test("a Host header that is not a plain host never reaches the CSP or the page", async (t) => {
   const { port } = new URL(app.url);
   const answer = await new Promise<{ csp: string; body: string }>((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path: "/dashboard", headers: { host: "evil.example;script-src *'\"><x" } }, (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ csp: String(res.headers["content-security-policy"]), body }));
-    });
+    const req = httpRequest(
+      { host: "127.0.0.1", port, path: "/dashboard", headers: { host: "evil.example;script-src *'\"><x" } },
+      (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ csp: String(res.headers["content-security-policy"]), body }));
+      },
+    );
     req.on("error", reject);
     req.end();
   });

@@ -80,7 +80,16 @@ test.serial("database cut: 503 problem+json with Retry-After, promptly, nothing 
     t.regex(res.headers.get("retry-after") ?? "", /^\d+$/);
     t.is(res.body.type, "/problems/unavailable");
     t.is(res.body.status, 503);
-    for (const leak of [/ECONN/, /127\.0\.0\.1/, /:\d{4,5}\b/, /\/work\//, /node_modules/, /\bselect\b/i, /\bat \S+ \(/, /postgres/i]) {
+    for (const leak of [
+      /ECONN/,
+      /127\.0\.0\.1/,
+      /:\d{4,5}\b/,
+      /\/work\//,
+      /node_modules/,
+      /\bselect\b/i,
+      /\bat \S+ \(/,
+      /postgres/i,
+    ]) {
       t.notRegex(res.text, leak);
     }
   }
@@ -94,7 +103,11 @@ test.serial("database back on the same port: the running server recovers by itse
   const res = await until200(me, RECOVERY_MS);
   t.log(`recovered after ${Math.round(performance.now() - started)} ms`);
   t.is(res.status, 200, res.text);
-  const again = await Promise.all([me(), app.request("GET", "/users", { token: user.token }), app.request("POST", "/rooms", { json: { name: "after the outage" }, token: user.token })]);
+  const again = await Promise.all([
+    me(),
+    app.request("GET", "/users", { token: user.token }),
+    app.request("POST", "/rooms", { json: { name: "after the outage" }, token: user.token }),
+  ]);
   t.deepEqual(
     again.map((r) => r.status),
     [200, 200, 201],
@@ -110,18 +123,21 @@ test.serial("a second outage and recovery behave the same", async (t) => {
   t.is((await until200(me, RECOVERY_MS)).status, 200);
 });
 
-test.serial("a database that accepts connections but never answers: 503 at the connect timeout, not 500; then it recovers", async (t) => {
-  await proxy.cut(); // the pool's open connections go, so the next request opens a new one…
-  await proxy.restore();
-  proxy.pause(); // …which the proxy accepts and then holds: no handshake ever completes
-  let hung: TestResponse;
-  try {
-    hung = await me();
-  } finally {
-    proxy.resume();
-  }
-  t.is(hung.status, 503, hung.text);
-  t.is(hung.body.type, "/problems/unavailable");
-  t.regex(hung.headers.get("retry-after") ?? "", /^\d+$/);
-  t.is((await until200(me, RECOVERY_MS)).status, 200);
-});
+test.serial(
+  "a database that accepts connections but never answers: 503 at the connect timeout, not 500; then it recovers",
+  async (t) => {
+    await proxy.cut(); // the pool's open connections go, so the next request opens a new one…
+    await proxy.restore();
+    proxy.pause(); // …which the proxy accepts and then holds: no handshake ever completes
+    let hung: TestResponse;
+    try {
+      hung = await me();
+    } finally {
+      proxy.resume();
+    }
+    t.is(hung.status, 503, hung.text);
+    t.is(hung.body.type, "/problems/unavailable");
+    t.regex(hung.headers.get("retry-after") ?? "", /^\d+$/);
+    t.is((await until200(me, RECOVERY_MS)).status, 200);
+  },
+);

@@ -10,7 +10,18 @@ const V1 = "application/vnd.app.v1+json";
 const V2 = "application/vnd.app.v2+json";
 const PROBLEM_KEYS = new Set(["type", "title", "status", "detail", "instance", "errors", "supported_media_types"]);
 // Stack frames, file paths and SQL: none of it may ever reach a client.
-const INTERNALS = [/\n\s*at /, /\bat [\w.<>]+ \(/, /\/work\//, /node_modules/, /file:\/\//, /\.ts:\d+/, /\bselect /i, /\binsert into\b/i, /\bwhere "?\w/i, /\bsyntax error at\b/i];
+const INTERNALS = [
+  /\n\s*at /,
+  /\bat [\w.<>]+ \(/,
+  /\/work\//,
+  /node_modules/,
+  /file:\/\//,
+  /\.ts:\d+/,
+  /\bselect /i,
+  /\binsert into\b/i,
+  /\bwhere "?\w/i,
+  /\bsyntax error at\b/i,
+];
 
 let app: TestServer;
 let small: TestServer;
@@ -54,7 +65,12 @@ function problem(t: ExecutionContext, res: TestResponse, status: number, type: s
   return res.body;
 }
 
-const newUser = (extra: Record<string, unknown> = {}) => ({ name: "Carol", email: `carol-${Math.random().toString(36).slice(2)}@example.com`, password: "long enough", ...extra });
+const newUser = (extra: Record<string, unknown> = {}) => ({
+  name: "Carol",
+  email: `carol-${Math.random().toString(36).slice(2)}@example.com`,
+  password: "long enough",
+  ...extra,
+});
 
 test("malformed JSON → 400", async (t) => {
   for (const raw of ['{"name": ', "{bad}", "nul", '{"a":1}}', "'single'"]) {
@@ -65,7 +81,13 @@ test("malformed JSON → 400", async (t) => {
 
 test("a body over the configured limit → 413, whether Content-Length or chunked", async (t) => {
   const big = JSON.stringify({ name: "x".repeat(2048), email: "a@example.com", password: "long enough" });
-  problem(t, await send("POST", "/users", { raw: big, contentType: "application/json" }, small), 413, "payload-too-large", "/users");
+  problem(
+    t,
+    await send("POST", "/users", { raw: big, contentType: "application/json" }, small),
+    413,
+    "payload-too-large",
+    "/users",
+  );
   const chunks = [big.slice(0, 1000), big.slice(1000)];
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -74,7 +96,12 @@ test("a body over the configured limit → 413, whether Content-Length or chunke
       else controller.enqueue(new TextEncoder().encode(next));
     },
   });
-  const res = await fetch(`${small.url}/users`, { method: "POST", body: stream, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+  const res = await fetch(`${small.url}/users`, {
+    method: "POST",
+    body: stream,
+    headers: { "content-type": "application/json" },
+    duplex: "half",
+  } as RequestInit);
   const text = await res.text();
   problem(t, { status: res.status, headers: res.headers, text, body: JSON.parse(text) }, 413, "payload-too-large");
   // The small server still answers, and a body under its limit goes through to validation.
@@ -88,14 +115,39 @@ test("the default body limit is 1 MiB", async (t) => {
   const atLimit = JSON.stringify({ body: "x".repeat(1024 * 1024 - envelope) });
   t.is(Buffer.byteLength(atLimit), 1024 * 1024);
   // Exactly 1 MiB is parsed (and then fails the 4000-character rule); one byte more is refused.
-  problem(t, await send("POST", `/rooms/${room.body.id}/messages`, { raw: atLimit, contentType: "application/json", token: alice.token }), 422, "validation-failed");
+  problem(
+    t,
+    await send("POST", `/rooms/${room.body.id}/messages`, {
+      raw: atLimit,
+      contentType: "application/json",
+      token: alice.token,
+    }),
+    422,
+    "validation-failed",
+  );
   const over = JSON.stringify({ body: "x".repeat(1024 * 1024 - envelope + 1) });
-  problem(t, await send("POST", `/rooms/${room.body.id}/messages`, { raw: over, contentType: "application/json", token: alice.token }), 413, "payload-too-large");
+  problem(
+    t,
+    await send("POST", `/rooms/${room.body.id}/messages`, {
+      raw: over,
+      contentType: "application/json",
+      token: alice.token,
+    }),
+    413,
+    "payload-too-large",
+  );
 });
 
 test("a Content-Type we do not read → 415 with Accept-Post", async (t) => {
   const body = JSON.stringify(newUser());
-  for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "application/xml", "application/vnd.app.v3+json", "application/json; charset=iso-8859-1", "application/json; charset=utf-16"]) {
+  for (const contentType of [
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/vnd.app.v3+json",
+    "application/json; charset=iso-8859-1",
+    "application/json; charset=utf-16",
+  ]) {
     const res = await send("POST", "/users", { raw: body, contentType });
     const p = problem(t, res, 415, "unsupported-media-type", "/users");
     t.true((p.detail as string).includes("application/json"), p.detail);
@@ -106,7 +158,9 @@ test("a Content-Type we do not read → 415 with Accept-Post", async (t) => {
 });
 
 test("a body declaring a different version than negotiated → 415 saying so", async (t) => {
-  const cases: Array<[path: string, accept: string | undefined, contentType: string, declared: number, negotiated: number]> = [
+  const cases: Array<
+    [path: string, accept: string | undefined, contentType: string, declared: number, negotiated: number]
+  > = [
     ["/users", undefined, V1, 1, 2],
     ["/users", V1, V2, 2, 1],
     ["/v1/users", undefined, V2, 2, 1],
@@ -153,9 +207,18 @@ test("schema violations → 422 with JSON Pointers", async (t) => {
     if (match !== undefined) t.regex(match.detail, detail);
   }
   const room = await send("POST", "/rooms", { json: { name: "long messages" }, token: alice.token });
-  const tooLong = await send("POST", `/rooms/${room.body.id}/messages`, { json: { body: "x".repeat(4001) }, token: alice.token });
-  t.deepEqual(problem(t, tooLong, 422, "validation-failed").errors.map((e: { pointer: string }) => e.pointer), ["/body"]);
-  const longest = await send("POST", `/rooms/${room.body.id}/messages`, { json: { body: "x".repeat(4000) }, token: alice.token });
+  const tooLong = await send("POST", `/rooms/${room.body.id}/messages`, {
+    json: { body: "x".repeat(4001) },
+    token: alice.token,
+  });
+  t.deepEqual(
+    problem(t, tooLong, 422, "validation-failed").errors.map((e: { pointer: string }) => e.pointer),
+    ["/body"],
+  );
+  const longest = await send("POST", `/rooms/${room.body.id}/messages`, {
+    json: { body: "x".repeat(4000) },
+    token: alice.token,
+  });
   t.is(longest.status, 201);
 });
 
@@ -176,13 +239,22 @@ test("wrong methods → 405 with Allow", async (t) => {
   for (const [method, path, allowed] of cases) {
     const res = await send(method, path);
     problem(t, res, 405, "method-not-allowed", path);
-    const allow = (res.headers.get("allow") ?? "").split(/,\s*/).filter((m) => m !== "HEAD").sort();
+    const allow = (res.headers.get("allow") ?? "")
+      .split(/,\s*/)
+      .filter((m) => m !== "HEAD")
+      .sort();
     t.deepEqual(allow, allowed, `${method} ${path}`);
   }
 });
 
 test("missing or bad bearer token → 401 with WWW-Authenticate: Bearer", async (t) => {
-  const cases: Array<Record<string, string>> = [{}, { authorization: "Bearer nope" }, { authorization: "Basic YWxpY2U6c2VjcmV0" }, { authorization: "Bearer" }, { authorization: `Bearer ${alice.token}x` }];
+  const cases: Array<Record<string, string>> = [
+    {},
+    { authorization: "Bearer nope" },
+    { authorization: "Basic YWxpY2U6c2VjcmV0" },
+    { authorization: "Bearer" },
+    { authorization: `Bearer ${alice.token}x` },
+  ];
   for (const headers of cases) {
     const res = await send("GET", "/users", { headers });
     problem(t, res, 401, "unauthorized", "/users");
@@ -193,10 +265,20 @@ test("missing or bad bearer token → 401 with WWW-Authenticate: Bearer", async 
 });
 
 test("changing another user or another owner's room → 403", async (t) => {
-  problem(t, await send("PATCH", `/users/${alice.id}`, { json: { name: "Mallory" }, token: bob.token }), 403, "forbidden");
+  problem(
+    t,
+    await send("PATCH", `/users/${alice.id}`, { json: { name: "Mallory" }, token: bob.token }),
+    403,
+    "forbidden",
+  );
   problem(t, await send("DELETE", `/users/${alice.id}`, { token: bob.token }), 403, "forbidden");
   const room = await send("POST", "/rooms", { json: { name: "alice's" }, token: alice.token });
-  problem(t, await send("POST", `/rooms/${room.body.id}/members`, { json: { user_id: bob.id }, token: bob.token }), 403, "forbidden");
+  problem(
+    t,
+    await send("POST", `/rooms/${room.body.id}/members`, { json: { user_id: bob.id }, token: bob.token }),
+    403,
+    "forbidden",
+  );
 });
 
 test("another user's private room → 404, like a room that does not exist", async (t) => {
@@ -205,23 +287,58 @@ test("another user's private room → 404, like a room that does not exist", asy
   for (const path of [`/rooms/${room.body.id}`, `/rooms/${room.body.id}/messages`, `/rooms/${room.body.id}/members`]) {
     problem(t, await send("GET", path, { token: bob.token }), 404, "not-found", path);
   }
-  problem(t, await send("POST", `/rooms/${room.body.id}/messages`, { json: { body: "hi" }, token: bob.token }), 404, "not-found");
+  problem(
+    t,
+    await send("POST", `/rooms/${room.body.id}/messages`, { json: { body: "hi" }, token: bob.token }),
+    404,
+    "not-found",
+  );
 });
 
 test("an e-mail address already registered → 409", async (t) => {
-  const p = problem(t, await send("POST", "/users", { json: newUser({ email: alice.email }) }), 409, "conflict", "/users");
+  const p = problem(
+    t,
+    await send("POST", "/users", { json: newUser({ email: alice.email }) }),
+    409,
+    "conflict",
+    "/users",
+  );
   t.deepEqual(p.errors, [{ pointer: "/email", detail: "is already taken" }]);
 });
 
 test("bad pagination parameters → 400 invalid-parameter", async (t) => {
-  for (const [query, parameter] of [["limit=0", "limit"], ["limit=abc", "limit"], ["limit=101", "limit"], ["limit=-1", "limit"], ["limit=1.5", "limit"], ["cursor=garbage", "cursor"], ["cursor=eyJkIjoieCJ9", "cursor"], ["limit=1&limit=2", "limit"]] as const) {
-    const p = problem(t, await send("GET", `/users?${query}`, { token: alice.token }), 400, "invalid-parameter", "/users");
+  for (const [query, parameter] of [
+    ["limit=0", "limit"],
+    ["limit=abc", "limit"],
+    ["limit=101", "limit"],
+    ["limit=-1", "limit"],
+    ["limit=1.5", "limit"],
+    ["cursor=garbage", "cursor"],
+    ["cursor=eyJkIjoieCJ9", "cursor"],
+    ["limit=1&limit=2", "limit"],
+  ] as const) {
+    const p = problem(
+      t,
+      await send("GET", `/users?${query}`, { token: alice.token }),
+      400,
+      "invalid-parameter",
+      "/users",
+    );
     t.is(p.errors[0].parameter, parameter, query);
   }
 });
 
 test("ids that are not positive integers name nothing → 404", async (t) => {
-  for (const path of ["/users/abc", "/users/1.5", "/users/-1", "/users/0", "/users/99999999999", "/users/1e3", "/rooms/abc/messages", "/rooms/1/messages/abc"]) {
+  for (const path of [
+    "/users/abc",
+    "/users/1.5",
+    "/users/-1",
+    "/users/0",
+    "/users/99999999999",
+    "/users/1e3",
+    "/rooms/abc/messages",
+    "/rooms/1/messages/abc",
+  ]) {
     problem(t, await send("GET", path, { token: alice.token }), 404, "not-found");
   }
 });
@@ -229,7 +346,11 @@ test("ids that are not positive integers name nothing → 404", async (t) => {
 test("a bad request never disturbs the next one", async (t) => {
   await send("POST", "/users", { raw: "{", contentType: "application/json" });
   await send("POST", "/users", { raw: "x".repeat(4096), contentType: "application/json" }, small);
-  const [root, me, smallRoot] = await Promise.all([send("GET", "/"), send("GET", `/users/${alice.id}`, { token: alice.token }), send("GET", "/", {}, small)]);
+  const [root, me, smallRoot] = await Promise.all([
+    send("GET", "/"),
+    send("GET", `/users/${alice.id}`, { token: alice.token }),
+    send("GET", "/", {}, small),
+  ]);
   t.is(root.status, 200);
   t.is(me.status, 200);
   t.is(smallRoot.status, 200);

@@ -22,8 +22,10 @@ for (const [i, v1] of V1_MODES.entries()) {
 
   test(`the v1/v2 round trip of CONTRACT §5 (${v1.label}, ${v2.label})`, async (t) => {
     const user = await app.signUp("Sporty");
-    const asV1 = (method: string, json?: unknown) => call(app, v1, method, `/users/${user.id}`, { token: user.token, ...(json === undefined ? {} : { json }) });
-    const asV2 = (method: string, json?: unknown) => call(app, v2, method, `/users/${user.id}`, { token: user.token, ...(json === undefined ? {} : { json }) });
+    const asV1 = (method: string, json?: unknown) =>
+      call(app, v1, method, `/users/${user.id}`, { token: user.token, ...(json === undefined ? {} : { json }) });
+    const asV2 = (method: string, json?: unknown) =>
+      call(app, v2, method, `/users/${user.id}`, { token: user.token, ...(json === undefined ? {} : { json }) });
     const v2List = async () => (await asV2("GET")).body.favorite_sports as string[];
 
     // A v2 client saves a list.
@@ -78,21 +80,28 @@ for (const [i, v1] of V1_MODES.entries()) {
 
   test(`v1 create with favorite_sport stores a one-element list (${v1.label})`, async (t) => {
     const email = `v1-create-${i}@sports.example.com`;
-    const res = await call(app, v1, "POST", "/users", { json: { name: "One", email, password: "correct horse", favorite_sport: "Chess" } });
+    const res = await call(app, v1, "POST", "/users", {
+      json: { name: "One", email, password: "correct horse", favorite_sport: "Chess" },
+    });
     t.is(res.status, 201);
     t.is(res.body.favorite_sport, "Chess");
     t.deepEqual((await app.deps.accounts.getUser(res.body.id)).favoriteSports, ["Chess"]);
 
-    const without = await call(app, v1, "POST", "/users", { json: { name: "None", email: `none-${email}`, password: "correct horse" } });
+    const without = await call(app, v1, "POST", "/users", {
+      json: { name: "None", email: `none-${email}`, password: "correct horse" },
+    });
     t.is(without.body.favorite_sport, null);
-    const explicitNull = await call(app, v1, "POST", "/users", { json: { name: "Null", email: `null-${email}`, password: "correct horse", favorite_sport: null } });
+    const explicitNull = await call(app, v1, "POST", "/users", {
+      json: { name: "Null", email: `null-${email}`, password: "correct horse", favorite_sport: null },
+    });
     t.is(explicitNull.body.favorite_sport, null);
     t.deepEqual((await app.deps.accounts.getUser(explicitNull.body.id)).favoriteSports, []);
   });
 
   test(`each version accepts only its own sports field (${v1.label}, ${v2.label})`, async (t) => {
     const user = await app.signUp("Strict", { favorite_sports: ["Chess", "Go"] });
-    const patch = (mode: Mode, json: unknown) => call(app, mode, "PATCH", `/users/${user.id}`, { token: user.token, json });
+    const patch = (mode: Mode, json: unknown) =>
+      call(app, mode, "PATCH", `/users/${user.id}`, { token: user.token, json });
     t.is((await patch(v1, { favorite_sports: ["Golf"] })).status, 422);
     t.is((await patch(v2, { favorite_sport: "Golf" })).status, 422);
     t.is((await patch(v1, { favorite_sport: "" })).status, 422);
@@ -105,10 +114,17 @@ for (const [i, v1] of V1_MODES.entries()) {
 
 test("v2 create with favorite_sports stores the list; without it, an empty list", async (t) => {
   const res = await app.request("POST", "/users", {
-    json: { name: "Many", email: "many@sports.example.com", password: "correct horse", favorite_sports: ["Soccer", "Tennis", "Chess"] },
+    json: {
+      name: "Many",
+      email: "many@sports.example.com",
+      password: "correct horse",
+      favorite_sports: ["Soccer", "Tennis", "Chess"],
+    },
   });
   t.is(res.status, 201);
   t.deepEqual(res.body.favorite_sports, ["Soccer", "Tennis", "Chess"]);
-  const none = await app.request("POST", "/users", { json: { name: "None", email: "none-v2@sports.example.com", password: "correct horse" } });
+  const none = await app.request("POST", "/users", {
+    json: { name: "None", email: "none-v2@sports.example.com", password: "correct horse" },
+  });
   t.deepEqual(none.body.favorite_sports, []);
 });

@@ -19,7 +19,15 @@ const READY_TIMEOUT_MS = 2000;
 /** A refused connection answers well before the timeout, a hung one at it: 2 s of margin for a loaded machine. */
 const PROMPT_MS = READY_TIMEOUT_MS + 2000;
 const RECOVERY_MS = 20000;
-const ACCEPTS = [undefined, "application/json", "*/*", "text/html", "text/plain", "application/vnd.app.v3+json", "application/vnd.app.v1+json"];
+const ACCEPTS = [
+  undefined,
+  "application/json",
+  "*/*",
+  "text/html",
+  "text/plain",
+  "application/vnd.app.v3+json",
+  "application/vnd.app.v1+json",
+];
 
 let database: ProxiedDatabase;
 let proxy: TcpProxy;
@@ -68,7 +76,10 @@ test.serial("GET /ready: 200 with each check while the database answers, to any 
 
 test.serial("database cut: /ready is 503 problem+json with Retry-After, promptly; /health stays 200", async (t) => {
   await proxy.cut();
-  const answers = [await timed(() => app.request("GET", "/ready")), ...(await Promise.all([1, 2, 3].map(() => timed(() => app.request("GET", "/ready", { accept: "text/plain" })))))];
+  const answers = [
+    await timed(() => app.request("GET", "/ready")),
+    ...(await Promise.all([1, 2, 3].map(() => timed(() => app.request("GET", "/ready", { accept: "text/plain" }))))),
+  ];
   t.log(`503s answered in ${answers.map((r) => Math.round(r.ms)).join(", ")} ms`);
   for (const res of answers) {
     t.is(res.status, 503, res.text);
@@ -103,56 +114,74 @@ test.serial("database back: /ready is 200 again without a restart", async (t) =>
   t.deepEqual(res.body, { status: "ok", checks: { database: "ok" } });
 });
 
-test.serial("a database that hangs: /ready answers 503 at its check's timeout while the database still says nothing; /health stays 200", async (t) => {
-  await until200(() => app.request("GET", "/ready"));
-  proxy.pause(); // connections stay open and no byte gets through: a hung database, not a refused one
-  try {
-    const probes = await Promise.all([1, 2, 3].map(() => timed(() => app.request("GET", "/ready"))));
-    t.log(`503s answered in ${probes.map((r) => Math.round(r.ms)).join(", ")} ms`);
-    for (const res of probes) {
-      t.is(res.status, 503, res.text);
-      t.is(res.headers.get("content-type"), "application/problem+json");
-      t.is(res.headers.get("retry-after"), "5");
-      t.deepEqual(res.body.checks, { database: "unavailable" });
-      t.regex(res.body.detail, /^not ready: database failed or did not answer within 2000 ms/);
-      // The database was never let go, so the answer came from the timeout.
-      t.true(res.ms >= READY_TIMEOUT_MS - 50, `answered in ${Math.round(res.ms)} ms, before the timeout?`);
-      t.true(res.ms < PROMPT_MS, `answered in ${Math.round(res.ms)} ms`);
-    }
-    t.is((await app.request("GET", "/health")).status, 200);
-  } finally {
-    proxy.resume();
-  }
-  const back = await until200(() => app.request("GET", "/ready"));
-  t.deepEqual(back.body, { status: "ok", checks: { database: "ok" } });
-});
-
-test.serial("a Redis that hangs (SIGSTOP): /health reports it, /ready stays 200 (the database is what gates readiness)", async (t) => {
-  const redis = await startRedisServer();
-  const info = new Redis(redis.url);
-  const pid = Number(/process_id:(\d+)/.exec(await info.info("server"))?.[1]);
-  info.disconnect();
-  t.true(pid > 0);
-  const clustered = await startTestServer({ REDIS_URL: redis.url, CLUSTER_HEARTBEAT_MS: "200", CLUSTER_LEASE_MS: "1000" });
-  try {
-    t.deepEqual((await clustered.request("GET", "/health")).body, { status: "ok", checks: { redis: "ok" } });
-    process.kill(pid, "SIGSTOP");
+test.serial(
+  "a database that hangs: /ready answers 503 at its check's timeout while the database still says nothing; /health stays 200",
+  async (t) => {
+    await until200(() => app.request("GET", "/ready"));
+    proxy.pause(); // connections stay open and no byte gets through: a hung database, not a refused one
     try {
-      const health = await eventually(async () => {
-        const res = await clustered.request("GET", "/health");
-        return res.body.checks?.redis === "unavailable" ? res : undefined;
-      }, RECOVERY_MS, "/health to report Redis unavailable");
-      t.is(health.status, 200);
-      const ready = await clustered.request("GET", "/ready");
-      t.is(ready.status, 200, ready.text);
-      t.deepEqual(ready.body, { status: "ok", checks: { database: "ok" } });
+      const probes = await Promise.all([1, 2, 3].map(() => timed(() => app.request("GET", "/ready"))));
+      t.log(`503s answered in ${probes.map((r) => Math.round(r.ms)).join(", ")} ms`);
+      for (const res of probes) {
+        t.is(res.status, 503, res.text);
+        t.is(res.headers.get("content-type"), "application/problem+json");
+        t.is(res.headers.get("retry-after"), "5");
+        t.deepEqual(res.body.checks, { database: "unavailable" });
+        t.regex(res.body.detail, /^not ready: database failed or did not answer within 2000 ms/);
+        // The database was never let go, so the answer came from the timeout.
+        t.true(res.ms >= READY_TIMEOUT_MS - 50, `answered in ${Math.round(res.ms)} ms, before the timeout?`);
+        t.true(res.ms < PROMPT_MS, `answered in ${Math.round(res.ms)} ms`);
+      }
+      t.is((await app.request("GET", "/health")).status, 200);
+    } finally {
+      proxy.resume();
+    }
+    const back = await until200(() => app.request("GET", "/ready"));
+    t.deepEqual(back.body, { status: "ok", checks: { database: "ok" } });
+  },
+);
+
+test.serial(
+  "a Redis that hangs (SIGSTOP): /health reports it, /ready stays 200 (the database is what gates readiness)",
+  async (t) => {
+    const redis = await startRedisServer();
+    const info = new Redis(redis.url);
+    const pid = Number(/process_id:(\d+)/.exec(await info.info("server"))?.[1]);
+    info.disconnect();
+    t.true(pid > 0);
+    const clustered = await startTestServer({
+      REDIS_URL: redis.url,
+      CLUSTER_HEARTBEAT_MS: "200",
+      CLUSTER_LEASE_MS: "1000",
+    });
+    try {
+      t.deepEqual((await clustered.request("GET", "/health")).body, { status: "ok", checks: { redis: "ok" } });
+      process.kill(pid, "SIGSTOP");
+      try {
+        const health = await eventually(
+          async () => {
+            const res = await clustered.request("GET", "/health");
+            return res.body.checks?.redis === "unavailable" ? res : undefined;
+          },
+          RECOVERY_MS,
+          "/health to report Redis unavailable",
+        );
+        t.is(health.status, 200);
+        const ready = await clustered.request("GET", "/ready");
+        t.is(ready.status, 200, ready.text);
+        t.deepEqual(ready.body, { status: "ok", checks: { database: "ok" } });
+      } finally {
+        process.kill(pid, "SIGCONT");
+      }
+      await eventually(
+        async () => ((await clustered.request("GET", "/health")).body.checks?.redis === "ok" ? true : undefined),
+        RECOVERY_MS,
+        "/health to report Redis ok again",
+      );
     } finally {
       process.kill(pid, "SIGCONT");
+      await clustered.stop();
+      await redis.kill();
     }
-    await eventually(async () => ((await clustered.request("GET", "/health")).body.checks?.redis === "ok" ? true : undefined), RECOVERY_MS, "/health to report Redis ok again");
-  } finally {
-    process.kill(pid, "SIGCONT");
-    await clustered.stop();
-    await redis.kill();
-  }
-});
+  },
+);

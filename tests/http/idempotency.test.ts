@@ -57,7 +57,11 @@ test("the same key and body replays the first result: status, Location, body, an
   t.is(again.headers.get("content-type"), first.headers.get("content-type"));
   t.is(again.text, first.text, "byte for byte");
   const rooms = await app.request("GET", "/rooms?limit=100", { token: ada.token });
-  t.is(rooms.body._embedded.rooms.filter((r: { name: string }) => r.name === "once").length, 1, "the work was done once");
+  t.is(
+    rooms.body._embedded.rooms.filter((r: { name: string }) => r.name === "once").length,
+    1,
+    "the work was done once",
+  );
 });
 
 test("the same key with a different body, path or version → 422; other users' keys are their own", async (t) => {
@@ -68,16 +72,35 @@ test("the same key with a different body, path or version → 422; other users' 
   t.is(room.status, 201);
   const reused = [
     await app.request("POST", "/rooms", { token: ada.token, json: { name: "b" }, headers: keyed(key) }),
-    await app.request("POST", `/rooms/${room.body.id}/messages`, { token: ada.token, json: { body: "a" }, headers: keyed(key) }),
-    await app.request("POST", "/rooms", { token: ada.token, json: { name: "a" }, accept: mediaType(1), headers: keyed(key) }),
+    await app.request("POST", `/rooms/${room.body.id}/messages`, {
+      token: ada.token,
+      json: { body: "a" },
+      headers: keyed(key),
+    }),
+    await app.request("POST", "/rooms", {
+      token: ada.token,
+      json: { name: "a" },
+      accept: mediaType(1),
+      headers: keyed(key),
+    }),
   ];
   for (const res of reused) {
     assertProblem(t, res, 422);
     t.is(res.body.type, "/problems/idempotency-key-reused");
   }
   // Key order in the body does not make it another request.
-  const reordered = await app.request("POST", "/rooms", { token: ada.token, raw: '{"private":false,"name":"c"}', contentType: "application/json", headers: keyed(`${key}-2`) });
-  const same = await app.request("POST", "/rooms", { token: ada.token, raw: '{"name":"c","private":false}', contentType: "application/json", headers: keyed(`${key}-2`) });
+  const reordered = await app.request("POST", "/rooms", {
+    token: ada.token,
+    raw: '{"private":false,"name":"c"}',
+    contentType: "application/json",
+    headers: keyed(`${key}-2`),
+  });
+  const same = await app.request("POST", "/rooms", {
+    token: ada.token,
+    raw: '{"name":"c","private":false}',
+    contentType: "application/json",
+    headers: keyed(`${key}-2`),
+  });
   t.is(same.headers.get("idempotent-replayed"), "true");
   t.is(same.body.id, reordered.body.id);
 
@@ -134,9 +157,17 @@ test("a claim whose request died is taken over once the lock timeout passes", as
 test("4xx results are kept and replayed; requests refused before the action (schema) are not", async (t) => {
   const ada = await app.signUp("Ada");
   const key = randomUUID();
-  const missing = await app.request("POST", "/rooms/999999/messages", { token: ada.token, json: { body: "hi" }, headers: keyed(key) });
+  const missing = await app.request("POST", "/rooms/999999/messages", {
+    token: ada.token,
+    json: { body: "hi" },
+    headers: keyed(key),
+  });
   assertProblem(t, missing, 404);
-  const replayed = await app.request("POST", "/rooms/999999/messages", { token: ada.token, json: { body: "hi" }, headers: keyed(key) });
+  const replayed = await app.request("POST", "/rooms/999999/messages", {
+    token: ada.token,
+    json: { body: "hi" },
+    headers: keyed(key),
+  });
   assertProblem(t, replayed, 404);
   t.is(replayed.headers.get("idempotent-replayed"), "true");
   t.deepEqual(replayed.body, missing.body);
@@ -145,7 +176,11 @@ test("4xx results are kept and replayed; requests refused before the action (sch
   const invalid = await app.request("POST", "/rooms", { token: ada.token, json: { name: "" }, headers: keyed(other) });
   assertProblem(t, invalid, 422);
   t.is((await rows(other)).length, 0, "a body the schema refuses never reaches the key");
-  const fixed = await app.request("POST", "/rooms", { token: ada.token, json: { name: "fixed" }, headers: keyed(other) });
+  const fixed = await app.request("POST", "/rooms", {
+    token: ada.token,
+    json: { name: "fixed" },
+    headers: keyed(other),
+  });
   t.is(fixed.status, 201);
 });
 
@@ -158,7 +193,11 @@ test("expired keys are ignored and purged", async (t) => {
   t.true(Math.abs(hours - 24) < 0.01, "kept 24 h");
 
   await rows(key).update({ expires_at: app.deps.db.raw("now() - interval '1 second'") });
-  const fresh = await app.request("POST", "/rooms", { token: ada.token, json: { name: "new body is fine" }, headers: keyed(key) });
+  const fresh = await app.request("POST", "/rooms", {
+    token: ada.token,
+    json: { name: "new body is fine" },
+    headers: keyed(key),
+  });
   t.is(fresh.status, 201);
   t.is(fresh.headers.get("idempotent-replayed"), null);
   t.not(fresh.body.id, first.body.id);
@@ -170,38 +209,45 @@ test("expired keys are ignored and purged", async (t) => {
 });
 
 for (const moment of ["before the request", "as the room's INSERT is sent"] as const) {
-  test.serial(`a POST cut off from the database ${moment} gets a 503; its retry after the restore runs afresh, once`, async (t) => {
-    const ada = await proxied.signUp("Ada");
-    const key = randomUUID();
-    const name = `cut-${key}`;
-    const send = () => proxied.request("POST", "/rooms", { token: ada.token, json: { name }, headers: keyed(key) });
-    let first: TestResponse;
-    try {
-      if (moment === "before the request") {
-        await database.proxy.cut();
-        first = await send();
-      } else {
-        const cut = database.proxy.cutOn(ROOM_INSERT);
-        first = await send();
-        await cut;
+  test.serial(
+    `a POST cut off from the database ${moment} gets a 503; its retry after the restore runs afresh, once`,
+    async (t) => {
+      const ada = await proxied.signUp("Ada");
+      const key = randomUUID();
+      const name = `cut-${key}`;
+      const send = () => proxied.request("POST", "/rooms", { token: ada.token, json: { name }, headers: keyed(key) });
+      let first: TestResponse;
+      try {
+        if (moment === "before the request") {
+          await database.proxy.cut();
+          first = await send();
+        } else {
+          const cut = database.proxy.cutOn(ROOM_INSERT);
+          first = await send();
+          await cut;
+        }
+        assertProblem(t, first, 503);
+      } finally {
+        await database.proxy.restore();
       }
-      assertProblem(t, first, 503);
-    } finally {
-      await database.proxy.restore();
-    }
-    const deadline = Date.now() + RECOVERY_MS;
-    let retried = await send();
-    while (retried.status === 503 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      retried = await send();
-    }
-    t.is(retried.status, 201, `the retry runs afresh (a 409 means the failed request's claim was never released): ${retried.text}`);
-    t.is(retried.headers.get("idempotent-replayed"), null);
-    const replayed = await send();
-    t.is(replayed.headers.get("idempotent-replayed"), "true");
-    t.is(replayed.body.id, retried.body.id);
-    t.is((await proxied.deps.db("rooms").where({ name })).length, 1, "exactly one room");
-  });
+      const deadline = Date.now() + RECOVERY_MS;
+      let retried = await send();
+      while (retried.status === 503 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        retried = await send();
+      }
+      t.is(
+        retried.status,
+        201,
+        `the retry runs afresh (a 409 means the failed request's claim was never released): ${retried.text}`,
+      );
+      t.is(retried.headers.get("idempotent-replayed"), null);
+      const replayed = await send();
+      t.is(replayed.headers.get("idempotent-replayed"), "true");
+      t.is(replayed.body.id, retried.body.id);
+      t.is((await proxied.deps.db("rooms").where({ name })).length, 1, "exactly one room");
+    },
+  );
 }
 
 test("public sign-up is idempotent in the anonymous scope; log-in ignores the key (its answer is a credential)", async (t) => {
@@ -230,7 +276,11 @@ test("public sign-up is idempotent in the anonymous scope; log-in ignores the ke
 test("a malformed key is a 400", async (t) => {
   const ada = await app.signUp("Ada");
   for (const key of ["has space", "x".repeat(256), "é"]) {
-    const res = await app.request("POST", "/rooms", { token: ada.token, json: { name: "k" }, headers: { "idempotency-key": key } });
+    const res = await app.request("POST", "/rooms", {
+      token: ada.token,
+      json: { name: "k" },
+      headers: { "idempotency-key": key },
+    });
     assertProblem(t, res, 400);
   }
 });

@@ -40,7 +40,11 @@ async function listen(socketToken: string, roomId: number): Promise<{ ids: numbe
   return { ids, close: () => ws.terminate() };
 }
 
-async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 15000): Promise<T> {
+async function eventually<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 15000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -77,85 +81,119 @@ async function retry(send: () => Promise<TestResponse>): Promise<TestResponse> {
 
 async function setUp() {
   const ada = await app.signUp("Ada");
-  const room = await app.request("POST", "/rooms", { token: ada.token, json: { name: `r-${randomBytes(3).toString("hex")}` } });
+  const room = await app.request("POST", "/rooms", {
+    token: ada.token,
+    json: { name: `r-${randomBytes(3).toString("hex")}` },
+  });
   const socket = await listen(ada.socketToken, room.body.id);
   const body = `hello ${randomBytes(6).toString("hex")}`;
   const key = randomBytes(16).toString("hex");
-  const post = () => app.request("POST", `/rooms/${room.body.id}/messages`, { token: ada.token, json: { body }, headers: { "idempotency-key": key } });
-  const stored = async () => (await app.deps.db("messages").where({ body }).select("id")).map((r: { id: number }) => r.id);
+  const post = () =>
+    app.request("POST", `/rooms/${room.body.id}/messages`, {
+      token: ada.token,
+      json: { body },
+      headers: { "idempotency-key": key },
+    });
+  const stored = async () =>
+    (await app.deps.db("messages").where({ body }).select("id")).map((r: { id: number }) => r.id);
   return { ada, room, socket, body, post, stored };
 }
 
-test.serial("the answer is lost after the insert (the database goes away before the result is kept): the retry gets the same message, one row", async (t) => {
-  const { socket, post, stored } = await setUp();
-  t.teardown(() => socket.close());
-  cutAt("query-response");
-  const first = await post(); // the message is stored; keeping the result fails; this answer is "lost"
-  await database.proxy.restore();
-  const again = await retry(post);
-  t.is(again.status, 201);
-  t.is(again.headers.get("idempotent-replayed"), "true", "the kept result, stored once the database was back");
-  if (first.status === 201) t.is(again.body.id, first.body.id);
-  const ids = await stored();
-  t.is(ids.length, 1, "one message, never two");
-  t.is(again.body.id, ids[0]);
-  await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
-});
-
-test.serial("a POST cut at its insert before it reaches the database answers 503; the retry after the restore stores exactly one message, broadcast", async (t) => {
-  const { socket, post, stored } = await setUp();
-  t.teardown(() => socket.close());
-  cutAt("query");
-  const first = await post();
-  t.is(first.status, 503);
-  t.truthy(first.headers.get("retry-after"));
-  const storedDuringCut = await eventually(async () => {
+test.serial(
+  "the answer is lost after the insert (the database goes away before the result is kept): the retry gets the same message, one row",
+  async (t) => {
+    const { socket, post, stored } = await setUp();
+    t.teardown(() => socket.close());
+    cutAt("query-response");
+    const first = await post(); // the message is stored; keeping the result fails; this answer is "lost"
     await database.proxy.restore();
-    return stored().catch(() => undefined);
-  }, "the database back");
-  t.log(storedDuringCut.length === 1 ? "the cut insert had been committed: the retry found it" : "the cut insert never ran: the retry stored it");
-  const again = await retry(post);
-  t.is(again.status, 201);
-  const ids = await stored();
-  t.is(ids.length, 1, "one message, never two");
-  t.is(again.body.id, ids[0]);
-  await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
-});
+    const again = await retry(post);
+    t.is(again.status, 201);
+    t.is(again.headers.get("idempotent-replayed"), "true", "the kept result, stored once the database was back");
+    if (first.status === 201) t.is(again.body.id, first.body.id);
+    const ids = await stored();
+    t.is(ids.length, 1, "one message, never two");
+    t.is(again.body.id, ids[0]);
+    await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
+  },
+);
 
-test.serial("a POST cut at its insert after it reached the database (its answer lost): the retry after the restore stores exactly one message, broadcast", async (t) => {
-  const { socket, post, stored } = await setUp();
-  t.teardown(() => socket.close());
-  cutAt("query", 3);
-  const first = await post();
-  // 503 when the cut beat the insert's answer (as it does on an idle machine), 201 when it did not.
-  t.true(first.status === 503 || first.status === 201, `status ${first.status}`);
-  const storedDuringCut = await eventually(async () => {
-    await database.proxy.restore();
-    return stored().catch(() => undefined);
-  }, "the database back");
-  t.log(storedDuringCut.length === 1 ? "the cut insert had been committed: the retry found it" : "the cut insert never ran: the retry stored it");
-  const again = await retry(post);
-  t.is(again.status, 201);
-  const ids = await stored();
-  t.is(ids.length, 1, "one message, never two");
-  t.is(again.body.id, ids[0]);
-  await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
-});
+test.serial(
+  "a POST cut at its insert before it reaches the database answers 503; the retry after the restore stores exactly one message, broadcast",
+  async (t) => {
+    const { socket, post, stored } = await setUp();
+    t.teardown(() => socket.close());
+    cutAt("query");
+    const first = await post();
+    t.is(first.status, 503);
+    t.truthy(first.headers.get("retry-after"));
+    const storedDuringCut = await eventually(async () => {
+      await database.proxy.restore();
+      return stored().catch(() => undefined);
+    }, "the database back");
+    t.log(
+      storedDuringCut.length === 1
+        ? "the cut insert had been committed: the retry found it"
+        : "the cut insert never ran: the retry stored it",
+    );
+    const again = await retry(post);
+    t.is(again.status, 201);
+    const ids = await stored();
+    t.is(ids.length, 1, "one message, never two");
+    t.is(again.body.id, ids[0]);
+    await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
+  },
+);
 
-test.serial("the insert itself is keyed: a second createMessage with the same key returns the first message and broadcasts it; another body is refused", async (t) => {
-  const { ada, room, socket, body, stored } = await setUp();
-  t.teardown(() => socket.close());
-  const key = randomBytes(16).toString("hex");
-  // Two calls at once, as a client retrying a request whose answer it gave up on.
-  const [a, b] = await Promise.all([
-    app.deps.rooms.createMessage(ada.id, room.body.id, body, { requestKey: key }),
-    app.deps.rooms.createMessage(ada.id, room.body.id, body, { requestKey: key }),
-  ]);
-  t.is(a.id, b.id);
-  t.deepEqual(await stored(), [a.id]);
-  await eventually(() => (socket.ids.includes(a.id) ? true : undefined), "the broadcast");
-  await t.throwsAsync(app.deps.rooms.createMessage(ada.id, room.body.id, `${body} changed`, { requestKey: key }), { message: /different message/ });
-  // Without a key every call is a new message.
-  const [c, d] = await Promise.all([app.deps.rooms.createMessage(ada.id, room.body.id, body), app.deps.rooms.createMessage(ada.id, room.body.id, body)]);
-  t.not(c.id, d.id);
-});
+test.serial(
+  "a POST cut at its insert after it reached the database (its answer lost): the retry after the restore stores exactly one message, broadcast",
+  async (t) => {
+    const { socket, post, stored } = await setUp();
+    t.teardown(() => socket.close());
+    cutAt("query", 3);
+    const first = await post();
+    // 503 when the cut beat the insert's answer (as it does on an idle machine), 201 when it did not.
+    t.true(first.status === 503 || first.status === 201, `status ${first.status}`);
+    const storedDuringCut = await eventually(async () => {
+      await database.proxy.restore();
+      return stored().catch(() => undefined);
+    }, "the database back");
+    t.log(
+      storedDuringCut.length === 1
+        ? "the cut insert had been committed: the retry found it"
+        : "the cut insert never ran: the retry stored it",
+    );
+    const again = await retry(post);
+    t.is(again.status, 201);
+    const ids = await stored();
+    t.is(ids.length, 1, "one message, never two");
+    t.is(again.body.id, ids[0]);
+    await eventually(() => (socket.ids.includes(ids[0]!) ? true : undefined), "the broadcast of the stored message");
+  },
+);
+
+test.serial(
+  "the insert itself is keyed: a second createMessage with the same key returns the first message and broadcasts it; another body is refused",
+  async (t) => {
+    const { ada, room, socket, body, stored } = await setUp();
+    t.teardown(() => socket.close());
+    const key = randomBytes(16).toString("hex");
+    // Two calls at once, as a client retrying a request whose answer it gave up on.
+    const [a, b] = await Promise.all([
+      app.deps.rooms.createMessage(ada.id, room.body.id, body, { requestKey: key }),
+      app.deps.rooms.createMessage(ada.id, room.body.id, body, { requestKey: key }),
+    ]);
+    t.is(a.id, b.id);
+    t.deepEqual(await stored(), [a.id]);
+    await eventually(() => (socket.ids.includes(a.id) ? true : undefined), "the broadcast");
+    await t.throwsAsync(app.deps.rooms.createMessage(ada.id, room.body.id, `${body} changed`, { requestKey: key }), {
+      message: /different message/,
+    });
+    // Without a key every call is a new message.
+    const [c, d] = await Promise.all([
+      app.deps.rooms.createMessage(ada.id, room.body.id, body),
+      app.deps.rooms.createMessage(ada.id, room.body.id, body),
+    ]);
+    t.not(c.id, d.id);
+  },
+);

@@ -2,7 +2,18 @@ import test from "ava";
 import type { PubSubMessage } from "../../lib/pubsub/index.ts";
 import type { Message } from "../../lib/rooms/index.ts";
 import { mediaType } from "../../lib/versions.ts";
-import { assertLinks, assertProblem, assertVersioned, call, fetchPage, ISO_UTC, MODES, unprefixed, walkBothWays, type Mode } from "../helpers/api.ts";
+import {
+  assertLinks,
+  assertProblem,
+  assertVersioned,
+  call,
+  fetchPage,
+  ISO_UTC,
+  MODES,
+  unprefixed,
+  walkBothWays,
+  type Mode,
+} from "../helpers/api.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 
 type SignedUp = Awaited<ReturnType<TestServer["signUp"]>>;
@@ -20,7 +31,8 @@ test.before(async () => {
   outsider = await app.signUp("Outsider");
   const room = await app.deps.rooms.createRoom(author.id, { name: "history" });
   const ids: number[] = [];
-  for (let i = 0; i < 25; i++) ids.push((await app.deps.rooms.createMessage(i % 2 === 0 ? author.id : reader.id, room.id, `message ${i}`)).id);
+  for (let i = 0; i < 25; i++)
+    ids.push((await app.deps.rooms.createMessage(i % 2 === 0 ? author.id : reader.id, room.id, `message ${i}`)).id);
   history = { roomId: room.id, ids };
 });
 test.after.always(async () => {
@@ -31,7 +43,10 @@ async function createRoom(body: Record<string, unknown>): Promise<number> {
   return (await app.deps.rooms.createRoom(author.id, body as { name: string; private?: boolean })).id;
 }
 
-function expectedMessage(mode: Mode, m: { id: number; roomId: number; body: string; insertedAt: string; author: { id: number; name: string } }) {
+function expectedMessage(
+  mode: Mode,
+  m: { id: number; roomId: number; body: string; insertedAt: string; author: { id: number; name: string } },
+) {
   const type = mediaType(mode.version);
   const _links = {
     self: { href: `${mode.prefix}/rooms/${m.roomId}/messages/${m.id}`, type },
@@ -48,7 +63,10 @@ for (const mode of MODES) {
     const path = `/rooms/${history.roomId}/messages`;
     const pages = await walkBothWays(t, app, mode, `${path}?limit=6`, "messages", reader.token);
     const newestFirst = [...history.ids].reverse();
-    t.deepEqual(pages, [0, 6, 12, 18, 24].map((i) => newestFirst.slice(i, i + 6)));
+    t.deepEqual(
+      pages,
+      [0, 6, 12, 18, 24].map((i) => newestFirst.slice(i, i + 6)),
+    );
 
     const { res, items } = await fetchPage(t, app, mode, path, "messages", reader.token);
     t.deepEqual(
@@ -73,7 +91,10 @@ for (const mode of MODES) {
   test(`POST /rooms/:id/messages creates a message and GET shows it (${mode.label})`, async (t) => {
     const roomId = await createRoom({ name: "chat" });
     const before = Date.now();
-    const res = await call(app, mode, "POST", `/rooms/${roomId}/messages`, { token: author.token, json: { body: `hello ${mode.label}` } });
+    const res = await call(app, mode, "POST", `/rooms/${roomId}/messages`, {
+      token: author.token,
+      json: { body: `hello ${mode.label}` },
+    });
     assertVersioned(t, res, mode, 201, `/rooms/${roomId}/messages`);
     const id = res.body.id as number;
     t.true(Number.isSafeInteger(id));
@@ -82,7 +103,13 @@ for (const mode of MODES) {
     t.true(Math.abs(Date.parse(res.body.inserted_at) - before) < 60_000);
     t.deepEqual(
       res.body,
-      expectedMessage(mode, { id, roomId, body: `hello ${mode.label}`, insertedAt: res.body.inserted_at, author: { id: author.id, name: "Author" } }),
+      expectedMessage(mode, {
+        id,
+        roomId,
+        body: `hello ${mode.label}`,
+        insertedAt: res.body.inserted_at,
+        author: { id: author.id, name: "Author" },
+      }),
     );
     assertLinks(t, res.body, mode);
 
@@ -102,8 +129,18 @@ for (const mode of MODES) {
       assertProblem(t, await call(app, mode, "GET", path, { token: outsider.token }), 404);
       assertVersioned(t, await call(app, mode, "GET", path, { token: reader.token }), mode, 200, path);
     }
-    assertProblem(t, await call(app, mode, "POST", paths[0]!, { token: outsider.token, json: { body: "let me in" } }), 404);
-    assertVersioned(t, await call(app, mode, "POST", paths[0]!, { token: reader.token, json: { body: "hi" } }), mode, 201, paths[0]!);
+    assertProblem(
+      t,
+      await call(app, mode, "POST", paths[0]!, { token: outsider.token, json: { body: "let me in" } }),
+      404,
+    );
+    assertVersioned(
+      t,
+      await call(app, mode, "POST", paths[0]!, { token: reader.token, json: { body: "hi" } }),
+      mode,
+      201,
+      paths[0]!,
+    );
     const stored = await app.deps.db("messages").where({ room_id: roomId }).orderBy("id").pluck("body");
     t.deepEqual(stored, ["secret", "hi"]);
   });
@@ -113,7 +150,10 @@ for (const mode of MODES) {
     const received: PubSubMessage[] = [];
     const off = app.deps.pubsub.subscribe(`room:${roomId}`, (message) => received.push(message));
     try {
-      const res = await call(app, mode, "POST", `/rooms/${roomId}/messages`, { token: reader.token, json: { body: "to everyone" } });
+      const res = await call(app, mode, "POST", `/rooms/${roomId}/messages`, {
+        token: reader.token,
+        json: { body: "to everyone" },
+      });
       t.is(res.status, 201);
       // Local PubSub delivers synchronously, before the response is written.
       t.is(received.length, 1);
@@ -134,9 +174,16 @@ test("GET /rooms/:id/messages/:mid is 404 for a message of another room or no me
   const firstId = history.ids[0]!;
   assertProblem(t, await app.request("GET", `/rooms/${elsewhere}/messages/${firstId}`, { token: reader.token }), 404);
   for (const mid of ["999999", "abc", "0"]) {
-    assertProblem(t, await app.request("GET", `/rooms/${history.roomId}/messages/${mid}`, { token: reader.token }), 404);
+    assertProblem(
+      t,
+      await app.request("GET", `/rooms/${history.roomId}/messages/${mid}`, { token: reader.token }),
+      404,
+    );
   }
-  t.is((await app.request("GET", `/rooms/${history.roomId}/messages/${firstId}`, { token: reader.token })).body.body, "message 0");
+  t.is(
+    (await app.request("GET", `/rooms/${history.roomId}/messages/${firstId}`, { token: reader.token })).body.body,
+    "message 0",
+  );
 });
 
 test("POST /rooms/:id/messages takes a body of 1 to 4000 characters", async (t) => {
@@ -151,7 +198,14 @@ test("POST /rooms/:id/messages takes a body of 1 to 4000 characters", async (t) 
     assertProblem(t, res, 422);
     t.true(Array.isArray(res.body.errors), JSON.stringify(json));
   }
-  t.is(await app.deps.db("messages").where({ room_id: roomId }).count<{ n: number }[]>("* as n").then((r) => Number(r[0]?.n)), 2);
+  t.is(
+    await app.deps
+      .db("messages")
+      .where({ room_id: roomId })
+      .count<{ n: number }[]>("* as n")
+      .then((r) => Number(r[0]?.n)),
+    2,
+  );
 });
 
 test("GET /rooms/:id/messages checks limit", async (t) => {
@@ -160,5 +214,6 @@ test("GET /rooms/:id/messages checks limit", async (t) => {
   t.is(hundred.body._embedded.messages.length, 25);
   t.is(hundred.body._links.next, undefined);
   t.is(hundred.headers.get("link"), null, "no next/prev, no Link header");
-  for (const query of ["limit=0", "limit=101", "cursor=eyJkIjoieCJ9"]) assertProblem(t, await app.request("GET", `${path}?${query}`, { token: reader.token }), 400);
+  for (const query of ["limit=0", "limit=101", "cursor=eyJkIjoieCJ9"])
+    assertProblem(t, await app.request("GET", `${path}?${query}`, { token: reader.token }), 400);
 });

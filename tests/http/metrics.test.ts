@@ -31,7 +31,12 @@ function sample(text: string, series: string): number {
 }
 
 test.serial("served as Prometheus text to a scraper's Accept, and to an Accept the API would refuse", async (t) => {
-  for (const accept of ["text/plain", "text/plain;version=0.0.4;q=1,*/*;q=0.1", "application/vnd.app.v3+json", "text/html"]) {
+  for (const accept of [
+    "text/plain",
+    "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+    "application/vnd.app.v3+json",
+    "text/html",
+  ]) {
     const res = await app.request("GET", "/metrics", { accept });
     t.is(res.status, 200, accept);
     t.is(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
@@ -55,7 +60,11 @@ test.serial("request histogram: route pattern, method, status, api version — n
   const missing = `hypercast_http_request_duration_seconds_count{route="/users/:id",method="GET",status="404",api_version="2"}`;
   const unmatched = `hypercast_http_request_duration_seconds_count{route="unmatched",method="GET",status="404",api_version="2"}`;
   t.is((await app.request("GET", `/v1/users/${user.id}`, { token: user.token })).status, 200);
-  t.is((await app.request("GET", `/users/${user.id}`, { token: user.token, accept: "application/vnd.app.v1+json" })).status, 200);
+  t.is(
+    (await app.request("GET", `/users/${user.id}`, { token: user.token, accept: "application/vnd.app.v1+json" }))
+      .status,
+    200,
+  );
   t.is((await app.request("GET", `/v2/users/${user.id}`, { token: user.token })).status, 200);
   t.is((await app.request("GET", "/users/987654", { token: user.token })).status, 404);
   t.is((await app.request("GET", "/no/such/place/123")).status, 404);
@@ -65,7 +74,8 @@ test.serial("request histogram: route pattern, method, status, api version — n
   t.is(sample(after, missing) - sample(before, missing), 1);
   t.is(sample(after, unmatched) - sample(before, unmatched), 1);
   const routes = new Set([...after.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
-  for (const route of routes) t.true(route === "unmatched" || /^\/[a-z/:_-]*$/.test(route ?? ""), `route label ${route}`);
+  for (const route of routes)
+    t.true(route === "unmatched" || /^\/[a-z/:_-]*$/.test(route ?? ""), `route label ${route}`);
   t.false(after.includes(`/users/${user.id}"`));
   t.false(after.includes("/no/such/place"));
   t.false(after.includes('route="/v1'));
@@ -78,7 +88,9 @@ test.serial("requests per api version, what decides when v1 can be sunset", asyn
   await app.request("GET", "/");
   await app.request("GET", "/", { accept: "text/html" }); // 406: no version served
   const after = await scrape();
-  const delta = (v: string) => sample(after, `hypercast_http_requests_total{api_version="${v}"}`) - sample(before, `hypercast_http_requests_total{api_version="${v}"}`);
+  const delta = (v: string) =>
+    sample(after, `hypercast_http_requests_total{api_version="${v}"}`) -
+    sample(before, `hypercast_http_requests_total{api_version="${v}"}`);
   t.is(delta("1"), 2);
   t.is(delta("2"), 1);
   t.is(delta("none"), 2, "the 406 and the first scrape itself");
@@ -89,9 +101,15 @@ test.serial("database: query durations and pool use", async (t) => {
   t.is((await app.request("GET", "/users", { token: user.token })).status, 200);
   const after = await scrape();
   const count = (text: string) =>
-    [...text.matchAll(/^hypercast_db_query_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    [...text.matchAll(/^hypercast_db_query_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
   t.true(count(after) - count(before) >= 2, "the token lookup and the page of users");
-  t.regex(after, /^hypercast_db_query_duration_seconds_bucket\{le="0\.005",method="(select|first)",outcome="ok"\} \d+$/m);
+  t.regex(
+    after,
+    /^hypercast_db_query_duration_seconds_bucket\{le="0\.005",method="(select|first)",outcome="ok"\} \d+$/m,
+  );
   t.regex(after, /^hypercast_db_pool_connections\{state="used"\} \d+$/m);
   t.regex(after, /^hypercast_db_pool_connections\{state="free"\} \d+$/m);
   t.regex(after, /^hypercast_db_pool_pending_acquires \d+$/m);

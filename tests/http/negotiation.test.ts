@@ -74,7 +74,12 @@ const ROWS: Row[] = [
   { accept: `${V2}, ${V1};q=0.1`, path: "/v1/users/{id}", expect: 1, note: "prefix keeps the acceptable one" },
   { accept: V2, path: "/v1/users/{id}", expect: 406, note: "prefix conflicts with Accept" },
   { accept: V1, path: "/v2/users/{id}", expect: 406, note: "prefix conflicts with Accept" },
-  { accept: "application/vnd.app+json; version=2", path: "/v1/", expect: 406, note: "prefix conflicts with the parameter form" },
+  {
+    accept: "application/vnd.app+json; version=2",
+    path: "/v1/",
+    expect: 406,
+    note: "prefix conflicts with the parameter form",
+  },
   { accept: `application/json, ${V1};q=0`, path: "/v1/users/{id}", expect: 406, note: "pinned version excluded" },
   { path: "/v3/users/{id}", expect: 404, note: "unknown prefix" },
   { accept: V2, path: "/v3/", expect: 404, note: "unknown prefix" },
@@ -118,7 +123,10 @@ test("every media type a 406 advertises is served when asked for, and the matrix
     // application/json is served as the current version.
     const expected = version === null ? V2 : `application/vnd.app.v${version[1] ?? version[2]}+json`;
     t.is(res.headers.get("content-type"), `${expected}; charset=utf-8`, type);
-    t.true(ROWS.some((row) => row.accept === type && row.expect !== 406 && row.expect !== 404), `the matrix has a row that sends ${type}`);
+    t.true(
+      ROWS.some((row) => row.accept === type && row.expect !== 406 && row.expect !== 404),
+      `the matrix has a row that sends ${type}`,
+    );
   }
 });
 
@@ -137,7 +145,10 @@ for (const row of ROWS) {
         t.is(res.body.type, "/problems/not-acceptable");
         const supported: string[] = res.body.supported_media_types;
         const pin = /^\/v(\d)/.exec(path)?.[1];
-        const expected = pin === undefined ? [V2, V1, "application/vnd.app+json; version=2", "application/vnd.app+json; version=1", "application/json"] : [`application/vnd.app.v${pin}+json`, "application/json"];
+        const expected =
+          pin === undefined
+            ? [V2, V1, "application/vnd.app+json; version=2", "application/vnd.app+json; version=1", "application/json"]
+            : [`application/vnd.app.v${pin}+json`, "application/json"];
         t.deepEqual([...supported].sort(), [...expected].sort());
         for (const type of expected) t.true((res.body.detail as string).includes(type), `detail names ${type}`);
       } else {
@@ -150,14 +161,23 @@ for (const row of ROWS) {
     t.is(res.headers.get("content-type"), `application/vnd.app.v${version}+json; charset=utf-8`);
     t.is(res.body._links.self.type, `application/vnd.app.v${version}+json`);
     if (path.includes("/users/")) {
-      t.deepEqual(version === 1 ? res.body.favorite_sport : res.body.favorite_sports, version === 1 ? "chess" : ["chess", "go"]);
+      t.deepEqual(
+        version === 1 ? res.body.favorite_sport : res.body.favorite_sports,
+        version === 1 ? "chess" : ["chess", "go"],
+      );
     }
-    const successor = (res.headers.get("link") ?? "").split(/,\s*(?=<)/).filter((l) => l.includes('rel="successor-version"'));
+    const successor = (res.headers.get("link") ?? "")
+      .split(/,\s*(?=<)/)
+      .filter((l) => l.includes('rel="successor-version"'));
     if (version === 1) {
       t.is(res.headers.get("deprecation"), `@${DEPRECATED_AT}`);
       t.regex(res.headers.get("deprecation") ?? "", /^@\d+$/, "RFC 9745: @<epoch seconds>");
       const sunset = res.headers.get("sunset") ?? "";
-      t.regex(sunset, /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/, "IMF-fixdate");
+      t.regex(
+        sunset,
+        /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+        "IMF-fixdate",
+      );
       t.is(sunset, "Wed, 30 Jun 2027 00:00:00 GMT");
       const target = path.replace(/^\/v1(?=\/|$)/, "/v2");
       t.deepEqual(successor, [`<${target}>; rel="successor-version"; type="${V2}"`]);

@@ -41,10 +41,20 @@ for (const version of [1, 2] as const) {
     const vendor = mediaType(version);
     const show = doc.paths["/users/{id}"].get;
     t.deepEqual(Object.keys(show.responses["200"].content), [vendor]);
-    t.deepEqual(show.parameters[0], { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1, maximum: 2147483647 } });
+    t.deepEqual(show.parameters[0], {
+      name: "id",
+      in: "path",
+      required: true,
+      schema: { type: "integer", minimum: 1, maximum: 2147483647 },
+    });
     t.deepEqual(show.security, [{ bearer: [] }]);
-    t.deepEqual(doc.components.securitySchemes.bearer, { type: "http", scheme: "bearer", description: doc.components.securitySchemes.bearer.description });
-    for (const status of ["401", "404", "406", "429", "503"]) t.deepEqual(Object.keys(show.responses[status].content), ["application/problem+json"], status);
+    t.deepEqual(doc.components.securitySchemes.bearer, {
+      type: "http",
+      scheme: "bearer",
+      description: doc.components.securitySchemes.bearer.description,
+    });
+    for (const status of ["401", "404", "406", "429", "503"])
+      t.deepEqual(Object.keys(show.responses[status].content), ["application/problem+json"], status);
     t.truthy(show.responses["304"]);
     t.truthy(show.responses["200"].headers.ETag);
     t.truthy(show.parameters.find((p: Json) => p.name === "If-None-Match" && p.in === "header"));
@@ -54,28 +64,42 @@ for (const version of [1, 2] as const) {
     t.deepEqual(Object.keys(create.requestBody.content).sort(), ["application/json", vendor].sort());
     // A deprecated version can be withdrawn (brownouts, sunset): its operations also answer 410.
     t.deepEqual(
-      Object.keys(create.responses).filter((s) => /^\d/.test(s)).sort(),
+      Object.keys(create.responses)
+        .filter((s) => /^\d/.test(s))
+        .sort(),
       ["201", "400", "406", "409", ...(version === 1 ? ["410"] : []), "413", "415", "422", "429", "503"],
       "sign-up is limited per client address",
     );
     t.truthy(create.responses["201"].headers.Location);
     t.truthy(create.parameters.find((p: Json) => p.name === "Idempotency-Key"));
     const sportsField = version === 1 ? "favorite_sport" : "favorite_sports";
-    t.truthy(doc.components.schemas.UsersCreateRequest.properties[sportsField], "the request schema is the version's own");
+    t.truthy(
+      doc.components.schemas.UsersCreateRequest.properties[sportsField],
+      "the request schema is the version's own",
+    );
     t.truthy(doc.components.schemas.User.properties[sportsField], "the representation is the version's own");
 
     const index = doc.paths["/rooms/{id}/messages"].get;
-    t.deepEqual(index.parameters.map((p: Json) => p.name), ["id", "limit", "cursor", "If-None-Match"]);
+    t.deepEqual(
+      index.parameters.map((p: Json) => p.name),
+      ["id", "limit", "cursor", "If-None-Match"],
+    );
     t.is(index.responses["200"].content[vendor].schema.$ref, "#/components/schemas/MessagesPage");
     t.truthy(index.responses["400"], "a bad limit or cursor");
 
     t.is(doc.paths["/sessions"].post.parameters, undefined, "log-in answers carry a credential: no Idempotency-Key");
     t.truthy(doc.paths["/sessions"].post.responses["429"].headers["Retry-After"]);
     t.is(doc.paths["/users/{id}"].delete.responses["204"].content, undefined);
-    t.deepEqual(doc.servers.map((s: Json) => s.url), [`/v${version}`, "/"]);
+    t.deepEqual(
+      doc.servers.map((s: Json) => s.url),
+      [`/v${version}`, "/"],
+    );
     const operations = Object.values(doc.paths).flatMap((p) => Object.values(p as Json));
     t.is(operations.length, 20);
-    t.true(operations.every((op: Json) => (op.deprecated === true) === (version === 1)), "every v1 operation is deprecated, no v2 one");
+    t.true(
+      operations.every((op: Json) => (op.deprecated === true) === (version === 1)),
+      "every v1 operation is deprecated, no v2 one",
+    );
   });
 }
 
@@ -84,7 +108,8 @@ function operationFor(doc: Json, method: string, path: string): Json {
   const bare = path.split("?")[0]!.replace(/^\/v\d+(?=\/|$)/, "") || "/";
   for (const [template, item] of Object.entries(doc.paths)) {
     const pattern = new RegExp(`^${template.replace(/\{\w+\}/g, "[^/]+")}$`);
-    if (pattern.test(bare) && (item as Json)[method.toLowerCase()] !== undefined) return (item as Json)[method.toLowerCase()];
+    if (pattern.test(bare) && (item as Json)[method.toLowerCase()] !== undefined)
+      return (item as Json)[method.toLowerCase()];
   }
   throw new Error(`no operation for ${method} ${bare}`);
 }
@@ -104,7 +129,13 @@ function compiled(version: ApiVersion, $ref: string): ValidateFunction {
 }
 
 /** The response's status is documented for its operation, with its media type, and the body matches that schema. */
-function assertDocumented(t: ExecutionContext, version: ApiVersion, method: string, path: string, res: TestResponse): void {
+function assertDocumented(
+  t: ExecutionContext,
+  version: ApiVersion,
+  method: string,
+  path: string,
+  res: TestResponse,
+): void {
   const op = operationFor(docs.get(version)!, method, path);
   const documented = op.responses[String(res.status)];
   t.truthy(documented, `${method} ${path} → ${res.status} is documented`);
@@ -130,7 +161,9 @@ for (const version of [1, 2] as const) {
     const sports = version === 1 ? { favorite_sport: "Chess" } : { favorite_sports: ["Chess", "Go"] };
     await call("GET", "/");
     const email = `ada-v${version}@example.com`;
-    const created = await call("POST", "/users", { json: { name: "Ada", email, password: "correct horse", ...sports } });
+    const created = await call("POST", "/users", {
+      json: { name: "Ada", email, password: "correct horse", ...sports },
+    });
     t.is(created.status, 201);
     await call("POST", "/users", { json: { name: "Ada", email, password: "correct horse" } }); // 409
     await call("POST", "/users", { json: { name: "" } }); // 422

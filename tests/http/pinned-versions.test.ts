@@ -15,7 +15,14 @@ import { startTestServer, type TestResponse, type TestServer } from "../helpers/
 
 const PASSWORD = "correct horse battery";
 /** Every way to name no version. */
-const UNNAMED: ReadonlyArray<string | undefined> = [undefined, "*/*", "application/*", "application/json", "application/vnd.app+json", "text/html, */*;q=0.8"];
+const UNNAMED: ReadonlyArray<string | undefined> = [
+  undefined,
+  "*/*",
+  "application/*",
+  "application/json",
+  "application/vnd.app+json",
+  "text/html, */*;q=0.8",
+];
 
 let app: TestServer;
 let counter = 0;
@@ -35,7 +42,10 @@ interface Account {
 /** Signs up through `prefix` / `accept` (as a client of that version would) and logs in. */
 async function signUpAs(how: { prefix?: string; accept?: string }): Promise<Account> {
   const email = `pin-${process.pid}-${++counter}@example.com`;
-  const created = await app.request("POST", `${how.prefix ?? ""}/users`, { json: { name: `Pin ${counter}`, email, password: PASSWORD }, ...(how.accept === undefined ? {} : { accept: how.accept }) });
+  const created = await app.request("POST", `${how.prefix ?? ""}/users`, {
+    json: { name: `Pin ${counter}`, email, password: PASSWORD },
+    ...(how.accept === undefined ? {} : { accept: how.accept }),
+  });
   if (created.status !== 201) throw new Error(`sign-up: ${created.status} ${created.text}`);
   const session = await app.request("POST", "/sessions", { json: { email, password: PASSWORD } });
   if (session.status !== 201) throw new Error(`log-in: ${session.status} ${session.text}`);
@@ -66,7 +76,10 @@ test("a request naming no version gets the caller's pin on every route; a named 
   const room = await app.request("POST", "/rooms", { token: v1.token, json: { name: "pinned" } });
   t.is(room.status, 201);
   t.is(servedIn(room), 1, "POST /rooms in the pin");
-  const message = await app.request("POST", `/rooms/${room.body.id}/messages`, { token: v1.token, json: { body: "hello" } });
+  const message = await app.request("POST", `/rooms/${room.body.id}/messages`, {
+    token: v1.token,
+    json: { body: "hello" },
+  });
   t.is(message.status, 201);
   t.is(servedIn(message), 1);
   t.true("user_id" in message.body, "the v1 representation of a message");
@@ -75,14 +88,20 @@ test("a request naming no version gets the caller's pin on every route; a named 
   const table = routes(app.deps, { socketUrl: () => "ws://unused" }).filter((r) => r.method === "get");
   t.true(table.length >= 9);
   for (const route of table) {
-    const path = route.path.startsWith("/users/") ? `/users/${other.id}` : route.path.replace(/:(\w+)/g, (_, name: string) => String(ids[name]));
+    const path = route.path.startsWith("/users/")
+      ? `/users/${other.id}`
+      : route.path.replace(/:(\w+)/g, (_, name: string) => String(ids[name]));
     for (const accept of UNNAMED) {
       const res = await app.request("GET", path, { token: v1.token, ...(accept === undefined ? {} : { accept }) });
       t.is(res.status, 200, `${path} ${accept}: ${res.text}`);
       t.is(servedIn(res), 1, `${route.name} with Accept ${accept ?? "(none)"} is served in the pin`);
       t.truthy(res.headers.get("deprecation"), "with v1's deprecation headers");
     }
-    t.is(servedIn(await app.request("GET", path, { token: v1.token, accept: mediaType(2) })), 2, `${route.name}: a named version beats the pin`);
+    t.is(
+      servedIn(await app.request("GET", path, { token: v1.token, accept: mediaType(2) })),
+      2,
+      `${route.name}: a named version beats the pin`,
+    );
     t.is(servedIn(await app.request("GET", `/v2${path}`, { token: v1.token })), 2, `${route.name}: so does a prefix`);
   }
   const patched = await app.request("PATCH", `/users/${v1.id}`, { token: v1.token, json: { favorite_sport: "Chess" } });
@@ -95,7 +114,10 @@ test("a request naming no version gets the caller's pin on every route; a named 
 test("anonymous requests and unknown tokens get the default; routes needing a user still answer 401", async (t) => {
   for (const accept of UNNAMED) {
     t.is(servedIn(await app.request("GET", "/", accept === undefined ? {} : { accept })), 2);
-    t.is(servedIn(await app.request("GET", "/", { token: "not-a-token", ...(accept === undefined ? {} : { accept }) })), 2);
+    t.is(
+      servedIn(await app.request("GET", "/", { token: "not-a-token", ...(accept === undefined ? {} : { accept }) })),
+      2,
+    );
   }
   const res = await app.request("GET", "/users", { token: "not-a-token" });
   assertProblem(t, res, 401);
@@ -109,19 +131,34 @@ test("v2 PATCH /users/{id} {api_version} changes the pin (1 or 2 only); the owne
   const moved = await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: 2 } });
   t.is(moved.status, 200, moved.text);
   t.is(moved.body.api_version, 2);
-  t.is(servedIn(await app.request("GET", "/", { token: me.token })), 2, "requests naming no version follow the new pin");
-  const back = await app.request("PATCH", `/users/${me.id}`, { token: me.token, accept: mediaType(2), json: { api_version: 1 } });
+  t.is(
+    servedIn(await app.request("GET", "/", { token: me.token })),
+    2,
+    "requests naming no version follow the new pin",
+  );
+  const back = await app.request("PATCH", `/users/${me.id}`, {
+    token: me.token,
+    accept: mediaType(2),
+    json: { api_version: 1 },
+  });
   t.is(back.body.api_version, 1, "and it can move back");
   t.is(servedIn(await app.request("GET", "/", { token: me.token })), 1);
 
   const seen = await app.request("GET", `/v2/users/${me.id}`, { token: other.token });
   t.false("api_version" in seen.body, "another user never sees the pin");
-  t.false("api_version" in (await app.request("GET", `/v1/users/${me.id}`, { token: me.token })).body, "v1 never renders it");
+  t.false(
+    "api_version" in (await app.request("GET", `/v1/users/${me.id}`, { token: me.token })).body,
+    "v1 never renders it",
+  );
 
   for (const bad of [3, 0, "2", null]) {
     const res = await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: bad } });
     assertProblem(t, res, 422);
-    t.deepEqual(res.body.errors.map((e: { pointer: string }) => e.pointer), ["/api_version"], `api_version ${JSON.stringify(bad)}`);
+    t.deepEqual(
+      res.body.errors.map((e: { pointer: string }) => e.pointer),
+      ["/api_version"],
+      `api_version ${JSON.stringify(bad)}`,
+    );
   }
   const v1 = await app.request("PATCH", `/v1/users/${me.id}`, { token: me.token, json: { api_version: 2 } });
   assertProblem(t, v1, 422);
@@ -142,7 +179,12 @@ test("Vary: Accept, Authorization on every response: successes, errors, probes, 
     ["/metrics", await app.request("GET", "/metrics")],
     ["/versions", await app.request("GET", "/versions")],
     ["/openapi/v2.json", await app.request("GET", "/openapi/v2.json")],
-    ["preflight", await app.request("OPTIONS", "/users", { headers: { origin: "https://app.example", "access-control-request-method": "POST" } })],
+    [
+      "preflight",
+      await app.request("OPTIONS", "/users", {
+        headers: { origin: "https://app.example", "access-control-request-method": "POST" },
+      }),
+    ],
   ];
   for (const [what, res] of responses) {
     const vary = (res.headers.get("vary") ?? "").split(/\s*,\s*/).map((v) => v.toLowerCase());
@@ -153,23 +195,41 @@ test("Vary: Accept, Authorization on every response: successes, errors, probes, 
 test("a socket without api_version gets its user's pin; with api_version, the version it names", async (t) => {
   const v1 = await signUpAs({ prefix: "/v1" });
   const v2 = await signUpAs({});
-  const room = await app.request("POST", "/rooms", { token: v2.token, accept: mediaType(2), json: { name: "socket pins" } });
+  const room = await app.request("POST", "/rooms", {
+    token: v2.token,
+    accept: mediaType(2),
+    json: { name: "socket pins" },
+  });
   const topic = `room:${room.body.id}`;
   const sockets: Socket[] = [];
   async function joined(token: string, params: Record<string, string> = {}): Promise<Channel> {
-    const socket = new Socket(app.server.socketUrl, { transport: WebSocket, params: { token, ...params } } as ConstructorParameters<typeof Socket>[1]);
+    const socket = new Socket(app.server.socketUrl, {
+      transport: WebSocket,
+      params: { token, ...params },
+    } as ConstructorParameters<typeof Socket>[1]);
     sockets.push(socket);
     socket.connect();
     const channel = socket.channel(topic, {});
-    await new Promise<void>((resolve, reject) => channel.join().receive("ok", () => resolve()).receive("error", (e: unknown) => reject(new Error(JSON.stringify(e)))));
+    await new Promise<void>((resolve, reject) =>
+      channel
+        .join()
+        .receive("ok", () => resolve())
+        .receive("error", (e: unknown) => reject(new Error(JSON.stringify(e)))),
+    );
     return channel;
   }
   try {
     const pinnedV1 = await joined(v1.socketToken);
     const pinnedV2 = await joined(v2.socketToken);
     const namedV2 = await joined(v1.socketToken, { api_version: "2" });
-    const received = [pinnedV1, pinnedV2, namedV2].map((channel) => new Promise<Record<string, unknown>>((resolve) => channel.on("message:new", resolve)));
-    const sent = await app.request("POST", `/rooms/${room.body.id}/messages`, { token: v2.token, accept: mediaType(2), json: { body: "which shape?" } });
+    const received = [pinnedV1, pinnedV2, namedV2].map(
+      (channel) => new Promise<Record<string, unknown>>((resolve) => channel.on("message:new", resolve)),
+    );
+    const sent = await app.request("POST", `/rooms/${room.body.id}/messages`, {
+      token: v2.token,
+      accept: mediaType(2),
+      json: { body: "which shape?" },
+    });
     t.is(sent.status, 201);
     const [one, two, named] = await Promise.all(received);
     t.true("user_id" in one! && !("author" in one!), "pinned to v1: the v1 message");

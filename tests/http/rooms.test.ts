@@ -16,7 +16,8 @@ test.before(async () => {
   outsider = await app.signUp("Outsider");
   // A mix for the listing walk: public rooms, the viewer's private rooms, others' private rooms.
   for (let i = 0; i < 9; i++) await app.deps.rooms.createRoom(owner.id, { name: `public ${i}` });
-  for (let i = 0; i < 3; i++) await app.deps.rooms.createRoom(member.id, { name: `member's private ${i}`, private: true });
+  for (let i = 0; i < 3; i++)
+    await app.deps.rooms.createRoom(member.id, { name: `member's private ${i}`, private: true });
   for (let i = 0; i < 3; i++) {
     const room = await app.deps.rooms.createRoom(owner.id, { name: `owner's private ${i}`, private: true });
     if (i === 0) await app.deps.rooms.addMember(owner.id, room.id, member.id);
@@ -50,26 +51,32 @@ function expectedRoom(mode: Mode, id: number, name: string, isPrivate: boolean) 
 
 // Serial tests run before the concurrent ones, so no room appears in the middle of the walk.
 for (const mode of MODES) {
-  test.serial(`GET /rooms lists public rooms and the viewer's private rooms, 4 at a time (${mode.label})`, async (t) => {
-    const visible: number[] = await app.deps
-      .db("rooms")
-      .where("private", false)
-      .orWhereIn("id", app.deps.db("memberships").where("user_id", member.id).select("room_id"))
-      .orderBy("id")
-      .pluck("id");
-    const pages = await walkBothWays(t, app, mode, "/rooms?limit=4", "rooms", member.token);
-    t.deepEqual(pages.flat(), visible);
-    t.is(visible.length, 9 + 3 + 1);
-    t.true(pages.length >= 4);
-    const first = await call(app, mode, "GET", "/rooms", { token: outsider.token });
-    t.is(first.body._embedded.rooms.length, 9, "an outsider sees only the public rooms");
-    t.true(first.body._embedded.rooms.every((r: { private: boolean }) => !r.private));
-  });
+  test.serial(
+    `GET /rooms lists public rooms and the viewer's private rooms, 4 at a time (${mode.label})`,
+    async (t) => {
+      const visible: number[] = await app.deps
+        .db("rooms")
+        .where("private", false)
+        .orWhereIn("id", app.deps.db("memberships").where("user_id", member.id).select("room_id"))
+        .orderBy("id")
+        .pluck("id");
+      const pages = await walkBothWays(t, app, mode, "/rooms?limit=4", "rooms", member.token);
+      t.deepEqual(pages.flat(), visible);
+      t.is(visible.length, 9 + 3 + 1);
+      t.true(pages.length >= 4);
+      const first = await call(app, mode, "GET", "/rooms", { token: outsider.token });
+      t.is(first.body._embedded.rooms.length, 9, "an outsider sees only the public rooms");
+      t.true(first.body._embedded.rooms.every((r: { private: boolean }) => !r.private));
+    },
+  );
 }
 
 for (const mode of MODES) {
   test(`POST /rooms creates a room owned by its creator (${mode.label})`, async (t) => {
-    const res = await call(app, mode, "POST", "/rooms", { token: owner.token, json: { name: `created ${mode.label}` } });
+    const res = await call(app, mode, "POST", "/rooms", {
+      token: owner.token,
+      json: { name: `created ${mode.label}` },
+    });
     assertVersioned(t, res, mode, 201, "/rooms");
     const id = res.body.id as number;
     t.true(Number.isSafeInteger(id));
@@ -93,17 +100,36 @@ for (const mode of MODES) {
     const own = await call(app, mode, "GET", `/rooms/${secret}`, { token: owner.token });
     assertVersioned(t, own, mode, 200, `/rooms/${secret}`);
     t.deepEqual(own.body, expectedRoom(mode, secret, "secret", true));
-    for (const path of [`/rooms/${secret}`, `/rooms/${secret}/members`, `/rooms/${secret}/messages`, `/rooms/${secret}/presence`]) {
+    for (const path of [
+      `/rooms/${secret}`,
+      `/rooms/${secret}/members`,
+      `/rooms/${secret}/messages`,
+      `/rooms/${secret}/presence`,
+    ]) {
       assertProblem(t, await call(app, mode, "GET", path, { token: outsider.token }), 404);
     }
-    assertProblem(t, await call(app, mode, "POST", `/rooms/${secret}/messages`, { token: outsider.token, json: { body: "hi" } }), 404);
-    assertProblem(t, await call(app, mode, "POST", `/rooms/${secret}/members`, { token: outsider.token, json: { user_id: outsider.id } }), 404);
+    assertProblem(
+      t,
+      await call(app, mode, "POST", `/rooms/${secret}/messages`, { token: outsider.token, json: { body: "hi" } }),
+      404,
+    );
+    assertProblem(
+      t,
+      await call(app, mode, "POST", `/rooms/${secret}/members`, {
+        token: outsider.token,
+        json: { user_id: outsider.id },
+      }),
+      404,
+    );
   });
 
   test(`POST /rooms/:id/members lets the owner add a member, who then sees the private room (${mode.label})`, async (t) => {
     const secret = await createRoom(owner, { name: "club", private: true });
     const guest = await app.signUp("Guest");
-    const added = await call(app, mode, "POST", `/rooms/${secret}/members`, { token: owner.token, json: { user_id: guest.id } });
+    const added = await call(app, mode, "POST", `/rooms/${secret}/members`, {
+      token: owner.token,
+      json: { user_id: guest.id },
+    });
     assertVersioned(t, added, mode, 201, `/rooms/${secret}/members`);
     const type = mediaType(mode.version);
     t.deepEqual(added.body, {
@@ -115,28 +141,48 @@ for (const mode of MODES) {
         user: { href: `${mode.prefix}/users/${guest.id}`, type },
       },
     });
-    const again = await call(app, mode, "POST", `/rooms/${secret}/members`, { token: owner.token, json: { user_id: guest.id } });
+    const again = await call(app, mode, "POST", `/rooms/${secret}/members`, {
+      token: owner.token,
+      json: { user_id: guest.id },
+    });
     assertVersioned(t, again, mode, 200, `/rooms/${secret}/members`);
     t.deepEqual(again.body, added.body, "adding an existing member changes nothing");
 
-    for (const path of [`/rooms/${secret}`, `/rooms/${secret}/members`, `/rooms/${secret}/messages`, `/rooms/${secret}/presence`]) {
+    for (const path of [
+      `/rooms/${secret}`,
+      `/rooms/${secret}/members`,
+      `/rooms/${secret}/messages`,
+      `/rooms/${secret}/presence`,
+    ]) {
       t.is((await call(app, mode, "GET", path, { token: guest.token })).status, 200, path);
     }
     const listed = await call(app, mode, "GET", "/rooms?limit=100", { token: guest.token });
     t.true(listed.body._embedded.rooms.some((r: { id: number }) => r.id === secret));
-    t.is((await call(app, mode, "POST", `/rooms/${secret}/messages`, { token: guest.token, json: { body: "hi" } })).status, 201);
+    t.is(
+      (await call(app, mode, "POST", `/rooms/${secret}/messages`, { token: guest.token, json: { body: "hi" } })).status,
+      201,
+    );
 
     // A member who is not the owner may not add anyone.
-    const denied = await call(app, mode, "POST", `/rooms/${secret}/members`, { token: guest.token, json: { user_id: outsider.id } });
+    const denied = await call(app, mode, "POST", `/rooms/${secret}/members`, {
+      token: guest.token,
+      json: { user_id: outsider.id },
+    });
     assertProblem(t, denied, 403);
     assertProblem(t, await call(app, mode, "GET", `/rooms/${secret}`, { token: outsider.token }), 404);
   });
 
   test(`POST /rooms/:id/members on a public room is still owner-only (${mode.label})`, async (t) => {
     const open = await createRoom(owner, { name: "lobby" });
-    const res = await call(app, mode, "POST", `/rooms/${open}/members`, { token: outsider.token, json: { user_id: outsider.id } });
+    const res = await call(app, mode, "POST", `/rooms/${open}/members`, {
+      token: outsider.token,
+      json: { user_id: outsider.id },
+    });
     assertProblem(t, res, 403);
-    const unknownUser = await call(app, mode, "POST", `/rooms/${open}/members`, { token: owner.token, json: { user_id: 999999 } });
+    const unknownUser = await call(app, mode, "POST", `/rooms/${open}/members`, {
+      token: owner.token,
+      json: { user_id: 999999 },
+    });
     assertProblem(t, unknownUser, 422);
     t.is(unknownUser.body.errors[0].pointer, "/user_id");
   });
@@ -145,11 +191,23 @@ for (const mode of MODES) {
     const room = await createRoom(owner, { name: "crowd", private: true });
     const ids = [owner.id];
     for (let i = 0; i < 6; i++) {
-      const user = await app.deps.accounts.registerUser({ name: `Crowd ${i}`, email: `crowd-${mode.version}${mode.prefix.length}-${i}@example.com`, password: "x".repeat(8) });
+      const user = await app.deps.accounts.registerUser({
+        name: `Crowd ${i}`,
+        email: `crowd-${mode.version}${mode.prefix.length}-${i}@example.com`,
+        password: "x".repeat(8),
+      });
       await app.deps.rooms.addMember(owner.id, room, user.id);
       ids.push(user.id);
     }
-    const pages = await walkBothWays(t, app, mode, `/rooms/${room}/members?limit=3`, "members", owner.token, (m) => m["user_id"]);
+    const pages = await walkBothWays(
+      t,
+      app,
+      mode,
+      `/rooms/${room}/members?limit=3`,
+      "members",
+      owner.token,
+      (m) => m["user_id"],
+    );
     t.deepEqual(pages, [ids.slice(0, 3), ids.slice(3, 6), ids.slice(6)]);
   });
 
@@ -160,12 +218,19 @@ for (const mode of MODES) {
     const type = mediaType(mode.version);
     t.deepEqual(empty.body, {
       presences: {},
-      _links: { self: { href: `${mode.prefix}/rooms/${room}/presence`, type }, room: { href: `${mode.prefix}/rooms/${room}`, type } },
+      _links: {
+        self: { href: `${mode.prefix}/rooms/${room}/presence`, type },
+        room: { href: `${mode.prefix}/rooms/${room}`, type },
+      },
     });
-    const meta = app.deps.presence.track(`room:${room}`, "socket-1", String(owner.id), { online_at: "2026-01-01T00:00:00.000Z" });
+    const meta = app.deps.presence.track(`room:${room}`, "socket-1", String(owner.id), {
+      online_at: "2026-01-01T00:00:00.000Z",
+    });
     try {
       const shown = await call(app, mode, "GET", `/rooms/${room}/presence`, { token: outsider.token });
-      t.deepEqual(shown.body.presences, { [String(owner.id)]: { metas: [{ online_at: "2026-01-01T00:00:00.000Z", phx_ref: meta.phx_ref }] } });
+      t.deepEqual(shown.body.presences, {
+        [String(owner.id)]: { metas: [{ online_at: "2026-01-01T00:00:00.000Z", phx_ref: meta.phx_ref }] },
+      });
       assertLinks(t, shown.body, mode);
     } finally {
       app.deps.presence.untrack(`room:${room}`, "socket-1");
@@ -176,15 +241,38 @@ for (const mode of MODES) {
 test("POST /rooms: private defaults to false; the body is validated", async (t) => {
   const res = await app.request("POST", "/rooms", { token: owner.token, json: { name: "plain" } });
   t.is(res.body.private, false);
-  for (const json of [{}, { name: "" }, { name: "x", private: "yes" }, { name: "x", extra: true }, { name: "x".repeat(101) }]) {
+  for (const json of [
+    {},
+    { name: "" },
+    { name: "x", private: "yes" },
+    { name: "x", extra: true },
+    { name: "x".repeat(101) },
+  ]) {
     assertProblem(t, await app.request("POST", "/rooms", { token: owner.token, json }), 422);
   }
-  assertProblem(t, await app.request("POST", `/rooms/${await createRoom(owner, { name: "m" })}/members`, { token: owner.token, json: { user_id: "1" } }), 422);
+  assertProblem(
+    t,
+    await app.request("POST", `/rooms/${await createRoom(owner, { name: "m" })}/members`, {
+      token: owner.token,
+      json: { user_id: "1" },
+    }),
+    422,
+  );
 });
 
 test("room routes 404 for ids that name no room", async (t) => {
-  for (const path of ["/rooms/999999", "/rooms/abc", "/rooms/999999/members", "/rooms/999999/messages", "/rooms/999999/presence"]) {
+  for (const path of [
+    "/rooms/999999",
+    "/rooms/abc",
+    "/rooms/999999/members",
+    "/rooms/999999/messages",
+    "/rooms/999999/presence",
+  ]) {
     assertProblem(t, await app.request("GET", path, { token: owner.token }), 404);
   }
-  assertProblem(t, await app.request("POST", "/rooms/999999/members", { token: owner.token, json: { user_id: member.id } }), 404);
+  assertProblem(
+    t,
+    await app.request("POST", "/rooms/999999/members", { token: owner.token, json: { user_id: member.id } }),
+    404,
+  );
 });

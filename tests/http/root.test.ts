@@ -13,7 +13,16 @@ test("GET / links to every top-level resource in the negotiated version", async 
   const res = await app.request("GET", "/");
   t.is(res.status, 200);
   t.is(res.headers.get("content-type"), "application/vnd.app.v2+json; charset=utf-8");
-  t.deepEqual(Object.keys(res.body._links).sort(), ["room", "rooms", "self", "sessions", "socket", "socket_tokens", "user", "users"]);
+  t.deepEqual(Object.keys(res.body._links).sort(), [
+    "room",
+    "rooms",
+    "self",
+    "sessions",
+    "socket",
+    "socket_tokens",
+    "user",
+    "users",
+  ]);
   t.deepEqual(res.body._links.user, { href: "/users/{id}", type: "application/vnd.app.v2+json", templated: true });
   t.regex(res.body._links.socket.href, /^ws:\/\/127\.0\.0\.1:\d+\/socket$/);
 });

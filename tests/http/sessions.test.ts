@@ -66,8 +66,12 @@ for (const mode of MODES) {
   });
 
   test(`POST /sessions: unknown e-mail and wrong password get the same 401 (${mode.label})`, async (t) => {
-    const wrong = await call(app, mode, "POST", "/sessions", { json: { email: me.email, password: "not the password" } });
-    const unknown = await call(app, mode, "POST", "/sessions", { json: { email: `nobody-${mode.version}@example.com`, password: PASSWORD } });
+    const wrong = await call(app, mode, "POST", "/sessions", {
+      json: { email: me.email, password: "not the password" },
+    });
+    const unknown = await call(app, mode, "POST", "/sessions", {
+      json: { email: `nobody-${mode.version}@example.com`, password: PASSWORD },
+    });
     assertUnauthorized(t, wrong);
     assertUnauthorized(t, unknown);
     t.deepEqual(wrong.body, unknown.body);
@@ -143,5 +147,9 @@ for (const mode of MODES) {
 
 test("POST /sessions validates its body", async (t) => {
   assertProblem(t, await app.request("POST", "/sessions", { json: { email: me.email } }), 422);
-  assertProblem(t, await app.request("POST", "/sessions", { json: { email: me.email, password: PASSWORD, extra: 1 } }), 422);
+  assertProblem(
+    t,
+    await app.request("POST", "/sessions", { json: { email: me.email, password: PASSWORD, extra: 1 } }),
+    422,
+  );
 });

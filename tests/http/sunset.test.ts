@@ -26,7 +26,10 @@ let pinnedV1: { id: number; token: string; socketToken: string };
 let pinnedV2: { id: number; token: string; socketToken: string };
 
 test.before(async () => {
-  app = await startTestServer({ V1_SUNSET: "2027-06-30", V1_BROWNOUTS: "2027-05-04T16:00:00Z/PT1H, 2027-05-11T16:00:00Z/2027-05-11T16:30:00Z" }, { clock });
+  app = await startTestServer(
+    { V1_SUNSET: "2027-06-30", V1_BROWNOUTS: "2027-05-04T16:00:00Z/PT1H, 2027-05-11T16:00:00Z/2027-05-11T16:30:00Z" },
+    { clock },
+  );
   pinnedV1 = await signUp("/v1");
   pinnedV2 = await signUp("/v2");
 });
@@ -37,9 +40,15 @@ test.after.always(async () => {
 let counter = 0;
 async function signUp(prefix: string) {
   const email = `sunset-${process.pid}-${++counter}@example.com`;
-  const created = await app.request("POST", `${prefix}/users`, { json: { name: "Sunset", email, password: "correct horse battery" } });
+  const created = await app.request("POST", `${prefix}/users`, {
+    json: { name: "Sunset", email, password: "correct horse battery" },
+  });
   const session = await app.request("POST", "/sessions", { json: { email, password: "correct horse battery" } });
-  return { id: created.body.id as number, token: session.body.token as string, socketToken: session.body.socket_token as string };
+  return {
+    id: created.body.id as number,
+    token: session.body.token as string,
+    socketToken: session.body.socket_token as string,
+  };
 }
 
 function assertGone(t: ExecutionContext, res: TestResponse, successor: string, brownout: boolean): void {
@@ -65,19 +74,42 @@ function onlyV1() {
   return [
     ["the /v1 prefix", () => app.request("GET", "/v1/rooms", { token: pinnedV2.token }), "/v2/rooms", 200],
     ["the /v1 prefix, whatever the Accept", () => app.request("GET", "/v1/", { accept: mediaType(2) }), "/v2/", 406],
-    ["the /v1 prefix, with an unacceptable Accept", () => app.request("GET", "/v1/", { accept: "text/html" }), "/v2/", 406],
+    [
+      "the /v1 prefix, with an unacceptable Accept",
+      () => app.request("GET", "/v1/", { accept: "text/html" }),
+      "/v2/",
+      406,
+    ],
     ["an Accept naming only v1", () => app.request("GET", "/", { accept: mediaType(1) }), "/", 200],
-    ["the parameter form", () => app.request("GET", "/", { accept: "application/vnd.app+json; version=1, text/html;q=0.5" }), "/", 200],
+    [
+      "the parameter form",
+      () => app.request("GET", "/", { accept: "application/vnd.app+json; version=1, text/html;q=0.5" }),
+      "/",
+      200,
+    ],
     ["a caller pinned to v1, no Accept", () => app.request("GET", "/rooms", { token: pinnedV1.token }), "/rooms", 200],
-    ["a caller pinned to v1, */*", () => app.request("GET", `/users/${pinnedV1.id}`, { token: pinnedV1.token, accept: "*/*" }), `/users/${pinnedV1.id}`, 200],
-    ["a caller pinned to v1, a write", () => app.request("POST", "/rooms", { token: pinnedV1.token, json: { name: "nope" } }), "/rooms", 201],
+    [
+      "a caller pinned to v1, */*",
+      () => app.request("GET", `/users/${pinnedV1.id}`, { token: pinnedV1.token, accept: "*/*" }),
+      `/users/${pinnedV1.id}`,
+      200,
+    ],
+    [
+      "a caller pinned to v1, a write",
+      () => app.request("POST", "/rooms", { token: pinnedV1.token, json: { name: "nope" } }),
+      "/rooms",
+      201,
+    ],
   ] as const;
 }
 
 /** What is still served in v2 while v1 is withdrawn. */
 async function assertV2StillServed(t: ExecutionContext): Promise<void> {
   const cases: Array<[string, Promise<TestResponse>]> = [
-    ["v1 preferred, generic JSON acceptable", app.request("GET", "/", { accept: `${mediaType(1)}, application/json;q=0.5` })],
+    [
+      "v1 preferred, generic JSON acceptable",
+      app.request("GET", "/", { accept: `${mediaType(1)}, application/json;q=0.5` }),
+    ],
     ["v1 preferred, v2 acceptable", app.request("GET", "/", { accept: `${mediaType(1)}, ${mediaType(2)};q=0.1` })],
     ["anonymous, no Accept", app.request("GET", "/")],
     ["pinned to v2", app.request("GET", "/rooms", { token: pinnedV2.token })],
@@ -95,7 +127,9 @@ async function assertV2StillServed(t: ExecutionContext): Promise<void> {
 }
 
 /** The HTTP answer to a WebSocket upgrade. */
-function upgrade(query: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function upgrade(
+  query: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${app.server.socketUrl}/websocket?vsn=2.0.0&${query}`);
     ws.on("open", () => {
@@ -124,41 +158,50 @@ test.serial("before a brownout, v1 works as before", async (t) => {
   t.is((await upgrade(`token=${pinnedV2.socketToken}&api_version=1`)).status, 101);
 });
 
-test.serial("inside a brownout: 410 with Retry-After to the window's end and the window named; v2 unaffected", async (t) => {
-  clock.set(INSIDE);
-  for (const [what, send, successor] of onlyV1()) {
-    const res = await send();
-    t.log(what);
-    assertGone(t, res, successor, true);
-  }
-  await assertV2StillServed(t);
-  const versions = await app.request("GET", "/versions");
-  const v1 = versions.body.versions.find((v: { version: number }) => v.version === 1);
-  t.is(v1.status, "browned_out");
-  t.deepEqual(v1.brownouts, [
-    { start: "2027-05-04T16:00:00.000Z", end: "2027-05-04T17:00:00.000Z" },
-    { start: "2027-05-11T16:00:00.000Z", end: "2027-05-11T16:30:00.000Z" },
-  ]);
-  const pin = await app.request("PATCH", `/v2/users/${pinnedV2.id}`, { token: pinnedV2.token, json: { api_version: 1 } });
-  assertProblem(t, pin, 422);
-  t.is(pin.body.errors[0].pointer, "/api_version");
-  t.true((pin.body.errors[0].detail as string).includes(WINDOW));
-});
+test.serial(
+  "inside a brownout: 410 with Retry-After to the window's end and the window named; v2 unaffected",
+  async (t) => {
+    clock.set(INSIDE);
+    for (const [what, send, successor] of onlyV1()) {
+      const res = await send();
+      t.log(what);
+      assertGone(t, res, successor, true);
+    }
+    await assertV2StillServed(t);
+    const versions = await app.request("GET", "/versions");
+    const v1 = versions.body.versions.find((v: { version: number }) => v.version === 1);
+    t.is(v1.status, "browned_out");
+    t.deepEqual(v1.brownouts, [
+      { start: "2027-05-04T16:00:00.000Z", end: "2027-05-04T17:00:00.000Z" },
+      { start: "2027-05-11T16:00:00.000Z", end: "2027-05-11T16:30:00.000Z" },
+    ]);
+    const pin = await app.request("PATCH", `/v2/users/${pinnedV2.id}`, {
+      token: pinnedV2.token,
+      json: { api_version: 1 },
+    });
+    assertProblem(t, pin, 422);
+    t.is(pin.body.errors[0].pointer, "/api_version");
+    t.true((pin.body.errors[0].detail as string).includes(WINDOW));
+  },
+);
 
-test.serial("inside a brownout a socket in v1 gets HTTP 410 at the upgrade: api_version=1, or a v1 pin and no api_version", async (t) => {
-  clock.set(INSIDE);
-  for (const query of [`token=${pinnedV2.socketToken}&api_version=1`, `token=${pinnedV1.socketToken}`]) {
-    const res = await upgrade(query);
-    t.is(res.status, 410, query);
-    t.is(res.headers["retry-after"], String(45 * 60));
-    t.is(res.headers["content-type"], "application/problem+json");
-    const body = JSON.parse(res.body);
-    t.is(body.type, "/problems/version-gone");
-    t.true((body.detail as string).includes(WINDOW));
-  }
-  t.is((await upgrade(`token=${pinnedV1.socketToken}&api_version=2`)).status, 101, "naming v2 connects");
-  t.is((await upgrade(`token=${pinnedV2.socketToken}`)).status, 101);
-});
+test.serial(
+  "inside a brownout a socket in v1 gets HTTP 410 at the upgrade: api_version=1, or a v1 pin and no api_version",
+  async (t) => {
+    clock.set(INSIDE);
+    for (const query of [`token=${pinnedV2.socketToken}&api_version=1`, `token=${pinnedV1.socketToken}`]) {
+      const res = await upgrade(query);
+      t.is(res.status, 410, query);
+      t.is(res.headers["retry-after"], String(45 * 60));
+      t.is(res.headers["content-type"], "application/problem+json");
+      const body = JSON.parse(res.body);
+      t.is(body.type, "/problems/version-gone");
+      t.true((body.detail as string).includes(WINDOW));
+    }
+    t.is((await upgrade(`token=${pinnedV1.socketToken}&api_version=2`)).status, 101, "naming v2 connects");
+    t.is((await upgrade(`token=${pinnedV2.socketToken}`)).status, 101);
+  },
+);
 
 test.serial("when the window ends v1 is served again", async (t) => {
   clock.set(AFTER_WINDOW);
@@ -167,33 +210,44 @@ test.serial("when the window ends v1 is served again", async (t) => {
   t.is((await upgrade(`token=${pinnedV1.socketToken}`)).status, 101);
 });
 
-test.serial("on and after the sunset: 410 for good, v2 unaffected, the pin must move, the documents say so", async (t) => {
-  clock.set(SUNSET);
-  for (const [what, send, successor] of onlyV1()) {
-    t.log(what);
-    assertGone(t, await send(), successor, false);
-  }
-  await assertV2StillServed(t);
-  const upgraded = await upgrade(`token=${pinnedV2.socketToken}&api_version=1`);
-  t.is(upgraded.status, 410);
-  t.is(upgraded.headers["retry-after"], undefined);
-  t.is((await upgrade(`token=${pinnedV1.socketToken}`)).status, 410);
+test.serial(
+  "on and after the sunset: 410 for good, v2 unaffected, the pin must move, the documents say so",
+  async (t) => {
+    clock.set(SUNSET);
+    for (const [what, send, successor] of onlyV1()) {
+      t.log(what);
+      assertGone(t, await send(), successor, false);
+    }
+    await assertV2StillServed(t);
+    const upgraded = await upgrade(`token=${pinnedV2.socketToken}&api_version=1`);
+    t.is(upgraded.status, 410);
+    t.is(upgraded.headers["retry-after"], undefined);
+    t.is((await upgrade(`token=${pinnedV1.socketToken}`)).status, 410);
 
-  const versions = await app.request("GET", "/versions");
-  t.is(versions.body.versions[1].status, "sunset");
-  const doc = (await app.request("GET", "/openapi/v1.json")).body;
-  t.regex(doc.info.description, /\*\*Sunset\*\* on 2027-06-30: this version is no longer served/);
-  t.is(doc.info["x-sunset-reached"], true);
-  t.is((await app.request("GET", "/openapi/v2.json")).body.info["x-sunset-reached"], undefined);
+    const versions = await app.request("GET", "/versions");
+    t.is(versions.body.versions[1].status, "sunset");
+    const doc = (await app.request("GET", "/openapi/v1.json")).body;
+    t.regex(doc.info.description, /\*\*Sunset\*\* on 2027-06-30: this version is no longer served/);
+    t.is(doc.info["x-sunset-reached"], true);
+    t.is((await app.request("GET", "/openapi/v2.json")).body.info["x-sunset-reached"], undefined);
 
-  assertProblem(t, await app.request("PATCH", `/v2/users/${pinnedV2.id}`, { token: pinnedV2.token, json: { api_version: 1 } }), 422);
-  // A caller pinned to v1 names v2 once to move the pin; then naming no version works again.
-  const moved = await app.request("PATCH", `/users/${pinnedV1.id}`, { token: pinnedV1.token, accept: mediaType(2), json: { api_version: 2 } });
-  t.is(moved.status, 200, moved.text);
-  const after = await app.request("GET", "/rooms", { token: pinnedV1.token });
-  t.is(after.status, 200);
-  t.is(after.headers.get("content-type"), `${mediaType(2)}; charset=utf-8`);
-});
+    assertProblem(
+      t,
+      await app.request("PATCH", `/v2/users/${pinnedV2.id}`, { token: pinnedV2.token, json: { api_version: 1 } }),
+      422,
+    );
+    // A caller pinned to v1 names v2 once to move the pin; then naming no version works again.
+    const moved = await app.request("PATCH", `/users/${pinnedV1.id}`, {
+      token: pinnedV1.token,
+      accept: mediaType(2),
+      json: { api_version: 2 },
+    });
+    t.is(moved.status, 200, moved.text);
+    const after = await app.request("GET", "/rooms", { token: pinnedV1.token });
+    t.is(after.status, 200);
+    t.is(after.headers.get("content-type"), `${mediaType(2)}; charset=utf-8`);
+  },
+);
 
 test.serial("requests answered, by version served and by pinned version, in /metrics", async (t) => {
   clock.set(BEFORE);
@@ -217,9 +271,18 @@ test.serial("requests answered, by version served and by pinned version, in /met
   const text = (await app.request("GET", "/metrics")).text;
   const goneBefore = await series('hypercast_http_requests_version_gone_total{api_version="1"}');
   clock.set(INSIDE);
-  await Promise.all([app.request("GET", "/v1/"), app.request("GET", "/rooms", { token: pinnedV2.token, accept: mediaType(1) })]);
+  await Promise.all([
+    app.request("GET", "/v1/"),
+    app.request("GET", "/rooms", { token: pinnedV2.token, accept: mediaType(1) }),
+  ]);
   clock.set(BEFORE);
-  t.is(await series('hypercast_http_requests_version_gone_total{api_version="1"}'), goneBefore + 2, "the 410s of a brownout, by version");
-  const labels = new Set([...text.matchAll(/hypercast_http_requests_by_pinned_version_total\{pinned_version="([^"]*)"\}/g)].map((m) => m[1]));
+  t.is(
+    await series('hypercast_http_requests_version_gone_total{api_version="1"}'),
+    goneBefore + 2,
+    "the 410s of a brownout, by version",
+  );
+  const labels = new Set(
+    [...text.matchAll(/hypercast_http_requests_by_pinned_version_total\{pinned_version="([^"]*)"\}/g)].map((m) => m[1]),
+  );
   t.deepEqual([...labels].sort(), ["1", "2", "none"], "bounded: the versions and none");
 });

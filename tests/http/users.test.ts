@@ -1,6 +1,16 @@
 import test from "ava";
 import { mediaType } from "../../lib/versions.ts";
-import { assertLinks, assertProblem, assertUnauthorized, assertVersioned, call, fetchPage, MODES, unprefixed, walkBothWays } from "../helpers/api.ts";
+import {
+  assertLinks,
+  assertProblem,
+  assertUnauthorized,
+  assertVersioned,
+  call,
+  fetchPage,
+  MODES,
+  unprefixed,
+  walkBothWays,
+} from "../helpers/api.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 
 let app: TestServer;
@@ -15,7 +25,8 @@ test.before(async () => {
   me = await app.signUp("Me", { favorite_sports: ["Chess", "Go"] });
   other = await app.signUp("Other");
   // Enough users for a default page (20) to be followed by another.
-  for (let i = 0; i < 24; i++) await app.deps.accounts.registerUser({ name: `Filler ${i}`, email: uniqueEmail("filler"), password: PASSWORD });
+  for (let i = 0; i < 24; i++)
+    await app.deps.accounts.registerUser({ name: `Filler ${i}`, email: uniqueEmail("filler"), password: PASSWORD });
 });
 test.after.always(async () => {
   await app?.stop();
@@ -51,7 +62,12 @@ test.serial("GET /users pages 20 at a time by default; email only on the viewer'
   );
   t.regex(res.body._links.next.href, /^\/users\?limit=20&cursor=[\w-]+$/);
   for (const user of items) {
-    t.deepEqual(Object.keys(user).sort(), user["id"] === me.id ? ["_links", "api_version", "email", "favorite_sports", "id", "name"] : ["_links", "favorite_sports", "id", "name"]);
+    t.deepEqual(
+      Object.keys(user).sort(),
+      user["id"] === me.id
+        ? ["_links", "api_version", "email", "favorite_sports", "id", "name"]
+        : ["_links", "favorite_sports", "id", "name"],
+    );
   }
   t.is(items.find((u) => u["id"] === me.id)?.["email"], me.email);
 });
@@ -63,7 +79,15 @@ test("GET /users checks limit (1–100) and cursor", async (t) => {
   const hundred = await app.request("GET", "/users?limit=100", { token: me.token });
   t.is(hundred.status, 200);
   t.is(hundred.body._links.next, undefined);
-  for (const query of ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=2.5", "limit=1&limit=2", "cursor=bogus"]) {
+  for (const query of [
+    "limit=0",
+    "limit=101",
+    "limit=abc",
+    "limit=-1",
+    "limit=2.5",
+    "limit=1&limit=2",
+    "cursor=bogus",
+  ]) {
     const res = await app.request("GET", `/users?${query}`, { token: me.token });
     assertProblem(t, res, 400);
   }
@@ -73,13 +97,17 @@ for (const mode of MODES) {
   test(`POST /users creates a user and shows it to its owner (${mode.label})`, async (t) => {
     const email = uniqueEmail("new");
     const sports = mode.version === 1 ? { favorite_sport: "Chess" } : { favorite_sports: ["Chess", "Go"] };
-    const res = await call(app, mode, "POST", "/users", { json: { name: "New", email, password: PASSWORD, ...sports } });
+    const res = await call(app, mode, "POST", "/users", {
+      json: { name: "New", email, password: PASSWORD, ...sports },
+    });
     assertVersioned(t, res, mode, 201, "/users");
     const id = res.body.id as number;
     t.true(Number.isSafeInteger(id) && id > 0);
     t.is(res.headers.get("location"), `${mode.prefix}/users/${id}`);
     const expected =
-      mode.version === 1 ? { id, name: "New", email, favorite_sport: "Chess" } : { id, name: "New", email, favorite_sports: ["Chess", "Go"], api_version: 2 };
+      mode.version === 1
+        ? { id, name: "New", email, favorite_sport: "Chess" }
+        : { id, name: "New", email, favorite_sports: ["Chess", "Go"], api_version: 2 };
     const { _links, ...fields } = res.body;
     t.deepEqual(fields, expected);
     t.deepEqual(_links, {
@@ -87,7 +115,9 @@ for (const mode of MODES) {
       collection: { href: `${mode.prefix}/users`, type: mediaType(mode.version) },
     });
     const session = await app.request("POST", "/sessions", { json: { email, password: PASSWORD } });
-    const again = await call(app, mode, "GET", unprefixed(res.headers.get("location")!, mode), { token: session.body.token });
+    const again = await call(app, mode, "GET", unprefixed(res.headers.get("location")!, mode), {
+      token: session.body.token,
+    });
     t.deepEqual(again.body, res.body, "GET on Location shows the same representation");
   });
 
@@ -109,7 +139,10 @@ for (const mode of MODES) {
 
   test(`PATCH /users/:id changes the user themself (${mode.label})`, async (t) => {
     const user = await app.signUp("Patchable");
-    const res = await call(app, mode, "PATCH", `/users/${user.id}`, { token: user.token, json: { name: `Renamed ${mode.label}` } });
+    const res = await call(app, mode, "PATCH", `/users/${user.id}`, {
+      token: user.token,
+      json: { name: `Renamed ${mode.label}` },
+    });
     assertVersioned(t, res, mode, 200, `/users/${user.id}`);
     assertLinks(t, res.body, mode);
     t.is(res.body.name, `Renamed ${mode.label}`);
@@ -120,7 +153,10 @@ for (const mode of MODES) {
 
   test(`PATCH and DELETE of another user are 403 (${mode.label})`, async (t) => {
     const victim = await app.signUp("Victim");
-    const patch = await call(app, mode, "PATCH", `/users/${victim.id}`, { token: other.token, json: { name: "Hijacked" } });
+    const patch = await call(app, mode, "PATCH", `/users/${victim.id}`, {
+      token: other.token,
+      json: { name: "Hijacked" },
+    });
     assertProblem(t, patch, 403);
     const del = await call(app, mode, "DELETE", `/users/${victim.id}`, { token: other.token });
     assertProblem(t, del, 403);
@@ -139,12 +175,17 @@ for (const mode of MODES) {
       assertUnauthorized(t, await call(app, mode, "GET", `/users/${user.id}`, { token }));
     }
     assertProblem(t, await call(app, mode, "GET", `/users/${user.id}`, { token: other.token }), 404);
-    const tokens = await app.deps.db("access_tokens").where({ user_id: user.id }).count<{ count: number }[]>("* as count");
+    const tokens = await app.deps
+      .db("access_tokens")
+      .where({ user_id: user.id })
+      .count<{ count: number }[]>("* as count");
     t.is(Number(tokens[0]?.count), 0);
   });
 
   test(`POST /users with a taken e-mail, in any case, is 409 (${mode.label})`, async (t) => {
-    const res = await call(app, mode, "POST", "/users", { json: { name: "Copy", email: me.email.toUpperCase(), password: PASSWORD } });
+    const res = await call(app, mode, "POST", "/users", {
+      json: { name: "Copy", email: me.email.toUpperCase(), password: PASSWORD },
+    });
     assertProblem(t, res, 409);
     t.deepEqual(
       res.body.errors.map((e: { pointer: string }) => e.pointer),

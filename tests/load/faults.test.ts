@@ -7,7 +7,22 @@ import test from "ava";
 import { load, startPhoenixServer } from "./helpers.ts";
 
 const SUBSCRIBERS = 40;
-const fanout = (url: string, extra: string[] = []) => ["fanout", "--url", url, "--topic", "room:1", "--subscribers", String(SUBSCRIBERS), "--rate", "50", "--duration", "2", "--drain", "2", ...extra];
+const fanout = (url: string, extra: string[] = []) => [
+  "fanout",
+  "--url",
+  url,
+  "--topic",
+  "room:1",
+  "--subscribers",
+  String(SUBSCRIBERS),
+  "--rate",
+  "50",
+  "--duration",
+  "2",
+  "--drain",
+  "2",
+  ...extra,
+];
 
 test.serial("a well-behaved server: every delivery received once, in order, nothing missing", async (t) => {
   const server = await startPhoenixServer();
@@ -65,18 +80,35 @@ test.serial("a 200 ms delay shows in every percentile", async (t) => {
   t.true(r.deliveries.completeness === 1);
 });
 
-test.serial("a 1 s stall of the server in a 10 s run shows in p99 (latency from the scheduled send time)", async (t) => {
-  const server = await startPhoenixServer({ stallAfterMs: 4000, stallMs: 1000 });
-  t.teardown(server.stop);
-  const r = await load(["fanout", "--url", server.url, "--topic", "room:1", "--subscribers", "20", "--rate", "50", "--duration", "10", "--drain", "3"]);
-  // Messages due during the stall wait up to 1 s: a tenth of all messages, so the top 1 % waited ≥ ~0.9 s.
-  t.true(r.latency_ms.p99 >= 800, `p99 ${r.latency_ms.p99} ms`);
-  t.true(r.latency_ms.max >= 900, `max ${r.latency_ms.max} ms`);
-  t.true(r.reply_ms.max >= 900, `push→reply max ${r.reply_ms.max} ms`);
-  t.is(r.deliveries.completeness, 1);
-  // The publisher kept its schedule through the stall (open loop): nothing was held back.
-  t.true(r.messages.published >= 495, `published ${r.messages.published}`);
-});
+test.serial(
+  "a 1 s stall of the server in a 10 s run shows in p99 (latency from the scheduled send time)",
+  async (t) => {
+    const server = await startPhoenixServer({ stallAfterMs: 4000, stallMs: 1000 });
+    t.teardown(server.stop);
+    const r = await load([
+      "fanout",
+      "--url",
+      server.url,
+      "--topic",
+      "room:1",
+      "--subscribers",
+      "20",
+      "--rate",
+      "50",
+      "--duration",
+      "10",
+      "--drain",
+      "3",
+    ]);
+    // Messages due during the stall wait up to 1 s: a tenth of all messages, so the top 1 % waited ≥ ~0.9 s.
+    t.true(r.latency_ms.p99 >= 800, `p99 ${r.latency_ms.p99} ms`);
+    t.true(r.latency_ms.max >= 900, `max ${r.latency_ms.max} ms`);
+    t.true(r.reply_ms.max >= 900, `push→reply max ${r.reply_ms.max} ms`);
+    t.is(r.deliveries.completeness, 1);
+    // The publisher kept its schedule through the stall (open loop): nothing was held back.
+    t.true(r.messages.published >= 495, `published ${r.messages.published}`);
+  },
+);
 
 test.serial("refused upgrades are counted by status", async (t) => {
   const server = await startPhoenixServer({ refuseUpgrades: 2 });
@@ -91,7 +123,23 @@ test.serial("refused upgrades are counted by status", async (t) => {
 test.serial("churn: sockets leave and rejoin while the steady subscribers miss nothing", async (t) => {
   const server = await startPhoenixServer();
   t.teardown(server.stop);
-  const r = await load(["churn", "--url", server.url, "--topic", "room:1", "--subscribers", "30", "--churners", "10", "--churn-rate", "20", "--rate", "40", "--duration", "2"]);
+  const r = await load([
+    "churn",
+    "--url",
+    server.url,
+    "--topic",
+    "room:1",
+    "--subscribers",
+    "30",
+    "--churners",
+    "10",
+    "--churn-rate",
+    "20",
+    "--rate",
+    "40",
+    "--duration",
+    "2",
+  ]);
   t.true(r.churn!.leaves >= 20, `leaves ${r.churn!.leaves}`);
   t.true(r.churn!.rejoins >= r.churn!.leaves - 10);
   t.is(r.churn!.rejoin_ms.count, r.churn!.rejoins);

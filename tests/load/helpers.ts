@@ -17,7 +17,11 @@ export interface PhoenixServer {
 }
 
 export async function startPhoenixServer(faults: Record<string, number> = {}): Promise<PhoenixServer> {
-  const child = fork(new URL("./phoenix-server.ts", import.meta.url), [], { execArgv: ["--import", "tsx"], env: { ...process.env, FAULTS: JSON.stringify(faults) }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(new URL("./phoenix-server.ts", import.meta.url), [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, FAULTS: JSON.stringify(faults) },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the test Phoenix server did not start within 30 s")), 30_000);
     child.once("message", (m: { port: number }) => {
@@ -35,5 +39,12 @@ export async function startPhoenixServer(faults: Record<string, number> = {}): P
  */
 export function load(args: string[], selfCheck = false): Promise<LoadResult> {
   const bounds = selfCheck ? [] : ["--max-client-cpu", "2", "--max-lag-ms", "100000"];
-  return runLoad(parseOptions([...args, "--workers", args.includes("--workers") ? args[args.indexOf("--workers") + 1]! : "1", ...bounds]));
+  return runLoad(
+    parseOptions([
+      ...args,
+      "--workers",
+      args.includes("--workers") ? args[args.indexOf("--workers") + 1]! : "1",
+      ...bounds,
+    ]),
+  );
 }

@@ -10,16 +10,44 @@ import { load } from "./helpers.ts";
 
 let app: TestServer;
 test.before(async () => {
-  app = await startTestServer({ SOCKET_RATE_LIMIT: "100000", SOCKET_RATE_BURST: "100000", API_RATE_LIMIT: "100000", SOCKETS_PER_USER: "100000", RATE_LIMITS: "off" });
+  app = await startTestServer({
+    SOCKET_RATE_LIMIT: "100000",
+    SOCKET_RATE_BURST: "100000",
+    API_RATE_LIMIT: "100000",
+    SOCKETS_PER_USER: "100000",
+    RATE_LIMITS: "off",
+  });
 });
 test.after.always(async () => {
   await app?.stop();
 });
 
-const credentials = () => ["--api", app.url, "--email", `load-${Math.random().toString(36).slice(2)}@example.com`, "--password", "load test password"];
+const credentials = () => [
+  "--api",
+  app.url,
+  "--email",
+  `load-${Math.random().toString(36).slice(2)}@example.com`,
+  "--password",
+  "load test password",
+];
 
 test.serial("fanout: 300 subscribers, every message persisted, acknowledged and delivered once", async (t) => {
-  const r = await load(["fanout", "--url", app.server.socketUrl, ...credentials(), "--subscribers", "300", "--rate", "20", "--duration", "3", "--workers", "2", "--metrics", `${app.url}/metrics`]);
+  const r = await load([
+    "fanout",
+    "--url",
+    app.server.socketUrl,
+    ...credentials(),
+    "--subscribers",
+    "300",
+    "--rate",
+    "20",
+    "--duration",
+    "3",
+    "--workers",
+    "2",
+    "--metrics",
+    `${app.url}/metrics`,
+  ]);
   t.regex(r.target.topic, /^room:\d+$/);
   t.is(r.connections.joined, 301);
   t.true(r.messages.published >= 55, `published ${r.messages.published}`);
@@ -36,18 +64,48 @@ test.serial("fanout: 300 subscribers, every message persisted, acknowledged and 
 });
 
 test.serial("connect: 300 sockets connect, join and hold; a bad token is refused with 403", async (t) => {
-  const r = await load(["connect", "--url", app.server.socketUrl, ...credentials(), "--subscribers", "300", "--duration", "2"]);
+  const r = await load([
+    "connect",
+    "--url",
+    app.server.socketUrl,
+    ...credentials(),
+    "--subscribers",
+    "300",
+    "--duration",
+    "2",
+  ]);
   t.is(r.connections.joined, 300);
   t.is(r.connections.closed, 0);
   t.is(r.join_ms.count, 300);
-  const refused = await load(["connect", "--url", app.server.socketUrl, "--topic", "room:1", "--param", "token=forged", "--subscribers", "5", "--duration", "0"]);
+  const refused = await load([
+    "connect",
+    "--url",
+    app.server.socketUrl,
+    "--topic",
+    "room:1",
+    "--param",
+    "token=forged",
+    "--subscribers",
+    "5",
+    "--duration",
+    "0",
+  ]);
   t.is(refused.errors["connect"]?.["upgrade_403"], 5);
   t.false(refused.valid);
   t.deepEqual(refused.invalid_reasons, ["no socket joined: nothing was measured"]);
 });
 
 test.serial("presence: a join storm of 100 tracked sockets ends with every socket seeing all 100", async (t) => {
-  const r = await load(["presence", "--url", app.server.socketUrl, ...credentials(), "--subscribers", "100", "--duration", "20"]);
+  const r = await load([
+    "presence",
+    "--url",
+    app.server.socketUrl,
+    ...credentials(),
+    "--subscribers",
+    "100",
+    "--duration",
+    "20",
+  ]);
   t.is(r.connections.joined, 100);
   t.is(r.presence!.complete, 100);
   t.is(r.presence!.view_complete_ms.count, 100);
@@ -57,7 +115,18 @@ test.serial("presence: a join storm of 100 tracked sockets ends with every socke
 });
 
 test.serial("a join refused by the server is counted by reason", async (t) => {
-  const r = await load(["connect", "--url", app.server.socketUrl, ...credentials(), "--topic", "room:999999", "--subscribers", "3", "--duration", "0"]);
+  const r = await load([
+    "connect",
+    "--url",
+    app.server.socketUrl,
+    ...credentials(),
+    "--topic",
+    "room:999999",
+    "--subscribers",
+    "3",
+    "--duration",
+    "0",
+  ]);
   t.is(r.errors["join"]?.["not_found"], 3);
   t.is(r.connections.failed, 3);
 });

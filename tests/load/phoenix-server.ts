@@ -56,7 +56,13 @@ app.ws<Record<string, never>>("/socket/websocket", {
       res.writeStatus("403 Forbidden").end("refused on purpose");
       return;
     }
-    res.upgrade({}, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), context);
+    res.upgrade(
+      {},
+      req.getHeader("sec-websocket-key"),
+      req.getHeader("sec-websocket-protocol"),
+      req.getHeader("sec-websocket-extensions"),
+      context,
+    );
   },
   open(ws) {
     open.add(ws);
@@ -66,7 +72,8 @@ app.ws<Record<string, never>>("/socket/websocket", {
   },
   message(ws, data) {
     const [joinRef, ref, topic, event, payload] = JSON.parse(Buffer.from(data).toString("utf8")) as Frame;
-    const reply = (response: unknown) => ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response }]));
+    const reply = (response: unknown) =>
+      ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response }]));
     if (event === "phx_join") {
       ws.subscribe(topic);
       reply({});
@@ -97,7 +104,8 @@ app.ws<Record<string, never>>("/socket/websocket", {
         held = undefined;
       }
       if (faults.duplicateEvery !== undefined && n % faults.duplicateEvery === 0) broadcast(topic, frame);
-      if (faults.closeAfter === n) for (const other of [...open]) if (other !== ws) other.end(faults.closeCode ?? 4000, "closed on purpose");
+      if (faults.closeAfter === n)
+        for (const other of [...open]) if (other !== ws) other.end(faults.closeCode ?? 4000, "closed on purpose");
     }
   },
 });

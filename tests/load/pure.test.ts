@@ -15,8 +15,20 @@ test("a marker survives the payload, the frame and JSON rendering, and is found 
   const bytes = Buffer.from(prefix);
   const payload = compilePayload('{"body":"$MARK","n":1}')(formatMarker(prefix, 3, 42, 1733059200123.4567));
   const frame = encodeFrame("1", "m42", "room:1", "message:new", payload);
-  t.deepEqual(JSON.parse(frame), ["1", "m42", "room:1", "message:new", { body: "hcl-ab12-3-42-1733059200123.457", n: 1 }]);
-  const rendered = JSON.stringify([null, null, "room:1", "message:new", { id: 9, body: "hcl-ab12-3-42-1733059200123.457", author: { name: "x" } }]);
+  t.deepEqual(JSON.parse(frame), [
+    "1",
+    "m42",
+    "room:1",
+    "message:new",
+    { body: "hcl-ab12-3-42-1733059200123.457", n: 1 },
+  ]);
+  const rendered = JSON.stringify([
+    null,
+    null,
+    "room:1",
+    "message:new",
+    { id: 9, body: "hcl-ab12-3-42-1733059200123.457", author: { name: "x" } },
+  ]);
   t.deepEqual(findMarker(Buffer.from(rendered), bytes), { publisher: 3, seq: 42, scheduledMs: 1733059200123.457 });
   t.is(findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hello"}]'), bytes), undefined);
   t.is(findMarker(Buffer.from('{"body":"hcl-ab12-x-1-2"}'), bytes), undefined);
@@ -47,7 +59,10 @@ test("a presence view counts distinct metas through state and diffs", (t) => {
   const a = createPresenceView(refs);
   const b = createPresenceView(refs);
   a.state({ "1": { metas: [{ phx_ref: "r1" }] } });
-  a.diff({ joins: { "1": { metas: [{ phx_ref: "r1" }, { phx_ref: "r2" }] }, "2": { metas: [{ phx_ref: "r3" }] } }, leaves: {} });
+  a.diff({
+    joins: { "1": { metas: [{ phx_ref: "r1" }, { phx_ref: "r2" }] }, "2": { metas: [{ phx_ref: "r3" }] } },
+    leaves: {},
+  });
   t.is(a.size, 3);
   a.diff({ joins: {}, leaves: { "1": { metas: [{ phx_ref: "r1" }] } } });
   t.is(a.size, 2);
@@ -68,7 +83,10 @@ test("Prometheus text: CPU, RSS and sockets, with or without a prefix", (t) => {
 });
 
 test("socket URLs get /websocket, vsn=2.0.0 and the params", (t) => {
-  t.is(socketUrl("ws://127.0.0.1:4001/socket", { token: "a b" }), "ws://127.0.0.1:4001/socket/websocket?vsn=2.0.0&token=a+b");
+  t.is(
+    socketUrl("ws://127.0.0.1:4001/socket", { token: "a b" }),
+    "ws://127.0.0.1:4001/socket/websocket?vsn=2.0.0&token=a+b",
+  );
   t.is(socketUrl("ws://127.0.0.1:4001/socket/websocket", {}), "ws://127.0.0.1:4001/socket/websocket?vsn=2.0.0");
 });
 

@@ -14,7 +14,10 @@ export interface PresenceUnderTest {
 export function presenceContract(name: string, create: (windowMs: number) => Promise<PresenceUnderTest>): void {
   const topic = () => `room:${Math.random().toString(36).slice(2)}`;
 
-  async function withPresence(windowMs: number, run: (under: PresenceUnderTest, diffsOf: (topic: string) => Promise<PresenceDiff[]>) => Promise<void>) {
+  async function withPresence(
+    windowMs: number,
+    run: (under: PresenceUnderTest, diffsOf: (topic: string) => Promise<PresenceDiff[]>) => Promise<void>,
+  ) {
     const under = await create(windowMs);
     const diffsOf = async (room: string) => {
       const diffs: PresenceDiff[] = [];

@@ -7,7 +7,12 @@
 import test from "ava";
 import { Redis } from "ioredis";
 import type { PresenceDiff } from "../../lib/presence/index.ts";
-import { createRedisPresence, type PresenceControls, type RedisPresence, type RedisPresenceOptions } from "../../lib/presence/redis.ts";
+import {
+  createRedisPresence,
+  type PresenceControls,
+  type RedisPresence,
+  type RedisPresenceOptions,
+} from "../../lib/presence/redis.ts";
 import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { presenceContract } from "./contract.ts";
 import { eventually, startRedisServer } from "../helpers/processes.ts";
@@ -65,7 +70,11 @@ test("two nodes converge: each sees the other's entries as diffs and in list; a 
   const ma = a.track(room, "sa", "1", { online_at: "x" });
   const mb = b.track(room, "sb", "2", { online_at: "y" });
   await Promise.all([a.flush(), b.flush()]);
-  await eventually(() => keysOf(a.list(room)).join() === "1,2" && keysOf(b.list(room)).join() === "1,2", 2000, "convergence");
+  await eventually(
+    () => keysOf(a.list(room)).join() === "1,2" && keysOf(b.list(room)).join() === "1,2",
+    2000,
+    "convergence",
+  );
   t.deepEqual(a.list(room), { "1": { metas: [ma] }, "2": { metas: [mb] } });
   t.deepEqual(b.list(room)["1"], { metas: [ma] });
   await a.flush(); // the replica changes at once; its diff follows within windowMs
@@ -95,15 +104,24 @@ test("a node whose lease expires is filtered from snapshots within leaseMs and r
   const diffs = rooms.map((room) => listen(watcherA, room));
   const diffsB = rooms.map((room) => listen(watcherB, room));
   await Promise.all(rooms.map((room) => Promise.all([watcherA.snapshot(room), watcherB.snapshot(room)])));
-  for (const room of rooms) (doomed.track(room, "s1", "7", {}), doomed.track(room, "s2", "7", {}), doomed.track(room, "s3", "8", {}));
+  for (const room of rooms)
+    (doomed.track(room, "s1", "7", {}), doomed.track(room, "s2", "7", {}), doomed.track(room, "s3", "8", {}));
   await doomed.flush();
-  await eventually(() => rooms.every((room) => keysOf(watcherA.list(room)).join() === "7,8"), 2000, "doomed entries visible");
+  await eventually(
+    () => rooms.every((room) => keysOf(watcherA.list(room)).join() === "7,8"),
+    2000,
+    "doomed entries visible",
+  );
   const reader = await node({ name: "reader", reapMs: 0, prefix: p });
   t.deepEqual(keysOf(await reader.snapshot(rooms[0]!)), ["7", "8"]);
 
   const stoppedAt = Date.now();
   doomed.pauseHeartbeat();
-  await eventually(async () => Object.keys(await reader.snapshot(rooms[0]!)).length === 0 || undefined, leaseMs + 500, "read-time filtering");
+  await eventually(
+    async () => Object.keys(await reader.snapshot(rooms[0]!)).length === 0 || undefined,
+    leaseMs + 500,
+    "read-time filtering",
+  );
   // The lease was renewed before the pause, so it expires at most leaseMs later; 500 ms is the stated
   // margin for the 20 ms polling and the snapshot's round trip on a loaded machine.
   t.true(Date.now() - stoppedAt <= leaseMs + 500);
@@ -113,7 +131,11 @@ test("a node whose lease expires is filtered from snapshots within leaseMs and r
   await watcherA.tick();
   await watcherB.tick();
   for (const room of rooms) reader.track(room, "marker", "m", {});
-  await eventually(() => rooms.every((room) => watcherA.list(room)["m"] !== undefined && watcherB.list(room)["m"] !== undefined), 5000, "the marker");
+  await eventually(
+    () => rooms.every((room) => watcherA.list(room)["m"] !== undefined && watcherB.list(room)["m"] !== undefined),
+    5000,
+    "the marker",
+  );
   for (const [i, room] of rooms.entries()) {
     const leaves = diffs[i]!.filter((d) => Object.keys(d.leaves).length > 0);
     t.is(leaves.length, 1, `one leaves diff in ${room} at a`);
@@ -130,7 +152,10 @@ test("after Redis restarts without its data (a new epoch) a node re-asserts: new
   const owned = await startRedisServer();
   t.teardown(() => owned.kill());
   const p = `${prefix}-epoch`;
-  const [a, b] = await Promise.all([node({ url: owned.url, name: "ra", prefix: p }), node({ url: owned.url, name: "rb", prefix: p })]);
+  const [a, b] = await Promise.all([
+    node({ url: owned.url, name: "ra", prefix: p }),
+    node({ url: owned.url, name: "rb", prefix: p }),
+  ]);
   const room = "room:epoch";
   const atB = listen(b, room);
   listen(a, room);
@@ -142,10 +167,14 @@ test("after Redis restarts without its data (a new epoch) a node re-asserts: new
   await owned.restart();
   // Each node notices on reconnect: the epoch changed, so it starts a new incarnation and re-reads its topics.
   await eventually(() => a.nodeId() !== oldNode || undefined, 5000, "a re-asserts as a new incarnation");
-  await eventually(() => {
-    const metas = b.list(room)["5"]?.metas ?? [];
-    return metas.length === 1 && metas[0]!.phx_ref !== before.phx_ref ? true : undefined;
-  }, 5000, "b sees the re-asserted entry");
+  await eventually(
+    () => {
+      const metas = b.list(room)["5"]?.metas ?? [];
+      return metas.length === 1 && metas[0]!.phx_ref !== before.phx_ref ? true : undefined;
+    },
+    5000,
+    "b sees the re-asserted entry",
+  );
   const after = a.list(room)["5"]!.metas;
   t.is(after.length, 1);
   t.not(after[0]!.phx_ref, before.phx_ref);

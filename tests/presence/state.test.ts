@@ -62,7 +62,11 @@ test("many changes coalesce into one diff grouped by key", (t) => {
 // owner with a meta it had before (a replica re-read after a gap) is among the operations.
 test("a client starting from the list at any moment, then applying every later diff, ends with the state", (t) => {
   const op = fc.oneof(
-    fc.record({ kind: fc.constant("track" as const), owner: fc.integer({ min: 0, max: 5 }), key: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({
+      kind: fc.constant("track" as const),
+      owner: fc.integer({ min: 0, max: 5 }),
+      key: fc.integer({ min: 0, max: 3 }),
+    }),
     fc.record({ kind: fc.constant("retrack" as const), owner: fc.integer({ min: 0, max: 5 }) }),
     fc.record({ kind: fc.constant("untrack" as const), owner: fc.integer({ min: 0, max: 5 }) }),
     fc.record({ kind: fc.constant("flush" as const) }),
@@ -70,9 +74,16 @@ test("a client starting from the list at any moment, then applying every later d
   );
   type Client = Record<string, Set<string>>;
   const refsOf = (presences: ReturnType<typeof list>): Client =>
-    Object.fromEntries(Object.entries(presences).map(([key, { metas }]) => [key, new Set(metas.map((m) => m.phx_ref))]));
+    Object.fromEntries(
+      Object.entries(presences).map(([key, { metas }]) => [key, new Set(metas.map((m) => m.phx_ref))]),
+    );
   const shape = (client: Client) =>
-    JSON.stringify(Object.entries(client).filter(([, refs]) => refs.size > 0).map(([key, refs]) => [key, [...refs].sort()]).sort());
+    JSON.stringify(
+      Object.entries(client)
+        .filter(([, refs]) => refs.size > 0)
+        .map(([key, refs]) => [key, [...refs].sort()])
+        .sort(),
+    );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
       const s = createTopicState();
@@ -84,8 +95,10 @@ test("a client starting from the list at any moment, then applying every later d
         const diff = takeDiff(s);
         if (diff === undefined) return;
         for (const client of clients) {
-          for (const [key, { metas }] of Object.entries(diff.joins)) for (const m of metas) (client[key] ??= new Set()).add(m.phx_ref);
-          for (const [key, { metas }] of Object.entries(diff.leaves)) for (const m of metas) client[key]?.delete(m.phx_ref);
+          for (const [key, { metas }] of Object.entries(diff.joins))
+            for (const m of metas) (client[key] ??= new Set()).add(m.phx_ref);
+          for (const [key, { metas }] of Object.entries(diff.leaves))
+            for (const m of metas) client[key]?.delete(m.phx_ref);
         }
       };
       for (const o of ops) {
@@ -115,6 +128,10 @@ test("the same meta untracked and tracked again within one window is a join only
   takeDiff(s);
   untrack(s, "a");
   track(s, "a", "1", meta("x"));
-  t.deepEqual(takeDiff(s), { joins: { "1": { metas: [meta("x")] } }, leaves: {} }, "never in leaves: clients apply joins first, then leaves");
+  t.deepEqual(
+    takeDiff(s),
+    { joins: { "1": { metas: [meta("x")] } }, leaves: {} },
+    "never in leaves: clients apply joins first, then leaves",
+  );
   t.deepEqual(list(s), { "1": { metas: [meta("x")] } });
 });

@@ -61,7 +61,10 @@ export function pubsubContract(name: string, create: () => Promise<PubSubUnderTe
       const seen: unknown[] = [];
       pubsub.subscribe(room, (m) => seen.push(m.payload));
       for (let i = 0; i < 500; i++) pubsub.broadcast(room, "n", i);
-      t.deepEqual(seen, Array.from({ length: 500 }, (_, i) => i));
+      t.deepEqual(
+        seen,
+        Array.from({ length: 500 }, (_, i) => i),
+      );
       const at = new Date("2026-01-02T03:04:05.678Z");
       const got: unknown[] = [];
       pubsub.subscribe(room, (m) => got.push(m.payload));

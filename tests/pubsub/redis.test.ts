@@ -6,7 +6,12 @@
 import test from "ava";
 import { Redis } from "ioredis";
 import type { PubSubMessage } from "../../lib/pubsub/index.ts";
-import { createRedisPubSub, type DropReason, type RedisPubSub, type RedisPubSubOptions } from "../../lib/pubsub/redis.ts";
+import {
+  createRedisPubSub,
+  type DropReason,
+  type RedisPubSub,
+  type RedisPubSubOptions,
+} from "../../lib/pubsub/redis.ts";
 import { SHARED_REDIS_URL, uniquePrefix } from "../cluster/redis-server.ts";
 import { pubsubContract, type AnyEvents } from "./contract.ts";
 import { eventually, startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
@@ -18,7 +23,13 @@ let admin: Redis | undefined;
 
 /** A node carrying the suite's own events: every payload accepted (the catalogue's check has a test of its own below). */
 async function node(options: Partial<RedisPubSubOptions> = {}): Promise<RedisPubSub<AnyEvents>> {
-  const pubsub = await createRedisPubSub<AnyEvents>({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, check: () => undefined, ...options });
+  const pubsub = await createRedisPubSub<AnyEvents>({
+    url: SHARED_REDIS_URL,
+    prefix,
+    lingerMs: 0,
+    check: () => undefined,
+    ...options,
+  });
   open.add(pubsub);
   return pubsub;
 }
@@ -100,7 +111,11 @@ test("interest: a node subscribes to a topic's channel only while it has local s
   // fans each out to both local subscribers exactly once (the marker ends the wait).
   b.broadcast("room:interest", "e", 1);
   b.broadcast("room:interest", "marker", null);
-  await eventually(() => first.includes("marker") && second.includes("marker"), 2000, "the marker at both of a's subscribers");
+  await eventually(
+    () => first.includes("marker") && second.includes("marker"),
+    2000,
+    "the marker at both of a's subscribers",
+  );
   t.deepEqual(first, ["e", "marker"]);
   t.deepEqual(second, ["e", "marker"]);
   t.true(((await admin!.pubsub("CHANNELS", `rt:${prefix}:t:*`)) as string[]).includes(channel));
@@ -148,37 +163,67 @@ test("a foreign or undecodable message on a topic channel is reported and not de
   const seen = collect(a, "room:junk");
   await a.synced();
   await admin!.publish(a.channel("room:junk"), "not json");
-  await admin!.publish(a.channel("room:junk"), JSON.stringify({ v: 2, node: "x", topic: "room:junk", event: "e", payload: 1 }));
+  await admin!.publish(
+    a.channel("room:junk"),
+    JSON.stringify({ v: 2, node: "x", topic: "room:junk", event: "e", payload: 1 }),
+  );
   await eventually(() => invalid.length === 2, 2000, "two invalid reports");
   t.deepEqual(seen, []);
 });
 
-test.serial("a payload that is not what its event promises (the catalogue, lib/pubsub/events.ts) is reported at the boundary and not delivered", async (t) => {
-  const invalid: string[] = [];
-  // The production check: the events of the catalogue and nothing else.
-  const [a, b] = await Promise.all([createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0 }), createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0, onInvalid: (_channel, reason) => invalid.push(reason) })]);
-  try {
-    const seen: PubSubMessage[] = [];
-    b.subscribe("room:typed", (m) => seen.push(m));
-    await b.synced();
-    const message = { id: 7, roomId: 1, body: "hi", insertedAt: new Date("2026-03-04T05:06:07.089Z"), author: { id: 2, name: "ann" } };
-    // Each publishes through the real path (local core, then one PUBLISH); `as never` forges what a buggy or foreign node could send.
-    a.broadcast("room:typed", "message.created", { ...message, insertedAt: new Date(Number.NaN) });
-    a.broadcast("room:typed", "message:new" as never, message as never);
-    a.broadcast("room:typed", "message.created", { ...message, author: undefined } as never);
-    a.broadcast("room:typed", "message.created", message);
-    await eventually(() => seen.length === 1, 2000, "the valid message");
-    t.deepEqual(seen.map((m) => m.payload), [message]);
-    t.deepEqual(invalid, ['malformed "message.created" payload', 'unknown event "message:new"', 'malformed "message.created" payload']);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
-});
+test.serial(
+  "a payload that is not what its event promises (the catalogue, lib/pubsub/events.ts) is reported at the boundary and not delivered",
+  async (t) => {
+    const invalid: string[] = [];
+    // The production check: the events of the catalogue and nothing else.
+    const [a, b] = await Promise.all([
+      createRedisPubSub({ url: SHARED_REDIS_URL, prefix, lingerMs: 0 }),
+      createRedisPubSub({
+        url: SHARED_REDIS_URL,
+        prefix,
+        lingerMs: 0,
+        onInvalid: (_channel, reason) => invalid.push(reason),
+      }),
+    ]);
+    try {
+      const seen: PubSubMessage[] = [];
+      b.subscribe("room:typed", (m) => seen.push(m));
+      await b.synced();
+      const message = {
+        id: 7,
+        roomId: 1,
+        body: "hi",
+        insertedAt: new Date("2026-03-04T05:06:07.089Z"),
+        author: { id: 2, name: "ann" },
+      };
+      // Each publishes through the real path (local core, then one PUBLISH); `as never` forges what a buggy or foreign node could send.
+      a.broadcast("room:typed", "message.created", { ...message, insertedAt: new Date(Number.NaN) });
+      a.broadcast("room:typed", "message:new" as never, message as never);
+      a.broadcast("room:typed", "message.created", { ...message, author: undefined } as never);
+      a.broadcast("room:typed", "message.created", message);
+      await eventually(() => seen.length === 1, 2000, "the valid message");
+      t.deepEqual(
+        seen.map((m) => m.payload),
+        [message],
+      );
+      t.deepEqual(invalid, [
+        'malformed "message.created" payload',
+        'unknown event "message:new"',
+        'malformed "message.created" payload',
+      ]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  },
+);
 
 test("Redis restart: publishes are dropped and counted while local delivery continues; afterwards cross-node works again", async (t) => {
   owned = await startRedisServer();
   const drops: DropReason[] = [];
-  const [a, b] = await Promise.all([node({ url: owned.url, onDrop: (reason) => drops.push(reason) }), node({ url: owned.url })]);
+  const [a, b] = await Promise.all([
+    node({ url: owned.url, onDrop: (reason) => drops.push(reason) }),
+    node({ url: owned.url }),
+  ]);
   const atA = collect(a, "room:outage");
   const atB = collect(b, "room:outage");
   await Promise.all([a.synced(), b.synced()]);
@@ -187,7 +232,15 @@ test("Redis restart: publishes are dropped and counted while local delivery cont
   await a.ping();
 
   await owned.kill();
-  await eventually(() => a.ping().then(() => undefined, () => true), 3000, "a to notice the outage");
+  await eventually(
+    () =>
+      a.ping().then(
+        () => undefined,
+        () => true,
+      ),
+    3000,
+    "a to notice the outage",
+  );
   for (let i = 0; i < 10; i++) a.broadcast("room:outage", "n", `during-${i}`);
   t.is(atA.filter((m) => String(m.payload).startsWith("during")).length, 10); // local delivery continues
   await eventually(() => a.dropped() >= 10, 2000, "drops counted");
@@ -195,8 +248,24 @@ test("Redis restart: publishes are dropped and counted while local delivery cont
   t.true(drops.every((reason) => reason === "unavailable" || reason === "error"));
 
   await owned.restart();
-  await eventually(() => a.ping().then(() => true, () => undefined), 5000, "a to reconnect");
-  await eventually(() => b.ping().then(() => true, () => undefined), 5000, "b to reconnect");
+  await eventually(
+    () =>
+      a.ping().then(
+        () => true,
+        () => undefined,
+      ),
+    5000,
+    "a to reconnect",
+  );
+  await eventually(
+    () =>
+      b.ping().then(
+        () => true,
+        () => undefined,
+      ),
+    5000,
+    "b to reconnect",
+  );
   // ioredis re-subscribes b's channel after the reconnect; publish until one arrives.
   await eventually(
     () => {

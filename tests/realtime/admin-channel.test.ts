@@ -13,8 +13,12 @@ let world: World;
 let operatorId: number;
 
 test.before(async () => {
-  world = await createWorld({ env: { ADMIN_EMAILS: `nobody@example.com,${OPERATOR.toLowerCase()}`, DASHBOARD_INTERVAL_MS: "100" } });
-  operatorId = (await world.deps.accounts.registerUser({ name: "Ops", email: OPERATOR, password: "correct horse battery" })).id;
+  world = await createWorld({
+    env: { ADMIN_EMAILS: `nobody@example.com,${OPERATOR.toLowerCase()}`, DASHBOARD_INTERVAL_MS: "100" },
+  });
+  operatorId = (
+    await world.deps.accounts.registerUser({ name: "Ops", email: OPERATOR, password: "correct horse battery" })
+  ).id;
 });
 
 test.after.always(async () => {
@@ -55,7 +59,10 @@ test("an operator (e-mail matched without regard to case) joins, gets the histor
   const snapshot = await nextEvent<NodeSnapshot>(channel, "snapshot");
   t.true(snapshot.sockets.open >= 1);
   // This file's other tests may have operators joined too.
-  t.true((snapshot.topics.top.find((row) => row.topic === "admin:dashboard")?.subscribers ?? 0) >= 1, "the dashboard topic is among the busiest");
+  t.true(
+    (snapshot.topics.top.find((row) => row.topic === "admin:dashboard")?.subscribers ?? 0) >= 1,
+    "the dashboard topic is among the busiest",
+  );
 });
 
 test("the sockets figure follows sockets opening and closing", async (t) => {

@@ -72,8 +72,14 @@ test("unknown event and invalid payload get error replies; the channel stays usa
   });
   const missing = await push(channel, "message:new", { text: "x" });
   t.like(missing.response, { reason: "invalid" });
-  t.deepEqual((missing.response["errors"] as Array<{ pointer: string }>).map((e) => e.pointer).sort(), ["/body", "/text"]);
-  t.like(await push(channel, "message:new", { body: "x".repeat(4001) }), { status: "error", response: { reason: "invalid" } });
+  t.deepEqual((missing.response["errors"] as Array<{ pointer: string }>).map((e) => e.pointer).sort(), [
+    "/body",
+    "/text",
+  ]);
+  t.like(await push(channel, "message:new", { body: "x".repeat(4001) }), {
+    status: "error",
+    response: { reason: "invalid" },
+  });
   t.is((await push(channel, "message:new", { body: "still fine" })).status, "ok");
   socket.disconnect();
 });
@@ -134,17 +140,24 @@ test("per-topic order: 200 pushed messages arrive in order at another subscriber
   await join(out);
   await join(inbox);
   const bodies: string[] = [];
-  const all = within(30000, "200 broadcasts", new Promise<void>((resolve) => {
-    inbox.on("message:new", (p: { body: string }) => {
-      bodies.push(p.body);
-      if (bodies.length === 200) resolve();
-    });
-  }));
+  const all = within(
+    30000,
+    "200 broadcasts",
+    new Promise<void>((resolve) => {
+      inbox.on("message:new", (p: { body: string }) => {
+        bodies.push(p.body);
+        if (bodies.length === 200) resolve();
+      });
+    }),
+  );
   const replies = [];
   for (let i = 0; i < 200; i++) replies.push(push(out, "message:new", { body: `m${i}` }));
   await Promise.all(replies);
   await all;
-  t.deepEqual(bodies, Array.from({ length: 200 }, (_, i) => `m${i}`));
+  t.deepEqual(
+    bodies,
+    Array.from({ length: 200 }, (_, i) => `m${i}`),
+  );
   sender.disconnect();
   listener.disconnect();
 });
@@ -155,9 +168,13 @@ test("heartbeat is answered without a join (socket.ping)", async (t) => {
   const socket = await connect(world, owner.token);
   // ping() only calls back on the heartbeat's own phx_reply; it returns false if it could not send.
   let sent = false;
-  await within(WAIT_MS, "the heartbeat reply", new Promise<void>((resolve) => {
-    sent = socket.ping(() => resolve());
-  }));
+  await within(
+    WAIT_MS,
+    "the heartbeat reply",
+    new Promise<void>((resolve) => {
+      sent = socket.ping(() => resolve());
+    }),
+  );
   t.true(sent);
   socket.disconnect();
   // The exact frame, on a raw socket that never joined anything.

@@ -17,7 +17,13 @@ test.before(async (t) => {
   const world = await createWorld();
   const user = await world.user("raw");
   const room = await world.deps.rooms.createRoom(user.id, { name: "frames" });
-  t.context = { world, token: user.token, userId: user.id, topic: `room:${room.id}`, bystander: await openRaw(world.url(`token=${user.token}`)) };
+  t.context = {
+    world,
+    token: user.token,
+    userId: user.id,
+    topic: `room:${room.id}`,
+    bystander: await openRaw(world.url(`token=${user.token}`)),
+  };
 });
 test.after.always(async (t) => {
   await t.context.world?.close();
@@ -31,7 +37,8 @@ async function bystanderWorks(t: ExecutionContext<Ctx>) {
   t.like(await t.context.bystander.next(), [null, ref, "phoenix", "phx_reply", { status: "ok", response: {} }]);
 }
 
-const client = (t: { context: { world: World; token: string } }, query = "") => openRaw(t.context.world.url(`token=${t.context.token}${query}`));
+const client = (t: { context: { world: World; token: string } }, query = "") =>
+  openRaw(t.context.world.url(`token=${t.context.token}${query}`));
 
 const unrecoverable: Array<[string, string]> = [
   ["not JSON", "{nope"],
@@ -62,7 +69,13 @@ for (const [name, frame] of recoverable) {
     const c = await client(t);
     c.sendFrame(frame);
     const reply = await c.next();
-    t.like(reply, [null, "7", typeof frame[2] === "string" ? frame[2] : "phoenix", "phx_reply", { status: "error", response: { reason: "malformed" } }]);
+    t.like(reply, [
+      null,
+      "7",
+      typeof frame[2] === "string" ? frame[2] : "phoenix",
+      "phx_reply",
+      { status: "error", response: { reason: "malformed" } },
+    ]);
     c.sendFrame([null, "8", "phoenix", "heartbeat", {}]);
     t.like(await c.next(), [null, "8", "phoenix", "phx_reply", { status: "ok" }]);
     c.close();
@@ -100,16 +113,31 @@ test.serial("heartbeat needs no join and echoes the ref string", async (t) => {
   c.close();
 });
 
-test.serial("a push to a topic that is not joined → unmatched topic with join_ref null; phx_leave of it → ok", async (t) => {
-  const c = await client(t);
-  c.sendFrame(["5", "6", t.context.topic, "message:new", { body: "x" }]);
-  t.deepEqual(await c.next(), [null, "6", t.context.topic, "phx_reply", { status: "error", response: { reason: "unmatched topic" } }]);
-  c.sendFrame(["5", "7", "room:1", "phx_leave", {}]);
-  t.like(await c.next(), [, "7", "room:1", "phx_reply", { status: "ok" }]);
-  c.sendFrame(["9", "9", "nothing:here", "phx_join", {}]);
-  t.deepEqual(await c.next(), [null, "9", "nothing:here", "phx_reply", { status: "error", response: { reason: "unmatched topic" } }]);
-  c.close();
-});
+test.serial(
+  "a push to a topic that is not joined → unmatched topic with join_ref null; phx_leave of it → ok",
+  async (t) => {
+    const c = await client(t);
+    c.sendFrame(["5", "6", t.context.topic, "message:new", { body: "x" }]);
+    t.deepEqual(await c.next(), [
+      null,
+      "6",
+      t.context.topic,
+      "phx_reply",
+      { status: "error", response: { reason: "unmatched topic" } },
+    ]);
+    c.sendFrame(["5", "7", "room:1", "phx_leave", {}]);
+    t.like(await c.next(), [, "7", "room:1", "phx_reply", { status: "ok" }]);
+    c.sendFrame(["9", "9", "nothing:here", "phx_join", {}]);
+    t.deepEqual(await c.next(), [
+      null,
+      "9",
+      "nothing:here",
+      "phx_reply",
+      { status: "error", response: { reason: "unmatched topic" } },
+    ]);
+    c.close();
+  },
+);
 
 test.serial("join reply comes first, then presence_state; stale join_refs are ignored", async (t) => {
   const c = await client(t);
@@ -120,54 +148,83 @@ test.serial("join reply comes first, then presence_state; stale join_refs are ig
   t.like(state, ["3", null, topic, "presence_state"]);
   c.sendFrame(["2", "4", topic, "nope", {}]); // stale join_ref: silently ignored
   c.sendFrame(["3", "5", topic, "nope", {}]);
-  t.deepEqual(await c.nextEvent("phx_reply"), ["3", "5", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
+  t.deepEqual(await c.nextEvent("phx_reply"), [
+    "3",
+    "5",
+    topic,
+    "phx_reply",
+    { status: "error", response: { reason: "unknown_event" } },
+  ]);
   c.close();
 });
 
-test.serial("a burst of pushes is stored by one insert; broadcasts and replies keep arrival order, and a leave waits for them", async (t) => {
-  const c = await client(t);
-  const { topic, world } = t.context;
-  c.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
-  t.like(await c.next(), ["1", "1", topic, "phx_reply", { status: "ok" }]);
-  let inserts = 0;
-  const onQuery = (q: { sql: string }) => {
-    if (/insert into messages/i.test(q.sql)) inserts++;
-  };
-  world.deps.db.on("query", onQuery);
-  try {
-    const frames = Array.from({ length: 20 }, (_, i) => JSON.stringify(["1", String(10 + i), topic, i === 7 ? "bogus" : "message:new", { body: `burst ${i}` }]));
-    for (const frame of frames) c.send(frame);
-    c.sendFrame(["1", "99", topic, "phx_leave", {}]);
-    const seen: unknown[][] = [];
-    while (seen.length < 20 + 19) seen.push(await c.next());
-    const replies = seen.filter((f) => f[3] === "phx_reply");
-    const broadcasts = seen.filter((f) => f[3] === "message:new");
-    t.deepEqual(replies.map((f) => f[1]), Array.from({ length: 20 }, (_, i) => String(10 + i)), "replies in arrival order");
-    t.like(replies[7], [, "17", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
-    t.deepEqual(broadcasts.map((f) => (f[4] as { body: string }).body), Array.from({ length: 20 }, (_, i) => `burst ${i}`).filter((_, i) => i !== 7));
-    const ids = broadcasts.map((f) => (f[4] as { id: number }).id);
-    t.deepEqual(ids, [...ids].sort((a, b) => a - b));
-    for (const reply of replies.filter((f) => f[1] !== "17")) t.true(ids.includes(((reply[4] as { response: { message: { id: number } } }).response.message.id)));
-    t.like(await c.next(), ["1", "99", topic, "phx_reply", { status: "ok" }], "the leave is answered after every push");
-    t.true(inserts < 19, `${inserts} inserts for 19 messages`);
-  } finally {
-    world.deps.db.off("query", onQuery);
+test.serial(
+  "a burst of pushes is stored by one insert; broadcasts and replies keep arrival order, and a leave waits for them",
+  async (t) => {
+    const c = await client(t);
+    const { topic, world } = t.context;
+    c.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
+    t.like(await c.next(), ["1", "1", topic, "phx_reply", { status: "ok" }]);
+    let inserts = 0;
+    const onQuery = (q: { sql: string }) => {
+      if (/insert into messages/i.test(q.sql)) inserts++;
+    };
+    world.deps.db.on("query", onQuery);
+    try {
+      const frames = Array.from({ length: 20 }, (_, i) =>
+        JSON.stringify(["1", String(10 + i), topic, i === 7 ? "bogus" : "message:new", { body: `burst ${i}` }]),
+      );
+      for (const frame of frames) c.send(frame);
+      c.sendFrame(["1", "99", topic, "phx_leave", {}]);
+      const seen: unknown[][] = [];
+      while (seen.length < 20 + 19) seen.push(await c.next());
+      const replies = seen.filter((f) => f[3] === "phx_reply");
+      const broadcasts = seen.filter((f) => f[3] === "message:new");
+      t.deepEqual(
+        replies.map((f) => f[1]),
+        Array.from({ length: 20 }, (_, i) => String(10 + i)),
+        "replies in arrival order",
+      );
+      t.like(replies[7], [, "17", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
+      t.deepEqual(
+        broadcasts.map((f) => (f[4] as { body: string }).body),
+        Array.from({ length: 20 }, (_, i) => `burst ${i}`).filter((_, i) => i !== 7),
+      );
+      const ids = broadcasts.map((f) => (f[4] as { id: number }).id);
+      t.deepEqual(
+        ids,
+        [...ids].sort((a, b) => a - b),
+      );
+      for (const reply of replies.filter((f) => f[1] !== "17"))
+        t.true(ids.includes((reply[4] as { response: { message: { id: number } } }).response.message.id));
+      t.like(
+        await c.next(),
+        ["1", "99", topic, "phx_reply", { status: "ok" }],
+        "the leave is answered after every push",
+      );
+      t.true(inserts < 19, `${inserts} inserts for 19 messages`);
+    } finally {
+      world.deps.db.off("query", onQuery);
+      c.close();
+    }
+  },
+);
+
+test.serial(
+  "a duplicate join closes the old channel with phx_close carrying the OLD join_ref, after the new reply",
+  async (t) => {
+    const c = await client(t);
+    const { topic } = t.context;
+    c.sendFrame(["3", "3", topic, "phx_join", { presence: false }]);
+    t.like(await c.next(), ["3", "3", topic, "phx_reply", { status: "ok" }]);
+    c.sendFrame(["8", "8", topic, "phx_join", { presence: false }]);
+    t.like(await c.next(), ["8", "8", topic, "phx_reply", { status: "ok" }]);
+    t.deepEqual(await c.next(), ["3", "3", topic, "phx_close", {}]);
+    c.sendFrame(["8", "9", topic, "x", {}]);
+    t.like(await c.next(), ["8", "9", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
     c.close();
-  }
-});
-
-test.serial("a duplicate join closes the old channel with phx_close carrying the OLD join_ref, after the new reply", async (t) => {
-  const c = await client(t);
-  const { topic } = t.context;
-  c.sendFrame(["3", "3", topic, "phx_join", { presence: false }]);
-  t.like(await c.next(), ["3", "3", topic, "phx_reply", { status: "ok" }]);
-  c.sendFrame(["8", "8", topic, "phx_join", { presence: false }]);
-  t.like(await c.next(), ["8", "8", topic, "phx_reply", { status: "ok" }]);
-  t.deepEqual(await c.next(), ["3", "3", topic, "phx_close", {}]);
-  c.sendFrame(["8", "9", topic, "x", {}]);
-  t.like(await c.next(), ["8", "9", topic, "phx_reply", { status: "error", response: { reason: "unknown_event" } }]);
-  c.close();
-});
+  },
+);
 
 test.serial("phx_leave replies ok, then the socket no longer receives the topic", async (t) => {
   const c = await client(t);
@@ -200,8 +257,13 @@ test.serial("upgrade: missing, bad or expired token, bad vsn or api_version → 
   const { world, token, userId } = t.context;
   const base = `ws://127.0.0.1:${world.realtime.port}`;
   const key = createHmac("sha256", world.deps.config.secretKeyBase).update("hypercast socket token v1").digest();
-  const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(String(userId)).setAudience("hypercast:socket")
-    .setIssuedAt(Math.floor(Date.now() / 1000) - 100).setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key);
+  const expired = await new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(String(userId))
+    .setAudience("hypercast:socket")
+    .setIssuedAt(Math.floor(Date.now() / 1000) - 100)
+    .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+    .sign(key);
   t.is(await upgradeStatus(`${base}/socket/websocket?vsn=2.0.0`), 403);
   t.is(await upgradeStatus(`${base}/socket/websocket?vsn=2.0.0&token=garbage`), 403);
   t.is(await upgradeStatus(`${base}/socket/websocket?vsn=2.0.0&token=${expired}`), 403);
@@ -228,7 +290,17 @@ test.serial("authToken subprotocol: answered with phoenix, never the token proto
 
 function rawUpgrade(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+    const req = request({
+      host: "127.0.0.1",
+      port,
+      path,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
     req.on("response", (res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));

@@ -76,7 +76,12 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
 let trackSockets: Set<Socket> | undefined;
 
 /** A connected phoenix client (resolves on open). */
-export async function connect(world: World, token: string, params: Record<string, string> = {}, options: { authToken?: boolean } = {}): Promise<Socket> {
+export async function connect(
+  world: World,
+  token: string,
+  params: Record<string, string> = {},
+  options: { authToken?: boolean } = {},
+): Promise<Socket> {
   const socket = new Socket(world.endpoint(), {
     transport: WebSocket,
     ...(options.authToken === true ? { authToken: token, params } : { params: { token, ...params } }),
@@ -86,11 +91,15 @@ export async function connect(world: World, token: string, params: Record<string
     rejoinAfterMs: () => 100,
   } as ConstructorParameters<typeof Socket>[1]);
   trackSockets?.add(socket);
-  await within(WAIT_MS, "socket open", new Promise<void>((resolve, reject) => {
-    socket.onOpen(() => resolve());
-    socket.onError((e: unknown) => reject(new Error(`socket error ${String(e)}`)));
-    socket.connect();
-  }));
+  await within(
+    WAIT_MS,
+    "socket open",
+    new Promise<void>((resolve, reject) => {
+      socket.onOpen(() => resolve());
+      socket.onError((e: unknown) => reject(new Error(`socket error ${String(e)}`)));
+      socket.connect();
+    }),
+  );
   return socket;
 }
 
@@ -101,36 +110,53 @@ export interface JoinReply {
 
 /** Joins and resolves with the reply (ok or error); an error join is left so the client stops retrying. */
 export function join(channel: Channel): Promise<JoinReply> {
-  return within(WAIT_MS, `join ${channel.topic}`, new Promise<JoinReply>((resolve) => {
-    channel
-      .join()
-      .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
-      .receive("error", (response: Record<string, unknown>) => {
-        channel.leave();
-        resolve({ status: "error", response });
-      });
-  }));
+  return within(
+    WAIT_MS,
+    `join ${channel.topic}`,
+    new Promise<JoinReply>((resolve) => {
+      channel
+        .join()
+        .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
+        .receive("error", (response: Record<string, unknown>) => {
+          channel.leave();
+          resolve({ status: "error", response });
+        });
+    }),
+  );
 }
 
 export function push(channel: Channel, event: string, payload: object): Promise<JoinReply> {
-  return within(WAIT_MS, `push ${event}`, new Promise<JoinReply>((resolve, reject) => {
-    channel
-      .push(event, payload)
-      .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
-      .receive("error", (response: Record<string, unknown>) => resolve({ status: "error", response }))
-      .receive("timeout", () => reject(new Error(`push ${event} timed out`)));
-  }));
+  return within(
+    WAIT_MS,
+    `push ${event}`,
+    new Promise<JoinReply>((resolve, reject) => {
+      channel
+        .push(event, payload)
+        .receive("ok", (response: Record<string, unknown>) => resolve({ status: "ok", response }))
+        .receive("error", (response: Record<string, unknown>) => resolve({ status: "error", response }))
+        .receive("timeout", () => reject(new Error(`push ${event} timed out`)));
+    }),
+  );
 }
 
 /** The next `event` on the channel satisfying `accept`. */
-export function nextEvent<T = Record<string, unknown>>(channel: Channel, event: string, accept: (payload: T) => boolean = () => true, ms = WAIT_MS): Promise<T> {
-  return within(ms, `event ${event} on ${channel.topic}`, new Promise<T>((resolve) => {
-    const ref = channel.on(event, (payload: T) => {
-      if (!accept(payload)) return;
-      channel.off(event, ref);
-      resolve(payload);
-    });
-  }));
+export function nextEvent<T = Record<string, unknown>>(
+  channel: Channel,
+  event: string,
+  accept: (payload: T) => boolean = () => true,
+  ms = WAIT_MS,
+): Promise<T> {
+  return within(
+    ms,
+    `event ${event} on ${channel.topic}`,
+    new Promise<T>((resolve) => {
+      const ref = channel.on(event, (payload: T) => {
+        if (!accept(payload)) return;
+        channel.off(event, ref);
+        resolve(payload);
+      });
+    }),
+  );
 }
 
 /** Resolves when `check()` holds, polling every 5 ms. */

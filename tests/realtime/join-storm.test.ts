@@ -40,7 +40,10 @@ test(`${ROUNDS} rounds of ${SOCKETS} sockets joining one room at once lose none`
         if (!replied) losses.push(`socket ${i}: closed with ${event.code} before its join reply`);
       });
       socket.onError((error: unknown) => {
-        if (!replied) losses.push(`socket ${i}: error ${String((error as { message?: string }).message ?? error)} before its join reply`);
+        if (!replied)
+          losses.push(
+            `socket ${i}: error ${String((error as { message?: string }).message ?? error)} before its join reply`,
+          );
       });
       socket.connect();
       return new Promise<string>((resolve) => {
@@ -70,7 +73,10 @@ test(`${ROUNDS} rounds of ${SOCKETS} sockets joining one room at once lose none`
 function maskedFrame(text: string): Buffer {
   const payload = Buffer.from(text);
   const mask = Buffer.from([0x1f, 0x2e, 0x3d, 0x4c]);
-  const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const length =
+    payload.length < 126
+      ? Buffer.from([0x80 | payload.length])
+      : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
   return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, i) => byte ^ mask[i % 4]!)]);
 }
 
@@ -80,29 +86,33 @@ test("an upgrade request saying Connection: close still gets a socket that answe
   const owner = await world.user("door");
   const room = await world.deps.rooms.createRoom(owner.id, { name: "door" });
   for (const connection of ["close", "Upgrade"]) {
-    const seen = await within(15_000, `the join reply (Connection: ${connection})`, new Promise<string>((resolve) => {
-      const socket = net.connect(world.realtime.port, "127.0.0.1");
-      let received = "";
-      let joined = false;
-      socket.on("connect", () => {
-        socket.write(
-          `GET /socket/websocket?vsn=2.0.0&token=${owner.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
-            `Connection: ${connection}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-        );
-      });
-      socket.on("data", (chunk: Buffer) => {
-        received += chunk.toString("latin1");
-        if (!joined && received.startsWith("HTTP/1.1 101") && received.includes("\r\n\r\n")) {
-          joined = true;
-          socket.write(maskedFrame(JSON.stringify(["1", "1", `room:${room.id}`, "phx_join", {}])));
-        }
-        if (received.includes('"phx_reply"')) {
-          socket.destroy();
-          resolve("reply");
-        }
-      });
-      socket.on("close", () => resolve(`closed after ${JSON.stringify(received.slice(0, 40))}`));
-    }));
+    const seen = await within(
+      15_000,
+      `the join reply (Connection: ${connection})`,
+      new Promise<string>((resolve) => {
+        const socket = net.connect(world.realtime.port, "127.0.0.1");
+        let received = "";
+        let joined = false;
+        socket.on("connect", () => {
+          socket.write(
+            `GET /socket/websocket?vsn=2.0.0&token=${owner.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+              `Connection: ${connection}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          );
+        });
+        socket.on("data", (chunk: Buffer) => {
+          received += chunk.toString("latin1");
+          if (!joined && received.startsWith("HTTP/1.1 101") && received.includes("\r\n\r\n")) {
+            joined = true;
+            socket.write(maskedFrame(JSON.stringify(["1", "1", `room:${room.id}`, "phx_join", {}])));
+          }
+          if (received.includes('"phx_reply"')) {
+            socket.destroy();
+            resolve("reply");
+          }
+        });
+        socket.on("close", () => resolve(`closed after ${JSON.stringify(received.slice(0, 40))}`));
+      }),
+    );
     t.is(seen, "reply", `Connection: ${connection}`);
   }
 });

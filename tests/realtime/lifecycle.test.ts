@@ -19,21 +19,25 @@ test.serial("the phoenix client reconnects and rejoins after a server restart on
     const channel = socket.channel(`room:${room.id}`, {});
     await join(channel);
     const port = world.realtime.port;
-    const rejoined = within(10000, "rejoin", new Promise<void>((resolve) => {
-      let errored = false;
-      channel.onError(() => {
-        errored = true;
-      });
-      socket.onOpen(() => {
-        if (!errored) return;
-        const check = setInterval(() => {
-          if (channel.state === "joined") {
-            clearInterval(check);
-            resolve();
-          }
-        }, 10);
-      });
-    }));
+    const rejoined = within(
+      10000,
+      "rejoin",
+      new Promise<void>((resolve) => {
+        let errored = false;
+        channel.onError(() => {
+          errored = true;
+        });
+        socket.onOpen(() => {
+          if (!errored) return;
+          const check = setInterval(() => {
+            if (channel.state === "joined") {
+              clearInterval(check);
+              resolve();
+            }
+          }, 10);
+        });
+      }),
+    );
     await world.restart();
     t.is(world.realtime.port, port);
     await rejoined;
@@ -72,8 +76,13 @@ test.serial("graceful shutdown: others get leave diffs first, then every socket 
   t.is((await ca.closed).code, CLOSE.SERVICE_RESTART);
   t.is((await cb.closed).code, CLOSE.SERVICE_RESTART);
   await closedA;
-  const leaves = seenByA.filter((f): f is [null, null, string, string, Diff] => Array.isArray(f) && f[3] === "presence_diff").map((f) => f[4].leaves);
-  t.true(leaves.some((l) => String(b.id) in l), JSON.stringify(seenByA));
+  const leaves = seenByA
+    .filter((f): f is [null, null, string, string, Diff] => Array.isArray(f) && f[3] === "presence_diff")
+    .map((f) => f[4].leaves);
+  t.true(
+    leaves.some((l) => String(b.id) in l),
+    JSON.stringify(seenByA),
+  );
   t.deepEqual(world.realtime.presence.list(topic), {});
   await t.throwsAsync(openRaw(world.url(`token=${a.token}`)));
   await world.close();
@@ -103,7 +112,13 @@ test.serial("a channel crash sends phx_error with that join_ref and cleans up; t
     c.sendFrame(["4", "5", "crash:1", "boom", {}]);
     t.deepEqual(await c.next(), ["4", "4", "crash:1", "phx_error", { reason: "channel_crash" }]);
     c.sendFrame(["4", "6", "crash:1", "ping", {}]);
-    t.like(await c.next(), [null, "6", "crash:1", "phx_reply", { status: "error", response: { reason: "unmatched topic" } }]);
+    t.like(await c.next(), [
+      null,
+      "6",
+      "crash:1",
+      "phx_reply",
+      { status: "error", response: { reason: "unmatched topic" } },
+    ]);
     c.sendFrame(["7", "7", "crash:1", "phx_join", {}]);
     t.like(await c.next(), ["7", "7", "crash:1", "phx_reply", { status: "ok" }]);
     c.close();
@@ -151,28 +166,37 @@ test.serial("a crashed room channel untracks its presence (leave diff for others
   }
 });
 
-test.serial("rate limiting: over the burst → rate_limited replies; a socket past 200 refusals within 10 s is closed with 4429", async (t) => {
-  const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "5", SOCKET_RATE_BURST: "10" } });
-  try {
-    const user = await world.user();
-    const bystander = await openRaw(world.url(`token=${user.token}`));
-    const c = await openRaw(world.url(`token=${user.token}`));
-    for (let i = 0; i < 15; i++) c.sendFrame([null, String(i), "phoenix", "heartbeat", {}]);
-    const replies = [];
-    for (let i = 0; i < 15; i++) replies.push(await c.next());
-    t.is(replies.filter((r) => (r[4] as { status: string }).status === "ok").length, 10);
-    t.deepEqual(replies[14], [null, "14", "phoenix", "phx_reply", { status: "error", response: { reason: "rate_limited" } }]);
-    const flooder = await openRaw(world.url(`token=${user.token}`));
-    for (let i = 0; i < 300; i++) flooder.sendFrame([null, String(i), "phoenix", "heartbeat", {}]);
-    t.is((await flooder.closed).code, CLOSE.FLOODING);
-    bystander.sendFrame([null, "1", "phoenix", "heartbeat", {}]);
-    t.like(await bystander.next(), [null, "1", "phoenix", "phx_reply", { status: "ok" }]);
-    c.close();
-    bystander.close();
-  } finally {
-    await world.close();
-  }
-});
+test.serial(
+  "rate limiting: over the burst → rate_limited replies; a socket past 200 refusals within 10 s is closed with 4429",
+  async (t) => {
+    const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "5", SOCKET_RATE_BURST: "10" } });
+    try {
+      const user = await world.user();
+      const bystander = await openRaw(world.url(`token=${user.token}`));
+      const c = await openRaw(world.url(`token=${user.token}`));
+      for (let i = 0; i < 15; i++) c.sendFrame([null, String(i), "phoenix", "heartbeat", {}]);
+      const replies = [];
+      for (let i = 0; i < 15; i++) replies.push(await c.next());
+      t.is(replies.filter((r) => (r[4] as { status: string }).status === "ok").length, 10);
+      t.deepEqual(replies[14], [
+        null,
+        "14",
+        "phoenix",
+        "phx_reply",
+        { status: "error", response: { reason: "rate_limited" } },
+      ]);
+      const flooder = await openRaw(world.url(`token=${user.token}`));
+      for (let i = 0; i < 300; i++) flooder.sendFrame([null, String(i), "phoenix", "heartbeat", {}]);
+      t.is((await flooder.closed).code, CLOSE.FLOODING);
+      bystander.sendFrame([null, "1", "phoenix", "heartbeat", {}]);
+      t.like(await bystander.next(), [null, "1", "phoenix", "phx_reply", { status: "ok" }]);
+      c.close();
+      bystander.close();
+    } finally {
+      await world.close();
+    }
+  },
+);
 
 test.serial("a slow consumer is disconnected once its send buffer passes the limit, never skipped", async (t) => {
   const world = await createWorld();
@@ -198,7 +222,13 @@ test.serial("a slow consumer is disconnected once its send buffer passes the lim
     let sent = 0;
     while (sent < 600 && world.realtime.connections() === connected) {
       sent++;
-      const message = { id: sent, roomId: room.id, body: big, insertedAt: new Date(), author: { id: user.id, name: "u" } };
+      const message = {
+        id: sent,
+        roomId: room.id,
+        body: big,
+        insertedAt: new Date(),
+        author: { id: user.id, name: "u" },
+      };
       world.deps.pubsub.broadcast(topic, "message.created", message); // as the rooms context does, without the database
       if (sent % 20 === 0) await new Promise((r) => setImmediate(r));
     }

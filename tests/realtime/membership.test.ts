@@ -23,7 +23,10 @@ type Account = Awaited<ReturnType<TestServer["signUp"]>>;
 async function privateRoom(owner: Account, ...members: Account[]): Promise<number> {
   const room = await app.request("POST", "/rooms", { token: owner.token, json: { name: "secret", private: true } });
   for (const member of members) {
-    const added = await app.request("POST", `/rooms/${room.body.id}/members`, { token: owner.token, json: { user_id: member.id } });
+    const added = await app.request("POST", `/rooms/${room.body.id}/members`, {
+      token: owner.token,
+      json: { user_id: member.id },
+    });
     if (added.status !== 201) throw new Error(`add member: ${added.status} ${added.text}`);
   }
   return room.body.id as number;
@@ -75,12 +78,30 @@ test("the owner removes a member: the member's socket gets phx_close {reason: re
     const diff = await watcher.nextEvent("presence_diff");
     if (String(member.id) in (diff[4] as { leaves: Record<string, unknown> }).leaves) break;
   }
-  t.is((await app.request("POST", `/rooms/${id}/messages`, { token: owner.token, json: { body: "after the removal" } })).status, 201);
+  t.is(
+    (await app.request("POST", `/rooms/${id}/messages`, { token: owner.token, json: { body: "after the removal" } }))
+      .status,
+    201,
+  );
   await watcher.nextEvent("message:new");
-  t.deepEqual((await framesUntilMarker(victim, "m1")).filter((f) => f[2] === topic), [], "nothing more from the room");
-  t.like(await joinRaw(victim, topic, "4"), ["4", "4", topic, "phx_reply", { status: "error", response: { reason: "unauthorized" } }], "refused at once, cache or not");
+  t.deepEqual(
+    (await framesUntilMarker(victim, "m1")).filter((f) => f[2] === topic),
+    [],
+    "nothing more from the room",
+  );
+  t.like(
+    await joinRaw(victim, topic, "4"),
+    ["4", "4", topic, "phx_reply", { status: "error", response: { reason: "unauthorized" } }],
+    "refused at once, cache or not",
+  );
   victim.sendFrame(["5", "5", topic, "message:new", { body: "sneaky" }]);
-  t.like(await victim.nextEvent("phx_reply"), [null, "5", topic, "phx_reply", { status: "error", response: { reason: "unmatched topic" } }]);
+  t.like(await victim.nextEvent("phx_reply"), [
+    null,
+    "5",
+    topic,
+    "phx_reply",
+    { status: "error", response: { reason: "unmatched topic" } },
+  ]);
   t.is((await app.request("GET", `/rooms/${id}`, { token: member.token })).status, 404);
   victim.close();
   watcher.close();
@@ -90,14 +111,34 @@ test("removal rules: a member may leave, the owner cannot be removed (422), anyo
   const owner = await app.signUp("owner");
   const [a, b, stranger] = [await app.signUp("a"), await app.signUp("b"), await app.signUp("stranger")];
   const id = await privateRoom(owner, a, b);
-  t.is((await app.request("DELETE", `/rooms/${id}/members/${b.id}`, { token: a.token })).status, 403, "a member removing another");
+  t.is(
+    (await app.request("DELETE", `/rooms/${id}/members/${b.id}`, { token: a.token })).status,
+    403,
+    "a member removing another",
+  );
   const owned = await app.request("DELETE", `/rooms/${id}/members/${owner.id}`, { token: owner.token });
   t.is(owned.status, 422);
   t.is(owned.headers.get("content-type"), "application/problem+json");
-  t.is((await app.request("DELETE", `/rooms/${id}/members/${owner.id}`, { token: a.token })).status, 403, "a member removing the owner");
-  t.is((await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: stranger.token })).status, 404, "a private room is invisible to strangers");
-  t.is((await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: a.token })).status, 204, "a member leaves");
-  t.is((await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: owner.token })).status, 404, "already gone");
+  t.is(
+    (await app.request("DELETE", `/rooms/${id}/members/${owner.id}`, { token: a.token })).status,
+    403,
+    "a member removing the owner",
+  );
+  t.is(
+    (await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: stranger.token })).status,
+    404,
+    "a private room is invisible to strangers",
+  );
+  t.is(
+    (await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: a.token })).status,
+    204,
+    "a member leaves",
+  );
+  t.is(
+    (await app.request("DELETE", `/rooms/${id}/members/${a.id}`, { token: owner.token })).status,
+    404,
+    "already gone",
+  );
   t.is((await app.request("DELETE", `/rooms/${id}`, { token: b.token })).status, 403, "only the owner deletes");
   t.is((await app.request("DELETE", `/rooms/${id}/members/${b.id}`)).status, 401);
 });
@@ -111,7 +152,10 @@ test("a member removed from a PUBLIC room keeps reading it: no phx_close", async
   const reader = await openRaw(wsUrl(member.socketToken));
   t.like(await joinRaw(reader, `room:${id}`, "1"), ["1", "1", `room:${id}`, "phx_reply", { status: "ok" }]);
   t.is((await app.request("DELETE", `/rooms/${id}/members/${member.id}`, { token: owner.token })).status, 204);
-  t.is((await app.request("POST", `/rooms/${id}/messages`, { token: owner.token, json: { body: "still here" } })).status, 201);
+  t.is(
+    (await app.request("POST", `/rooms/${id}/messages`, { token: owner.token, json: { body: "still here" } })).status,
+    201,
+  );
   t.like(await reader.nextEvent("message:new"), [null, null, `room:${id}`, "message:new", { body: "still here" }]);
   reader.close();
 });
@@ -122,15 +166,27 @@ test("DELETE /rooms/{id}: every socket in it gets phx_close {reason: deleted}; t
   const id = await privateRoom(owner, member);
   const topic = `room:${id}`;
   await app.request("POST", `/rooms/${id}/messages`, { token: member.token, json: { body: "soon gone" } });
-  const sockets = [await openRaw(wsUrl(owner.socketToken)), await openRaw(wsUrl(member.socketToken)), await openRaw(wsUrl(member.socketToken))];
-  for (const socket of sockets) t.like(await joinRaw(socket, topic, "1"), ["1", "1", topic, "phx_reply", { status: "ok" }]);
+  const sockets = [
+    await openRaw(wsUrl(owner.socketToken)),
+    await openRaw(wsUrl(member.socketToken)),
+    await openRaw(wsUrl(member.socketToken)),
+  ];
+  for (const socket of sockets)
+    t.like(await joinRaw(socket, topic, "1"), ["1", "1", topic, "phx_reply", { status: "ok" }]);
 
   t.is((await app.request("DELETE", `/rooms/${id}`, { token: owner.token })).status, 204);
-  for (const socket of sockets) t.deepEqual(await socket.nextEvent("phx_close"), ["1", "1", topic, "phx_close", { reason: "deleted" }]);
+  for (const socket of sockets)
+    t.deepEqual(await socket.nextEvent("phx_close"), ["1", "1", topic, "phx_close", { reason: "deleted" }]);
   t.is((await app.request("GET", `/rooms/${id}`, { token: owner.token })).status, 404);
   t.is(Number((await app.deps.db("messages").where({ room_id: id }).count({ n: "*" }))[0]?.n), 0);
   t.is(Number((await app.deps.db("memberships").where({ room_id: id }).count({ n: "*" }))[0]?.n), 0);
-  t.like(await joinRaw(sockets[0]!, topic, "2"), ["2", "2", topic, "phx_reply", { status: "error", response: { reason: "not_found" } }]);
+  t.like(await joinRaw(sockets[0]!, topic, "2"), [
+    "2",
+    "2",
+    topic,
+    "phx_reply",
+    { status: "error", response: { reason: "not_found" } },
+  ]);
   t.deepEqual(app.deps.presence.list(topic), {});
   for (const socket of sockets) {
     t.deepEqual(await framesUntilMarker(socket, "h"), [], "the socket itself lives on");

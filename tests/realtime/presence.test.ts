@@ -3,7 +3,17 @@
  */
 import anyTest, { type TestFn } from "ava";
 import type { Socket } from "phoenix";
-import { connect, createWorld, join, nextEvent, PhoenixPresence, until, WAIT_MS, within, type World } from "./helpers.ts";
+import {
+  connect,
+  createWorld,
+  join,
+  nextEvent,
+  PhoenixPresence,
+  until,
+  WAIT_MS,
+  within,
+  type World,
+} from "./helpers.ts";
 import { openRaw } from "./raw.ts";
 
 const test = anyTest as TestFn<{ world: World }>;
@@ -15,7 +25,10 @@ test.after.always(async (t) => {
   await t.context.world?.close();
 });
 
-type Diff = { joins: Record<string, { metas: Array<{ phx_ref: string }> }>; leaves: Record<string, { metas: Array<{ phx_ref: string }> }> };
+type Diff = {
+  joins: Record<string, { metas: Array<{ phx_ref: string }> }>;
+  leaves: Record<string, { metas: Array<{ phx_ref: string }> }>;
+};
 
 async function room(world: World) {
   const owner = await world.user("owner");
@@ -61,7 +74,10 @@ test("a dropped socket produces a leave diff with the same phx_ref", async (t) =
   const leave = nextEvent<Diff>(watcher, "presence_diff", (d) => String(other.id) in d.leaves);
   leaver.ws.terminate(); // no phx_leave, no close frame
   const diff = await leave;
-  t.deepEqual(diff.leaves[String(other.id)]!.metas.map((m) => m.phx_ref), [ref]);
+  t.deepEqual(
+    diff.leaves[String(other.id)]!.metas.map((m) => m.phx_ref),
+    [ref],
+  );
   t.deepEqual(Object.keys(diff), ["joins", "leaves"]);
   watcherSocket.disconnect();
 });
@@ -135,19 +151,32 @@ test("2,000 audience sockets join one room and all receive a broadcast", async (
     clients.push(...(await Promise.all(Array.from({ length: 100 }, () => openRaw(world.url(`token=${owner.token}`))))));
   }
   let replies = 0;
-  await Promise.all(clients.map(async (c) => {
-    c.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
-    const reply = await c.next(20000).catch((e: Error) => {
-      throw new Error(`join reply: ${e.message}; ${replies} replies so far, ${world.realtime.connections()} connections`);
-    });
-    replies++;
-    if (reply[4]["status"] !== "ok") throw new Error(`join failed ${JSON.stringify(reply)}`);
-  }));
+  await Promise.all(
+    clients.map(async (c) => {
+      c.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
+      const reply = await c.next(20000).catch((e: Error) => {
+        throw new Error(
+          `join reply: ${e.message}; ${replies} replies so far, ${world.realtime.connections()} connections`,
+        );
+      });
+      replies++;
+      if (reply[4]["status"] !== "ok") throw new Error(`join failed ${JSON.stringify(reply)}`);
+    }),
+  );
   const joinedMs = Date.now() - started;
   t.log(`2000 connects+joins in ${joinedMs} ms`);
   await world.deps.rooms.createMessage(owner.id, roomId, "hello audience");
   let got = 0;
-  const frames = await Promise.all(clients.map((c) => c.next(20000).then((f) => { got++; return f; }))).catch((e: Error) => { throw new Error(`broadcast: ${e.message}, got ${got}, connections ${world.realtime.connections()}`); });
+  const frames = await Promise.all(
+    clients.map((c) =>
+      c.next(20000).then((f) => {
+        got++;
+        return f;
+      }),
+    ),
+  ).catch((e: Error) => {
+    throw new Error(`broadcast: ${e.message}, got ${got}, connections ${world.realtime.connections()}`);
+  });
   t.true(frames.every((f) => f[3] === "message:new" && f[4]["body"] === "hello audience"));
   t.deepEqual(world.realtime.presence.list(topic), {});
   for (const c of clients) c.ws.terminate();

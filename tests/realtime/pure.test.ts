@@ -5,10 +5,21 @@ import { createBucket, createRefusalWindow, refuse, take } from "../../lib/realt
 import { decode, encode, encodeReply, peekAddress } from "../../lib/realtime/serializer.ts";
 
 test("query: empty segments, Plug-style nesting, encoding, last duplicate wins", (t) => {
-  t.deepEqual({ ...parseQuery("token=abc&&vsn=2.0.0&user[id]=1&a%20b=c+d%21&x=1&x=2&flag") }, {
-    token: "abc", vsn: "2.0.0", user: { id: "1" }, "a b": "c d!", x: "2", flag: "",
+  t.deepEqual(
+    { ...parseQuery("token=abc&&vsn=2.0.0&user[id]=1&a%20b=c+d%21&x=1&x=2&flag") },
+    {
+      token: "abc",
+      vsn: "2.0.0",
+      user: { id: "1" },
+      "a b": "c d!",
+      x: "2",
+      flag: "",
+    },
+  );
+  t.deepEqual(JSON.parse(JSON.stringify(parseQuery("tags[]=a&tags[]=b&m[k][j]=v"))), {
+    tags: { "0": "a", "1": "b" },
+    m: { k: { j: "v" } },
   });
-  t.deepEqual(JSON.parse(JSON.stringify(parseQuery("tags[]=a&tags[]=b&m[k][j]=v"))), { tags: { "0": "a", "1": "b" }, m: { k: { j: "v" } } });
   t.deepEqual({ ...parseQuery("bad=%E0%A4%A&&&") }, { bad: "%E0%A4%A" });
 });
 
@@ -36,7 +47,8 @@ test("handshake: the authToken subprotocol is standard base64 of Latin-1, answer
 
 test("serializer: valid frames, refs stay strings", (t) => {
   t.deepEqual(decode('["3","3","room:1","phx_join",{"a":1}]'), {
-    ok: true, message: { joinRef: "3", ref: "3", topic: "room:1", event: "phx_join", payload: { a: 1 } },
+    ok: true,
+    message: { joinRef: "3", ref: "3", topic: "room:1", event: "phx_join", payload: { a: 1 } },
   });
   t.like(decode('[null,null,"room:1","ping",{}]'), { ok: true, message: { ref: null } });
   t.is(encode(null, null, "room:1", "x", {}), '[null,null,"room:1","x",{}]');
@@ -44,7 +56,8 @@ test("serializer: valid frames, refs stay strings", (t) => {
 });
 
 test("serializer: malformed frames say whether a reply can be addressed", (t) => {
-  for (const text of ["nope", "{}", "42", '[null,2,"t","e",{}]', '[]']) t.like(decode(text), { ok: false, replyTo: undefined }, text);
+  for (const text of ["nope", "{}", "42", '[null,2,"t","e",{}]', "[]"])
+    t.like(decode(text), { ok: false, replyTo: undefined }, text);
   const addressable: Array<[string, string]> = [
     ['[null,"2","t","e"]', "expected 5"],
     ['[null,"2","t","e",{},1]', "expected 5"],
@@ -68,7 +81,10 @@ test("serializer: malformed frames say whether a reply can be addressed", (t) =>
 test("token bucket: burst, refill", (t) => {
   const limit = { rate: 10, burst: 3 };
   const b = createBucket(3, 0);
-  t.deepEqual([take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit)], [true, true, true, false, false]);
+  t.deepEqual(
+    [take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit), take(b, 0, limit)],
+    [true, true, true, false, false],
+  );
   t.true(take(b, 100, limit)); // 100 ms at 10/s = one token
   t.false(take(b, 100, limit));
   t.true(take(b, 10_000, limit));
@@ -90,5 +106,12 @@ test("peekAddress reads a frame's reply address from its start, whatever follows
   const big = JSON.stringify(["1", "7", "room:1", "message:new", { body: "x".repeat(65_000) }]);
   t.deepEqual(peekAddress(big), { joinRef: "1", ref: "7", topic: "room:1" });
   t.deepEqual(peekAddress('[null,"2","phoenix","heartbeat",{}]'), { joinRef: null, ref: "2", topic: "phoenix" });
-  for (const frame of ['[null,null,"t","e",{}]', "not json", '{"a":1}', '["1",2,"t","e",{}]', '["1","\\u0032","t","e",{}]']) t.is(peekAddress(frame), undefined, frame);
+  for (const frame of [
+    '[null,null,"t","e",{}]',
+    "not json",
+    '{"a":1}',
+    '["1",2,"t","e",{}]',
+    '["1","\\u0032","t","e",{}]',
+  ])
+    t.is(peekAddress(frame), undefined, frame);
 });

@@ -75,17 +75,21 @@ export function openRaw(url: string, protocols?: string[]): Promise<RawClient> {
 
 /** The HTTP status an upgrade attempt gets (101 when it succeeds). */
 export function upgradeStatus(url: string, protocols?: string[]): Promise<number> {
-  return within(WAIT_MS, "upgrade", new Promise<number>((resolve) => {
-    const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
-    ws.once("open", () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once("unexpected-response", (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      ws.terminate();
-    });
-    ws.once("error", () => resolve(-1));
-  }));
+  return within(
+    WAIT_MS,
+    "upgrade",
+    new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
+      ws.once("open", () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.once("unexpected-response", (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+        ws.terminate();
+      });
+      ws.once("error", () => resolve(-1));
+    }),
+  );
 }

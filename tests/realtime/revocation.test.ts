@@ -55,11 +55,15 @@ async function phoenixSocket(token: string): Promise<{ socket: Socket; closes: n
   } as ConstructorParameters<typeof Socket>[1]);
   const closes: number[] = [];
   socket.onClose((event: { code: number }) => void closes.push(event.code));
-  await within(WAIT_MS, "socket open", new Promise<void>((resolve, reject) => {
-    socket.onOpen(() => resolve());
-    socket.onError(() => reject(new Error("socket error")));
-    socket.connect();
-  }));
+  await within(
+    WAIT_MS,
+    "socket open",
+    new Promise<void>((resolve, reject) => {
+      socket.onOpen(() => resolve());
+      socket.onError(() => reject(new Error("socket error")));
+      socket.connect();
+    }),
+  );
   return { socket, closes };
 }
 
@@ -79,14 +83,20 @@ test("DELETE /sessions closes that session's sockets with 4401 and refuses its s
   t.is((await app.request("DELETE", "/sessions", { token: me.token })).status, 204);
   t.is(await closedWith(first), CLOSE.REVOKED);
   t.is(await closedWith(second), CLOSE.REVOKED, "a token minted later under the same session too");
-  await within(WAIT_MS, "phoenix close", (async () => {
-    while (phoenix.closes.length === 0) await new Promise((r) => setTimeout(r, 5));
-  })());
+  await within(
+    WAIT_MS,
+    "phoenix close",
+    (async () => {
+      while (phoenix.closes.length === 0) await new Promise((r) => setTimeout(r, 5));
+    })(),
+  );
   t.is(phoenix.closes[0], CLOSE.REVOKED, "the phoenix client sees 4401");
   phoenix.socket.disconnect();
 
   // An attacker replays the revoked tokens at once: every upgrade is refused.
-  const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => upgradeStatus(wsUrl(i % 2 === 0 ? me.socketToken : minted))));
+  const statuses = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => upgradeStatus(wsUrl(i % 2 === 0 ? me.socketToken : minted))),
+  );
   t.deepEqual([...new Set(statuses)], [403]);
   t.is((await app.request("GET", `/users/${me.id}`, { token: me.token })).status, 401);
 
@@ -100,12 +110,18 @@ test("DELETE /users/{id} closes every socket of every session of the user with 4
   const me = await app.signUp("deleted");
   const second = await logIn(me.email);
   const bystander = await app.signUp("bystander");
-  const sockets = await Promise.all([me.socketToken, second.socketToken, await mint(second.token)].map((token) => openRaw(wsUrl(token))));
+  const sockets = await Promise.all(
+    [me.socketToken, second.socketToken, await mint(second.token)].map((token) => openRaw(wsUrl(token))),
+  );
   const theirs = await openRaw(wsUrl(bystander.socketToken));
 
   t.is((await app.request("DELETE", `/users/${me.id}`, { token: me.token })).status, 204);
   t.deepEqual(await Promise.all(sockets.map(closedWith)), [CLOSE.REVOKED, CLOSE.REVOKED, CLOSE.REVOKED]);
-  const statuses = await Promise.all([me.socketToken, second.socketToken].flatMap((token) => [token, token, token].map((tk) => upgradeStatus(wsUrl(tk)))));
+  const statuses = await Promise.all(
+    [me.socketToken, second.socketToken].flatMap((token) =>
+      [token, token, token].map((tk) => upgradeStatus(wsUrl(tk))),
+    ),
+  );
   t.deepEqual([...new Set(statuses)], [403]);
   t.true(await alive(theirs, "b1"), "another user's socket is untouched");
   theirs.close();
@@ -118,17 +134,35 @@ test("a password change (v2 PATCH /users/{id}) needs the current password and re
   const theirs = await openRaw(wsUrl(other.socketToken));
   const v2 = "application/vnd.app.v2+json";
 
-  const wrong = await app.request("PATCH", `/users/${me.id}`, { token: me.token, accept: v2, json: { password: "a brand new password", current_password: "not it at all" } });
+  const wrong = await app.request("PATCH", `/users/${me.id}`, {
+    token: me.token,
+    accept: v2,
+    json: { password: "a brand new password", current_password: "not it at all" },
+  });
   t.is(wrong.status, 422);
   t.deepEqual(wrong.body.errors, [{ pointer: "/current_password", detail: "does not match the current password" }]);
-  const alone = await app.request("PATCH", `/users/${me.id}`, { token: me.token, accept: v2, json: { password: "a brand new password" } });
+  const alone = await app.request("PATCH", `/users/${me.id}`, {
+    token: me.token,
+    accept: v2,
+    json: { password: "a brand new password" },
+  });
   t.is(alone.status, 422, "a new password without the current one");
-  t.deepEqual(alone.body.errors.map((e: { pointer: string }) => e.pointer), ["/current_password"]);
-  const v1 = await app.request("PATCH", `/v1/users/${me.id}`, { token: me.token, json: { password: "a brand new password", current_password: PASSWORD } });
+  t.deepEqual(
+    alone.body.errors.map((e: { pointer: string }) => e.pointer),
+    ["/current_password"],
+  );
+  const v1 = await app.request("PATCH", `/v1/users/${me.id}`, {
+    token: me.token,
+    json: { password: "a brand new password", current_password: PASSWORD },
+  });
   t.is(v1.status, 422, "v1 has no password change");
   t.true(await alive(theirs, "t0"), "failed attempts revoke nothing");
 
-  const changed = await app.request("PATCH", `/users/${me.id}`, { token: me.token, accept: v2, json: { password: "a brand new password", current_password: PASSWORD, name: "Changed" } });
+  const changed = await app.request("PATCH", `/users/${me.id}`, {
+    token: me.token,
+    accept: v2,
+    json: { password: "a brand new password", current_password: PASSWORD, name: "Changed" },
+  });
   t.is(changed.status, 200, changed.text);
   t.is(changed.body.name, "Changed");
   t.false(changed.text.includes("password"));
@@ -139,25 +173,43 @@ test("a password change (v2 PATCH /users/{id}) needs the current password and re
   t.true(await alive(mine, "m1"), "the changing session's socket lives on");
   t.is((await app.request("GET", `/users/${me.id}`, { token: me.token })).status, 200);
   t.is(await upgradeStatus(wsUrl(me.socketToken)), 101);
-  t.is((await app.request("POST", "/sessions", { json: { email: me.email, password: PASSWORD } })).status, 401, "the old password is gone");
-  t.is((await app.request("POST", "/sessions", { json: { email: me.email, password: "a brand new password" } })).status, 201);
+  t.is(
+    (await app.request("POST", "/sessions", { json: { email: me.email, password: PASSWORD } })).status,
+    401,
+    "the old password is gone",
+  );
+  t.is(
+    (await app.request("POST", "/sessions", { json: { email: me.email, password: "a brand new password" } })).status,
+    201,
+  );
   const stranger = await app.signUp("stranger");
-  const foreign = await app.request("PATCH", `/users/${me.id}`, { token: stranger.token, accept: v2, json: { password: "x".repeat(10), current_password: PASSWORD } });
+  const foreign = await app.request("PATCH", `/users/${me.id}`, {
+    token: stranger.token,
+    accept: v2,
+    json: { password: "x".repeat(10), current_password: PASSWORD },
+  });
   t.is(foreign.status, 403, "self only");
   mine.close();
 });
 
-test.serial("revocations outlive a restart: a new process loads them and refuses the tokens without a database read", async (t) => {
-  const me = await app.signUp("restart");
-  t.is((await app.request("DELETE", "/sessions", { token: me.token })).status, 204);
-  const restarted = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
-  t.like(await restarted.verifySocketToken(me.socketToken), { ok: true, userId: me.id }, "before loading, only the signature is known");
-  t.true((await restarted.loadRevocations()) >= 1);
-  const queries: string[] = [];
-  const listener = (q: { sql: string }) => queries.push(q.sql);
-  app.deps.db.on("query", listener);
-  const result = await restarted.verifySocketToken(me.socketToken);
-  app.deps.db.off("query", listener);
-  t.deepEqual(result, { ok: false, reason: "revoked" });
-  t.deepEqual(queries, []);
-});
+test.serial(
+  "revocations outlive a restart: a new process loads them and refuses the tokens without a database read",
+  async (t) => {
+    const me = await app.signUp("restart");
+    t.is((await app.request("DELETE", "/sessions", { token: me.token })).status, 204);
+    const restarted = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
+    t.like(
+      await restarted.verifySocketToken(me.socketToken),
+      { ok: true, userId: me.id },
+      "before loading, only the signature is known",
+    );
+    t.true((await restarted.loadRevocations()) >= 1);
+    const queries: string[] = [];
+    const listener = (q: { sql: string }) => queries.push(q.sql);
+    app.deps.db.on("query", listener);
+    const result = await restarted.verifySocketToken(me.socketToken);
+    app.deps.db.off("query", listener);
+    t.deepEqual(result, { ok: false, reason: "revoked" });
+    t.deepEqual(queries, []);
+  },
+);

@@ -18,7 +18,11 @@ test("REST-created messages reach sockets; REST presence equals presence_state",
     const topic = `room:${room.body.id as number}`;
     const channels = [];
     for (const version of ["1", "2"]) {
-      const socket = new Socket(app.server.socketUrl, { transport: WebSocket, params: { token: alice.socketToken, api_version: version }, timeout: WAIT_MS } as ConstructorParameters<typeof Socket>[1]);
+      const socket = new Socket(app.server.socketUrl, {
+        transport: WebSocket,
+        params: { token: alice.socketToken, api_version: version },
+        timeout: WAIT_MS,
+      } as ConstructorParameters<typeof Socket>[1]);
       sockets.push(socket);
       socket.connect();
       const channel = socket.channel(topic, {});
@@ -28,11 +32,18 @@ test("REST-created messages reach sockets; REST presence equals presence_state",
     }
     const v1 = nextEvent(channels[0]!.channel, "message:new");
     const v2 = nextEvent(channels[1]!.channel, "message:new");
-    const created = await app.request("POST", `/rooms/${room.body.id as number}/messages`, { token: alice.token, json: { body: "over REST" }, accept: "application/vnd.app.v2+json" });
+    const created = await app.request("POST", `/rooms/${room.body.id as number}/messages`, {
+      token: alice.token,
+      json: { body: "over REST" },
+      accept: "application/vnd.app.v2+json",
+    });
     t.is(created.status, 201);
     const [m1, m2] = await within(WAIT_MS, "broadcasts", Promise.all([v1, v2]));
     t.deepEqual(m2, created.body);
-    const restV1 = await app.request("GET", `/rooms/${room.body.id as number}/messages/${created.body.id as number}`, { token: alice.token, accept: "application/vnd.app.v1+json" });
+    const restV1 = await app.request("GET", `/rooms/${room.body.id as number}/messages/${created.body.id as number}`, {
+      token: alice.token,
+      accept: "application/vnd.app.v1+json",
+    });
     t.deepEqual(m1, restV1.body);
     const presence = await app.request("GET", `/rooms/${room.body.id as number}/presence`, { token: alice.token });
     t.is(presence.status, 200);
@@ -56,7 +67,11 @@ test("realtime activity shows in /metrics: sockets, joins, messages in and out, 
     const alice = await app.signUp("metrics");
     const room = await app.request("POST", "/rooms", { token: alice.token, json: { name: "metered" } });
     const topic = `room:${room.body.id as number}`;
-    socket = new Socket(app.server.socketUrl, { transport: WebSocket, params: { token: alice.socketToken }, timeout: WAIT_MS } as ConstructorParameters<typeof Socket>[1]);
+    socket = new Socket(app.server.socketUrl, {
+      transport: WebSocket,
+      params: { token: alice.socketToken },
+      timeout: WAIT_MS,
+    } as ConstructorParameters<typeof Socket>[1]);
     socket.connect();
     const channel = socket.channel(topic, {});
     const state = nextEvent(channel, "presence_state");
@@ -64,7 +79,10 @@ test("realtime activity shows in /metrics: sockets, joins, messages in and out, 
     await state;
     const broadcast = nextEvent(channel, "message:new");
     await new Promise<void>((resolve, reject) => {
-      channel.push("message:new", { body: "counted" }).receive("ok", () => resolve()).receive("error", reject);
+      channel
+        .push("message:new", { body: "counted" })
+        .receive("ok", () => resolve())
+        .receive("error", reject);
     });
     await within(WAIT_MS, "broadcast", broadcast);
     t.is(await metric("hypercast_realtime_sockets_open"), 1);
@@ -73,7 +91,8 @@ test("realtime activity shows in /metrics: sockets, joins, messages in and out, 
     t.true((await metric("hypercast_realtime_messages_out_total")) >= 3); // join reply, presence_state, push reply
     t.is(await metric("hypercast_realtime_fanout_deliveries_total"), 1);
     // The presence diff is coalesced over a short window: wait for it to be counted.
-    for (let i = 0; i < 50 && (await metric("hypercast_realtime_presence_entries")) !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && (await metric("hypercast_realtime_presence_entries")) !== 1; i++)
+      await new Promise((r) => setTimeout(r, 20));
     t.is(await metric("hypercast_realtime_presence_entries"), 1);
   } finally {
     socket?.disconnect();

@@ -15,145 +15,182 @@ import { openRaw, type RawClient } from "./raw.ts";
 
 /** Opens a socket and resolves with 101 (kept open) or the refusal's status and Retry-After. */
 function attempt(url: string): Promise<{ status: number; retryAfter?: string; ws?: WebSocket }> {
-  return within(WAIT_MS, "upgrade", new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.once("open", () => resolve({ status: 101, ws }));
-    ws.once("unexpected-response", (_req, res) => {
-      resolve({ status: res.statusCode ?? 0, retryAfter: String(res.headers["retry-after"]) });
-      res.resume();
-      ws.terminate();
-    });
-    ws.once("error", () => resolve({ status: -1 }));
-  }));
+  return within(
+    WAIT_MS,
+    "upgrade",
+    new Promise((resolve) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.once("open", () => resolve({ status: 101, ws }));
+      ws.once("unexpected-response", (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, retryAfter: String(res.headers["retry-after"]) });
+        res.resume();
+        ws.terminate();
+      });
+      ws.once("error", () => resolve({ status: -1 }));
+    }),
+  );
 }
 
-test.serial("SOCKETS_PER_USER: of 25 concurrent upgrades by one user, exactly the limit get in, the rest 429 with Retry-After; others are not affected", async (t) => {
-  const world = await createWorld({ env: { SOCKETS_PER_USER: "8" } });
-  try {
-    const user = await world.user("greedy");
-    const other = await world.user("other");
-    const started = performance.now();
-    const results = await Promise.all(Array.from({ length: 25 }, () => attempt(world.url(`token=${user.token}`))));
-    t.log(`25 upgrades answered in ${Math.round(performance.now() - started)} ms`);
-    const open = results.filter((r) => r.status === 101);
-    t.is(open.length, 8);
-    t.is(results.filter((r) => r.status === 429).length, 17);
-    t.true(results.filter((r) => r.status === 429).every((r) => r.retryAfter === "5"));
-    t.is((await attempt(world.url(`token=${other.token}`))).status, 101, "another user still connects");
+test.serial(
+  "SOCKETS_PER_USER: of 25 concurrent upgrades by one user, exactly the limit get in, the rest 429 with Retry-After; others are not affected",
+  async (t) => {
+    const world = await createWorld({ env: { SOCKETS_PER_USER: "8" } });
+    try {
+      const user = await world.user("greedy");
+      const other = await world.user("other");
+      const started = performance.now();
+      const results = await Promise.all(Array.from({ length: 25 }, () => attempt(world.url(`token=${user.token}`))));
+      t.log(`25 upgrades answered in ${Math.round(performance.now() - started)} ms`);
+      const open = results.filter((r) => r.status === 101);
+      t.is(open.length, 8);
+      t.is(results.filter((r) => r.status === 429).length, 17);
+      t.true(results.filter((r) => r.status === 429).every((r) => r.retryAfter === "5"));
+      t.is((await attempt(world.url(`token=${other.token}`))).status, 101, "another user still connects");
 
-    // Closing one frees one slot, exactly.
-    const closed = new Promise((resolve) => open[0]!.ws!.once("close", resolve));
-    open[0]!.ws!.close();
-    await closed;
-    const again = await Promise.all([attempt(world.url(`token=${user.token}`)), attempt(world.url(`token=${user.token}`))]);
-    t.deepEqual(again.map((r) => r.status).sort(), [101, 429]);
-    for (const r of [...open, ...again]) r.ws?.close();
-  } finally {
-    await world.close();
-  }
-});
-
-test.serial("a flood: past 200 refusals within 10 s the socket is closed with 4429, each refusal answered until then; a bystander never notices", async (t) => {
-  const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "1", SOCKET_RATE_BURST: "10" } });
-  try {
-    const user = await world.user();
-    const bystander = await openRaw(world.url(`token=${user.token}`));
-    const flooder = await openRaw(world.url(`token=${user.token}`));
-    const big = "x".repeat(60_000); // refusals must not cost a parse of this
-    const total = 10 + FLOOD_REFUSALS + 50;
-    for (let i = 0; i < total; i++) flooder.sendFrame([null, String(i), "phoenix", "heartbeat", { big }]);
-    const replies: unknown[] = [];
-    for (;;) {
-      const frame = await flooder.next().catch(() => undefined);
-      if (frame === undefined) break;
-      replies.push(frame);
+      // Closing one frees one slot, exactly.
+      const closed = new Promise((resolve) => open[0]!.ws!.once("close", resolve));
+      open[0]!.ws!.close();
+      await closed;
+      const again = await Promise.all([
+        attempt(world.url(`token=${user.token}`)),
+        attempt(world.url(`token=${user.token}`)),
+      ]);
+      t.deepEqual(again.map((r) => r.status).sort(), [101, 429]);
+      for (const r of [...open, ...again]) r.ws?.close();
+    } finally {
+      await world.close();
     }
-    t.is((await flooder.closed).code, CLOSE.FLOODING);
-    const refused = replies.filter((r) => JSON.stringify(r).includes("rate_limited"));
-    // The bucket refills at 1/s while the 15 MB arrive, so a token or two may serve a later frame.
-    t.true(replies.length - refused.length >= 10, "the burst was served");
-    t.is(refused.length, FLOOD_REFUSALS, "every refusal before the flood limit was answered");
-    t.deepEqual((refused[0] as unknown[]).slice(2), ["phoenix", "phx_reply", { status: "error", response: { reason: "rate_limited" } }]);
-    bystander.sendFrame([null, "1", "phoenix", "heartbeat", {}]);
-    t.like(await bystander.next(), [null, "1", "phoenix", "phx_reply", { status: "ok" }]);
-    bystander.close();
-  } finally {
-    await world.close();
-  }
-});
+  },
+);
 
-test.serial("a push that finds the database unreachable is answered {reason: unavailable}; the socket lives on and pushes work again once it is back", async (t) => {
-  const database = await startProxiedDatabase();
-  const app = await startTestServer({ DATABASE_URL: database.databaseUrl });
-  let client: RawClient | undefined;
-  try {
-    const me = await app.signUp("resilient");
-    const room = await app.request("POST", "/rooms", { token: me.token, json: { name: "down" } });
-    const topic = `room:${room.body.id}`;
-    client = await openRaw(`${app.server.socketUrl}/websocket?vsn=2.0.0&token=${me.socketToken}`);
-    client.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
-    t.like(await client.nextEvent("phx_reply"), ["1", "1", topic, "phx_reply", { status: "ok" }]);
-
-    await database.proxy.cut();
-    client.sendFrame(["1", "2", topic, "message:new", { body: "into the void" }]);
-    t.deepEqual(await client.nextEvent("phx_reply"), ["1", "2", topic, "phx_reply", { status: "error", response: { reason: "unavailable" } }]);
-    client.sendFrame([null, "3", "phoenix", "heartbeat", {}]);
-    t.like(await client.nextEvent("phx_reply"), [null, "3", "phoenix", "phx_reply", { status: "ok" }], "the socket and its channel live on");
-
-    await database.proxy.restore();
-    const deadline = Date.now() + WAIT_MS;
-    let status = "error";
-    for (let ref = 4; status !== "ok" && Date.now() < deadline; ref++) {
-      client.sendFrame(["1", String(ref), topic, "message:new", { body: "back" }]);
-      const reply = await client.nextEvent("phx_reply");
-      status = (reply[4] as { status: string }).status;
-      if (status !== "ok") await new Promise((r) => setTimeout(r, 200));
-    }
-    t.is(status, "ok");
-  } finally {
-    client?.close();
-    await database.proxy.restore();
-    await app.stop();
-    await database.close();
-  }
-});
-
-test.serial("the inbound queue is bounded: while a push waits on a stalled database, events past the bound are refused at once", async (t) => {
-  // The queue holds one burst: 20 here; the bucket refills fast enough never to refuse on its own.
-  const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "1000000", SOCKET_RATE_BURST: "20" } });
-  try {
-    const user = await world.user();
-    const room = await world.deps.rooms.createRoom(user.id, { name: "stalled" });
-    const socket = await connect(world, user.token);
-    const channel = socket.channel(`room:${room.id}`, { presence: false });
-    t.is((await join(channel)).status, "ok");
-    // The database stalls: createMessage waits until we let it go.
-    const original = world.deps.rooms.createMessage;
-    let release!: () => void;
-    const stalled = new Promise<void>((resolve) => (release = resolve));
-    (world.deps.rooms as { createMessage: typeof original }).createMessage = async (...args) => {
-      await stalled;
-      return original(...args);
-    };
-    let served = 0;
-    const replies = await within(WAIT_MS, "refusals while stalled", new Promise<Array<{ status: string; response: Record<string, unknown> }>>((resolve) => {
-      const got: Array<{ status: string; response: Record<string, unknown> }> = [];
-      for (let i = 0; i < 100; i++) {
-        const pushed = channel.push("message:new", { body: `m${i}` }, WAIT_MS);
-        pushed.receive("ok", () => void served++);
-        pushed.receive("error", (response: Record<string, unknown>) => {
-          got.push({ status: "error", response });
-          if (got.length === 100 - 21) resolve(got); // 1 in service + 20 queued, the rest refused
-        });
+test.serial(
+  "a flood: past 200 refusals within 10 s the socket is closed with 4429, each refusal answered until then; a bystander never notices",
+  async (t) => {
+    const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "1", SOCKET_RATE_BURST: "10" } });
+    try {
+      const user = await world.user();
+      const bystander = await openRaw(world.url(`token=${user.token}`));
+      const flooder = await openRaw(world.url(`token=${user.token}`));
+      const big = "x".repeat(60_000); // refusals must not cost a parse of this
+      const total = 10 + FLOOD_REFUSALS + 50;
+      for (let i = 0; i < total; i++) flooder.sendFrame([null, String(i), "phoenix", "heartbeat", { big }]);
+      const replies: unknown[] = [];
+      for (;;) {
+        const frame = await flooder.next().catch(() => undefined);
+        if (frame === undefined) break;
+        replies.push(frame);
       }
-    }));
-    t.true(replies.every((r) => r.response["reason"] === "rate_limited"));
-    release();
-    (world.deps.rooms as { createMessage: typeof original }).createMessage = original;
-    await until("the queued pushes are served", () => served === 100 - replies.length);
-    t.is((await push(channel, "message:new", { body: "after" })).status, "ok", "served again once the queue drains");
-    socket.disconnect();
-  } finally {
-    await world.close();
-  }
-});
+      t.is((await flooder.closed).code, CLOSE.FLOODING);
+      const refused = replies.filter((r) => JSON.stringify(r).includes("rate_limited"));
+      // The bucket refills at 1/s while the 15 MB arrive, so a token or two may serve a later frame.
+      t.true(replies.length - refused.length >= 10, "the burst was served");
+      t.is(refused.length, FLOOD_REFUSALS, "every refusal before the flood limit was answered");
+      t.deepEqual((refused[0] as unknown[]).slice(2), [
+        "phoenix",
+        "phx_reply",
+        { status: "error", response: { reason: "rate_limited" } },
+      ]);
+      bystander.sendFrame([null, "1", "phoenix", "heartbeat", {}]);
+      t.like(await bystander.next(), [null, "1", "phoenix", "phx_reply", { status: "ok" }]);
+      bystander.close();
+    } finally {
+      await world.close();
+    }
+  },
+);
+
+test.serial(
+  "a push that finds the database unreachable is answered {reason: unavailable}; the socket lives on and pushes work again once it is back",
+  async (t) => {
+    const database = await startProxiedDatabase();
+    const app = await startTestServer({ DATABASE_URL: database.databaseUrl });
+    let client: RawClient | undefined;
+    try {
+      const me = await app.signUp("resilient");
+      const room = await app.request("POST", "/rooms", { token: me.token, json: { name: "down" } });
+      const topic = `room:${room.body.id}`;
+      client = await openRaw(`${app.server.socketUrl}/websocket?vsn=2.0.0&token=${me.socketToken}`);
+      client.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
+      t.like(await client.nextEvent("phx_reply"), ["1", "1", topic, "phx_reply", { status: "ok" }]);
+
+      await database.proxy.cut();
+      client.sendFrame(["1", "2", topic, "message:new", { body: "into the void" }]);
+      t.deepEqual(await client.nextEvent("phx_reply"), [
+        "1",
+        "2",
+        topic,
+        "phx_reply",
+        { status: "error", response: { reason: "unavailable" } },
+      ]);
+      client.sendFrame([null, "3", "phoenix", "heartbeat", {}]);
+      t.like(
+        await client.nextEvent("phx_reply"),
+        [null, "3", "phoenix", "phx_reply", { status: "ok" }],
+        "the socket and its channel live on",
+      );
+
+      await database.proxy.restore();
+      const deadline = Date.now() + WAIT_MS;
+      let status = "error";
+      for (let ref = 4; status !== "ok" && Date.now() < deadline; ref++) {
+        client.sendFrame(["1", String(ref), topic, "message:new", { body: "back" }]);
+        const reply = await client.nextEvent("phx_reply");
+        status = (reply[4] as { status: string }).status;
+        if (status !== "ok") await new Promise((r) => setTimeout(r, 200));
+      }
+      t.is(status, "ok");
+    } finally {
+      client?.close();
+      await database.proxy.restore();
+      await app.stop();
+      await database.close();
+    }
+  },
+);
+
+test.serial(
+  "the inbound queue is bounded: while a push waits on a stalled database, events past the bound are refused at once",
+  async (t) => {
+    // The queue holds one burst: 20 here; the bucket refills fast enough never to refuse on its own.
+    const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "1000000", SOCKET_RATE_BURST: "20" } });
+    try {
+      const user = await world.user();
+      const room = await world.deps.rooms.createRoom(user.id, { name: "stalled" });
+      const socket = await connect(world, user.token);
+      const channel = socket.channel(`room:${room.id}`, { presence: false });
+      t.is((await join(channel)).status, "ok");
+      // The database stalls: createMessage waits until we let it go.
+      const original = world.deps.rooms.createMessage;
+      let release!: () => void;
+      const stalled = new Promise<void>((resolve) => (release = resolve));
+      (world.deps.rooms as { createMessage: typeof original }).createMessage = async (...args) => {
+        await stalled;
+        return original(...args);
+      };
+      let served = 0;
+      const replies = await within(
+        WAIT_MS,
+        "refusals while stalled",
+        new Promise<Array<{ status: string; response: Record<string, unknown> }>>((resolve) => {
+          const got: Array<{ status: string; response: Record<string, unknown> }> = [];
+          for (let i = 0; i < 100; i++) {
+            const pushed = channel.push("message:new", { body: `m${i}` }, WAIT_MS);
+            pushed.receive("ok", () => void served++);
+            pushed.receive("error", (response: Record<string, unknown>) => {
+              got.push({ status: "error", response });
+              if (got.length === 100 - 21) resolve(got); // 1 in service + 20 queued, the rest refused
+            });
+          }
+        }),
+      );
+      t.true(replies.every((r) => r.response["reason"] === "rate_limited"));
+      release();
+      (world.deps.rooms as { createMessage: typeof original }).createMessage = original;
+      await until("the queued pushes are served", () => served === 100 - replies.length);
+      t.is((await push(channel, "message:new", { body: "after" })).status, "ok", "served again once the queue drains");
+      socket.disconnect();
+    } finally {
+      await world.close();
+    }
+  },
+);

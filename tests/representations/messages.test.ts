@@ -21,7 +21,11 @@ for (const version of API_VERSIONS) {
     assertLinks(t, plain, { version, prefix: "", label: "" });
     assertLinks(t, prefixed, { version, prefix: `/v${version}`, label: "" });
     t.regex(plain["inserted_at"] as string, ISO_UTC);
-    t.deepEqual(plain, messageView[version](message, { version, basePath: "", viewerId: 8 }), "the same for every viewer");
+    t.deepEqual(
+      plain,
+      messageView[version](message, { version, basePath: "", viewerId: 8 }),
+      "the same for every viewer",
+    );
   });
 }
 
@@ -37,6 +41,9 @@ test("message v1 names its author by user_id; v2 embeds {id, name}", (t) => {
 });
 
 test("a timestamp with an offset is rendered in UTC", (t) => {
-  const rendered = messageView[2]({ ...message, insertedAt: new Date("2026-05-06T09:08:09.123+02:00") }, { version: 2, basePath: "" });
+  const rendered = messageView[2](
+    { ...message, insertedAt: new Date("2026-05-06T09:08:09.123+02:00") },
+    { version: 2, basePath: "" },
+  );
   t.is(rendered["inserted_at"], "2026-05-06T07:08:09.123Z");
 });

@@ -3,8 +3,14 @@ import { link, timestamp, type Renderers } from "../../representations/render-co
 import { API_VERSIONS, mediaType } from "../../lib/versions.ts";
 
 test("link() carries the version's media type and the request's prefix", (t) => {
-  t.deepEqual(link({ version: 1, basePath: "" }, "/users/1"), { href: "/users/1", type: "application/vnd.app.v1+json" });
-  t.deepEqual(link({ version: 2, basePath: "/v2" }, "/users/1"), { href: "/v2/users/1", type: "application/vnd.app.v2+json" });
+  t.deepEqual(link({ version: 1, basePath: "" }, "/users/1"), {
+    href: "/users/1",
+    type: "application/vnd.app.v1+json",
+  });
+  t.deepEqual(link({ version: 2, basePath: "/v2" }, "/users/1"), {
+    href: "/v2/users/1",
+    type: "application/vnd.app.v2+json",
+  });
   t.deepEqual(link({ version: 1, basePath: "/v1" }, "/users/{id}", { templated: true }), {
     href: "/v1/users/{id}",
     type: "application/vnd.app.v1+json",
@@ -21,8 +27,12 @@ test("timestamp() is ISO 8601 in UTC", (t) => {
 test("a renderer registry must cover every ApiVersion, and only those (checked by tsc --noEmit)", (t) => {
   // @ts-expect-error a renderer registry must cover every ApiVersion
   const missing = { 2: (x: number) => ({ x }) } satisfies Renderers<number>;
-  // @ts-expect-error a registry may not render a version the API does not serve
-  const extra = { 1: (x: number) => ({ x }), 2: (x: number) => ({ x }), 3: (x: number) => ({ x }) } satisfies Renderers<number>;
+  const extra = {
+    1: (x: number) => ({ x }),
+    2: (x: number) => ({ x }),
+    // @ts-expect-error a registry may not render a version the API does not serve
+    3: (x: number) => ({ x }),
+  } satisfies Renderers<number>;
   // @ts-expect-error a renderer returns a JSON object, not a string
   const wrong = { 1: (x: number) => String(x), 2: (x: number) => ({ x }) } satisfies Renderers<number>;
   const complete = { 1: (x: number) => ({ x }), 2: (x: number) => ({ y: x }) } satisfies Renderers<number>;

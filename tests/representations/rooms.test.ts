@@ -4,7 +4,13 @@ import { API_VERSIONS } from "../../lib/versions.ts";
 import { membershipView, roomView } from "../../representations/rooms.ts";
 import { assertLinks } from "../helpers/api.ts";
 
-const room: Room = { id: 3, name: "lobby", private: true, ownerId: 7, insertedAt: new Date("2026-01-01T00:00:00.000Z") };
+const room: Room = {
+  id: 3,
+  name: "lobby",
+  private: true,
+  ownerId: 7,
+  insertedAt: new Date("2026-01-01T00:00:00.000Z"),
+};
 const membership: Membership = { roomId: 3, userId: 8, insertedAt: new Date("2026-01-02T00:00:00.000Z") };
 
 for (const version of API_VERSIONS) {
@@ -15,7 +21,11 @@ for (const version of API_VERSIONS) {
     t.snapshot(prefixed, "under the URL prefix");
     assertLinks(t, plain, { version, prefix: "", label: "" });
     assertLinks(t, prefixed, { version, prefix: `/v${version}`, label: "" });
-    t.deepEqual(Object.keys(plain).sort(), ["_links", "id", "name", "private"], "the owner stays private to the server");
+    t.deepEqual(
+      Object.keys(plain).sort(),
+      ["_links", "id", "name", "private"],
+      "the owner stays private to the server",
+    );
   });
 
   test(`membershipView v${version}`, (t) => {

@@ -3,8 +3,17 @@ import { API_VERSIONS } from "../../lib/versions.ts";
 import { credentialsView, type IssuedCredentials } from "../../representations/sessions.ts";
 import { assertLinks } from "../helpers/api.ts";
 
-const session: IssuedCredentials = { userId: 7, token: "opaque-bearer-token", socketToken: "signed.socket.token", socketUrl: "ws://127.0.0.1:4001/socket" };
-const socketOnly: IssuedCredentials = { userId: 7, socketToken: "signed.socket.token", socketUrl: "ws://127.0.0.1:4001/socket" };
+const session: IssuedCredentials = {
+  userId: 7,
+  token: "opaque-bearer-token",
+  socketToken: "signed.socket.token",
+  socketUrl: "ws://127.0.0.1:4001/socket",
+};
+const socketOnly: IssuedCredentials = {
+  userId: 7,
+  socketToken: "signed.socket.token",
+  socketUrl: "ws://127.0.0.1:4001/socket",
+};
 
 for (const version of API_VERSIONS) {
   test(`credentialsView v${version}`, (t) => {
@@ -16,6 +25,10 @@ for (const version of API_VERSIONS) {
     t.deepEqual(Object.keys(fresh).sort(), ["_links", "socket_token"]);
     assertLinks(t, login, { version, prefix: "", label: "" });
     assertLinks(t, fresh, { version, prefix: `/v${version}`, label: "" });
-    t.is((fresh["_links"] as { socket: { href: string } }).socket.href, "ws://127.0.0.1:4001/socket", "the socket URL is absolute, never prefixed");
+    t.is(
+      (fresh["_links"] as { socket: { href: string } }).socket.href,
+      "ws://127.0.0.1:4001/socket",
+      "the socket URL is absolute, never prefixed",
+    );
   });
 }

@@ -57,7 +57,10 @@ test("userView v1 shows the first favourite sport, or null; v2 the whole list", 
 const credentials = { name: "Ada", email: "ada@example.com", password: "correct horse" };
 
 test("userParams v1: favorite_sport becomes a one-element list on create", (t) => {
-  t.deepEqual(userParams[1].create({ ...credentials, favorite_sport: "Chess" }), { ...credentials, favoriteSports: ["Chess"] });
+  t.deepEqual(userParams[1].create({ ...credentials, favorite_sport: "Chess" }), {
+    ...credentials,
+    favoriteSports: ["Chess"],
+  });
   t.deepEqual(userParams[1].create({ ...credentials, favorite_sport: null }), { ...credentials, favoriteSports: [] });
   t.deepEqual(userParams[1].create(credentials), { ...credentials, favoriteSports: [] });
 });
@@ -74,7 +77,10 @@ test("userParams v1: an update edits only the first sport, never the whole list"
 });
 
 test("userParams v2: favorite_sports is the list, on create and on update", (t) => {
-  t.deepEqual(userParams[2].create({ ...credentials, favorite_sports: ["Go", "Chess"] }), { ...credentials, favoriteSports: ["Go", "Chess"] });
+  t.deepEqual(userParams[2].create({ ...credentials, favorite_sports: ["Go", "Chess"] }), {
+    ...credentials,
+    favoriteSports: ["Go", "Chess"],
+  });
   t.is(userParams[2].create(credentials).favoriteSports, undefined);
   const replaced = userParams[2].update({ favorite_sports: [] });
   t.deepEqual(replaced.favoriteSports, []);

@@ -13,7 +13,12 @@ let seq = 0;
 
 test.before(async () => {
   deps = await createTestDeps();
-  const register = (name: string) => deps.accounts.registerUser({ name, email: `${name.toLowerCase()}-${++seq}@rooms.example.com`, password: "correct horse" });
+  const register = (name: string) =>
+    deps.accounts.registerUser({
+      name,
+      email: `${name.toLowerCase()}-${++seq}@rooms.example.com`,
+      password: "correct horse",
+    });
   owner = await register("Owner");
   member = await register("Member");
   outsider = await register("Outsider");
@@ -33,7 +38,10 @@ test("createRoom: the creator owns the room and is its first member; rooms are p
   t.like(room, { name: "lobby", private: false, ownerId: owner.id });
   t.true(Number.isSafeInteger(room.id));
   const members = await deps.rooms.listMembers(owner.id, room.id, { direction: "forward", limit: 10 });
-  t.deepEqual(members.rows.map((m) => m.userId), [owner.id]);
+  t.deepEqual(
+    members.rows.map((m) => m.userId),
+    [owner.id],
+  );
 });
 
 test("getRoom: a public room is visible to anyone, a private room only to its members", async (t) => {
@@ -51,23 +59,35 @@ test("listRooms: public rooms and the viewer's private rooms, never others' priv
   const secret = await privateRoom("listed");
   const open = await deps.rooms.createRoom(outsider.id, { name: "outsider's open room" });
   const outsiders = await deps.rooms.createRoom(outsider.id, { name: "outsider's secret", private: true });
-  const seenBy = async (user: User) => (await deps.rooms.listRooms(user.id, { direction: "forward", limit: 100 })).rows.map((r) => r.id);
+  const seenBy = async (user: User) =>
+    (await deps.rooms.listRooms(user.id, { direction: "forward", limit: 100 })).rows.map((r) => r.id);
   const forMember = await seenBy(member);
   t.true(forMember.includes(secret.id) && forMember.includes(open.id));
   t.false(forMember.includes(outsiders.id));
   const forOutsider = await seenBy(outsider);
   t.false(forOutsider.includes(secret.id));
   t.true(forOutsider.includes(outsiders.id));
-  t.deepEqual([...forMember].sort((a, b) => a - b), forMember, "ascending id");
+  t.deepEqual(
+    [...forMember].sort((a, b) => a - b),
+    forMember,
+    "ascending id",
+  );
 });
 
 test("addMember: owner only; the new member can see the private room; adding twice changes nothing", async (t) => {
   const secret = await privateRoom("club");
   await t.throwsAsync(deps.rooms.getRoom(outsider.id, secret.id), { instanceOf: NotFound });
   await t.throwsAsync(deps.rooms.addMember(member.id, secret.id, outsider.id), { instanceOf: Forbidden });
-  await t.throwsAsync(deps.rooms.addMember(outsider.id, secret.id, outsider.id), { instanceOf: NotFound }, "the room does not exist for outsiders");
+  await t.throwsAsync(
+    deps.rooms.addMember(outsider.id, secret.id, outsider.id),
+    { instanceOf: NotFound },
+    "the room does not exist for outsiders",
+  );
   const invalid = await t.throwsAsync(deps.rooms.addMember(owner.id, secret.id, 999999), { instanceOf: Invalid });
-  t.deepEqual(invalid?.errors.map((e) => e.pointer), ["/user_id"]);
+  t.deepEqual(
+    invalid?.errors.map((e) => e.pointer),
+    ["/user_id"],
+  );
 
   const first = await deps.rooms.addMember(owner.id, secret.id, outsider.id);
   t.true(first.created);
@@ -82,12 +102,20 @@ test("addMember: owner only; the new member can see the private room; adding twi
 test("listMembers: by ascending user id, pageable, hidden from outsiders of a private room", async (t) => {
   const secret = await privateRoom("members");
   const page = await deps.rooms.listMembers(member.id, secret.id, { direction: "forward", limit: 1 });
-  t.deepEqual(page.rows.map((m) => m.userId), [owner.id]);
+  t.deepEqual(
+    page.rows.map((m) => m.userId),
+    [owner.id],
+  );
   t.true(page.more);
   const rest = await deps.rooms.listMembers(member.id, secret.id, { direction: "forward", from: owner.id, limit: 5 });
-  t.deepEqual(rest.rows.map((m) => m.userId), [member.id]);
+  t.deepEqual(
+    rest.rows.map((m) => m.userId),
+    [member.id],
+  );
   t.false(rest.more);
-  await t.throwsAsync(deps.rooms.listMembers(outsider.id, secret.id, { direction: "forward", limit: 5 }), { instanceOf: NotFound });
+  await t.throwsAsync(deps.rooms.listMembers(outsider.id, secret.id, { direction: "forward", limit: 5 }), {
+    instanceOf: NotFound,
+  });
 });
 
 test("createMessage publishes the message on the room's topic as the domain event message.created", async (t) => {
@@ -137,18 +165,37 @@ test("messages written at once share one statement, keep their order, and an out
   deps.db.on("query", onQuery);
   try {
     const authors = [owner, member, outsider, member, owner, member];
-    const outcomes = await Promise.allSettled(authors.map((author, i) => deps.rooms.createMessage(author.id, secret.id, `burst ${i}`)));
+    const outcomes = await Promise.allSettled(
+      authors.map((author, i) => deps.rooms.createMessage(author.id, secret.id, `burst ${i}`)),
+    );
     t.is(statements.length, 1, "one insert for the whole burst");
     const refused = outcomes[2]!;
     t.is(refused.status, "rejected");
     t.true(refused.status === "rejected" && refused.reason instanceof NotFound);
     const stored = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
-    t.deepEqual(stored.map((m) => m.body), ["burst 0", "burst 1", "burst 3", "burst 4", "burst 5"]);
+    t.deepEqual(
+      stored.map((m) => m.body),
+      ["burst 0", "burst 1", "burst 3", "burst 4", "burst 5"],
+    );
     const ids = stored.map((m) => m.id);
-    t.deepEqual(ids, [...ids].sort((a, b) => a - b), "ids ascend in submission order");
-    t.deepEqual(received.map((m) => (m.payload as { id: number }).id), ids, "broadcast in the order stored");
-    t.deepEqual(stored.map((m) => m.author.name), ["Owner", "Member", "Member", "Owner", "Member"]);
-    t.deepEqual((await deps.db("messages").where({ room_id: secret.id }).orderBy("id")).map((r: { body: string }) => r.body), stored.map((m) => m.body));
+    t.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+      "ids ascend in submission order",
+    );
+    t.deepEqual(
+      received.map((m) => (m.payload as { id: number }).id),
+      ids,
+      "broadcast in the order stored",
+    );
+    t.deepEqual(
+      stored.map((m) => m.author.name),
+      ["Owner", "Member", "Member", "Owner", "Member"],
+    );
+    t.deepEqual(
+      (await deps.db("messages").where({ room_id: secret.id }).orderBy("id")).map((r: { body: string }) => r.body),
+      stored.map((m) => m.body),
+    );
   } finally {
     deps.db.off("query", onQuery);
     off();
@@ -160,19 +207,35 @@ test("listMessages: newest first, forward and backward; getMessage only within i
   const ids: number[] = [];
   for (let i = 0; i < 5; i++) ids.push((await deps.rooms.createMessage(owner.id, room.id, `m${i}`)).id);
   const newest = await deps.rooms.listMessages(member.id, room.id, { direction: "forward", limit: 2 });
-  t.deepEqual(newest.rows.map((m) => m.id), [ids[4], ids[3]]);
+  t.deepEqual(
+    newest.rows.map((m) => m.id),
+    [ids[4], ids[3]],
+  );
   t.true(newest.more);
   const older = await deps.rooms.listMessages(member.id, room.id, { direction: "forward", from: ids[3], limit: 2 });
-  t.deepEqual(older.rows.map((m) => m.id), [ids[2], ids[1]]);
+  t.deepEqual(
+    older.rows.map((m) => m.id),
+    [ids[2], ids[1]],
+  );
   const back = await deps.rooms.listMessages(member.id, room.id, { direction: "backward", from: ids[2], limit: 5 });
-  t.deepEqual(back.rows.map((m) => m.id), [ids[4], ids[3]], "backward pages keep newest-first order");
+  t.deepEqual(
+    back.rows.map((m) => m.id),
+    [ids[4], ids[3]],
+    "backward pages keep newest-first order",
+  );
   t.false(back.more);
-  t.like(await deps.rooms.getMessage(member.id, room.id, ids[0]!), { id: ids[0], body: "m0", author: { id: owner.id, name: "Owner" } });
+  t.like(await deps.rooms.getMessage(member.id, room.id, ids[0]!), {
+    id: ids[0],
+    body: "m0",
+    author: { id: owner.id, name: "Owner" },
+  });
 
   const other = await deps.rooms.createRoom(owner.id, { name: "other" });
   await t.throwsAsync(deps.rooms.getMessage(owner.id, other.id, ids[0]!), { instanceOf: NotFound });
   await t.throwsAsync(deps.rooms.getMessage(outsider.id, room.id, ids[0]!), { instanceOf: NotFound });
-  await t.throwsAsync(deps.rooms.listMessages(outsider.id, room.id, { direction: "forward", limit: 2 }), { instanceOf: NotFound });
+  await t.throwsAsync(deps.rooms.listMessages(outsider.id, room.id, { direction: "forward", limit: 2 }), {
+    instanceOf: NotFound,
+  });
 });
 
 test("authorizeJoin says why a join is refused", async (t) => {
@@ -185,10 +248,17 @@ test("authorizeJoin says why a join is refused", async (t) => {
 });
 
 test("deleting a user removes their memberships", async (t) => {
-  const leaver = await deps.accounts.registerUser({ name: "Leaver", email: `leaver-${++seq}@rooms.example.com`, password: "correct horse" });
+  const leaver = await deps.accounts.registerUser({
+    name: "Leaver",
+    email: `leaver-${++seq}@rooms.example.com`,
+    password: "correct horse",
+  });
   const secret = await privateRoom("left");
   await deps.rooms.addMember(owner.id, secret.id, leaver.id);
   await deps.accounts.deleteUser(leaver.id, leaver.id);
   const members = await deps.rooms.listMembers(owner.id, secret.id, { direction: "forward", limit: 10 });
-  t.deepEqual(members.rows.map((m) => m.userId), [owner.id, member.id]);
+  t.deepEqual(
+    members.rows.map((m) => m.userId),
+    [owner.id, member.id],
+  );
 });

@@ -13,7 +13,13 @@ const prefix = uniquePrefix("quota");
 const open: SocketQuota[] = [];
 
 const redisNode = async (limit: number, leaseMs = 60_000) => {
-  const quota = await createRedisSocketQuota({ url: SHARED_REDIS_URL, prefix, limit, heartbeatMs: Math.max(10, Math.floor(leaseMs / 3)), leaseMs });
+  const quota = await createRedisSocketQuota({
+    url: SHARED_REDIS_URL,
+    prefix,
+    limit,
+    heartbeatMs: Math.max(10, Math.floor(leaseMs / 3)),
+    leaseMs,
+  });
   open.push(quota);
   return quota;
 };
@@ -23,10 +29,14 @@ test.after.always(async () => {
   await cleanupPrefix(SHARED_REDIS_URL, `rt:${prefix}:*`);
 });
 
-const burst = (quota: SocketQuota, userId: number, n: number) => Promise.all(Array.from({ length: n }, () => quota.acquire(userId)));
+const burst = (quota: SocketQuota, userId: number, n: number) =>
+  Promise.all(Array.from({ length: n }, () => quota.acquire(userId)));
 const granted = (results: boolean[]) => results.filter(Boolean).length;
 
-for (const [label, make] of [["local", async (limit: number) => createLocalSocketQuota(limit)], ["redis", (limit: number) => redisNode(limit)]] as const) {
+for (const [label, make] of [
+  ["local", async (limit: number) => createLocalSocketQuota(limit)],
+  ["redis", (limit: number) => redisNode(limit)],
+] as const) {
   test(`${label}: 30 concurrent acquires with a limit of 7 → exactly 7; a release frees exactly one; users are counted apart`, async (t) => {
     const quota = await make(7);
     t.is(granted(await burst(quota, 101, 30)), 7);

@@ -11,11 +11,19 @@ import { createDurationHistogram } from "../../lib/telemetry/quantiles.ts";
 import type { ApiVersion } from "../../lib/versions.ts";
 
 function http(telemetry: Telemetry, version: ApiVersion | undefined, status: number, ms: number): void {
-  telemetry.emit("http.request.stop", { duration_ms: ms }, { request_id: "r", method: "GET", path: "/", route: "/", status, api_version: version, user_id: undefined });
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: ms },
+    { request_id: "r", method: "GET", path: "/", route: "/", status, api_version: version, user_id: undefined },
+  );
 }
 
 function join(telemetry: Telemetry, topic: string, outcome: "ok" | "error" = "ok"): void {
-  telemetry.emit("channel.join.stop", { duration_ms: 1 }, { topic, outcome, reason: outcome === "ok" ? undefined : "unauthorized", user_id: 1 });
+  telemetry.emit(
+    "channel.join.stop",
+    { duration_ms: 1 },
+    { topic, outcome, reason: outcome === "ok" ? undefined : "unauthorized", user_id: 1 },
+  );
 }
 
 test("HTTP: requests per second by version, percentiles and errors over the interval, then a fresh interval", (t) => {
@@ -46,7 +54,14 @@ test("sockets: the open gauge, joins, messages, deliveries and slow-consumer clo
   telemetry.emit("channel.message.in", { bytes: 10 }, { topic: "room:1", event: "message:new" });
   telemetry.emit("broadcast.fanout", { deliveries: 40 }, { topic: "room:1", event: "message:new" });
   const { sockets } = stats.take(1000);
-  t.deepEqual(sockets, { open: 2, joins_per_s: 1, join_errors_per_s: 1, messages_in_per_s: 1, deliveries_per_s: 40, slow_consumer_disconnects: 1 });
+  t.deepEqual(sockets, {
+    open: 2,
+    joins_per_s: 1,
+    join_errors_per_s: 1,
+    messages_in_per_s: 1,
+    deliveries_per_s: 40,
+    slow_consumer_disconnects: 1,
+  });
   t.is(stats.take(1000).sockets.open, 2, "the gauge carries over; rates do not");
 });
 
@@ -67,14 +82,21 @@ test("topics: the busiest K by events, then by subscribers, with presence counts
   telemetry.emit("channel.leave", {}, { topic: "room:1", reason: "leave" });
   const second = stats.take(1000).topics;
   t.is(second.count, 2, "a topic without subscribers leaves the table");
-  t.deepEqual(second.top.map((r) => r.topic), ["room:3", "room:2"]);
+  t.deepEqual(
+    second.top.map((r) => r.topic),
+    ["room:3", "room:2"],
+  );
 });
 
 test("the duration histogram reads percentiles within a bucket (at most 19% high)", (t) => {
   const h = createDurationHistogram();
   t.is(h.percentile(0.5), 0);
   for (let ms = 1; ms <= 1000; ms++) h.record(ms);
-  for (const [q, truth] of [[0.5, 500], [0.99, 990], [1, 1000]] as const) {
+  for (const [q, truth] of [
+    [0.5, 500],
+    [0.99, 990],
+    [1, 1000],
+  ] as const) {
     const read = h.percentile(q);
     t.true(read >= truth && read <= truth * 1.19, `p${q * 100}: ${read} for ${truth}`);
   }

@@ -8,14 +8,24 @@ import { createLogger, redactSecrets } from "../../lib/telemetry/logger.ts";
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger("debug", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger("debug", {
+    write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>),
+  });
   return { logger, lines };
 }
 
 test("secret fields are redacted at the top level and one object down, the rest kept", (t) => {
   const { logger, lines } = capture();
   const user = { id: 7, password: "hunter2-password" };
-  const fields = { password: "p", token: "t", socket_token: "s", secret_key_base: "k", user, route: "/users/:id", status: 200 };
+  const fields = {
+    password: "p",
+    token: "t",
+    socket_token: "s",
+    secret_key_base: "k",
+    user,
+    route: "/users/:id",
+    status: 200,
+  };
   logger.info(fields, "line");
   const line = lines[0]!;
   for (const key of ["password", "token", "socket_token", "secret_key_base"]) t.is(line[key], "[redacted]", key);
@@ -28,7 +38,13 @@ test("secret fields are redacted at the top level and one object down, the rest 
 
 test("Authorization headers are redacted under headers and req.headers", (t) => {
   const { logger, lines } = capture();
-  logger.warn({ headers: { authorization: "Bearer abc", accept: "x" }, req: { method: "GET", headers: { authorization: "Bearer def" } } }, "line");
+  logger.warn(
+    {
+      headers: { authorization: "Bearer abc", accept: "x" },
+      req: { method: "GET", headers: { authorization: "Bearer def" } },
+    },
+    "line",
+  );
   const line = JSON.stringify(lines[0]);
   t.false(line.includes("abc"), line);
   t.false(line.includes("def"), line);

@@ -57,18 +57,36 @@ test.serial("no password, bearer token, socket token or SECRET_KEY_BASE is ever 
 
   // Sign-up in both versions, a taken e-mail, a body that fails validation, malformed JSON.
   const ada = await app.signUp("Ada");
-  const grace = await app.request("POST", "/v1/users", { json: { name: "Grace", email: "grace@example.com", password: OTHER_PASSWORD, favorite_sport: "Chess" } });
+  const grace = await app.request("POST", "/v1/users", {
+    json: { name: "Grace", email: "grace@example.com", password: OTHER_PASSWORD, favorite_sport: "Chess" },
+  });
   t.is(grace.status, 201);
-  t.is((await app.request("POST", "/users", { json: { name: "Again", email: ada.email, password: OTHER_PASSWORD } })).status, 409);
-  t.is((await app.request("POST", "/users", { json: { name: "", email: "not an e-mail", password: OTHER_PASSWORD } })).status, 422);
-  t.is((await app.request("POST", "/users", { raw: `{"password": "${OTHER_PASSWORD}"`, contentType: "application/json" })).status, 400);
+  t.is(
+    (await app.request("POST", "/users", { json: { name: "Again", email: ada.email, password: OTHER_PASSWORD } }))
+      .status,
+    409,
+  );
+  t.is(
+    (await app.request("POST", "/users", { json: { name: "", email: "not an e-mail", password: OTHER_PASSWORD } }))
+      .status,
+    422,
+  );
+  t.is(
+    (await app.request("POST", "/users", { raw: `{"password": "${OTHER_PASSWORD}"`, contentType: "application/json" }))
+      .status,
+    400,
+  );
 
   // Login: good, wrong password, unknown e-mail.
   const session = await app.request("POST", "/sessions", { json: { email: ada.email, password: PASSWORD } });
   t.is(session.status, 201);
   secrets.push(ada.token, ada.socketToken, session.body.token, session.body.socket_token);
   t.is((await app.request("POST", "/sessions", { json: { email: ada.email, password: OTHER_PASSWORD } })).status, 401);
-  t.is((await app.request("POST", "/sessions", { json: { email: "nobody@example.com", password: OTHER_PASSWORD } })).status, 401);
+  t.is(
+    (await app.request("POST", "/sessions", { json: { email: "nobody@example.com", password: OTHER_PASSWORD } }))
+      .status,
+    401,
+  );
 
   // Authenticated calls, a fresh socket token, a bad token, a revoked token.
   const token = session.body.token as string;
@@ -83,7 +101,14 @@ test.serial("no password, bearer token, socket token or SECRET_KEY_BASE is ever 
   const forged = `${token.slice(0, -4)}AAAA`;
   secrets.push(forged);
   t.is((await app.request("GET", "/users", { token: forged })).status, 401);
-  t.is((await app.request("GET", "/users", { headers: { authorization: `Basic ${Buffer.from(`ada:${PASSWORD}`).toString("base64")}` } })).status, 401);
+  t.is(
+    (
+      await app.request("GET", "/users", {
+        headers: { authorization: `Basic ${Buffer.from(`ada:${PASSWORD}`).toString("base64")}` },
+      })
+    ).status,
+    401,
+  );
   secrets.push(Buffer.from(`ada:${PASSWORD}`).toString("base64"));
 
   // Sockets: the token travels in the query string; a good one, a tampered one.
@@ -95,7 +120,7 @@ test.serial("no password, bearer token, socket token or SECRET_KEY_BASE is ever 
   t.is((await app.request("GET", "/users", { token })).status, 401);
   // Every socket that opened has logged its close before the log is searched (polled, bounded).
   const count = (msg: string) => lines().filter((l) => l["msg"] === msg).length;
-  for (const deadline = Date.now() + 10_000; count("socket.close") < count("socket.open"); ) {
+  for (const deadline = Date.now() + 10_000; count("socket.close") < count("socket.open");) {
     if (Date.now() > deadline) {
       t.fail(`${count("socket.open")} sockets opened, ${count("socket.close")} closes logged`);
       break;
@@ -113,32 +138,49 @@ test.serial("no password, bearer token, socket token or SECRET_KEY_BASE is ever 
   t.notRegex(all, /authorization/i);
 });
 
-test.serial("each request line: request id (as echoed), user id, api version, route pattern, status, duration", async (t) => {
-  const user = await app.signUp("Lines");
-  const before = raw.length;
-  const res = await app.request("GET", `/v1/users/${user.id}`, { token: user.token });
-  t.is(res.status, 200);
-  const id = res.headers.get("x-request-id");
-  t.truthy(id);
-  const line = requestLines().find((l) => l["request_id"] === id);
-  t.like(line, { level: 30, method: "GET", path: `/v1/users/${user.id}`, route: "/users/:id", status: 200, api_version: 1, user_id: user.id, service: "hypercast" });
-  t.is(typeof line?.["duration_ms"], "number");
-  t.true(raw.length > before);
+test.serial(
+  "each request line: request id (as echoed), user id, api version, route pattern, status, duration",
+  async (t) => {
+    const user = await app.signUp("Lines");
+    const before = raw.length;
+    const res = await app.request("GET", `/v1/users/${user.id}`, { token: user.token });
+    t.is(res.status, 200);
+    const id = res.headers.get("x-request-id");
+    t.truthy(id);
+    const line = requestLines().find((l) => l["request_id"] === id);
+    t.like(line, {
+      level: 30,
+      method: "GET",
+      path: `/v1/users/${user.id}`,
+      route: "/users/:id",
+      status: 200,
+      api_version: 1,
+      user_id: user.id,
+      service: "hypercast",
+    });
+    t.is(typeof line?.["duration_ms"], "number");
+    t.true(raw.length > before);
 
-  const failed = await app.request("GET", "/users/999999", { token: user.token, headers: { "x-request-id": "client-trace.42" } });
-  t.is(failed.status, 404);
-  t.is(failed.headers.get("x-request-id"), "client-trace.42");
-  t.like(
-    requestLines().find((l) => l["request_id"] === "client-trace.42"),
-    { route: "/users/:id", status: 404, api_version: 2, user_id: user.id },
-  );
-});
+    const failed = await app.request("GET", "/users/999999", {
+      token: user.token,
+      headers: { "x-request-id": "client-trace.42" },
+    });
+    t.is(failed.status, 404);
+    t.is(failed.headers.get("x-request-id"), "client-trace.42");
+    t.like(
+      requestLines().find((l) => l["request_id"] === "client-trace.42"),
+      { route: "/users/:id", status: 404, api_version: 2, user_id: user.id },
+    );
+  },
+);
 
 test.serial("database queries are reported as db.query.stop events with their duration", async (t) => {
   const before = events.length;
   const user = await app.signUp("Queries");
   t.is((await app.request("GET", "/users", { token: user.token })).status, 200);
-  const queries = events.slice(before).filter((e): e is Extract<TelemetryEvent, { event: "db.query.stop" }> => e.event === "db.query.stop");
+  const queries = events
+    .slice(before)
+    .filter((e): e is Extract<TelemetryEvent, { event: "db.query.stop" }> => e.event === "db.query.stop");
   t.true(queries.length >= 3, `${queries.length} queries`);
   for (const q of queries) {
     t.true(q.measurements.duration_ms >= 0 && q.measurements.duration_ms < 5000);
@@ -146,7 +188,10 @@ test.serial("database queries are reported as db.query.stop events with their du
   }
   t.true(queries.some((q) => q.metadata.method === "insert"));
   t.true(queries.some((q) => q.metadata.method === "select" || q.metadata.method === "first"));
-  t.true(lines().some((l) => l["msg"] === "db.query.stop" && typeof l["duration_ms"] === "number"), "queries are logged at debug");
+  t.true(
+    lines().some((l) => l["msg"] === "db.query.stop" && typeof l["duration_ms"] === "number"),
+    "queries are logged at debug",
+  );
 });
 
 test.serial("a failing query is reported with outcome error", async (t) => {

@@ -11,7 +11,9 @@ import { createMetrics } from "../../lib/telemetry/metrics.ts";
 
 function capture(level: Parameters<typeof createLogger>[0] = "trace") {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const logger = createLogger(level, {
+    write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>),
+  });
   return { logger, lines };
 }
 
@@ -39,7 +41,18 @@ test("the catalogue: unique, dotted lowercase names, each with a log level", (t)
     t.regex(name, /^[a-z]+(\.[a-z]+)+$/, name);
     t.truthy(EVENT_LOG_LEVELS[name], name);
   }
-  for (const name of ["http.request.stop", "db.query.stop", "channel.join.stop", "channel.leave", "socket.open", "socket.close", "channel.message.in", "broadcast.fanout", "presence.change", "cluster.publish.dropped"]) {
+  for (const name of [
+    "http.request.stop",
+    "db.query.stop",
+    "channel.join.stop",
+    "channel.leave",
+    "socket.open",
+    "socket.close",
+    "channel.message.in",
+    "broadcast.fanout",
+    "presence.change",
+    "cluster.publish.dropped",
+  ]) {
     t.true((EVENT_NAMES as readonly string[]).includes(name), name);
   }
 });
@@ -102,8 +115,16 @@ test("log handler: levels per event; probes and scrapes are quiet unless they fa
   telemetry.attach(logEvents(logger));
   telemetry.emit("db.query.stop", { duration_ms: 0.5 }, { method: "select", outcome: "ok" });
   telemetry.emit("cluster.publish.dropped", { count: 1 }, { adapter: "redis", reason: "disconnected" });
-  telemetry.emit("http.request.stop", { duration_ms: 1 }, request({ route: "/health", path: "/health", api_version: undefined, user_id: undefined }));
-  telemetry.emit("http.request.stop", { duration_ms: 1 }, request({ route: "/ready", path: "/ready", status: 503, api_version: undefined }));
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: 1 },
+    request({ route: "/health", path: "/health", api_version: undefined, user_id: undefined }),
+  );
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: 1 },
+    request({ route: "/ready", path: "/ready", status: 503, api_version: undefined }),
+  );
   t.like(lines[0], { level: 20, msg: "db.query.stop", method: "select", outcome: "ok", duration_ms: 0.5 });
   t.like(lines[1], { level: 40, msg: "cluster.publish.dropped", adapter: "redis", reason: "disconnected", count: 1 });
   t.like(lines[2], { level: 20, route: "/health" });
@@ -116,12 +137,38 @@ test("metrics handler: HTTP histogram by route pattern, method, status and versi
   telemetry.attach(metrics.handle);
   telemetry.emit("http.request.stop", { duration_ms: 20 }, request());
   telemetry.emit("http.request.stop", { duration_ms: 30 }, request({ path: "/users/43", api_version: 2 }));
-  telemetry.emit("http.request.stop", { duration_ms: 1 }, request({ path: "/nope", route: undefined, status: 404, api_version: 2 }));
-  telemetry.emit("http.request.stop", { duration_ms: 1 }, request({ path: "/", route: "/", status: 406, api_version: undefined }));
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: 1 },
+    request({ path: "/nope", route: undefined, status: 404, api_version: 2 }),
+  );
+  telemetry.emit(
+    "http.request.stop",
+    { duration_ms: 1 },
+    request({ path: "/", route: "/", status: 406, api_version: undefined }),
+  );
   const text = await metrics.render();
-  t.is(sample(text, 'hypercast_http_request_duration_seconds_count{route="/users/:id",method="GET",status="200",api_version="1"}'), 1);
-  t.is(sample(text, 'hypercast_http_request_duration_seconds_sum{route="/users/:id",method="GET",status="200",api_version="1"}'), 0.02);
-  t.is(sample(text, 'hypercast_http_request_duration_seconds_count{route="unmatched",method="GET",status="404",api_version="2"}'), 1);
+  t.is(
+    sample(
+      text,
+      'hypercast_http_request_duration_seconds_count{route="/users/:id",method="GET",status="200",api_version="1"}',
+    ),
+    1,
+  );
+  t.is(
+    sample(
+      text,
+      'hypercast_http_request_duration_seconds_sum{route="/users/:id",method="GET",status="200",api_version="1"}',
+    ),
+    0.02,
+  );
+  t.is(
+    sample(
+      text,
+      'hypercast_http_request_duration_seconds_count{route="unmatched",method="GET",status="404",api_version="2"}',
+    ),
+    1,
+  );
   t.is(sample(text, 'hypercast_http_requests_total{api_version="1"}'), 1);
   t.is(sample(text, 'hypercast_http_requests_total{api_version="2"}'), 2);
   t.is(sample(text, 'hypercast_http_requests_total{api_version="none"}'), 1);
@@ -148,8 +195,16 @@ test("metrics handler: realtime and cluster series exist at zero, then follow th
   telemetry.emit("socket.open", {}, { api_version: 2, user_id: 1 });
   telemetry.emit("socket.open", {}, { api_version: 1, user_id: 2 });
   telemetry.emit("socket.close", { duration_ms: 5 }, { code: 1000, user_id: 2 });
-  telemetry.emit("channel.join.stop", { duration_ms: 2 }, { topic: "room:1", outcome: "ok", reason: undefined, user_id: 1 });
-  telemetry.emit("channel.join.stop", { duration_ms: 2 }, { topic: "room:9", outcome: "error", reason: "not_found", user_id: 1 });
+  telemetry.emit(
+    "channel.join.stop",
+    { duration_ms: 2 },
+    { topic: "room:1", outcome: "ok", reason: undefined, user_id: 1 },
+  );
+  telemetry.emit(
+    "channel.join.stop",
+    { duration_ms: 2 },
+    { topic: "room:9", outcome: "error", reason: "not_found", user_id: 1 },
+  );
   telemetry.emit("channel.leave", {}, { topic: "room:1", reason: "closed" });
   telemetry.emit("channel.message.in", { bytes: 40 }, { topic: "room:1", event: "message:new" });
   telemetry.emit("channel.message.out", { count: 2 }, { topic: "room:1", event: "phx_reply" });
@@ -175,7 +230,11 @@ test("metrics: one registry per app, never prom-client's global one", async (t) 
   ta.attach(a.handle);
   ta.emit("http.request.stop", { duration_ms: 1 }, request());
   t.is(sample(await a.render(), 'hypercast_http_requests_total{api_version="1"}'), 1);
-  t.is(sample(await b.render(), 'hypercast_http_requests_total{api_version="1"}'), 0, "registered at zero, never counted from another app");
+  t.is(
+    sample(await b.render(), 'hypercast_http_requests_total{api_version="1"}'),
+    0,
+    "registered at zero, never counted from another app",
+  );
   t.regex(await a.render(), /^process_cpu_user_seconds_total /m, "process metrics are on by default");
   t.false((await globalRegistry.metrics()).includes("hypercast_"));
 });

@@ -33,24 +33,28 @@ test("refuses a capacity that is not a positive integer, saying what it got", (t
 
 test("on any stream: bounded memory, estimates bracket the truth, heavy hitters are kept", (t) => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 400 }), (capacity, stream) => {
-      const top = createSpaceSaving<number>(capacity);
-      const truth = new Map<number, number>();
-      for (const item of stream) {
-        top.add(item);
-        truth.set(item, (truth.get(item) ?? 0) + 1);
-      }
-      const entries = top.entries();
-      if (entries.length > capacity || top.total !== stream.length) return false;
-      for (let i = 1; i < entries.length; i++) if (entries[i - 1]!.count < entries[i]!.count) return false;
-      for (const e of entries) {
-        const real = truth.get(e.item) ?? 0;
-        if (e.count < real || e.count - e.error > real) return false;
-      }
-      const monitored = new Set(entries.map((e) => e.item));
-      for (const [item, n] of truth) if (n > stream.length / capacity && !monitored.has(item)) return false;
-      return true;
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 8 }),
+      fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 400 }),
+      (capacity, stream) => {
+        const top = createSpaceSaving<number>(capacity);
+        const truth = new Map<number, number>();
+        for (const item of stream) {
+          top.add(item);
+          truth.set(item, (truth.get(item) ?? 0) + 1);
+        }
+        const entries = top.entries();
+        if (entries.length > capacity || top.total !== stream.length) return false;
+        for (let i = 1; i < entries.length; i++) if (entries[i - 1]!.count < entries[i]!.count) return false;
+        for (const e of entries) {
+          const real = truth.get(e.item) ?? 0;
+          if (e.count < real || e.count - e.error > real) return false;
+        }
+        const monitored = new Set(entries.map((e) => e.item));
+        for (const [item, n] of truth) if (n > stream.length / capacity && !monitored.has(item)) return false;
+        return true;
+      },
+    ),
     { numRuns: 300 },
   );
   t.pass();

@@ -12,7 +12,8 @@ import { ConfigError } from "../../lib/config.ts";
 import { createTestDeps, testConfig } from "../helpers/deps.ts";
 
 const cache = createRequire(import.meta.url).cache;
-const sdkModules = () => Object.keys(cache).filter((path) => path.includes("/@opentelemetry/") && !path.includes("/@opentelemetry/api/"));
+const sdkModules = () =>
+  Object.keys(cache).filter((path) => path.includes("/@opentelemetry/") && !path.includes("/@opentelemetry/api/"));
 
 test.serial("without an OTLP endpoint no OpenTelemetry SDK module is loaded, and with one it is", async (t) => {
   const off = await createTestDeps(testConfig());
@@ -36,19 +37,48 @@ test.serial("without an OTLP endpoint no OpenTelemetry SDK module is loaded, and
 });
 
 test("the traces endpoint wins over the generic one, which gets /v1/traces; http/protobuf is the default", (t) => {
-  t.deepEqual(testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing, { url: "http://collector:4318/v1/traces", protocol: "http/protobuf" });
-  t.deepEqual(testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://other:9999/traces" }).tracing, {
-    url: "http://other:9999/traces",
+  t.deepEqual(testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing, {
+    url: "http://collector:4318/v1/traces",
     protocol: "http/protobuf",
   });
-  t.deepEqual(testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing?.protocol, "http/json");
-  t.deepEqual(testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" }).tracing?.protocol, "http/protobuf");
-  t.is(testConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing, undefined, "a protocol alone does not turn tracing on");
+  t.deepEqual(
+    testConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://other:9999/traces",
+    }).tracing,
+    {
+      url: "http://other:9999/traces",
+      protocol: "http/protobuf",
+    },
+  );
+  t.deepEqual(
+    testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing
+      ?.protocol,
+    "http/json",
+  );
+  t.deepEqual(
+    testConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
+    }).tracing?.protocol,
+    "http/protobuf",
+  );
+  t.is(
+    testConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing,
+    undefined,
+    "a protocol alone does not turn tracing on",
+  );
 });
 
 test("grpc or a URL without a scheme stops the boot, naming the variable", (t) => {
-  const grpc = t.throws(() => testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }), { instanceOf: ConfigError });
+  const grpc = t.throws(
+    () => testConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }),
+    { instanceOf: ConfigError },
+  );
   t.regex(grpc?.message ?? "", /OTEL_EXPORTER_OTLP_PROTOCOL must be equal to one of the allowed values/);
-  const bare = t.throws(() => testConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" }), { instanceOf: ConfigError });
+  const bare = t.throws(() => testConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" }), {
+    instanceOf: ConfigError,
+  });
   t.regex(bare?.message ?? "", /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must match pattern/);
 });

@@ -46,83 +46,113 @@ function socketFor(s: Setup, socketToken: string): Socket {
   return socket;
 }
 
-const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan) => spans.filter((x) => x.traceId === parent.traceId && x.parentSpanId === parent.spanId);
+const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan) =>
+  spans.filter((x) => x.traceId === parent.traceId && x.parentSpanId === parent.spanId);
 
 for (const protocol of PROTOCOLS) {
-  test.serial(`POST /rooms/{id}/messages is one trace: server span, its queries, the producer and a linked consumer (${protocol})`, async (t) => {
-    const s = await setUp(protocol);
-    t.teardown(() => tearDown(s));
-    const password = "correct horse battery";
-    const author = await s.app.signUp("Author");
-    const room = await s.app.request("POST", "/rooms", { token: author.token, json: { name: "traced" } });
-    t.is(room.status, 201);
-    const roomId = room.body.id as number;
-    const channel = socketFor(s, author.socketToken).channel(`room:${roomId}`, {});
-    t.is((await join(channel)).status, "ok");
-    const socketBody = `socket body ${randomBytes(6).toString("hex")}`;
-    t.is((await push(channel, "message:new", { body: socketBody })).status, "ok");
+  test.serial(
+    `POST /rooms/{id}/messages is one trace: server span, its queries, the producer and a linked consumer (${protocol})`,
+    async (t) => {
+      const s = await setUp(protocol);
+      t.teardown(() => tearDown(s));
+      const password = "correct horse battery";
+      const author = await s.app.signUp("Author");
+      const room = await s.app.request("POST", "/rooms", { token: author.token, json: { name: "traced" } });
+      t.is(room.status, 201);
+      const roomId = room.body.id as number;
+      const channel = socketFor(s, author.socketToken).channel(`room:${roomId}`, {});
+      t.is((await join(channel)).status, "ok");
+      const socketBody = `socket body ${randomBytes(6).toString("hex")}`;
+      t.is((await push(channel, "message:new", { body: socketBody })).status, "ok");
 
-    const body = `secret body ${randomBytes(6).toString("hex")}`;
-    const callerTrace = randomBytes(16).toString("hex");
-    const callerSpan = randomBytes(8).toString("hex");
-    const delivered = nextEvent(channel, "message:new");
-    const res = await s.app.request("POST", `/rooms/${roomId}/messages`, {
-      token: author.token,
-      json: { body },
-      headers: { traceparent: `00-${callerTrace}-${callerSpan}-01` },
-    });
-    t.is(res.status, 201, res.text);
-    await delivered;
-    await s.app.deps.tracing?.flush();
-    await s.receiver.until("the consumer span of the write", (spans) => spans.some((x) => x.kind === KIND.CONSUMER && x.traceId === callerTrace));
-    t.deepEqual(s.receiver.errors, []);
-    const spans = s.receiver.spans;
-    t.true(spans.every((x) => x.contentType.startsWith(protocol === "http/json" ? "application/json" : "application/x-protobuf")));
+      const body = `secret body ${randomBytes(6).toString("hex")}`;
+      const callerTrace = randomBytes(16).toString("hex");
+      const callerSpan = randomBytes(8).toString("hex");
+      const delivered = nextEvent(channel, "message:new");
+      const res = await s.app.request("POST", `/rooms/${roomId}/messages`, {
+        token: author.token,
+        json: { body },
+        headers: { traceparent: `00-${callerTrace}-${callerSpan}-01` },
+      });
+      t.is(res.status, 201, res.text);
+      await delivered;
+      await s.app.deps.tracing?.flush();
+      await s.receiver.until("the consumer span of the write", (spans) =>
+        spans.some((x) => x.kind === KIND.CONSUMER && x.traceId === callerTrace),
+      );
+      t.deepEqual(s.receiver.errors, []);
+      const spans = s.receiver.spans;
+      t.true(
+        spans.every((x) =>
+          x.contentType.startsWith(protocol === "http/json" ? "application/json" : "application/x-protobuf"),
+        ),
+      );
 
-    const server = spans.find((x) => x.kind === KIND.SERVER && x.traceId === callerTrace);
-    if (server === undefined) return t.fail("no SERVER span in the caller's trace");
-    t.is(server.name, "POST /rooms/{id}/messages");
-    t.is(server.parentSpanId, callerSpan, "continues the incoming traceparent");
-    t.like(server.attributes, { "http.request.method": "POST", "http.route": "/rooms/{id}/messages", "http.response.status_code": 201, "url.path": `/rooms/${roomId}/messages` });
-    t.true(server.attributes["hypercast.api_version"] === 1 || server.attributes["hypercast.api_version"] === 2);
-    t.is(server.resource["service.name"], "hypercast");
+      const server = spans.find((x) => x.kind === KIND.SERVER && x.traceId === callerTrace);
+      if (server === undefined) return t.fail("no SERVER span in the caller's trace");
+      t.is(server.name, "POST /rooms/{id}/messages");
+      t.is(server.parentSpanId, callerSpan, "continues the incoming traceparent");
+      t.like(server.attributes, {
+        "http.request.method": "POST",
+        "http.route": "/rooms/{id}/messages",
+        "http.response.status_code": 201,
+        "url.path": `/rooms/${roomId}/messages`,
+      });
+      t.true(server.attributes["hypercast.api_version"] === 1 || server.attributes["hypercast.api_version"] === 2);
+      t.is(server.resource["service.name"], "hypercast");
 
-    const children = childrenOf(spans, server);
-    const queries = children.filter((x) => x.kind === KIND.CLIENT);
-    t.true(queries.length >= 1, "the write's queries are CLIENT children");
-    for (const q of queries) t.is(q.attributes["db.system.name"], "postgresql");
-    // The message is written by an INSERT (a `WITH … INSERT` statement at the time of writing).
-    t.true(queries.some((q) => q.attributes["db.operation.name"] === "INSERT" || q.attributes["db.operation.name"] === "WITH"), `a write among ${queries.map((q) => q.name).join(", ")}`);
-    for (const q of queries) t.is(q.attributes["db.operation.name"], q.name, "each query is named by its SQL verb");
+      const children = childrenOf(spans, server);
+      const queries = children.filter((x) => x.kind === KIND.CLIENT);
+      t.true(queries.length >= 1, "the write's queries are CLIENT children");
+      for (const q of queries) t.is(q.attributes["db.system.name"], "postgresql");
+      // The message is written by an INSERT (a `WITH … INSERT` statement at the time of writing).
+      t.true(
+        queries.some(
+          (q) => q.attributes["db.operation.name"] === "INSERT" || q.attributes["db.operation.name"] === "WITH",
+        ),
+        `a write among ${queries.map((q) => q.name).join(", ")}`,
+      );
+      for (const q of queries) t.is(q.attributes["db.operation.name"], q.name, "each query is named by its SQL verb");
 
-    const producer = children.find((x) => x.kind === KIND.PRODUCER);
-    if (producer === undefined) return t.fail("no PRODUCER child of the server span");
-    t.is(producer.name, "publish room:*");
-    t.like(producer.attributes, { "messaging.destination.name": `room:${roomId}`, "hypercast.event": "message.created", "hypercast.recipients": 1 }); // the domain event published
+      const producer = children.find((x) => x.kind === KIND.PRODUCER);
+      if (producer === undefined) return t.fail("no PRODUCER child of the server span");
+      t.is(producer.name, "publish room:*");
+      t.like(producer.attributes, {
+        "messaging.destination.name": `room:${roomId}`,
+        "hypercast.event": "message.created",
+        "hypercast.recipients": 1,
+      }); // the domain event published
 
-    const consumer = spans.find((x) => x.kind === KIND.CONSUMER && x.parentSpanId === producer.spanId);
-    if (consumer === undefined) return t.fail("no CONSUMER span under the producer");
-    t.is(consumer.traceId, callerTrace);
-    t.deepEqual(consumer.links, [{ traceId: producer.traceId, spanId: producer.spanId }]);
-    t.is(consumer.attributes["hypercast.recipients"], 1);
+      const consumer = spans.find((x) => x.kind === KIND.CONSUMER && x.parentSpanId === producer.spanId);
+      if (consumer === undefined) return t.fail("no CONSUMER span under the producer");
+      t.is(consumer.traceId, callerTrace);
+      t.deepEqual(consumer.links, [{ traceId: producer.traceId, spanId: producer.spanId }]);
+      t.is(consumer.attributes["hypercast.recipients"], 1);
 
-    // The socket's join and client event are spans of their own; the event's write and broadcast are its children.
-    const joinSpan = spans.find((x) => x.name === "phx_join room:*");
-    t.like(joinSpan?.attributes, { "hypercast.channel.topic": `room:${roomId}`, "hypercast.outcome": "ok" });
-    const eventSpan = spans.find((x) => x.name === "message:new room:*" && x.kind === KIND.SERVER);
-    if (eventSpan === undefined) return t.fail("no span for the client event");
-    t.true(childrenOf(spans, eventSpan).some((x) => x.kind === KIND.CLIENT && x.attributes["db.system.name"] === "postgresql"));
-    t.true(childrenOf(spans, eventSpan).some((x) => x.kind === KIND.PRODUCER));
+      // The socket's join and client event are spans of their own; the event's write and broadcast are its children.
+      const joinSpan = spans.find((x) => x.name === "phx_join room:*");
+      t.like(joinSpan?.attributes, { "hypercast.channel.topic": `room:${roomId}`, "hypercast.outcome": "ok" });
+      const eventSpan = spans.find((x) => x.name === "message:new room:*" && x.kind === KIND.SERVER);
+      if (eventSpan === undefined) return t.fail("no span for the client event");
+      t.true(
+        childrenOf(spans, eventSpan).some(
+          (x) => x.kind === KIND.CLIENT && x.attributes["db.system.name"] === "postgresql",
+        ),
+      );
+      t.true(childrenOf(spans, eventSpan).some((x) => x.kind === KIND.PRODUCER));
 
-    // Log lines written inside the server span carry its ids.
-    const requestLine = s.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["msg"] === "request" && l["path"] === `/rooms/${roomId}/messages`);
-    t.like(requestLine, { trace_id: server.traceId, span_id: server.spanId });
+      // Log lines written inside the server span carry its ids.
+      const requestLine = s.lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l["msg"] === "request" && l["path"] === `/rooms/${roomId}/messages`);
+      t.like(requestLine, { trace_id: server.traceId, span_id: server.spanId });
 
-    // Nothing the client sent is an attribute: scan every value of every span.
-    const secrets = [body, socketBody, password, author.email, author.token, author.socketToken];
-    const values = JSON.stringify(spans.map((x) => [x.name, x.attributes, x.resource]));
-    for (const secret of secrets) t.false(values.includes(secret), `no span carries ${secret.slice(0, 12)}…`);
-  });
+      // Nothing the client sent is an attribute: scan every value of every span.
+      const secrets = [body, socketBody, password, author.email, author.token, author.socketToken];
+      const values = JSON.stringify(spans.map((x) => [x.name, x.attributes, x.resource]));
+      for (const secret of secrets) t.false(values.includes(secret), `no span carries ${secret.slice(0, 12)}…`);
+    },
+  );
 }
 
 test.serial("an unsampled caller (traceparent flags 00) exports nothing of its request", async (t) => {

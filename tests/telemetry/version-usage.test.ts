@@ -15,7 +15,19 @@ function setup(options: { capacity?: number } = {}) {
   telemetry.attach(usage.handle);
   const request = (version: ApiVersion | undefined, userId: number | undefined, times = 1) => {
     for (let i = 0; i < times; i++) {
-      telemetry.emit("http.request.stop", { duration_ms: 1 }, { request_id: "r", method: "GET", path: "/users", route: "/users", status: 200, api_version: version, user_id: userId });
+      telemetry.emit(
+        "http.request.stop",
+        { duration_ms: 1 },
+        {
+          request_id: "r",
+          method: "GET",
+          path: "/users",
+          route: "/users",
+          status: 200,
+          api_version: version,
+          user_id: userId,
+        },
+      );
     }
   };
   return { usage, request, advance: (ms: number) => (now += ms) };
@@ -49,9 +61,21 @@ test("the window slides: requests older than it stop counting", (t) => {
   request(1, 7, 1);
   request(1, 8, 2);
   advance(1000);
-  t.deepEqual(usage.top(1, 10).callers.map((c) => [c.user_id, c.requests]), [[7, 6], [8, 2]]);
+  t.deepEqual(
+    usage.top(1, 10).callers.map((c) => [c.user_id, c.requests]),
+    [
+      [7, 6],
+      [8, 2],
+    ],
+  );
   advance(1000); // the first slice leaves the 3 s window
-  t.deepEqual(usage.top(1, 10).callers.map((c) => [c.user_id, c.requests]), [[8, 2], [7, 1]]);
+  t.deepEqual(
+    usage.top(1, 10).callers.map((c) => [c.user_id, c.requests]),
+    [
+      [8, 2],
+      [7, 1],
+    ],
+  );
   advance(10_000); // a lap and more later, every slice is stale even where its ring cell was not reused
   t.deepEqual(usage.top(1, 10), { version: 1, window_s: 3, requests: 0, anonymous: 0, callers: [] });
 });

@@ -39,7 +39,11 @@ test("with 3 added to API_VERSIONS, the compiler demands a changelog entry and e
   const read = host.getSourceFile.bind(host);
   host.getSourceFile = (fileName, language, onError, create) =>
     resolve(fileName) === VERSIONS_FILE
-      ? ts.createSourceFile(fileName, source.replace(DECLARED, "export const API_VERSIONS = [3, 2, 1] as const;"), language)
+      ? ts.createSourceFile(
+          fileName,
+          source.replace(DECLARED, "export const API_VERSIONS = [3, 2, 1] as const;"),
+          language,
+        )
       : read(fileName, language, onError, create);
   // The application only (tests and benchmarks index registries too, which adds noise, not proof).
   const roots = parsed.fileNames.filter((f) => /^(lib|representations)\//.test(relative(ROOT, f)));
@@ -47,7 +51,10 @@ test("with 3 added to API_VERSIONS, the compiler demands a changelog entry and e
   const diagnostics = ts.getPreEmitDiagnostics(program);
 
   const unsatisfied = diagnostics
-    .filter((d) => d.code === 1360 && ts.flattenDiagnosticMessageText(d.messageText, "\n").includes("Property '3' is missing"))
+    .filter(
+      (d) =>
+        d.code === 1360 && ts.flattenDiagnosticMessageText(d.messageText, "\n").includes("Property '3' is missing"),
+    )
     .map((d) => `${relative(ROOT, d.file!.fileName)} ${declarationAt(d)}`)
     .sort();
   t.deepEqual(unsatisfied, DEMANDED.map((line) => line.replace(/ \(.*\)$/, "")).sort());
@@ -55,7 +62,10 @@ test("with 3 added to API_VERSIONS, the compiler demands a changelog entry and e
 
   // Unchanged, the same program compiles cleanly: the errors above come from the new version alone.
   const clean = ts.createProgram({ rootNames: roots, options: parsed.options, oldProgram: program });
-  t.deepEqual(ts.getPreEmitDiagnostics(clean).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")), []);
+  t.deepEqual(
+    ts.getPreEmitDiagnostics(clean).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")),
+    [],
+  );
 });
 
 /** The name of the `const` whose initializer holds the diagnostic. */
@@ -63,7 +73,8 @@ function declarationAt(diagnostic: ts.Diagnostic): string {
   const file = diagnostic.file!;
   let found = "?";
   const visit = (node: ts.Node): void => {
-    if (ts.isVariableDeclaration(node) && node.getStart(file) <= diagnostic.start! && diagnostic.start! < node.getEnd()) found = node.name.getText(file);
+    if (ts.isVariableDeclaration(node) && node.getStart(file) <= diagnostic.start! && diagnostic.start! < node.getEnd())
+      found = node.name.getText(file);
     ts.forEachChild(node, visit);
   };
   visit(file);
@@ -71,13 +82,18 @@ function declarationAt(diagnostic: ts.Diagnostic): string {
 }
 
 test("every version has a JSON Schema for every request body the other versions have", (t) => {
-  const names = (v: number) => readdirSync(new URL(`../../schemas/v${v}/`, import.meta.url)).filter((f) => f.endsWith(".json")).sort();
+  const names = (v: number) =>
+    readdirSync(new URL(`../../schemas/v${v}/`, import.meta.url))
+      .filter((f) => f.endsWith(".json"))
+      .sort();
   const expected = names(API_VERSIONS[0]);
   t.true(expected.length > 0);
   for (const version of API_VERSIONS) t.deepEqual(names(version), expected, `schemas/v${version}/`);
 });
 
 test("the pinnable versions in schemas/v2/users.update.json are exactly API_VERSIONS", (t) => {
-  const schema = JSON.parse(readFileSync(new URL("../../schemas/v2/users.update.json", import.meta.url), "utf8")) as { properties: { api_version: { enum: number[] } } };
+  const schema = JSON.parse(readFileSync(new URL("../../schemas/v2/users.update.json", import.meta.url), "utf8")) as {
+    properties: { api_version: { enum: number[] } };
+  };
   t.deepEqual([...schema.properties.api_version.enum].sort(), [...API_VERSIONS].sort());
 });

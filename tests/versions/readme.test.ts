@@ -11,11 +11,17 @@ const END = "<!-- /version-table -->";
 
 /** The table, from the version policy of the default configuration (the declaration and the default V1_SUNSET). */
 function versionTable(): string {
-  const rows = loadConfig({ SECRET_KEY_BASE: "x".repeat(48) }).versions.all.map(({ version, status, deprecatedAt, sunset, changes }) => {
-    const changed = changes.map((c) => `**${c.resource}**: ${c.description}`).join("<br>");
-    return `| ${version} | ${status} | ${deprecatedAt?.toISOString().slice(0, 10) ?? "–"} | ${sunset === undefined ? "–" : `${sunset.toISOString().slice(0, 10)} (\`V${version}_SUNSET\`)`} | ${changed} |`;
-  });
-  return ["| version | status | deprecated | sunset (default) | changes from the previous version |", "|---|---|---|---|---|", ...rows].join("\n");
+  const rows = loadConfig({ SECRET_KEY_BASE: "x".repeat(48) }).versions.all.map(
+    ({ version, status, deprecatedAt, sunset, changes }) => {
+      const changed = changes.map((c) => `**${c.resource}**: ${c.description}`).join("<br>");
+      return `| ${version} | ${status} | ${deprecatedAt?.toISOString().slice(0, 10) ?? "–"} | ${sunset === undefined ? "–" : `${sunset.toISOString().slice(0, 10)} (\`V${version}_SUNSET\`)`} | ${changed} |`;
+    },
+  );
+  return [
+    "| version | status | deprecated | sunset (default) | changes from the previous version |",
+    "|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
 }
 
 test("the README's version table is the declaration in lib/versions.ts", (t) => {

@@ -53,8 +53,10 @@ async function logIn(email: string, password: string): Promise<void> {
     credentials: "omit",
   }).catch(() => undefined);
   if (res === undefined || res.status !== 201) {
-    const problem = res === undefined ? undefined : ((await res.json().catch(() => undefined)) as { detail?: string } | undefined);
-    loginError.textContent = res === undefined ? "The server cannot be reached." : (problem?.detail ?? `Log-in failed (${res.status}).`);
+    const problem =
+      res === undefined ? undefined : ((await res.json().catch(() => undefined)) as { detail?: string } | undefined);
+    loginError.textContent =
+      res === undefined ? "The server cannot be reached." : (problem?.detail ?? `Log-in failed (${res.status}).`);
     setStatus("signed-out", "signed out");
     return;
   }
@@ -94,7 +96,9 @@ function connect(socketToken: string): void {
     .receive("error", (response: { reason?: string }) => {
       void logOut("refused");
       loginError.textContent =
-        response.reason === "unauthorized" ? "This account is not an operator: the dashboard is for the addresses in ADMIN_EMAILS." : `Refused: ${response.reason ?? "unknown reason"}.`;
+        response.reason === "unauthorized"
+          ? "This account is not an operator: the dashboard is for the addresses in ADMIN_EMAILS."
+          : `Refused: ${response.reason ?? "unknown reason"}.`;
     })
     .receive("timeout", () => setStatus("error", "no answer from the socket; retrying"));
 }
@@ -110,7 +114,11 @@ async function logOut(state: "signed out" | "refused"): Promise<void> {
   scopeLabel.hidden = true;
   loginForm.hidden = false;
   setStatus(state === "refused" ? "refused" : "signed-out", state);
-  if (token !== undefined) await fetch("/sessions", { method: "DELETE", headers: { authorization: `Bearer ${token}`, accept: API_ACCEPT } }).catch(() => undefined);
+  if (token !== undefined)
+    await fetch("/sessions", {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${token}`, accept: API_ACCEPT },
+    }).catch(() => undefined);
 }
 
 function setStatus(state: string, text: string): void {
@@ -141,7 +149,17 @@ function syncScopes(): void {
   const wanted = ["cluster", ...model.nodes()];
   const have = [...scopeSelect.options].map((o) => o.value);
   if (wanted.join("\n") === have.join("\n")) return;
-  scopeSelect.replaceChildren(...wanted.map((value) => new Option(value === "cluster" ? `Cluster (${wanted.length - 1} nodes)` : shortNode(value), value, false, value === scope)));
+  scopeSelect.replaceChildren(
+    ...wanted.map(
+      (value) =>
+        new Option(
+          value === "cluster" ? `Cluster (${wanted.length - 1} nodes)` : shortNode(value),
+          value,
+          false,
+          value === scope,
+        ),
+    ),
+  );
   if (!wanted.includes(scope)) scope = "cluster";
 }
 
@@ -149,10 +167,16 @@ function renderFigures(f: Figures): void {
   const newest = model.newest().filter((s) => scope === "cluster" || s.node === scope);
   const redis = newest.map((s) => s.redis);
   const text: Record<string, string> = {
-    ...Object.fromEntries(Object.entries(f).map(([key, value]) => [key, typeof value === "number" ? format(value) : ""])),
+    ...Object.fromEntries(
+      Object.entries(f).map(([key, value]) => [key, typeof value === "number" ? format(value) : ""]),
+    ),
     rss_bytes: mib(f.rss_bytes),
     nodes: String(model.nodes().length),
-    redis: redis.every((r) => r.status === "off") ? "off (single node)" : redis.some((r) => r.status === "down") ? "down" : "ok",
+    redis: redis.every((r) => r.status === "off")
+      ? "off (single node)"
+      : redis.some((r) => r.status === "down")
+        ? "down"
+        : "ok",
   };
   for (const el of document.querySelectorAll<HTMLElement>("[data-metric]")) {
     const value = text[el.dataset["metric"]!];
@@ -165,12 +189,24 @@ function renderCharts(): void {
   const column = (pick: (f: Figures) => number) => model.series(scope, pick);
   const [xs] = column((f) => f.sockets);
   const many = (picks: ((f: Figures) => number)[]): Columns => [xs, ...picks.map((pick) => column(pick)[1])];
-  draw("http", versions.map((v) => (v === "none" ? "no version" : `v${v}`)), many(versions.map((v) => (f: Figures) => f.http_by_version[v] ?? 0)));
+  draw(
+    "http",
+    versions.map((v) => (v === "none" ? "no version" : `v${v}`)),
+    many(versions.map((v) => (f: Figures) => f.http_by_version[v] ?? 0)),
+  );
   draw("latency", ["p50", "p99"], many([(f) => f.http_p50_ms, (f) => f.http_p99_ms]));
   draw("errors", ["4xx", "5xx"], many([(f) => f.http_4xx_per_s, (f) => f.http_5xx_per_s]));
   draw("sockets", ["open"], many([(f) => f.sockets]));
-  draw("realtime", ["joins", "messages in", "deliveries"], many([(f) => f.joins_per_s, (f) => f.messages_in_per_s, (f) => f.deliveries_per_s]));
-  draw("db", ["in use", "waiting", "query p99 ms"], many([(f) => f.db_in_use, (f) => f.db_waiting, (f) => f.db_p99_ms]));
+  draw(
+    "realtime",
+    ["joins", "messages in", "deliveries"],
+    many([(f) => f.joins_per_s, (f) => f.messages_in_per_s, (f) => f.deliveries_per_s]),
+  );
+  draw(
+    "db",
+    ["in use", "waiting", "query p99 ms"],
+    many([(f) => f.db_in_use, (f) => f.db_waiting, (f) => f.db_p99_ms]),
+  );
   for (const [name, pick] of [
     ["cpu", (s: NodeSnapshot) => s.process.cpu_percent],
     ["memory", (s: NodeSnapshot) => s.process.rss_bytes / 1048576],
@@ -189,26 +225,39 @@ function draw(name: string, labels: readonly string[], data: Columns): void {
 
 function renderTables(): void {
   const callers = model.callers(scope, 10);
-  fill("#callers", callers.map((c) => [`v${c.version}`, String(c.user_id), String(c.requests)]), "No authenticated calls to a deprecated version in the window.");
+  fill(
+    "#callers",
+    callers.map((c) => [`v${c.version}`, String(c.user_id), String(c.requests)]),
+    "No authenticated calls to a deprecated version in the window.",
+  );
   const windows = model.newest().flatMap((s) => s.callers.map((c) => c.window_s));
-  element<HTMLElement>("#callers-note").textContent = windows.length === 0 ? "" : `Requests over the last ${Math.max(...windows) / 60} minutes (estimates that may over-count, never under-count).`;
-  fill("#topics", model.topics(scope, 10).map((t) => [t.topic, String(t.subscribers), String(t.presences), format(t.rate)]), "No joined topics.");
+  element<HTMLElement>("#callers-note").textContent =
+    windows.length === 0
+      ? ""
+      : `Requests over the last ${Math.max(...windows) / 60} minutes (estimates that may over-count, never under-count).`;
+  fill(
+    "#topics",
+    model.topics(scope, 10).map((t) => [t.topic, String(t.subscribers), String(t.presences), format(t.rate)]),
+    "No joined topics.",
+  );
   const now = Date.now();
   fill(
     "#nodes",
-    model.newest().map((s) => [
-      shortNode(s.node),
-      s.version,
-      s.node_version,
-      duration(s.uptime_s),
-      mib(s.process.rss_bytes),
-      mib(s.process.heap_used_bytes),
-      format(s.process.cpu_percent),
-      format(s.process.loop_p99_ms),
-      s.redis.status,
-      format(s.build_ms),
-      `${Math.max(0, Math.round((now - s.at) / 1000))} s ago`,
-    ]),
+    model
+      .newest()
+      .map((s) => [
+        shortNode(s.node),
+        s.version,
+        s.node_version,
+        duration(s.uptime_s),
+        mib(s.process.rss_bytes),
+        mib(s.process.heap_used_bytes),
+        format(s.process.cpu_percent),
+        format(s.process.loop_p99_ms),
+        s.redis.status,
+        format(s.build_ms),
+        `${Math.max(0, Math.round((now - s.at) / 1000))} s ago`,
+      ]),
     "No node has reported yet.",
   );
 }

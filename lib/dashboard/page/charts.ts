@@ -36,7 +36,10 @@ export function lineChart(box: HTMLElement): LineChart {
             legend: { live: false },
             cursor: { drag: { x: false, y: false } },
             scales: { y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
-            series: [{}, ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length]!, width: 1.5, spanGaps: false }))],
+            series: [
+              {},
+              ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length]!, width: 1.5, spanGaps: false })),
+            ],
           },
           data,
           box,

@@ -53,7 +53,10 @@ export interface Model {
   /** One figure over time: x (seconds) and y columns aligned by slot. */
   series(scope: Scope, pick: (f: Figures) => number): [number[], number[]];
   /** One figure of each node in the scope over time: x (seconds) and one column per node (null where it sent nothing). */
-  perNode(scope: Scope, pick: (s: NodeSnapshot) => number): { nodes: string[]; data: [number[], ...(number | null)[][]] };
+  perNode(
+    scope: Scope,
+    pick: (s: NodeSnapshot) => number,
+  ): { nodes: string[]; data: [number[], ...(number | null)[][]] };
   /** API versions seen in the kept window, sorted. */
   versions(): string[];
   callers(scope: Scope, limit: number): CallerRow[];
@@ -86,7 +89,8 @@ export function createModel(slots: number): Model {
   function figuresAt(slot: number, scope: Scope): Figures | undefined {
     const nodes = bySlot.get(slot);
     if (nodes === undefined) return undefined;
-    const members = scope === "cluster" ? [...nodes.values()] : [nodes.get(scope)].filter((s): s is NodeSnapshot => s !== undefined);
+    const members =
+      scope === "cluster" ? [...nodes.values()] : [nodes.get(scope)].filter((s): s is NodeSnapshot => s !== undefined);
     return members.length === 0 ? undefined : combine(members);
   }
 
@@ -138,7 +142,8 @@ export function createModel(slots: number): Model {
     },
     versions() {
       const seen = new Set<string>();
-      for (const nodes of bySlot.values()) for (const s of nodes.values()) for (const v of Object.keys(s.http.by_version)) seen.add(v);
+      for (const nodes of bySlot.values())
+        for (const s of nodes.values()) for (const v of Object.keys(s.http.by_version)) seen.add(v);
       return [...seen].sort();
     },
     callers(scope, limit) {
@@ -148,7 +153,8 @@ export function createModel(slots: number): Model {
           for (const c of group.callers) {
             const key = `${group.version}:${c.user_id}`;
             const row = merged.get(key);
-            if (row === undefined) merged.set(key, { version: group.version, user_id: c.user_id, requests: c.requests });
+            if (row === undefined)
+              merged.set(key, { version: group.version, user_id: c.user_id, requests: c.requests });
             else row.requests += c.requests;
           }
         }
@@ -162,7 +168,13 @@ export function createModel(slots: number): Model {
           const row = merged.get(t.topic);
           // Subscribers and rates are per node (sum); presences are each node's view of the whole topic (max).
           if (row === undefined) merged.set(t.topic, { ...t });
-          else merged.set(t.topic, { topic: t.topic, subscribers: row.subscribers + t.subscribers, presences: Math.max(row.presences, t.presences), rate: row.rate + t.rate });
+          else
+            merged.set(t.topic, {
+              topic: t.topic,
+              subscribers: row.subscribers + t.subscribers,
+              presences: Math.max(row.presences, t.presences),
+              rate: row.rate + t.rate,
+            });
         }
       }
       return [...merged.values()].sort((a, b) => b.rate - a.rate || b.subscribers - a.subscribers).slice(0, limit);
@@ -181,7 +193,8 @@ export function combine(nodes: readonly NodeSnapshot[]): Figures {
   const sum = (pick: (s: NodeSnapshot) => number | null) => nodes.reduce((total, s) => total + (pick(s) ?? 0), 0);
   const max = (pick: (s: NodeSnapshot) => number) => nodes.reduce((worst, s) => Math.max(worst, pick(s)), 0);
   const byVersion: Record<string, number> = {};
-  for (const s of nodes) for (const [v, rps] of Object.entries(s.http.by_version)) byVersion[v] = round((byVersion[v] ?? 0) + rps);
+  for (const s of nodes)
+    for (const [v, rps] of Object.entries(s.http.by_version)) byVersion[v] = round((byVersion[v] ?? 0) + rps);
   return {
     sockets: sum((s) => s.sockets.open),
     http_rps: round(sum((s) => s.http.rps)),

@@ -9,7 +9,9 @@ export async function up(db: Knex): Promise<void> {
   await db.schema.alterTable("messages", (t) => {
     t.text("request_key");
   });
-  await db.raw("create unique index messages_author_request_key_index on messages (user_id, request_key) where request_key is not null");
+  await db.raw(
+    "create unique index messages_author_request_key_index on messages (user_id, request_key) where request_key is not null",
+  );
 }
 
 export async function down(db: Knex): Promise<void> {

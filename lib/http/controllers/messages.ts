@@ -13,11 +13,22 @@ export function messagesController(rooms: Rooms) {
       const roomId = idParam(ctx, "id", "room");
       const params = pageParams(ctx);
       const page = await rooms.listMessages(currentUser(ctx).id, roomId, params);
-      respondCollection(ctx, { rel: "messages", view: messageView, page, params, path: `/rooms/${roomId}/messages`, key: (m) => m.id });
+      respondCollection(ctx, {
+        rel: "messages",
+        view: messageView,
+        page,
+        params,
+        path: `/rooms/${roomId}/messages`,
+        key: (m) => m.id,
+      });
     },
 
     async show(ctx: HttpContext) {
-      const message = await rooms.getMessage(currentUser(ctx).id, idParam(ctx, "id", "room"), idParam(ctx, "mid", "message"));
+      const message = await rooms.getMessage(
+        currentUser(ctx).id,
+        idParam(ctx, "id", "room"),
+        idParam(ctx, "mid", "message"),
+      );
       respond(ctx, 200, messageView, message);
     },
 
@@ -25,7 +36,9 @@ export function messagesController(rooms: Rooms) {
       const roomId = idParam(ctx, "id", "room");
       // The Idempotency-Key (checked by honorIdempotencyKeys) also guards the insert itself.
       const requestKey = ctx.get("Idempotency-Key") || undefined;
-      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (bodyOf(ctx) as { body: string }).body, { requestKey });
+      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (bodyOf(ctx) as { body: string }).body, {
+        requestKey,
+      });
       ctx.set("Location", `${basePathOf(ctx)}/rooms/${roomId}/messages/${message.id}`);
       respond(ctx, 201, messageView, message);
     },

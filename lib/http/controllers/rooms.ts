@@ -47,7 +47,14 @@ export function roomsController(rooms: Rooms) {
       const roomId = idParam(ctx, "id", "room");
       const params = pageParams(ctx);
       const page = await rooms.listMembers(currentUser(ctx).id, roomId, params);
-      respondCollection(ctx, { rel: "members", view: membershipView, page, params, path: `/rooms/${roomId}/members`, key: (m) => m.userId });
+      respondCollection(ctx, {
+        rel: "members",
+        view: membershipView,
+        page,
+        params,
+        path: `/rooms/${roomId}/members`,
+        key: (m) => m.userId,
+      });
     },
   };
 }

@@ -10,7 +10,12 @@ export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpCont
     async create(ctx: HttpContext) {
       const { email, password } = bodyOf(ctx) as { email: string; password: string };
       const session = await accounts.createSession(email, password, clientAddressOf(ctx));
-      respond(ctx, 201, credentialsView, { userId: session.user.id, token: session.token, socketToken: session.socketToken, socketUrl: socketUrl(ctx) });
+      respond(ctx, 201, credentialsView, {
+        userId: session.user.id,
+        token: session.token,
+        socketToken: session.socketToken,
+        socketUrl: socketUrl(ctx),
+      });
     },
 
     async remove(ctx: HttpContext) {

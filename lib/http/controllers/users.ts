@@ -35,7 +35,12 @@ export function usersController(accounts: Accounts) {
       refuseWithdrawnPin(ctx, changes.apiVersion);
       // The password first: a wrong current password changes nothing.
       const password = params.passwordChange(bodyOf(ctx));
-      if (password !== undefined) await accounts.changePassword(actorId, userId, { ...password, keepSessionId: currentSessionId(ctx), lane: clientAddressOf(ctx) });
+      if (password !== undefined)
+        await accounts.changePassword(actorId, userId, {
+          ...password,
+          keepSessionId: currentSessionId(ctx),
+          lane: clientAddressOf(ctx),
+        });
       const user = await accounts.updateUser(actorId, userId, changes);
       respond(ctx, 200, userView, user);
     },

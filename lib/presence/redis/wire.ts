@@ -28,8 +28,10 @@ export function parseDiff(text: string): Wire | string {
   if (value["v"] !== 1) return `unknown diff version ${JSON.stringify(value["v"])}; expected 1`;
   const { node, kind, joins, leaves } = value;
   if (typeof node !== "string") return "malformed diff: node must be a string";
-  if (kind !== "change" && kind !== "reap") return `malformed diff: kind must be "change" or "reap", got ${JSON.stringify(kind)}`;
-  if (!isPresences(joins) || !isPresences(leaves)) return "malformed diff: joins and leaves must be {key: {metas: [{phx_ref: string, …}]}}";
+  if (kind !== "change" && kind !== "reap")
+    return `malformed diff: kind must be "change" or "reap", got ${JSON.stringify(kind)}`;
+  if (!isPresences(joins) || !isPresences(leaves))
+    return "malformed diff: joins and leaves must be {key: {metas: [{phx_ref: string, …}]}}";
   return { v: 1, node, kind, joins, leaves };
 }
 

@@ -28,12 +28,16 @@ export function adminRoute(deps: AdminChannelDeps): ChannelRoute {
     pattern: DASHBOARD_TOPIC,
     create: () => createAdminChannel(deps),
     // Snapshots are already compact plain data: every operator gets them as published.
-    render: (message) => (message.event === "dashboard.snapshot" ? { event: "snapshot", payload: { ...message.payload } } : undefined),
+    render: (message) =>
+      message.event === "dashboard.snapshot" ? { event: "snapshot", payload: { ...message.payload } } : undefined,
   };
 }
 
 /** Whether the user is an operator (checked on every join, so removing an address takes effect at the next join). */
-export async function isOperator(deps: Pick<AdminChannelDeps, "accounts" | "adminEmails">, userId: number): Promise<boolean> {
+export async function isOperator(
+  deps: Pick<AdminChannelDeps, "accounts" | "adminEmails">,
+  userId: number,
+): Promise<boolean> {
   if (deps.adminEmails.size === 0) return false;
   const user = await deps.accounts.findUser(userId);
   return user !== undefined && deps.adminEmails.has(user.email.toLowerCase());
@@ -42,7 +46,9 @@ export async function isOperator(deps: Pick<AdminChannelDeps, "accounts" | "admi
 function createAdminChannel(deps: AdminChannelDeps): Channel {
   return {
     async join(_payload, ctx) {
-      return (await isOperator(deps, ctx.socket.userId)) ? { status: "ok" } : { status: "error", response: { reason: "unauthorized" } };
+      return (await isOperator(deps, ctx.socket.userId))
+        ? { status: "ok" }
+        : { status: "error", response: { reason: "unauthorized" } };
     },
     handleInfo(info, ctx) {
       if (info.event === "after_join") ctx.push("history", { ...deps.feed.history() });

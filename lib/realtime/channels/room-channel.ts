@@ -17,7 +17,16 @@ import type { PubSubMessage } from "../../pubsub/index.ts";
 import type { AccessEnded, JoinDecision, Rooms } from "../../rooms/index.ts";
 import type { ChannelSchemas } from "../../schemas.ts";
 import type { ApiVersion } from "../../versions.ts";
-import type { Channel, ChannelContext, ChannelInfo, ChannelRoute, JoinResult, Payload, Reply, TerminateReason } from "../channel.ts";
+import type {
+  Channel,
+  ChannelContext,
+  ChannelInfo,
+  ChannelRoute,
+  JoinResult,
+  Payload,
+  Reply,
+  TerminateReason,
+} from "../channel.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
 
 export interface RoomChannelDeps {
@@ -52,7 +61,11 @@ export interface JoinAuthorizer {
 }
 
 /** authorizeJoin with in-flight sharing per (user, room) and a short memory of `ok` decisions. */
-export function createJoinAuthorizer(rooms: Pick<Rooms, "authorizeJoin">, ttlMs: number, now: () => number = () => performance.now()): JoinAuthorizer {
+export function createJoinAuthorizer(
+  rooms: Pick<Rooms, "authorizeJoin">,
+  ttlMs: number,
+  now: () => number = () => performance.now(),
+): JoinAuthorizer {
   const inFlight = new Map<string, Promise<JoinDecision>>();
   const granted = new Map<string, { decision: JoinDecision; until: number }>();
   // Bumped by every ended access: a query that started before it may have read the old rows.
@@ -117,8 +130,12 @@ export function roomRoute(deps: RoomChannelDeps): RoomRoute {
 }
 
 /** Only domain events with a wire event reach sockets; each is rendered as REST renders it. */
-export function renderRoomBroadcast(message: PubSubMessage, version: ApiVersion): { event: string; payload: Payload } | undefined {
-  if (message.event === "message.created") return { event: MESSAGE_NEW, payload: messageView[version](message.payload, { version, basePath: "" }) };
+export function renderRoomBroadcast(
+  message: PubSubMessage,
+  version: ApiVersion,
+): { event: string; payload: Payload } | undefined {
+  if (message.event === "message.created")
+    return { event: MESSAGE_NEW, payload: messageView[version](message.payload, { version, basePath: "" }) };
   return undefined;
 }
 
@@ -143,10 +160,13 @@ function createStateBatcher(presence: Presence): StateBatcher {
     waiting.delete(topic);
     if (batch === undefined) return;
     // A followed topic's snapshot falls back to this node's view; it does not reject.
-    void presence.snapshot(topic).then((state) => {
-      const json = JSON.stringify(state);
-      for (const waiter of batch) waiter.deliver(json);
-    }, () => {});
+    void presence.snapshot(topic).then(
+      (state) => {
+        const json = JSON.stringify(state);
+        for (const waiter of batch) waiter.deliver(json);
+      },
+      () => {},
+    );
   }
   return (topic, waiter) => {
     const batch = waiting.get(topic);
@@ -179,7 +199,8 @@ class RoomChannel implements Channel, StateWaiter {
 
   async join(payload: Payload, ctx: ChannelContext): Promise<JoinResult> {
     const { roomId } = this;
-    if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647) return { status: "error", response: { reason: "not_found" } };
+    if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647)
+      return { status: "error", response: { reason: "not_found" } };
     const errors = this.shared.deps.schemas.validate("room-join", payload);
     if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
     const decision = await this.shared.authorize(ctx.socket.userId, roomId);
@@ -217,7 +238,10 @@ class RoomChannel implements Channel, StateWaiter {
     if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
     const message = await deps.rooms.createMessage(ctx.socket.userId, this.roomId!, payload["body"] as string);
     const version = ctx.socket.apiVersion;
-    return { status: "ok", response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) } };
+    return {
+      status: "ok",
+      response: { message: messageView[version](message, { version, basePath: "", viewerId: ctx.socket.userId }) },
+    };
   }
 
   terminate(_reason: TerminateReason, ctx: ChannelContext): void {
