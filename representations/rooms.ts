@@ -30,3 +30,12 @@ function membership(m: Membership, ctx: RenderContext) {
 
 export const roomView = { 1: room, 2: room } satisfies Renderers<Room>;
 export const membershipView = { 1: membership, 2: membership } satisfies Renderers<Membership>;
+
+/** Request bodies (already validated by the schemas of both versions, which agree) as the rooms context takes them. */
+export const roomParams = {
+  create: (body: Record<string, unknown>): { name: string; private: boolean | undefined } => ({
+    name: body["name"] as string,
+    private: body["private"] as boolean | undefined,
+  }),
+  addMember: (body: Record<string, unknown>): { userId: number } => ({ userId: body["user_id"] as number }),
+};

@@ -1,7 +1,7 @@
 import test from "ava";
 import type { Message } from "../../lib/rooms/index.ts";
 import { API_VERSIONS } from "../../lib/versions.ts";
-import { messageView } from "../../representations/messages.ts";
+import { messageParams, messageView } from "../../representations/messages.ts";
 import { assertLinks, ISO_UTC } from "../helpers/api.ts";
 
 const message: Message = {
@@ -46,4 +46,8 @@ test("a timestamp with an offset is rendered in UTC", (t) => {
     { version: 2, basePath: "" },
   );
   t.is(rendered["inserted_at"], "2026-05-06T07:08:09.123Z");
+});
+
+test("messageParams: a new message's body", (t) => {
+  t.deepEqual(messageParams.create({ body: "hello" }), { body: "hello" });
 });

@@ -1,7 +1,7 @@
 import test from "ava";
 import type { Membership, Room } from "../../lib/rooms/index.ts";
 import { API_VERSIONS } from "../../lib/versions.ts";
-import { membershipView, roomView } from "../../representations/rooms.ts";
+import { membershipView, roomParams, roomView } from "../../representations/rooms.ts";
 import { assertLinks } from "../helpers/api.ts";
 
 const room: Room = {
@@ -37,3 +37,9 @@ for (const version of API_VERSIONS) {
     assertLinks(t, prefixed, { version, prefix: `/v${version}`, label: "" });
   });
 }
+
+test("roomParams: a new room's name and privacy (absent: the context's default), a new member's user id", (t) => {
+  t.deepEqual(roomParams.create({ name: "lobby", private: true }), { name: "lobby", private: true });
+  t.deepEqual(roomParams.create({ name: "lobby" }), { name: "lobby", private: undefined });
+  t.deepEqual(roomParams.addMember({ user_id: 9 }), { userId: 9 });
+});

@@ -1,6 +1,6 @@
 import test from "ava";
 import { API_VERSIONS } from "../../lib/versions.ts";
-import { credentialsView, type IssuedCredentials } from "../../representations/sessions.ts";
+import { credentialsView, sessionParams, type IssuedCredentials } from "../../representations/sessions.ts";
 import { assertLinks } from "../helpers/api.ts";
 
 const session: IssuedCredentials = {
@@ -32,3 +32,10 @@ for (const version of API_VERSIONS) {
     );
   });
 }
+
+test("sessionParams: a log-in's e-mail and password, nothing else", (t) => {
+  t.deepEqual(sessionParams.create({ email: "a@example.com", password: "secret words", extra: 1 }), {
+    email: "a@example.com",
+    password: "secret words",
+  });
+});

@@ -1,6 +1,6 @@
 /** A room's messages, newest first; posting one also broadcasts it on the room's topic. */
 import type { Rooms } from "../../rooms/index.ts";
-import { messageView } from "../../../representations/messages.ts";
+import { messageParams, messageView } from "../../../representations/messages.ts";
 import { currentUser } from "../auth.ts";
 import { type HttpContext, basePathOf, bodyOf } from "../context.ts";
 import { pageParams } from "../pagination.ts";
@@ -36,7 +36,7 @@ export function messagesController(rooms: Rooms) {
       const roomId = idParam(ctx, "id", "room");
       // The Idempotency-Key (checked by honorIdempotencyKeys) also guards the insert itself.
       const requestKey = ctx.get("Idempotency-Key") || undefined;
-      const message = await rooms.createMessage(currentUser(ctx).id, roomId, (bodyOf(ctx) as { body: string }).body, {
+      const message = await rooms.createMessage(currentUser(ctx).id, roomId, messageParams.create(bodyOf(ctx)).body, {
         requestKey,
       });
       ctx.set("Location", `${basePathOf(ctx)}/rooms/${roomId}/messages/${message.id}`);

@@ -1,6 +1,6 @@
 /** Rooms and their members. */
 import type { Rooms } from "../../rooms/index.ts";
-import { membershipView, roomView } from "../../../representations/rooms.ts";
+import { membershipView, roomParams, roomView } from "../../../representations/rooms.ts";
 import { currentUser } from "../auth.ts";
 import { type HttpContext, basePathOf, bodyOf } from "../context.ts";
 import { pageParams } from "../pagination.ts";
@@ -10,8 +10,7 @@ import { respond, respondCollection } from "../render.ts";
 export function roomsController(rooms: Rooms) {
   return {
     async create(ctx: HttpContext) {
-      const { name, private: isPrivate } = bodyOf(ctx) as { name: string; private?: boolean };
-      const room = await rooms.createRoom(currentUser(ctx).id, { name, private: isPrivate });
+      const room = await rooms.createRoom(currentUser(ctx).id, roomParams.create(bodyOf(ctx)));
       ctx.set("Location", `${basePathOf(ctx)}/rooms/${room.id}`);
       respond(ctx, 201, roomView, room);
     },
@@ -28,7 +27,7 @@ export function roomsController(rooms: Rooms) {
 
     async addMember(ctx: HttpContext) {
       const roomId = idParam(ctx, "id", "room");
-      const { user_id: userId } = bodyOf(ctx) as { user_id: number };
+      const { userId } = roomParams.addMember(bodyOf(ctx));
       const { membership, created } = await rooms.addMember(currentUser(ctx).id, roomId, userId);
       respond(ctx, created ? 201 : 200, membershipView, membership);
     },

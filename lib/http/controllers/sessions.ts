@@ -1,6 +1,6 @@
 /** Sessions (log in and out) and fresh socket tokens. */
 import type { Accounts } from "../../accounts/index.ts";
-import { credentialsView } from "../../../representations/sessions.ts";
+import { credentialsView, sessionParams } from "../../../representations/sessions.ts";
 import { currentSessionId, currentUser } from "../auth.ts";
 import { type HttpContext, bodyOf, clientAddressOf } from "../context.ts";
 import { respond } from "../render.ts";
@@ -8,7 +8,7 @@ import { respond } from "../render.ts";
 export function sessionsController(accounts: Accounts, socketUrl: (ctx: HttpContext) => string) {
   return {
     async create(ctx: HttpContext) {
-      const { email, password } = bodyOf(ctx) as { email: string; password: string };
+      const { email, password } = sessionParams.create(bodyOf(ctx));
       const session = await accounts.createSession(email, password, clientAddressOf(ctx));
       respond(ctx, 201, credentialsView, {
         userId: session.user.id,
