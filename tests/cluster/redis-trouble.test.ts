@@ -65,6 +65,37 @@ async function restView(node: Node, topic: string, viewer: User): Promise<string
   return shape((JSON.parse(res.text) as { presences: Record<string, { metas: unknown[] }> }).presences);
 }
 
+/**
+ * Milliseconds until every client in `remaining` and every node's REST view list `expected`; on
+ * timeout, the error carries each client's presence_states, diffs and list (phx_refs) to show who holds what.
+ */
+function convergence(
+  nodes: Node[],
+  topic: string,
+  viewer: User,
+  remaining: Client[],
+  expected: string,
+): Promise<number> {
+  let last = "";
+  return pollAsync(async () => {
+    const views = await Promise.all(nodes.map((n) => restView(n, topic, viewer)));
+    const refs = remaining.map((x) => ({
+      on: x.node.name,
+      user: x.user.key,
+      states: x.states.map((s) => refsOf(s.state)),
+      diffs: x.diffs.map((d) => ({ joins: refsOf(d.joins), leaves: refsOf(d.leaves) })),
+      list: x.presence.list((k: string, p: { metas: Array<{ phx_ref: string }> }) => [
+        k,
+        p.metas.map((m) => m.phx_ref),
+      ]),
+    }));
+    last = JSON.stringify({ expected, clients: remaining.map(clientShape), views, refs });
+    return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
+  }).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}: ${last}`);
+  });
+}
+
 async function health(node: Node): Promise<string | undefined> {
   const res = await get(`${node.api}/health`);
   return (JSON.parse(res.text) as { checks?: { redis?: string } }).checks?.redis;
@@ -325,24 +356,7 @@ if (why !== undefined) {
       const healthy = await pollAsync(async () => (await Promise.all(c.nodes.map(health))).every((h) => h === "ok"));
       const remaining = [...first.slice(3), ...joined.slice(0, 5), late];
       const expected = all(remaining);
-      let last = "";
-      const converged = await pollAsync(async () => {
-        const views = await Promise.all(c.nodes.map((n) => restView(n, topic, users[3]!)));
-        const refs = remaining.map((x) => ({
-          on: x.node.name,
-          user: x.user.key,
-          states: x.states.map((s) => refsOf(s.state)),
-          diffs: x.diffs.map((d) => ({ joins: refsOf(d.joins), leaves: refsOf(d.leaves) })),
-          list: x.presence.list((k: string, p: { metas: Array<{ phx_ref: string }> }) => [
-            k,
-            p.metas.map((m) => m.phx_ref),
-          ]),
-        }));
-        last = JSON.stringify({ expected, clients: remaining.map(clientShape), views, refs });
-        return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
-      }).catch((error: unknown) => {
-        throw new Error(`${(error as Error).message}: ${last}`);
-      });
+      const converged = await convergence(c.nodes, topic, users[3]!, remaining, expected);
       t.log(
         `every node healthy ${healthy.toFixed(0)} ms after the restart; converged ${converged.toFixed(0)} ms later (${(performance.now() - back).toFixed(0)} ms after the restart)`,
       );
@@ -397,24 +411,7 @@ if (why !== undefined) {
       const healthy = await pollAsync(async () => (await Promise.all(c.nodes.map(health))).every((h) => h === "ok"));
       const remaining = [A, B, D, E];
       const expected = JSON.stringify([u0!, u1!, u3!, u4!].map((u) => [u.key, 1]).sort());
-      let last = "";
-      const converged = await pollAsync(async () => {
-        const views = await Promise.all(c.nodes.map((n) => restView(n, topic, u1!)));
-        const refs = remaining.map((x) => ({
-          on: x.node.name,
-          user: x.user.key,
-          states: x.states.map((s) => refsOf(s.state)),
-          diffs: x.diffs.map((d) => ({ joins: refsOf(d.joins), leaves: refsOf(d.leaves) })),
-          list: x.presence.list((k: string, p: { metas: Array<{ phx_ref: string }> }) => [
-            k,
-            p.metas.map((m) => m.phx_ref),
-          ]),
-        }));
-        last = JSON.stringify({ expected, clients: remaining.map(clientShape), views, refs });
-        return remaining.every((x) => clientShape(x) === expected) && views.every((v) => v === expected);
-      }).catch((error: unknown) => {
-        throw new Error(`${(error as Error).message}: ${last}`);
-      });
+      const converged = await convergence(c.nodes, topic, u1!, remaining, expected);
       t.log(
         `every node healthy ${healthy.toFixed(0)} ms after the restart; converged ${converged.toFixed(0)} ms later`,
       );
