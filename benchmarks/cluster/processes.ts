@@ -109,6 +109,8 @@ export interface NodeOptions {
   env: Record<string, string>;
   /** A command prefix that pins the node to cores, e.g. ["taskset", "-c", "0"] (default none). */
   pin?: string[];
+  /** Run the compiled build in this directory (`npm run build` emits dist/), as production does. */
+  build?: string;
 }
 
 /** Starts one Hypercast node on free ports; resolves once it has printed its banner. Its stderr is echoed, prefixed. */
@@ -118,6 +120,7 @@ export async function startNode(group: ProcessGroup, options: NodeOptions): Prom
     name: options.name,
     env: options.env,
     prefix: options.pin ?? [],
+    ...(options.build === undefined ? {} : { build: options.build }),
     onSpawn: (child) => group.add(child),
     echoStderr: true,
     startTimeoutMs: 60_000,

@@ -48,9 +48,10 @@ export function pinning(): Pins {
   };
 }
 
-/** `node --import tsx <file>` behind the pin prefix, from the repository root. */
+/** `node --import tsx <file>` behind the pin prefix, from the repository root; plain `node <file>` for JavaScript. */
 export function nodeCommand(pin: string[], file: string, args: string[] = []): [string, string[]] {
-  const command = [...pin, process.execPath, "--import", "tsx", file, ...args];
+  const loader = /\.m?js$/.test(file) ? [] : ["--import", "tsx"];
+  const command = [...pin, process.execPath, ...loader, file, ...args];
   return [command[0]!, command.slice(1)];
 }
 

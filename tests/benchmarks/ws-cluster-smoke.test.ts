@@ -1,5 +1,5 @@
 /**
- * Smoke runs of `bench:ws` and `bench:cluster` (`--smoke`: tiny sizes, seconds) so the harnesses
+ * Smoke runs of `bench:ws`, `bench:cluster` and `bench:joins` (`--smoke`: tiny sizes, seconds) so the harnesses
  * keep working. No timing is judged here: a run may come back "invalid" (exit 3) when the shared
  * machine starves the load generator, but it must finish, print its table, and lose nothing (exit 1
  * would mean a lost or duplicated delivery, or a crash).
@@ -39,3 +39,16 @@ test.serial("bench:cluster --smoke measures two Hypercast nodes and a uWS+Redis 
   t.regex(r.stdout, /completeness %\s+100\.000\s+100\.000/);
   t.regex(r.stdout, /cross-node \(n1→Redis→n2\) p99 ms\s+[\d.,]+\s+[\d.,]+/);
 });
+
+test.serial(
+  "bench:joins --smoke builds Hypercast, joins sockets into it and the raw uWS reference, and prints the costs",
+  async (t) => {
+    const r = await run("benchmarks/joins.ts", {
+      DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
+    });
+    t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
+    t.regex(r.stdout, /Hypercast\s+raw uWS\s+ratio/);
+    t.regex(r.stdout, /server CPU µs per join, → 300\s+[\d.,]+\s+[\d.,]+/);
+    t.regex(r.stdout, /RSS KiB per joined socket \(slope\)\s+-?[\d.,]+\s+-?[\d.,]+/);
+  },
+);

@@ -1,0 +1,394 @@
+/**
+ * `npm run bench:joins` — what a joined socket costs the server: CPU per join and RSS per joined
+ * socket, and the idle RSS of a fresh process. Hypercast runs as in production: the compiled build
+ * (`node <build>/lib/bin/cli.js serve`, from an `npm run build` of its own) on a fresh PostgreSQL
+ * database, with no runtime TypeScript loader and no npm wrapper. The reference is the bare
+ * uWebSockets.js server of bench:ws (./ws/raw-server.ts, its own process, none of Hypercast's code),
+ * compiled to plain JavaScript alike. Both are pinned alike (`taskset -c 0`) and loaded by the
+ * project's own load generator (`hypercast-load connect`) on the other core.
+ *
+ * Each round starts each server afresh and lets it settle (idle RSS), then:
+ *   phase 1: one load process connects and joins --first sockets (5,000) into one topic and holds them;
+ *   phase 2: a second load process joins the rest, up to --total (15,000), into the same topic.
+ * Server CPU over a phase ÷ the joins in it is the CPU per join (the upgrade, the token check, the
+ * join's authorisation and reply); (RSS at --total − RSS at --first) ÷ (--total − --first) is the
+ * memory per joined socket, with no forced GC (what an operator's RSS graph shows). Medians over
+ * rounds; a load run that was not valid (client core saturated, event loop lagging) withholds the
+ * ratios and exits 3; a socket that failed to join fails the run (exit 1).
+ *
+ *     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:joins
+ *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { LoadResult } from "../lib/load/types.ts";
+import {
+  createDatabase,
+  createProcessGroup,
+  migrateDatabase,
+  startNode,
+  stopNode,
+  type Node,
+  type OwnedDatabase,
+} from "./cluster/processes.ts";
+import { seedOverApi } from "./cluster/seed.ts";
+import {
+  machineLine,
+  median,
+  nodeCommand,
+  pinning,
+  printTable,
+  procCpuSeconds,
+  procRssBytes,
+  startPinned,
+  type PinnedServer,
+  type Row,
+} from "./ws/rounds.ts";
+
+/** The targets of the performance work (README, Benchmarks). */
+const TARGET_CPU_PER_JOIN_US = 100;
+const TARGET_KIB_PER_SOCKET = 3;
+const TARGET_IDLE_RSS_MIB = 100;
+
+const { values: flags } = parseArgs({
+  options: {
+    first: { type: "string" },
+    total: { type: "string" },
+    rounds: { type: "string" },
+    ramp: { type: "string" },
+    settle: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    "database-url": { type: "string" },
+    "max-seconds": { type: "string" },
+  },
+});
+const int = (name: string, value: string | undefined, fallback: number): number => {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${value}`);
+  return n;
+};
+const smoke = flags.smoke ?? false;
+const FIRST = int("first", flags.first, smoke ? 100 : 5_000);
+const TOTAL = int("total", flags.total, smoke ? 300 : 15_000);
+const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
+const RAMP = int("ramp", flags.ramp, 2_000);
+const SETTLE_S = int("settle", flags.settle, smoke ? 1 : 3);
+const MAX_SECONDS = int("max-seconds", flags["max-seconds"], ROUNDS * 2 * (90 + (2 * TOTAL) / RAMP) + 120);
+if (TOTAL <= FIRST) throw new Error(`--total (${TOTAL}) must be more than --first (${FIRST})`);
+const DATABASE_URL = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "";
+if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL)) {
+  console.error(
+    "bench:joins measures Hypercast on PostgreSQL: set DATABASE_URL to a loopback PostgreSQL (127.x, localhost, [::1]); the benchmark creates and drops a database there",
+  );
+  process.exit(2);
+}
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const pins = pinning();
+const group = createProcessGroup();
+let database: OwnedDatabase | undefined;
+const running = new Set<{ stop(): Promise<void> }>();
+process.on("exit", () => group.killAll());
+const hardStop = setTimeout(() => {
+  console.error(`bench:joins exceeded --max-seconds ${MAX_SECONDS}; stopping`);
+  void Promise.allSettled([...running].map((s) => s.stop()))
+    .then(() => database?.drop())
+    .finally(() => process.exit(1));
+}, MAX_SECONDS * 1000);
+hardStop.unref();
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A hypercast-load run in the background: resolves `joined(n)` when its progress line reports n joined. */
+function startLoad(args: string[]) {
+  const started = mkdtemp(join(tmpdir(), "bench-joins-"));
+  let reached = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const finished = started.then(async (dir) => {
+    const out = join(dir, "result.json");
+    const [command, argv] = nodeCommand(pins.load, "lib/load/cli.ts", [...args, "--out", out]);
+    const child = group.add(spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] }));
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        const match = /joined ([\d,]+)/.exec(line);
+        if (match === null) continue;
+        reached = Math.max(reached, Number(match[1]!.replaceAll(",", "")));
+        for (const w of waiters.filter((w) => reached >= w.n)) w.resolve();
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      return { result: JSON.parse(await readFile(out, "utf8")) as LoadResult, code };
+    } catch {
+      throw new Error(`hypercast-load exited with ${code} and wrote no result`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  let ended = false;
+  void finished.finally(() => (ended = true)).catch(() => undefined);
+  return {
+    finished,
+    ended: () => ended,
+    /** Resolves once n sockets have joined; rejects if the run ends first. */
+    joined(n: number): Promise<void> {
+      if (reached >= n) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ n, resolve });
+        void finished.then(
+          () => reject(new Error(`hypercast-load ended with ${reached} of ${n} sockets joined`)),
+          reject,
+        );
+      });
+    },
+  };
+}
+
+interface Target {
+  name: string;
+  pid: number;
+  url: string;
+  topic: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+interface Round {
+  idleRssMiB: number;
+  cpuPerJoinUs: [number, number];
+  rssMiB: [number, number];
+  kibPerSocket: number;
+  joinP99Ms: [number, number];
+  valid: boolean;
+  reasons: string[];
+  busiestCore: number;
+}
+
+async function measure(target: Target): Promise<Round> {
+  await sleep(SETTLE_S * 1000 + 2_000);
+  const idleRssMiB = procRssBytes(target.pid) / 1048576;
+  const common = [
+    "--url",
+    target.url,
+    "--topic",
+    target.topic,
+    "--param",
+    `token=${target.token}`,
+    "--ramp",
+    String(RAMP),
+  ];
+  const cpu0 = procCpuSeconds(target.pid);
+  // Phase 1 holds its sockets while phase 2 joins and is measured, with a margin.
+  const hold = Math.ceil((TOTAL - FIRST) / Math.min(RAMP, 1_000)) + 4 * SETTLE_S + 20;
+  const phase1 = startLoad(["connect", ...common, "--subscribers", String(FIRST), "--duration", String(hold)]);
+  await phase1.joined(FIRST);
+  await sleep(SETTLE_S * 1000);
+  const cpu1 = procCpuSeconds(target.pid);
+  const rss1 = procRssBytes(target.pid);
+  const more = TOTAL - FIRST;
+  const phase2 = startLoad([
+    "connect",
+    ...common,
+    "--subscribers",
+    String(more),
+    "--duration",
+    String(2 * SETTLE_S + 2),
+  ]);
+  await phase2.joined(more);
+  await sleep(SETTLE_S * 1000);
+  const cpu2 = procCpuSeconds(target.pid);
+  const rss2 = procRssBytes(target.pid);
+  if (phase1.ended()) throw new Error(`${target.name}: phase 1's sockets were gone before phase 2 was measured`);
+  const [r1, r2] = await Promise.all([phase1.finished, phase2.finished]);
+  for (const [r, n] of [
+    [r1.result, FIRST],
+    [r2.result, more],
+  ] as const)
+    if (r.connections.joined < n || r.connections.failed > 0)
+      throw new Error(
+        `${target.name}: ${r.connections.joined} of ${n} sockets joined, ${r.connections.failed} failed: ${JSON.stringify(r.errors)}`,
+      );
+  const results = [r1.result, r2.result];
+  return {
+    idleRssMiB,
+    cpuPerJoinUs: [((cpu1 - cpu0) * 1e6) / FIRST, ((cpu2 - cpu1) * 1e6) / more],
+    rssMiB: [rss1 / 1048576, rss2 / 1048576],
+    kibPerSocket: (rss2 - rss1) / 1024 / more,
+    joinP99Ms: [r1.result.join_ms.p99, r2.result.join_ms.p99],
+    valid: results.every((r) => r.valid),
+    reasons: results.flatMap((r) => r.invalid_reasons),
+    busiestCore: Math.max(...results.map((r) => r.client.max_core_fraction)),
+  };
+}
+
+const ENV = {
+  NODE_ENV: "production",
+  LOG_LEVEL: "warn",
+  PASSWORD_HASH_COST: "10",
+  // One user holds every socket of a load test.
+  SOCKETS_PER_USER: "1000000",
+  RATE_LIMITS: "off",
+};
+
+async function startHypercast(databaseUrl: string): Promise<Target> {
+  const node: Node = await startNode(group, {
+    name: "hypercast",
+    env: { ...ENV, DATABASE_URL: databaseUrl, SECRET_KEY_BASE: randomBytes(32).toString("hex") },
+    pin: pins.server,
+    build: BUILD,
+  });
+  const seed = await seedOverApi(node.httpUrl, ["joins"]);
+  return {
+    name: "Hypercast",
+    pid: node.pid,
+    url: `${node.socketUrl}/socket`,
+    topic: seed.topics["joins"]!,
+    token: seed.socketToken,
+    stop: () => stopNode(node, 10_000),
+  };
+}
+
+/**
+ * The reference compiled to plain JavaScript (esbuild, imports left to node_modules), so that it too
+ * runs with no runtime TypeScript loader: tsx's loader alone adds tens of MiB to a process's RSS.
+ */
+const BUILD = `.bench/joins-${process.pid}`;
+const REFERENCE = `${BUILD}/benchmarks/raw-server.mjs`;
+
+async function compileReference(): Promise<void> {
+  const { build } = await import("esbuild");
+  await build({
+    entryPoints: [join(ROOT, "benchmarks/ws/raw-server.ts")],
+    outfile: join(ROOT, REFERENCE),
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    bundle: true,
+    packages: "external",
+    logLevel: "warning",
+  });
+}
+
+async function startReference(): Promise<Target> {
+  const server: PinnedServer = await startPinned(pins.server, REFERENCE);
+  return {
+    name: "raw uWS",
+    pid: server.pid,
+    url: `ws://127.0.0.1:${server.port}/socket`,
+    topic: server.topic,
+    token: server.token,
+    stop: () => server.stop(),
+  };
+}
+
+let exitCode = 0;
+try {
+  // A build of its own (not dist/, which another run or test may be rebuilding meanwhile).
+  const build = spawnSync("npm", ["run", "build"], {
+    cwd: ROOT,
+    env: { ...process.env, BUILD_DIR: BUILD },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (build.status !== 0) throw new Error(`npm run build exited with ${build.status}`);
+  await compileReference();
+  database = await createDatabase(DATABASE_URL);
+  await migrateDatabase(group, database.url);
+  const rounds: Round[][] = [[], []];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+      const target = i === 0 ? await startHypercast(database.url) : await startReference();
+      running.add(target);
+      try {
+        const done = await measure(target);
+        rounds[i]!.push(done);
+        console.error(
+          `round ${r + 1} ${target.name}: idle ${done.idleRssMiB.toFixed(1)} MiB, ${done.cpuPerJoinUs.map((v) => v.toFixed(0)).join(" / ")} µs per join, ${done.kibPerSocket.toFixed(2)} KiB per socket, ${done.valid ? "valid" : `NOT valid: ${done.reasons.join("; ")}`}`,
+        );
+      } finally {
+        await target.stop();
+        running.delete(target);
+      }
+    }
+  }
+  const all = rounds.flat();
+  const valid = all.every((r) => r.valid);
+  const m = (pick: (r: Round) => number) => rounds.map((list) => median(list.map(pick)));
+  const rows: Row[] = [
+    { label: "idle RSS MiB (fresh process)", values: m((r) => r.idleRssMiB), digits: 1, ratio: true },
+    {
+      label: `server CPU µs per join, 0 → ${FIRST.toLocaleString("en-US")}`,
+      values: m((r) => r.cpuPerJoinUs[0]),
+      digits: 1,
+      ratio: true,
+    },
+    {
+      label: `server CPU µs per join, → ${TOTAL.toLocaleString("en-US")}`,
+      values: m((r) => r.cpuPerJoinUs[1]),
+      digits: 1,
+      ratio: true,
+    },
+    { label: "join p99 ms, phase 1", values: m((r) => r.joinP99Ms[0]), digits: 1, ratio: true },
+    { label: "join p99 ms, phase 2", values: m((r) => r.joinP99Ms[1]), digits: 1, ratio: true },
+    {
+      label: `RSS MiB at ${FIRST.toLocaleString("en-US")} sockets`,
+      values: m((r) => r.rssMiB[0]),
+      digits: 1,
+      ratio: true,
+    },
+    {
+      label: `RSS MiB at ${TOTAL.toLocaleString("en-US")} sockets`,
+      values: m((r) => r.rssMiB[1]),
+      digits: 1,
+      ratio: true,
+    },
+    { label: "RSS KiB per joined socket (slope)", values: m((r) => r.kibPerSocket), digits: 2, ratio: true },
+    { label: "client busiest core %", values: m((r) => r.busiestCore * 100), digits: 0, ratio: false },
+  ];
+  console.log(`\njoins benchmark — ${machineLine()}`);
+  console.log(
+    `${pins.note}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s; ${ROUNDS} round(s), medians\n`,
+  );
+  printTable(["Hypercast", "raw uWS"], rows, valid);
+  if (!valid) {
+    console.error(`INVALID: no ratio and no verdict: ${[...new Set(all.flatMap((r) => r.reasons))].join("; ")}`);
+    exitCode = 3;
+  } else {
+    const [cpu1, cpu2, idle, slope] = [
+      m((r) => r.cpuPerJoinUs[0])[0]!,
+      m((r) => r.cpuPerJoinUs[1])[0]!,
+      m((r) => r.idleRssMiB)[0]!,
+      m((r) => r.kibPerSocket)[0]!,
+    ];
+    const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
+    console.log(`\ntargets (README): Hypercast's`);
+    console.log(
+      `  server CPU per join ≤ ${TARGET_CPU_PER_JOIN_US} µs: ${cpu1.toFixed(1)} / ${cpu2.toFixed(1)} µs ${verdict(Math.max(cpu1, cpu2) <= TARGET_CPU_PER_JOIN_US)}`,
+    );
+    console.log(
+      `  RSS per joined socket ≤ ${TARGET_KIB_PER_SOCKET} KiB: ${slope.toFixed(2)} KiB ${verdict(slope <= TARGET_KIB_PER_SOCKET)}`,
+    );
+    console.log(
+      `  idle RSS ≤ ${TARGET_IDLE_RSS_MIB} MiB: ${idle.toFixed(1)} MiB ${verdict(idle <= TARGET_IDLE_RSS_MIB)}`,
+    );
+  }
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  exitCode = 1;
+} finally {
+  await Promise.allSettled([...running].map((s) => s.stop()));
+  group.killAll();
+  await database?.drop().catch((error: unknown) => console.error("dropping the benchmark database:", error));
+  await rm(join(ROOT, BUILD), { recursive: true, force: true });
+  clearTimeout(hardStop);
+}
+process.exit(exitCode);
