@@ -24,7 +24,7 @@ import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
 import { CURRENT_VERSION, isApiVersion, type ApiVersion } from "../versions.ts";
-import { createPasswordHasher, hashPassword } from "./passwords.ts";
+import { createPasswordHasher, decoyHash } from "./passwords.ts";
 import { createRevocationSet } from "./revocations.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
@@ -121,7 +121,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     perLane: options.passwordHashPerAddress ?? 2,
   });
   // Compared against when the e-mail is unknown, so both failures cost the same time.
-  const decoyHash = hashPassword("decoy password", options.passwordHashCost);
+  const decoy = decoyHash(options.passwordHashCost);
 
   async function findUser(id: number): Promise<User | undefined> {
     const row = await db<UserRow>("users").where({ id }).first();
@@ -137,7 +137,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   /** `lane`: whose turn in the password queue this is (the client address over HTTP). */
   async function authenticate(email: string, password: string, lane?: string): Promise<User> {
     const row = await db<UserRow>("users").whereRaw("lower(email) = lower(?)", [email]).first();
-    const ok = await passwords.verify(password, row?.password_hash ?? (await decoyHash), lane);
+    const ok = await passwords.verify(password, row?.password_hash ?? decoy, lane);
     if (row === undefined || !ok) throw new Unauthorized("unknown e-mail address or wrong password");
     return toUser(row);
   }

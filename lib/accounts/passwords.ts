@@ -27,6 +27,23 @@ export async function hashPassword(password: string, logN: number): Promise<stri
   return ["scrypt", logN, BLOCK_SIZE, PARALLELISM, salt.toString("base64url"), key.toString("base64url")].join("$");
 }
 
+/**
+ * A stored form with the parameters of `logN` whose key nobody knows (random salt and key): checking
+ * any password against it costs exactly what checking a real hash of that cost does, and never
+ * matches. Made without running scrypt, so having one costs neither a boot-time computation nor its
+ * 128 MiB.
+ */
+export function decoyHash(logN: number): string {
+  return [
+    "scrypt",
+    logN,
+    BLOCK_SIZE,
+    PARALLELISM,
+    randomBytes(16).toString("base64url"),
+    randomBytes(KEY_LENGTH).toString("base64url"),
+  ].join("$");
+}
+
 /** True when `password` matches `stored`; a malformed stored hash never matches. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, logN, r, p, salt, hash] = stored.split("$");

@@ -1,5 +1,5 @@
 import test from "ava";
-import { createPasswordHasher, hashPassword, verifyPassword } from "../../lib/accounts/passwords.ts";
+import { createPasswordHasher, decoyHash, hashPassword, verifyPassword } from "../../lib/accounts/passwords.ts";
 import { RateLimited, Unavailable } from "../../lib/errors.ts";
 import { loadConfig } from "../../lib/config.ts";
 
@@ -19,6 +19,19 @@ test("verifyPassword accepts the password and rejects any other", async (t) => {
   t.false(await verifyPassword("correct horse batterY", stored));
   t.false(await verifyPassword("", stored));
   t.false(await verifyPassword("correct horse battery ", stored));
+});
+
+test("the decoy an unknown e-mail is checked against has a real hash's parameters and lengths, and matches no password", async (t) => {
+  // Same scheme, N, r, p, salt and key lengths as a real hash of that cost: verifying against it runs
+  // the same scrypt, so an unknown e-mail costs what a wrong password does.
+  const shape = (stored: string) => stored.split("$").map((field, i) => (i < 4 ? field : field.length));
+  for (const cost of [COST, 17]) {
+    const decoy = decoyHash(cost);
+    t.deepEqual(shape(decoy), shape(await hashPassword("anything at all", COST)).with(1, String(cost)));
+    t.not(decoy, decoyHash(cost), "random salt and key each time");
+  }
+  t.false(await verifyPassword("decoy password", decoyHash(COST)));
+  t.false(await verifyPassword("", decoyHash(COST)));
 });
 
 test("the stored parameters are used, so a hash made at another cost still verifies", async (t) => {
