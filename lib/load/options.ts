@@ -209,6 +209,12 @@ export function parseOptions(argv: string[]): LoadOptions {
   if ((scenario === "fanout" || scenario === "churn") && (publishers < 1 || rate <= 0))
     throw new Error(`${scenario} needs --publishers ≥ 1 and --rate > 0`);
   if (subscribers + churners < 1) throw new Error("--subscribers must be at least 1");
+  // A presence storm counts the tracked subscribers' views; other sockets joining would change what
+  // "complete" means.
+  if (scenario === "presence" && (publishers > 0 || churners > 0))
+    throw new Error(
+      "presence tracks --subscribers sockets only: --publishers and --churners do not apply (run churn or fanout for those)",
+    );
   if (
     (options.api === undefined) !== (options.email === undefined) ||
     (options.email === undefined) !== (options.password === undefined)
