@@ -259,6 +259,16 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
   });
 }
 
+/**
+ * A presence storm's length: from the first socket any worker dialled to the last view that became
+ * complete (NaN when none did). Not from the run's start, which is before the workers booted.
+ */
+export function stormCompleteMs(finals: Array<Pick<Final, "firstDialAt" | "presenceCompleteAt">>): number {
+  const dials = finals.map((f) => f.firstDialAt).filter((at) => at > 0);
+  const completeAt = Math.max(0, ...finals.map((f) => f.presenceCompleteAt));
+  return dials.length === 0 || completeAt === 0 ? Number.NaN : Math.round(completeAt - Math.min(...dials));
+}
+
 function zeroCounters(): WorkerCounters {
   return {
     attempted: 0,
@@ -396,17 +406,13 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     timeline: g.timeline,
   };
   if (options.scenario === "presence") {
-    const completeAt = Math.max(0, ...g.finals.map((f) => f.presenceCompleteAt));
-    const dials = g.finals.map((f) => f.firstDialAt).filter((at) => at > 0);
-    const firstDialAt = dials.length === 0 ? Number.NaN : Math.min(...dials);
     const diffs = summarize(merge((f) => f.histograms.diffsPerSocket));
     result.presence = {
       sockets: c.subscribed,
       complete: c.presenceComplete,
       target_metas: options.subscribers,
       view_complete_ms: summarize(merge((f) => f.histograms.presenceView)),
-      storm_complete_ms:
-        c.presenceComplete === c.subscribed && completeAt > 0 ? Math.round(completeAt - firstDialAt) : Number.NaN,
+      storm_complete_ms: c.presenceComplete === c.subscribed ? stormCompleteMs(g.finals) : Number.NaN,
       // Diff counts are recorded ×1000 (as if they were µs), so summarize() reads them back as counts.
       diffs_per_socket: diffs,
     };

@@ -9,6 +9,7 @@ import { parseMetrics } from "../../lib/load/metrics.ts";
 import { parseOptions, socketUrl } from "../../lib/load/options.ts";
 import { plansSourceAddresses, preflight, readOpenFileLimit, readPortRange } from "../../lib/load/preflight.ts";
 import { judgeClients } from "../../lib/load/self-check.ts";
+import { stormCompleteMs } from "../../lib/load/coordinator.ts";
 import { createPresenceView, createRefTable } from "../../lib/load/presence-view.ts";
 
 test("a marker survives the payload, the frame and JSON rendering, and is found by a byte search", (t) => {
@@ -204,6 +205,25 @@ test("presence refuses publishers and churners, which would change what a comple
       message:
         "presence tracks --subscribers sockets only: --publishers and --churners do not apply (run churn or fanout for those)",
     });
+});
+
+test("a presence storm runs from the earliest dial any worker reports to the last complete view", (t) => {
+  t.is(
+    stormCompleteMs([
+      { firstDialAt: 10_500, presenceCompleteAt: 12_000 },
+      { firstDialAt: 10_200, presenceCompleteAt: 12_700 },
+    ]),
+    2500,
+  );
+  // A worker that dialled nothing (0) does not pull the start back to the epoch.
+  t.is(
+    stormCompleteMs([
+      { firstDialAt: 0, presenceCompleteAt: 0 },
+      { firstDialAt: 5000, presenceCompleteAt: 5400 },
+    ]),
+    400,
+  );
+  t.true(Number.isNaN(stormCompleteMs([{ firstDialAt: 5000, presenceCompleteAt: 0 }])));
 });
 
 test("lib/load imports nothing of Hypercast's server code", async (t) => {
