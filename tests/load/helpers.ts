@@ -16,7 +16,7 @@ export interface PhoenixServer {
   stop(): void;
 }
 
-export async function startPhoenixServer(faults: Record<string, number> = {}): Promise<PhoenixServer> {
+export async function startPhoenixServer(faults: Record<string, unknown> = {}): Promise<PhoenixServer> {
   const child = fork(new URL("./phoenix-server.ts", import.meta.url), [], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, FAULTS: JSON.stringify(faults) },

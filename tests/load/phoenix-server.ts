@@ -14,6 +14,7 @@
  *     { "refuseJoinEvery": 3 }   every 3rd join is refused ({"reason":"refused_on_purpose"})
  *     { "ignoreJoinEvery": 4 }   every 4th join is never answered
  *     { "replyDelayMs": 1500 }   pushes are broadcast at once but answered 1.5 s late
+ *     { "expectJoinPayload": {"k":1} }  a join with any other payload is refused ({"reason":"unexpected_join_payload"})
  *
  * Sends {port} to its parent over IPC once it listens; exits when the parent goes.
  */
@@ -36,6 +37,7 @@ interface Faults {
   refuseJoinEvery?: number;
   ignoreJoinEvery?: number;
   replyDelayMs?: number;
+  expectJoinPayload?: unknown;
 }
 const faults = JSON.parse(process.env["FAULTS"] ?? "{}") as Faults;
 type Frame = [string | null, string | null, string, string, Record<string, unknown>];
@@ -86,18 +88,15 @@ app.ws<Record<string, never>>("/socket/websocket", {
     if (event === "phx_join") {
       const n = ++joins;
       if (faults.ignoreJoinEvery !== undefined && n % faults.ignoreJoinEvery === 0) return;
-      if (faults.refuseJoinEvery !== undefined && n % faults.refuseJoinEvery === 0) {
-        ws.send(
-          JSON.stringify([
-            joinRef,
-            ref,
-            topic,
-            "phx_reply",
-            { status: "error", response: { reason: "refused_on_purpose" } },
-          ]),
-        );
-        return;
-      }
+      const refuse = (reason: string): void => {
+        ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "error", response: { reason } }]));
+      };
+      if (faults.refuseJoinEvery !== undefined && n % faults.refuseJoinEvery === 0) return refuse("refused_on_purpose");
+      if (
+        faults.expectJoinPayload !== undefined &&
+        JSON.stringify(payload) !== JSON.stringify(faults.expectJoinPayload)
+      )
+        return refuse("unexpected_join_payload");
       ws.subscribe(topic);
       reply({});
     } else if (event === "phx_leave") {
