@@ -9,8 +9,8 @@
  * With --api it first mints a socket token (and creates a room when no topic was given), ./api.ts.
  *
  * Phases: every socket is connected and joined (or has failed) before t0; fanout and churn publish
- * from t0 for --duration seconds, then wait for late deliveries until all expected ones arrived or
- * none arrived for --drain seconds; connect holds for --duration; presence waits until every socket
+ * from t0 for --duration seconds, then wait for late deliveries and push replies until all that can
+ * still come (to the subscribers that joined) arrived or none arrived for --drain seconds; connect holds for --duration; presence waits until every socket
  * sees every other one (or --duration passes).
  */
 import { fork, type ChildProcess } from "node:child_process";
