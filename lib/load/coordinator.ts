@@ -9,8 +9,8 @@
  * With --api it first mints a socket token (and creates a room when no topic was given), ./api.ts.
  *
  * Phases: every socket is connected and joined (or has failed) before t0; fanout and churn publish
- * from t0 for --duration seconds, then wait for late deliveries until all expected ones arrived or
- * none arrived for --drain seconds; connect holds for --duration; presence waits until every socket
+ * from t0 for --duration seconds, then wait for late deliveries and push replies until all that can
+ * still come (to the subscribers that joined) arrived or none arrived for --drain seconds; connect holds for --duration; presence waits until every socket
  * sees every other one (or --duration passes).
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -21,8 +21,9 @@ import { mintToken } from "./api.ts";
 import { markerPrefix, nowMs } from "./frames.ts";
 import { createHistogram, decodeInto, summarize, type Histogram } from "./histograms.ts";
 import { startScraper, type Scraper } from "./metrics.ts";
-import { isLoopback, socketUrl, type LoadOptions } from "./options.ts";
+import { socketUrl, type LoadOptions } from "./options.ts";
 import { preflight } from "./preflight.ts";
+import { judgeClients } from "./self-check.ts";
 import type {
   Counts,
   Final,
@@ -37,6 +38,8 @@ import type {
 export interface RunHooks {
   /** Called every second with the latest timeline point and the totals so far. */
   onProgress?: (point: TimelinePoint, totals: WorkerCounters, phase: string) => void;
+  /** Called once the worker processes are forked, with their process ids. */
+  onWorkers?: (pids: number[]) => void;
 }
 
 export class PreflightError extends Error {}
@@ -80,11 +83,12 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     { length: k },
     (_, i) => share(options.subscribers, k, i) + share(options.churners, k, i) + share(options.publishers, k, i),
   );
-  const check = preflight({ socketsPerWorker, loopback: options.urls.every(isLoopback) });
+  const check = preflight({ socketsPerWorker, hosts: options.urls.map((u) => new URL(u).hostname) });
   if (check.problems.length > 0) throw new PreflightError(`preflight failed:\n- ${check.problems.join("\n- ")}`);
   const warnings = [...check.warnings];
 
   const workers = Array.from({ length: k }, forkWorker);
+  hooks.onWorkers?.(workers.map((w) => w.pid!));
   const latest: Array<Progress | undefined> = new Array(k).fill(undefined);
   const finals: Array<Final | undefined> = new Array(k).fill(undefined);
   const bucket = createHistogram();
@@ -189,19 +193,23 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     for (const w of workers) w.send({ kind: "start", t0, durationMs });
     phase = options.scenario === "connect" ? "hold" : options.scenario === "presence" ? "presence" : "publish";
     if (options.scenario === "presence") {
-      while (totals().presenceComplete < joinedAtStart.joined && nowMs() < t0 + durationMs && nowMs() < deadline)
+      while (totals().presenceComplete < joinedAtStart.subscribed && nowMs() < t0 + durationMs && nowMs() < deadline)
         await sleep(100);
     } else await sleep(Math.max(0, Math.min(deadline, t0 + durationMs) - nowMs()));
     if (options.scenario === "fanout" || options.scenario === "churn") {
       phase = "drain";
       await sleep(1100); // the workers' last progress report after the final send
-      let lastReceived = -1;
+      // Until every delivery that can still come (to the subscribers that joined) has come and every
+      // push has its reply, or nothing arrived for --drain seconds.
+      let last = "";
       let progressAt = nowMs();
       for (;;) {
         const t = totals();
-        if (t.received >= t.published * joinedAtStart.subscribed || nowMs() > deadline) break;
-        if (t.received !== lastReceived) progressAt = nowMs();
-        lastReceived = t.received;
+        const answered = t.acknowledged + t.refused >= t.published;
+        if ((t.received >= t.published * joinedAtStart.subscribed && answered) || nowMs() > deadline) break;
+        const seen = `${t.received} ${t.acknowledged} ${t.refused}`;
+        if (seen !== last) progressAt = nowMs();
+        last = seen;
         if (nowMs() - progressAt > options.drainS * 1000) break;
         await sleep(200);
       }
@@ -222,43 +230,16 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
   }
 
   // The self-check: could the clients keep up?
-  const cores = Math.min(k, availableParallelism());
-  const measured = (series: number[], i: number) => series.slice(measureFrom[i] ?? 0);
-  cpuByWorker.forEach((series, i) => {
-    const window = measured(series, i);
-    for (let j = 1; j < window.length; j++) {
-      if (window[j - 1]! >= options.maxClientCpu && window[j]! >= options.maxClientCpu) {
-        invalid.push(
-          `client worker ${i + 1} was saturated: ≥ ${Math.round(options.maxClientCpu * 100)}% of a core for 2 s (the figures would measure the client, not the server)`,
-        );
-        break;
-      }
-    }
+  const judged = judgeClients({
+    cpu: cpuByWorker,
+    lag: lagByWorker,
+    measureFrom,
+    cores: Math.min(k, availableParallelism()),
+    maxClientCpu: options.maxClientCpu,
+    maxLagMs: options.maxLagMs,
   });
-  const combined = cpuByWorker[0]!.map((_, j) => cpuByWorker.reduce((a, s) => a + (s[j] ?? 0), 0) / cores);
-  const combinedWindow = combined.slice(Math.min(...measureFrom));
-  if (
-    combinedWindow.some((v, j) => j > 0 && v >= options.maxClientCpu && combinedWindow[j - 1]! >= options.maxClientCpu)
-  ) {
-    invalid.push(`the client processes together saturated the ${cores} core(s) they may use`);
-  }
-  lagByWorker.forEach((series, i) => {
-    const worst = Math.max(0, ...measured(series, i));
-    if (worst > options.maxLagMs)
-      invalid.push(
-        `client worker ${i + 1}'s event loop lagged ${worst.toFixed(0)} ms (p99 over 1 s) past the bound of ${options.maxLagMs} ms`,
-      );
-  });
-  cpuByWorker.forEach((series, i) => {
-    const connectPhase = series.slice(0, measureFrom[i]);
-    if (
-      connectPhase.some((v, j) => j > 0 && v >= options.maxClientCpu && connectPhase[j - 1]! >= options.maxClientCpu)
-    ) {
-      warnings.push(
-        `client worker ${i + 1} was saturated while connecting: connect_ms and join_ms include client queueing`,
-      );
-    }
-  });
+  invalid.push(...judged.invalid);
+  warnings.push(...judged.warnings);
 
   return buildResult(options, {
     startedAt,
@@ -276,6 +257,16 @@ export async function runLoad(given: LoadOptions, hooks: RunHooks = {}): Promise
     lagByWorker,
     clientCpuMicros,
   });
+}
+
+/**
+ * A presence storm's length: from the first socket any worker dialled to the last view that became
+ * complete (NaN when none did). Not from the run's start, which is before the workers booted.
+ */
+export function stormCompleteMs(finals: Array<Pick<Final, "firstDialAt" | "presenceCompleteAt">>): number {
+  const dials = finals.map((f) => f.firstDialAt).filter((at) => at > 0);
+  const completeAt = Math.max(0, ...finals.map((f) => f.presenceCompleteAt));
+  return dials.length === 0 || completeAt === 0 ? Number.NaN : Math.round(completeAt - Math.min(...dials));
 }
 
 function zeroCounters(): WorkerCounters {
@@ -297,6 +288,7 @@ function zeroCounters(): WorkerCounters {
     leaves: 0,
     rejoins: 0,
     subscribed: 0,
+    unsent: 0,
   };
 }
 
@@ -327,8 +319,16 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
   const errors: Record<string, Counts> = {};
   for (const f of g.finals) mergeCounts(errors, f.errors);
   const publishing = options.scenario === "fanout" || options.scenario === "churn";
-  const expected = publishing ? c.published * c.subscribed : 0;
+  // CONTRACT §8: every subscriber asked for is expected to receive every message published; one
+  // that never joined (or closed) misses its share.
+  const expected = publishing ? c.published * options.subscribers : 0;
   const missing = Math.max(0, expected - c.received);
+  const unacknowledged = Math.max(0, c.published - c.acknowledged - c.refused);
+  if (unacknowledged > 0) g.warnings.push(`${unacknowledged} push(es) had no reply by the end of the drain`);
+  if (c.unsent > 0)
+    g.invalid.push(
+      `${c.unsent} message(s) due were never sent: a publisher's socket was not joined (closed, left or refused; see errors.close and errors.channel)`,
+    );
   const lastDelivery = Math.max(0, ...g.finals.map((f) => f.lastDeliveryAt));
   const deliverySeconds = lastDelivery > g.t0 ? (lastDelivery - g.t0) / 1000 : Number.NaN;
   if (c.joined === 0) g.invalid.push("no socket joined: nothing was measured");
@@ -367,7 +367,13 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     join_ms: summarize(merge((f) => f.histograms.join)),
     reply_ms: summarize(merge((f) => f.histograms.reply)),
     latency_ms: summarize(merge((f) => f.histograms.latency)),
-    messages: { published: c.published, acknowledged: c.acknowledged, refused: c.refused },
+    messages: {
+      published: c.published,
+      acknowledged: c.acknowledged,
+      refused: c.refused,
+      unacknowledged,
+      unsent: c.unsent,
+    },
     deliveries: {
       expected,
       received: c.received,
@@ -400,15 +406,13 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
     timeline: g.timeline,
   };
   if (options.scenario === "presence") {
-    const completeAt = Math.max(0, ...g.finals.map((f) => f.presenceCompleteAt));
     const diffs = summarize(merge((f) => f.histograms.diffsPerSocket));
     result.presence = {
-      sockets: c.joined,
+      sockets: c.subscribed,
       complete: c.presenceComplete,
       target_metas: options.subscribers,
       view_complete_ms: summarize(merge((f) => f.histograms.presenceView)),
-      storm_complete_ms:
-        c.presenceComplete === c.joined && completeAt > 0 ? Math.round(completeAt - g.runStart) : Number.NaN,
+      storm_complete_ms: c.presenceComplete === c.subscribed ? stormCompleteMs(g.finals) : Number.NaN,
       // Diff counts are recorded ×1000 (as if they were µs), so summarize() reads them back as counts.
       diffs_per_socket: diffs,
     };

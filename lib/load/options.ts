@@ -64,7 +64,7 @@ export const USAGE = `usage: hypercast-load <${SCENARIOS.join("|")}> [options]
   --api URL --email E --password P   mint a socket token on a Hypercast API (signs up if needed)
   --client raw|ws               the WebSocket client (default raw: the cheaper per frame here)
   --churners N --churn-rate R   churn: sockets that leave and rejoin, R leaves per second (default 10% of subscribers, 10/s)
-  --drain S                     after publishing, wait up to S seconds without progress for late deliveries (default 5)
+  --drain S                     after publishing, wait up to S seconds without progress for late deliveries and replies (default 5)
   --max-client-cpu F            a client process busier than F of a core for 2 s makes the run invalid (default 0.9)
   --max-lag-ms MS               client event-loop lag p99 over MS makes the run invalid (default 100)
   --max-seconds S               hard bound of the whole run (default: computed from the others)
@@ -209,6 +209,12 @@ export function parseOptions(argv: string[]): LoadOptions {
   if ((scenario === "fanout" || scenario === "churn") && (publishers < 1 || rate <= 0))
     throw new Error(`${scenario} needs --publishers ≥ 1 and --rate > 0`);
   if (subscribers + churners < 1) throw new Error("--subscribers must be at least 1");
+  // A presence storm counts the tracked subscribers' views; other sockets joining would change what
+  // "complete" means.
+  if (scenario === "presence" && (publishers > 0 || churners > 0))
+    throw new Error(
+      "presence tracks --subscribers sockets only: --publishers and --churners do not apply (run churn or fanout for those)",
+    );
   if (
     (options.api === undefined) !== (options.email === undefined) ||
     (options.email === undefined) !== (options.password === undefined)

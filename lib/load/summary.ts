@@ -36,9 +36,10 @@ export function summaryTable(r: LoadResult): string {
   if (r.scenario === "fanout" || r.scenario === "churn") {
     rows.push(
       [
-        "messages published / acknowledged / refused",
-        `${n(r.messages.published)} / ${n(r.messages.acknowledged)} / ${n(r.messages.refused)}`,
+        "messages published / acknowledged / refused / unanswered",
+        `${n(r.messages.published)} / ${n(r.messages.acknowledged)} / ${n(r.messages.refused)} / ${n(r.messages.unacknowledged)}`,
       ],
+      ["messages due but never sent", n(r.messages.unsent)],
       ["push→reply ms p50 / p90 / p99 / max", ms(r.reply_ms)],
       ["deliveries expected / received", `${n(r.deliveries.expected)} / ${n(r.deliveries.received)}`],
       [

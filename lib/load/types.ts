@@ -66,6 +66,8 @@ export interface WorkerCounters {
   rejoins: number;
   /** Subscribers (not publishers or churners) that joined. */
   subscribed: number;
+  /** Messages due while their publisher's socket was not joined (closed, left, never joined): never sent. */
+  unsent: number;
 }
 
 export interface Progress {
@@ -103,6 +105,8 @@ export interface Final {
   errors: Record<string, Counts>;
   lastDeliveryAt: number;
   presenceCompleteAt: number;
+  /** When this worker dialled its first socket (0 if it dialled none). */
+  firstDialAt: number;
 }
 
 export type WorkerMessage = Progress | Final;
@@ -140,7 +144,8 @@ export interface LoadResult {
   join_ms: Percentiles;
   reply_ms: Percentiles;
   latency_ms: Percentiles;
-  messages: { published: number; acknowledged: number; refused: number };
+  /** unacknowledged: pushes with no reply by the end of the drain; unsent: due but never sent (publisher not joined). */
+  messages: { published: number; acknowledged: number; refused: number; unacknowledged: number; unsent: number };
   deliveries: {
     expected: number;
     received: number;

@@ -71,6 +71,7 @@ const counters: WorkerCounters = {
   leaves: 0,
   rejoins: 0,
   subscribed: 0,
+  unsent: 0,
 };
 const errors: Record<string, Counts> = { connect: {}, join: {}, push: {}, close: {}, channel: {} };
 const bump = (group: string, key: string | number) => {
@@ -98,6 +99,8 @@ let endAt = 0;
 let perPublisher = 1;
 let lastDeliveryAt = 0;
 let presenceCompleteAt = 0;
+/** When this worker dialled its first socket (0 before). */
+let firstDialAt = 0;
 let refCounter = 0;
 /** Sockets connecting or joining for the first time (bounded by plan.inFlight). */
 let handshakes = 0;
@@ -119,6 +122,7 @@ function send(message: Progress | Final): void {
 function openSocket(s: Sock): void {
   s.state = "connecting";
   s.dialAt = nowMs();
+  if (firstDialAt === 0) firstDialAt = s.dialAt;
   counters.attempted++;
   handshakes++;
   const address = plan.addresses.length === 0 ? undefined : plan.addresses[s.index % plan.addresses.length];
@@ -135,7 +139,9 @@ function openSocket(s: Sock): void {
       onFrame: (data) => onFrame(s, data),
       onClose: (code) => {
         settle(s);
-        if (stopping) return;
+        // Stopping, or a socket this worker ended itself after a refused or timed-out join (already
+        // counted under errors.join; `ws` reports its terminate() as a 1006 close).
+        if (stopping || s.state === "failed") return;
         bump("close", code);
         if (s.state === "joined" || s.state === "leaving" || s.state === "left") counters.closed++;
         else if (s.state === "joining") counters.failed++;
@@ -252,7 +258,8 @@ function onControlFrame(s: Sock, [joinRef, ref, topic, event, payload]: Frame): 
       s.view.diff(payload);
       s.diffs++;
     }
-    if (!s.complete && s.view.size >= plan.presenceTarget) {
+    // Only subscribers' views count towards the storm (the presence scenario has no other roles).
+    if (s.role === "sub" && !s.complete && s.view.size >= plan.presenceTarget) {
       s.complete = true;
       counters.presenceComplete++;
       presenceCompleteAt = nowMs();
@@ -328,7 +335,11 @@ function startPublishing(): void {
             ),
           );
           counters.published++;
-        } else bump("push", "unsent_not_joined");
+        } else {
+          // Due but not sent: the publisher's socket is closed, left or never joined.
+          counters.unsent++;
+          bump("push", "unsent_not_joined");
+        }
         due = scheduledAt(s.publisher, ++seq);
       }
       next.set(s.publisher, seq);
@@ -408,6 +419,7 @@ function finalReport(): Final {
     errors,
     lastDeliveryAt,
     presenceCompleteAt,
+    firstDialAt,
   };
 }
 

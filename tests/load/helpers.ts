@@ -7,7 +7,7 @@
  *     const result = await load(["fanout", "--url", server.url, "--topic", "room:1", "--subscribers", "50"])
  */
 import { fork } from "node:child_process";
-import { runLoad } from "../../lib/load/coordinator.ts";
+import { runLoad, type RunHooks } from "../../lib/load/coordinator.ts";
 import { parseOptions } from "../../lib/load/options.ts";
 import type { LoadResult } from "../../lib/load/types.ts";
 
@@ -16,7 +16,7 @@ export interface PhoenixServer {
   stop(): void;
 }
 
-export async function startPhoenixServer(faults: Record<string, number> = {}): Promise<PhoenixServer> {
+export async function startPhoenixServer(faults: Record<string, unknown> = {}): Promise<PhoenixServer> {
   const child = fork(new URL("./phoenix-server.ts", import.meta.url), [], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, FAULTS: JSON.stringify(faults) },
@@ -37,7 +37,7 @@ export async function startPhoenixServer(faults: Record<string, number> = {}): P
  * One run. The shared CI machine is often saturated by other work, so unless a test is about the
  * self-check it lifts the client-saturation and lag bounds: those tests judge deliveries, not validity.
  */
-export function load(args: string[], selfCheck = false): Promise<LoadResult> {
+export function load(args: string[], selfCheck = false, hooks: RunHooks = {}): Promise<LoadResult> {
   const bounds = selfCheck ? [] : ["--max-client-cpu", "2", "--max-lag-ms", "100000"];
   return runLoad(
     parseOptions([
@@ -46,5 +46,6 @@ export function load(args: string[], selfCheck = false): Promise<LoadResult> {
       args.includes("--workers") ? args[args.indexOf("--workers") + 1]! : "1",
       ...bounds,
     ]),
+    hooks,
   );
 }

@@ -6,6 +6,7 @@
  */
 import test from "ava";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { renderReport } from "../../lib/load/report.ts";
 import { load } from "./helpers.ts";
 
 let app: TestServer;
@@ -61,6 +62,14 @@ test.serial("fanout: 300 subscribers, every message persisted, acknowledged and 
   t.true(r.server!.samples > 0);
   t.true(r.server!.sockets_max >= 300, `server sockets ${r.server!.sockets_max}`);
   t.true(r.server!.rss_max_mib > 10);
+  t.true(Number.isFinite(r.server!.cpu_s) && r.server!.cpu_s > 0, `server cpu_s ${r.server!.cpu_s}`);
+  t.true(
+    r.timeline.some((p) => Number.isFinite(p.server_cpu)),
+    "a timeline point carries the server's CPU",
+  );
+  const html = await renderReport(r);
+  t.true(html.includes('"title":"server CPU (cores)"'), "the report charts the server's CPU");
+  t.true(html.includes('"title":"server RSS (MiB) and sockets"'));
 });
 
 test.serial("connect: 300 sockets connect, join and hold; a bad token is refused with 403", async (t) => {
@@ -110,6 +119,9 @@ test.serial("presence: a join storm of 100 tracked sockets ends with every socke
   t.is(r.presence!.complete, 100);
   t.is(r.presence!.view_complete_ms.count, 100);
   t.true(Number.isFinite(r.presence!.storm_complete_ms));
+  // From the first dial: at least the slowest socket's own wait, and not the run's whole length.
+  t.true(r.presence!.storm_complete_ms >= r.presence!.view_complete_ms.max - 1);
+  t.true(r.presence!.storm_complete_ms < r.duration_s * 1000);
   // Diffs are coalesced: far fewer diff frames per socket than joins.
   t.true(r.presence!.diffs_per_socket.max < 100, `diffs per socket max ${r.presence!.diffs_per_socket.max}`);
 });

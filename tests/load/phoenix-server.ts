@@ -10,6 +10,11 @@
  *     { "stallAfterMs": 3000, "stallMs": 1000 }  3 s after the first message, block the event loop for 1 s
  *     { "refuseUpgrades": 2 }    every 2nd upgrade is refused with 403
  *     { "closeAfter": 10, "closeCode": 4503 }  after the 10th message, every socket but the pusher's is closed with 4503
+ *     { "closePusherAfter": 10 } after the 10th message, the socket that pushed it is closed (code 4000)
+ *     { "refuseJoinEvery": 3 }   every 3rd join is refused ({"reason":"refused_on_purpose"})
+ *     { "ignoreJoinEvery": 4 }   every 4th join is never answered
+ *     { "replyDelayMs": 1500 }   pushes are broadcast at once but answered 1.5 s late
+ *     { "expectJoinPayload": {"k":1} }  a join with any other payload is refused ({"reason":"unexpected_join_payload"})
  *
  * Sends {port} to its parent over IPC once it listens; exits when the parent goes.
  */
@@ -28,12 +33,18 @@ interface Faults {
   refuseUpgrades?: number;
   closeAfter?: number;
   closeCode?: number;
+  closePusherAfter?: number;
+  refuseJoinEvery?: number;
+  ignoreJoinEvery?: number;
+  replyDelayMs?: number;
+  expectJoinPayload?: unknown;
 }
 const faults = JSON.parse(process.env["FAULTS"] ?? "{}") as Faults;
 type Frame = [string | null, string | null, string, string, Record<string, unknown>];
 
 let messages = 0;
 let upgrades = 0;
+let joins = 0;
 let firstMessageAt = 0;
 let stalled = false;
 let held: string | undefined;
@@ -75,6 +86,17 @@ app.ws<Record<string, never>>("/socket/websocket", {
     const reply = (response: unknown) =>
       ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response }]));
     if (event === "phx_join") {
+      const n = ++joins;
+      if (faults.ignoreJoinEvery !== undefined && n % faults.ignoreJoinEvery === 0) return;
+      const refuse = (reason: string): void => {
+        ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "error", response: { reason } }]));
+      };
+      if (faults.refuseJoinEvery !== undefined && n % faults.refuseJoinEvery === 0) return refuse("refused_on_purpose");
+      if (
+        faults.expectJoinPayload !== undefined &&
+        JSON.stringify(payload) !== JSON.stringify(faults.expectJoinPayload)
+      )
+        return refuse("unexpected_join_payload");
       ws.subscribe(topic);
       reply({});
     } else if (event === "phx_leave") {
@@ -84,7 +106,12 @@ app.ws<Record<string, never>>("/socket/websocket", {
     else if (event === "message:new") {
       const n = ++messages;
       if (firstMessageAt === 0) firstMessageAt = Date.now();
-      reply({ message: { id: n, body: payload["body"] } });
+      const answer = () => reply({ message: { id: n, body: payload["body"] } });
+      if (faults.replyDelayMs === undefined) answer();
+      else
+        setTimeout(() => {
+          if (open.has(ws)) answer();
+        }, faults.replyDelayMs);
       if (faults.stallMs !== undefined && !stalled && Date.now() - firstMessageAt >= (faults.stallAfterMs ?? 0)) {
         stalled = true;
         const until = Date.now() + faults.stallMs;
@@ -106,6 +133,7 @@ app.ws<Record<string, never>>("/socket/websocket", {
       if (faults.duplicateEvery !== undefined && n % faults.duplicateEvery === 0) broadcast(topic, frame);
       if (faults.closeAfter === n)
         for (const other of [...open]) if (other !== ws) other.end(faults.closeCode ?? 4000, "closed on purpose");
+      if (faults.closePusherAfter === n) ws.end(4000, "closed on purpose");
     }
   },
 });
