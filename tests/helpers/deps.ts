@@ -19,6 +19,11 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     NODE_ENV: "test",
     LOG_LEVEL: "silent",
     SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+    // Cheap hashing (scrypt N=2^10) for the many tests that only log in on the way to something else.
+    // A test of login limits or login timing must set PASSWORD_HASH_COST to production's 17
+    // (README "Tests and CI"): at cost 10 a hash is over before the next attempt arrives, so a limit
+    // counted only after the password check looks right, while at 17 30 concurrent wrong logins
+    // against a limit of 3 all got through to a 401.
     PASSWORD_HASH_COST: "10",
     PORT: "0",
     SOCKET_PORT: "0",

@@ -9,6 +9,7 @@
  *     proxy.resume()         // the held bytes are delivered, in order
  *     await proxy.cutOn('insert into "rooms"')  // cut the moment a client sends this, before it is forwarded
  *     await proxy.holdOn('insert into "rooms"') // hold only the connection that sends this, until resume()
+ *     await proxy.cutOnAnswer('insert into "rooms"') // forward this, drop the server's answer and cut then
  *     await proxy.close()
  *
  * The markers are matched against single chunks a client writes: PostgreSQL clients write a query
@@ -31,6 +32,11 @@ export interface TcpProxy {
   cutOn(marker: string): Promise<void>;
   /** Resolves once a client has sent `marker`; that connection (only) is held from that chunk on until `resume()`. */
   holdOn(marker: string): Promise<void>;
+  /**
+   * Resolves once the server has answered the chunk holding `marker`: the chunk is forwarded, the
+   * server's next chunk on that connection (its answer: the statement ran) is dropped, and the proxy cut at that moment.
+   */
+  cutOnAnswer(marker: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,15 +47,19 @@ export async function startTcpProxy(target: { host: string; port: number }, host
   let paused = false;
   /** Per connection: held or not, and the writes waiting for `resume()`. */
   const links = new Set<{ held: boolean; queue: Array<() => void> }>();
-  const triggers: Array<{ marker: string; action: "cut" | "hold"; fired: () => void }> = [];
+  const triggers: Array<{ marker: string; action: "cut" | "hold" | "cut-answer"; fired: () => void }> = [];
 
   function pipeTo(client: Socket): void {
     accepted++;
     const upstream = connect(target.port, target.host);
-    const link = { held: paused, queue: [] as Array<() => void> };
+    const link = { held: paused, queue: [] as Array<() => void>, cutOnAnswer: undefined as (() => void) | undefined };
     links.add(link);
     const forward = (from: Socket, to: Socket, watch: boolean) =>
       from.on("data", (chunk: Buffer) => {
+        if (!watch && link.cutOnAnswer !== undefined) {
+          void cut().then(link.cutOnAnswer);
+          return;
+        }
         const index = watch ? triggers.findIndex((trigger) => chunk.includes(trigger.marker)) : -1;
         if (index >= 0) {
           const [trigger] = triggers.splice(index, 1);
@@ -57,8 +67,11 @@ export async function startTcpProxy(target: { host: string; port: number }, host
             void cut().then(trigger!.fired);
             return;
           }
-          link.held = true;
-          trigger!.fired();
+          if (trigger!.action === "cut-answer") link.cutOnAnswer = trigger!.fired;
+          else {
+            link.held = true;
+            trigger!.fired();
+          }
         }
         if (link.held) link.queue.push(() => to.write(chunk));
         else to.write(chunk);
@@ -127,6 +140,7 @@ export async function startTcpProxy(target: { host: string; port: number }, host
     },
     cutOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "cut", fired })),
     holdOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "hold", fired })),
+    cutOnAnswer: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "cut-answer", fired })),
     close: cut,
   };
 }

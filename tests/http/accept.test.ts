@@ -132,6 +132,25 @@ test("with nothing withdrawn, negotiate and a pin never turn a version the heade
       return plain === undefined ? result.kind === "not_acceptable" : result.kind === "ok";
     }),
   );
+  // A header whose most preferred type names version v (q=1, every other entry below it and none
+  // naming v) gets v, whatever the pin: a pin never turns the version the header names into another.
+  fc.assert(
+    fc.property(
+      version,
+      fc.boolean(),
+      fc.array(fc.tuple(range, fc.integer({ min: 0, max: 999 })), { maxLength: 7 }),
+      fc.nat(),
+      pinned,
+      fc.boolean(),
+      (v, vendorForm, others, at, pin, withPrefix) => {
+        const entries = others.filter(([r]) => !namesOf(v).includes(r)).map(([r, q]) => `${r};q=${qOf(q)}`);
+        entries.splice(at % (entries.length + 1), 0, namesOf(v)[vendorForm ? 0 : 1]!);
+        const accept = entries.join(", ");
+        const result = negotiate({ accept, prefix: withPrefix ? v : undefined, pin });
+        return result.kind === "ok" && result.version === v;
+      },
+    ),
+  );
   t.pass();
 });
 

@@ -12,6 +12,7 @@ import {
   walkBothWays,
 } from "../helpers/api.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { upgradeStatus } from "../realtime/raw.ts";
 
 let app: TestServer;
 let me: Awaited<ReturnType<TestServer["signUp"]>>;
@@ -173,6 +174,11 @@ for (const mode of MODES) {
     t.is(res.text, "");
     for (const token of [user.token, second.body.token as string]) {
       assertUnauthorized(t, await call(app, mode, "GET", `/users/${user.id}`, { token }));
+    }
+    // The socket tokens those sessions minted are refused at the upgrade too.
+    for (const socketToken of [user.socketToken, second.body.socket_token as string]) {
+      const url = `${app.server.socketUrl}/websocket?vsn=2.0.0&token=${encodeURIComponent(socketToken)}`;
+      t.is(await upgradeStatus(url), 403, "a socket token of a deleted user's session is refused");
     }
     assertProblem(t, await call(app, mode, "GET", `/users/${user.id}`, { token: other.token }), 404);
     const tokens = await app.deps

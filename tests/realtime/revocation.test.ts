@@ -4,6 +4,10 @@
  * close with 4401 and their upgrades get 403 — while every other session's sockets live on. All
  * over real HTTP and real sockets (the phoenix client and raw frames).
  */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
 import { Socket } from "phoenix";
 import WebSocket from "ws";
@@ -11,6 +15,7 @@ import { createAccounts } from "../../lib/accounts/index.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { CLOSE } from "../../lib/realtime/index.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { startServe, type ServeProcess } from "../helpers/processes.ts";
 import { WAIT_MS, within } from "./helpers.ts";
 import { openRaw, upgradeStatus, type RawClient } from "./raw.ts";
 
@@ -30,6 +35,19 @@ async function logIn(email: string, password = PASSWORD): Promise<{ token: strin
   const res = await app.request("POST", "/sessions", { json: { email, password } });
   if (res.status !== 201) throw new Error(`log-in: ${res.status} ${res.text}`);
   return { token: res.body.token as string, socketToken: res.body.socket_token as string };
+}
+
+/** POST a JSON body to a process's API; the parsed body of a 2xx answer. */
+async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status >= 300) throw new Error(`POST ${url} → ${res.status} ${JSON.stringify(json)}`);
+  return json;
 }
 
 /** A fresh socket token minted under the bearer token's session. */
@@ -193,23 +211,78 @@ test("a password change (v2 PATCH /users/{id}) needs the current password and re
 });
 
 test.serial(
-  "revocations outlive a restart: a new process loads them and refuses the tokens without a database read",
+  "revocations outlive a restart: a new `serve` process on the same data refuses a logged-out session's socket token (403); another session's still gets in",
   async (t) => {
-    const me = await app.signUp("restart");
-    t.is((await app.request("DELETE", "/sessions", { token: me.token })).status, 204);
-    const restarted = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
-    t.like(
-      await restarted.verifySocketToken(me.socketToken),
-      { ok: true, userId: me.id },
-      "before loading, only the signature is known",
-    );
-    t.true((await restarted.loadRevocations()) >= 1);
-    const queries: string[] = [];
-    const listener = (q: { sql: string }) => queries.push(q.sql);
-    app.deps.db.on("query", listener);
-    const result = await restarted.verifySocketToken(me.socketToken);
-    app.deps.db.off("query", listener);
-    t.deepEqual(result, { ok: false, reason: "revoked" });
-    t.deepEqual(queries, []);
+    // PGlite on disk under DATA_DIR: the restarted process opens the same database. What refuses the
+    // old token after the restart is the revocation list `serve` loads at boot (lib/deps.ts).
+    const dataDir = mkdtempSync(join(tmpdir(), "hypercast-revocation-"));
+    let serve: ServeProcess | undefined;
+    try {
+      serve = await startServe({
+        name: "revocation",
+        env: {
+          DATA_DIR: dataDir,
+          DATABASE_URL: "",
+          REDIS_URL: "",
+          LOG_LEVEL: "warn",
+          PASSWORD_HASH_COST: "10",
+          SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+        },
+        startTimeoutMs: 60_000,
+      });
+      const api = serve.httpUrl;
+      const sessionOf = async (name: string) => {
+        const email = `${name}@example.com`;
+        await post(`${api}/users`, { name, email, password: PASSWORD });
+        const res = await post(`${api}/sessions`, { email, password: PASSWORD });
+        return { token: res["token"] as string, socketToken: res["socket_token"] as string };
+      };
+      const leaving = await sessionOf("leaving");
+      const staying = await sessionOf("staying");
+      const socketOf = (token: string) =>
+        `${serve!.socketUrl}/socket/websocket?vsn=2.0.0&token=${encodeURIComponent(token)}`;
+      t.is(await upgradeStatus(socketOf(leaving.socketToken)), 101, "the socket token works before the log-out");
+      const out = await fetch(`${api}/sessions`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${leaving.token}` },
+      });
+      t.is(out.status, 204);
+      t.is(await upgradeStatus(socketOf(leaving.socketToken)), 403, "refused by the process that revoked it");
+
+      serve.signal("SIGTERM");
+      t.is(await within(WAIT_MS, "serve to exit", serve.exited), 0);
+      await serve.restart();
+      t.is(
+        await upgradeStatus(socketOf(leaving.socketToken)),
+        403,
+        "refused by the new process, which only knows the revocation from the database",
+      );
+      t.is(await upgradeStatus(socketOf(staying.socketToken)), 101, "another session's socket token still gets in");
+    } finally {
+      if (serve?.alive() === true) {
+        serve.signal("SIGKILL");
+        await serve.exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   },
 );
+
+test.serial("loaded revocations refuse the tokens without a database read", async (t) => {
+  const me = await app.signUp("restart");
+  t.is((await app.request("DELETE", "/sessions", { token: me.token })).status, 204);
+  const restarted = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
+  t.like(
+    await restarted.verifySocketToken(me.socketToken),
+    { ok: true, userId: me.id },
+    "before loading, only the signature is known",
+  );
+  t.true((await restarted.loadRevocations()) >= 1);
+  const queries: string[] = [];
+  const listener = (q: { sql: string }) => queries.push(q.sql);
+  app.deps.db.on("query", listener);
+  const result = await restarted.verifySocketToken(me.socketToken);
+  app.deps.db.off("query", listener);
+  t.deepEqual(result, { ok: false, reason: "revoked" });
+  t.deepEqual(queries, []);
+});

@@ -10,8 +10,8 @@ import { CLOSE } from "../../lib/realtime/index.ts";
 import { FLOOD_REFUSALS } from "../../lib/realtime/close-codes.ts";
 import { startTestServer } from "../helpers/http.ts";
 import { startProxiedDatabase } from "../helpers/proxied-database.ts";
-import { connect, createWorld, join, push, until, WAIT_MS, within } from "./helpers.ts";
-import { openRaw, type RawClient } from "./raw.ts";
+import { createWorld, WAIT_MS, within } from "./helpers.ts";
+import { openRaw, type Frame, type RawClient } from "./raw.ts";
 
 /** Opens a socket and resolves with 101 (kept open) or the refusal's status and Retry-After. */
 function attempt(url: string): Promise<{ status: number; retryAfter?: string; ws?: WebSocket }> {
@@ -73,13 +73,36 @@ test.serial(
       const flooder = await openRaw(world.url(`token=${user.token}`));
       const big = "x".repeat(60_000); // refusals must not cost a parse of this
       const total = 10 + FLOOD_REFUSALS + 50;
-      for (let i = 0; i < total; i++) flooder.sendFrame([null, String(i), "phoenix", "heartbeat", { big }]);
       const replies: unknown[] = [];
-      for (;;) {
-        const frame = await flooder.next().catch(() => undefined);
-        if (frame === undefined) break;
-        replies.push(frame);
+      const reading = (async () => {
+        for (;;) {
+          const frame = await flooder.next().catch(() => undefined);
+          if (frame === undefined) return;
+          replies.push(frame);
+        }
+      })();
+      // The flood goes out in rounds of 30 frames (1.8 MB); with each round the bystander pings and
+      // waits for its reply while the server is still taking that round in. Until the round that
+      // passes FLOOD_REFUSALS, the flooder cannot have been closed: those pings are answered during the flood.
+      const PROMPT_MS = 1000; // a reply is prompt within this (a generous margin for a loaded machine)
+      const pings: Array<{ ms: number; floodOpen: boolean }> = [];
+      let flooderClosed = false;
+      void flooder.closed.then(() => (flooderClosed = true));
+      for (let sent = 0, ref = 1; sent < total; ref++) {
+        for (const end = Math.min(total, sent + 30); sent < end; sent++)
+          flooder.sendFrame([null, String(sent), "phoenix", "heartbeat", { big }]);
+        const started = performance.now();
+        bystander.sendFrame([null, String(ref), "phoenix", "heartbeat", {}]);
+        t.like(await bystander.next(), [null, String(ref), "phoenix", "phx_reply", { status: "ok" }]);
+        pings.push({ ms: performance.now() - started, floodOpen: !flooderClosed });
       }
+      await reading;
+      t.log(`bystander round trips during the flood: ${pings.map((p) => p.ms.toFixed(1)).join(", ")} ms`);
+      t.true(pings.filter((p) => p.floodOpen).length >= 6, "the bystander was answered while the flood went on");
+      t.true(
+        pings.every((p) => p.ms <= PROMPT_MS),
+        `every bystander ping was answered within ${PROMPT_MS} ms`,
+      );
       t.is((await flooder.closed).code, CLOSE.FLOODING);
       const refused = replies.filter((r) => JSON.stringify(r).includes("rate_limited"));
       // The bucket refills at 1/s while the 15 MB arrive, so a token or two may serve a later frame.
@@ -90,8 +113,8 @@ test.serial(
         "phx_reply",
         { status: "error", response: { reason: "rate_limited" } },
       ]);
-      bystander.sendFrame([null, "1", "phoenix", "heartbeat", {}]);
-      t.like(await bystander.next(), [null, "1", "phoenix", "phx_reply", { status: "ok" }]);
+      bystander.sendFrame([null, "100", "phoenix", "heartbeat", {}]);
+      t.like(await bystander.next(), [null, "100", "phoenix", "phx_reply", { status: "ok" }], "and after it");
       bystander.close();
     } finally {
       await world.close();
@@ -151,46 +174,61 @@ test.serial(
 test.serial(
   "the inbound queue is bounded: while a push waits on a stalled database, events past the bound are refused at once",
   async (t) => {
+    // The database stalls for real: the proxy holds the connection that sends the message
+    // writer's insert (lib/rooms/message-writer.ts) until resume().
+    const database = await startProxiedDatabase();
     // The queue holds one burst: 20 here; the bucket refills fast enough never to refuse on its own.
-    const world = await createWorld({ env: { SOCKET_RATE_LIMIT: "1000000", SOCKET_RATE_BURST: "20" } });
+    const app = await startTestServer({
+      DATABASE_URL: database.databaseUrl,
+      SOCKET_RATE_LIMIT: "1000000",
+      SOCKET_RATE_BURST: "20",
+    });
+    let client: RawClient | undefined;
     try {
-      const user = await world.user();
-      const room = await world.deps.rooms.createRoom(user.id, { name: "stalled" });
-      const socket = await connect(world, user.token);
-      const channel = socket.channel(`room:${room.id}`, { presence: false });
-      t.is((await join(channel)).status, "ok");
-      // The database stalls: createMessage waits until we let it go.
-      const original = world.deps.rooms.createMessage;
-      let release!: () => void;
-      const stalled = new Promise<void>((resolve) => (release = resolve));
-      (world.deps.rooms as { createMessage: typeof original }).createMessage = async (...args) => {
-        await stalled;
-        return original(...args);
-      };
-      let served = 0;
-      const replies = await within(
-        WAIT_MS,
-        "refusals while stalled",
-        new Promise<Array<{ status: string; response: Record<string, unknown> }>>((resolve) => {
-          const got: Array<{ status: string; response: Record<string, unknown> }> = [];
-          for (let i = 0; i < 100; i++) {
-            const pushed = channel.push("message:new", { body: `m${i}` }, WAIT_MS);
-            pushed.receive("ok", () => void served++);
-            pushed.receive("error", (response: Record<string, unknown>) => {
-              got.push({ status: "error", response });
-              if (got.length === 100 - 21) resolve(got); // 1 in service + 20 queued, the rest refused
-            });
-          }
-        }),
+      const me = await app.signUp("stalled");
+      const room = await app.request("POST", "/rooms", { token: me.token, json: { name: "stalled" } });
+      const topic = `room:${room.body.id}`;
+      client = await openRaw(`${app.server.socketUrl}/websocket?vsn=2.0.0&token=${me.socketToken}`);
+      client.sendFrame(["1", "1", topic, "phx_join", { presence: false }]);
+      t.like(await client.nextEvent("phx_reply"), ["1", "1", topic, "phx_reply", { status: "ok" }]);
+
+      const held = database.proxy.holdOn("insert into messages");
+      for (let i = 0; i < 100; i++) client.sendFrame(["1", String(100 + i), topic, "message:new", { body: `m${i}` }]);
+      await within(WAIT_MS, "the message insert to reach the proxy", held);
+      // 1 in service (its insert held) + 20 queued; the other 79 are refused while the insert waits.
+      const refused: Frame[] = [];
+      while (refused.length < 79) refused.push(await client.nextEvent("phx_reply"));
+      t.true(
+        refused.every(
+          (r) => (r[4] as { status: string; response: { reason?: string } }).response.reason === "rate_limited",
+        ),
+        "every reply before the insert is answered is a rate_limited refusal",
       );
-      t.true(replies.every((r) => r.response["reason"] === "rate_limited"));
-      release();
-      (world.deps.rooms as { createMessage: typeof original }).createMessage = original;
-      await until("the queued pushes are served", () => served === 100 - replies.length);
-      t.is((await push(channel, "message:new", { body: "after" })).status, "ok", "served again once the queue drains");
-      socket.disconnect();
+      t.deepEqual(
+        refused.map((r) => Number(r[1])),
+        Array.from({ length: 79 }, (_, i) => 121 + i),
+        "the pushes past 1 + 20 are the ones refused, at once",
+      );
+
+      database.proxy.resume();
+      const served: Frame[] = [];
+      while (served.length < 21) served.push(await client.nextEvent("phx_reply"));
+      t.deepEqual(
+        served.map((r) => [Number(r[1]), (r[4] as { status: string }).status]),
+        Array.from({ length: 21 }, (_, i) => [100 + i, "ok"]),
+        "the one in service and the 20 queued are served, in order, once the database answers",
+      );
+      client.sendFrame(["1", "200", topic, "message:new", { body: "after" }]);
+      t.like(
+        await client.nextEvent("phx_reply"),
+        ["1", "200", topic, "phx_reply", { status: "ok" }],
+        "served again once the queue drains",
+      );
     } finally {
-      await world.close();
+      client?.close();
+      database.proxy.resume();
+      await app.stop();
+      await database.close();
     }
   },
 );
