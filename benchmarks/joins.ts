@@ -7,6 +7,9 @@
  * compiled to plain JavaScript alike. Both are pinned alike (`taskset -c 0`) and loaded by the
  * project's own load generator (`hypercast-load connect`) on the other core.
  *
+ * Sockets join as audience (`{"presence": false}`: authorised, subscribed, not tracked), since the
+ * reference tracks nothing; `--presence` makes Hypercast's joins tracked.
+ *
  * Each round starts each server afresh and lets it settle (idle RSS), then:
  *   phase 1: one load process connects and joins --first sockets (5,000) into one topic and holds them;
  *   phase 2: a second load process joins the rest, up to --total (15,000), into the same topic.
@@ -18,6 +21,7 @@
  *
  *     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:joins
  *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)
+ *     DATABASE_URL=… npm run bench:joins -- --presence   # the joins presence-tracked, in one room
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -63,6 +67,7 @@ const { values: flags } = parseArgs({
     ramp: { type: "string" },
     settle: { type: "string" },
     smoke: { type: "boolean", default: false },
+    presence: { type: "boolean", default: false },
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
   },
@@ -78,6 +83,7 @@ const FIRST = int("first", flags.first, smoke ? 100 : 5_000);
 const TOTAL = int("total", flags.total, smoke ? 300 : 15_000);
 const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
 const RAMP = int("ramp", flags.ramp, 2_000);
+const PRESENCE = flags.presence ?? false;
 const SETTLE_S = int("settle", flags.settle, smoke ? 1 : 3);
 const MAX_SECONDS = int("max-seconds", flags["max-seconds"], ROUNDS * 2 * (90 + (2 * TOTAL) / RAMP) + 120);
 if (TOTAL <= FIRST) throw new Error(`--total (${TOTAL}) must be more than --first (${FIRST})`);
@@ -178,14 +184,11 @@ async function measure(target: Target): Promise<Round> {
   await sleep(SETTLE_S * 1000 + 2_000);
   const idleRssMiB = procRssBytes(target.pid) / 1048576;
   const common = [
-    "--url",
-    target.url,
-    "--topic",
-    target.topic,
-    "--param",
-    `token=${target.token}`,
-    "--ramp",
-    String(RAMP),
+    ...["--url", target.url, "--topic", target.topic, "--param", `token=${target.token}`, "--ramp", String(RAMP)],
+    // Audience joins unless --presence: the reference tracks nothing, and a tracked join's cost is
+    // mostly the presence diffs it sends to everyone already in the room (bench:ws and the load
+    // generator's presence scenario measure those).
+    ...(PRESENCE ? [] : ["--join-payload", '{"presence":false}']),
   ];
   const cpu0 = procCpuSeconds(target.pid);
   // Phase 1 holds its sockets while phase 2 joins and is measured, with a margin.
@@ -356,7 +359,7 @@ try {
   ];
   console.log(`\njoins benchmark — ${machineLine()}`);
   console.log(
-    `${pins.note}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s; ${ROUNDS} round(s), medians\n`,
+    `${pins.note}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s, ${PRESENCE ? "presence-tracked" : "as audience (no presence)"}; ${ROUNDS} round(s), medians\n`,
   );
   printTable(["Hypercast", "raw uWS"], rows, valid);
   if (!valid) {
