@@ -11,6 +11,7 @@ import {
   type DashboardFeedOptions,
 } from "../../lib/dashboard/feed.ts";
 import type { NodeSnapshot } from "../../lib/dashboard/snapshot.ts";
+import { createLocalPresence } from "../../lib/presence/index.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type RedisPubSub } from "../../lib/pubsub/redis.ts";
 import { createTelemetry } from "../../lib/telemetry/index.ts";
@@ -95,7 +96,7 @@ test("clustered: each node hears the others' snapshots through Redis and keeps t
     feedOf({
       telemetry: createTelemetry(),
       pubsub,
-      cluster: { nodeId: pubsub.nodeId, redis: () => "ok" },
+      cluster: { nodeId: pubsub.nodeId, redis: () => "ok", ping: () => pubsub.ping() },
       intervalMs: 60_000,
     }),
   );
@@ -107,6 +108,89 @@ test("clustered: each node hears the others' snapshots through Redis and keeps t
   }
   t.deepEqual(Object.keys(a!.history().nodes).sort(), nodes.map((n) => n.nodeId).sort());
   t.is(a!.tick().redis.status, "ok", "the cluster link's Redis state");
+  // The PING started by a tick is timed in the background and shown by the next one.
+  await nodes[0]!.ping();
+  const ping = a!.tick().redis.ping_ms;
+  t.true(typeof ping === "number" && ping > 0 && ping < 1000, `ping_ms ${ping}`);
+});
+
+test("the Redis PING never holds a tick: one out at a time, null once it outlasts an interval, its late answer ignored", async (t) => {
+  let pings = 0;
+  const answers: (() => void)[] = [];
+  const feed = feedOf({
+    telemetry: createTelemetry(),
+    pubsub: createLocalPubSub(),
+    intervalMs: 50,
+    cluster: {
+      nodeId: "n:1:1:aa",
+      redis: () => "ok",
+      ping: () => (pings++, new Promise<void>((resolve) => answers.push(resolve))),
+    },
+  });
+  const started = performance.now();
+  t.is(feed.tick().redis.ping_ms, null, "nothing measured yet");
+  t.is(feed.tick().redis.ping_ms, null);
+  t.true(performance.now() - started < 40, "ticks return without waiting for Redis");
+  t.is(pings, 1, "a second PING is not sent while the first is out");
+  answers[0]!();
+  await new Promise((r) => setImmediate(r));
+  const answered = feed.tick().redis.ping_ms;
+  t.true(typeof answered === "number" && answered >= 0, `ping_ms ${answered}`);
+  t.is(pings, 2, "the next tick sends the next PING");
+  await new Promise((r) => setTimeout(r, 80)); // the second PING outlasts its bound (one interval)
+  t.is(feed.tick().redis.ping_ms, null, "an unanswered PING is a failed one");
+  answers[1]!();
+  await new Promise((r) => setImmediate(r));
+  t.is(feed.tick().redis.ping_ms, null, "its late answer is not taken for the third PING's");
+  t.is(pings, 3);
+});
+
+test("busiest topics read presence counts from the presence core, including presences tracked before the node saw the topic", async (t) => {
+  const presence = createLocalPresence({ windowMs: 0 });
+  t.teardown(() => presence.close());
+  // Already there (another node's, or tracked before this feed started): no diff will ever say so.
+  for (const [owner, user] of [
+    ["s1", "1"],
+    ["s2", "1"],
+    ["s3", "2"],
+  ] as const)
+    presence.track("room:7", owner, user, { online_at: "2026-01-01T00:00:00.000Z" });
+  const telemetry = createTelemetry();
+  const feed = feedOf({ telemetry, pubsub: createLocalPubSub(), presence, intervalMs: 60_000 });
+  telemetry.emit(
+    "channel.join.stop",
+    { duration_ms: 1 },
+    { topic: "room:7", outcome: "ok", reason: undefined, user_id: 3 },
+  );
+  t.deepEqual(
+    feed.tick().topics.top.find((row) => row.topic === "room:7"),
+    { topic: "room:7", subscribers: 1, presences: 3, rate: 0 },
+  );
+  presence.untrack("room:7", "s1");
+  t.is(feed.tick().topics.top.find((row) => row.topic === "room:7")?.presences, 2, "read afresh at every tick");
+});
+
+test("the dashboard's own topic is not a busy topic, and its joins, events and deliveries count in no rate", (t) => {
+  const telemetry = createTelemetry();
+  const feed = feedOf({ telemetry, pubsub: createLocalPubSub(), intervalMs: 60_000 });
+  const join = (topic: string) =>
+    telemetry.emit("channel.join.stop", { duration_ms: 1 }, { topic, outcome: "ok", reason: undefined, user_id: 9 });
+  telemetry.emit("socket.open", {}, { api_version: 2, user_id: 9 });
+  join(DASHBOARD_TOPIC);
+  telemetry.emit("channel.message.in", { bytes: 2 }, { topic: DASHBOARD_TOPIC, event: "x" });
+  telemetry.emit("broadcast.fanout", { deliveries: 5 }, { topic: DASHBOARD_TOPIC, event: "snapshot" });
+  const watched = feed.tick();
+  t.deepEqual(watched.topics, { count: 0, top: [] });
+  t.like(watched.sockets, { open: 1, joins_per_s: 0, messages_in_per_s: 0, deliveries_per_s: 0 });
+  // Another topic's activity still counts, beside the watching page.
+  join("room:1");
+  telemetry.emit("broadcast.fanout", { deliveries: 2 }, { topic: "room:1", event: "message:new" });
+  const busy = feed.tick();
+  t.deepEqual(
+    busy.topics.top.map((row) => row.topic),
+    ["room:1"],
+  );
+  t.true(busy.sockets.joins_per_s > 0 && busy.sockets.deliveries_per_s > 0);
 });
 
 test("the history pushed on join stays small: thinned evenly to maxHistoryPoints, keeping the newest", (t) => {
