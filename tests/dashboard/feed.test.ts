@@ -12,6 +12,7 @@ import {
 } from "../../lib/dashboard/feed.ts";
 import type { NodeSnapshot } from "../../lib/dashboard/snapshot.ts";
 import { createLocalPresence } from "../../lib/presence/index.ts";
+import { checkPayload } from "../../lib/pubsub/events.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRedisPubSub, type RedisPubSub } from "../../lib/pubsub/redis.ts";
 import { createTelemetry } from "../../lib/telemetry/index.ts";
@@ -210,4 +211,75 @@ test("the history pushed on join stays small: thinned evenly to maxHistoryPoints
   for (let i = 0; i < 600; i++) full.tick();
   const bytes = JSON.stringify(full.history()).length;
   t.true(bytes < 600 * 1024, `${bytes} bytes`);
+});
+
+/** A copy of the snapshot with one field replaced (by a dotted path); `undefined` removes it. */
+function mutate(snapshot: NodeSnapshot, path: string, value: unknown): unknown {
+  const copy = structuredClone(snapshot) as unknown as Record<string, unknown>;
+  const keys = path.split(".");
+  let at: Record<string, unknown> = copy;
+  for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  if (value === undefined) delete at[keys[keys.length - 1]!];
+  else at[keys[keys.length - 1]!] = value;
+  return copy;
+}
+
+const MALFORMED: [string, unknown][] = [
+  ["http", undefined],
+  ["http.rps", "12"],
+  ["http.by_version", null],
+  ["callers", {}],
+  ["callers.0.callers", [{ user_id: "5", requests: 1, error: 0 }]],
+  ["sockets.open", null],
+  ["topics.top", [{ topic: "room:1", subscribers: 1, rate: 0 }]],
+  ["topics.top", Array.from({ length: 101 }, () => ({ topic: "room:1", subscribers: 1, presences: 0, rate: 0 }))],
+  ["db.in_use", "3"],
+  ["redis.status", "maybe"],
+  ["process.cpu_percent", undefined],
+  ["interval_ms", 0],
+  ["node", ""],
+];
+
+test("a snapshot from another node is checked field by field at the PubSub boundary (lib/pubsub/events.ts)", (t) => {
+  const feed = feedOf({ telemetry: createTelemetry(), pubsub: createLocalPubSub(), intervalMs: 60_000 });
+  const snapshot = feed.tick();
+  t.is(checkPayload("dashboard.snapshot", JSON.parse(JSON.stringify(snapshot))), undefined, "a real one passes");
+  for (const [path, value] of MALFORMED)
+    t.is(
+      checkPayload("dashboard.snapshot", mutate(snapshot, path, value)),
+      'malformed "dashboard.snapshot" payload',
+      `${path} = ${JSON.stringify(value)?.slice(0, 40)}`,
+    );
+});
+
+test("clustered: a malformed snapshot from another node is dropped and counted; the next good one arrives", async (t) => {
+  const prefix = uniquePrefix("dashboard-bad");
+  const invalid: string[] = [];
+  const a = await createRedisPubSub({ url: SHARED_REDIS_URL, prefix, name: "a", lingerMs: 0 });
+  const b = await createRedisPubSub({
+    url: SHARED_REDIS_URL,
+    prefix,
+    name: "b",
+    lingerMs: 0,
+    onInvalid: (_channel, reason) => invalid.push(reason),
+  });
+  t.teardown(async () => void (await Promise.all([a.close(), b.close()])));
+  const feedA = feedOf({
+    telemetry: createTelemetry(),
+    pubsub: a,
+    cluster: { nodeId: a.nodeId, redis: () => "ok", ping: () => a.ping() },
+    intervalMs: 60_000,
+  });
+  const feedB = feedOf({ telemetry: createTelemetry(), pubsub: b, intervalMs: 60_000 });
+  await b.synced();
+  const good = feedA.tick();
+  for (const [path, value] of MALFORMED.slice(0, 4))
+    a.broadcast(DASHBOARD_TOPIC, "dashboard.snapshot", mutate(good, path, value) as NodeSnapshot);
+  const next = feedA.tick();
+  await eventually(() => (feedB.history().nodes[a.nodeId]?.length ?? 0) === 2, 10_000, "a's two good snapshots at b");
+  t.deepEqual(
+    feedB.history().nodes[a.nodeId]!.map((s) => s.at),
+    [good.at, next.at],
+  );
+  t.deepEqual(invalid, Array(4).fill('malformed "dashboard.snapshot" payload'));
 });
