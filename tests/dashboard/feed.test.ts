@@ -76,6 +76,25 @@ test("history keeps every tick of the node, newest last, with the tables only on
   t.is(points![2]!.callers.length, 1, "the newest keeps its callers table");
 });
 
+test("the feed accounts for what its ticks cost: CPU and wall time of build + publish + relay, and the worst tick", (t) => {
+  const pubsub = createLocalPubSub();
+  let relayed = 0;
+  // A subscriber doing work inside the publish (as the realtime relay does) is part of the tick's cost.
+  pubsub.subscribe(DASHBOARD_TOPIC, () => {
+    const until = process.cpuUsage().user + 20_000;
+    while (process.cpuUsage().user < until) relayed++;
+  });
+  const feed = feedOf({ telemetry: createTelemetry(), pubsub, intervalMs: 60_000 });
+  t.deepEqual(feed.cost(), { ticks: 0, cpu_ms: 0, wall_ms: 0, max_cpu_ms: 0 });
+  for (let i = 0; i < 3; i++) feed.tick();
+  const cost = feed.cost();
+  t.is(cost.ticks, 3);
+  t.true(relayed > 0);
+  t.true(cost.cpu_ms >= 3 * 20, `cpu_ms ${cost.cpu_ms}: the relay's 20 ms of CPU per tick are counted`);
+  t.true(cost.max_cpu_ms >= 20 && cost.max_cpu_ms <= cost.cpu_ms);
+  t.true(cost.wall_ms >= cost.cpu_ms * 0.5);
+});
+
 test("DASHBOARD_INTERVAL_MS=0 turns the feed off: no handlers, an empty history, and tick says so", (t) => {
   const telemetry = createTelemetry();
   let attached = 0;
