@@ -11,9 +11,12 @@
  * 3. The dashboard's own CPU in a server holding N sockets joined to a room (audience), measured
  *    directly: the feed times every tick (process.cpuUsage around build + publish + the relay to
  *    the pages, lib/dashboard/feed.ts `cost()`), read over IPC before and after each phase of
- *    `--seconds`. One operator's socket watches admin:dashboard throughout (so the relay is
- *    real). Two phases per socket count: idle, then a fanout of `--rate` broadcasts per second to
- *    every socket. The server process's total CPU (from /proc) is printed beside it for scale.
+ *    `--seconds`, as process CPU (every thread's: V8's background GC threads and the libuv pool
+ *    count while a tick runs) and as wall time (the main thread's time in the tick, preemption
+ *    by other processes included): two upper bounds. One operator's socket watches
+ *    admin:dashboard throughout (so the relay is real). Two phases per socket count: idle, then a
+ *    fanout of `--rate` broadcasts per second to every socket. The server process's total CPU
+ *    (from /proc) is printed beside it for scale.
  *
  * Sockets come from hypercast-load (lib/load, the `connect` scenario: connect and join, then hold),
  * in its own worker processes, which spread them over 127.0.x.y source addresses; the server
@@ -194,6 +197,9 @@ interface Phase {
   percent: number;
   perTickMs: number;
   maxTickMs: number;
+  /** Wall time per tick: the main thread's time in the tick, whatever other threads did meanwhile. */
+  wallPerTickMs: number;
+  wallPercent: number;
   /** The whole server process, in % of one core, for scale. */
   serverPercent: number;
 }
@@ -214,6 +220,8 @@ async function phase(server: ChildProcess): Promise<Phase> {
     percent: (cpuMs / (seconds * 1000)) * 100,
     perTickMs: cpuMs / Math.max(1, ticks),
     maxTickMs: after.max_cpu_ms,
+    wallPerTickMs: (after.wall_ms - before.wall_ms) / Math.max(1, ticks),
+    wallPercent: ((after.wall_ms - before.wall_ms) / (seconds * 1000)) * 100,
     serverPercent: ((procCpuSeconds(server.pid!) - cpuBefore) / seconds) * 100,
   };
 }
@@ -315,9 +323,10 @@ async function main(): Promise<void> {
     const viewer = await openViewer(server.ready);
     const line = (name: string, p: Phase) =>
       console.log(
-        `  ${joined.toLocaleString("en-US").padStart(6)} sockets, ${name}: dashboard ${p.percent.toFixed(3)}% of a core ` +
-          `(${p.ticks} ticks, ${p.perTickMs.toFixed(3)} ms CPU per tick, worst so far ${p.maxTickMs.toFixed(2)} ms); ` +
-          `whole server ${p.serverPercent.toFixed(1)}%`,
+        `  ${joined.toLocaleString("en-US").padStart(6)} sockets, ${name}: ${p.ticks} ticks; per tick ` +
+          `${p.perTickMs.toFixed(3)} ms process CPU, ${p.wallPerTickMs.toFixed(3)} ms wall → ` +
+          `dashboard ${p.percent.toFixed(3)}% of a core by CPU, ${p.wallPercent.toFixed(3)}% by wall ` +
+          `(worst tick so far ${p.maxTickMs.toFixed(2)} ms CPU); whole server ${p.serverPercent.toFixed(1)}%`,
       );
     line("idle      ", await phase(server.child));
     server.child.send({ kind: "fanout", perSecond: RATE } satisfies DashboardServerRequest);
