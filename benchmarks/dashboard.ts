@@ -1,16 +1,22 @@
 /**
  * `npm run bench:dashboard` — what the live dashboard costs a node.
  *
- *     npm run bench:dashboard                                  # 18,000 sockets, ~4 minutes on 2 cores
- *     npm run bench:dashboard -- --sockets 4000 --seconds 20   # quicker
+ *     npm run bench:dashboard                                        # 2,000 and 15,000 sockets, ~3 minutes
+ *     npm run bench:dashboard -- --sockets 4000 --seconds 10 --rate 4
  *
  * 1. Snapshot build time against the number of topics with local subscribers (in this process:
  *    a real telemetry emitter and feed, topics joined and active through catalogue events).
- * 2. Server CPU with N idle sockets joined to a room (audience), in four phases of `--seconds`
- *    each: the feed off (DASHBOARD_INTERVAL_MS=0, its own server), the feed on with nobody
- *    watching, the feed on with an operator's socket joined to `admin:dashboard` (what an open
- *    page costs), and nobody watching again (a control for drift). CPU is the server process's
- *    user + system time from /proc over the phase.
+ * 2. The telemetry handlers' cost per event (the dashboard's O(1) share of every request and
+ *    broadcast), in this process: emitting with and without the feed attached.
+ * 3. The dashboard's own CPU in a server holding N sockets joined to a room (audience), measured
+ *    directly: the feed times every tick (process.cpuUsage around build + publish + the relay to
+ *    the pages, lib/dashboard/feed.ts `cost()`), read over IPC before and after each phase of
+ *    `--seconds`, as process CPU (every thread's: V8's background GC threads and the libuv pool
+ *    count while a tick runs) and as wall time (the main thread's time in the tick, preemption
+ *    by other processes included): two upper bounds. One operator's socket watches
+ *    admin:dashboard throughout (so the relay is real). Two phases per socket count: idle, then a
+ *    fanout of `--rate` broadcasts per second to every socket. The server process's total CPU
+ *    (from /proc) is printed beside it for scale.
  *
  * Sockets come from hypercast-load (lib/load, the `connect` scenario: connect and join, then hold),
  * in its own worker processes, which spread them over 127.0.x.y source addresses; the server
@@ -22,23 +28,25 @@ import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
-import { createTelemetry } from "../lib/telemetry/index.ts";
+import type { TickCost } from "../lib/dashboard/feed.ts";
+import { createTelemetry, type Telemetry } from "../lib/telemetry/index.ts";
 import { versionPolicy } from "../lib/version-policy.ts";
 import { eventually, within } from "../tests/helpers/processes.ts";
-import type { DashboardServerMessage, DashboardServerReady } from "./dashboard/server.ts";
+import type { DashboardServerMessage, DashboardServerReady, DashboardServerRequest } from "./dashboard/server.ts";
 import { procCpuSeconds } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const { values: flags } = parseArgs({
-  options: { sockets: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" } },
+  options: { sockets: { type: "string" }, seconds: { type: "string" }, rate: { type: "string" } },
 });
-const SOCKETS = Number(flags.sockets ?? 18_000);
-const SECONDS = Number(flags.seconds ?? 30);
-const CLIENTS = Number(flags.clients ?? Math.max(2, Math.ceil(SOCKETS / 9000)));
-if (!Number.isInteger(SOCKETS) || SOCKETS < 1 || SOCKETS > 60_000)
-  throw new Error(`--sockets must be 1–60,000, got ${flags.sockets}`);
+const COUNTS = (flags.sockets ?? "2000,15000").split(",").map(Number);
+const SECONDS = Number(flags.seconds ?? 15);
+const RATE = Number(flags.rate ?? 4);
+for (const n of COUNTS)
+  if (!Number.isInteger(n) || n < 1 || n > 18_000)
+    throw new Error(`--sockets takes counts of 1–18,000 (one process holds at most 20,000 files here), got ${n}`);
 if (!(SECONDS >= 5 && SECONDS <= 120)) throw new Error(`--seconds must be 5–120, got ${flags.seconds}`);
-if (SOCKETS / CLIENTS > 18_000) throw new Error("over 18,000 sockets per load worker: add --clients");
+if (!(RATE > 0 && RATE <= 50)) throw new Error(`--rate must be 1–50 broadcasts per second, got ${flags.rate}`);
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -112,7 +120,7 @@ async function startServer(intervalMs: number): Promise<{ child: ChildProcess; r
 /** Sockets the server holds now (asked over IPC). */
 async function connections(server: ChildProcess): Promise<number> {
   const answer = nextMessage<DashboardServerMessage>(server, (m) => m.kind === "connections", 10_000, "connections");
-  server.send({ kind: "connections" });
+  server.send({ kind: "connections" } satisfies DashboardServerRequest);
   const m = await answer;
   return m.kind === "connections" ? m.count : 0;
 }
@@ -124,8 +132,9 @@ async function connections(server: ChildProcess): Promise<number> {
 async function openSockets(
   server: ChildProcess,
   ready: DashboardServerReady,
+  sockets: number,
 ): Promise<{ load: ChildProcess; joined: number }> {
-  const hold = 4 * (SECONDS + 3) + 60;
+  const hold = 2 * (SECONDS + 3) + 120;
   const args = [
     "connect",
     "--url",
@@ -137,13 +146,13 @@ async function openSockets(
   ];
   args.push(
     "--subscribers",
-    String(SOCKETS),
+    String(sockets),
     "--ramp",
     "0",
     "--duration",
     String(hold),
     "--workers",
-    String(CLIENTS),
+    String(Math.max(2, Math.ceil(sockets / 9000))),
     "--quiet",
   );
   const load = track(
@@ -157,10 +166,10 @@ async function openSockets(
       if (load.exitCode !== null)
         throw new Error(`hypercast-load exited with ${load.exitCode} before its sockets were open`);
       const open = await connections(server);
-      return open >= SOCKETS ? open : undefined;
+      return open >= sockets ? open : undefined;
     },
     300_000,
-    `${SOCKETS} sockets open`,
+    `${sockets} sockets open`,
     500,
   );
   return { load, joined };
@@ -173,12 +182,98 @@ async function stopLoad(load: ChildProcess): Promise<void> {
   await within(15_000, "hypercast-load to stop", exited).catch(() => load.kill("SIGKILL"));
 }
 
-/** Server CPU over one phase, as a percentage of one core. */
-async function cpuOver(pid: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, 3000)); // let the previous step settle
-  const before = procCpuSeconds(pid);
+/** What the feed's ticks have cost the server so far (asked over IPC). */
+async function costOf(server: ChildProcess): Promise<TickCost> {
+  const answer = nextMessage<DashboardServerMessage>(server, (m) => m.kind === "cost", 10_000, "cost");
+  server.send({ kind: "cost" } satisfies DashboardServerRequest);
+  const m = await answer;
+  if (m.kind !== "cost") throw new Error("expected the feed's cost");
+  return m.cost;
+}
+
+interface Phase {
+  ticks: number;
+  /** The dashboard's CPU over the phase, in % of one core, and per tick (mean and worst). */
+  percent: number;
+  perTickMs: number;
+  maxTickMs: number;
+  /** Wall time per tick: the main thread's time in the tick, whatever other threads did meanwhile. */
+  wallPerTickMs: number;
+  wallPercent: number;
+  /** The whole server process, in % of one core, for scale. */
+  serverPercent: number;
+}
+
+/** One phase of SECONDS, after 3 s to settle: the feed's tick cost and the server's CPU over it. */
+async function phase(server: ChildProcess): Promise<Phase> {
+  await new Promise((r) => setTimeout(r, 3000));
+  const before = await costOf(server);
+  const cpuBefore = procCpuSeconds(server.pid!);
+  const started = performance.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  return ((procCpuSeconds(pid) - before) / SECONDS) * 100;
+  const after = await costOf(server);
+  const seconds = (performance.now() - started) / 1000;
+  const ticks = after.ticks - before.ticks;
+  const cpuMs = after.cpu_ms - before.cpu_ms;
+  return {
+    ticks,
+    percent: (cpuMs / (seconds * 1000)) * 100,
+    perTickMs: cpuMs / Math.max(1, ticks),
+    maxTickMs: after.max_cpu_ms,
+    wallPerTickMs: (after.wall_ms - before.wall_ms) / Math.max(1, ticks),
+    wallPercent: ((after.wall_ms - before.wall_ms) / (seconds * 1000)) * 100,
+    serverPercent: ((procCpuSeconds(server.pid!) - cpuBefore) / seconds) * 100,
+  };
+}
+
+/** Nanoseconds per telemetry event, with the dashboard feed's handlers attached minus without (best of 5 runs each). */
+function handlerCost(): { fanout: number; request: number } {
+  const EVENTS = 500_000;
+  const time = (telemetry: Telemetry, emit: (t: Telemetry, i: number) => void): number => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < 5; run++) {
+      const started = performance.now();
+      for (let i = 0; i < EVENTS; i++) emit(telemetry, i);
+      best = Math.min(best, performance.now() - started);
+    }
+    return (best * 1e6) / EVENTS;
+  };
+  const fanout = (t: Telemetry, i: number) =>
+    t.emit("broadcast.fanout", { deliveries: 1000 }, { topic: `room:${i % 100}`, event: "message:new" });
+  const request = (t: Telemetry, i: number) =>
+    t.emit(
+      "http.request.stop",
+      { duration_ms: 3 },
+      {
+        request_id: "r",
+        method: "GET",
+        path: "/v1/users/1",
+        route: "/users/:id",
+        status: 200,
+        api_version: 1,
+        user_id: i % 5000,
+      },
+    );
+  const bare = createTelemetry();
+  const watched = createTelemetry();
+  const feed = createDashboardFeed({
+    telemetry: watched,
+    pubsub: createLocalPubSub(),
+    intervalMs: 3_600_000,
+    deprecatedVersions: versionPolicy().deprecated,
+  });
+  for (let i = 0; i < 100; i++)
+    watched.emit(
+      "channel.join.stop",
+      { duration_ms: 0 },
+      { topic: `room:${i}`, outcome: "ok", reason: undefined, user_id: 1 },
+    );
+  const result = {
+    fanout: time(watched, fanout) - time(bare, fanout),
+    request: time(watched, request) - time(bare, request),
+  };
+  feed.close();
+  return result;
 }
 
 /** An operator's socket joined to admin:dashboard, counting the snapshots it receives. */
@@ -214,35 +309,38 @@ async function main(): Promise<void> {
       `  ${topics.toLocaleString("en-US").padStart(7)} topics: ${median.toFixed(3)} ms (max ${max.toFixed(3)})`,
     );
   }
+  const handlers = handlerCost();
+  console.log(
+    `\nTelemetry handlers (live stats + deprecated callers), per event: broadcast.fanout ${handlers.fanout.toFixed(0)} ns, http.request.stop ${handlers.request.toFixed(0)} ns`,
+  );
 
   console.log(
-    `\nServer CPU, ${SOCKETS.toLocaleString("en-US")} idle sockets joined as audience, ${SECONDS} s per phase (% of one core):`,
+    `\nThe dashboard's own CPU (tick: build + publish + relay to one watching page), ${SECONDS} s per phase, interval 1 s:`,
   );
-  const off = await startServer(0);
-  const offSockets = await openSockets(off.child, off.ready);
-  const cpuOff = await cpuOver(off.child.pid!);
-  console.log(`  feed off (DASHBOARD_INTERVAL_MS=0): ${cpuOff.toFixed(2)}%  (${offSockets.joined} joined)`);
-  await stopLoad(offSockets.load);
-  off.child.disconnect();
-
-  const on = await startServer(1000);
-  const onSockets = await openSockets(on.child, on.ready);
-  const cpuOn = await cpuOver(on.child.pid!);
-  console.log(`  feed on, nobody watching:           ${cpuOn.toFixed(2)}%  (${onSockets.joined} joined)`);
-  const viewer = await openViewer(on.ready);
-  const cpuViewer = await cpuOver(on.child.pid!);
-  const snapshots = viewer.frames();
-  console.log(
-    `  feed on, one page watching:         ${cpuViewer.toFixed(2)}%  (${snapshots} snapshots received, ${Math.round(viewer.bytes() / Math.max(1, snapshots))} bytes each)`,
-  );
-  viewer.ws.close();
-  const cpuAfter = await cpuOver(on.child.pid!);
-  console.log(`  feed on, the page gone again:       ${cpuAfter.toFixed(2)}%`);
-  console.log(
-    `  dashboard cost: ${(cpuViewer - cpuOff).toFixed(2)} points of one core (feed + one viewer) over the feed-off server`,
-  );
-  await stopLoad(onSockets.load);
-  on.child.disconnect();
+  for (const sockets of COUNTS) {
+    const server = await startServer(1000);
+    const { load, joined } = await openSockets(server.child, server.ready, sockets);
+    const viewer = await openViewer(server.ready);
+    const line = (name: string, p: Phase) =>
+      console.log(
+        `  ${joined.toLocaleString("en-US").padStart(6)} sockets, ${name}: ${p.ticks} ticks; per tick ` +
+          `${p.perTickMs.toFixed(3)} ms process CPU, ${p.wallPerTickMs.toFixed(3)} ms wall → ` +
+          `dashboard ${p.percent.toFixed(3)}% of a core by CPU, ${p.wallPercent.toFixed(3)}% by wall ` +
+          `(worst tick so far ${p.maxTickMs.toFixed(2)} ms CPU); whole server ${p.serverPercent.toFixed(1)}%`,
+      );
+    line("idle      ", await phase(server.child));
+    server.child.send({ kind: "fanout", perSecond: RATE } satisfies DashboardServerRequest);
+    line(`fanout ${RATE}/s`, await phase(server.child));
+    server.child.send({ kind: "fanout", perSecond: 0 } satisfies DashboardServerRequest);
+    console.log(
+      `          the page received ${viewer.frames()} snapshots, ${Math.round(viewer.bytes() / Math.max(1, viewer.frames()))} bytes each`,
+    );
+    viewer.ws.close();
+    await stopLoad(load);
+    const exited = new Promise((resolve) => server.child.once("exit", resolve));
+    server.child.disconnect();
+    await within(30_000, "the server to stop", exited).catch(() => server.child.kill("SIGKILL"));
+  }
 }
 
 main().then(

@@ -76,6 +76,8 @@ export interface ClusterLink {
   readonly nodeId: string;
   /** "ok" while the Redis connections are up and the presence lease is renewed: for /health and metrics. */
   redis(): "ok" | "unavailable";
+  /** Resolves when Redis answers PING on the PubSub's connections (the dashboard times it once per tick). */
+  ping(): Promise<void>;
 }
 
 export interface DepsOptions {
@@ -174,6 +176,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
       telemetry,
       pubsub,
       db,
+      presence,
       cluster,
       nodeName: config.nodeName,
       intervalMs: config.dashboardIntervalMs,
@@ -280,6 +283,7 @@ async function connectCluster(
       cluster: {
         nodeId: pubsub.nodeId,
         redis: () => (pubsub.health() === "ok" && presence.health() === "ok" ? "ok" : "unavailable"),
+        ping: () => pubsub.ping(),
       },
     };
   } catch (error) {

@@ -46,6 +46,10 @@ async function bundle(): Promise<DashboardAssets> {
     write: false,
     legalComments: "eof",
     logLevel: "silent",
+    // The page's compiler settings given here, so no tsconfig.json is read: the bundle is the same
+    // from the sources and from dist/ (where page/tsconfig.json's `extends` has nothing to point at,
+    // and the build does not copy it). page/tsconfig.json is for type-checking only.
+    tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
   });
   const text = (ext: string) => {
     const file = result.outputFiles.find((f) => f.path.endsWith(ext));

@@ -6,9 +6,11 @@
  * broadcasts to the operators' sockets, and this feed keeps a short history of each node it hears
  * from, pushed to a page when it joins so its charts start full.
  *
- * Cost per tick: O(topics with local subscribers) for the busiest-topics pass, O(window) for the
- * deprecated callers, and one publish; nothing walks sockets. Memory: `historyMs / intervalMs`
- * compact points per node heard from.
+ * Cost per tick: O(topics with local subscribers) for the busiest-topics pass, one presence count
+ * per listed topic (O(K)), O(window) for the deprecated callers, one publish, and, clustered, one
+ * Redis PING started in the background (its round trip is shown at the next tick; the tick never
+ * waits for it); nothing walks sockets. Memory: `historyMs / intervalMs` compact points per node
+ * heard from.
  *
  *     const feed = createDashboardFeed({ telemetry, pubsub, db, cluster, intervalMs: 1000 })
  *     feed.history() // → { interval_ms: 1000, nodes: { "web-1:4242:…": [ …snapshots… ] } }
@@ -18,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createNodeId } from "../cluster/node-id.ts";
 import type { Db } from "../db/index.ts";
+import type { Presence } from "../presence/index.ts";
 import type { PubSub } from "../pubsub/index.ts";
 import type { Telemetry } from "../telemetry/index.ts";
 import { createLiveStats, type LiveStats } from "../telemetry/live-stats.ts";
@@ -33,8 +36,13 @@ export interface DashboardFeedOptions {
   telemetry: Telemetry;
   pubsub: PubSub;
   db?: Db;
-  /** Clustered: its id names this node, and its Redis state is the Redis reading. */
-  cluster?: { nodeId: string; redis(): "ok" | "unavailable" } | undefined;
+  /** Where the busiest topics' presence counts are read (without it they show 0). */
+  presence?: Pick<Presence, "count">;
+  /**
+   * Clustered: its id names this node, its Redis state is the Redis status, and `ping` is timed
+   * once per tick for the Redis round trip.
+   */
+  cluster?: { nodeId: string; redis(): "ok" | "unavailable"; ping(): Promise<void> } | undefined;
   /** Node name when not clustered (default: the host name). */
   nodeName?: string | undefined;
   /** How often a snapshot is published; 0 turns the feed off (no handlers, no timer). */
@@ -59,8 +67,21 @@ export interface DashboardFeed {
   history(): DashboardHistory;
   /** Builds and publishes this node's snapshot now (the timer calls it; so can tests and benchmarks). */
   tick(): NodeSnapshot;
+  /**
+   * What the ticks have cost this process since the feed started: CPU (user + system) and wall
+   * time spent building, publishing and relaying to this node's pages (the local relay runs inside
+   * the publish), and the most CPU one tick took. The telemetry handlers' O(1) per event is not in it.
+   */
+  cost(): TickCost;
   /** Stops the timer and detaches the handlers. */
   close(): void;
+}
+
+export interface TickCost {
+  ticks: number;
+  cpu_ms: number;
+  wall_ms: number;
+  max_cpu_ms: number;
 }
 
 const PACKAGE_VERSION = packageVersion();
@@ -88,18 +109,28 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     const off = () => {
       throw new Error("the dashboard feed is off (DASHBOARD_INTERVAL_MS=0)");
     };
-    return { intervalMs, history: () => ({ interval_ms: intervalMs, nodes: {} }), tick: off, close() {} };
+    return {
+      intervalMs,
+      history: () => ({ interval_ms: intervalMs, nodes: {} }),
+      tick: off,
+      cost: () => ({ ticks: 0, cpu_ms: 0, wall_ms: 0, max_cpu_ms: 0 }),
+      close() {},
+    };
   }
 
-  const stats: LiveStats = createLiveStats(
-    options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode },
-  );
+  const presence = options.presence;
+  const stats: LiveStats = createLiveStats({
+    ...(options.slowConsumerCode === undefined ? {} : { slowConsumerCode: options.slowConsumerCode }),
+    ...(presence === undefined ? {} : { presences: (topic: string) => presence.count(topic) }),
+    // A page watching must not show up as its own joins, deliveries and busiest topic.
+    ignoreTopics: new Set([DASHBOARD_TOPIC]),
+  });
   const usage: VersionUsage = createVersionUsage({ versions: options.deprecatedVersions });
   const detachStats = options.telemetry.attach(stats.handle);
   const detachUsage = options.telemetry.attach(usage.handle);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  const redis = watchRedis(options.cluster);
+  const redis = watchRedis(options.cluster, intervalMs);
   let lastCpu = process.cpuUsage();
   let lastAt = performance.now();
 
@@ -130,7 +161,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
         waiting: pool === undefined ? null : pool.numPendingAcquires(),
         ...figures.queries,
       },
-      redis: redis.figures(),
+      redis: redis.read(),
       process: {
         rss_bytes: memory.rss,
         heap_used_bytes: memory.heapUsed,
@@ -161,9 +192,19 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
   const unsubscribe = pubsub.subscribe(DASHBOARD_TOPIC, (message) => {
     if (message.event === "dashboard.snapshot") remember(message.payload);
   });
+  const spent: TickCost = { ticks: 0, cpu_ms: 0, wall_ms: 0, max_cpu_ms: 0 };
   const tick = (): NodeSnapshot => {
+    // Two clock reads per tick (a getrusage and a monotonic clock): the measurement costs microseconds.
+    const cpu = process.cpuUsage();
+    const started = performance.now();
     const snapshot = build();
     pubsub.broadcast(DASHBOARD_TOPIC, "dashboard.snapshot", snapshot);
+    const used = process.cpuUsage(cpu);
+    const cpuMs = (used.user + used.system) / 1000;
+    spent.ticks += 1;
+    spent.cpu_ms += cpuMs;
+    spent.wall_ms += performance.now() - started;
+    spent.max_cpu_ms = Math.max(spent.max_cpu_ms, cpuMs);
     return snapshot;
   };
   const timer = setInterval(tick, intervalMs);
@@ -172,6 +213,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
   return {
     intervalMs,
     tick,
+    cost: () => ({ ...spent }),
     history() {
       const now = Date.now();
       const nodes: Record<string, NodeSnapshot[]> = {};
@@ -185,6 +227,7 @@ export function createDashboardFeed(options: DashboardFeedOptions): DashboardFee
     },
     close() {
       clearInterval(timer);
+      redis.close();
       unsubscribe();
       detachStats();
       detachUsage();
@@ -202,8 +245,51 @@ function thin<T>(points: readonly T[], most: number): T[] {
   return out;
 }
 
-/** The cluster link's view of Redis (connections up, lease renewed), read at each tick. */
-function watchRedis(cluster: DashboardFeedOptions["cluster"]): { figures(): RedisFigures } {
-  if (cluster === undefined) return { figures: () => ({ status: "off", ping_ms: null }) };
-  return { figures: () => ({ status: cluster.redis() === "ok" ? "ok" : "down", ping_ms: null }) };
+/**
+ * The cluster link's view of Redis (connections up, lease renewed) and a PING round trip. `read()`
+ * (each tick) reports the newest completed round trip and starts the next PING unless one is
+ * still out; it never waits. A PING without an answer within `boundMs` counts as failed (null), and
+ * its late answer is ignored, so a hung command cannot freeze the figure or stack up PINGs.
+ */
+function watchRedis(
+  cluster: DashboardFeedOptions["cluster"],
+  boundMs: number,
+): { read(): RedisFigures; close(): void } {
+  if (cluster === undefined) return { read: () => ({ status: "off", ping_ms: null }), close() {} };
+  let pingMs: number | null = null;
+  let out: { timer: NodeJS.Timeout } | undefined;
+  function ping(): void {
+    const started = performance.now();
+    const attempt: { timer: NodeJS.Timeout } = {
+      timer: setTimeout(() => {
+        if (out !== attempt) return;
+        out = undefined;
+        pingMs = null;
+      }, boundMs),
+    };
+    attempt.timer.unref();
+    out = attempt;
+    cluster!.ping().then(
+      () => settle(attempt, Math.round((performance.now() - started) * 1000) / 1000),
+      () => settle(attempt, null),
+    );
+  }
+  function settle(attempt: { timer: NodeJS.Timeout }, ms: number | null): void {
+    clearTimeout(attempt.timer);
+    if (out !== attempt) return; // answered after its bound: already counted as failed
+    out = undefined;
+    pingMs = ms;
+  }
+  return {
+    read() {
+      const status = cluster.redis() === "ok" ? "ok" : "down";
+      const figures: RedisFigures = { status, ping_ms: status === "ok" ? pingMs : null };
+      if (out === undefined) ping();
+      return figures;
+    },
+    close() {
+      if (out !== undefined) clearTimeout(out.timer);
+      out = undefined;
+    },
+  };
 }

@@ -6,7 +6,10 @@
  */
 
 export interface NodeSnapshot {
-  /** The node's name (NODE_NAME, else host name and pid). */
+  /**
+   * The node's id: `<name>:<pid>:<start ms>:<random>` (lib/cluster/node-id.ts), where the name is
+   * NODE_NAME, else the host name; clustered, the PubSub's node id. Unique per process incarnation.
+   */
   node: string;
   /** When the snapshot was taken (epoch ms). */
   at: number;
@@ -67,7 +70,11 @@ export interface TopicRow {
   topic: string;
   /** Sockets of this node joined to it. */
   subscribers: number;
-  /** Presence entries as this node's replica sees them (cluster-wide once it relays the topic). */
+  /**
+   * Presence entries (metas) of the topic as this node's replica holds them at the tick, read from
+   * the presence core: cluster-wide while a socket here receives the topic's presence (a tracked
+   * join), otherwise only this node's own entries.
+   */
   presences: number;
   /** Deliveries plus client events per second. */
   rate: number;
@@ -87,7 +94,10 @@ export interface DbFigures {
 export interface RedisFigures {
   /** `off`: single node (no REDIS_URL). */
   status: "off" | "ok" | "down";
-  /** Round trip of a ping when measured; null when not (the cluster link reports up or down only). */
+  /**
+   * Round trip of the newest PING (on the PubSub's Redis connections, one per tick, in ms); null on a
+   * single node, while Redis is down, or when the PING failed or got no answer within one interval.
+   */
   ping_ms: number | null;
 }
 

@@ -7,6 +7,7 @@
  *     const off = presence.subscribe("room:1", (diff) => send("presence_diff", diff))
  *     const meta = presence.track("room:1", "socket-7", "42", { online_at: new Date().toISOString() })
  *     presence.list("room:1") // → { "42": { metas: [{ phx_ref: meta.phx_ref, online_at: "…" }] } }
+ *     presence.count("room:1") // → 1
  *     presence.untrack("room:1", "socket-7") // → a leave diff to subscribers, within windowMs
  *     await presence.flush()                 // deliver pending diffs now (shutdown)
  *     await presence.snapshot("room:1")      // the cluster-wide state (REST, and a join's presence_state)
@@ -46,6 +47,8 @@ export interface Presence {
   untrack(topic: string, owner: string): void;
   /** The topic's presences as this node sees them now, in the shape of a `presence_state` payload. */
   list(topic: string): Presences;
+  /** How many entries (metas) `list(topic)` holds, in O(1): the dashboard reads it for its busiest topics. */
+  count(topic: string): number;
   /** Receives the topic's coalesced diffs (`joins` and `leaves` always present); returns the unsubscribe function. */
   subscribe(topic: string, listener: DiffListener): () => void;
   /** Delivers every pending diff now. */
@@ -274,6 +277,9 @@ export function createPresence(options: PresenceOptions = {}, adapterFactory?: P
     list(topic) {
       const t = topics.get(topic);
       return t === undefined ? {} : list(t.state);
+    },
+    count(topic) {
+      return topics.get(topic)?.state.byOwner.size ?? 0;
     },
     subscribe(topic, listener) {
       const t = topicOf(topic);

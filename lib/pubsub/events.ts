@@ -58,12 +58,7 @@ const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is Pub
     const r = p as Partial<SessionsRevoked> | null;
     return isObject(r) && Array.isArray(r.sessionIds) && r.sessionIds.every(isInteger) && isDate(r.revokedAt);
   },
-  "dashboard.snapshot": (p): p is NodeSnapshot => {
-    const s = p as Partial<NodeSnapshot> | null;
-    return (
-      isObject(s) && typeof s.node === "string" && typeof s.at === "number" && isObject(s.topics) && isObject(s.process)
-    );
-  },
+  "dashboard.snapshot": isNodeSnapshot,
 };
 
 /**
@@ -73,6 +68,88 @@ const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is Pub
 export function checkPayload(event: string, payload: unknown): string | undefined {
   if (!Object.hasOwn(PAYLOAD_CHECKS, event)) return `unknown event ${JSON.stringify(event)}`;
   return PAYLOAD_CHECKS[event as PubSubEvent](payload) ? undefined : `malformed ${JSON.stringify(event)} payload`;
+}
+
+/**
+ * Every field the page reads, with its type, and bounded tables: a snapshot from a node of another
+ * version or a buggy one is dropped here (and counted as `cluster.message.invalid`) instead of
+ * reaching the pages, where a missing figure would break the rendering of every node's.
+ */
+function isNodeSnapshot(p: unknown): p is NodeSnapshot {
+  if (!isObject(p)) return false;
+  const s = p as Record<keyof NodeSnapshot, unknown>;
+  return (
+    isText(s.node) &&
+    isFigure(s.at) &&
+    isFigure(s.interval_ms) &&
+    (s.interval_ms as number) > 0 &&
+    isText(s.version) &&
+    isText(s.node_version) &&
+    isFigure(s.uptime_s) &&
+    isFigure(s.build_ms) &&
+    hasFigures(s.http, ["rps", "p50_ms", "p99_ms", "client_errors_per_s", "server_errors_per_s"]) &&
+    isObject((s.http as Record<string, unknown>)["by_version"]) &&
+    Object.keys((s.http as { by_version: object }).by_version).length <= 16 &&
+    Object.values((s.http as { by_version: object }).by_version).every(isFigure) &&
+    isList(
+      s.callers,
+      16,
+      (group) =>
+        hasFigures(group, ["version", "window_s", "requests", "anonymous"]) &&
+        isList((group as Record<string, unknown>)["callers"], 1000, (c) =>
+          hasFigures(c, ["user_id", "requests", "error"]),
+        ),
+    ) &&
+    hasFigures(s.sockets, [
+      "open",
+      "joins_per_s",
+      "join_errors_per_s",
+      "messages_in_per_s",
+      "deliveries_per_s",
+      "slow_consumer_disconnects",
+    ]) &&
+    hasFigures(s.topics, ["count"]) &&
+    isList(
+      (s.topics as Record<string, unknown>)["top"],
+      100,
+      (row) =>
+        hasFigures(row, ["subscribers", "presences", "rate"]) &&
+        isText((row as Record<string, unknown>)["topic"], 65_536),
+    ) &&
+    hasFigures(s.db, ["queries_per_s", "p50_ms", "p99_ms", "errors_per_s"]) &&
+    (["in_use", "free", "waiting"] as const).every((k) => {
+      const v = (s.db as Record<string, unknown>)[k];
+      return v === null || isFigure(v);
+    }) &&
+    isObject(s.redis) &&
+    ["off", "ok", "down"].includes(s.redis["status"] as string) &&
+    (s.redis["ping_ms"] === null || isFigure(s.redis["ping_ms"])) &&
+    hasFigures(s.process, [
+      "rss_bytes",
+      "heap_used_bytes",
+      "heap_total_bytes",
+      "cpu_percent",
+      "loop_p99_ms",
+      "loop_max_ms",
+    ])
+  );
+}
+
+/** A finite number (JSON has no NaN or Infinity, but a node of another version may send a string). */
+function isFigure(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function isText(value: unknown, most = 256): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= most;
+}
+
+function hasFigures(value: unknown, keys: readonly string[]): boolean {
+  return isObject(value) && keys.every((k) => isFigure(value[k]));
+}
+
+function isList(value: unknown, most: number, each: (item: unknown) => boolean): boolean {
+  return Array.isArray(value) && value.length <= most && value.every(each);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -5,11 +5,15 @@
  * per-second figures and starts the next interval.
  *
  * Cost: O(1) per event (a counter, a histogram slot, a Map lookup); `take()` is O(topics) — one
- * pass that picks the top `topTopics` with a small insertion-sorted list — and never walks
- * sockets. A topic is recorded only once a socket of this node has joined it, so client events
- * on arbitrary topic names cannot grow the table.
+ * pass that picks the top `topTopics` with a small insertion-sorted list — plus one presence
+ * count per listed topic (O(K), read from the presence replica, not counted from diffs, so
+ * presences that existed before this node saw the topic count too), and never walks sockets.
+ * A topic is recorded only once a socket of this node has joined it, so client events on
+ * arbitrary topic names cannot grow the table. The `ignoreTopics` (the dashboard's own
+ * `admin:dashboard`) count in nothing but the open-socket gauge: a page watching does not show
+ * up as joins, deliveries or a busy topic.
  *
- *     const stats = createLiveStats()
+ *     const stats = createLiveStats({ presences: (topic) => presence.count(topic) })
  *     telemetry.attach(stats.handle)
  *     const figures = stats.take(1000) // every second
  */
@@ -25,6 +29,10 @@ export interface LiveStatsOptions {
    * the wiring: telemetry sits below the web tiers and imports none). Without it none is counted.
    */
   slowConsumerCode?: number;
+  /** The presence entries of a topic as this node's replica holds them, read for the listed topics only (default: none, 0). */
+  presences?: (topic: string) => number;
+  /** Topics left out of the topic table and of the join, message and delivery rates (the dashboard's own). */
+  ignoreTopics?: ReadonlySet<string>;
 }
 
 export interface QueryFigures {
@@ -49,13 +57,14 @@ export interface LiveStats {
 
 interface TopicStat {
   subscribers: number;
-  presences: number;
   /** Deliveries and client events during the current interval. */
   activity: number;
 }
 
 export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
   const topN = options.topTopics ?? 10;
+  const presencesOf = options.presences ?? (() => 0);
+  const ignored = options.ignoreTopics ?? new Set<string>();
   const httpDurations = createDurationHistogram();
   const queryDurations = createDurationHistogram();
   const topics = new Map<string, TopicStat>();
@@ -96,13 +105,14 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
         if (e.metadata.code === options.slowConsumerCode) slowConsumers += 1;
         return;
       case "channel.join.stop": {
+        if (ignored.has(e.metadata.topic)) return;
         if (e.metadata.outcome === "error") {
           joinErrors += 1;
           return;
         }
         joins += 1;
         const stat = topics.get(e.metadata.topic);
-        if (stat === undefined) topics.set(e.metadata.topic, { subscribers: 1, presences: 0, activity: 0 });
+        if (stat === undefined) topics.set(e.metadata.topic, { subscribers: 1, activity: 0 });
         else stat.subscribers += 1;
         return;
       }
@@ -112,23 +122,20 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
         return;
       }
       case "channel.message.in": {
+        if (ignored.has(e.metadata.topic)) return;
         messagesIn += 1;
         const stat = topics.get(e.metadata.topic);
         if (stat !== undefined) stat.activity += 1;
         return;
       }
       case "broadcast.fanout": {
+        if (ignored.has(e.metadata.topic)) return;
         deliveries += e.measurements.deliveries;
         const stat = topics.get(e.metadata.topic);
         if (stat !== undefined) stat.activity += e.measurements.deliveries;
         return;
       }
-      case "presence.change": {
-        const stat = topics.get(e.metadata.topic);
-        if (stat !== undefined)
-          stat.presences = Math.max(0, stat.presences + e.measurements.joins - e.measurements.leaves);
-        return;
-      }
+      case "presence.change":
       case "channel.message.out":
       case "cluster.publish.dropped":
         return;
@@ -155,7 +162,7 @@ export function createLiveStats(options: LiveStatsOptions = {}): LiveStats {
     const rows: TopicRow[] = top.map(({ topic, stat, activity }) => ({
       topic,
       subscribers: stat.subscribers,
-      presences: stat.presences,
+      presences: presencesOf(topic),
       rate: perSecond(activity),
     }));
     const figures: LiveFigures = {

@@ -78,6 +78,43 @@ async function waitForMetric(page: Page, name: string, pattern: RegExp): Promise
   );
 }
 
+type PageTables = { document: { querySelectorAll(selector: string): Iterable<{ textContent: string | null }> } };
+
+interface PageCanvas {
+  width: number;
+  height: number;
+  getContext(kind: "2d"): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+}
+
+/**
+ * Waits until the chart's canvas holds pixels of the series colour (within antialiasing), and
+ * returns how many: proof that uPlot drew a line of data, not only an empty canvas.
+ */
+async function seriesPixels(page: Page, chart: string, rgb: readonly [number, number, number]): Promise<number> {
+  const count = await page.waitForFunction(
+    ([selector, [r, g, b]]) => {
+      const canvas = (
+        globalThis as unknown as { document: { querySelector(s: string): PageCanvas | null } }
+      ).document.querySelector(selector);
+      if (canvas === null || canvas.width === 0) return false;
+      const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4)
+        if (
+          data[i + 3]! > 200 &&
+          Math.abs(data[i]! - r) < 24 &&
+          Math.abs(data[i + 1]! - g) < 24 &&
+          Math.abs(data[i + 2]! - b) < 24
+        )
+          n++;
+      return n >= 20 ? n : false;
+    },
+    [`[data-chart="${chart}"] canvas`, rgb] as const,
+    { timeout: WAIT_MS },
+  );
+  return (await count.jsonValue()) as number;
+}
+
 async function openSocket(token: string): Promise<Socket> {
   const socket = new Socket(server.server.socketUrl, {
     transport: WebSocket,
@@ -119,7 +156,7 @@ browserTest(
 );
 
 browserTest(
-  `an operator logs in, the charts draw, and [data-metric=sockets] follows sockets joining and leaving${browserTitle}`,
+  `an operator logs in, the charts draw their data, [data-metric=sockets] follows sockets joining and leaving, and a v1 caller is listed${browserTitle}`,
   async (t) => {
     await register(OPERATOR);
     const { page, problems } = await openPage();
@@ -140,6 +177,9 @@ browserTest(
     for (const chart of ["http", "sockets", "realtime", "cpu"]) {
       await page.waitForSelector(`[data-chart="${chart}"] canvas`, { timeout: WAIT_MS });
     }
+    // And it drew the data: the sockets chart's canvas holds a line in its series colour (charts.ts COLORS[0]).
+    const drawn = await seriesPixels(page, "sockets", [0x2f, 0x6f, 0xdf]);
+    t.true(drawn >= 20, `${drawn} pixels of the sockets series`);
     // The history pushed on join may end before the page's own socket opened; the first live snapshot counts it.
     await waitForMetric(page, "sockets", /^[1-9]\d*$/);
     const before = Number(await metric(page, "sockets"));
@@ -154,6 +194,19 @@ browserTest(
     for (const name of ["http_rps", "joins_per_s", "deliveries_per_s", "nodes", "redis"])
       t.not(await metric(page, name), "–", name);
     t.is(await metric(page, "nodes"), "1");
+
+    // A v1 caller with a bearer token shows up in the table of deprecated-version callers.
+    const legacy = await server.signUp("legacy");
+    t.is((await server.request("GET", `/v1/users/${legacy.id}`, { token: legacy.token })).status, 200);
+    await page.waitForFunction(
+      (row) =>
+        [...(globalThis as unknown as PageTables).document.querySelectorAll("#callers tbody tr")].some(
+          (tr) => tr.textContent === row,
+        ),
+      `v1${legacy.id}1`,
+      { timeout: WAIT_MS },
+    );
+    t.pass("the v1 caller is listed: version, user id, one request");
     t.is(await page.locator("#nodes tbody tr").count(), 1);
     t.deepEqual(problems, [], "no console error and no CSP violation");
 

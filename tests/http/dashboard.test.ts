@@ -6,6 +6,7 @@
 import test from "ava";
 import { request as httpRequest } from "node:http";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { eventually } from "../helpers/processes.ts";
 
 let app: TestServer;
 
@@ -93,4 +94,31 @@ test("a Host header that is not a plain host never reaches the CSP or the page",
   t.is(answer.csp.includes("evil"), false);
   t.regex(answer.csp, /connect-src 'self';/);
   t.notRegex(answer.body, /evil|<x/);
+});
+
+test("a v1 request with a bearer token puts its user among the snapshot's top callers of v1; a v2 request does not", async (t) => {
+  const v1 = await app.signUp("Legacy");
+  const v2 = await app.signUp("Current");
+  t.is((await app.request("GET", `/v1/users/${v1.id}`, { token: v1.token })).status, 200);
+  t.is(
+    (await app.request("GET", `/users/${v2.id}`, { token: v2.token, accept: "application/vnd.app.v2+json" })).status,
+    200,
+  );
+  // The request's telemetry event may land just after its response: poll the feed.
+  const callers = await eventually(
+    () => {
+      const group = app.deps.dashboard.tick().callers.find((c) => c.version === 1);
+      return group?.callers.some((c) => c.user_id === v1.id) === true ? group : undefined;
+    },
+    10_000,
+    "the v1 caller in the snapshot",
+  );
+  t.like(
+    callers.callers.find((c) => c.user_id === v1.id),
+    { user_id: v1.id, requests: 1, error: 0 },
+  );
+  t.false(
+    callers.callers.some((c) => c.user_id === v2.id),
+    "a v2 caller is not a caller of the deprecated version",
+  );
 });

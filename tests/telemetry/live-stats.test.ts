@@ -65,13 +65,18 @@ test("sockets: the open gauge, joins, messages, deliveries and slow-consumer clo
   t.is(stats.take(1000).sockets.open, 2, "the gauge carries over; rates do not");
 });
 
-test("topics: the busiest K by events, then by subscribers, with presence counts; only joined topics are recorded", (t) => {
+test("topics: the busiest K by events, then by subscribers, with presence counts read for them; only joined topics are recorded", (t) => {
   const telemetry = createTelemetry();
-  const stats = createLiveStats({ topTopics: 2 });
+  const read: string[] = [];
+  const stats = createLiveStats({
+    topTopics: 2,
+    presences: (topic) => (read.push(topic), topic === "room:3" ? 2 : 0),
+  });
   telemetry.attach(stats.handle);
   for (const topic of ["room:1", "room:2", "room:2", "room:3", "room:3", "room:3"]) join(telemetry, topic);
   telemetry.emit("broadcast.fanout", { deliveries: 10 }, { topic: "room:1", event: "message:new" });
-  telemetry.emit("presence.change", { joins: 3, leaves: 1 }, { topic: "room:3" });
+  // Presence counts are read, not counted from diffs: a diff changes nothing.
+  telemetry.emit("presence.change", { joins: 3, leaves: 1 }, { topic: "room:1" });
   telemetry.emit("channel.message.in", { bytes: 1 }, { topic: "room:999", event: "x" }); // never joined: no row
   const first = stats.take(1000).topics;
   t.is(first.count, 3);
@@ -79,6 +84,7 @@ test("topics: the busiest K by events, then by subscribers, with presence counts
     { topic: "room:1", subscribers: 1, presences: 0, rate: 10 },
     { topic: "room:3", subscribers: 3, presences: 2, rate: 0 },
   ]);
+  t.deepEqual(read.sort(), ["room:1", "room:3"], "presences are read for the listed topics only (O(K))");
   telemetry.emit("channel.leave", {}, { topic: "room:1", reason: "leave" });
   const second = stats.take(1000).topics;
   t.is(second.count, 2, "a topic without subscribers leaves the table");

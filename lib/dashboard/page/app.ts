@@ -172,11 +172,7 @@ function renderFigures(f: Figures): void {
     ),
     rss_bytes: mib(f.rss_bytes),
     nodes: String(model.nodes().length),
-    redis: redis.every((r) => r.status === "off")
-      ? "off (single node)"
-      : redis.some((r) => r.status === "down")
-        ? "down"
-        : "ok",
+    redis: redisText(redis),
   };
   for (const el of document.querySelectorAll<HTMLElement>("[data-metric]")) {
     const value = text[el.dataset["metric"]!];
@@ -254,7 +250,7 @@ function renderTables(): void {
         mib(s.process.heap_used_bytes),
         format(s.process.cpu_percent),
         format(s.process.loop_p99_ms),
-        s.redis.status,
+        redisText([s.redis]),
         format(s.build_ms),
         `${Math.max(0, Math.round((now - s.at) / 1000))} s ago`,
       ]),
@@ -278,6 +274,14 @@ function fill(table: string, rows: string[][], empty: string): void {
       return tr;
     }),
   );
+}
+
+/** `off (single node)`, `down`, or `ok` with the slowest PING round trip of the nodes shown (`ok, 0.31 ms`). */
+function redisText(redis: readonly NodeSnapshot["redis"][]): string {
+  if (redis.every((r) => r.status === "off")) return "off (single node)";
+  if (redis.some((r) => r.status === "down")) return "down";
+  const pings = redis.flatMap((r) => (r.ping_ms === null ? [] : [r.ping_ms]));
+  return pings.length === 0 ? "ok" : `ok, ${format(Math.max(...pings))} ms`;
 }
 
 function element<T extends Element>(selector: string): T {
