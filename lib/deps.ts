@@ -135,8 +135,8 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     throw error;
   });
   const accounts = createAccounts(db, config, pubsub);
-  // Subscribed first (createAccounts), then loaded: a revocation published meanwhile is not missed.
-  await accounts.loadRevocations().catch(async (error: unknown) => {
+  // Subscribed first (createAccounts), then loaded: a revocation or pin change published meanwhile is not missed.
+  await Promise.all([accounts.loadRevocations(), accounts.loadPinChanges()]).catch(async (error: unknown) => {
     await limiter.close();
     await socketQuota.close();
     await pubsub.close();
