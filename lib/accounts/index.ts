@@ -241,6 +241,12 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return { rows: rows.map(toUser), more };
     },
 
+    /** NotFound when the user does not exist, Forbidden when `actorId` is someone else: who may change user `userId`. */
+    async assertMayChange(actorId: number, userId: number): Promise<void> {
+      await getUser(userId);
+      assertSelf(actorId, userId, "change");
+    },
+
     async updateUser(actorId: number, userId: number, changes: UserChanges): Promise<User> {
       await getUser(userId);
       assertSelf(actorId, userId, "change");

@@ -200,7 +200,15 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
           removeFrom(bySession, sessionId, engine);
           removeFrom(byUser, userId, engine);
           deps.socketQuota.release(userId);
-          telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
+          telemetry.emit(
+            "socket.close",
+            { duration_ms: performance.now() - openedAt },
+            {
+              code,
+              user_id: userId,
+              api_version: apiVersion,
+            },
+          );
         });
         engines.add(engine);
         addTo(bySession, sessionId, engine);
