@@ -164,7 +164,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     limiter,
     cluster,
     accounts,
-    rooms: createRooms(db, pubsub),
+    rooms: createRooms(db, pubsub, { traced: telemetry.tracing }),
     telemetry,
     metrics,
     idempotency: createIdempotency(db),
@@ -254,6 +254,7 @@ async function connectCluster(
       onError: throttled((error, where) =>
         logger.warn({ err: error, component: "socket-quota", where }, "socket quota: Redis command failed"),
       ),
+      telemetry,
     }).catch(async (error: unknown) => {
       await presence.close();
       throw error;
@@ -266,6 +267,7 @@ async function connectCluster(
           "rate limits: Redis connection error; counting in memory meanwhile",
         ),
       ),
+      telemetry,
     }).catch(async (error: unknown) => {
       await socketQuota.close();
       await presence.close();
