@@ -35,7 +35,7 @@ import {
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import type { TracingConfig } from "../config.ts";
 import type { SpanName, SpanStarts, TelemetryEvent } from "./events.ts";
@@ -64,10 +64,10 @@ export async function startTracing(config: TracingConfig, node: string | undefin
     config.protocol === "http/json"
       ? await import("@opentelemetry/exporter-trace-otlp-http")
       : await import("@opentelemetry/exporter-trace-otlp-proto");
-  // Later resources win: our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
-  const resource = resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }).merge(
-    detectResources({ detectors: [envDetector] }),
-  );
+  // Later resources win: the SDK's (telemetry.sdk.*), our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }))
+    .merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({
     resource,
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url }))],
