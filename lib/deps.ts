@@ -99,6 +99,17 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     config.tracing === undefined
       ? undefined
       : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
+  try {
+    return await assemble(config, options, tracing);
+  } catch (error) {
+    // What failed to open is closed already; tracing stops too (its exporter flushed).
+    await tracing?.shutdown();
+    throw error;
+  }
+}
+
+/** Everything after tracing: each part opened is closed again if a later one fails to open. */
+async function assemble(config: Config, options: DepsOptions, tracing: Tracing | undefined): Promise<Deps> {
   const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
@@ -122,7 +133,10 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     },
   });
   if (config.databaseUrl === undefined || options.migrate === true) {
-    const applied = await migrate(db);
+    const applied = await migrate(db).catch(async (error: unknown) => {
+      await db.destroy();
+      throw error;
+    });
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
   const { pubsub, presence, socketQuota, limiter, cluster } = await connectCluster(
@@ -142,7 +156,6 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     await pubsub.close();
     await presence.close();
     await db.destroy();
-    await tracing?.shutdown();
     throw error;
   });
   const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });

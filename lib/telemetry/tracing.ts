@@ -275,7 +275,11 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
         "hypercast.api_version": api_version,
         "hypercast.request_id": e.metadata.request_id,
       });
-      if (status >= 500) current.span.setStatus({ code: SpanStatusCode.ERROR });
+      // A server error: the span's status, and `error.type` the status code (HTTP semantic conventions).
+      if (status >= 500) {
+        current.span.setStatus({ code: SpanStatusCode.ERROR });
+        current.span.setAttribute("error.type", String(status));
+      }
       return;
     }
     case "channel.join.stop": {

@@ -230,6 +230,32 @@ test.serial("concurrent writes batched into one statement each publish in their 
   }
 });
 
+test.serial("a request answered 5xx: its server span has error status and error.type", async (t) => {
+  const s = await setUp("http/json");
+  t.teardown(() => tearDown(s));
+  const user = await s.app.signUp("Failing");
+  // A real failure: the table the route reads is gone (this server's own database, thrown away after).
+  await s.app.deps.db.raw("alter table rooms rename to rooms_elsewhere");
+  const failing = randomBytes(16).toString("hex");
+  const res = await s.app.request("GET", "/rooms", {
+    token: user.token,
+    headers: { traceparent: `00-${failing}-${randomBytes(8).toString("hex")}-01` },
+  });
+  t.true(res.status >= 500, `${res.status}`);
+  const fine = randomBytes(16).toString("hex");
+  await s.app.request("GET", "/", { headers: { traceparent: `00-${fine}-${randomBytes(8).toString("hex")}-01` } });
+  await s.app.deps.tracing?.flush();
+  await s.receiver.until("both server spans", (spans) =>
+    [failing, fine].every((trace) => spans.some((x) => x.kind === KIND.SERVER && x.traceId === trace)),
+  );
+  const server = s.receiver.spans.find((x) => x.kind === KIND.SERVER && x.traceId === failing)!;
+  t.is(server.attributes["http.response.status_code"], res.status);
+  t.is(server.attributes["error.type"], String(res.status));
+  t.is(server.statusCode, 2, "STATUS_CODE_ERROR");
+  const ok = s.receiver.spans.find((x) => x.kind === KIND.SERVER && x.traceId === fine)!;
+  t.false("error.type" in ok.attributes, "a 200 has no error.type");
+});
+
 test.serial("an unsampled caller (traceparent flags 00) exports nothing of its request", async (t) => {
   const s = await setUp("http/json");
   t.teardown(() => tearDown(s));
