@@ -101,6 +101,17 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     config.tracing === undefined
       ? undefined
       : await (await import("./telemetry/tracing.ts")).startTracing(config.tracing, config.nodeName);
+  try {
+    return await assemble(config, options, tracing);
+  } catch (error) {
+    // What failed to open is closed already; tracing stops too (its exporter flushed).
+    await tracing?.shutdown();
+    throw error;
+  }
+}
+
+/** Everything after tracing: each part opened is closed again if a later one fails to open. */
+async function assemble(config: Config, options: DepsOptions, tracing: Tracing | undefined): Promise<Deps> {
   const logger = options.logger ?? createLogger(config.logLevel, options.logDestination, tracing?.logFields);
   const telemetry = createTelemetry({
     onHandlerError: (error) => logger.error({ err: error }, "a telemetry handler threw and was detached"),
@@ -124,7 +135,10 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     },
   });
   if (config.databaseUrl === undefined || options.migrate === true) {
-    const applied = await migrate(db);
+    const applied = await migrate(db).catch(async (error: unknown) => {
+      await db.destroy();
+      throw error;
+    });
     if (applied.length > 0) logger.info({ migrations: applied }, "database migrated");
   }
   const { pubsub, presence, socketQuota, limiter, cluster } = await connectCluster(
@@ -137,14 +151,13 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     throw error;
   });
   const accounts = createAccounts(db, config, pubsub);
-  // Subscribed first (createAccounts), then loaded: a revocation published meanwhile is not missed.
-  await accounts.loadRevocations().catch(async (error: unknown) => {
+  // Subscribed first (createAccounts), then loaded: a revocation or pin change published meanwhile is not missed.
+  await Promise.all([accounts.loadRevocations(), accounts.loadPinChanges()]).catch(async (error: unknown) => {
     await limiter.close();
     await socketQuota.close();
     await pubsub.close();
     await presence.close();
     await db.destroy();
-    await tracing?.shutdown();
     throw error;
   });
   const metrics = createMetrics({ db, ...(cluster === undefined ? {} : { redisUp: () => cluster.redis() === "ok" }) });
@@ -166,7 +179,7 @@ export async function createDeps(config: Config, options: DepsOptions = {}): Pro
     limiter,
     cluster,
     accounts,
-    rooms: createRooms(db, pubsub),
+    rooms: createRooms(db, pubsub, { traced: telemetry.tracing }),
     telemetry,
     metrics,
     idempotency: createIdempotency(db),
@@ -257,6 +270,7 @@ async function connectCluster(
       onError: throttled((error, where) =>
         logger.warn({ err: error, component: "socket-quota", where }, "socket quota: Redis command failed"),
       ),
+      telemetry,
     }).catch(async (error: unknown) => {
       await presence.close();
       throw error;
@@ -269,6 +283,7 @@ async function connectCluster(
           "rate limits: Redis connection error; counting in memory meanwhile",
         ),
       ),
+      telemetry,
     }).catch(async (error: unknown) => {
       await socketQuota.close();
       await presence.close();

@@ -9,6 +9,9 @@
  * - Representations do no I/O: no value import of theirs leads, directly or through the modules it
  *   imports, to the file system, the network, a database or Redis client, or a socket library.
  * - uWebSockets.js is imported (or required) by lib/realtime/transport.ts alone.
+ * - OpenTelemetry (`@opentelemetry/*`) is imported by lib/telemetry/tracing.ts alone, not even a type
+ *   elsewhere, and tracing.ts is loaded by lib/deps.ts alone (with `import()`, when tracing is on):
+ *   with tracing off no OpenTelemetry module is loaded.
  *
  * A failure names the file, what it imports and the rule, e.g.
  * `lib/telemetry/live-stats.ts imports lib/realtime/close-codes.ts: below the web tiers, nothing imports one`.
@@ -166,6 +169,21 @@ function uwsViolations(): string[] {
   return problems;
 }
 
+function otelViolations(): string[] {
+  const problems: string[] = [];
+  for (const [file, imports] of IMPORTS) {
+    for (const imp of imports) {
+      if (imp.specifier.startsWith("@opentelemetry/") && file !== "lib/telemetry/tracing.ts")
+        problems.push(
+          `${file} imports ${imp.specifier}: only lib/telemetry/tracing.ts may (loaded only when tracing is on)`,
+        );
+      if (imp.file === "lib/telemetry/tracing.ts" && !imp.typeOnly && file !== "lib/deps.ts")
+        problems.push(`${file} loads lib/telemetry/tracing.ts: only lib/deps.ts may, and only when tracing is on`);
+    }
+  }
+  return problems;
+}
+
 test("the walk sees the code: every tier has files, and transport.ts's uWebSockets.js import is found", (t) => {
   const tiers = new Set(FILES.map(tierOf));
   t.deepEqual([...tiers].sort(), ["below", "http", "realtime", "representations", "wiring"]);
@@ -193,4 +211,12 @@ test("representations do no I/O: none of their value imports leads to a file, ne
 
 test("uWebSockets.js is imported by lib/realtime/transport.ts alone", (t) => {
   t.deepEqual(uwsViolations(), []);
+});
+
+test("@opentelemetry/* is imported by lib/telemetry/tracing.ts alone, and tracing.ts is loaded by lib/deps.ts alone", (t) => {
+  t.true(
+    IMPORTS.get("lib/telemetry/tracing.ts")!.some((imp) => imp.specifier === "@opentelemetry/api" && !imp.typeOnly),
+    "tracing.ts's own imports are seen",
+  );
+  t.deepEqual(otelViolations(), []);
 });

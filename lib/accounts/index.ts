@@ -4,6 +4,7 @@
  *
  *     const accounts = createAccounts(db, { secretKeyBase, socketTokenTtlSeconds: 86400, passwordHashCost: 15 }, pubsub)
  *     await accounts.loadRevocations()   // at boot, before the realtime tier accepts sockets
+ *     await accounts.loadPinChanges()    // likewise
  *     const user = await accounts.registerUser({ name: "Ada", email: "ada@example.com", password: "s3cret-pass" })
  *     const { token } = await accounts.createSession("ada@example.com", "s3cret-pass")
  *     await accounts.findUserByToken(token) // → user
@@ -15,6 +16,11 @@
  * synchronously, the others through the cluster PubSub) adds them to its in-memory revoked set,
  * which `verifySocketToken` consults without a database read, and tells its listeners, so the
  * realtime tier can close the sockets opened with those tokens.
+ *
+ * A socket token also carries its user's pin as it stood when the token was minted; changing the
+ * pin (`updateUser` with `apiVersion`) stamps `users.api_version_changed_at` and publishes the new
+ * pin on `PINS_TOPIC`, which every node keeps in memory for one socket-token lifetime
+ * (pin-changes.ts), so `verifySocketTokenNow` answers with the pin as it stands at the upgrade.
  */
 import { hash, randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
@@ -25,6 +31,7 @@ import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.
 import type { PubSub } from "../pubsub/index.ts";
 import { CURRENT_VERSION, isApiVersion, type ApiVersion } from "../versions.ts";
 import { createPasswordHasher, decoyHash } from "./passwords.ts";
+import { createPinChanges } from "./pin-changes.ts";
 import { createRevocationSet } from "./revocations.ts";
 import { createSocketTokenSigner, type SocketTokenResult } from "./socket-tokens.ts";
 
@@ -87,6 +94,16 @@ export interface SessionsRevoked {
   revokedAt: Date;
 }
 
+/** The PubSub topic on which pin changes travel between nodes (event `user.pin.changed`, lib/pubsub/events.ts). */
+export const PINS_TOPIC = "accounts:pins";
+
+/** The payload of `user.pin.changed`: `apiVersion` is any positive version (a newer node may know more). */
+export interface PinChanged {
+  userId: number;
+  apiVersion: number;
+  changedAt: Date;
+}
+
 type Trx = Db | Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface AccountsOptions {
@@ -112,6 +129,13 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     if (message.event !== "sessions.revoked") return;
     revoked.add(message.payload.sessionIds, message.payload.revokedAt.getTime());
     for (const listener of listeners) listener(message.payload.sessionIds);
+  });
+  const pins = createPinChanges(ttlMs);
+  // Every node's pin changes, this one's included (local delivery is synchronous).
+  pubsub.subscribe(PINS_TOPIC, (message) => {
+    if (message.event !== "user.pin.changed") return;
+    const { userId, apiVersion, changedAt } = message.payload;
+    if (isApiVersion(apiVersion)) pins.set(userId, apiVersion, changedAt.getTime());
   });
   // Every hash and check goes through this queue; `lane` (the client address) keeps one caller's flood to itself.
   const passwords = createPasswordHasher({
@@ -161,6 +185,18 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     pubsub.broadcast(REVOCATIONS_TOPIC, "sessions.revoked", { sessionIds: [...sessionIds], revokedAt: new Date() });
   }
 
+  /**
+   * Verifies a socket token without a database read. Its `pinnedVersion` is the user's pin as it
+   * stands now: a change announced after the token was minted replaces the pin the token carries.
+   */
+  function verifySocketTokenNow(token: string): SocketTokenResult {
+    const result = socketTokens.verifyNow(token);
+    if (!result.ok) return result;
+    if (revoked.has(result.sessionId, Date.now())) return { ok: false, reason: "revoked" };
+    const changed = pins.current(result.userId, result.issuedAt.getTime());
+    return changed === undefined ? result : { ...result, pinnedVersion: changed };
+  }
+
   async function findSessionByToken(token: string): Promise<TokenHolder | undefined> {
     const row = await db<UserRow>("users")
       .join("access_tokens", "access_tokens.user_id", "users.id")
@@ -205,12 +241,21 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return { rows: rows.map(toUser), more };
     },
 
+    /** NotFound when the user does not exist, Forbidden when `actorId` is someone else: who may change user `userId`. */
+    async assertMayChange(actorId: number, userId: number): Promise<void> {
+      await getUser(userId);
+      assertSelf(actorId, userId, "change");
+    },
+
     async updateUser(actorId: number, userId: number, changes: UserChanges): Promise<User> {
       await getUser(userId);
       assertSelf(actorId, userId, "change");
       const update: Record<string, unknown> = { updated_at: db.fn.now() };
       if (changes.name !== undefined) update["name"] = changes.name;
-      if (changes.apiVersion !== undefined) update["api_version"] = changes.apiVersion;
+      if (changes.apiVersion !== undefined) {
+        update["api_version"] = changes.apiVersion;
+        update["api_version_changed_at"] = db.fn.now();
+      }
       if (changes.favoriteSports !== undefined) update["favorite_sports"] = changes.favoriteSports;
       if (changes.firstFavoriteSport !== undefined) {
         // One statement, so a concurrent change to the rest of the list is never lost.
@@ -221,6 +266,13 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       }
       const [row] = await db<UserRow>("users").where({ id: userId }).update(update).returning("*");
       if (row === undefined) throw new NotFound("user", userId);
+      // After the commit, stamped now (not the statement's time): a token minted in between carries the old pin.
+      if (changes.apiVersion !== undefined)
+        pubsub.broadcast(PINS_TOPIC, "user.pin.changed", {
+          userId,
+          apiVersion: changes.apiVersion,
+          changedAt: new Date(),
+        });
       return toUser(row);
     },
 
@@ -311,11 +363,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return socketTokens.sign(userId, sessionId, pinnedVersion);
     },
 
-    /** Verifies a socket token without touching the database: signature, expiry, and the in-memory revoked set. */
+    /** Verifies a socket token without touching the database: signature, expiry, the in-memory revoked set and pin changes. */
     async verifySocketToken(token: string): Promise<SocketTokenResult> {
-      const result = socketTokens.verifyNow(token);
-      if (result.ok && revoked.has(result.sessionId, Date.now())) return { ok: false, reason: "revoked" };
-      return result;
+      return verifySocketTokenNow(token);
     },
 
     /** Whether the session is in the in-memory revoked set (no database read). */
@@ -340,12 +390,22 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       return rows.length;
     },
 
-    /** The same, synchronously: for deciding a WebSocket upgrade inside its callback. */
-    verifySocketTokenNow(token: string): SocketTokenResult {
-      const result = socketTokens.verifyNow(token);
-      if (result.ok && revoked.has(result.sessionId, Date.now())) return { ok: false, reason: "revoked" };
-      return result;
+    /** Loads the pin changes of the last socket-token lifetime (boot): users' current pins, stamped when they changed. */
+    async loadPinChanges(): Promise<number> {
+      const since = new Date(Date.now() - ttlMs);
+      const rows = await db<UserRow>("users")
+        .where("api_version_changed_at", ">", since)
+        .orderBy("api_version_changed_at")
+        .select("id", "api_version", "api_version_changed_at");
+      for (const row of rows) {
+        if (isApiVersion(row.api_version))
+          pins.set(row.id, row.api_version, new Date(row.api_version_changed_at!).getTime());
+      }
+      return rows.length;
     },
+
+    /** The same, synchronously: for deciding a WebSocket upgrade inside its callback. */
+    verifySocketTokenNow,
   };
 }
 

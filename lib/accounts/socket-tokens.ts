@@ -4,19 +4,27 @@
  * `sid`) it was minted under, so revoking that session revokes it too (see revocations.ts); a token
  * without `sid` is invalid. It also carries its user's pinned API version as it stood when the token
  * was minted (claim `api_version`): what a socket that names no `api_version` is served in, without
- * a database read at the upgrade. Signed with `jose`; verified here, synchronously, with node:crypto,
+ * a database read at the upgrade, unless the pin changed since (accounts replaces it, see pin-changes.ts). Signed with `jose`; verified here, synchronously, with node:crypto,
  * so the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an
  * upgrade answered later, from a promise, can lose the fresh socket: see lib/realtime/transport.ts).
  *
  *     const signer = createSocketTokenSigner(secretKeyBase, 86400)
- *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, pinnedVersion: 1 }
+ *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, issuedAt, pinnedVersion: 1 }
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { SignJWT } from "jose";
 import { isApiVersion, type ApiVersion } from "../versions.ts";
 
 export type SocketTokenResult =
-  | { ok: true; userId: number; sessionId: number; expiresAt: Date; pinnedVersion: ApiVersion | undefined }
+  | {
+      ok: true;
+      userId: number;
+      sessionId: number;
+      expiresAt: Date;
+      /** When it was minted (`iat`, whole seconds; the epoch when absent). */
+      issuedAt: Date;
+      pinnedVersion: ApiVersion | undefined;
+    }
   | { ok: false; reason: "invalid" | "expired" | "revoked" };
 
 const AUDIENCE = "hypercast:socket";
@@ -61,7 +69,8 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
     if (typeof sid !== "number" || !Number.isSafeInteger(sid) || sid <= 0) return INVALID;
     // A pin this code no longer serves (or none) leaves the choice to the caller's default.
     const pinnedVersion = isApiVersion(claims["api_version"]) ? claims["api_version"] : undefined;
-    return { ok: true, userId, sessionId: sid, expiresAt: new Date(exp * 1000), pinnedVersion };
+    const issuedAt = new Date(typeof iat === "number" ? iat * 1000 : 0);
+    return { ok: true, userId, sessionId: sid, expiresAt: new Date(exp * 1000), issuedAt, pinnedVersion };
   }
 
   return {

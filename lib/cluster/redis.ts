@@ -56,7 +56,8 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
   });
   redis.on("error", options.onError ?? (() => {}));
   const telemetry = options.telemetry;
-  if (telemetry !== undefined) {
+  // Only with a tracer installed (it is, before any connection is made): otherwise commands go straight out.
+  if (telemetry !== undefined && telemetry.tracing()) {
     // ioredis has no command hook; every command, pipelined ones included, passes through sendCommand.
     const send = redis.sendCommand.bind(redis);
     const connection = options.role;

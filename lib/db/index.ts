@@ -129,7 +129,6 @@ const SQL_VERBS: ReadonlySet<string> = new Set([
   "INSERT",
   "UPDATE",
   "DELETE",
-  "WITH",
   "BEGIN",
   "COMMIT",
   "ROLLBACK",
@@ -144,9 +143,14 @@ const SQL_VERBS: ReadonlySet<string> = new Set([
   "LOCK",
 ]);
 
-/** `insert into …` → `INSERT`; anything else (a comment first, an unknown word) → undefined. */
+/**
+ * `insert into …` → `INSERT`; anything else (a comment first, an unknown word) → undefined. A
+ * `WITH …` statement is named by what it does: the data-modifying verb that opens a CTE's body or
+ * follows the CTEs (`with inserted as (insert …) select …` → `INSERT`), else `SELECT`.
+ */
 function sqlVerb(sql: string | undefined): string | undefined {
   const word = sql === undefined ? undefined : /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase();
+  if (word === "WITH") return /[()]\s*(insert|update|delete)\b/i.exec(sql!)?.[1]?.toUpperCase() ?? "SELECT";
   return word !== undefined && SQL_VERBS.has(word) ? word : undefined;
 }
 

@@ -8,6 +8,8 @@ export interface UserRow {
   favorite_sports: string[];
   /** The pinned API version. */
   api_version: number;
+  /** When the pin last changed (PATCH), null if never. */
+  api_version_changed_at: Date | null;
   inserted_at: Date;
   updated_at: Date;
 }

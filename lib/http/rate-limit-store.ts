@@ -20,6 +20,7 @@
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 
 /** At most `points` per `windowSeconds` per key. `name` is the policy name in the RateLimit headers. */
 export interface RatePolicy {
@@ -41,6 +42,8 @@ export interface LimiterStoreOptions {
   name?: string;
   /** Redis connection errors (they repeat while Redis is away). */
   onError?: (error: Error) => void;
+  /** Traces its commands (lib/cluster/redis.ts). */
+  telemetry?: Telemetry;
 }
 
 export async function createLimiterStore(
@@ -57,6 +60,7 @@ export async function createLimiterStore(
     role: "limiter",
     name: `hypercast:rl:${options.name ?? "node"}`,
     ...(options.onError === undefined ? {} : { onError: options.onError }),
+    ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
   });
   let closed = false;
   const store = (policy: RatePolicy): RateLimiterAbstract =>

@@ -13,7 +13,7 @@
  *     pubsub.subscribe(topic, (m) => { if (m.event === "message.created") m.payload.body })
  *     checkPayload("message.created", decoded)                    // undefined, or why not
  */
-import type { SessionsRevoked } from "../accounts/index.ts";
+import type { PinChanged, SessionsRevoked } from "../accounts/index.ts";
 import type { NodeSnapshot } from "../dashboard/snapshot.ts";
 import type { AccessEnded, Message } from "../rooms/index.ts";
 
@@ -24,6 +24,8 @@ export type PubSubEvents = {
   "room.access.ended": AccessEnded;
   /** Sessions were revoked (log-out, password change, user deleted), on `accounts:revocations`. */
   "sessions.revoked": SessionsRevoked;
+  /** A user's pinned API version changed (PATCH /users/{id}), on `accounts:pins`. */
+  "user.pin.changed": PinChanged;
   /** One node's dashboard reading, every DASHBOARD_INTERVAL_MS, on `admin:dashboard`. */
   "dashboard.snapshot": NodeSnapshot;
 };
@@ -57,6 +59,11 @@ const PAYLOAD_CHECKS: { [E in PubSubEvent]: (payload: unknown) => payload is Pub
   "sessions.revoked": (p): p is SessionsRevoked => {
     const r = p as Partial<SessionsRevoked> | null;
     return isObject(r) && Array.isArray(r.sessionIds) && r.sessionIds.every(isInteger) && isDate(r.revokedAt);
+  },
+  "user.pin.changed": (p): p is PinChanged => {
+    const c = p as Partial<PinChanged> | null;
+    // Any positive version: a node running newer code may pin to a version this one lacks (it then ignores it).
+    return isObject(c) && isInteger(c.userId) && isInteger(c.apiVersion) && c.apiVersion > 0 && isDate(c.changedAt);
   },
   "dashboard.snapshot": isNodeSnapshot,
 };

@@ -16,7 +16,8 @@
  *
  * Given a Telemetry, a broadcast runs inside a `broadcast.publish` span and each delivery on this
  * node (its own, or one an adapter received) inside a `broadcast.deliver` span; the publisher's
- * trace context travels with the message to other nodes (`trace`). Without a tracer both only run.
+ * trace context travels with the message to other nodes (`trace`). Without a tracer neither span
+ * closure is even built: the message is delivered and handed to the adapter directly.
  */
 import type { Telemetry } from "../telemetry/index.ts";
 import type { PubSubEvents } from "./events.ts";
@@ -92,8 +93,9 @@ export function createPubSub<M extends EventMap = PubSubEvents>(
     for (const handler of [...set]) handler(message);
   }
 
+  // Whether to open spans is decided per message: a tracer is installed after the PubSub exists.
   const traced = (message: Message): void => {
-    if (telemetry === undefined) return deliver(message);
+    if (telemetry === undefined || !telemetry.tracing()) return deliver(message);
     telemetry.span("broadcast.deliver.start", { topic: message.topic, event: message.event, link: message.trace }, () =>
       deliver(message),
     );
@@ -103,7 +105,7 @@ export function createPubSub<M extends EventMap = PubSubEvents>(
 
   function publish(message: Message): void {
     if (closed) return;
-    if (telemetry === undefined) {
+    if (telemetry === undefined || !telemetry.tracing()) {
       deliver(message);
       adapter?.publish(message);
       return;

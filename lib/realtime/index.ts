@@ -12,8 +12,8 @@
  * or the token in the `base64url.bearer.phx.<base64>` subprotocol. Missing/bad/expired/revoked
  * token, `vsn` other than 2.x or an `api_version` other than 1|2 → HTTP 403 before any socket
  * exists; a user already at `SOCKETS_PER_USER` open sockets → 429; any other path → 404. Without
- * `api_version` the socket gets its user's pinned version (carried in the socket token), else the
- * default. A version past its sunset or inside a brownout → HTTP 410 with a `/problems/version-gone`
+ * `api_version` the socket gets its user's pinned version as it stands (the token's, or a change
+ * announced since: accounts.verifySocketTokenNow, no database read), else the default. A version past its sunset or inside a brownout → HTTP 410 with a `/problems/version-gone`
  * body, as over HTTP. Close codes and limits: close-codes.ts.
  *
  * What the contexts announce reaches the open sockets of this node: a revoked session closes
@@ -200,7 +200,15 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
           removeFrom(bySession, sessionId, engine);
           removeFrom(byUser, userId, engine);
           deps.socketQuota.release(userId);
-          telemetry.emit("socket.close", { duration_ms: performance.now() - openedAt }, { code, user_id: userId });
+          telemetry.emit(
+            "socket.close",
+            { duration_ms: performance.now() - openedAt },
+            {
+              code,
+              user_id: userId,
+              api_version: apiVersion,
+            },
+          );
         });
         engines.add(engine);
         addTo(bySession, sessionId, engine);

@@ -3,7 +3,7 @@
  * written (whichever web layer asked) is published on the room's topic through the injected
  * PubSub, as domain data; subscribers render it.
  *
- *     const rooms = createRooms(db, pubsub)
+ *     const rooms = createRooms(db, pubsub, { traced: telemetry.tracing })
  *     const room = await rooms.createRoom(ownerId, { name: "lobby" })
  *     await rooms.createMessage(ownerId, room.id, "hello") // → broadcast "message.created" on "room:1"
  *     rooms.onAccessEnded(({ roomId, userId, reason }) => …) // on every node
@@ -64,7 +64,7 @@ export const MESSAGE_CREATED = "message.created";
 
 export type Rooms = ReturnType<typeof createRooms>;
 
-export function createRooms(db: Db, pubsub: PubSub) {
+export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => boolean } = {}) {
   function announce(ended: AccessEnded): void {
     pubsub.broadcast(ROOM_ACCESS_TOPIC, "room.access.ended", ended);
   }
@@ -87,11 +87,15 @@ export function createRooms(db: Db, pubsub: PubSub) {
   }
 
   // Group commit for messages without an Idempotency-Key: one statement per batch (./message-writer.ts).
-  const writer = createMessageWriter(db, (row) => {
-    const message = toMessage(row);
-    pubsub.broadcast(roomTopic(message.roomId), MESSAGE_CREATED, message);
-    return message;
-  });
+  const writer = createMessageWriter(
+    db,
+    (row) => {
+      const message = toMessage(row);
+      pubsub.broadcast(roomTopic(message.roomId), MESSAGE_CREATED, message);
+      return message;
+    },
+    options,
+  );
 
   function messagesWithAuthors() {
     return db<MessageRow>("messages")

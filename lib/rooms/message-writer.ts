@@ -10,11 +10,16 @@
  * - a message the statement did not insert (the room is gone, or private and the author not a
  *   member) is handed back as `undefined`: the caller then takes the single-message path, which
  *   says why (NotFound) exactly as before;
- * - a failed statement fails every message of its batch (nothing of it was stored: one statement).
+ * - a failed statement fails every message of its batch (nothing of it was stored: one statement);
+ * - while tracing (`traced()`), each message's `stored` runs in its own caller's async context
+ *   (captured when it was submitted), so its broadcast is a span of its own request's trace; the
+ *   batch's one statement runs in the context of the batch's first message (one statement, one
+ *   trace). Without tracing nothing is captured.
  *
- *     const writer = createMessageWriter(db, (row) => publish(toMessage(row)))
+ *     const writer = createMessageWriter(db, (row) => publish(toMessage(row)), { traced: telemetry.tracing })
  *     const message = await writer.write({ roomId: 1, userId: 7, body: "hi" }) // → what `stored` made of the row, or undefined
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Db } from "../db/index.ts";
 import type { MessageRow } from "../db/rows.ts";
 
@@ -29,6 +34,13 @@ export interface NewMessage {
 interface Pending<T> extends NewMessage {
   resolve(stored: T | undefined): void;
   reject(error: unknown): void;
+  /** Runs a function in the submitting caller's async context (captured only while tracing). */
+  within: (<R>(fn: () => R) => R) | undefined;
+}
+
+export interface MessageWriterOptions {
+  /** Whether a tracer is installed (telemetry.tracing): only then is each caller's context captured. */
+  traced?: () => boolean;
 }
 
 export interface MessageWriter<T> {
@@ -42,7 +54,12 @@ export interface MessageWriter<T> {
 const MAX_BATCH = 500;
 
 /** `stored` runs once per inserted row, in order, before any caller of the batch resumes. */
-export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) => T): MessageWriter<T> {
+export function createMessageWriter<T>(
+  db: Db,
+  stored: (row: MessageWithAuthor) => T,
+  options: MessageWriterOptions = {},
+): MessageWriter<T> {
+  const traced = options.traced ?? (() => false);
   let queue: Array<Pending<T>> = [];
   let writing = false;
   let scheduled = false;
@@ -60,7 +77,8 @@ export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) 
     queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
     writing = true;
     try {
-      const rows = await insert(db, batch);
+      const first = batch[0]!.within;
+      const rows = await (first === undefined ? insert(db, batch) : first(() => insert(db, batch)));
       // Rows come back in id order, which is submission order; a message the statement left out
       // (no longer readable) is the one whose fields do not match the next row.
       let next = 0;
@@ -69,7 +87,7 @@ export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) 
         if (row === undefined || row.room_id !== m.roomId || row.user_id !== m.userId || row.body !== m.body)
           return undefined;
         next++;
-        return stored(row);
+        return m.within === undefined ? stored(row) : m.within(() => stored(row));
       });
       batch.forEach((m, i) => m.resolve(results[i]));
     } catch (error) {
@@ -83,7 +101,8 @@ export function createMessageWriter<T>(db: Db, stored: (row: MessageWithAuthor) 
   return {
     write(message) {
       return new Promise((resolve, reject) => {
-        queue.push({ ...message, resolve, reject });
+        const within = traced() ? AsyncLocalStorage.snapshot() : undefined;
+        queue.push({ ...message, resolve, reject, within });
         schedule();
       });
     },

@@ -18,6 +18,7 @@
 import type { Redis } from "ioredis";
 import { createNodeId } from "../cluster/node-id.ts";
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
+import type { Telemetry } from "../telemetry/index.ts";
 import type { SocketQuota } from "./index.ts";
 
 export interface RedisSocketQuotaOptions {
@@ -29,6 +30,8 @@ export interface RedisSocketQuotaOptions {
   /** Key namespace (default "hypercast"); tests use one per run. */
   prefix?: string;
   onError?: (error: Error, where: string) => void;
+  /** Traces its commands (lib/cluster/redis.ts). */
+  telemetry?: Telemetry;
 }
 
 const ACQUIRE = `
@@ -62,6 +65,7 @@ export async function createRedisSocketQuota(options: RedisSocketQuotaOptions): 
     name: `hypercast:quota:${node}`,
     onError: (e) => onError(e, "connection"),
     commandTimeoutMs: Math.min(Math.max(options.heartbeatMs, 1000), 2000),
+    ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
   });
   // This node's own counts: the truth Redis is brought back to after trouble.
   const counts = new Map<number, number>();

@@ -46,7 +46,7 @@ export interface TelemetryEvents {
   /** A socket closed, for any reason. */
   "socket.close": {
     measurements: { duration_ms: number };
-    metadata: { code: number; user_id: number | undefined };
+    metadata: { code: number; user_id: number | undefined; api_version: ApiVersion };
   };
   /** A `phx_join` was answered. */
   "channel.join.stop": {

@@ -132,6 +132,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     });
   }
   const socketsOpen = new Gauge({ name: `${p}realtime_sockets_open`, help: "Realtime sockets open now.", registers });
+  const socketsByVersion = new Gauge({
+    name: `${p}realtime_sockets_open_by_version`,
+    help: "Realtime sockets open now, by the API version they are served in.",
+    labelNames: ["api_version"] as const,
+    registers,
+  });
   const joins = new Counter({
     name: `${p}realtime_channel_joins_total`,
     help: "Channel joins answered, by outcome (ok or error).",
@@ -170,6 +176,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     httpRequests.labels({ api_version: String(version) }).inc(0);
     pinnedRequests.labels({ pinned_version: String(version) }).inc(0);
     goneRequests.labels({ api_version: String(version) }).inc(0);
+    socketsByVersion.labels({ api_version: String(version) }).set(0);
   }
   pinnedRequests.labels({ pinned_version: NO_VERSION }).inc(0);
   joins.inc({ outcome: "ok" }, 0);
@@ -203,9 +210,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         return;
       case "socket.open":
         socketsOpen.inc();
+        socketsByVersion.inc({ api_version: String(e.metadata.api_version) });
         return;
       case "socket.close":
         socketsOpen.dec();
+        socketsByVersion.dec({ api_version: String(e.metadata.api_version) });
         return;
       case "channel.join.stop":
         joins.inc({ outcome: e.metadata.outcome });

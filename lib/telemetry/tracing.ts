@@ -35,7 +35,7 @@ import {
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import type { TracingConfig } from "../config.ts";
 import type { SpanName, SpanStarts, TelemetryEvent } from "./events.ts";
@@ -64,10 +64,10 @@ export async function startTracing(config: TracingConfig, node: string | undefin
     config.protocol === "http/json"
       ? await import("@opentelemetry/exporter-trace-otlp-http")
       : await import("@opentelemetry/exporter-trace-otlp-proto");
-  // Later resources win: our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
-  const resource = resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }).merge(
-    detectResources({ detectors: [envDetector] }),
-  );
+  // Later resources win: the SDK's (telemetry.sdk.*), our default name, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ "service.name": "hypercast", "hypercast.node": node }))
+    .merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({
     resource,
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.url }))],
@@ -275,7 +275,11 @@ function complete(otel: OtelTracer, current: Open | undefined, e: TelemetryEvent
         "hypercast.api_version": api_version,
         "hypercast.request_id": e.metadata.request_id,
       });
-      if (status >= 500) current.span.setStatus({ code: SpanStatusCode.ERROR });
+      // A server error: the span's status, and `error.type` the status code (HTTP semantic conventions).
+      if (status >= 500) {
+        current.span.setStatus({ code: SpanStatusCode.ERROR });
+        current.span.setAttribute("error.type", String(status));
+      }
       return;
     }
     case "channel.join.stop": {

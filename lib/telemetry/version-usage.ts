@@ -2,7 +2,9 @@
  * Who still calls the deprecated versions: a telemetry handler fed by `http.request.stop` that
  * keeps, for each deprecated version, the top callers (user ids) and their request counts over a
  * sliding window — so a team sees whom a sunset would break before it does. The dashboard shows
- * it (lib/dashboard/feed.ts); anonymous requests are counted apart, as one total.
+ * it (lib/dashboard/feed.ts); anonymous requests are counted apart, as one total. A request
+ * answered 410 because its version is withdrawn (a brownout, the sunset) counts as a call of that
+ * version too (`gone_version`): a brownout shows whom it broke.
  *
  * Bounded memory and O(1) per request: the window is a ring of `buckets` slices (default ten of
  * one minute); each slice holds one Space-Saving summary per version (top-k.ts, `capacity`
@@ -89,8 +91,10 @@ export function createVersionUsage(options: VersionUsageOptions): VersionUsage {
   return {
     versions,
     handle(e) {
-      if (e.event !== "http.request.stop" || e.metadata.api_version === undefined) return;
-      const ring = rings.get(e.metadata.api_version);
+      if (e.event !== "http.request.stop") return;
+      const version = e.metadata.api_version ?? e.metadata.gone_version;
+      if (version === undefined) return;
+      const ring = rings.get(version);
       if (ring === undefined) return;
       const slice = current(ring, Math.floor(now() / bucketMs));
       slice.requests += 1;

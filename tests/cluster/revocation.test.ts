@@ -3,7 +3,8 @@
  * Redis: a member removed (over HTTP on one node) loses the room on the node their socket is on
  * (`phx_close {reason: "removed"}`, presence leave, join refused even within the join cache); a
  * log-out on one node closes the session's sockets on the others with 4401 and their upgrades get
- * 403; SOCKETS_PER_USER holds for concurrent upgrades spread over nodes, and the slots of a node
+ * 403; a pin changed on one node is the version the others serve a socket token minted before it;
+ * SOCKETS_PER_USER holds for concurrent upgrades spread over nodes, and the slots of a node
  * that dies are freed one lease later.
  */
 import test, { type ExecutionContext } from "ava";
@@ -145,6 +146,34 @@ serial(
     );
   },
 );
+
+serial("a pin changed on n1 is what n2 and n3 serve a socket on a token minted before the change", async (t) => {
+  const c = cluster!;
+  const frank = await c.user("frank"); // signed up naming no version: pinned to 2, and so is the token
+  const topic = await c.room(frank, "pins");
+  const res = await fetch(`${c.node("n1").api}/v2/users/${frank.id}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${frank.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ api_version: 1 }),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  t.is(res.status, 200);
+  await res.arrayBuffer();
+  // The announcement travels through Redis: each node gets a few tries within WAIT_MS.
+  for (const node of [c.node("n2"), c.node("n3")]) {
+    let shape = "none";
+    for (let deadline = performance.now() + WAIT_MS; shape !== "v1" && performance.now() < deadline;) {
+      const client = await c.join(node, frank, topic, { presence: false });
+      const body = `on ${node.name} ${performance.now()}`;
+      t.is((await client.push("message:new", { body })).status, "ok");
+      await until("the own message", () => client.messages.some((m) => m.payload.body === body));
+      const payload = client.messages.find((m) => m.payload.body === body)!.payload as Record<string, unknown>;
+      shape = "user_id" in payload && !("author" in payload) ? "v1" : "v2";
+      client.disconnect();
+    }
+    t.is(shape, "v1", `${node.name} serves the new pin`);
+  }
+});
 
 serial(
   "SOCKETS_PER_USER across the cluster: 12 concurrent upgrades over three nodes, exactly the limit open; a dead node's slots free up one lease later",

@@ -2,7 +2,8 @@
  * Tracing across processes (CONTRACT §10): two Hypercast nodes on one Redis export to one real
  * OTLP receiver. A message POSTed on n1 and delivered to a socket on n2 is one trace: n1's SERVER
  * span, its PRODUCER child and the PUBLISH it sent (a Redis CLIENT span), and n2's CONSUMER span,
- * whose context came in the Redis envelope, linked to n1's producer.
+ * whose context came in the Redis envelope, linked to n1's producer. The rate limiter's Redis
+ * commands are CLIENT spans of the request too.
  */
 import { randomBytes } from "node:crypto";
 import test from "ava";
@@ -59,7 +60,8 @@ maybe(
       return (
         [KIND.SERVER, KIND.PRODUCER].every((kind) => spans.some((s) => s.kind === kind)) &&
         spans.some((s) => s.kind === KIND.CONSUMER && s.resource["hypercast.node"] === "n2") &&
-        spans.some((s) => s.name === "PUBLISH")
+        spans.some((s) => s.name === "PUBLISH") &&
+        spans.some((s) => s.attributes["hypercast.redis.connection"] === "limiter")
       );
     });
     t.deepEqual(r.errors, []);
@@ -93,6 +95,13 @@ maybe(
           s.kind === KIND.CLIENT && s.attributes["db.system.name"] === "postgresql" && s.parentSpanId === server.spanId,
       ),
     );
+    const limited = spans.filter((s) => s.attributes["hypercast.redis.connection"] === "limiter");
+    t.true(limited.length > 0, "the rate limiter's Redis commands are traced");
+    for (const s of limited) {
+      t.is(s.kind, KIND.CLIENT);
+      t.is(s.attributes["db.system.name"], "redis");
+      t.is(s.parentSpanId, server.spanId, `${s.name}: a child of the request's server span`);
+    }
 
     const values = JSON.stringify(r.spans.map((s) => [s.name, s.attributes]));
     for (const secret of [body, alice.token, bob.token, alice.socketToken, bob.socketToken])

@@ -12,10 +12,13 @@ import { startTestServer, type TestResponse, type TestServer } from "../helpers/
 
 type Json = Record<string, any>;
 
+const BROWNOUTS = "2027-05-04T16:00:00Z/PT1H";
+const WINDOW = "2027-05-04T16:00:00.000Z/2027-05-04T17:00:00.000Z";
+
 let app: TestServer;
 const docs = new Map<ApiVersion, Json>();
 test.before(async () => {
-  app = await startTestServer({ V1_SUNSET: "2027-06-30" });
+  app = await startTestServer({ V1_SUNSET: "2027-06-30", V1_BROWNOUTS: BROWNOUTS });
   for (const v of [1, 2] as const) docs.set(v, (await app.request("GET", `/openapi/v${v}.json`)).body);
 });
 test.after.always(async () => {
@@ -34,6 +37,32 @@ for (const version of [1, 2] as const) {
     const result = await validator.validate(structuredClone(docs.get(version)!));
     t.true(result.valid, JSON.stringify(result.errors, null, 1));
     t.is(validator.version, "3.1");
+  });
+
+  test(`the v${version} document carries its changelog entry and, when deprecated, its sunset and brownouts`, (t) => {
+    const info = docs.get(version)!.info;
+    t.deepEqual(
+      info["x-changes"],
+      VERSIONS[version].changes.map((c) => ({ ...c })),
+    );
+    for (const change of VERSIONS[version].changes)
+      t.true(
+        (info.description as string).includes(`- **${change.resource}**: ${change.description}`),
+        change.description,
+      );
+    if (version === 1) {
+      t.is(info["x-sunset"], "2027-06-30T00:00:00.000Z");
+      t.deepEqual(info["x-brownouts"], [WINDOW]);
+      t.is(info["x-sunset-reached"], false);
+      t.regex(
+        info.description,
+        /\*\*Deprecated\*\* since 2026-01-01; served until 2027-06-30, except during the brownouts /,
+      );
+      t.true((info.description as string).includes(WINDOW), "the description names the window");
+    } else {
+      for (const key of ["x-sunset", "x-brownouts", "x-sunset-reached"]) t.false(key in info, key);
+      t.regex(info.description, /The current version/);
+    }
   });
 
   test(`the v${version} document lists the vendor media type, parameters, security, problems and pagination`, (t) => {
@@ -222,7 +251,7 @@ test("GET /versions lists the versions, which is deprecated, its sunset, media t
           status: "deprecated",
           deprecated_at: "2026-01-01T00:00:00.000Z",
           sunset: "2027-06-30T00:00:00.000Z",
-          brownouts: [],
+          brownouts: [{ start: "2027-05-04T16:00:00.000Z", end: "2027-05-04T17:00:00.000Z" }],
           successor_version: 2,
           changes: VERSIONS[1].changes.map((c) => ({ ...c })),
           media_types: ["application/vnd.app.v1+json", "application/vnd.app+json; version=1"],

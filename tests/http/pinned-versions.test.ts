@@ -3,11 +3,13 @@
  * request was served in; an authenticated request that names no version (no Accept, wildcards,
  * generic JSON, the bare vendor type, no prefix) is served in the pin on every route, an
  * anonymous one in the default; v2 shows the pin to its owner and PATCH changes it; a socket
- * without api_version gets the pin; every response varies on Accept and Authorization.
+ * without api_version gets the pin as it stands when it connects; every response varies on Accept and Authorization.
  */
 import test from "ava";
 import { Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
+import { createAccounts } from "../../lib/accounts/index.ts";
+import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { routes } from "../../lib/http/routes.ts";
 import { mediaType, type ApiVersion } from "../../lib/versions.ts";
 import { assertProblem } from "../helpers/api.ts";
@@ -240,11 +242,68 @@ test("a socket without api_version gets its user's pin; with api_version, the ve
   }
 });
 
-test("the socket token carries the pin as it stood when it was minted; a fresh one follows a changed pin", async (t) => {
+test("a socket token minted before a pin change connects in the new pin, without a database read", async (t) => {
   const me = await signUpAs({ prefix: "/v1" });
-  const before = await app.deps.accounts.verifySocketToken(me.socketToken);
-  t.like(before, { ok: true, pinnedVersion: 1 });
-  await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: 2 } });
+  t.like(await app.deps.accounts.verifySocketToken(me.socketToken), { ok: true, pinnedVersion: 1 });
+  // A restarted node (its own accounts, its own PubSub) that loads at boot, before the change.
+  const restartedEarly = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
+  await restartedEarly.loadPinChanges();
+  const moved = await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: 2 } });
+  t.is(moved.status, 200);
+  const queries: string[] = [];
+  const listener = (q: { sql: string }) => queries.push(q.sql);
+  app.deps.db.on("query", listener);
+  const old = app.deps.accounts.verifySocketTokenNow(me.socketToken);
+  app.deps.db.off("query", listener);
+  t.like(old, { ok: true, pinnedVersion: 2 }, "the token minted under pin 1 follows the pin as it stands");
+  t.deepEqual(queries, []);
+  t.like(
+    restartedEarly.verifySocketTokenNow(me.socketToken),
+    { ok: true, pinnedVersion: 1 },
+    "a node that was not told keeps the token's pin",
+  );
+  const restarted = createAccounts(app.deps.db, app.deps.config, createLocalPubSub());
+  t.true((await restarted.loadPinChanges()) >= 1);
+  t.like(restarted.verifySocketTokenNow(me.socketToken), { ok: true, pinnedVersion: 2 }, "loaded at boot");
   const fresh = await app.request("POST", "/socket-tokens", { token: me.token });
   t.like(await app.deps.accounts.verifySocketToken(fresh.body.socket_token), { ok: true, pinnedVersion: 2 });
+  // Moved back: the old token follows again, and so does a socket on it.
+  await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: 1 } });
+  t.like(app.deps.accounts.verifySocketTokenNow(fresh.body.socket_token), { ok: true, pinnedVersion: 1 });
+});
+
+test("a socket opened on a token minted before a pin change is served in the new pin", async (t) => {
+  const me = await signUpAs({ prefix: "/v1" });
+  const author = await signUpAs({});
+  await app.request("PATCH", `/v2/users/${me.id}`, { token: me.token, json: { api_version: 2 } });
+  const room = await app.request("POST", "/rooms", {
+    token: author.token,
+    accept: mediaType(2),
+    json: { name: "pin moved" },
+  });
+  const socket = new Socket(app.server.socketUrl, {
+    transport: WebSocket,
+    params: { token: me.socketToken },
+  } as ConstructorParameters<typeof Socket>[1]);
+  socket.connect();
+  try {
+    const channel = socket.channel(`room:${room.body.id}`, {});
+    await new Promise<void>((resolve, reject) =>
+      channel
+        .join()
+        .receive("ok", () => resolve())
+        .receive("error", (e: unknown) => reject(new Error(JSON.stringify(e)))),
+    );
+    const received = new Promise<Record<string, unknown>>((resolve) => channel.on("message:new", resolve));
+    const sent = await app.request("POST", `/rooms/${room.body.id}/messages`, {
+      token: author.token,
+      accept: mediaType(2),
+      json: { body: "which shape now?" },
+    });
+    t.is(sent.status, 201);
+    const message = await received;
+    t.true("author" in message && !("user_id" in message), "the v2 message: the pin as it stands");
+  } finally {
+    socket.disconnect();
+  }
 });

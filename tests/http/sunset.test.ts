@@ -126,6 +126,15 @@ async function assertV2StillServed(t: ExecutionContext): Promise<void> {
   t.false((v3.body.supported_media_types as string[]).includes(mediaType(1)), "a withdrawn version is not offered");
 }
 
+/** A socket upgrade's 410 points at the same endpoint in the successor version. */
+function assertSocketSuccessor(t: ExecutionContext, headers: Record<string, string | string[] | undefined>): void {
+  const link = headers["link"];
+  t.deepEqual(
+    parseLinkHeader(typeof link === "string" ? link : null).filter((l) => l.rel === "successor-version"),
+    [{ href: "/socket/websocket?api_version=2", rel: "successor-version", type: mediaType(2) }],
+  );
+}
+
 /** The HTTP answer to a WebSocket upgrade. */
 function upgrade(
   query: string,
@@ -194,6 +203,7 @@ test.serial(
       t.is(res.status, 410, query);
       t.is(res.headers["retry-after"], String(45 * 60));
       t.is(res.headers["content-type"], "application/problem+json");
+      assertSocketSuccessor(t, res.headers);
       const body = JSON.parse(res.body);
       t.is(body.type, "/problems/version-gone");
       t.true((body.detail as string).includes(WINDOW));
@@ -222,7 +232,10 @@ test.serial(
     const upgraded = await upgrade(`token=${pinnedV2.socketToken}&api_version=1`);
     t.is(upgraded.status, 410);
     t.is(upgraded.headers["retry-after"], undefined);
-    t.is((await upgrade(`token=${pinnedV1.socketToken}`)).status, 410);
+    assertSocketSuccessor(t, upgraded.headers);
+    const pinned = await upgrade(`token=${pinnedV1.socketToken}`);
+    t.is(pinned.status, 410);
+    assertSocketSuccessor(t, pinned.headers);
 
     const versions = await app.request("GET", "/versions");
     t.is(versions.body.versions[1].status, "sunset");
@@ -236,6 +249,11 @@ test.serial(
       await app.request("PATCH", `/v2/users/${pinnedV2.id}`, { token: pinnedV2.token, json: { api_version: 1 } }),
       422,
     );
+    assertProblem(
+      t,
+      await app.request("PATCH", `/v2/users/${pinnedV2.id}`, { token: pinnedV1.token, json: { api_version: 1 } }),
+      403,
+    ); // someone else's record: 403 before the withdrawn version is judged
     // A caller pinned to v1 names v2 once to move the pin; then naming no version works again.
     const moved = await app.request("PATCH", `/users/${pinnedV1.id}`, {
       token: pinnedV1.token,
@@ -280,6 +298,11 @@ test.serial("requests answered, by version served and by pinned version, in /met
     await series('hypercast_http_requests_version_gone_total{api_version="1"}'),
     goneBefore + 2,
     "the 410s of a brownout, by version",
+  );
+  const callers = app.deps.dashboard.tick().callers.find((c) => c.version === 1);
+  t.true(
+    (callers?.callers ?? []).some((c) => c.user_id === pinnedV2.id),
+    "whom the brownout broke: the caller of the 410, among v1's top callers",
   );
   const labels = new Set(
     [...text.matchAll(/hypercast_http_requests_by_pinned_version_total\{pinned_version="([^"]*)"\}/g)].map((m) => m[1]),

@@ -48,7 +48,7 @@ test("sockets: the open gauge, joins, messages, deliveries and slow-consumer clo
   const stats = createLiveStats({ slowConsumerCode: CLOSE.SLOW_CONSUMER });
   telemetry.attach(stats.handle);
   for (let i = 0; i < 3; i++) telemetry.emit("socket.open", {}, { api_version: 2, user_id: i });
-  telemetry.emit("socket.close", { duration_ms: 5 }, { code: CLOSE.SLOW_CONSUMER, user_id: 0 });
+  telemetry.emit("socket.close", { duration_ms: 5 }, { code: CLOSE.SLOW_CONSUMER, user_id: 0, api_version: 2 });
   join(telemetry, "room:1");
   join(telemetry, "room:2", "error");
   telemetry.emit("channel.message.in", { bytes: 10 }, { topic: "room:1", event: "message:new" });

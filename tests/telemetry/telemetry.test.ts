@@ -181,6 +181,8 @@ test("metrics handler: realtime and cluster series exist at zero, then follow th
   const before = await metrics.render();
   for (const series of [
     "hypercast_realtime_sockets_open",
+    'hypercast_realtime_sockets_open_by_version{api_version="1"}',
+    'hypercast_realtime_sockets_open_by_version{api_version="2"}',
     'hypercast_realtime_channel_joins_total{outcome="ok"}',
     "hypercast_realtime_messages_in_total",
     "hypercast_realtime_messages_out_total",
@@ -194,7 +196,8 @@ test("metrics handler: realtime and cluster series exist at zero, then follow th
   telemetry.attach(metrics.handle);
   telemetry.emit("socket.open", {}, { api_version: 2, user_id: 1 });
   telemetry.emit("socket.open", {}, { api_version: 1, user_id: 2 });
-  telemetry.emit("socket.close", { duration_ms: 5 }, { code: 1000, user_id: 2 });
+  telemetry.emit("socket.open", {}, { api_version: 1, user_id: 3 });
+  telemetry.emit("socket.close", { duration_ms: 5 }, { code: 1000, user_id: 2, api_version: 1 });
   telemetry.emit(
     "channel.join.stop",
     { duration_ms: 2 },
@@ -212,7 +215,9 @@ test("metrics handler: realtime and cluster series exist at zero, then follow th
   telemetry.emit("presence.change", { joins: 3, leaves: 1 }, { topic: "room:1" });
   telemetry.emit("cluster.publish.dropped", { count: 2 }, { adapter: "redis", reason: "disconnected" });
   const after = await metrics.render();
-  t.is(sample(after, "hypercast_realtime_sockets_open"), 1);
+  t.is(sample(after, "hypercast_realtime_sockets_open"), 2);
+  t.is(sample(after, 'hypercast_realtime_sockets_open_by_version{api_version="1"}'), 1);
+  t.is(sample(after, 'hypercast_realtime_sockets_open_by_version{api_version="2"}'), 1);
   t.is(sample(after, 'hypercast_realtime_channel_joins_total{outcome="ok"}'), 1);
   t.is(sample(after, 'hypercast_realtime_channel_joins_total{outcome="error"}'), 1);
   t.is(sample(after, 'hypercast_realtime_channel_leaves_total{reason="closed"}'), 1);

@@ -105,11 +105,9 @@ for (const protocol of PROTOCOLS) {
       const queries = children.filter((x) => x.kind === KIND.CLIENT);
       t.true(queries.length >= 1, "the write's queries are CLIENT children");
       for (const q of queries) t.is(q.attributes["db.system.name"], "postgresql");
-      // The message is written by an INSERT (a `WITH … INSERT` statement at the time of writing).
+      // The message is written by a `WITH inserted AS (INSERT …) SELECT …` statement: named INSERT.
       t.true(
-        queries.some(
-          (q) => q.attributes["db.operation.name"] === "INSERT" || q.attributes["db.operation.name"] === "WITH",
-        ),
+        queries.some((q) => q.attributes["db.operation.name"] === "INSERT"),
         `a write among ${queries.map((q) => q.name).join(", ")}`,
       );
       for (const q of queries) t.is(q.attributes["db.operation.name"], q.name, "each query is named by its SQL verb");
@@ -154,6 +152,109 @@ for (const protocol of PROTOCOLS) {
     },
   );
 }
+
+test.serial("concurrent writes batched into one statement each publish in their own request's trace", async (t) => {
+  const s = await setUp("http/json");
+  t.teardown(() => tearDown(s));
+  const author = await s.app.signUp("Batched");
+  const room = await s.app.request("POST", "/rooms", { token: author.token, json: { name: "batched" } });
+  const roomId = room.body.id as number;
+  // Several at once, so that some share a batch (one INSERT for all of them).
+  const traces = Array.from({ length: 8 }, () => randomBytes(16).toString("hex"));
+  const responses = await Promise.all(
+    traces.map((trace, i) =>
+      s.app.request("POST", `/rooms/${roomId}/messages`, {
+        token: author.token,
+        json: { body: `batched ${i}` },
+        headers: { traceparent: `00-${trace}-${randomBytes(8).toString("hex")}-01` },
+      }),
+    ),
+  );
+  t.deepEqual(
+    responses.map((r) => r.status),
+    traces.map(() => 201),
+  );
+  await s.app.deps.tracing?.flush();
+  await s.receiver.until("every request's server span", (spans) =>
+    traces.every((trace) => spans.some((x) => x.kind === KIND.SERVER && x.traceId === trace)),
+  );
+  const spans = s.receiver.spans;
+  let inserts = 0;
+  for (const trace of traces) {
+    const inTrace = spans.filter((x) => x.traceId === trace);
+    const server = inTrace.find((x) => x.kind === KIND.SERVER);
+    if (server === undefined) return t.fail(`no SERVER span in trace ${trace}`);
+    const producers = inTrace.filter((x) => x.kind === KIND.PRODUCER);
+    t.is(producers.length, 1, `trace ${trace}: its own PRODUCER span, no one else's`);
+    t.is(producers[0]?.parentSpanId, server.spanId, `trace ${trace}: the PRODUCER under its own server span`);
+    for (const insert of inTrace.filter((x) => x.attributes["db.operation.name"] === "INSERT")) {
+      inserts++;
+      t.is(insert.parentSpanId, server.spanId, `trace ${trace}: an INSERT under its own server span`);
+    }
+  }
+  t.true(inserts >= 1 && inserts <= traces.length, `${inserts} batch statements for ${traces.length} messages`);
+  t.log(`${traces.length} messages written by ${inserts} statements`);
+
+  // The same, with every write submitted in one turn, so all share one statement for certain:
+  // each inside its own request span (continuing its own caller's trace), as the HTTP tier opens it.
+  const sameTurn = Array.from({ length: 4 }, () => randomBytes(16).toString("hex"));
+  await Promise.all(
+    sameTurn.map((trace, i) =>
+      s.app.deps.telemetry.span(
+        "http.request.start",
+        {
+          method: "POST",
+          path: `/rooms/${roomId}/messages`,
+          traceparent: `00-${trace}-${randomBytes(8).toString("hex")}-01`,
+          tracestate: undefined,
+        },
+        () => s.app.deps.rooms.createMessage(author.id, roomId, `same turn ${i}`),
+      ),
+    ),
+  );
+  await s.app.deps.tracing?.flush();
+  await s.receiver.until("every same-turn request's spans", (all) =>
+    sameTurn.every((trace) => all.some((x) => x.kind === KIND.SERVER && x.traceId === trace)),
+  );
+  const batched = s.receiver.spans.filter((x) => sameTurn.includes(x.traceId));
+  t.is(
+    batched.filter((x) => x.attributes["db.operation.name"] === "INSERT").length,
+    1,
+    "one statement for the four messages, in one trace",
+  );
+  for (const trace of sameTurn) {
+    const server = batched.find((x) => x.kind === KIND.SERVER && x.traceId === trace);
+    const producers = batched.filter((x) => x.kind === KIND.PRODUCER && x.traceId === trace);
+    t.is(producers.length, 1, `trace ${trace}: its own PRODUCER span, no one else's`);
+    t.is(producers[0]?.parentSpanId, server?.spanId, `trace ${trace}: the PRODUCER under its own server span`);
+  }
+});
+
+test.serial("a request answered 5xx: its server span has error status and error.type", async (t) => {
+  const s = await setUp("http/json");
+  t.teardown(() => tearDown(s));
+  const user = await s.app.signUp("Failing");
+  // A real failure: the table the route reads is gone (this server's own database, thrown away after).
+  await s.app.deps.db.raw("alter table rooms rename to rooms_elsewhere");
+  const failing = randomBytes(16).toString("hex");
+  const res = await s.app.request("GET", "/rooms", {
+    token: user.token,
+    headers: { traceparent: `00-${failing}-${randomBytes(8).toString("hex")}-01` },
+  });
+  t.true(res.status >= 500, `${res.status}`);
+  const fine = randomBytes(16).toString("hex");
+  await s.app.request("GET", "/", { headers: { traceparent: `00-${fine}-${randomBytes(8).toString("hex")}-01` } });
+  await s.app.deps.tracing?.flush();
+  await s.receiver.until("both server spans", (spans) =>
+    [failing, fine].every((trace) => spans.some((x) => x.kind === KIND.SERVER && x.traceId === trace)),
+  );
+  const server = s.receiver.spans.find((x) => x.kind === KIND.SERVER && x.traceId === failing)!;
+  t.is(server.attributes["http.response.status_code"], res.status);
+  t.is(server.attributes["error.type"], String(res.status));
+  t.is(server.statusCode, 2, "STATUS_CODE_ERROR");
+  const ok = s.receiver.spans.find((x) => x.kind === KIND.SERVER && x.traceId === fine)!;
+  t.false("error.type" in ok.attributes, "a 200 has no error.type");
+});
 
 test.serial("an unsampled caller (traceparent flags 00) exports nothing of its request", async (t) => {
   const s = await setUp("http/json");

@@ -54,6 +54,31 @@ test("lists the heaviest callers of a deprecated version with their requests in 
   t.deepEqual(usage.top(2, 10).callers, [], "a version not watched has no callers");
 });
 
+test("a request answered 410 for a withdrawn version counts as a call of that version, per user", (t) => {
+  const telemetry = createTelemetry();
+  const usage = createVersionUsage({ versions: [1] });
+  telemetry.attach(usage.handle);
+  const gone = (userId: number | undefined) =>
+    telemetry.emit(
+      "http.request.stop",
+      { duration_ms: 1 },
+      {
+        request_id: "r",
+        method: "GET",
+        path: "/v1/rooms",
+        route: undefined,
+        status: 410,
+        api_version: undefined,
+        gone_version: 1,
+        user_id: userId,
+      },
+    );
+  gone(7);
+  gone(7);
+  gone(undefined);
+  t.like(usage.top(1, 10), { requests: 3, anonymous: 1, callers: [{ user_id: 7, requests: 2, error: 0 }] });
+});
+
 test("the window slides: requests older than it stop counting", (t) => {
   const { usage, request, advance } = setup();
   request(1, 7, 5);

@@ -9,6 +9,7 @@ import * as createIdempotencyKeys from "./20261121000003-create-idempotency-keys
 import * as addMessageRequestKeys from "./20261201000001-add-message-request-keys.ts";
 import * as createRevokedSessions from "./20261201000002-create-revoked-sessions.ts";
 import * as addUsersApiVersion from "./20261201000003-add-users-api-version.ts";
+import * as addUsersApiVersionChangedAt from "./20261201000004-add-users-api-version-changed-at.ts";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -22,6 +23,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261201000001-add-message-request-keys", addMessageRequestKeys],
   ["20261201000002-create-revoked-sessions", createRevokedSessions],
   ["20261201000003-add-users-api-version", addUsersApiVersion],
+  ["20261201000004-add-users-api-version-changed-at", addUsersApiVersionChangedAt],
 ];
 
 export const migrationSource: Knex.MigrationSource<readonly [string, Migration]> = {

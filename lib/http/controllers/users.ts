@@ -32,6 +32,8 @@ export function usersController(accounts: Accounts) {
       const params = userParams[versionOf(ctx)];
       const [actorId, userId] = [currentUser(ctx).id, idParam(ctx, "id", "user")];
       const changes: UserChanges = params.update(bodyOf(ctx));
+      // Someone else's record is 403 (a missing one 404) before the body's values are judged.
+      if (actorId !== userId) await accounts.assertMayChange(actorId, userId);
       refuseWithdrawnPin(ctx, changes.apiVersion);
       // The password first: a wrong current password changes nothing.
       const password = params.passwordChange(bodyOf(ctx));
