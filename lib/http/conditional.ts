@@ -14,7 +14,7 @@
  *     // GET /rooms/3                          → 200, ETag: "Yh0…"
  *     // GET /rooms/3, If-None-Match: "Yh0…"    → 304
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { HttpContext, Middleware } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
 
@@ -42,9 +42,9 @@ function tag(ctx: HttpContext): void {
   if (body === null || typeof body !== "object" || Buffer.isBuffer(body) || ctx.res.hasHeader("ETag")) return;
   // Serialised once, here: the tag covers exactly the bytes sent, Koa sends this buffer as it is
   // (no second encoding to count its length) and keeps our Content-Type.
-  const bytes = Buffer.from(JSON.stringify(body));
-  ctx.body = bytes;
-  ctx.res.setHeader("ETag", representationTag(String(ctx.response.get("Content-Type") ?? ""), bytes));
+  const json = JSON.stringify(body);
+  ctx.body = Buffer.from(json);
+  ctx.res.setHeader("ETag", representationTag(String(ctx.res.getHeader("Content-Type") ?? ""), json));
 }
 
 function notModified(ctx: HttpContext): boolean {
@@ -67,9 +67,9 @@ export function noneMatchFails(condition: string, tag: string): boolean {
 }
 
 /** A strong entity tag of a body in a media type: a SHA-256 of both (collisions are not a concern). */
-export function representationTag(contentType: string, body: string | Buffer): string {
-  // Hashed in parts: the same digest as of `${contentType}\n${body}`, without building that copy.
-  return `"${createHash("sha256").update(contentType).update("\n").update(body).digest("base64url")}"`;
+export function representationTag(contentType: string, body: string): string {
+  // One-shot: crypto.hash costs no Hash object per response (strings are hashed as UTF-8, the bytes sent).
+  return `"${hash("sha256", `${contentType}\n${body}`, "base64url")}"`;
 }
 
 /** A body computed once at boot (an OpenAPI document, the versions list), with its tag. */

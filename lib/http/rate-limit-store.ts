@@ -1,8 +1,10 @@
 /**
- * Where rate-limit counters live: the one place that picks the store. Callers only see
- * rate-limiter-flexible's `RateLimiterAbstract` (consume, get, penalty, delete).
+ * Where rate-limit counters live: the one place that picks the store. Callers only see a
+ * `Limiter` per policy (rate-limiter-flexible's consume, reward, get, delete).
  *
- * - No `REDIS_URL`: this process's memory (one node).
+ * - No `REDIS_URL`: this process's memory (one node), a `WindowCounter` per policy
+ *   (window-counter.ts): synchronous, so it also offers `consumeNow`, which the request path
+ *   uses to count without a promise.
  * - `REDIS_URL` set: `RateLimiterRedis` over one ioredis connection shared by every policy, so a
  *   limit holds cluster-wide (every node counts in the same keys, `<keyPrefix>:<policy>:<key>`).
  *   While Redis is unreachable each node falls back to counting in its own memory (rate-limiter-
@@ -18,9 +20,10 @@
  *     await store.close()        // the Redis connection, if any
  */
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterRes } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
 import type { Telemetry } from "../telemetry/index.ts";
+import { WindowCounter } from "./window-counter.ts";
 
 /** At most `points` per `windowSeconds` per key. `name` is the policy name in the RateLimit headers. */
 export interface RatePolicy {
@@ -29,8 +32,24 @@ export interface RatePolicy {
   readonly windowSeconds: number;
 }
 
+/**
+ * One policy's counters. `consume` rejects with the key's `RateLimiterRes` when its window is
+ * spent; any other rejection is the store failing.
+ */
+export interface Limiter {
+  consume(key: string, points?: number): Promise<RateLimiterRes>;
+  reward(key: string, points?: number): Promise<RateLimiterRes>;
+  get(key: string): Promise<RateLimiterRes | null>;
+  delete(key: string): Promise<boolean>;
+  /**
+   * In-process stores only: counts synchronously and returns the state, spent or not (spent when
+   * `consumedPoints > policy.points`).
+   */
+  consumeNow?(key: string): RateLimiterRes;
+}
+
 export interface LimiterStore {
-  (policy: RatePolicy): RateLimiterAbstract;
+  (policy: RatePolicy): Limiter;
   /** Releases the shared store's connection (nothing for memory). */
   close(): Promise<void>;
 }
@@ -50,10 +69,12 @@ export async function createLimiterStore(
   config: Pick<Config, "redisUrl">,
   options: LimiterStoreOptions = {},
 ): Promise<LimiterStore> {
-  const memory = (policy: RatePolicy) =>
-    new RateLimiterMemory({ keyPrefix: policy.name, points: policy.points, duration: policy.windowSeconds });
   const url = config.redisUrl;
-  if (url === undefined) return Object.assign(memory, { close: async () => {} });
+  if (url === undefined) {
+    const memory = (policy: RatePolicy): Limiter =>
+      new WindowCounter({ points: policy.points, windowSeconds: policy.windowSeconds });
+    return Object.assign(memory, { close: async () => {} });
+  }
 
   const keyPrefix = options.keyPrefix ?? "hypercast:rl";
   const client = await connectRedis(url, {
@@ -63,14 +84,19 @@ export async function createLimiterStore(
     ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
   });
   let closed = false;
-  const store = (policy: RatePolicy): RateLimiterAbstract =>
+  const store = (policy: RatePolicy): Limiter =>
     new RateLimiterRedis({
       storeClient: client,
       keyPrefix: `${keyPrefix}:${policy.name}`,
       points: policy.points,
       duration: policy.windowSeconds,
       rejectIfRedisNotReady: true,
-      insuranceLimiter: memory(policy),
+      // rate-limiter-flexible accepts only its own limiters here; same fixed-window semantics.
+      insuranceLimiter: new RateLimiterMemory({
+        keyPrefix: policy.name,
+        points: policy.points,
+        duration: policy.windowSeconds,
+      }),
     });
   return Object.assign(store, {
     async close() {

@@ -20,13 +20,13 @@
  *
  *     app.use(limitRequests(store, accounts, { perUser, perAddress }))
  */
-import { RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterRes } from "rate-limiter-flexible";
 import type { Accounts } from "../accounts/index.ts";
 import { DomainError } from "../errors.ts";
 import { identifyCaller } from "./auth.ts";
 import { type Middleware, bodyOf, clientAddressOf } from "./context.ts";
 import { HttpProblem } from "./problems.ts";
-import type { LimiterStore, RatePolicy } from "./rate-limit-store.ts";
+import type { Limiter, LimiterStore, RatePolicy } from "./rate-limit-store.ts";
 
 export interface RequestPolicies {
   /** Requests per authenticated user. */
@@ -56,16 +56,21 @@ export function limitRequests(store: LimiterStore, accounts: Accounts, policies:
     const user = ctx.state.user;
     const res = ctx.res;
     if (caller === "user" && user !== undefined) {
-      const state = await take(byUser, policies.perUser, `user:${user.id}`, tooManyByUser);
+      const key = `user:${user.id}`;
+      // In memory the count is synchronous: no promise per request.
+      const state =
+        byUser.consumeNow === undefined
+          ? await take(byUser, policies.perUser, key, tooManyByUser)
+          : checked(byUser.consumeNow(key), policies.perUser, tooManyByUser);
       res.setHeader("RateLimit-Policy", userPolicy);
       res.setHeader("RateLimit", stateField(policies.perUser, state));
     } else {
-      const state = await take(
-        byAddress,
-        policies.perAddress,
-        clientAddressOf(ctx),
-        caller === "none" ? tooManyWithout : tooManyInvalid,
-      );
+      const key = clientAddressOf(ctx);
+      const detail = caller === "none" ? tooManyWithout : tooManyInvalid;
+      const state =
+        byAddress.consumeNow === undefined
+          ? await take(byAddress, policies.perAddress, key, detail)
+          : checked(byAddress.consumeNow(key), policies.perAddress, detail);
       res.setHeader("RateLimit-Policy", addressPolicy);
       res.setHeader("RateLimit", stateField(policies.perAddress, state));
     }
@@ -142,12 +147,7 @@ export function limitSignUps(store: LimiterStore, policy: RatePolicy): Middlewar
 }
 
 /** Consumes one point, or throws the 429 problem saying `detail`. */
-async function take(
-  limiter: RateLimiterAbstract,
-  policy: RatePolicy,
-  key: string,
-  detail: string,
-): Promise<RateLimiterRes> {
+async function take(limiter: Limiter, policy: RatePolicy, key: string, detail: string): Promise<RateLimiterRes> {
   try {
     return await limiter.consume(key);
   } catch (rejection) {
@@ -156,8 +156,14 @@ async function take(
   }
 }
 
+/** A state counted synchronously, or the 429 problem saying `detail` when it is over the policy. */
+function checked(state: RateLimiterRes, policy: RatePolicy, detail: string): RateLimiterRes {
+  if (state.consumedPoints > policy.points) throw tooManyRequests(policy, state, detail);
+  return state;
+}
+
 /** Returns a point taken for work that was not done; a store hiccup only costs the caller a point. */
-async function giveBack(limiter: RateLimiterAbstract, key: string): Promise<void> {
+async function giveBack(limiter: Limiter, key: string): Promise<void> {
   await limiter.reward(key, 1).catch(() => undefined);
 }
 

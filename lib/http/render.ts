@@ -6,7 +6,7 @@
  *     respondCollection(ctx, { rel: "users", view: userView, page, path: "/users" })
  */
 import type { PageResult } from "../db/keyset.ts";
-import { mediaType } from "../versions.ts";
+import { API_VERSIONS, mediaType, type ApiVersion } from "../versions.ts";
 import type { RenderContext, Renderers } from "../../representations/render-context.ts";
 import { link } from "../../representations/render-context.ts";
 import { type HttpContext, versionOf, basePathOf } from "./context.ts";
@@ -24,10 +24,15 @@ export function respond<T>(ctx: HttpContext, status: number, view: Renderers<T>,
   sendJson(ctx, status, view[versionOf(ctx)](item, renderContext(ctx, viewerId ?? ctx.state.user?.id)));
 }
 
+/** Each version's Content-Type, built once: Koa's `ctx.type` setter would look it up and normalise it per response. */
+const CONTENT_TYPES = Object.fromEntries(
+  API_VERSIONS.map((version) => [version, `${mediaType(version)}; charset=utf-8`]),
+) as Record<ApiVersion, string>;
+
 export function sendJson(ctx: HttpContext, status: number, body: Record<string, unknown>): void {
   ctx.status = status;
-  ctx.type = `${mediaType(versionOf(ctx))}; charset=utf-8`;
-  ctx.body = body;
+  ctx.res.setHeader("Content-Type", CONTENT_TYPES[versionOf(ctx)]);
+  ctx.body = body; // Koa keeps a Content-Type that names json
 }
 
 export interface CollectionOptions<T> {

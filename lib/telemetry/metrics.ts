@@ -11,12 +11,17 @@
  * Label values are bounded on purpose: `route` is the route pattern (`/users/:id`) or
  * `unmatched`, never a raw path, so a scanner probing random URLs cannot grow the series;
  * `api_version` and `pinned_version` are one of the versions or `none`.
+ *
+ * The series every request feeds (request duration and counts, query duration) are looked up by a
+ * cheap key instead of prom-client hashing a labels object per observation (series.ts); what a
+ * scrape shows is the same.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Db } from "../db/index.ts";
 import { API_VERSIONS } from "../versions.ts";
 import type { TelemetryEvent } from "./events.ts";
 import type { TelemetryHandler } from "./index.ts";
+import { SeriesHistogram, Tally } from "./series.ts";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -53,24 +58,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const p = options.prefix ?? "hypercast_";
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-  const httpDuration = new Histogram({
+  const httpDuration = new SeriesHistogram({
     name: `${p}http_request_duration_seconds`,
     help: "HTTP request duration, by route pattern, method, status and API version.",
     labelNames: ["route", "method", "status", "api_version"] as const,
     buckets: HTTP_BUCKETS,
     registers,
   });
+  const requestsByVersion = new Tally<"api_version">();
   const httpRequests = new Counter({
     name: `${p}http_requests_total`,
     help: "HTTP requests answered, by API version served (none: no version negotiated). What decides when v1 can be sunset.",
     labelNames: ["api_version"] as const,
     registers,
+    collect() {
+      requestsByVersion.addTo(this);
+    },
   });
+  const requestsByPin = new Tally<"pinned_version">();
   const pinnedRequests = new Counter({
     name: `${p}http_requests_by_pinned_version_total`,
     help: "HTTP requests answered, by the caller's pinned API version (none: no live bearer token). Who a sunset of that version would break if they stopped naming a version.",
     labelNames: ["pinned_version"] as const,
     registers,
+    collect() {
+      requestsByPin.addTo(this);
+    },
   });
   const goneRequests = new Counter({
     name: `${p}http_requests_version_gone_total`,
@@ -78,7 +91,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ["api_version"] as const,
     registers,
   });
-  const dbDuration = new Histogram({
+  const dbDuration = new SeriesHistogram({
     name: `${p}db_query_duration_seconds`,
     help: "Database query duration on its connection (pool wait excluded), by knex method and outcome.",
     labelNames: ["method", "outcome"] as const,
@@ -185,29 +198,27 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   function handle(e: TelemetryEvent): void {
     switch (e.event) {
       case "http.request.stop": {
-        const version = e.metadata.api_version === undefined ? NO_VERSION : String(e.metadata.api_version);
-        httpDuration.observe(
-          {
-            route: e.metadata.route ?? UNMATCHED_ROUTE,
-            method: e.metadata.method,
-            status: String(e.metadata.status),
-            api_version: version,
-          },
-          e.measurements.duration_ms / 1000,
-        );
-        httpRequests.inc({ api_version: version });
-        pinnedRequests.inc({
-          pinned_version: e.metadata.pinned_version === undefined ? NO_VERSION : String(e.metadata.pinned_version),
-        });
+        const { route, method, status, api_version, pinned_version } = e.metadata;
+        httpDuration
+          .series(`${route} ${method} ${status} ${api_version}`, () => ({
+            route: route ?? UNMATCHED_ROUTE,
+            method,
+            status: String(status),
+            api_version: versionLabel(api_version),
+          }))
+          .observe(e.measurements.duration_ms / 1000);
+        requestsByVersion.add(api_version ?? NO_VERSION, () => ({ api_version: versionLabel(api_version) }));
+        requestsByPin.add(pinned_version ?? NO_VERSION, () => ({ pinned_version: versionLabel(pinned_version) }));
         if (e.metadata.gone_version !== undefined) goneRequests.inc({ api_version: String(e.metadata.gone_version) });
         return;
       }
-      case "db.query.stop":
-        dbDuration.observe(
-          { method: e.metadata.method, outcome: e.metadata.outcome },
-          e.measurements.duration_ms / 1000,
-        );
+      case "db.query.stop": {
+        const { method, outcome } = e.metadata;
+        dbDuration
+          .series(`${method} ${outcome}`, () => ({ method, outcome }))
+          .observe(e.measurements.duration_ms / 1000);
         return;
+      }
       case "socket.open":
         socketsOpen.inc();
         socketsByVersion.inc({ api_version: String(e.metadata.api_version) });
@@ -249,6 +260,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     handle,
     render: () => registry.metrics(),
   };
+}
+
+function versionLabel(version: number | undefined): string {
+  return version === undefined ? NO_VERSION : String(version);
 }
 
 /** The pool counters the metrics and the dashboard read. */

@@ -4,8 +4,9 @@
  */
 import test from "ava";
 import { randomBytes } from "node:crypto";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { createLimiterStore } from "../../lib/http/rate-limit-store.ts";
+import { WindowCounter } from "../../lib/http/window-counter.ts";
 import { cleanupPrefix, SHARED_REDIS_URL, uniquePrefix } from "./redis-server.ts";
 import { startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 
@@ -18,10 +19,18 @@ test.after.always(async () => {
   await owned?.kill();
 });
 
-test("without REDIS_URL each store counts in its own memory", async (t) => {
-  const store = await createLimiterStore({ redisUrl: undefined });
-  t.true(store(policy) instanceof RateLimiterMemory);
-  await store.close();
+test("without REDIS_URL each store counts in its own memory, synchronously", async (t) => {
+  const [first, second] = [
+    await createLimiterStore({ redisUrl: undefined }),
+    await createLimiterStore({ redisUrl: undefined }),
+  ];
+  const [a, b] = [first(policy), second(policy)];
+  t.true(a instanceof WindowCounter);
+  t.is(a.consumeNow?.("k").consumedPoints, 1);
+  t.is((await a.consume("k")).consumedPoints, 2);
+  t.is((await b.consume("k")).consumedPoints, 1, "another store (another process) counts apart");
+  t.true(b.consumeNow !== undefined);
+  await Promise.all([first.close(), second.close()]);
 });
 
 test("with REDIS_URL two app instances share the count", async (t) => {
@@ -30,6 +39,7 @@ test("with REDIS_URL two app instances share the count", async (t) => {
   try {
     const [a, b] = [first(policy), second(policy)];
     t.true(a instanceof RateLimiterRedis);
+    t.is(a.consumeNow, undefined, "no synchronous path: Redis is asked every time");
     const key = randomBytes(8).toString("hex");
     // Each store's connection is ready when it is returned: no command races it into the insurance limiter.
     const consumed: number[] = [];
