@@ -7,8 +7,9 @@
  * /proc/self/limits (or `ulimit -n` where there is no /proc) and /proc/sys/net/ipv4/ip_local_port_range
  * (or Linux's default range, 32768–60999, with a warning).
  *
- * Source addresses are planned only on Linux (where all of 127.0.0.0/8 answers on loopback) and only
- * when every target host is an IPv4 127.x address: a socket to [::1] cannot be bound to 127.0.0.x.
+ * Source addresses are planned only on Linux (where all of 127.0.0.0/8 answers on loopback), only
+ * when every target host is an IPv4 127.x address (a socket to [::1] cannot be bound to 127.0.0.x),
+ * and only when the run has more sockets than one address's share of the port range.
  *
  *     const check = preflight({ socketsPerWorker: [5000, 5000], hosts: ["127.0.0.1"] })
  *     check.problems // [] — or ["worker 1 needs about 20,100 open files but the limit is 20,000: …"]
@@ -98,7 +99,11 @@ export function preflight(input: PreflightInput): Preflight {
   });
   // Ports are allocated per source address; keep each address at 80% of the range.
   const perAddress = Math.max(1, Math.floor(portRange * 0.8));
-  const spread = plansSourceAddresses(input.hosts, input.platform);
+  // Spread only when one address would run out of ports: a socket bound to an explicit source
+  // address gets its port at bind() time, which the kernel finds by searching its bound ports
+  // (costlier the more are taken); an unbound socket gets its port at connect() time, cheaply.
+  const needed = plansSourceAddresses(input.hosts, input.platform);
+  const spread = needed && total > perAddress;
   const addresses: string[][] = [];
   let next = 2;
   for (const n of input.socketsPerWorker) {

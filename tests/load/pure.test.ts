@@ -105,6 +105,13 @@ test("preflight spreads loopback sockets over 127.0.0.x addresses", (t) => {
   t.deepEqual(remote.addresses, [[]]);
 });
 
+test("a loopback run that one address's ports can carry binds no source address (bind() searches the bound ports)", (t) => {
+  // 80% of 28,232 ports: 22,585 sockets fit one address; over that, every worker gets addresses of its own.
+  t.deepEqual(preflight({ socketsPerWorker: [10_000, 12_585], hosts: ["127.0.0.1"], ...LINUX }).addresses, [[], []]);
+  const over = preflight({ socketsPerWorker: [10_000, 12_586], hosts: ["127.0.0.1"], ...LINUX }).addresses;
+  t.deepEqual(over, [["127.0.0.2"], ["127.0.0.3"]]);
+});
+
 test("source addresses are planned only on Linux and only when every target is IPv4 127.x", (t) => {
   t.true(plansSourceAddresses(["127.0.0.1", "127.0.1.7"], "linux"));
   t.false(plansSourceAddresses(["[::1]"], "linux"), "a socket to ::1 cannot be bound to 127.0.0.x");
