@@ -48,7 +48,8 @@ test.serial(
     });
     t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     t.regex(r.stdout, /Hypercast\s+raw uWS\s+ratio/);
-    t.regex(r.stdout, /server CPU µs per join, → 300\s+[\d.,]+\s+[\d.,]+/);
+    // A few hundred joins are below /proc's CPU resolution: the figure is "n/a" unless the machine was slow.
+    t.regex(r.stdout, /server CPU µs per join, → 300\s+([\d.,]+|n\/a)\s+([\d.,]+|n\/a)/);
     t.regex(r.stdout, /RSS KiB per joined socket \(slope\)\s+-?[\d.,]+\s+-?[\d.,]+/);
   },
 );
