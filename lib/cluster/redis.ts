@@ -51,10 +51,10 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     // Reconnect quickly at first, then every second: an outage is noticed and ended within ~1 s.
     retryStrategy: (times) => Math.min(50 * times, 1000),
     ...(options.name === undefined ? {} : { connectionName: options.name }),
-    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     ...ROLE_OPTIONS[options.role],
   });
   redis.on("error", options.onError ?? (() => {}));
+  if (options.commandTimeoutMs !== undefined) expireCommands(redis, options.commandTimeoutMs);
   const telemetry = options.telemetry;
   // Only with a tracer installed (it is, before any connection is made): otherwise commands go straight out.
   if (telemetry !== undefined && telemetry.tracing()) {
@@ -73,6 +73,30 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     );
   }
   return redis;
+}
+
+/**
+ * Fails a command that has no reply after `ms`, as ioredis's `commandTimeout` does, but never
+ * because of a stall of our own: after an event loop blocked past `ms` (a GC pause, a starved
+ * core), the timers run before the socket is read, so ioredis's timer would fail commands whose
+ * replies are already waiting (and a socket quota would then admit on this node's word). The
+ * verdict here waits one more turn of the loop (`setImmediate` runs after the poll phase has read
+ * the socket), so a reply that arrived in time wins.
+ */
+function expireCommands(redis: Redis, ms: number): void {
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (!command.isResolved) command.reject(new Error("Command timed out"));
+        }),
+      ms,
+    );
+    const settled = () => clearTimeout(timer);
+    command.promise.then(settled, settled);
+    return send(command, stream);
+  };
 }
 
 /**

@@ -103,3 +103,13 @@ test.serial(
     t.is(granted(await burst(c, 201, 10)), 6 - bNow, "b's sockets count again");
   },
 );
+
+test("redis: a node whose event loop stalls past the command timeout while replies wait still admits exactly the limit", async (t) => {
+  // heartbeatMs 300 → commands time out after 1000 ms. The replies arrive during the stall; when
+  // the loop resumes, the timers run before the socket is read, and a verdict taken there would
+  // admit every acquire on this node's word.
+  const quota = await redisNode(2, 900);
+  const pending = burst(quota, 301, 6);
+  for (const until = Date.now() + 1500; Date.now() < until; ); // a stalled event loop, as under a loaded CI pass
+  t.is(granted(await pending), 2);
+});
