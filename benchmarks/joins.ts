@@ -23,6 +23,7 @@
  *     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:joins
  *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)
  *     DATABASE_URL=… npm run bench:joins -- --presence   # the joins presence-tracked, in one room
+ *     DATABASE_URL=… npm run bench:joins -- --profile DIR # a V8 CPU profile of each Hypercast process into DIR
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -71,6 +72,7 @@ const { values: flags } = parseArgs({
     presence: { type: "boolean", default: false },
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
+    profile: { type: "string" },
   },
 });
 const int = (name: string, value: string | undefined, fallback: number): number => {
@@ -85,6 +87,7 @@ const TOTAL = int("total", flags.total, smoke ? 300 : 15_000);
 const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
 const RAMP = int("ramp", flags.ramp, 2_000);
 const PRESENCE = flags.presence ?? false;
+const PROFILE_DIR = flags.profile;
 const IDLE_S = smoke ? 1 : 5;
 /**
  * The load generator's event-loop bound, raised from its default of 100 ms: a connect storm lags the
@@ -277,7 +280,12 @@ const ENV = {
 async function startHypercast(databaseUrl: string): Promise<Target> {
   const node: Node = await startNode(group, {
     name: "hypercast",
-    env: { ...ENV, DATABASE_URL: databaseUrl, SECRET_KEY_BASE: randomBytes(32).toString("hex") },
+    env: {
+      ...ENV,
+      DATABASE_URL: databaseUrl,
+      SECRET_KEY_BASE: randomBytes(32).toString("hex"),
+      ...(PROFILE_DIR === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` }),
+    },
     pin: pins.server,
     build: BUILD,
   });

@@ -110,6 +110,6 @@ test("redis: a node whose event loop stalls past the command timeout while repli
   // admit every acquire on this node's word.
   const quota = await redisNode(2, 900);
   const pending = burst(quota, 301, 6);
-  for (const until = Date.now() + 1500; Date.now() < until; ); // a stalled event loop, as under a loaded CI pass
+  for (const until = Date.now() + 1500; Date.now() < until;); // a stalled event loop, as under a loaded CI pass
   t.is(granted(await pending), 2);
 });
