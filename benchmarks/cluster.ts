@@ -42,6 +42,7 @@ import {
   type Row,
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
+import { positiveInt, stopAfter } from "./lib/options.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -55,20 +56,14 @@ const { values: flags } = parseArgs({
     "max-seconds": { type: "string" },
   },
 });
-const int = (name: string, value: string | undefined, fallback: number): number => {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${value}`);
-  return n;
-};
 const smoke = flags.smoke ?? false;
-const SUBSCRIBERS = int("subscribers", flags.subscribers, smoke ? 40 : 2000);
-const RATE = int("rate", flags.rate, smoke ? 20 : 50);
-const DURATION = int("duration", flags.duration, smoke ? 2 : 10);
-const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
+const SUBSCRIBERS = positiveInt("subscribers", flags.subscribers, smoke ? 40 : 2000);
+const RATE = positiveInt("rate", flags.rate, smoke ? 20 : 50);
+const DURATION = positiveInt("duration", flags.duration, smoke ? 2 : 10);
+const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
 const pins = pinning();
-const WORKERS = int("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = int("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 120);
+const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
+const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 120);
 const DATABASE_URL = flags["database-url"] ?? process.env["DATABASE_URL"];
 if (DATABASE_URL === undefined || DATABASE_URL === "") {
   console.error(
@@ -107,11 +102,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void cleanUp(8_000).finally(() => process.exit(130));
   });
 }
-const hardStop = setTimeout(() => {
-  console.error(`bench:cluster exceeded --max-seconds ${MAX_SECONDS}; stopping`);
-  void cleanUp(8_000).finally(() => process.exit(1));
-}, MAX_SECONDS * 1000);
-hardStop.unref();
+const hardStop = stopAfter("bench:cluster", MAX_SECONDS, () => cleanUp(8_000));
 
 interface Target {
   name: string;

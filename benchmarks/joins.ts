@@ -55,6 +55,7 @@ import {
   type PinnedServer,
   type Row,
 } from "./ws/rounds.ts";
+import { positiveInt, stopAfter } from "./lib/options.ts";
 
 /** The targets of the performance work (README, Benchmarks). */
 const TARGET_CPU_PER_JOIN_US = 100;
@@ -75,17 +76,11 @@ const { values: flags } = parseArgs({
     profile: { type: "string" },
   },
 });
-const int = (name: string, value: string | undefined, fallback: number): number => {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${value}`);
-  return n;
-};
 const smoke = flags.smoke ?? false;
-const FIRST = int("first", flags.first, smoke ? 100 : 5_000);
-const TOTAL = int("total", flags.total, smoke ? 300 : 15_000);
-const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
-const RAMP = int("ramp", flags.ramp, 2_000);
+const FIRST = positiveInt("first", flags.first, smoke ? 100 : 5_000);
+const TOTAL = positiveInt("total", flags.total, smoke ? 300 : 15_000);
+const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
+const RAMP = positiveInt("ramp", flags.ramp, 2_000);
 const PRESENCE = flags.presence ?? false;
 const PROFILE_DIR = flags.profile;
 const IDLE_S = smoke ? 1 : 5;
@@ -95,8 +90,8 @@ const IDLE_S = smoke ? 1 : 5;
  * saturating its core still makes the run invalid.
  */
 const MAX_LAG_MS = 250;
-const SETTLE_S = int("settle", flags.settle, smoke ? 1 : 3);
-const MAX_SECONDS = int("max-seconds", flags["max-seconds"], ROUNDS * 2 * (90 + (2 * TOTAL) / RAMP) + 120);
+const SETTLE_S = positiveInt("settle", flags.settle, smoke ? 1 : 3);
+const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (90 + (2 * TOTAL) / RAMP) + 120);
 if (TOTAL <= FIRST) throw new Error(`--total (${TOTAL}) must be more than --first (${FIRST})`);
 const DATABASE_URL = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "";
 if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL)) {
@@ -112,13 +107,9 @@ const group = createProcessGroup();
 let database: OwnedDatabase | undefined;
 const running = new Set<{ stop(): Promise<void> }>();
 process.on("exit", () => group.killAll());
-const hardStop = setTimeout(() => {
-  console.error(`bench:joins exceeded --max-seconds ${MAX_SECONDS}; stopping`);
-  void Promise.allSettled([...running].map((s) => s.stop()))
-    .then(() => database?.drop())
-    .finally(() => process.exit(1));
-}, MAX_SECONDS * 1000);
-hardStop.unref();
+const hardStop = stopAfter("bench:joins", MAX_SECONDS, () =>
+  Promise.allSettled([...running].map((s) => s.stop())).then(() => database?.drop()),
+);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

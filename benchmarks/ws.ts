@@ -27,6 +27,7 @@ import {
   type Row,
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
+import { positiveInt, stopAfter } from "./lib/options.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -41,28 +42,18 @@ const { values: flags } = parseArgs({
     "max-seconds": { type: "string" },
   },
 });
-const int = (name: string, value: string | undefined, fallback: number): number => {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} expects a positive integer, got ${value}`);
-  return n;
-};
 const smoke = flags.smoke ?? false;
-const SUBSCRIBERS = int("subscribers", flags.subscribers, smoke ? 50 : 1000);
-const RATE = int("rate", flags.rate, smoke ? 20 : 100);
-const DURATION = int("duration", flags.duration, smoke ? 2 : 10);
-const ROUNDS = int("rounds", flags.rounds, smoke ? 1 : 3);
-const PUBLISHERS = int("publishers", flags.publishers, 1);
+const SUBSCRIBERS = positiveInt("subscribers", flags.subscribers, smoke ? 50 : 1000);
+const RATE = positiveInt("rate", flags.rate, smoke ? 20 : 100);
+const DURATION = positiveInt("duration", flags.duration, smoke ? 2 : 10);
+const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
+const PUBLISHERS = positiveInt("publishers", flags.publishers, 1);
 const pins = pinning();
-const WORKERS = int("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = int("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 90);
+const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
+const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 90);
 
 const servers: PinnedServer[] = [];
-const hardStop = setTimeout(() => {
-  console.error(`bench:ws exceeded --max-seconds ${MAX_SECONDS}; stopping`);
-  void Promise.allSettled(servers.map((s) => s.stop())).finally(() => process.exit(1));
-}, MAX_SECONDS * 1000);
-hardStop.unref();
+const hardStop = stopAfter("bench:ws", MAX_SECONDS, () => Promise.allSettled(servers.map((s) => s.stop())));
 
 interface Round {
   result: LoadResult;
