@@ -275,10 +275,10 @@ async function startHypercast(databaseUrl: string): Promise<Target> {
       ...ENV,
       DATABASE_URL: databaseUrl,
       SECRET_KEY_BASE: randomBytes(32).toString("hex"),
-      ...(PROFILE_DIR === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` }),
     },
     pin: pins.server,
     build: BUILD,
+    ...(PROFILE_DIR === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] }),
   });
   const seed = await seedOverApi(node.httpUrl, ["joins"]);
   return {

@@ -111,6 +111,8 @@ export interface NodeOptions {
   pin?: string[];
   /** Run the compiled build in this directory (`npm run build` emits dist/), as production does. */
   build?: string;
+  /** Flags for node itself (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /** Starts one Hypercast node on free ports; resolves once it has printed its banner. Its stderr is echoed, prefixed. */
@@ -121,6 +123,7 @@ export async function startNode(group: ProcessGroup, options: NodeOptions): Prom
     env: options.env,
     prefix: options.pin ?? [],
     ...(options.build === undefined ? {} : { build: options.build }),
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
     onSpawn: (child) => group.add(child),
     echoStderr: true,
     startTimeoutMs: 60_000,

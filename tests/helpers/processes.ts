@@ -178,6 +178,8 @@ export interface ServeOptions {
   env: Record<string, string>;
   /** A command prefix, e.g. `["taskset", "-c", "0"]`. */
   prefix?: string[];
+  /** Flags for node itself, before the entry (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
   /** Run a compiled build as production does (`node <build>/lib/bin/cli.js serve`; `npm run build` emits dist/); default: the sources through tsx. */
   build?: string;
   /** Called with every process started (e.g. a group that SIGKILLs them all on exit). */
@@ -228,7 +230,7 @@ export async function startServe(options: ServeOptions): Promise<ServeProcess> {
     log = "";
     const entry =
       options.build === undefined ? ["--import", "tsx", "lib/bin/cli.ts"] : [`${options.build}/lib/bin/cli.js`];
-    const command = [...(options.prefix ?? []), process.execPath, ...entry, "serve"];
+    const command = [...(options.prefix ?? []), process.execPath, ...(options.nodeArgs ?? []), ...entry, "serve"];
     const proc = spawn(command[0]!, command.slice(1), {
       cwd: ROOT,
       env: {
