@@ -7,8 +7,9 @@
  * sending the same two statements to the same seeded PostgreSQL schema and writing the same v2
  * body and headers.
  *
- * Method. Hypercast runs as in production (request log at info, metrics, ETags, security
- * headers, the rate limiter counting every request under a limit too high to refuse). Every
+ * Method. Hypercast runs as in production (compiled by `npm run build`, under plain node; request
+ * log at info, metrics, ETags, security headers, the rate limiter counting every request under a
+ * limit too high to refuse), and the references are compiled alike (lib/compiled.ts). Every
  * server is pinned to core 0 (`taskset`); the load generator (autocannon, the same for every
  * target) runs in its own process pinned to core 1. After a warm-up of each target, every round
  * runs each target once, the order rotated each round; reported are medians over rounds of
@@ -28,12 +29,14 @@
  * (info; lines go to /dev/null), --profile DIR writes a V8 CPU profile of Hypercast's process.
  * PostgreSQL on this machine only (DATABASE_URL must be a loopback URL). Linux only.
  */
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
 import type { HypercastInfo } from "./lib/hypercast-server.ts";
 import type { Target } from "./lib/load.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
+import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
 import {
@@ -66,8 +69,30 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   printHeader(options);
+  // Every server compiled to plain JavaScript, as production runs it: Hypercast by `npm run build`
+  // into a directory of this run's own, the entries and references by esbuild (lib/compiled.ts).
+  const build = buildHypercast(`.bench/http-${process.pid}`);
+  try {
+    return await measureCompiled(options, build, started);
+  } finally {
+    await rm(build, { recursive: true, force: true });
+  }
+}
+
+async function measureCompiled(
+  options: Options,
+  build: string,
+  started: Array<BenchProcess<unknown>>,
+): Promise<number> {
+  const entries = {
+    hypercast: await compileEntry(build, "benchmarks/lib/hypercast-server.ts"),
+    koa: await compileEntry(build, `benchmarks/references/${REFERENCES.koa}`),
+    nest: await compileEntry(build, `benchmarks/references/${REFERENCES.nest}`, {
+      tsconfig: "benchmarks/references/tsconfig.json",
+    }),
+  };
   const url = options.databaseUrl;
-  const hypercast = await startProcess<HypercastInfo>(new URL("./lib/hypercast-server.ts", import.meta.url), {
+  const hypercast = await startProcess<HypercastInfo>(entries.hypercast, {
     core: SERVER_CORE,
     args: [JSON.stringify({ databaseUrl: withApplicationName(url, "bench-hypercast"), logLevel: options.logLevel })],
     profileDir: options.profileDir,
@@ -77,11 +102,9 @@ async function main(): Promise<number> {
   try {
     const { schema, token, userId } = hypercast.info;
     const reference = async (name: keyof typeof REFERENCES) => {
-      const p = await startProcess<{ url: string }>(new URL(`./references/${REFERENCES[name]}`, import.meta.url), {
+      const p = await startProcess<{ url: string }>(entries[name], {
         core: SERVER_CORE,
         args: [JSON.stringify({ databaseUrl: withApplicationName(url, `bench-${name}`), schema })],
-        env:
-          name === "nest" ? { TSX_TSCONFIG_PATH: new URL("./references/tsconfig.json", import.meta.url).pathname } : {},
       });
       started.push(p);
       return p;

@@ -65,7 +65,7 @@ export function printHeader(options: Options): void {
     `node        ${process.version}; autocannon ${version("autocannon")}, koa ${version("koa")}, @nestjs/core ${version("@nestjs/core")}, fastify ${version("fastify")}, knex ${version("knex")}, pg ${version("pg")}`,
   );
   console.log(
-    `processes   each server alone in its process, all pinned to core 0; autocannon in its own process on core 1`,
+    `processes   each server alone in its process, compiled to JavaScript under plain node, all pinned to core 0; autocannon in its own process on core 1`,
   );
   console.log(
     `            Hypercast as in production: LOG_LEVEL=${options.logLevel} (to /dev/null), metrics, ETags, security headers, rate limiter counting`,

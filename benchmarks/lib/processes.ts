@@ -1,5 +1,5 @@
 /**
- * The benchmark's processes, seen from the orchestrator: forks a TypeScript entry (under tsx),
+ * The benchmark's processes, seen from the orchestrator: forks an entry (a TypeScript one under tsx),
  * pins it and all its threads to one core with `taskset`, waits for its `ready` message, and
  * reads its CPU time from the kernel (`/proc/<pid>/stat`), so neither the server under test, the
  * references nor the load generator measure themselves. Linux only (taskset, /proc).
@@ -42,8 +42,10 @@ const STOP_TIMEOUT_MS = 15_000;
 
 export async function startProcess<T>(entry: URL, options: ProcessOptions): Promise<BenchProcess<T>> {
   const profile = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  // A TypeScript entry runs under tsx; a compiled one (compiled.ts) under plain node.
+  const loader = entry.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
   const child = fork(entry, options.args, {
-    execArgv: ["--import", "tsx", ...profile],
+    execArgv: [...loader, ...profile],
     env: { ...process.env, ...options.env },
     stdio: ["ignore", options.stdout ?? "ignore", "inherit", "ipc"],
   });
