@@ -25,7 +25,7 @@
  *     DATABASE_URL=… npm run bench:joins -- --presence   # the joins presence-tracked, in one room
  *     DATABASE_URL=… npm run bench:joins -- --profile DIR # a V8 CPU profile of each Hypercast process into DIR
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -55,6 +55,7 @@ import {
   type PinnedServer,
   type Row,
 } from "./ws/rounds.ts";
+import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { positiveInt, stopAfter } from "./lib/options.ts";
 
 /** The targets of the performance work (README, Benchmarks). */
@@ -292,25 +293,11 @@ async function startHypercast(databaseUrl: string): Promise<Target> {
 }
 
 /**
- * The reference compiled to plain JavaScript (esbuild, imports left to node_modules), so that it too
- * runs with no runtime TypeScript loader: tsx's loader alone adds tens of MiB to a process's RSS.
+ * Hypercast's build and the reference compiled to plain JavaScript (lib/compiled.ts), so that
+ * neither runs under a runtime TypeScript loader: tsx's loader alone adds tens of MiB to a process's RSS.
  */
 const BUILD = `.bench/joins-${process.pid}`;
-const REFERENCE = `${BUILD}/benchmarks/raw-server.mjs`;
-
-async function compileReference(): Promise<void> {
-  const { build } = await import("esbuild");
-  await build({
-    entryPoints: [join(ROOT, "benchmarks/ws/raw-server.ts")],
-    outfile: join(ROOT, REFERENCE),
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    bundle: true,
-    packages: "external",
-    logLevel: "warning",
-  });
-}
+const REFERENCE = `${BUILD}/benchmarks/ws/raw-server.mjs`;
 
 async function startReference(): Promise<Target> {
   const server: PinnedServer = await startPinned(pins.server, REFERENCE);
@@ -327,13 +314,8 @@ async function startReference(): Promise<Target> {
 let exitCode = 0;
 try {
   // A build of its own (not dist/, which another run or test may be rebuilding meanwhile).
-  const build = spawnSync("npm", ["run", "build"], {
-    cwd: ROOT,
-    env: { ...process.env, BUILD_DIR: BUILD },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  if (build.status !== 0) throw new Error(`npm run build exited with ${build.status}`);
-  await compileReference();
+  buildHypercast(BUILD);
+  await compileEntry(BUILD, "benchmarks/ws/raw-server.ts");
   database = await createDatabase(DATABASE_URL);
   await migrateDatabase(group, database.url);
   const rounds: Round[][] = [[], []];
