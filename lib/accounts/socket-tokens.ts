@@ -12,7 +12,6 @@
  *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, issuedAt, pinnedVersion: 1 }
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
-import { SignJWT } from "jose";
 import { isApiVersion, type ApiVersion } from "../versions.ts";
 
 export type SocketTokenResult =
@@ -75,6 +74,8 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
 
   return {
     async sign(userId, sessionId, pinnedVersion) {
+      // jose (some 180 modules) is loaded by the first sign-in, not at boot: verifying needs only node:crypto.
+      const { SignJWT } = await import("jose");
       return new SignJWT(
         pinnedVersion === undefined ? { sid: sessionId } : { sid: sessionId, api_version: pinnedVersion },
       )

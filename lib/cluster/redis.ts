@@ -10,7 +10,7 @@
  * Given a Telemetry, every command runs inside `telemetry.span("redis.command.start")`: a CLIENT
  * span when tracing and inside a traced operation (a broadcast's PUBLISH), nothing otherwise.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import type { Telemetry } from "../telemetry/index.ts";
 
 export type RedisRole = "publisher" | "subscriber" | "command" | "limiter";
@@ -45,6 +45,8 @@ const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
 };
 
 export async function connectRedis(url: string, options: ConnectOptions): Promise<Redis> {
+  // Loaded with the first connection: a node without REDIS_URL never holds ioredis.
+  const { Redis } = await import("ioredis");
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs ?? 5000,

@@ -10,7 +10,6 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 
 export interface DashboardAssets {
   /** The bundled page script (ES2020, minified). */
@@ -35,6 +34,8 @@ export function dashboardAssets(): () => Promise<DashboardAssets> {
 }
 
 async function bundle(): Promise<DashboardAssets> {
+  // Loaded on the first request for the page, not at boot: esbuild's module is not idle memory's business.
+  const { build } = await import("esbuild");
   const result = await build({
     entryPoints: { app: fileURLToPath(new URL("app.ts", PAGE)), style: fileURLToPath(new URL("style.css", PAGE)) },
     bundle: true,

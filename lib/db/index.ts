@@ -9,7 +9,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import knexFactory, { type Knex } from "knex";
-import ClientPgLite from "knex-pglite";
 import pg from "pg";
 import { migrationSource } from "./migrations/index.ts";
 
@@ -55,6 +54,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     if (schema !== undefined) await db.raw("create schema if not exists ??", [schema]);
     return db;
   }
+  // Loaded only for the embedded database: a node on PostgreSQL never holds PGlite's modules.
+  const { default: ClientPgLite } = await import("knex-pglite");
   if (options.dataDir === undefined) {
     return knexFactory({
       client: ClientPgLite,
