@@ -25,6 +25,7 @@ import {
   startPinned,
   type PinnedServer,
   type Row,
+  fanoutVerdict,
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 import { positiveInt, stopAfter } from "./lib/options.ts";
@@ -155,22 +156,10 @@ try {
   console.log(
     "\nratio = Hypercast / raw uWS (higher is better for deliveries/s, lower for ms, µs and MiB); latency is measured from each message's scheduled send time.",
   );
-  const lossy = all.filter((r) => r.result.deliveries.missing > 0 || r.result.deliveries.duplicates > 0);
-  if (lossy.length > 0) {
-    console.error(
-      `FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.result.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.result.deliveries.duplicates).join(", ")})`,
-    );
-    for (const r of lossy)
-      console.error(
-        `  errors of a lossy round: ${JSON.stringify(r.result.errors)}; ${r.result.connections.closed} sockets closed by the server`,
-      );
-    exitCode = 1;
-  } else if (!valid) {
-    console.error(
-      `INVALID: no ratio is given: ${[...new Set(all.flatMap((r) => r.result.invalid_reasons))].join("; ")}`,
-    );
-    exitCode = 3;
-  }
+  exitCode = fanoutVerdict(
+    all.map((r) => r.result),
+    valid,
+  );
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   exitCode = 1;

@@ -177,3 +177,26 @@ export async function startPinned(
     },
   };
 }
+
+/**
+ * A fan-out benchmark's verdict on its rounds, printed to stderr: 1 (FAIL) when any round lost or
+ * duplicated a delivery, 3 (INVALID: no ratio) when any load run was not valid, else 0.
+ */
+export function fanoutVerdict(results: LoadResult[], valid: boolean): 0 | 1 | 3 {
+  const lossy = results.filter((r) => r.deliveries.missing > 0 || r.deliveries.duplicates > 0);
+  if (lossy.length > 0) {
+    console.error(
+      `FAIL: ${lossy.length} round(s) lost or duplicated deliveries (missing ${lossy.map((r) => r.deliveries.missing).join(", ")}; duplicates ${lossy.map((r) => r.deliveries.duplicates).join(", ")})`,
+    );
+    for (const r of lossy)
+      console.error(
+        `  errors of a lossy round: ${JSON.stringify(r.errors)}; ${r.connections.closed} sockets closed by the server`,
+      );
+    return 1;
+  }
+  if (!valid) {
+    console.error(`INVALID: no ratio is given: ${[...new Set(results.flatMap((r) => r.invalid_reasons))].join("; ")}`);
+    return 3;
+  }
+  return 0;
+}
