@@ -34,7 +34,7 @@ export function dashboardAssets(): () => Promise<DashboardAssets> {
 }
 
 async function bundle(): Promise<DashboardAssets> {
-  // Loaded on the first request for the page, not at boot: esbuild's module is not idle memory's business.
+  // Loaded by the first request for the page, not at boot: a node nobody watches never holds esbuild.
   const { build } = await import("esbuild");
   const result = await build({
     entryPoints: { app: fileURLToPath(new URL("app.ts", PAGE)), style: fileURLToPath(new URL("style.css", PAGE)) },
