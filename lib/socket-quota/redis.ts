@@ -58,13 +58,14 @@ export async function createRedisSocketQuota(options: RedisSocketQuotaOptions): 
   const liveKey = `${prefix}:spu-node:${node}`;
   const userKey = (userId: number) => `${prefix}:spu:${userId}`;
   const onError = options.onError ?? (() => {});
-  // Commands time out as the presence adapter's do: an upgrade never waits long on a hung Redis
-  // (it is then admitted on this node's word), and close() never hangs a SIGTERM.
+  // A reply may take as long as a lease (at most 5 s) before Redis counts as hung and the upgrade is
+  // admitted on this node's word: a slow but working Redis (a loaded machine) is waited for, since
+  // admitting early passes the limit. A Redis known to be away admits at once (acquire below).
   const redis: Redis = await connectRedis(options.url, {
     role: "command",
     name: `hypercast:quota:${node}`,
     onError: (e) => onError(e, "connection"),
-    commandTimeoutMs: Math.min(Math.max(options.heartbeatMs, 1000), 2000),
+    commandTimeoutMs: Math.min(options.leaseMs, 5000),
     ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
   });
   // This node's own counts: the truth Redis is brought back to after trouble.

@@ -141,8 +141,10 @@ test("a storm of joins costs each subscriber one coalesced diff per window, not 
   }
 });
 
-// How fast they join is a benchmark's business (benchmarks/README), not this test's.
-test("2,000 audience sockets join one room and all receive a broadcast", async (t) => {
+// How fast they join is a benchmark's business (benchmarks/README), not this test's. Serial: its
+// 2,000 clients share this process with the server, and on a loaded CI machine the file's other
+// joins, run beside it, waited past WAIT_MS.
+test.serial("2,000 audience sockets join one room and all receive a broadcast", async (t) => {
   const { world } = t.context;
   const { owner, roomId, topic } = await room(world);
   const started = Date.now();
