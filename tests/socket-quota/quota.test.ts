@@ -105,7 +105,7 @@ test.serial(
 );
 
 test("redis: a node whose event loop stalls past the command timeout while replies wait still admits exactly the limit", async (t) => {
-  // heartbeatMs 300 → commands time out after 1000 ms. The replies arrive during the stall; when
+  // A lease of 900 ms → acquires time out after 900 ms. The replies arrive during the stall; when
   // the loop resumes, the timers run before the socket is read, and a verdict taken there would
   // admit every acquire on this node's word.
   const quota = await redisNode(2, 900);
