@@ -164,8 +164,8 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
       idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
     },
     {
-      // Synchronous whenever it can be: an upgrade answered from a promise can lose the socket
-      // (transport.ts). Only the cluster-wide socket quota (a Redis round trip) answers later.
+      // Synchronous whenever it can be: an upgrade answered later costs more (transport.ts's cork
+      // host). Only the cluster-wide socket quota (a Redis round trip) answers later.
       upgrade(request): UpgradeDecision<Session> | Promise<UpgradeDecision<Session>> {
         if (draining) return { accept: false, status: 403 };
         const handshake = parseHandshake(request);

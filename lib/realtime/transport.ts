@@ -4,10 +4,12 @@
  *
  * - request data (url, query, headers) is copied synchronously in the upgrade handler, before
  *   any await: uWS invalidates `req` when the handler returns;
- * - an upgrade should be decided synchronously, inside the upgrade handler: answered later, this
- *   uWS build can shut the fresh socket down right after `open` (see the comment in `upgrade`);
- * - `res.onAborted` is registered before the async decision, and the answer is written in
- *   `res.cork` (or skipped when the client went away);
+ * - an upgrade whose request does not say `Connection: Upgrade` (RFC 6455 §4.1) is refused with 400:
+ *   uWS would treat it as HTTP `Connection: close` and shut the socket it had just upgraded;
+ * - an upgrade decided later (a Redis round trip) is written while the cork host holds the loop's
+ *   cork, never in the response's own cork (see `CorkHost`);
+ * - `res.onAborted` is registered before the async decision, and the answer is written from a
+ *   macrotask (or skipped when the client went away);
  * - a socket is never used after its close event (`Connection.open` guards every call);
  * - backpressure: a socket whose send buffer passes `maxBackpressure` is disconnected
  *   (`closeOnBackpressureLimit`, and our own check of every `send` result), never skipped;
@@ -20,7 +22,9 @@
  *     transport.publish("room:1|v2", frame)
  *     transport.stopListening()
  */
+import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
+import net from "node:net";
 import type * as UWS from "uWebSockets.js";
 import { CLOSE } from "./close-codes.ts";
 
@@ -34,9 +38,22 @@ export interface UpgradeRequest {
 export type UpgradeDecision<S> =
   | { accept: true; session: S; protocol: string }
   /** A refusal: the status, and optionally headers and a body (a 410's problem+json). */
-  | { accept: false; status: 403 | 404 | 410 | 429; headers?: Readonly<Record<string, string>>; body?: string };
+  | { accept: false; status: 400 | 403 | 404 | 410 | 429; headers?: Readonly<Record<string, string>>; body?: string };
 
-const REFUSALS = { 403: "403 Forbidden", 404: "404 Not Found", 410: "410 Gone", 429: "429 Too Many Requests" } as const;
+const REFUSALS = {
+  400: "400 Bad Request",
+  403: "403 Forbidden",
+  404: "404 Not Found",
+  410: "410 Gone",
+  429: "429 Too Many Requests",
+} as const;
+
+const NOT_AN_UPGRADE: UpgradeDecision<never> = {
+  accept: false,
+  status: 400,
+  headers: { "Content-Type": "text/plain; charset=utf-8" },
+  body: "a WebSocket upgrade request must say Connection: Upgrade (RFC 6455, section 4.1)\n",
+};
 
 /** One open WebSocket as the rest of the tier sees it. */
 export interface Connection {
@@ -115,6 +132,7 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
   const uws = loadUws();
   const app = uws.App();
   const sockets = new Set<SocketConnection>();
+  const corkHost = new CorkHost(app);
 
   app.ws<UserData<S>>(options.path, {
     maxPayloadLength: options.maxPayloadLength,
@@ -134,28 +152,31 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
       };
       const key = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
+      const upgradeToken = /(^|,)\s*upgrade\s*(,|$)/i.test(req.getHeader("connection"));
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
       });
-      const answer = (decision: UpgradeDecision<S>): void => {
+      const answer = (decision: UpgradeDecision<S>, late: boolean): void => {
         if (aborted) {
           if (decision.accept) handlers.abandoned?.(decision.session);
           return;
         }
+        if (decision.accept) {
+          const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
+          const upgrade = () => res.upgrade(data, key, decision.protocol, extensions, context);
+          if (!late || !corkHost.cork(upgrade)) res.cork(upgrade);
+          return;
+        }
         res.cork(() => {
-          if (decision.accept) {
-            const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
-            res.upgrade(data, key, decision.protocol, extensions, context);
-          } else {
-            res.writeStatus(REFUSALS[decision.status]);
-            // Sockets are counted per user; one closes within seconds when its owner is done with it.
-            if (decision.status === 429) res.writeHeader("Retry-After", "5");
-            for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
-            res.end(decision.body ?? "", true);
-          }
+          res.writeStatus(REFUSALS[decision.status]);
+          // Sockets are counted per user; one closes within seconds when its owner is done with it.
+          if (decision.status === 429) res.writeHeader("Retry-After", "5");
+          for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
+          res.end(decision.body ?? "", true);
         });
       };
+      if (!upgradeToken) return answer(NOT_AN_UPGRADE, false);
       let decision: UpgradeDecision<S> | Promise<UpgradeDecision<S>>;
       try {
         decision = handlers.upgrade(request);
@@ -164,26 +185,17 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         decision = { accept: false, status: 403 };
       }
       if (decision instanceof Promise) {
-        // Prefer deciding synchronously. An upgrade answered later goes through res.cork from
-        // outside uWS's parser, and uWebSockets.js 20.30's cork() misses that its handler upgraded
-        // the socket when the adopted socket keeps its address (it shrinks in place): it then runs
-        // its HTTP "Connection: close" logic on the new WebSocket, reading flags from bytes that now
-        // belong to the WebSocket, and shuts a fraction of fresh sockets down right after `open`
-        // (the client sees 1006 before any reply; every time when the request says
-        // `Connection: close`). Fixed upstream (uWebSockets pull request 1929), not in the build
-        // we can install; upgrading outside cork instead prints a warning per upgrade.
-        // Answer from a macrotask: a promise may settle in the microtask checkpoint that runs at the
-        // end of ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer, and
-        // res.upgrade takes the cork over unconditionally — that other socket's output then goes astray.
+        // Answered from a macrotask: a promise may settle in the microtask checkpoint at the end of
+        // ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer.
         decision.then(
-          (value) => setImmediate(answer, value),
+          (value) => setImmediate(answer, value, true),
           (error: unknown) => {
             handlers.error(error, "upgrade");
-            setImmediate(answer, { accept: false, status: 403 } as const);
+            setImmediate(answer, { accept: false, status: 403 } as const, true);
           },
         );
       } else {
-        answer(decision);
+        answer(decision, false);
       }
     },
 
@@ -232,24 +244,123 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         return;
       }
       let listening: UWS.us_listen_socket | undefined = socket;
-      resolve({
-        port: uws.us_socket_local_port(socket as unknown as UWS.us_socket),
-        publish(stream, frame) {
-          app.publish(stream, frame, false, false);
-        },
-        subscribers(stream) {
-          return app.numSubscribers(stream);
-        },
-        closeAll(code, reason) {
-          for (const connection of [...sockets]) connection.close(code, reason);
-        },
-        stopListening() {
-          if (listening !== undefined) uws.us_listen_socket_close(listening);
-          listening = undefined;
-        },
+      const port = uws.us_socket_local_port(socket as unknown as UWS.us_socket);
+      void corkHost.start(loopbackFor(options.host), port).then((held) => {
+        if (!held) {
+          handlers.error(
+            new Error("the cork host did not connect: late upgrades are written in their own cork"),
+            "cork host",
+          );
+        }
+        resolve({
+          port,
+          publish(stream, frame) {
+            app.publish(stream, frame, false, false);
+          },
+          subscribers(stream) {
+            return app.numSubscribers(stream);
+          },
+          closeAll(code, reason) {
+            for (const connection of [...sockets]) connection.close(code, reason);
+          },
+          stopListening() {
+            if (listening !== undefined) uws.us_listen_socket_close(listening);
+            listening = undefined;
+            corkHost.close();
+          },
+        });
       });
     });
   });
+}
+
+/** Where this process reaches its own listener. */
+function loopbackFor(host: string): string {
+  if (host === "" || host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::" || host === "[::]") return "::1";
+  return host;
+}
+
+/**
+ * An upgrade written later than uWebSockets.js's upgrade callback (the cluster's socket quota asks
+ * Redis first) must not be written in the response's own `cork`: after the callback, uWS 20.30's
+ * `cork` looks for HTTP `Connection: close` on the response, misses that the socket has become a
+ * WebSocket when the WebSocket kept the old address (its allocation shrank in place), reads the
+ * flag from memory the response no longer owns, and so shuts a fraction of fresh sockets right
+ * after `open` (the client sees 1006 before any reply). Fixed upstream (uWebSockets pull request
+ * 1929), not in a build we can install. Written outside any cork, uWS prints a warning per upgrade.
+ *
+ * The cork host is an HTTP request this process sends to its own listener, on a random path, and
+ * never answers. A late upgrade is written inside the host's `cork`: the loop's cork then belongs
+ * to the host's socket, uWS writes the 101 straight to the upgraded socket, and the check after the
+ * callback reads the host's own, still pending, response. The price is the 101 going out in
+ * several small writes instead of one (tests/realtime/transport.test.ts shows both behaviours).
+ */
+class CorkHost {
+  readonly path = `/cork-host/${randomBytes(16).toString("hex")}`;
+  private held: UWS.HttpResponse | undefined;
+  private client: net.Socket | undefined;
+  private target: { host: string; port: number } | undefined;
+  private onHeld: (() => void) | undefined;
+  private closed = false;
+
+  constructor(app: UWS.TemplatedApp) {
+    app.get(this.path, (res) => {
+      if (this.held !== undefined || this.closed) {
+        res.writeStatus("404 Not Found").end("", true);
+        return;
+      }
+      res.onAborted(() => {
+        if (this.held === res) this.held = undefined;
+      });
+      this.held = res;
+      this.onHeld?.();
+    });
+  }
+
+  /** Sends the request; true once it is held, false when that took over `ms`. */
+  start(host: string, port: number, ms = 5_000): Promise<boolean> {
+    this.target = { host, port };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.onHeld = () => {
+        clearTimeout(timer);
+        this.onHeld = undefined;
+        resolve(true);
+      };
+      this.dial();
+    });
+  }
+
+  /** Runs `fn` while the host's socket holds the loop's cork; false (not run) without a host. */
+  cork(fn: () => void): boolean {
+    const held = this.held;
+    if (held === undefined) return false;
+    held.cork(fn);
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client?.destroy();
+    this.client = undefined;
+  }
+
+  private dial(): void {
+    if (this.closed || this.target === undefined) return;
+    const client = net.connect(this.target);
+    this.client = client;
+    client.unref();
+    client.on("connect", () => client.write(`GET ${this.path} HTTP/1.1\r\nHost: cork-host\r\n\r\n`));
+    client.on("data", () => {}); // nothing is ever answered; a refusal ends in close
+    client.on("error", () => {}); // close follows
+    client.on("close", () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      // Lost (the listener closed it, or it never connected): late upgrades use their own cork meanwhile.
+      if (!this.closed) setTimeout(() => this.dial(), 100).unref();
+    });
+  }
 }
 
 class SocketConnection implements Connection {
