@@ -345,9 +345,13 @@ function startPublishing(): void {
       next.set(s.publisher, seq);
       if (due < endAt) soonest = Math.min(soonest, due);
     }
-    if (soonest !== Number.POSITIVE_INFINITY) setTimeout(tick, Math.max(0, soonest - nowMs()));
+    if (soonest !== Number.POSITIVE_INFINITY) setTimeout(afterIo, Math.max(0, soonest - nowMs()));
   };
-  setTimeout(tick, Math.max(0, t0 - nowMs()));
+  // A timer runs before the sockets are read in its turn of the loop: after a lag, a publisher
+  // whose close is already waiting in the socket would send what is due before the close is seen.
+  // Ticking from the check phase reads the sockets first.
+  const afterIo = () => setImmediate(tick);
+  setTimeout(afterIo, Math.max(0, t0 - nowMs()));
 }
 
 function startChurn(): void {
