@@ -8,6 +8,7 @@
  * sent at once, catching up), whatever the replies do; its latency is measured from the due time.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { setTimeoutAfterIo } from "./after-io.ts";
 import { dial, type Connection } from "./connection.ts";
 import {
   compilePayload,
@@ -345,13 +346,10 @@ function startPublishing(): void {
       next.set(s.publisher, seq);
       if (due < endAt) soonest = Math.min(soonest, due);
     }
-    if (soonest !== Number.POSITIVE_INFINITY) setTimeout(afterIo, Math.max(0, soonest - nowMs()));
+    // After I/O: a close already waiting on a publisher's socket is seen before anything more is sent.
+    if (soonest !== Number.POSITIVE_INFINITY) setTimeoutAfterIo(tick, Math.max(0, soonest - nowMs()));
   };
-  // A timer runs before the sockets are read in its turn of the loop: after a lag, a publisher
-  // whose close is already waiting in the socket would send what is due before the close is seen.
-  // Ticking from the check phase reads the sockets first.
-  const afterIo = () => setImmediate(tick);
-  setTimeout(afterIo, Math.max(0, t0 - nowMs()));
+  setTimeoutAfterIo(tick, Math.max(0, t0 - nowMs()));
 }
 
 function startChurn(): void {
