@@ -17,7 +17,7 @@ import { startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 import { createWorld, until, within } from "./helpers.ts";
 
 const SOCKETS = 300;
-const ROUNDS = 12;
+const ROUNDS = 20;
 
 const DECIDED = {
   now: "decided in the upgrade callback",
