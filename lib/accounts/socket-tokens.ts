@@ -4,9 +4,12 @@
  * `sid`) it was minted under, so revoking that session revokes it too (see revocations.ts); a token
  * without `sid` is invalid. It also carries its user's pinned API version as it stood when the token
  * was minted (claim `api_version`): what a socket that names no `api_version` is served in, without
- * a database read at the upgrade, unless the pin changed since (accounts replaces it, see pin-changes.ts). Signed with `jose`; verified here, synchronously, with node:crypto,
- * so the realtime tier can decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an
- * upgrade answered later, from a promise, can lose the fresh socket: see lib/realtime/transport.ts).
+ * a database read at the upgrade, unless the pin changed since (accounts replaces it, see pin-changes.ts).
+ * Signed and verified here with node:crypto (a compact JWS, HS256): verifying synchronously lets the
+ * realtime tier decide a WebSocket upgrade inside uWebSockets.js's upgrade callback (an upgrade
+ * answered later costs more, see lib/realtime/transport.ts), and signing needs no JWT library in
+ * the server (jose, some 180 modules and about 10 MiB of RSS). The tests hold both sides to jose's
+ * `SignJWT` and `jwtVerify`.
  *
  *     const signer = createSocketTokenSigner(secretKeyBase, 86400)
  *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, issuedAt, pinnedVersion: 1 }
@@ -29,6 +32,8 @@ export type SocketTokenResult =
 const AUDIENCE = "hypercast:socket";
 const INVALID = Object.freeze({ ok: false, reason: "invalid" } as const);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** The protected header of every token we sign: `{"alg":"HS256"}`, base64url. */
+const HEADER = Buffer.from(JSON.stringify({ alg: "HS256" })).toString("base64url");
 
 export interface SocketTokenSigner {
   sign(userId: number, sessionId: number, pinnedVersion?: ApiVersion): Promise<string>;
@@ -74,18 +79,18 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
 
   return {
     async sign(userId, sessionId, pinnedVersion) {
-      // jose (some 180 modules) is loaded by the first sign-in, not at boot: verifying needs only node:crypto.
-      const { SignJWT } = await import("jose");
-      return new SignJWT(
-        pinnedVersion === undefined ? { sid: sessionId } : { sid: sessionId, api_version: pinnedVersion },
-      )
-        .setProtectedHeader({ alg: "HS256" })
-        .setSubject(String(userId))
-        .setJti(randomUUID()) // every token is distinct, even two issued in the same second
-        .setAudience(AUDIENCE)
-        .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-        .sign(key);
+      const now = Math.floor(Date.now() / 1000);
+      const claims = {
+        sid: sessionId,
+        ...(pinnedVersion === undefined ? {} : { api_version: pinnedVersion }),
+        sub: String(userId),
+        jti: randomUUID(), // every token is distinct, even two issued in the same second
+        aud: AUDIENCE,
+        iat: now,
+        exp: now + ttlSeconds,
+      };
+      const input = `${HEADER}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+      return `${input}.${createHmac("sha256", key).update(input).digest("base64url")}`;
     },
     async verify(token) {
       return verifyNow(token);

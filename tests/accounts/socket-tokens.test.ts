@@ -27,6 +27,33 @@ test("a signed token verifies to its user and expiry", async (t) => {
   t.like(decode(token.split(".")[1]!), { sub: "42", sid: 7, aud: "hypercast:socket" });
 });
 
+test("what we sign is what jose's jwtVerify accepts: HS256 under the derived key, our audience, sub, sid, api_version, jti, iat and exp", async (t) => {
+  const { createHmac } = await import("node:crypto");
+  const { jwtVerify, decodeProtectedHeader } = await import("jose");
+  const key = createHmac("sha256", SECRET).update("hypercast socket token v1").digest();
+  const before = Math.floor(Date.now() / 1000);
+  const tokens = [await signer.sign(42, 7, 1), await signer.sign(42, 7)];
+  for (const token of tokens) {
+    const { payload, protectedHeader } = await jwtVerify(token, key, {
+      algorithms: ["HS256"],
+      audience: "hypercast:socket",
+    });
+    t.deepEqual(protectedHeader, { alg: "HS256" });
+    t.deepEqual(decodeProtectedHeader(token), { alg: "HS256" });
+    t.is(payload.sub, "42");
+    t.is(payload["sid"], 7);
+    t.true(payload.iat! >= before && payload.iat! <= before + 1, `iat ${payload.iat}`);
+    t.is(payload.exp, payload.iat! + 3600);
+    t.regex(String(payload.jti), /^[0-9a-f-]{36}$/);
+  }
+  t.is((await jwtVerify(tokens[0]!, key, { audience: "hypercast:socket" })).payload["api_version"], 1);
+  t.false("api_version" in (await jwtVerify(tokens[1]!, key, { audience: "hypercast:socket" })).payload);
+  t.not(decode(tokens[0]!.split(".")[1]!)["jti"], decode(tokens[1]!.split(".")[1]!)["jti"]);
+  // Under another key, jose refuses it as we do.
+  const other = createHmac("sha256", "another secret").update("hypercast socket token v1").digest();
+  await t.throwsAsync(jwtVerify(tokens[0]!, other, { audience: "hypercast:socket" }));
+});
+
 test("an expired token is reported as expired", async (t) => {
   // A negative lifetime signs a token that expired a minute ago: no waiting needed.
   const expired = await createSocketTokenSigner(SECRET, -60).sign(42, 7);
