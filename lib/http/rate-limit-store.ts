@@ -20,7 +20,7 @@
  *     await store.close()        // the Redis connection, if any
  */
 import { closeRedis, connectRedis } from "../cluster/redis.ts";
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterRes } from "rate-limiter-flexible";
+import type { RateLimiterRes } from "rate-limiter-flexible";
 import type { Config } from "../config.ts";
 import type { Telemetry } from "../telemetry/index.ts";
 import { WindowCounter } from "./window-counter.ts";
@@ -76,6 +76,8 @@ export async function createLimiterStore(
     return Object.assign(memory, { close: async () => {} });
   }
 
+  // Loaded only here: the package's index brings every store it ships (see rate-limiter-res.ts).
+  const { RateLimiterMemory, RateLimiterRedis } = await import("rate-limiter-flexible");
   const keyPrefix = options.keyPrefix ?? "hypercast:rl";
   const client = await connectRedis(url, {
     role: "limiter",

@@ -20,7 +20,7 @@
  *
  *     app.use(limitRequests(store, accounts, { perUser, perAddress }))
  */
-import { RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes } from "./rate-limiter-res.ts";
 import type { Accounts } from "../accounts/index.ts";
 import { DomainError } from "../errors.ts";
 import { identifyCaller } from "./auth.ts";

@@ -16,7 +16,7 @@
  *     const state = counter.consumeNow(`user:${id}`)
  *     if (state.consumedPoints > counter.points) refuse(state.msBeforeNext)
  */
-import { RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes } from "./rate-limiter-res.ts";
 
 interface Window {
   consumed: number;

@@ -2,8 +2,11 @@
  * The in-process rate-limit store: a fixed window per key with RateLimiterMemory's semantics
  * (the request-level behaviour is in rate-limit.test.ts), on a clock the test moves.
  */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import test from "ava";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes as OurRateLimiterRes } from "../../lib/http/rate-limiter-res.ts";
 import { WindowCounter } from "../../lib/http/window-counter.ts";
 
 function counter(points = 3, windowSeconds = 10) {
@@ -83,4 +86,30 @@ test("a burst at once gets exactly the quota through, as RateLimiterMemory's doe
 
 test("a window must have a length", (t) => {
   t.throws(() => new WindowCounter({ points: 1, windowSeconds: 0 }), { message: /more than 0 seconds, got 0/ });
+});
+
+test("the state class is rate-limiter-flexible's own (instanceof holds for the Redis store's rejections too)", (t) => {
+  t.is(OurRateLimiterRes, RateLimiterRes);
+  t.true(new WindowCounter({ points: 1, windowSeconds: 1 }).consumeNow("k") instanceof RateLimiterRes);
+});
+
+test("a node without REDIS_URL never loads rate-limiter-flexible's index (every store it ships, ~10 MiB of RSS)", (t) => {
+  const store = fileURLToPath(new URL("../../lib/http/rate-limit-store.ts", import.meta.url));
+  const script = `
+    const { createLimiterStore } = await import(${JSON.stringify(store)});
+    const limiter = (await createLimiterStore({ redisUrl: undefined }))({ name: "api", points: 2, windowSeconds: 60 });
+    await limiter.consume("k");
+    const { createRequire } = await import("node:module");
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    console.log(JSON.stringify(cache.filter((path) => path.includes("rate-limiter-flexible"))));`;
+  const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  t.is(run.status, 0, run.stderr);
+  const loaded = JSON.parse(run.stdout) as string[];
+  t.deepEqual(
+    loaded.map((path) => path.replace(/.*rate-limiter-flexible\//, "")),
+    ["lib/RateLimiterRes.js"],
+  );
 });
