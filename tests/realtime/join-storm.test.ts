@@ -11,7 +11,7 @@
  */
 import net from "node:net";
 import { Socket } from "phoenix";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import WebSocket from "ws";
 import { startRedisServer, type OwnedRedis } from "../helpers/processes.ts";
 import { createWorld, until, within } from "./helpers.ts";
@@ -28,23 +28,26 @@ type Decided = keyof typeof DECIDED;
 let redis: OwnedRedis | undefined;
 test.after.always(() => redis?.kill());
 
-/** One user may hold every socket of a round; `late`: the socket quota asks Redis before each upgrade. */
-async function stormWorld(decided: Decided) {
+/**
+ * A world with one user and one room of theirs; the user may hold every socket of a round. `late`:
+ * the socket quota asks Redis before each upgrade.
+ */
+async function roomWorld(t: ExecutionContext, decided: Decided, name: string) {
   if (decided === "late") redis ??= await startRedisServer();
   const env: Record<string, string> = { SOCKETS_PER_USER: "100000" };
   if (decided === "late") env["REDIS_URL"] = redis!.url;
-  return createWorld({ env });
+  const world = await createWorld({ env });
+  t.teardown(() => world.close());
+  const owner = await world.user(name);
+  const room = await world.deps.rooms.createRoom(owner.id, { name });
+  return { world, owner, topic: `room:${room.id}` };
 }
 
 for (const decided of ["now", "late"] as const) {
   test.serial(
     `${ROUNDS} rounds of ${SOCKETS} sockets joining one room at once lose none: upgrades ${DECIDED[decided]}`,
     async (t) => {
-      const world = await stormWorld(decided);
-      t.teardown(() => world.close());
-      const owner = await world.user("storm");
-      const room = await world.deps.rooms.createRoom(owner.id, { name: "storm" });
-      const topic = `room:${room.id}`;
+      const { world, owner, topic } = await roomWorld(t, decided, "storm");
 
       for (let round = 1; round <= ROUNDS; round++) {
         const losses: string[] = [];
@@ -136,11 +139,7 @@ for (const decided of ["now", "late"] as const) {
   test.serial(
     `an upgrade request must say Connection: Upgrade, else 400 with the reason: upgrades ${DECIDED[decided]}`,
     async (t) => {
-      const world = await stormWorld(decided);
-      t.teardown(() => world.close());
-      const owner = await world.user("door");
-      const room = await world.deps.rooms.createRoom(owner.id, { name: "door" });
-      const topic = `room:${room.id}`;
+      const { world, owner, topic } = await roomWorld(t, decided, "door");
       for (const connection of ["Upgrade", "keep-alive, Upgrade", "upgrade"]) {
         const seen = await within(
           15_000,
