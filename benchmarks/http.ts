@@ -9,7 +9,8 @@
  *
  * Method. Hypercast runs as in production (compiled by `npm run build`, under plain node; request
  * log at info, metrics, ETags, security headers, the rate limiter counting every request under a
- * limit too high to refuse), and the references are compiled alike (lib/compiled.ts). Every
+ * limit too high to refuse), and the references are compiled alike (lib/compiled.ts); `--node-flags`
+ * gives node flags to every server alike (none by default). Every
  * server is pinned to core 0 (`taskset`); the load generator (autocannon, the same for every
  * target) runs in its own process pinned to core 1. After a warm-up of each target, every round
  * runs each target once, the order rotated each round; reported are medians over rounds of
@@ -37,6 +38,7 @@ import type { HypercastInfo } from "./lib/hypercast-server.ts";
 import type { Target } from "./lib/load.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
+import { describeNodeFlags, nodeFlags } from "./lib/options.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
 import {
@@ -96,6 +98,7 @@ async function measureCompiled(
     core: SERVER_CORE,
     args: [JSON.stringify({ databaseUrl: withApplicationName(url, "bench-hypercast"), logLevel: options.logLevel })],
     profileDir: options.profileDir,
+    nodeFlags: options.nodeFlags,
   });
   started.push(hypercast);
   const probe = await postgresCpu(url);
@@ -105,6 +108,7 @@ async function measureCompiled(
       const p = await startProcess<{ url: string }>(entries[name], {
         core: SERVER_CORE,
         args: [JSON.stringify({ databaseUrl: withApplicationName(url, `bench-${name}`), schema })],
+        nodeFlags: options.nodeFlags,
       });
       started.push(p);
       return p;
@@ -119,6 +123,7 @@ async function measureCompiled(
     console.log(
       `database    ${hypercast.info.database}, schema ${schema}, seeded by Hypercast; every server has its own pool of 10`,
     );
+    console.log(`node flags  ${describeNodeFlags(options.nodeFlags)}`);
     console.log("");
 
     const authorization = `Bearer ${token}`;
@@ -244,12 +249,13 @@ function readOptions(): Options {
       connections: { type: "string" },
       "log-level": { type: "string" },
       profile: { type: "string" },
+      "node-flags": { type: "string" },
       help: { type: "boolean" },
     },
   });
   if (values.help === true) {
     console.log(
-      "usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR]",
+      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--node-flags="--flag …"]',
     );
     process.exit(0);
   }
@@ -274,6 +280,7 @@ function readOptions(): Options {
     ),
     logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
     profileDir: values.profile,
+    nodeFlags: nodeFlags(values["node-flags"]),
     databaseUrl,
   };
 }

@@ -4,7 +4,8 @@
  * (`node <build>/lib/bin/cli.js serve`, from an `npm run build` of its own) on a fresh PostgreSQL
  * database, with no runtime TypeScript loader and no npm wrapper. The reference is the bare
  * uWebSockets.js server of bench:ws (./ws/raw-server.ts, its own process, none of Hypercast's code),
- * compiled to plain JavaScript alike. Both are pinned alike (`taskset -c 0`) and loaded by the
+ * compiled to plain JavaScript alike; `--node-flags` gives node flags to both alike (none by
+ * default). Both are pinned alike (`taskset -c 0`) and loaded by the
  * project's own load generator (`hypercast-load connect`) on the other core.
  *
  * Sockets join as audience (`{"presence": false}`: authorised, subscribed, not tracked), since the
@@ -29,6 +30,7 @@
  *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)
  *     DATABASE_URL=… npm run bench:joins -- --presence   # the joins presence-tracked, in one room
  *     DATABASE_URL=… npm run bench:joins -- --profile DIR # a V8 CPU profile of each Hypercast process into DIR
+ *     DATABASE_URL=… npm run bench:joins -- --node-flags="--max-semi-space-size=64" # both servers
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -61,7 +63,7 @@ import {
   type Row,
 } from "./ws/rounds.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
-import { positiveInt, stopAfter } from "./lib/options.ts";
+import { describeNodeFlags, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 
 /** The targets of the performance work (README, Benchmarks). */
 const TARGET_CPU_PER_JOIN_US = 100;
@@ -81,6 +83,7 @@ const { values: flags } = parseArgs({
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
     profile: { type: "string" },
+    "node-flags": { type: "string" },
   },
 });
 const smoke = flags.smoke ?? false;
@@ -90,6 +93,7 @@ const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
 const RAMP = positiveInt("ramp", flags.ramp, 2_000);
 const PRESENCE = flags.presence ?? false;
 const PROFILE_DIR = flags.profile;
+const NODE_FLAGS = nodeFlags(flags["node-flags"]);
 const IDLE_S = smoke ? 1 : 5;
 /**
  * The load generator's event-loop bound, raised from its default of 100 ms: a connect storm lags the
@@ -302,7 +306,7 @@ async function startHypercast(databaseUrl: string): Promise<Target> {
     },
     pin: pins.server,
     build: BUILD,
-    ...(PROFILE_DIR === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] }),
+    nodeArgs: [...NODE_FLAGS, ...(PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`])],
   });
   const seed = await seedOverApi(node.httpUrl, ["joins"]);
   return {
@@ -323,7 +327,7 @@ const BUILD = `.bench/joins-${process.pid}`;
 const REFERENCE = `${BUILD}/benchmarks/ws/raw-server.mjs`;
 
 async function startReference(): Promise<Target> {
-  const server: PinnedServer = await startPinned(pins.server, REFERENCE);
+  const server: PinnedServer = await startPinned(pins.server, REFERENCE, {}, NODE_FLAGS);
   return {
     name: "raw uWS",
     pid: server.pid,
@@ -403,7 +407,7 @@ try {
   ];
   console.log(`\njoins benchmark — ${machineLine()}`);
   console.log(
-    `${pins.note}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s, ${PRESENCE ? "presence-tracked" : "as audience (no presence)"}; CPU per join net of each server's idle CPU; client lag bound ${MAX_LAG_MS} ms; ${ROUNDS} round(s), medians\n`,
+    `${pins.note}; ${describeNodeFlags(NODE_FLAGS)}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s, ${PRESENCE ? "presence-tracked" : "as audience (no presence)"}; CPU per join net of each server's idle CPU; client lag bound ${MAX_LAG_MS} ms; ${ROUNDS} round(s), medians\n`,
   );
   printTable(["Hypercast", "raw uWS"], rows, valid);
   if (!valid) {

@@ -27,6 +27,8 @@ export interface Options {
   connections: number;
   logLevel: string;
   profileDir: string | undefined;
+  /** Flags for node, the same for every server (`--node-flags`). */
+  nodeFlags: string[];
   databaseUrl: string;
 }
 

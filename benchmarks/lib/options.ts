@@ -17,6 +17,25 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
 }
 
 /**
+ * `--node-flags="--max-semi-space-size=64 …"` (the `=` form, since the value starts with a dash):
+ * flags for node itself, given to every server a benchmark starts, Hypercast and its references
+ * alike, so that none is tuned and another not. None by default (V8's defaults, as the README's
+ * production command runs).
+ */
+export function nodeFlags(value: string | undefined): string[] {
+  const list = (value ?? "").split(/\s+/).filter((flag) => flag !== "");
+  const bad = list.find((flag) => !/^--[a-z][a-z0-9-]*(=\S+)?$/.test(flag));
+  if (bad !== undefined)
+    throw new Error(`--node-flags expects node flags such as --max-semi-space-size=64, got ${bad}`);
+  return list;
+}
+
+/** Says which node flags the servers ran with, for a run's header. */
+export function describeNodeFlags(list: readonly string[]): string {
+  return list.length === 0 ? "V8's defaults for every server" : `${list.join(" ")} for every server`;
+}
+
+/**
  * After `seconds`, says so on stderr, runs `cleanUp` and exits 1. Unref'd: a run that ends first
  * is not held open by it.
  */

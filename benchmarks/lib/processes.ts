@@ -22,6 +22,8 @@ export interface ProcessOptions {
   stdout?: "ignore" | "inherit";
   /** Write a V8 CPU profile of the child into this directory when it exits. */
   profileDir?: string | undefined;
+  /** Flags for node itself, before the entry (`--node-flags`, options.ts). */
+  nodeFlags?: readonly string[];
 }
 
 /** A child's first message: it is listening (or it failed to start). */
@@ -45,7 +47,7 @@ export async function startProcess<T>(entry: URL, options: ProcessOptions): Prom
   // A TypeScript entry runs under tsx; a compiled one (compiled.ts) under plain node.
   const loader = entry.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
   const child = fork(entry, options.args, {
-    execArgv: [...loader, ...profile],
+    execArgv: [...loader, ...(options.nodeFlags ?? []), ...profile],
     env: { ...process.env, ...options.env },
     stdio: ["ignore", options.stdout ?? "ignore", "inherit", "ipc"],
   });

@@ -49,9 +49,14 @@ export function pinning(): Pins {
 }
 
 /** `node --import tsx <file>` behind the pin prefix, from the repository root; plain `node <file>` for JavaScript. */
-export function nodeCommand(pin: string[], file: string, args: string[] = []): [string, string[]] {
+export function nodeCommand(
+  pin: string[],
+  file: string,
+  args: string[] = [],
+  nodeFlags: readonly string[] = [],
+): [string, string[]] {
   const loader = /\.m?js$/.test(file) ? [] : ["--import", "tsx"];
-  const command = [...pin, process.execPath, ...loader, file, ...args];
+  const command = [...pin, process.execPath, ...nodeFlags, ...loader, file, ...args];
   return [command[0]!, command.slice(1)];
 }
 
@@ -143,8 +148,9 @@ export async function startPinned(
   pin: string[],
   file: string,
   env: Record<string, string> = {},
+  nodeFlags: readonly string[] = [],
 ): Promise<PinnedServer> {
-  const [command, argv] = nodeCommand(pin, file);
+  const [command, argv] = nodeCommand(pin, file, [], nodeFlags);
   const child = spawn(command, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },

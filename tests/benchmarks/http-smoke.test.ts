@@ -12,6 +12,8 @@ const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0
 
 test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target and its ratios", async (t) => {
   const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
+  // Every server gets the same node flags; node refuses to start on one it does not know.
+  args.push("--node-flags=--max-semi-space-size=32");
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve) => {
       const child = execFile(
@@ -27,6 +29,7 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
   const output = `${stdout}\n${stderr}`;
   t.false(output.includes("BROKEN"), output);
   t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
+  t.regex(stdout, /node flags {2}--max-semi-space-size=32 for every server/, output);
   const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
   for (const label of [
     "reference: Koa+knex+pg",
