@@ -361,8 +361,9 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
       const db = database.url;
-      const rss = await onFreshTarget(i === 0 ? () => startHypercast(db) : startReference, idleRss);
-      const done = await onFreshTarget(i === 0 ? () => startHypercast(db) : startReference, (t) => measure(t, rss));
+      const start = i === 0 ? () => startHypercast(db) : startReference;
+      const rss = await onFreshTarget(start, idleRss);
+      const done = await onFreshTarget(start, (t) => measure(t, rss));
       rounds[i]!.push(done);
       console.error(
         `round ${r + 1} ${["Hypercast", "raw uWS"][i]}: RSS ${done.bootRssMiB.toFixed(1)} MiB after start, ${done.idleRssMiB.toFixed(1)} MiB idle, ${done.cpuPerJoinUs.map((v) => v.toFixed(0)).join(" / ")} µs per join, ${done.kibPerSocket.toFixed(2)} KiB per socket, ${done.valid ? "valid" : `NOT valid: ${done.reasons.join("; ")}`}`,

@@ -1,6 +1,6 @@
 /**
- * What every socket benchmark's command line shares: positive integer options, and the hard stop
- * that bounds a run whatever happens (`--max-seconds`).
+ * What the benchmarks' command lines share: positive integer options, `--node-flags` (bench:http
+ * too), and the hard stop that bounds a run whatever happens (`--max-seconds`).
  *
  *     const ROUNDS = positiveInt("rounds", flags.rounds, 3)
  *     const hardStop = stopAfter("bench:ws", MAX_SECONDS, () => cleanUp())
