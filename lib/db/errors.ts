@@ -17,7 +17,7 @@ const NETWORK_CODES = new Set([
 const SQLSTATE = /^(08...|57P0[123]|53300)$/;
 // "timeout expired" is pg's connectionTimeoutMillis: a server that accepts the connection but never answers.
 const MESSAGES =
-  /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Query read timeout|Connection ended unexpectedly|^timeout expired$/i;
+  /Connection terminated|connection timeout|Timeout acquiring a connection|Client has encountered a connection error|PGlite is closed|Pool is destroyed|Connection ended unexpectedly|^timeout expired$/i;
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e !== null && typeof e === "object" && depth < 5; depth++) {

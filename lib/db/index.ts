@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import knexFactory, { type Knex } from "knex";
 import pg from "pg";
+import { statementDeadline } from "./deadline.ts";
 import { migrationSource } from "./migrations/index.ts";
 
 export type Db = Knex;
@@ -23,9 +24,16 @@ export interface DatabaseOptions {
   schema?: string | undefined;
   /** The pool size on PostgreSQL. */
   poolMax?: number;
+  /**
+   * On PostgreSQL: how long a statement may go without an answer before its connection is closed
+   * and it fails as "database unavailable" (deadline.ts). Default 30 s.
+   */
+  statementDeadlineMs?: number;
   /** Where knex's own warnings go (by default it writes to the console). */
   log?: { warn(message: string): void; error(message: string): void; debug(message: string): void };
 }
+
+const STATEMENT_DEADLINE_MS = 30_000;
 
 // PostgreSQL `bigint` (count(*), sums) would otherwise arrive as strings; our ids are `integer`.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -34,18 +42,18 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export async function openDatabase(options: DatabaseOptions): Promise<Db> {
   if (options.databaseUrl !== undefined) {
     const schema = options.schema;
+    const limitMs = options.statementDeadlineMs ?? STATEMENT_DEADLINE_MS;
+    const deadline = statementDeadline(limitMs, (quietMs) =>
+      options.log?.warn(`a statement had no answer for ${quietMs} ms (deadline ${limitMs} ms): its connection was closed`),
+    );
     const db = knexFactory({
       client: "pg",
-      // keepAlive and query_timeout bound how long a request can hang on a connection whose
-      // peer vanished without closing it; both failures read as "database unavailable".
-      connection: {
-        connectionString: options.databaseUrl,
-        connectionTimeoutMillis: 5000,
-        keepAlive: true,
-        query_timeout: 30000,
-      },
+      // The connect timeout, keepAlive and the statement deadline bound how long a request can
+      // hang on a connection whose peer vanished without closing it; each failure reads as
+      // "database unavailable". The deadline replaces pg's query_timeout (deadline.ts says why).
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: 5000, keepAlive: true },
       searchPath: schema === undefined ? undefined : [schema],
-      pool: { min: 0, max: options.poolMax ?? 10 },
+      pool: { min: 0, max: options.poolMax ?? 10, afterCreate: deadline.adopt },
       acquireConnectionTimeout: 10000,
       log: knexLog(options.log),
       // Error messages carry the SQL with placeholders, never the parameter values (knex inlines them by default).
