@@ -44,7 +44,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
     const schema = options.schema;
     const limitMs = options.statementDeadlineMs ?? STATEMENT_DEADLINE_MS;
     const deadline = statementDeadline(limitMs, (quietMs) =>
-      options.log?.warn(`a statement had no answer for ${quietMs} ms (deadline ${limitMs} ms): its connection was closed`),
+      options.log?.warn(
+        `a statement had no answer for ${quietMs} ms (deadline ${limitMs} ms): its connection was closed`,
+      ),
     );
     const db = knexFactory({
       client: "pg",

@@ -31,19 +31,25 @@ test.after.always(async () => {
   await database?.close();
 });
 
-test.serial("a statement whose answer never comes fails as 'database unavailable' soon after the deadline", async (t) => {
-  const held = database.proxy.holdOn("held_statement");
-  const started = performance.now();
-  // Bounded, so a missing deadline fails this test instead of hanging it.
-  const error = await t.throwsAsync(within(DEADLINE_MS * 10, db.raw("select 1 as held_statement")));
-  const ms = performance.now() - started;
-  await held;
-  t.true(isDatabaseUnavailable(error), String(error));
-  // Within one check interval (a quarter of the deadline here) of the deadline, and never before it.
-  t.true(ms >= DEADLINE_MS - DEADLINE_MS / 4 && ms < DEADLINE_MS * 3, `${Math.round(ms)} ms`);
-  t.true(warnings.some((w) => w.includes(`deadline ${DEADLINE_MS} ms`)), warnings.join("\n"));
-  database.proxy.resume();
-});
+test.serial(
+  "a statement whose answer never comes fails as 'database unavailable' soon after the deadline",
+  async (t) => {
+    const held = database.proxy.holdOn("held_statement");
+    const started = performance.now();
+    // Bounded, so a missing deadline fails this test instead of hanging it.
+    const error = await t.throwsAsync(within(DEADLINE_MS * 10, db.raw("select 1 as held_statement")));
+    const ms = performance.now() - started;
+    await held;
+    t.true(isDatabaseUnavailable(error), String(error));
+    // Within one check interval (a quarter of the deadline here) of the deadline, and never before it.
+    t.true(ms >= DEADLINE_MS - DEADLINE_MS / 4 && ms < DEADLINE_MS * 3, `${Math.round(ms)} ms`);
+    t.true(
+      warnings.some((w) => w.includes(`deadline ${DEADLINE_MS} ms`)),
+      warnings.join("\n"),
+    );
+    database.proxy.resume();
+  },
+);
 
 function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -81,13 +87,16 @@ test.serial("statements that answer in time are never cut, however long the conn
   t.is(warnings.length, before, warnings.join("\n"));
 });
 
-test.serial("inside a transaction, time the application spends between statements is not the statement's", async (t) => {
-  const before = warnings.length;
-  const value = await db.transaction(async (trx) => {
-    await trx.raw("select 1");
-    await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS * 2)); // idle in transaction
-    return (await trx.raw("select 3 as three")).rows[0].three as number;
-  });
-  t.is(value, 3);
-  t.is(warnings.length, before, warnings.join("\n"));
-});
+test.serial(
+  "inside a transaction, time the application spends between statements is not the statement's",
+  async (t) => {
+    const before = warnings.length;
+    const value = await db.transaction(async (trx) => {
+      await trx.raw("select 1");
+      await new Promise((resolve) => setTimeout(resolve, DEADLINE_MS * 2)); // idle in transaction
+      return (await trx.raw("select 3 as three")).rows[0].three as number;
+    });
+    t.is(value, 3);
+    t.is(warnings.length, before, warnings.join("\n"));
+  },
+);
