@@ -9,17 +9,17 @@
  * `readyForQuery`) and how many bytes its socket has read. Nothing is armed per statement, so
  * the deadline is kept to within one check interval.
  *
- * Why not pg's `query_timeout`: it arms a timer per statement. Measured with knex and pg alone
- * (100 callers, a pool of 10, two statements each, on this project's 2-core machine), that made
- * V8 pretenure the statements' objects: every scavenge promoted about 1.6 MB instead of nothing
- * and paused 6–8 ms instead of 1.5, and throughput fell by 10–30 %; with V8's allocation-site
- * pretenuring turned off the effect was gone. README "Benchmarks" has the figures.
+ * Why not pg's `query_timeout`: it arms a timer per statement, and with knex and pg alone (100
+ * callers, a pool of 10, two statements each: benchmarks/http/statement-timer.ts) that set off V8's
+ * allocation-site pretenuring, so every statement's objects went to the old generation: scavenges
+ * paused 7.4 ms instead of 1.8 and the old generation needed five mark-compacts in 6 s instead of
+ * none. README "Benchmarks" has the figures, and what it cost the HTTP benchmark.
  *
  *     const deadline = statementDeadline(30_000, (ms) => log.warn(`no answer for ${ms} ms`))
  *     knex({ client: "pg", pool: { afterCreate: deadline.adopt }, … })
  */
 
-/** The parts of a pg `Client` the deadline reads: public fields, though not in pg's typings. */
+/** The parts of a pg `Client` the deadline reads (`readyForQuery` is a field pg keeps but does not type). */
 export interface WatchedConnection {
   /** pg sets it false while a statement is out and true on the server's ReadyForQuery. */
   readonly readyForQuery?: boolean;
