@@ -30,8 +30,6 @@ export interface WatchedConnection {
 export interface StatementDeadline {
   /** For knex's pool `afterCreate`: watches the new connection until it ends. */
   readonly adopt: (connection: WatchedConnection, done: (error: Error | null, connection: unknown) => void) => void;
-  /** Connections watched now. */
-  readonly watched: number;
 }
 
 interface Watch {
@@ -78,9 +76,6 @@ export function statementDeadline(
       // Runs only while there are connections; never keeps the process alive.
       timer ??= setInterval(check, checkEveryMs).unref();
       done(null, connection);
-    },
-    get watched() {
-      return watches.size;
     },
   };
 }
