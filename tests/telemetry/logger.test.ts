@@ -3,6 +3,8 @@
  * SECRET_KEY_BASE at the top level or one object down, and an Authorization header under
  * `headers` or `req.headers`, reach the line as "[redacted]"; the caller's objects are untouched.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import test from "ava";
 import { createLogger, redactSecrets } from "../../lib/telemetry/logger.ts";
 
@@ -63,4 +65,47 @@ test("an error carrying a token keeps its message and stack, not the token", (t)
 test("lines without secrets pass through as the same object (no copy)", (t) => {
   const fields = { request_id: "r", method: "GET", status: 200, nested: { a: 1 } };
   t.is(redactSecrets(fields), fields);
+});
+
+/**
+ * The default destination (stdout) buffers lines in 4 KiB batches: a quiet server's line must still
+ * reach stdout within about a second, and `flushLogger` must write what is left before an exit.
+ */
+test("the default destination writes a lone line within a second, and flushLogger the rest before exit", async (t) => {
+  const script = `
+    import { createLogger, flushLogger } from "./lib/telemetry/logger.ts";
+    const logger = createLogger("info");
+    logger.info({ n: 1 }, "lone line");
+    process.stderr.write("logged\\n");
+    setTimeout(async () => {
+      logger.info({ n: 2 }, "last line");
+      await flushLogger(logger);
+      process.exit(0);
+    }, 4000);
+  `;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: new URL("../../", import.meta.url),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let loggedAt = Number.NaN;
+  const arrivals: Array<{ line: Record<string, unknown>; at: number }> = [];
+  let pending = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    if (chunk.toString().includes("logged")) loggedAt = performance.now();
+  });
+  child.stdout.on("data", (chunk: Buffer) => {
+    pending += chunk.toString();
+    for (let end = pending.indexOf("\n"); end !== -1; end = pending.indexOf("\n")) {
+      arrivals.push({ line: JSON.parse(pending.slice(0, end)) as Record<string, unknown>, at: performance.now() });
+      pending = pending.slice(end + 1);
+    }
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  t.is(code, 0);
+  t.deepEqual(
+    arrivals.map((a) => a.line["msg"]),
+    ["lone line", "last line"],
+  );
+  const waited = arrivals[0]!.at - loggedAt;
+  t.true(waited < 2500, `the lone line reached stdout ${Math.round(waited)} ms after it was logged`);
 });
