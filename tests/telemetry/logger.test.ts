@@ -2,6 +2,7 @@
  * The logger's redaction guard: whatever a caller passes, a password, token, socket token or
  * SECRET_KEY_BASE at the top level or one object down, and an Authorization header under
  * `headers` or `req.headers`, reach the line as "[redacted]"; the caller's objects are untouched.
+ * And the default destination: a lone line reaches stdout within a second, the rest at shutdown.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
