@@ -6,6 +6,7 @@
  * dashboard's ticks have cost so far (lib/dashboard/feed.ts `cost()`), or to broadcast a message
  * to the room `perSecond` times a second (a fanout to every socket; 0 stops it).
  */
+import "../../lib/bin/v8-flags.ts"; // first, as in lib/bin/cli.ts
 import { randomBytes } from "node:crypto";
 import { loadConfig } from "../../lib/config.ts";
 import type { TickCost } from "../../lib/dashboard/feed.ts";

@@ -8,6 +8,7 @@
  *
  * Argument: JSON `{ databaseUrl, logLevel }`. Ready message: `HypercastInfo`.
  */
+import "../../lib/bin/v8-flags.ts"; // first, as in lib/bin/cli.ts
 import { randomBytes } from "node:crypto";
 import { loadConfig } from "../../lib/config.ts";
 import { closeDeps, createDeps, type Deps } from "../../lib/deps.ts";

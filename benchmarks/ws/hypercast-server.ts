@@ -4,6 +4,7 @@
  * `BENCH_DATABASE_URL`, on that PostgreSQL in a fresh schema. Prints one JSON line
  * `{"ready":true,"port":…,"token":…,"topic":…}` on stdout once it listens; stops on SIGTERM.
  */
+import "../../lib/bin/v8-flags.ts"; // first, as in lib/bin/cli.ts
 import { randomBytes } from "node:crypto";
 import { loadConfig } from "../../lib/config.ts";
 import { createDeps } from "../../lib/deps.ts";

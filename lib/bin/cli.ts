@@ -5,6 +5,7 @@
  *
  *     node --import tsx lib/bin/cli.ts serve
  */
+import "./v8-flags.ts";
 import { ConfigError, loadConfig } from "../config.ts";
 import { migrate, openDatabase } from "../db/index.ts";
 import { closeDeps, createDeps } from "../deps.ts";
