@@ -9,15 +9,16 @@
  * which object literals survive young-generation collections and, once a site's objects mostly
  * survive, allocates that site's objects straight in the old generation. Under a burst of
  * concurrent requests, per-request objects (response headers, listeners, query builders) are all
- * still alive at the moment of a collection, so V8 judges their sites long-lived. In most
- * Hypercast processes under `bench:http` that judgement stuck: each young collection then promoted
- * 0.5–0.85 MB instead of 10–100 KB, pauses grew, and old-generation collections followed every few
- * seconds and set the p99 (README, "What sets p99"). Objects that really live long (sockets,
- * presence state) still reach the old generation, by surviving two young collections.
+ * still alive at the moment of a collection, so V8 may judge their sites long-lived, and a process
+ * keeps that judgement. Under sustained load this happened to 19 of 26 Hypercast processes on one
+ * machine and 4 of 27 on another: each young collection then promoted 0.5–0.85 MB instead of
+ * 10–100 KB, pauses grew, and old-generation collections followed every few seconds (README,
+ * Benchmarks, "What sets p99" and "Pretenuring off"). Objects that really live long (sockets,
+ * presence state) still reach the old generation by surviving young collections.
  *
  * Set here rather than on node's command line so that every way of starting Hypercast (`npm
- * start`, `node dist/lib/bin/cli.js`, a process manager) gets it. V8 reads this flag at each
- * collection, so setting it at run time takes effect: tests/bin/v8-flags.test.ts checks that.
+ * start`, `node dist/lib/bin/cli.js`, a process manager) gets it. Set at run time, before the
+ * application's code runs, it takes effect: tests/bin/v8-flags.test.ts checks that.
  */
 import { setFlagsFromString } from "node:v8";
 
