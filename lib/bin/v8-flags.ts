@@ -10,8 +10,8 @@
  * survive, allocates that site's objects straight in the old generation. Under a burst of
  * concurrent requests, per-request objects (response headers, listeners, query builders) are all
  * still alive at the moment of a collection, so V8 may judge their sites long-lived, and a process
- * keeps that judgement. Under sustained load this happened to 19 of 26 Hypercast processes on one
- * machine and 4 of 27 on another: each young collection then promoted 0.5–0.85 MB instead of
+ * can keep that judgement. Under sustained load this happened to 19 of 26 Hypercast processes on
+ * one machine and 4 of 27 on another: each young collection then promoted 0.5–0.85 MB instead of
  * 10–100 KB, pauses grew, and old-generation collections followed every few seconds (README,
  * Benchmarks, "What sets p99" and "Pretenuring off"). Objects that really live long (sockets,
  * presence state) still reach the old generation by surviving young collections.
