@@ -26,6 +26,7 @@ import { hash, randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
+import { prepared } from "../db/prepared.ts";
 import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
@@ -150,10 +151,14 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   // On every request (the caller's token, the resource): `.then` on the query builder rather than
   // `await` in an async function, which would wrap the builder (a thenable) in a promise of its
   // own and add a frame and a microtask per query.
+  // Prepared (../db/prepared.ts), and naming their columns: a column added by a later migration
+  // leaves the prepared statements' results as they were, where `users.*` would make PostgreSQL
+  // refuse them ("cached plan must not change result type") on every node still running.
   function findUser(id: number): Promise<User | undefined> {
     return db<UserRow>("users")
       .where({ id })
-      .first()
+      .first<UserFields | undefined>(USER_FIELDS)
+      .options(prepared("accounts.user"))
       .then((row) => row && toUser(row));
   }
 
@@ -207,8 +212,9 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     return db<UserRow>("users")
       .join("access_tokens", "access_tokens.user_id", "users.id")
       .where("access_tokens.token_hash", digest(token))
-      .first("users.*", "access_tokens.id as session_id")
-      .then((row) => row && { user: toUser(row), sessionId: (row as UserRow & { session_id: number }).session_id });
+      .first<(UserFields & { session_id: number }) | undefined>(...USERS_FIELDS, "access_tokens.id as session_id")
+      .options(prepared("accounts.session"))
+      .then((row) => row && { user: toUser(row), sessionId: row.session_id });
   }
 
   return {
@@ -419,7 +425,24 @@ function digest(token: string): string {
   return hash("sha256", token, "hex");
 }
 
-function toUser(row: UserRow): User {
+/** What a `User` is made of: every column but the password's hash and the pin's change time. */
+type UserFields = Pick<
+  UserRow,
+  "id" | "name" | "email" | "favorite_sports" | "api_version" | "inserted_at" | "updated_at"
+>;
+const USER_FIELDS: ReadonlyArray<keyof UserFields> = [
+  "id",
+  "name",
+  "email",
+  "favorite_sports",
+  "api_version",
+  "inserted_at",
+  "updated_at",
+];
+/** The same, qualified, for a join. */
+const USERS_FIELDS = USER_FIELDS.map((column) => `users.${column}`);
+
+function toUser(row: UserFields): User {
   return {
     id: row.id,
     name: row.name,

@@ -15,6 +15,7 @@
  */
 import type { Db } from "../db/index.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
+import { prepared } from "../db/prepared.ts";
 import type { MembershipRow, MessageRow, RoomRow } from "../db/rows.ts";
 import { Forbidden, Invalid, NotFound } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
@@ -247,16 +248,25 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
 
     /** Whether `userId` may join the room's channel; a refusal says why, as the channel reports it. */
     async authorizeJoin(userId: number, roomId: number): Promise<JoinDecision> {
-      const row = await db<RoomRow>("rooms").where({ id: roomId }).first();
+      // Prepared (../db/prepared.ts), with the columns named: see findUser in ../accounts.
+      const row = await db<RoomRow>("rooms")
+        .where({ id: roomId })
+        .first<RoomRow | undefined>(ROOM_FIELDS)
+        .options(prepared("rooms.room"));
       if (row === undefined) return { ok: false, reason: "not_found" };
       if (row.private) {
-        const member = await db("memberships").where({ room_id: roomId, user_id: userId }).first("user_id");
+        const member = await db("memberships")
+          .where({ room_id: roomId, user_id: userId })
+          .first("user_id")
+          .options(prepared("rooms.membership"));
         if (member === undefined) return { ok: false, reason: "unauthorized" };
       }
       return { ok: true, room: toRoom(row) };
     },
   };
 }
+
+const ROOM_FIELDS: ReadonlyArray<keyof RoomRow> = ["id", "name", "private", "owner_id", "inserted_at"];
 
 function toRoom(row: RoomRow): Room {
   return { id: row.id, name: row.name, private: row.private, ownerId: row.owner_id, insertedAt: row.inserted_at };
