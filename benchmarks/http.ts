@@ -27,7 +27,10 @@
  * Flags (or environment): --duration/BENCH_DURATION seconds per measured run (5),
  * --warmup/BENCH_WARMUP seconds per target (3), --rounds/BENCH_ROUNDS (5),
  * --connections/BENCH_CONNECTIONS (100), --log-level/BENCH_LOG_LEVEL Hypercast's LOG_LEVEL
- * (info; lines go to /dev/null), --profile DIR writes a V8 CPU profile of Hypercast's process.
+ * (info; lines go to /dev/null), --profile DIR writes a V8 CPU profile of each server's process
+ * (hypercast.cpuprofile, koa.cpuprofile, nest.cpuprofile). Hypercast sends its two statements
+ * prepared (lib/db/prepared.ts); the references send them as knex does by default, unprepared,
+ * or prepared alike with --prepared-references.
  * PostgreSQL on this machine only (DATABASE_URL must be a loopback URL). Linux only.
  */
 import { rm } from "node:fs/promises";
@@ -98,6 +101,7 @@ async function measureCompiled(
     core: SERVER_CORE,
     args: [JSON.stringify({ databaseUrl: withApplicationName(url, "bench-hypercast"), logLevel: options.logLevel })],
     profileDir: options.profileDir,
+    profileName: "hypercast.cpuprofile",
     nodeFlags: options.nodeFlags,
   });
   started.push(hypercast);
@@ -107,7 +111,15 @@ async function measureCompiled(
     const reference = async (name: keyof typeof REFERENCES) => {
       const p = await startProcess<{ url: string }>(entries[name], {
         core: SERVER_CORE,
-        args: [JSON.stringify({ databaseUrl: withApplicationName(url, `bench-${name}`), schema })],
+        args: [
+          JSON.stringify({
+            databaseUrl: withApplicationName(url, `bench-${name}`),
+            schema,
+            prepared: options.preparedReferences,
+          }),
+        ],
+        profileDir: options.profileDir,
+        profileName: `${name}.cpuprofile`,
         nodeFlags: options.nodeFlags,
       });
       started.push(p);
@@ -250,12 +262,13 @@ function readOptions(): Options {
       "log-level": { type: "string" },
       profile: { type: "string" },
       "node-flags": { type: "string" },
+      "prepared-references": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
   if (values.help === true) {
     console.log(
-      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--node-flags="--flag …"]',
+      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--node-flags="--flag …"] [--prepared-references]',
     );
     process.exit(0);
   }
@@ -281,6 +294,7 @@ function readOptions(): Options {
     logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
     profileDir: values.profile,
     nodeFlags: nodeFlags(values["node-flags"]),
+    preparedReferences: values["prepared-references"] === true,
     databaseUrl,
   };
 }

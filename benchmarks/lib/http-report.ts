@@ -29,6 +29,8 @@ export interface Options {
   profileDir: string | undefined;
   /** Flags for node, the same for every server (`--node-flags`). */
   nodeFlags: string[];
+  /** The references prepare their two statements as Hypercast does (`--prepared-references`). */
+  preparedReferences: boolean;
   databaseUrl: string;
 }
 
@@ -71,6 +73,9 @@ export function printHeader(options: Options): void {
   );
   console.log(
     `            Hypercast as in production: LOG_LEVEL=${options.logLevel} (to /dev/null), metrics, ETags, security headers, rate limiter counting`,
+  );
+  console.log(
+    `statements  Hypercast's prepared (named, once per connection); the references' ${options.preparedReferences ? "prepared alike (--prepared-references)" : "unprepared, as knex sends them by default (--prepared-references prepares them)"}`,
   );
   console.log(
     `load        ${options.connections} connections, pipelining 1; warm-up ${options.warmupSeconds} s per target; ${options.rounds} rounds x ${options.seconds} s per target, order rotated each round`,

@@ -22,6 +22,8 @@ export interface ProcessOptions {
   stdout?: "ignore" | "inherit";
   /** Write a V8 CPU profile of the child into this directory when it exits. */
   profileDir?: string | undefined;
+  /** The profile's file name in `profileDir` (default: node's, by date and pid). */
+  profileName?: string;
   /** Flags for node itself, before the entry (`--node-flags`, options.ts). */
   nodeFlags?: readonly string[];
 }
@@ -43,7 +45,14 @@ const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
 
 export async function startProcess<T>(entry: URL, options: ProcessOptions): Promise<BenchProcess<T>> {
-  const profile = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  const profile =
+    options.profileDir === undefined
+      ? []
+      : [
+          "--cpu-prof",
+          `--cpu-prof-dir=${options.profileDir}`,
+          ...(options.profileName === undefined ? [] : [`--cpu-prof-name=${options.profileName}`]),
+        ];
   // A TypeScript entry runs under tsx; a compiled one (compiled.ts) under plain node.
   const loader = entry.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
   const child = fork(entry, options.args, {

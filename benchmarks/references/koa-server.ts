@@ -4,11 +4,12 @@
  * holder the way Hypercast's v2 does. It imports nothing of Hypercast: its own process, its own
  * knex pool of 10 on the schema Hypercast seeded, the same two statements Hypercast sends (the
  * token's SHA-256 joined to its user; the user by id, both built with knex exactly as
- * lib/accounts does), and the same v2 body and headers (versioned Content-Type, strong ETag over
+ * lib/accounts does, naming the same columns; sent unprepared, knex's default, unless `prepared`
+ * names them as Hypercast does), and the same v2 body and headers (versioned Content-Type, strong ETag over
  * type and body, `Vary: Accept, Authorization`, a request id and the security headers). Nothing else: no
  * negotiation, rate limiting, request log or metrics.
  *
- * Argument: JSON `{ databaseUrl, schema }`. Ready message: `{ url }`.
+ * Argument: JSON `{ databaseUrl, schema, prepared? }`. Ready message: `{ url }`.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
@@ -27,6 +28,9 @@ interface UserRow {
   api_version: number;
 }
 
+/** The columns lib/accounts reads for a user. */
+const USER_COLUMNS = ["id", "name", "email", "favorite_sports", "api_version", "inserted_at", "updated_at"];
+
 const TYPE = "application/vnd.app.v2+json";
 const HEADERS = {
   "X-Content-Type-Options": "nosniff",
@@ -39,8 +43,14 @@ const HEADERS = {
 };
 
 serveUntilStopped(async () => {
-  const { databaseUrl, schema } = JSON.parse(process.argv[2] ?? "{}") as { databaseUrl: string; schema: string };
+  const { databaseUrl, schema, prepared } = JSON.parse(process.argv[2] ?? "{}") as {
+    databaseUrl: string;
+    schema: string;
+    prepared?: boolean;
+  };
   const db = knex({ client: "pg", connection: databaseUrl, searchPath: [schema], pool: { min: 0, max: 10 } });
+  // pg's named statements: parsed and planned once per connection (`--prepared-references`).
+  const named = (name: string) => (prepared === true ? { name } : {});
   const link = (href: string) => ({ href, type: TYPE });
 
   const router = new Router();
@@ -54,14 +64,19 @@ serveUntilStopped(async () => {
         : await db<UserRow>("users")
             .join("access_tokens", "access_tokens.user_id", "users.id")
             .where("access_tokens.token_hash", createHash("sha256").update(token).digest("hex"))
-            .first("users.*");
+            .first<UserRow | undefined>(
+              ...USER_COLUMNS.map((column) => `users.${column}`),
+              "access_tokens.id as session_id",
+            )
+            .options(named("session"));
     if (viewer === undefined) {
       ctx.status = 401;
       return;
     }
     const user = await db<UserRow>("users")
       .where({ id: Number(ctx.params["id"]) })
-      .first();
+      .first<UserRow | undefined>(USER_COLUMNS)
+      .options(named("user"));
     if (user === undefined) {
       ctx.status = 404;
       return;

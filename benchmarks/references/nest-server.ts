@@ -4,14 +4,14 @@
  * versioning (`Accept: application/json;v=2`; on Fastify a versioned route
  * matches only a request that names its version), a guard that admits a bearer-token
  * holder, a service that owns the two queries (knex, its own pool of 10, the same statements as
- * Hypercast's), and a controller that writes the same v2 body and headers as Hypercast
+ * Hypercast's, unprepared unless `prepared`), and a controller that writes the same v2 body and headers as Hypercast
  * (versioned Content-Type, strong ETag, `Vary: Accept, Authorization`, request id, security headers). It
  * imports nothing of Hypercast.
  *
  * Nest's decorators are TypeScript's legacy ones: this directory's tsconfig.json turns them on
  * (tsx is pointed at it). esbuild emits no decorator metadata, so injections name their tokens.
  *
- * Argument: JSON `{ databaseUrl, schema }`. Ready message: `{ url }`.
+ * Argument: JSON `{ databaseUrl, schema, prepared? }`. Ready message: `{ url }`.
  */
 import "reflect-metadata";
 import { createHash, randomUUID } from "node:crypto";
@@ -50,6 +50,9 @@ interface UserRow {
 type AuthedRequest = FastifyRequest & { viewer?: UserRow };
 
 const DB = Symbol("db");
+const PREPARED = Symbol("prepared");
+/** The columns Hypercast reads for a user. */
+const USER_COLUMNS = ["id", "name", "email", "favorite_sports", "api_version", "inserted_at", "updated_at"];
 const TYPE = "application/vnd.app.v2+json";
 const HEADERS = {
   "x-content-type-options": "nosniff",
@@ -63,17 +66,26 @@ const HEADERS = {
 
 @Injectable()
 class UsersService {
-  constructor(@Inject(DB) private readonly db: Knex) {}
+  constructor(
+    @Inject(DB) private readonly db: Knex,
+    @Inject(PREPARED) private readonly prepared: boolean,
+  ) {}
 
   findByToken(token: string): Promise<UserRow | undefined> {
     return this.db<UserRow>("users")
       .join("access_tokens", "access_tokens.user_id", "users.id")
       .where("access_tokens.token_hash", createHash("sha256").update(token).digest("hex"))
-      .first("users.*");
+      .first<UserRow | undefined>(...USER_COLUMNS.map((column) => `users.${column}`), "access_tokens.id as session_id")
+      .options(this.named("session"));
   }
 
   findById(id: number): Promise<UserRow | undefined> {
-    return this.db<UserRow>("users").where({ id }).first();
+    return this.db<UserRow>("users").where({ id }).first<UserRow | undefined>(USER_COLUMNS).options(this.named("user"));
+  }
+
+  /** pg's named statements: parsed and planned once per connection (`--prepared-references`). */
+  private named(name: string): { name?: string } {
+    return this.prepared ? { name } : {};
   }
 }
 
@@ -123,10 +135,22 @@ class UsersController {
 }
 
 serveUntilStopped(async () => {
-  const { databaseUrl, schema } = JSON.parse(process.argv[2] ?? "{}") as { databaseUrl: string; schema: string };
+  const { databaseUrl, schema, prepared } = JSON.parse(process.argv[2] ?? "{}") as {
+    databaseUrl: string;
+    schema: string;
+    prepared?: boolean;
+  };
   const db = knex({ client: "pg", connection: databaseUrl, searchPath: [schema], pool: { min: 0, max: 10 } });
 
-  @Module({ controllers: [UsersController], providers: [UsersService, BearerGuard, { provide: DB, useValue: db }] })
+  @Module({
+    controllers: [UsersController],
+    providers: [
+      UsersService,
+      BearerGuard,
+      { provide: DB, useValue: db },
+      { provide: PREPARED, useValue: prepared === true },
+    ],
+  })
   class AppModule {}
 
   const app = await NestFactory.create<NestFastifyApplication>(

@@ -14,6 +14,8 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
   const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
   // Every server gets the same node flags; node refuses to start on one it does not know.
   args.push("--node-flags=--max-semi-space-size=32");
+  // The references prepare their statements as Hypercast does (by default they send them unprepared).
+  args.push("--prepared-references");
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve) => {
       const child = execFile(
@@ -30,6 +32,7 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
   t.false(output.includes("BROKEN"), output);
   t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
   t.regex(stdout, /node flags {2}--max-semi-space-size=32 for every server/, output);
+  t.regex(stdout, /statements {2}Hypercast's prepared .*; the references' prepared alike/, output);
   const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
   for (const label of [
     "reference: Koa+knex+pg",
