@@ -148,12 +148,10 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   // Compared against when the e-mail is unknown, so both failures cost the same time.
   const decoy = decoyHash(options.passwordHashCost);
 
-  // On every request (the caller's token, the resource): `.then` on the query builder rather than
-  // `await` in an async function, which would wrap the builder (a thenable) in a promise of its
-  // own and add a frame and a microtask per query.
-  // Prepared (../db/prepared.ts), and naming their columns: a column added by a later migration
-  // leaves the prepared statements' results as they were, where `users.*` would make PostgreSQL
-  // refuse them ("cached plan must not change result type") on every node still running.
+  // On every request (the caller's token, the resource): prepared statements naming their columns
+  // (../db/prepared.ts), and `.then` on the query builder rather than `await` in an async
+  // function, which would wrap the builder (a thenable) in a promise of its own and add a frame
+  // and a microtask per query.
   function findUser(id: number): Promise<User | undefined> {
     return db<UserRow>("users")
       .where({ id })

@@ -1,13 +1,16 @@
 /**
  * Named statements: a query that every request sends is parsed and planned by PostgreSQL once per
  * connection, then only bound and executed (pg's named prepared statements, through knex's
- * `.options()`), as Ecto does for every query. What is cached is the plan, never a result: every
+ * `.options()`), as Ecto does for every query. What is kept is the plan, never a result: every
  * execution reads the tables as they are. PGlite ignores the name.
  *
- *     db("users").where({ id }).first().options(prepared("accounts.user"))
+ *     db("users").where({ id }).first("id", "name").options(prepared("accounts.user"))
  *
- * A name must stand for one SQL text: pg refuses the same name with a different text on a
- * connection. So only queries whose text never varies (no lists of varying length) get one.
+ * Two rules for such a query:
+ * - its columns are named, never `*`: once a migration adds a column, PostgreSQL refuses a
+ *   prepared `select *` ("cached plan must not change result type") on every connection that
+ *   prepared it, that is on every node still running (tests/db/prepared.test.ts);
+ * - its SQL text never varies (no lists of varying length): pg refuses one name for two texts.
  */
 export function prepared(name: string): { name: string } {
   return { name: `hypercast.${name}` };

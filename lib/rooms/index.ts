@@ -248,7 +248,7 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
 
     /** Whether `userId` may join the room's channel; a refusal says why, as the channel reports it. */
     async authorizeJoin(userId: number, roomId: number): Promise<JoinDecision> {
-      // Prepared (../db/prepared.ts), with the columns named: see findUser in ../accounts.
+      // On every join: prepared statements naming their columns (../db/prepared.ts).
       const row = await db<RoomRow>("rooms")
         .where({ id: roomId })
         .first<RoomRow | undefined>(ROOM_FIELDS)
