@@ -248,7 +248,8 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
 
     /** Whether `userId` may join the room's channel; a refusal says why, as the channel reports it. */
     async authorizeJoin(userId: number, roomId: number): Promise<JoinDecision> {
-      // On every join: prepared statements naming their columns (../db/prepared.ts).
+      // A join's lookups (when the room channel has no decision to share): prepared statements
+      // naming their columns (../db/prepared.ts).
       const row = await db<RoomRow>("rooms")
         .where({ id: roomId })
         .first<RoomRow | undefined>(ROOM_FIELDS)

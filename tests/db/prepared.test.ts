@@ -39,7 +39,7 @@ async function preparedNames(): Promise<string[]> {
   return result.rows.map((row) => row.name);
 }
 
-test.serial("the statements of every request and every join are prepared once per connection", async (t) => {
+test.serial("the lookups of every request and of a join are prepared once per connection", async (t) => {
   t.deepEqual(await preparedNames(), []);
   const ada = await accounts.registerUser({
     name: "Ada",
