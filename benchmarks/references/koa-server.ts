@@ -5,9 +5,9 @@
  * knex pool of 10 on the schema Hypercast seeded, the same two statements Hypercast sends (the
  * token's SHA-256 joined to its user; the user by id, both built with knex exactly as
  * lib/accounts does, naming the same columns; sent unprepared, knex's default, unless `prepared`
- * names them as Hypercast does), and the same v2 body and headers (versioned Content-Type, strong ETag over
- * type and body, `Vary: Accept, Authorization`, a request id and the security headers). Nothing else: no
- * negotiation, rate limiting, request log or metrics.
+ * names them as Hypercast does), and the same v2 body and headers (versioned Content-Type,
+ * strong ETag over type and body, `Vary: Accept, Authorization`, a request id and the security
+ * headers). Nothing else: no negotiation, rate limiting, request log or metrics.
  *
  * Argument: JSON `{ databaseUrl, schema, prepared? }`. Ready message: `{ url }`.
  */
