@@ -77,6 +77,13 @@ export const SETTINGS = {
     to: "databaseSchema",
     doc: "the PostgreSQL schema to work in (created if missing); unset = the server's `search_path`",
   },
+  DATABASE_PREPARED_STATEMENTS: {
+    enum: ["on", "off"],
+    default: "on",
+    to: "preparedStatements",
+    parse: (switched: "on" | "off") => switched === "on",
+    doc: "`off` sends every statement unprepared, for a server session shared by several connections: PgBouncer in transaction mode before 1.21, PGlite over TCP; see [Running against PostgreSQL](#running-against-postgresql)",
+  },
   REDIS_URL: {
     type: "string",
     pattern: "^rediss?://",

@@ -128,6 +128,7 @@ async function assemble(config: Config, options: DepsOptions, tracing: Tracing |
     databaseUrl: config.databaseUrl,
     dataDir: options.inMemory === true ? undefined : config.dataDir,
     schema: options.schema ?? config.databaseSchema,
+    preparedStatements: config.preparedStatements,
     log: {
       warn: (message) => logger.warn({ component: "knex" }, message),
       error: (message) => logger.error({ component: "knex" }, message),

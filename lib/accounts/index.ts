@@ -156,7 +156,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
     return db<UserRow>("users")
       .where({ id })
       .first<UserFields | undefined>(USER_FIELDS)
-      .options(prepared("accounts.user"))
+      .options(prepared(db, "accounts.user"))
       .then((row) => row && toUser(row));
   }
 
@@ -211,7 +211,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
       .join("access_tokens", "access_tokens.user_id", "users.id")
       .where("access_tokens.token_hash", digest(token))
       .first<(UserFields & { session_id: number }) | undefined>(...USERS_FIELDS, "access_tokens.id as session_id")
-      .options(prepared("accounts.session"))
+      .options(prepared(db, "accounts.session"))
       .then((row) => row && { user: toUser(row), sessionId: row.session_id });
   }
 

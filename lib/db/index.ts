@@ -29,6 +29,11 @@ export interface DatabaseOptions {
    * and it fails as "database unavailable" (deadline.ts). Default 30 s.
    */
   statementDeadlineMs?: number;
+  /**
+   * On PostgreSQL: whether the hot lookups are sent as prepared statements (./prepared.ts).
+   * Default true; false for a server session shared by several connections.
+   */
+  preparedStatements?: boolean;
   /** Where knex's own warnings go (by default it writes to the console). */
   log?: { warn(message: string): void; error(message: string): void; debug(message: string): void };
 }
@@ -61,6 +66,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Db> {
       // Error messages carry the SQL with placeholders, never the parameter values (knex inlines them by default).
       compileSqlOnError: false,
     });
+    // Read by ./prepared.ts for every query it names.
+    db.userParams = { preparedStatements: options.preparedStatements ?? true };
     if (schema !== undefined) await db.raw("create schema if not exists ??", [schema]);
     return db;
   }

@@ -253,13 +253,13 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
       const row = await db<RoomRow>("rooms")
         .where({ id: roomId })
         .first<RoomRow | undefined>(ROOM_FIELDS)
-        .options(prepared("rooms.room"));
+        .options(prepared(db, "rooms.room"));
       if (row === undefined) return { ok: false, reason: "not_found" };
       if (row.private) {
         const member = await db("memberships")
           .where({ room_id: roomId, user_id: userId })
           .first("user_id")
-          .options(prepared("rooms.membership"));
+          .options(prepared(db, "rooms.membership"));
         if (member === undefined) return { ok: false, reason: "unauthorized" };
       }
       return { ok: true, room: toRoom(row) };

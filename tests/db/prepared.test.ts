@@ -32,12 +32,41 @@ test.after.always(async () => {
   await database?.close();
 });
 
-async function preparedNames(): Promise<string[]> {
-  const result = (await db.raw("select name from pg_prepared_statements order by name")) as {
+async function preparedNames(on: Db = db): Promise<string[]> {
+  const result = (await on.raw("select name from pg_prepared_statements order by name")) as {
     rows: Array<{ name: string }>;
   };
   return result.rows.map((row) => row.name);
 }
+
+// First: on PGlite every connection shares one server session, so this must run before any other prepares.
+test.serial("with preparedStatements: false (DATABASE_PREPARED_STATEMENTS=off) nothing is prepared", async (t) => {
+  const unprepared = await openDatabase({
+    databaseUrl: database.databaseUrl,
+    schema,
+    poolMax: 2,
+    preparedStatements: false,
+  });
+  try {
+    const options = { secretKeyBase: randomBytes(32).toString("hex"), socketTokenTtlSeconds: 60, passwordHashCost: 10 };
+    const theirs = createAccounts(unprepared, options, createLocalPubSub());
+    const zoe = await theirs.registerUser({
+      name: "Zoe",
+      email: `zoe-${schema}@example.com`,
+      password: "a long password",
+    });
+    const { token } = await theirs.createSession(`zoe-${schema}@example.com`, "a long password");
+    // Two connections at once, as many times as it takes for both to have answered.
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => theirs.findSessionByToken(token).then((session) => session?.user.id)),
+    );
+    t.deepEqual(answers, Array(6).fill(zoe.id));
+    t.is((await theirs.findUser(zoe.id))?.name, "Zoe");
+    t.deepEqual(await preparedNames(unprepared), []);
+  } finally {
+    await unprepared.destroy();
+  }
+});
 
 test.serial("the lookups of every request and of a join are prepared once per connection", async (t) => {
   t.deepEqual(await preparedNames(), []);

@@ -1,10 +1,10 @@
 /**
  * A database a test can take away and bring back: a TCP proxy (tcp-proxy.ts) in front of the
  * PostgreSQL server of DATABASE_URL or, without it, of an in-memory PGlite served over TCP by
- * @electric-sql/pglite-socket. Point the app at `databaseUrl`, then `proxy.cut()` / `proxy.restore()`.
+ * @electric-sql/pglite-socket. Start the app with `env`, then `proxy.cut()` / `proxy.restore()`.
  *
  *     const db = await startProxiedDatabase()
- *     const app = await startTestServer({ DATABASE_URL: db.databaseUrl })
+ *     const app = await startTestServer(db.env)
  *     await db.proxy.cut()
  *     …
  *     await db.close()
@@ -17,6 +17,11 @@ export interface ProxiedDatabase {
   readonly proxy: TcpProxy;
   /** A PostgreSQL URL that reaches the database through the proxy. */
   readonly databaseUrl: string;
+  /**
+   * The app's environment for it: `DATABASE_URL`, and for PGlite, which serves every connection
+   * from one server session, `DATABASE_PREPARED_STATEMENTS=off` (lib/db/prepared.ts says why).
+   */
+  readonly env: Record<string, string>;
   /** Closes the proxy and, for PGlite, the database behind it. */
   close(): Promise<void>;
 }
@@ -38,9 +43,11 @@ export async function startProxiedDatabase(upstream = process.env["DATABASE_URL"
     target = { host: "127.0.0.1", port: Number(server.getServerConn().split(":").pop()) };
   }
   const proxy = await startTcpProxy(target);
+  const databaseUrl = `postgres://postgres@127.0.0.1:${proxy.port}/${database}`;
   return {
     proxy,
-    databaseUrl: `postgres://postgres@127.0.0.1:${proxy.port}/${database}`,
+    databaseUrl,
+    env: { DATABASE_URL: databaseUrl, ...(pglite === undefined ? {} : { DATABASE_PREPARED_STATEMENTS: "off" }) },
     async close() {
       await proxy.close();
       await pglite?.server.stop();

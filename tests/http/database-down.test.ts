@@ -24,7 +24,7 @@ let user: { id: number; token: string; email: string };
 test.before(async () => {
   database = await startProxiedDatabase();
   proxy = database.proxy;
-  app = await startTestServer({ DATABASE_URL: database.databaseUrl });
+  app = await startTestServer(database.env);
   user = await app.signUp("resilient");
 });
 

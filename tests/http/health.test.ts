@@ -36,7 +36,7 @@ let app: TestServer;
 test.before(async () => {
   database = await startProxiedDatabase();
   proxy = database.proxy;
-  app = await startTestServer({ DATABASE_URL: database.databaseUrl });
+  app = await startTestServer(database.env);
 });
 
 test.after.always(async () => {

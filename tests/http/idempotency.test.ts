@@ -20,7 +20,7 @@ let proxied: TestServer;
 test.before(async () => {
   app = await startTestServer();
   database = await startProxiedDatabase();
-  proxied = await startTestServer({ DATABASE_URL: database.databaseUrl });
+  proxied = await startTestServer(database.env);
 });
 test.after.always(async () => {
   await app?.stop();

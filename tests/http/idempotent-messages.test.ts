@@ -15,7 +15,7 @@ let app: TestServer;
 
 test.before(async () => {
   database = await startProxiedDatabase();
-  app = await startTestServer({ DATABASE_URL: database.databaseUrl });
+  app = await startTestServer(database.env);
 });
 test.after.always(async () => {
   await database?.proxy.restore();

@@ -126,7 +126,7 @@ test.serial(
   "a push that finds the database unreachable is answered {reason: unavailable}; the socket lives on and pushes work again once it is back",
   async (t) => {
     const database = await startProxiedDatabase();
-    const app = await startTestServer({ DATABASE_URL: database.databaseUrl });
+    const app = await startTestServer(database.env);
     let client: RawClient | undefined;
     try {
       const me = await app.signUp("resilient");
@@ -179,7 +179,7 @@ test.serial(
     const database = await startProxiedDatabase();
     // The queue holds one burst: 20 here; the bucket refills fast enough never to refuse on its own.
     const app = await startTestServer({
-      DATABASE_URL: database.databaseUrl,
+      ...database.env,
       SOCKET_RATE_LIMIT: "1000000",
       SOCKET_RATE_BURST: "20",
     });
