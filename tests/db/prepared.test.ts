@@ -5,13 +5,18 @@
  */
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { createAccounts, type Accounts } from "../../lib/accounts/index.ts";
+import { createAccounts, type Accounts, type User } from "../../lib/accounts/index.ts";
 import { migrate, openDatabase, type Db } from "../../lib/db/index.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRooms, type Rooms } from "../../lib/rooms/index.ts";
 import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
 
 const schema = `test_${randomBytes(6).toString("hex")}`;
+const ACCOUNT_OPTIONS = {
+  secretKeyBase: randomBytes(32).toString("hex"),
+  socketTokenTtlSeconds: 60,
+  passwordHashCost: 10,
+};
 let database: ProxiedDatabase;
 let db: Db;
 let accounts: Accounts;
@@ -21,8 +26,7 @@ test.before(async () => {
   database = await startProxiedDatabase();
   db = await openDatabase({ databaseUrl: database.databaseUrl, schema, poolMax: 1 });
   await migrate(db);
-  const options = { secretKeyBase: randomBytes(32).toString("hex"), socketTokenTtlSeconds: 60, passwordHashCost: 10 };
-  accounts = createAccounts(db, options, createLocalPubSub());
+  accounts = createAccounts(db, ACCOUNT_OPTIONS, createLocalPubSub());
   rooms = createRooms(db, createLocalPubSub());
 });
 
@@ -40,6 +44,14 @@ async function preparedNames(on: Db = db): Promise<string[]> {
 }
 
 // First: on PGlite every connection shares one server session, so this must run before any other prepares.
+/** A user signed up and logged in through `on`, with a unique e-mail address. */
+async function signUp(on: Accounts, name: string): Promise<{ user: User; token: string }> {
+  const email = `${name.toLowerCase()}-${schema}@example.com`;
+  const user = await on.registerUser({ name, email, password: "a long password" });
+  const { token } = await on.createSession(email, "a long password");
+  return { user, token };
+}
+
 test.serial("with preparedStatements: false (DATABASE_PREPARED_STATEMENTS=off) nothing is prepared", async (t) => {
   const unprepared = await openDatabase({
     databaseUrl: database.databaseUrl,
@@ -48,14 +60,8 @@ test.serial("with preparedStatements: false (DATABASE_PREPARED_STATEMENTS=off) n
     preparedStatements: false,
   });
   try {
-    const options = { secretKeyBase: randomBytes(32).toString("hex"), socketTokenTtlSeconds: 60, passwordHashCost: 10 };
-    const theirs = createAccounts(unprepared, options, createLocalPubSub());
-    const zoe = await theirs.registerUser({
-      name: "Zoe",
-      email: `zoe-${schema}@example.com`,
-      password: "a long password",
-    });
-    const { token } = await theirs.createSession(`zoe-${schema}@example.com`, "a long password");
+    const theirs = createAccounts(unprepared, ACCOUNT_OPTIONS, createLocalPubSub());
+    const { user: zoe, token } = await signUp(theirs, "Zoe");
     // Two connections at once, as many times as it takes for both to have answered.
     const answers = await Promise.all(
       Array.from({ length: 6 }, () => theirs.findSessionByToken(token).then((session) => session?.user.id)),
@@ -70,12 +76,7 @@ test.serial("with preparedStatements: false (DATABASE_PREPARED_STATEMENTS=off) n
 
 test.serial("the lookups of every request and of a join are prepared once per connection", async (t) => {
   t.deepEqual(await preparedNames(), []);
-  const ada = await accounts.registerUser({
-    name: "Ada",
-    email: `ada-${schema}@example.com`,
-    password: "a long password",
-  });
-  const { token } = await accounts.createSession(`ada-${schema}@example.com`, "a long password");
+  const { user: ada, token } = await signUp(accounts, "Ada");
   const room = await rooms.createRoom(ada.id, { name: "lobby", private: true });
   for (let i = 0; i < 3; i++) {
     t.is((await accounts.findSessionByToken(token))?.user.id, ada.id);
@@ -91,17 +92,8 @@ test.serial("the lookups of every request and of a join are prepared once per co
 });
 
 test.serial("a prepared statement keeps no result: changes, revocations and removals are seen at once", async (t) => {
-  const bob = await accounts.registerUser({
-    name: "Bob",
-    email: `bob-${schema}@example.com`,
-    password: "a long password",
-  });
-  const carol = await accounts.registerUser({
-    name: "Carol",
-    email: `carol-${schema}@example.com`,
-    password: "a long password",
-  });
-  const { token } = await accounts.createSession(`bob-${schema}@example.com`, "a long password");
+  const { user: bob, token } = await signUp(accounts, "Bob");
+  const { user: carol } = await signUp(accounts, "Carol");
   const room = await rooms.createRoom(carol.id, { name: "private", private: true });
   await rooms.addMember(carol.id, room.id, bob.id);
   t.is((await accounts.findUser(bob.id))?.name, "Bob");
@@ -121,12 +113,7 @@ test.serial("a prepared statement keeps no result: changes, revocations and remo
 });
 
 test.serial("a column added by a later migration leaves the prepared statements working", async (t) => {
-  const dana = await accounts.registerUser({
-    name: "Dana",
-    email: `dana-${schema}@example.com`,
-    password: "a long password",
-  });
-  const { token } = await accounts.createSession(`dana-${schema}@example.com`, "a long password");
+  const { user: dana, token } = await signUp(accounts, "Dana");
   const room = await rooms.createRoom(dana.id, { name: "open", private: false });
   const star = () => db("users").where({ id: dana.id }).first().options({ name: "test.users.star" });
   await star();
