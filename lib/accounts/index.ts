@@ -26,7 +26,7 @@ import { hash, randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
-import { prepared } from "../db/prepared.ts";
+import { statement } from "../db/prepared.ts";
 import type { RevokedSessionRow, UserRow } from "../db/rows.ts";
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
@@ -148,16 +148,24 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   // Compared against when the e-mail is unknown, so both failures cost the same time.
   const decoy = decoyHash(options.passwordHashCost);
 
-  // On every request (the caller's token, the resource): prepared statements naming their columns
-  // (../db/prepared.ts), and `.then` on the query builder rather than `await` in an async
-  // function, which would wrap the builder (a thenable) in a promise of its own and add a frame
-  // and a microtask per query.
+  // On every request (the caller's token, the resource): statements compiled once and prepared,
+  // naming their columns (../db/prepared.ts), and `.then` rather than `await` in an async
+  // function, which would add a frame and a microtask per query.
+  const userById = statement<[number], UserFields>(db, "accounts.user", (id) =>
+    db("users").where({ id }).first(USER_FIELDS),
+  );
+  const sessionByTokenHash = statement<[string], UserFields & { session_id: number }>(
+    db,
+    "accounts.session",
+    (tokenHash) =>
+      db("users")
+        .join("access_tokens", "access_tokens.user_id", "users.id")
+        .where("access_tokens.token_hash", tokenHash)
+        .first(...USERS_FIELDS, "access_tokens.id as session_id"),
+  );
+
   function findUser(id: number): Promise<User | undefined> {
-    return db<UserRow>("users")
-      .where({ id })
-      .first<UserFields | undefined>(USER_FIELDS)
-      .options(prepared(db, "accounts.user"))
-      .then((row) => row && toUser(row));
+    return userById(id).then(([row]) => row && toUser(row));
   }
 
   function getUser(id: number): Promise<User> {
@@ -207,12 +215,7 @@ export function createAccounts(db: Db, options: AccountsOptions, pubsub: PubSub)
   }
 
   function findSessionByToken(token: string): Promise<TokenHolder | undefined> {
-    return db<UserRow>("users")
-      .join("access_tokens", "access_tokens.user_id", "users.id")
-      .where("access_tokens.token_hash", digest(token))
-      .first<(UserFields & { session_id: number }) | undefined>(...USERS_FIELDS, "access_tokens.id as session_id")
-      .options(prepared(db, "accounts.session"))
-      .then((row) => row && { user: toUser(row), sessionId: row.session_id });
+    return sessionByTokenHash(digest(token)).then(([row]) => row && { user: toUser(row), sessionId: row.session_id });
   }
 
   return {

@@ -15,7 +15,7 @@
  */
 import type { Db } from "../db/index.ts";
 import { keysetPage, type PageRequest, type PageResult } from "../db/keyset.ts";
-import { prepared } from "../db/prepared.ts";
+import { statement } from "../db/prepared.ts";
 import type { MembershipRow, MessageRow, RoomRow } from "../db/rows.ts";
 import { Forbidden, Invalid, NotFound } from "../errors.ts";
 import type { PubSub } from "../pubsub/index.ts";
@@ -86,6 +86,13 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
     if (row === undefined) throw new NotFound("room", roomId);
     return toRoom(row);
   }
+
+  // A join's lookups (when the room channel has no decision to share): statements compiled once
+  // and prepared, naming their columns (../db/prepared.ts).
+  const roomById = statement<[number], RoomRow>(db, "rooms.room", (id) => db("rooms").where({ id }).first(ROOM_FIELDS));
+  const membership = statement<[number, number], { user_id: number }>(db, "rooms.membership", (roomId, userId) =>
+    db("memberships").where({ room_id: roomId, user_id: userId }).first("user_id"),
+  );
 
   // Group commit for messages without an Idempotency-Key: one statement per batch (./message-writer.ts).
   const writer = createMessageWriter(
@@ -248,20 +255,9 @@ export function createRooms(db: Db, pubsub: PubSub, options: { traced?: () => bo
 
     /** Whether `userId` may join the room's channel; a refusal says why, as the channel reports it. */
     async authorizeJoin(userId: number, roomId: number): Promise<JoinDecision> {
-      // A join's lookups (when the room channel has no decision to share): prepared statements
-      // naming their columns (../db/prepared.ts).
-      const row = await db<RoomRow>("rooms")
-        .where({ id: roomId })
-        .first<RoomRow | undefined>(ROOM_FIELDS)
-        .options(prepared(db, "rooms.room"));
+      const [row] = await roomById(roomId);
       if (row === undefined) return { ok: false, reason: "not_found" };
-      if (row.private) {
-        const member = await db("memberships")
-          .where({ room_id: roomId, user_id: userId })
-          .first("user_id")
-          .options(prepared(db, "rooms.membership"));
-        if (member === undefined) return { ok: false, reason: "unauthorized" };
-      }
+      if (row.private && (await membership(roomId, userId)).length === 0) return { ok: false, reason: "unauthorized" };
       return { ok: true, room: toRoom(row) };
     },
   };

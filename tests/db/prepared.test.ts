@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import test from "ava";
 import { createAccounts, type Accounts, type User } from "../../lib/accounts/index.ts";
 import { migrate, openDatabase, type Db } from "../../lib/db/index.ts";
+import { statement } from "../../lib/db/prepared.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRooms, type Rooms } from "../../lib/rooms/index.ts";
 import { startProxiedDatabase, type ProxiedDatabase } from "../helpers/proxied-database.ts";
@@ -129,4 +130,42 @@ test.serial("a column added by a later migration leaves the prepared statements 
   t.is((await accounts.findUser(dana.id))?.name, "Dana");
   t.is((await accounts.findSessionByToken(token))?.user.id, dana.id);
   t.true((await rooms.authorizeJoin(dana.id, room.id)).ok);
+});
+
+test.serial("a statement is compiled once and sends each call's values in their places", async (t) => {
+  const { user: eve } = await signUp(accounts, "Eve");
+  const { user: finn } = await signUp(accounts, "Finn");
+  const room = await rooms.createRoom(eve.id, { name: "pair", private: true });
+  let compiled = 0;
+  // The parameters in the opposite order to the bindings, and a constant (the limit) among them.
+  const member = statement<[number, number], { user_id: number; room_id: number }>(
+    db,
+    "test.member",
+    (userId, roomId) => {
+      compiled++;
+      return db("memberships").where({ room_id: roomId }).andWhere({ user_id: userId }).first("user_id", "room_id");
+    },
+  );
+  t.deepEqual(await member(eve.id, room.id), [{ user_id: eve.id, room_id: room.id }]);
+  t.deepEqual(await member(finn.id, room.id), []);
+  await rooms.addMember(eve.id, room.id, finn.id);
+  t.deepEqual(await member(finn.id, room.id), [{ user_id: finn.id, room_id: room.id }]);
+  t.is(compiled, 1);
+  t.true((await preparedNames()).includes("hypercast.test.member"));
+});
+
+test("a statement refuses a parameter that does not reach its SQL as a binding unchanged", (t) => {
+  t.throws(
+    () =>
+      statement<[string], unknown>(db, "test.lowered", (email) => db("users").where({ email: email.toLowerCase() })),
+    {
+      message: /statement test.lowered: parameter 0 does not reach the SQL as a binding/,
+    },
+  );
+  t.throws(
+    () => statement<[string], unknown>(db, "test.identifier", (table) => db("users").whereRaw("?? = 1", [table])),
+    {
+      message: /statement test.identifier: /,
+    },
+  );
 });
