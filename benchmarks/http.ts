@@ -28,7 +28,9 @@
  * --warmup/BENCH_WARMUP seconds per target (3), --rounds/BENCH_ROUNDS (5),
  * --connections/BENCH_CONNECTIONS (100), --log-level/BENCH_LOG_LEVEL Hypercast's LOG_LEVEL
  * (info; lines go to /dev/null), --profile DIR writes a V8 CPU profile of each server's process
- * (hypercast.cpuprofile, koa.cpuprofile, nest.cpuprofile). Hypercast sends its two statements
+ * (hypercast.cpuprofile, koa.cpuprofile, nest.cpuprofile), --perf DIR samples the servers' core with
+ * Linux perf over the measured rounds and prints each target's CPU per request by where it went
+ * (lib/perf.ts; every server then runs with --perf-basic-prof). Hypercast sends its two statements
  * prepared (lib/db/prepared.ts); the references send them as knex does by default, unprepared,
  * or prepared alike with --prepared-references.
  * PostgreSQL on this machine only (DATABASE_URL must be a loopback URL). Linux only.
@@ -42,6 +44,7 @@ import type { Target } from "./lib/load.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { describeNodeFlags, nodeFlags } from "./lib/options.ts";
+import { PERF_NODE_FLAG, printPerf, startPerf, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
 import {
@@ -106,6 +109,7 @@ async function measureCompiled(
   });
   started.push(hypercast);
   const probe = await postgresCpu(url);
+  let perf: PerfRecording | undefined;
   try {
     const { schema, token, userId } = hypercast.info;
     const reference = async (name: keyof typeof REFERENCES) => {
@@ -191,7 +195,8 @@ async function measureCompiled(
       });
 
     const problems: string[] = [];
-    const measure = async (name: TargetName, seconds: number): Promise<Sample> => {
+    const windows: PerfWindow[] = [];
+    const measure = async (name: TargetName, seconds: number, measured = true): Promise<Sample> => {
       const { target, server, backend } = targets[name];
       const before = {
         server: server.cpuMicros(),
@@ -199,7 +204,10 @@ async function measureCompiled(
         postgres: await probe.sample(backend),
         at: performance.now(),
       };
+      const from = process.hrtime.bigint();
       const run = await load(target, seconds);
+      if (measured)
+        windows.push({ target: name, pid: server.pid, from, to: process.hrtime.bigint(), work: run.requests });
       const wallMicros = (performance.now() - before.at) * 1000;
       const serverMicros = server.cpuMicros() - before.server;
       const generatorMicros = generator.cpuMicros() - before.generator;
@@ -221,7 +229,8 @@ async function measureCompiled(
     };
 
     for (const name of TARGET_NAMES)
-      printSample("warm-up", name, await measure(name, options.warmupSeconds), GENERATOR_SATURATED);
+      printSample("warm-up", name, await measure(name, options.warmupSeconds, false), GENERATOR_SATURATED);
+    if (options.perfDir !== undefined) perf = await startPerf(SERVER_CORE, options.perfDir);
     const samples: Record<TargetName, Sample[]> = { reference: [], peer: [], v2: [], v1: [] };
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < TARGET_NAMES.length; i++) {
@@ -232,6 +241,7 @@ async function measureCompiled(
       }
     }
     const valid = printSummary(samples, options, GENERATOR_SATURATED);
+    if (perf !== undefined) printPerf(await perf.stop(windows), TARGET_NAMES, "request", "the measured rounds");
     console.log(
       `load avg    ${os
         .loadavg()
@@ -245,6 +255,7 @@ async function measureCompiled(
     }
     return valid ? 0 : 3;
   } finally {
+    perf?.cancel();
     await probe.close();
     // The references first: Hypercast drops the schema they read.
     for (const p of started.reverse())
@@ -261,6 +272,7 @@ function readOptions(): Options {
       connections: { type: "string" },
       "log-level": { type: "string" },
       profile: { type: "string" },
+      perf: { type: "string" },
       "node-flags": { type: "string" },
       "prepared-references": { type: "boolean" },
       help: { type: "boolean" },
@@ -268,7 +280,7 @@ function readOptions(): Options {
   });
   if (values.help === true) {
     console.log(
-      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--node-flags="--flag …"] [--prepared-references]',
+      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--perf DIR] [--node-flags="--flag …"] [--prepared-references]',
     );
     process.exit(0);
   }
@@ -293,7 +305,9 @@ function readOptions(): Options {
     ),
     logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
     profileDir: values.profile,
-    nodeFlags: nodeFlags(values["node-flags"]),
+    perfDir: values.perf,
+    // perf names JavaScript frames from the maps this flag has node write; every server gets it alike.
+    nodeFlags: [...nodeFlags(values["node-flags"]), ...(values.perf === undefined ? [] : [PERF_NODE_FLAG])],
     preparedReferences: values["prepared-references"] === true,
     databaseUrl,
   };

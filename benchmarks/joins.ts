@@ -30,6 +30,7 @@
  *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)
  *     DATABASE_URL=… npm run bench:joins -- --presence   # the joins presence-tracked, in one room
  *     DATABASE_URL=… npm run bench:joins -- --profile DIR # a V8 CPU profile of each Hypercast process into DIR
+ *     DATABASE_URL=… npm run bench:joins -- --perf DIR    # both servers' CPU per join in phase 2 by where it went (Linux perf)
  *     DATABASE_URL=… npm run bench:joins -- --node-flags="--max-semi-space-size=64" # both servers
  */
 import { spawn } from "node:child_process";
@@ -64,6 +65,7 @@ import {
 } from "./ws/rounds.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { describeNodeFlags, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { PERF_NODE_FLAG, printPerf, startPerf, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 
 /** The targets of the performance work (README, Benchmarks). */
 const TARGET_CPU_PER_JOIN_US = 100;
@@ -83,6 +85,7 @@ const { values: flags } = parseArgs({
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
     profile: { type: "string" },
+    perf: { type: "string" },
     "node-flags": { type: "string" },
   },
 });
@@ -93,7 +96,12 @@ const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
 const RAMP = positiveInt("ramp", flags.ramp, 2_000);
 const PRESENCE = flags.presence ?? false;
 const PROFILE_DIR = flags.profile;
-const NODE_FLAGS = nodeFlags(flags["node-flags"]);
+const PERF_DIR = flags.perf;
+// perf names JavaScript frames from the maps this flag has node write; both servers get it alike.
+const NODE_FLAGS = [...nodeFlags(flags["node-flags"]), ...(PERF_DIR === undefined ? [] : [PERF_NODE_FLAG])];
+/** Phase 2 of each round, for `--perf`. */
+const perfWindows: PerfWindow[] = [];
+let perf: PerfRecording | undefined;
 const IDLE_S = smoke ? 1 : 5;
 /**
  * The load generator's event-loop bound, raised from its default of 100 ms: a connect storm lags the
@@ -245,6 +253,7 @@ async function measure(target: Target, rss: IdleRss): Promise<Round> {
   await sleep(SETTLE_S * 1000);
   const cpu1 = procCpuSeconds(target.pid);
   const t1 = performance.now();
+  const from = process.hrtime.bigint();
   const rss1 = procRssBytes(target.pid);
   const more = TOTAL - FIRST;
   const phase2 = startLoad([
@@ -259,6 +268,7 @@ async function measure(target: Target, rss: IdleRss): Promise<Round> {
   await sleep(SETTLE_S * 1000);
   const cpu2 = procCpuSeconds(target.pid);
   const t2 = performance.now();
+  perfWindows.push({ target: target.name, pid: target.pid, from, to: process.hrtime.bigint(), work: more });
   const rss2 = procRssBytes(target.pid);
   if (phase1.ended()) throw new Error(`${target.name}: phase 1's sockets were gone before phase 2 was measured`);
   const [r1, r2] = await Promise.all([phase1.finished, phase2.finished]);
@@ -357,6 +367,11 @@ try {
   await compileEntry(BUILD, "benchmarks/ws/raw-server.ts");
   database = await createDatabase(DATABASE_URL);
   await migrateDatabase(group, database.url);
+  if (PERF_DIR !== undefined) {
+    // perf samples the servers' core, so the servers must have one of their own (core 0).
+    if (pins.server.length === 0) throw new Error(`--perf needs the servers pinned; ${pins.note}`);
+    perf = await startPerf(0, PERF_DIR);
+  }
   const rounds: Round[][] = [[], []];
   for (let r = 0; r < ROUNDS; r++) {
     for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
@@ -411,6 +426,8 @@ try {
     `${pins.note}; ${describeNodeFlags(NODE_FLAGS)}; Hypercast compiled on PostgreSQL (database ${database.name}, dropped afterwards); ${FIRST} then ${TOTAL} sockets into one topic at ${RAMP}/s, ${PRESENCE ? "presence-tracked" : "as audience (no presence)"}; CPU per join net of each server's idle CPU; client lag bound ${MAX_LAG_MS} ms; ${ROUNDS} round(s), medians\n`,
   );
   printTable(["Hypercast", "raw uWS"], rows, valid);
+  if (perf !== undefined)
+    printPerf(await perf.stop(perfWindows), ["Hypercast", "raw uWS"], "join", "phase 2 of every round, idle included");
   if (!valid) {
     console.error(`INVALID: no ratio and no verdict: ${[...new Set(all.flatMap((r) => r.reasons))].join("; ")}`);
     exitCode = 3;
@@ -439,6 +456,7 @@ try {
   console.error(error instanceof Error ? error.message : error);
   exitCode = 1;
 } finally {
+  perf?.cancel();
   await Promise.allSettled([...running].map((s) => s.stop()));
   group.killAll();
   await database?.drop().catch((error: unknown) => console.error("dropping the benchmark database:", error));

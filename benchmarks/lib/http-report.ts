@@ -27,6 +27,8 @@ export interface Options {
   connections: number;
   logLevel: string;
   profileDir: string | undefined;
+  /** Where `perf record` writes, when the run breaks each server's CPU down with perf (`--perf`). */
+  perfDir: string | undefined;
   /** Flags for node, the same for every server (`--node-flags`). */
   nodeFlags: string[];
   /** The references prepare their two statements as Hypercast does (`--prepared-references`). */

@@ -6,16 +6,23 @@
  * a busy machine) is still a working harness.
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
 
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
-test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target and its ratios", async (t) => {
+test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target, its ratios and perf's breakdown", async (t) => {
+  const perfDir = await mkdtemp(join(tmpdir(), "bench-perf-"));
+  t.teardown(() => rm(perfDir, { recursive: true, force: true }));
   const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
   // Every server gets the same node flags; node refuses to start on one it does not know.
   args.push("--node-flags=--max-semi-space-size=32");
   // The references prepare their statements as Hypercast does (by default they send them unprepared).
   args.push("--prepared-references");
+  // Linux perf samples the servers' core over the measured round (benchmarks/lib/perf.ts).
+  args.push("--perf", perfDir);
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve) => {
       const child = execFile(
@@ -31,7 +38,7 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
   const output = `${stdout}\n${stderr}`;
   t.false(output.includes("BROKEN"), output);
   t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
-  t.regex(stdout, /node flags {2}--max-semi-space-size=32 for every server/, output);
+  t.regex(stdout, /node flags {2}--max-semi-space-size=32 --perf-basic-prof for every server/, output);
   t.regex(stdout, /statements {2}Hypercast's prepared .*; the references' prepared alike/, output);
   const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
   for (const label of [
@@ -46,6 +53,10 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
       `no summary row for ${label}: ${output}`,
     );
   }
+  // One column per target, every one of them sampled.
+  t.regex(summary, /perf: server CPU µs per request/, output);
+  t.regex(summary, /\nall\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\n/, output);
+  t.regex(summary, /\nsystem calls\s+[\d.]+/, output);
   if (code === 0) t.regex(summary, /v2: req\/s [\d.]+x >= 0\.85x (PASS|FAIL)/, output);
   else t.regex(summary, /INVALID: the load generator used more than/, output);
 });

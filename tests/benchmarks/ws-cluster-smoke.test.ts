@@ -5,13 +5,17 @@
  * would mean a lost or duplicated delivery, or a crash).
  */
 import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
 
 function run(
   file: string,
   env: Record<string, string> = {},
+  args: string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke"], {
+  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -41,15 +45,21 @@ test.serial("bench:cluster --smoke measures two Hypercast nodes and a uWS+Redis 
 });
 
 test.serial(
-  "bench:joins --smoke builds Hypercast, joins sockets into it and the raw uWS reference, and prints the costs",
+  "bench:joins --smoke builds Hypercast, joins sockets into it and the raw uWS reference, and prints the costs and perf's breakdown",
   async (t) => {
-    const r = await run("benchmarks/joins.ts", {
-      DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
-    });
+    const perfDir = await mkdtemp(join(tmpdir(), "bench-perf-"));
+    t.teardown(() => rm(perfDir, { recursive: true, force: true }));
+    const r = await run(
+      "benchmarks/joins.ts",
+      { DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test" },
+      ["--perf", perfDir],
+    );
     t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     t.regex(r.stdout, /Hypercast\s+raw uWS\s+ratio/);
     // A few hundred joins are below /proc's CPU resolution: the figure is "n/a" unless the machine was slow.
     t.regex(r.stdout, /server CPU µs per join, → 300\s+([\d.,]+|n\/a)\s+([\d.,]+|n\/a)/);
     t.regex(r.stdout, /RSS KiB per joined socket \(slope\)\s+-?[\d.,]+\s+-?[\d.,]+/);
+    t.regex(r.stdout, /perf: server CPU µs per join, by where each sample was \(phase 2 of every round/);
+    t.regex(r.stdout, /\nall\s+[\d.]+\s+[\d.]+\n/);
   },
 );
