@@ -11,13 +11,14 @@
  * system call, the JavaScript package its innermost named JavaScript frame belongs to (a package
  * under node_modules, a `node:` module, or the server's own code), else the native library it was
  * in. Figures are CPU µs per request (or per join): the samples' periods over the work done.
+ * DIR/functions.txt lists the same samples by the innermost JavaScript function on their stacks.
  *
  *     const perf = await startPerf(0, dir)
  *     windows.push({ target: "v2", pid, from: process.hrtime.bigint(), to, work: requests })
  *     const breakdown = await perf.stop(windows)   // Map target → Map category → µs per unit of work
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
@@ -31,8 +32,14 @@ export interface PerfWindow {
   work: number;
 }
 
-/** Per target, µs of CPU per unit of work by category. */
+/** Per target, µs of CPU per unit of work by category (or by function). */
 export type PerfBreakdown = Map<string, Map<string, number>>;
+
+export interface PerfAttribution {
+  categories: PerfBreakdown;
+  /** By the innermost JavaScript function on each sample's stack (what it called included). */
+  functions: PerfBreakdown;
+}
 
 export interface PerfRecording {
   /** Stops recording and attributes the samples to the windows. */
@@ -49,6 +56,8 @@ const GC = /Heap::|Scavenge|MarkCompact|ConcurrentMarking|Sweeper|MinorMark|Incr
 const SYSCALL = /entry_SYSCALL_64/;
 /** A frame from a perf map: `JS:*name file:///…/path.js:12:3` (`*` optimised, `^` baseline, `~` interpreted). */
 const JS_FRAME = /JS:\S?\S* (\S+?):\d+:\d+/;
+/** The same frame's function name and place (`respond file:///…/render.js:12:24`). */
+const JS_FUNCTION = /JS:[*^~]?(\S*) (\S+:\d+:\d+)/;
 const SAMPLE_HEADER = /^\s*(\d+)\s+(\d+)\.(\d+):\s+(\d+)/;
 
 /** Starts `perf record` on `core` into DIR/perf.data; throws when perf cannot run here. */
@@ -80,27 +89,41 @@ export async function startPerf(core: number, dir: string): Promise<PerfRecordin
         stdio: ["ignore", "pipe", "ignore"],
       });
       const done = new Promise<number | null>((resolve) => script.once("exit", (status) => resolve(status)));
-      const breakdown = await attribute(script.stdout, windows);
+      const { categories, functions } = await attribute(script.stdout, windows);
       if ((await done) !== 0) throw new Error(`perf script could not read ${data}`);
-      // The servers' perf maps (/tmp/perf-PID.map) were read; perf.data stays for `perf report -i`.
+      // The servers' perf maps (/tmp/perf-PID.map), which name their JavaScript, were read: what
+      // they name is kept in functions.txt, and perf.data stays for `perf report` on native code.
       for (const pid of new Set(windows.map((w) => w.pid))) await rm(`/tmp/perf-${pid}.map`, { force: true });
-      return breakdown;
+      await writeFile(join(dir, "functions.txt"), listFunctions(functions));
+      return categories;
     },
   };
 }
 
-/** Reads `perf script` output and gives each sample to its window's target and category. */
-export async function attribute(input: NodeJS.ReadableStream, windows: readonly PerfWindow[]): Promise<PerfBreakdown> {
+/** Reads `perf script` output and gives each sample to its window's target, its category and its function. */
+export async function attribute(
+  input: NodeJS.ReadableStream,
+  windows: readonly PerfWindow[],
+): Promise<PerfAttribution> {
   const nanos = new Map<string, Map<string, number>>();
+  const byFunction = new Map<string, Map<string, number>>();
+  const add = (totals: Map<string, Map<string, number>>, target: string, key: string) => {
+    const perTarget = totals.get(target) ?? new Map<string, number>();
+    totals.set(target, perTarget);
+    perTarget.set(key, (perTarget.get(key) ?? 0) + period);
+  };
   let window: PerfWindow | undefined;
   let period = 0;
   let stack: string[] = [];
   const finish = () => {
     if (window === undefined) return;
-    const perTarget = nanos.get(window.target) ?? new Map<string, number>();
-    nanos.set(window.target, perTarget);
-    const category = categorise(stack);
-    perTarget.set(category, (perTarget.get(category) ?? 0) + period);
+    add(nanos, window.target, categorise(stack));
+    const innermost = stack.map((frame) => JS_FUNCTION.exec(frame)).find((match) => match !== null);
+    add(
+      byFunction,
+      window.target,
+      innermost == null ? "(no JavaScript on the stack)" : `${innermost[1]} ${innermost[2]}`,
+    );
     window = undefined;
   };
   for await (const line of createInterface({ input, crlfDelay: Infinity })) {
@@ -120,12 +143,28 @@ export async function attribute(input: NodeJS.ReadableStream, windows: readonly 
   finish();
   const work = new Map<string, number>();
   for (const w of windows) work.set(w.target, (work.get(w.target) ?? 0) + w.work);
-  const breakdown: PerfBreakdown = new Map();
-  for (const [target, categories] of nanos) {
-    const units = work.get(target) ?? 0;
-    breakdown.set(target, new Map([...categories].map(([name, ns]) => [name, ns / 1000 / units])));
-  }
-  return breakdown;
+  const perUnit = (totals: Map<string, Map<string, number>>): PerfBreakdown =>
+    new Map(
+      [...totals].map(([target, keys]) => {
+        const units = work.get(target) ?? 0;
+        return [target, new Map([...keys].map(([key, ns]) => [key, ns / 1000 / units]))];
+      }),
+    );
+  return { categories: perUnit(nanos), functions: perUnit(byFunction) };
+}
+
+/** functions.txt: each target's functions, the costliest first, down to 0.1 µs per unit. */
+function listFunctions(functions: PerfBreakdown): string {
+  return [...functions]
+    .map(([target, names]) => {
+      const rows = [...names].sort((a, b) => b[1] - a[1]).filter(([, micros]) => micros >= 0.1);
+      return [
+        `${target} (CPU µs per unit of work)`,
+        ...rows.map(([name, micros]) => `${micros.toFixed(1).padStart(8)}  ${name}`),
+      ].join("\n");
+    })
+    .join("\n\n")
+    .concat("\n");
 }
 
 /** A sample's category from its stack (innermost frame first). */

@@ -6,7 +6,7 @@
  * a busy machine) is still a working harness.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -57,6 +57,10 @@ test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local tes
   t.regex(summary, /perf: server CPU µs per request/, output);
   t.regex(summary, /\nall\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\n/, output);
   t.regex(summary, /\nsystem calls\s+[\d.]+/, output);
+  // And by function, for each target.
+  const functions = await readFile(join(perfDir, "functions.txt"), "utf8");
+  for (const target of ["reference", "peer", "v2", "v1"])
+    t.regex(functions, new RegExp(`^${target} \\(CPU µs per unit of work\\)\\n +[\\d.]+ {2}\\S`, "m"), functions);
   if (code === 0) t.regex(summary, /v2: req\/s [\d.]+x >= 0\.85x (PASS|FAIL)/, output);
   else t.regex(summary, /INVALID: the load generator used more than/, output);
 });

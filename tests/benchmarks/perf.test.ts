@@ -45,20 +45,27 @@ test("a sample's category: garbage collection, then system calls, then the inner
   t.is(categorise(NATIVE_SAMPLE.slice(1)), "native: uws_linux_x64_115.node");
 });
 
-test("samples are given to the window of their process and time, as CPU µs per unit of work", async (t) => {
+test("samples are given to the window of their process and time, as CPU µs per unit of work, by category and by function", async (t) => {
   const text = [GC_SAMPLE, SYSCALL_SAMPLE, KNEX_SAMPLE, NATIVE_SAMPLE, OTHER_PROCESS, TOO_LATE]
     .map((sample) => `${sample.join("\n")}\n\n`)
     .join("");
-  const breakdown = await attribute(Readable.from([text]), [
+  const { categories, functions } = await attribute(Readable.from([text]), [
     { target: "hypercast", pid: 100, from: 10_000_000_000n, to: 11_000_000_000n, work: 4 },
     { target: "reference", pid: 200, from: 10_000_000_000n, to: 11_000_000_000n, work: 1 },
   ]);
   // Periods are nanoseconds: 2 ms over 4 requests is 500 µs per request.
-  t.deepEqual(Object.fromEntries(breakdown.get("hypercast")!), {
+  t.deepEqual(Object.fromEntries(categories.get("hypercast")!), {
     "garbage collection": 500,
     "system calls": 500,
     "js: knex": 250,
   });
-  t.deepEqual(Object.fromEntries(breakdown.get("reference")!), { "native: uws_linux_x64_115.node": 3000 });
-  t.deepEqual([...breakdown.keys()].sort(), ["hypercast", "reference"]);
+  t.deepEqual(Object.fromEntries(categories.get("reference")!), { "native: uws_linux_x64_115.node": 3000 });
+  t.deepEqual([...categories.keys()].sort(), ["hypercast", "reference"]);
+  // By the innermost JavaScript function, whatever it called.
+  t.deepEqual(Object.fromEntries(functions.get("hypercast")!), {
+    "respond file:///srv/.bench/x/lib/http/render.js:12:24": 500,
+    "write node:internal/streams/writable:548:23": 500,
+    "wrapString /srv/node_modules/knex/lib/formatter/wrappingFormatter.js:163:20": 250,
+  });
+  t.deepEqual(Object.fromEntries(functions.get("reference")!), { "(no JavaScript on the stack)": 3000 });
 });
