@@ -44,7 +44,7 @@ import type { Target } from "./lib/load.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { describeNodeFlags, nodeFlags } from "./lib/options.ts";
-import { PERF_NODE_FLAG, printPerf, startPerf, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
+import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
 import {
@@ -306,8 +306,7 @@ function readOptions(): Options {
     logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
     profileDir: values.profile,
     perfDir: values.perf,
-    // perf names JavaScript frames from the maps this flag has node write; every server gets it alike.
-    nodeFlags: [...nodeFlags(values["node-flags"]), ...(values.perf === undefined ? [] : [PERF_NODE_FLAG])],
+    nodeFlags: withPerfFlag(nodeFlags(values["node-flags"]), values.perf),
     preparedReferences: values["prepared-references"] === true,
     databaseUrl,
   };

@@ -65,7 +65,7 @@ import {
 } from "./ws/rounds.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { describeNodeFlags, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
-import { PERF_NODE_FLAG, printPerf, startPerf, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
+import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 
 /** The targets of the performance work (README, Benchmarks). */
 const TARGET_CPU_PER_JOIN_US = 100;
@@ -97,8 +97,7 @@ const RAMP = positiveInt("ramp", flags.ramp, 2_000);
 const PRESENCE = flags.presence ?? false;
 const PROFILE_DIR = flags.profile;
 const PERF_DIR = flags.perf;
-// perf names JavaScript frames from the maps this flag has node write; both servers get it alike.
-const NODE_FLAGS = [...nodeFlags(flags["node-flags"]), ...(PERF_DIR === undefined ? [] : [PERF_NODE_FLAG])];
+const NODE_FLAGS = withPerfFlag(nodeFlags(flags["node-flags"]), PERF_DIR);
 /** Phase 2 of each round, for `--perf`. */
 const perfWindows: PerfWindow[] = [];
 let perf: PerfRecording | undefined;

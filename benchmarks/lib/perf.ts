@@ -48,8 +48,13 @@ export interface PerfRecording {
   cancel(): void;
 }
 
-/** The node flag every server needs so that perf can name its JavaScript frames. */
-export const PERF_NODE_FLAG = "--perf-basic-prof";
+/**
+ * The node flags for every server: `flags`, and with `--perf DIR` the flag that has node write the
+ * maps perf names JavaScript frames from.
+ */
+export function withPerfFlag(flags: readonly string[], perfDir: string | undefined): string[] {
+  return perfDir === undefined ? [...flags] : [...flags, "--perf-basic-prof"];
+}
 
 const FREQUENCY_HZ = 499;
 const GC = /Heap::|Scavenge|MarkCompact|ConcurrentMarking|Sweeper|MinorMark|IncrementalMarking|GCTracer/;

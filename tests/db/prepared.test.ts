@@ -44,7 +44,6 @@ async function preparedNames(on: Db = db): Promise<string[]> {
   return result.rows.map((row) => row.name);
 }
 
-// First: on PGlite every connection shares one server session, so this must run before any other prepares.
 /** A user signed up and logged in through `on`, with a unique e-mail address. */
 async function signUp(on: Accounts, name: string): Promise<{ user: User; token: string }> {
   const email = `${name.toLowerCase()}-${schema}@example.com`;
@@ -53,6 +52,7 @@ async function signUp(on: Accounts, name: string): Promise<{ user: User; token: 
   return { user, token };
 }
 
+// First: on PGlite every connection shares one server session, so this must run before any other prepares.
 test.serial("with preparedStatements: false (DATABASE_PREPARED_STATEMENTS=off) nothing is prepared", async (t) => {
   const unprepared = await openDatabase({
     databaseUrl: database.databaseUrl,
