@@ -14,7 +14,11 @@
  *
  * Since the text never varies, `statement` also compiles it once: knex's query builder turns a
  * query into SQL on every execution (tens of µs on the request path, more than anything else
- * knex does), and a statement built once is sent as that SQL with only its bindings new.
+ * knex does), and a statement built once is sent as that SQL with only its bindings new. On
+ * PostgreSQL it is sent on a connection of knex's pool straight through pg, and knex's `query`,
+ * `query-response` and `query-error` events are emitted for it as for any query: knex's runner
+ * (a raw query's own compilation, two copies of the query object per event, its promise chain)
+ * cost as much again as pg's own work on the request path (README, "Statements sent through pg").
  *
  * A prepared statement belongs to a server session. Where several connections share one (PgBouncer
  * in transaction mode before 1.21, PGlite served over TCP), the second connection to prepare a name
@@ -22,6 +26,7 @@
  * sends every statement unprepared.
  */
 import type { Knex } from "knex";
+import type { ClientBase, QueryResult } from "pg";
 
 export function prepared(db: Knex, name: string): { name?: string } {
   return db.userParams["preparedStatements"] === false ? {} : { name: `hypercast.${name}` };
@@ -31,8 +36,8 @@ export function prepared(db: Knex, name: string): { name?: string } {
  * A named statement compiled once. `build` shapes it with knex's query builder; each of its
  * parameters must reach the statement as a binding, unchanged (compute a digest before the call,
  * not inside `build`). The function returned sends the compiled SQL with the call's values in
- * their places, through the same knex instance (pool, query events, tracing), and resolves to
- * the rows.
+ * their places, through the same knex instance (pool, query events, so metrics and tracing), and
+ * resolves to the rows.
  *
  *     const userById = statement(db, "accounts.user", (id: number) => db("users").where({ id }).first("id", "name"))
  *     const [row] = await userById(42)
@@ -57,12 +62,63 @@ export function statement<Params extends readonly Knex.Value[], Row>(
   if (placeholders.length !== sources.length || placeholders.some((p) => p !== "?"))
     throw new Error(`statement ${name}: its SQL cannot be sent as compiled (${compiled.sql})`);
   const options = prepared(db, name);
+  const values = (params: Params) =>
+    sources.map((parameter, i) => (parameter === -1 ? compiled.bindings[i]! : params[parameter]!));
+  if (sendsThroughPg(db)) return throughPg(db.client, { ...options, text: compiled.toNative().sql }, values);
   return (...params) =>
     db
-      .raw(
-        compiled.sql,
-        sources.map((parameter, i) => (parameter === -1 ? compiled.bindings[i]! : params[parameter]!)),
-      )
+      .raw(compiled.sql, values(params))
       .options(options)
       .then((result: { rows: Row[] }) => result.rows);
+}
+
+/** knex's own PostgreSQL client (named by a string), not one that reuses its dialect with another driver (PGlite's). */
+function sendsThroughPg(db: Knex): boolean {
+  const client = db.client as Knex.Client & { driverName?: string };
+  return typeof client.config.client === "string" && client.driverName === "pg";
+}
+
+/** The fields of knex's query events that observers read (lib/db/index.ts `observeQueries`). */
+interface QueryEvent {
+  __knexUid: string | undefined;
+  __knexQueryUid: string;
+  method: "raw";
+  sql: string;
+  bindings: readonly unknown[];
+}
+
+let sent = 0;
+
+/**
+ * Sends a compiled statement on a connection of knex's pool (held for that statement only) and
+ * emits knex's query events around it, the way knex's runner does for a raw query: same pool and
+ * acquire timeout, same events (method `raw`), the same pg query underneath.
+ */
+function throughPg<Params extends readonly Knex.Value[], Row>(
+  client: Knex.Client,
+  query: { name?: string; text: string },
+  values: (params: Params) => unknown[],
+): (...params: Params) => Promise<Row[]> {
+  return async (...params) => {
+    const bound = values(params);
+    const connection = (await client.acquireConnection()) as ClientBase & { __knexUid?: string };
+    const event: QueryEvent = {
+      __knexUid: connection.__knexUid,
+      __knexQueryUid: `hypercast.statement.${++sent}`,
+      method: "raw",
+      sql: query.text,
+      bindings: bound,
+    };
+    try {
+      client.emit("query", event);
+      const result: QueryResult = await connection.query({ ...query, values: bound });
+      client.emit("query-response", result, event);
+      return result.rows as Row[];
+    } catch (error) {
+      client.emit("query-error", error, event);
+      throw error;
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  };
 }

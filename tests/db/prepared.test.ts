@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import test from "ava";
 import { createAccounts, type Accounts, type User } from "../../lib/accounts/index.ts";
-import { migrate, openDatabase, type Db } from "../../lib/db/index.ts";
+import { migrate, observeQueries, openDatabase, type Db, type QueryStop } from "../../lib/db/index.ts";
 import { statement } from "../../lib/db/prepared.ts";
 import { createLocalPubSub } from "../../lib/pubsub/index.ts";
 import { createRooms, type Rooms } from "../../lib/rooms/index.ts";
@@ -153,6 +153,42 @@ test.serial("a statement is compiled once and sends each call's values in their 
   t.is(compiled, 1);
   t.true((await preparedNames()).includes("hypercast.test.member"));
 });
+
+test.serial(
+  "a statement goes out on a connection of knex's pool with knex's query events, and gives it back after an error",
+  async (t) => {
+    const { user: gina } = await signUp(accounts, "Gina");
+    const stops: QueryStop[] = [];
+    const started: Array<{ __knexQueryUid?: string; method?: string; bindings?: unknown[] }> = [];
+    const onQuery = (query: (typeof started)[number]) => started.push(query);
+    db.on("query", onQuery);
+    const stopObserving = observeQueries(db, (stop) => stops.push(stop));
+    try {
+      const byName = statement<[string], { id: number }>(db, "test.by_name", (name) =>
+        db("users").where({ name }).first("id"),
+      );
+      // A name that is not an integer fails in PostgreSQL, not in our code.
+      const byId = statement<[string], { id: number }>(db, "test.by_id", (id) => db("users").where({ id }).first("id"));
+      t.deepEqual(await byName("Gina"), [{ id: gina.id }]);
+      await t.throwsAsync(byId("not a number"), { message: /invalid input syntax for type integer/ });
+      // The pool holds one connection: each call after the error can only run if it was given back.
+      t.deepEqual(await Promise.all([byName("Gina"), byName("nobody"), byName("Gina")]), [
+        [{ id: gina.id }],
+        [],
+        [{ id: gina.id }],
+      ]);
+    } finally {
+      stopObserving();
+      db.off("query", onQuery);
+    }
+    t.deepEqual(
+      stops.map(({ method, operation, outcome }) => `${method} ${operation} ${outcome}`),
+      ["raw SELECT ok", "raw SELECT error", "raw SELECT ok", "raw SELECT ok", "raw SELECT ok"],
+    );
+    t.deepEqual(started[0]?.bindings, ["Gina", 1]); // the limit of `first` is a binding too
+    t.is(new Set(started.map((query) => query.__knexQueryUid)).size, 5);
+  },
+);
 
 test("a statement refuses a parameter that does not reach its SQL as a binding unchanged", (t) => {
   t.throws(
