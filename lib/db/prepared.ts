@@ -18,7 +18,7 @@
  * PostgreSQL it is sent on a connection of knex's pool straight through pg, and knex's `query`,
  * `query-response` and `query-error` events are emitted for it as for any query: knex's runner
  * (a raw query's own compilation, two copies of the query object per event, its promise chain)
- * cost as much again as pg's own work on the request path (README, "Statements sent through pg").
+ * cost more per request than pg's own work (README, "Statements sent through pg").
  *
  * A prepared statement belongs to a server session. Where several connections share one (PgBouncer
  * in transaction mode before 1.21, PGlite served over TCP), the second connection to prepare a name
@@ -78,7 +78,7 @@ function sendsThroughPg(db: Knex): boolean {
   return typeof client.config.client === "string" && client.driverName === "pg";
 }
 
-/** The fields of knex's query events that observers read (lib/db/index.ts `observeQueries`). */
+/** The fields of knex's query events that observers read (lib/db/index.ts `observeQueries`); `sql` in pg's `$1` form. */
 interface QueryEvent {
   __knexUid: string | undefined;
   __knexQueryUid: string;
