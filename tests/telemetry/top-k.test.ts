@@ -27,6 +27,19 @@ test("a new item evicts one of the smallest count and inherits it as its error",
   ]);
 });
 
+test("an item far ahead of the rest keeps an exact count, however its bucket moves", (t) => {
+  const top = createSpaceSaving<number>(3);
+  for (let i = 0; i < 1000; i++) top.add(1);
+  top.add(2);
+  top.add(2);
+  for (let i = 0; i < 3; i++) top.add(3);
+  t.deepEqual(top.entries(), [
+    { item: 1, count: 1000, error: 0 },
+    { item: 3, count: 3, error: 0 },
+    { item: 2, count: 2, error: 0 },
+  ]);
+});
+
 test("refuses a capacity that is not a positive integer, saying what it got", (t) => {
   t.throws(() => createSpaceSaving(0), { message: /positive integer, got 0/ });
 });
