@@ -36,14 +36,21 @@ export function composeRoutes(
 }
 
 export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
-  const router = new Router<HttpState>();
-  for (const { route, run } of composed)
-    router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
-  const dispatch = router.routes();
-  const allowed = router.allowedMethods();
+  // One router per first path segment (`users`, `rooms`…): @koa/router tests every layer of its
+  // stack against every request, so a request is matched against its own resource's routes only.
+  // Every method of a path lives in the same router, so 404, 405 and `Allow` come out the same.
+  const groups = new Map<string, { dispatch: Middleware; allowed: Middleware }>();
+  for (const segment of new Set(composed.map(({ route }) => routeSegment(route.path)))) {
+    const router = new Router<HttpState>();
+    for (const { route, run } of composed)
+      if (routeSegment(route.path) === segment)
+        router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
+    groups.set(segment, { dispatch: router.routes() as Middleware, allowed: router.allowedMethods() as Middleware });
+  }
 
   return async function routeRequest(ctx, next) {
-    await allowed(ctx as never, () => dispatch(ctx as never, next));
+    const group = groups.get(firstSegment(ctx.path));
+    if (group !== undefined) await group.allowed(ctx, () => group.dispatch(ctx, next));
     const matched = (ctx as { matched?: unknown[] }).matched ?? [];
     if (matched.length === 0 || (ctx.status === 404 && ctx.body === undefined)) {
       throw HttpProblem.of("not_found", `no resource at ${ctx.originalUrl.split("?")[0]}`);
@@ -58,4 +65,17 @@ export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
       );
     }
   };
+}
+
+/** A path's first segment, lower-cased as @koa/router matches: `/Users/1` → `users`, `/` → ``. */
+function firstSegment(path: string): string {
+  const end = path.indexOf("/", 1);
+  return (end === -1 ? path.slice(1) : path.slice(1, end)).toLowerCase();
+}
+
+/** A route's first segment; one that is a parameter would match any request's, and is refused. */
+function routeSegment(path: string): string {
+  const segment = firstSegment(path);
+  if (segment.startsWith(":")) throw new Error(`route ${path}: its first segment must be literal`);
+  return segment;
 }

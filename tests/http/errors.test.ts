@@ -4,6 +4,8 @@
  * Pointers on 422, and never a stack trace, SQL or file path in what reaches the client.
  */
 import test, { type ExecutionContext } from "ava";
+import { buildRouter } from "../../lib/http/router.ts";
+import type { Route } from "../../lib/http/routes.ts";
 import { startTestServer, type RequestOptions, type TestResponse, type TestServer } from "../helpers/http.ts";
 
 const V1 = "application/vnd.app.v1+json";
@@ -226,6 +228,22 @@ test("unknown routes → 404", async (t) => {
   for (const path of ["/nope", "/users/1/extra", "/rooms/1/messages/1/more", "/v1/nope", "/v3/users"]) {
     problem(t, await send("GET", path, { token: alice.token }), 404, "not-found", path);
   }
+});
+
+test("a path matches whatever its case, as @koa/router matches: /Users/{id} is /users/{id}", async (t) => {
+  for (const path of [`/Users/${alice.id}`, `/USERS/${alice.id}`, `/v2/uSeRs/${alice.id}`]) {
+    const res = await send("GET", path, { token: alice.token });
+    t.is(res.status, 200, path);
+    t.is(res.body.id, alice.id, path);
+  }
+  problem(t, await send("PUT", `/Users/${alice.id}`), 405, "method-not-allowed", `/Users/${alice.id}`);
+});
+
+test("a route whose first segment is a parameter is refused when the router is built", (t) => {
+  const route = { method: "get", path: "/:id", name: "anything" } as unknown as Route;
+  t.throws(() => buildRouter([{ route, steps: [], run: async () => {} }]), {
+    message: "route /:id: its first segment must be literal",
+  });
 });
 
 test("wrong methods → 405 with Allow", async (t) => {
