@@ -39,14 +39,19 @@ export function buildRouter(composed: readonly ComposedRoute[]): Middleware {
   // One router per first path segment (`users`, `rooms`…): @koa/router tests every layer of its
   // stack against every request, so a request is matched against its own resource's routes only.
   // Every method of a path lives in the same router, so 404, 405 and `Allow` come out the same.
-  const groups = new Map<string, { dispatch: Middleware; allowed: Middleware }>();
-  for (const segment of new Set(composed.map(({ route }) => routeSegment(route.path)))) {
-    const router = new Router<HttpState>();
-    for (const { route, run } of composed)
-      if (routeSegment(route.path) === segment)
-        router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
-    groups.set(segment, { dispatch: router.routes() as Middleware, allowed: router.allowedMethods() as Middleware });
+  const routers = new Map<string, Router<HttpState>>();
+  for (const { route, run } of composed) {
+    const segment = routeSegment(route.path);
+    let router = routers.get(segment);
+    if (router === undefined) routers.set(segment, (router = new Router<HttpState>()));
+    router.register(route.path, [route.method], [(ctx) => run(ctx)], { name: route.name });
   }
+  const groups = new Map(
+    [...routers].map(([segment, router]) => [
+      segment,
+      { dispatch: router.routes() as Middleware, allowed: router.allowedMethods() as Middleware },
+    ]),
+  );
 
   return async function routeRequest(ctx, next) {
     const group = groups.get(firstSegment(ctx.path));
