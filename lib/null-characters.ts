@@ -12,7 +12,23 @@ const DETAIL = "must not contain U+0000 (the NUL character)";
 const MAX_DEPTH = 64;
 
 /** Every string value (and property name) holding U+0000, as JSON Pointers; [] when there is none. */
-export function findNullCharacters(value: unknown, pointer = "", depth = 0): FieldError[] {
+export function findNullCharacters(value: unknown): FieldError[] {
+  // Nearly every input holds none: a walk that allocates nothing says so before any pointer is built.
+  return holdsNullCharacter(value, 0) ? collect(value, "", 0) : [];
+}
+
+function holdsNullCharacter(value: unknown, depth: number): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.some((child) => holdsNullCharacter(child, depth + 1));
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (key.includes("\u0000") || holdsNullCharacter((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+function collect(value: unknown, pointer: string, depth: number): FieldError[] {
   if (typeof value === "string") return value.includes("\u0000") ? [{ pointer, detail: DETAIL }] : [];
   if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return [];
   const found: FieldError[] = [];
@@ -22,7 +38,7 @@ export function findNullCharacters(value: unknown, pointer = "", depth = 0): Fie
   for (const [key, child] of entries) {
     const at = `${pointer}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
     if (key.includes("\u0000")) found.push({ pointer: at, detail: `property name ${DETAIL}` });
-    found.push(...findNullCharacters(child, at, depth + 1));
+    found.push(...collect(child, at, depth + 1));
   }
   return found;
 }

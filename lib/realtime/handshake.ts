@@ -41,10 +41,13 @@ export function parseHandshake(request: HandshakeRequest): Handshake {
   if (versionParam !== undefined && apiVersion === undefined)
     return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
 
-  const offered = request.protocols
-    .split(",")
-    .map((p) => p.trim())
-    .filter((p) => p !== "");
+  const offered =
+    request.protocols === ""
+      ? []
+      : request.protocols
+          .split(",")
+          .map((p) => p.trim())
+          .filter((p) => p !== "");
   let token = stringParam(query, "token");
   for (const protocol of offered) {
     if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) continue;

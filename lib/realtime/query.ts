@@ -33,6 +33,8 @@ export function stringParam(query: QueryObject, name: string): string | undefine
 }
 
 function decode(text: string): string {
+  // Most parameters (a token, `vsn`) hold nothing to decode.
+  if (!text.includes("%") && !text.includes("+")) return text;
   const plus = text.replace(/\+/g, " ");
   try {
     return decodeURIComponent(plus);

@@ -123,7 +123,7 @@ class Engine implements SocketEngine {
   private isClosed = false;
   /** Pipelined channel events not yet answered, and the answer the next one must wait for. */
   private inService = 0;
-  private answered: Promise<void> = Promise.resolve();
+  private answered: Promise<void> = ANSWERED;
 
   constructor(
     private readonly connection: Connection,
@@ -413,6 +413,8 @@ class Context implements ChannelContext {
 }
 
 const RATE_LIMITED: Payload = Object.freeze({ reason: "rate_limited" });
+/** What a socket with nothing in service waits for: shared, since it is only ever awaited. */
+const ANSWERED: Promise<void> = Promise.resolve();
 const CRASHED = Symbol("crashed");
 
 function truncate(text: string): string {

@@ -71,15 +71,20 @@ export function createJoinAuthorizer(
   // Bumped by every ended access: a query that started before it may have read the old rows.
   let generation = 0;
 
+  function recall(key: string, t: number): JoinDecision | undefined {
+    const hit = granted.get(key);
+    if (hit === undefined) return undefined;
+    if (hit.until > t) return hit.decision;
+    granted.delete(key);
+    return undefined;
+  }
+
   function authorize(userId: number, roomId: number): Promise<JoinDecision> {
     const t = now();
-    // A public room admits everyone: one remembered decision serves every user.
-    for (const key of [`*:${roomId}`, `${userId}:${roomId}`]) {
-      const hit = granted.get(key);
-      if (hit !== undefined && hit.until > t) return Promise.resolve(hit.decision);
-      if (hit !== undefined) granted.delete(key);
-    }
     const key = `${userId}:${roomId}`;
+    // A public room admits everyone: one remembered decision serves every user.
+    const remembered = recall(`*:${roomId}`, t) ?? recall(key, t);
+    if (remembered !== undefined) return Promise.resolve(remembered);
     let pending = inFlight.get(key);
     if (pending === undefined) {
       const started = generation;
