@@ -42,10 +42,25 @@ export function decode(text: string): Decoded {
   }
   if (!Array.isArray(value))
     return { ok: false, detail: "expected a JSON array [join_ref, ref, topic, event, payload]", replyTo: undefined };
-  const [joinRef, ref, topic, event, payload] = value as unknown[];
+  const frame = value as unknown[];
+  const joinRef = frame[0];
+  const ref = frame[1];
+  const topic = frame[2];
+  const event = frame[3];
+  const payload = frame[4];
   if (ref !== null && typeof ref !== "string") {
     return { ok: false, detail: `ref must be a string or null, got ${describe(ref)}`, replyTo: undefined };
   }
+  let problem: string;
+  if (frame.length !== 5) problem = `expected 5 elements [join_ref, ref, topic, event, payload], got ${frame.length}`;
+  else if (joinRef !== null && typeof joinRef !== "string")
+    problem = `join_ref must be a string or null, got ${describe(joinRef)}`;
+  else if (typeof topic !== "string" || topic === "")
+    problem = `topic must be a non-empty string, got ${describe(topic)}`;
+  else if (typeof event !== "string" || event === "")
+    problem = `event must be a non-empty string, got ${describe(event)}`;
+  else if (!isObject(payload)) problem = `payload must be a JSON object, got ${describe(payload)}`;
+  else return { ok: true, message: { joinRef, ref, topic, event, payload } };
   // Only a string ref can be echoed; a push without a ref (null) cannot be answered.
   const replyTo: ReplyAddress | undefined =
     ref === null
@@ -55,17 +70,7 @@ export function decode(text: string): Decoded {
           ref,
           topic: typeof topic === "string" && topic !== "" ? topic : "phoenix",
         };
-  const fail = (detail: string): Decoded => ({ ok: false, detail, replyTo });
-  if (value.length !== 5)
-    return fail(`expected 5 elements [join_ref, ref, topic, event, payload], got ${value.length}`);
-  if (joinRef !== null && typeof joinRef !== "string")
-    return fail(`join_ref must be a string or null, got ${describe(joinRef)}`);
-  if (typeof topic !== "string" || topic === "")
-    return fail(`topic must be a non-empty string, got ${describe(topic)}`);
-  if (typeof event !== "string" || event === "")
-    return fail(`event must be a non-empty string, got ${describe(event)}`);
-  if (!isObject(payload)) return fail(`payload must be a JSON object, got ${describe(payload)}`);
-  return { ok: true, message: { joinRef, ref, topic, event, payload } };
+  return { ok: false, detail: problem, replyTo };
 }
 
 // `[join_ref, ref, "topic",` at the start of a frame: strings without escapes only, bounded lengths.
