@@ -59,6 +59,9 @@ test.serial(
     // A few hundred joins are below /proc's CPU resolution: the figure is "n/a" unless the machine was slow.
     t.regex(r.stdout, /server CPU µs per join, → 300\s+([\d.,]+|n\/a)\s+([\d.,]+|n\/a)/);
     t.regex(r.stdout, /RSS KiB per joined socket \(slope\)\s+-?[\d.,]+\s+-?[\d.,]+/);
+    // Hypercast tells its young generation's size (/metrics); raw uWS does not.
+    t.regex(r.stdout, /V8 young generation MiB at 300 sockets\s+[\d.,]+\s+n\/a/);
+    t.regex(r.stdout, /RSS KiB per joined socket, the young generation's growth aside\s+-?[\d.,]+\s+n\/a/);
     t.regex(r.stdout, /perf: server CPU µs per join, by where each sample was \(phase 2 of every round/);
     t.regex(r.stdout, /\nall\s+[\d.]+\s+[\d.]+\n/);
   },
