@@ -1,5 +1,5 @@
 /**
- * lib/config.ts: the environment is validated once; a bad value stops the boot with a message
+ * lib/config.ts and lib/settings.ts: the environment is validated once; a bad value stops the boot with a message
  * naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE; validation
  * writes nothing (the development secret is `serve`'s: tests/bin/development-secret.test.ts);
  * the README's configuration table is the rows of SETTINGS, rendered.
@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import test from "ava";
 import { developmentSecret } from "../lib/bin/development-secret.ts";
-import { ConfigError, SETTINGS, loadConfig } from "../lib/config.ts";
+import { ConfigError, loadConfig } from "../lib/config.ts";
+import { SETTINGS } from "../lib/settings.ts";
 
 const SECRET = "s".repeat(48);
 const dirs: string[] = [];
@@ -230,7 +231,7 @@ test("DASHBOARD_INTERVAL_MS: 1000 by default, 0 turns the feed off, below 100 is
   );
 });
 
-const START = "<!-- config-table: generated from SETTINGS in lib/config.ts; tests/config.test.ts checks it -->";
+const START = "<!-- config-table: generated from SETTINGS in lib/settings.ts; tests/config.test.ts checks it -->";
 const END = "<!-- /config-table -->";
 
 /** The README's configuration table: one line per row of SETTINGS, in their order. */

@@ -16,7 +16,7 @@
  *     app.use(stampRequests(identifyClient(config.trustProxy))) // → ctx.state.clientAddress
  */
 import { BlockList, isIP } from "node:net";
-import type { TrustProxy } from "../config.ts";
+import type { TrustProxy } from "../setting-parsers.ts";
 import type { RequestStamp } from "./stamp.ts";
 
 export type AddressResolver = (peer: string, forwardedFor: string | undefined) => string;
