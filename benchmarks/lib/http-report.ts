@@ -140,6 +140,16 @@ export function printSummary(samples: Record<TargetName, Sample[]>, options: Opt
     ] as const;
     verdicts.push(`${name}: ${checks.map(([text, ok]) => `${text} ${ok ? "PASS" : "FAIL"}`).join(", ")}`);
   }
+  // The machine's speed drifts from round to round (other tenants): within a round the targets run
+  // back to back, so a ratio taken there shows how far that drift alone moves the ratios above.
+  console.log("");
+  console.log("req/s round by round (each ratio within one round): median (min-max)");
+  const within = (name: TargetName, other: TargetName) =>
+    samples[name].map((s, round) => s.requestsPerSecond / samples[other][round]!.requestsPerSecond);
+  for (const name of TARGET_NAMES.filter((n) => n !== "reference")) {
+    const againstPeer = name === "peer" ? "" : `   vs the peer ${fmtSpread(within(name, "peer"))}`;
+    console.log(`${LABELS[name].padEnd(38)} vs the reference ${fmtSpread(within(name, "reference"))}${againstPeer}`);
+  }
   console.log("");
   console.log(
     "targets (README): each versioned endpoint >= 0.85x the reference's req/s with p99 <= 1.2x, and ahead of the peer",
@@ -161,3 +171,5 @@ const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString
 const fmtMs = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "n/a").padStart(6);
 const fmtPct = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "n/a");
 const fmtX = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : "n/a");
+const fmtSpread = (ratios: number[]) =>
+  `${fmtX(median(ratios))} (${fmtX(Math.min(...ratios))}-${fmtX(Math.max(...ratios))})`;
