@@ -66,31 +66,42 @@ export function compilePayload(template: string): (marker: string) => string {
   return (marker) => parts.join(marker);
 }
 
-/** The first marker of this run (`prefix` as bytes) in a frame, or undefined. */
+/**
+ * The first marker of this run (`prefix` as bytes) in a frame, or undefined. Called for every frame
+ * a subscriber receives, so it creates no function: under tsx every function created at run time
+ * is also given its name with `Object.defineProperty`.
+ */
 export function findMarker(data: Buffer, prefix: Buffer): Marker | undefined {
   const at = data.indexOf(prefix);
   if (at === -1) return undefined;
-  let i = at + prefix.length;
-  const read = (stop: number): number => {
-    let n = 0;
-    let digits = 0;
-    for (; i < data.length; i++) {
-      const c = data[i]!;
-      if (c < 0x30 || c > 0x39) break;
-      n = n * 10 + (c - 0x30);
-      digits++;
-    }
-    if (digits === 0 || data[i] !== stop) return Number.NaN;
-    i++;
-    return n;
-  };
-  const publisher = read(0x2d);
-  const seq = read(0x2d);
-  const start = i;
-  while (i < data.length && ((data[i]! >= 0x30 && data[i]! <= 0x39) || data[i] === 0x2e)) i++;
-  const scheduledMs = Number(data.toString("latin1", start, i));
-  if (Number.isNaN(publisher) || Number.isNaN(seq) || i === start || !Number.isFinite(scheduledMs)) return undefined;
-  return { publisher, seq, scheduledMs };
+  const publisherAt = at + prefix.length;
+  const publisherEnd = digitsEnd(data, publisherAt);
+  if (publisherEnd === publisherAt || data[publisherEnd] !== 0x2d) return undefined;
+  const seqAt = publisherEnd + 1;
+  const seqEnd = digitsEnd(data, seqAt);
+  if (seqEnd === seqAt || data[seqEnd] !== 0x2d) return undefined;
+  const timeAt = seqEnd + 1;
+  let timeEnd = timeAt;
+  while (timeEnd < data.length && (isDigit(data[timeEnd]!) || data[timeEnd] === 0x2e)) timeEnd++;
+  const scheduledMs = Number(data.toString("latin1", timeAt, timeEnd));
+  if (timeEnd === timeAt || !Number.isFinite(scheduledMs)) return undefined;
+  return { publisher: decimal(data, publisherAt, publisherEnd), seq: decimal(data, seqAt, seqEnd), scheduledMs };
+}
+
+const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
+
+/** Where the run of decimal digits starting at `from` ends. */
+function digitsEnd(data: Buffer, from: number): number {
+  let i = from;
+  while (i < data.length && isDigit(data[i]!)) i++;
+  return i;
+}
+
+/** The value of the decimal digits in `data[from, to)`. */
+function decimal(data: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + (data[i]! - 0x30);
+  return n;
 }
 
 /** Parses a frame that is not a marked delivery; undefined when it is not a V2 frame. */

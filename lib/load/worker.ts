@@ -87,6 +87,7 @@ const histograms = {
   presenceView: createHistogram(),
   rejoin: createHistogram(),
 };
+/** This second's latencies, all URLs together: the timeline's. */
 const interval = createHistogram();
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
@@ -106,6 +107,8 @@ let refCounter = 0;
 /** Sockets connecting or joining for the first time (bounded by plan.inFlight). */
 let handshakes = 0;
 let latencyByUrl: ReturnType<typeof createHistogram>[] = [];
+/** This second's latencies by URL: where each delivery is recorded, once (see `foldSecond`). */
+let secondByUrl: ReturnType<typeof createHistogram>[] = [];
 let receivedByUrl: number[] = [];
 let subscribedByUrl: number[] = [];
 let payloadOf: (marker: string) => string = (m) => m;
@@ -219,9 +222,7 @@ function delivered(s: Sock, marker: Marker): void {
     const now = nowMs();
     lastDeliveryAt = now;
     const micros = toMicros(now - marker.scheduledMs);
-    histograms.latency.recordValue(micros);
-    interval.recordValue(micros);
-    latencyByUrl[s.urlIndex]!.recordValue(micros);
+    secondByUrl[s.urlIndex]!.recordValue(micros);
   }
 }
 
@@ -376,7 +377,25 @@ function startChurn(): void {
 let lastCpu = process.cpuUsage();
 let lastWall = nowMs();
 
+/**
+ * Folds this second's latencies into the timeline's (`interval`), the URLs' and the run's. Recording
+ * each delivery once and adding the histograms up once a second saves two records per delivery: at
+ * 100,000 deliveries a second, hdr-histogram-js's `Math.pow` alone was 4 % of the client's CPU.
+ */
+function foldSecond(): void {
+  interval.reset();
+  for (let i = 0; i < secondByUrl.length; i++) {
+    const second = secondByUrl[i]!;
+    if (second.totalCount === 0) continue;
+    interval.add(second);
+    latencyByUrl[i]!.add(second);
+    second.reset();
+  }
+  histograms.latency.add(interval);
+}
+
 function progress(): Progress {
+  foldSecond();
   const cpu = process.cpuUsage(lastCpu);
   lastCpu = process.cpuUsage();
   const now = nowMs();
@@ -394,12 +413,12 @@ function progress(): Progress {
     lagP99Ms: lag.percentile(99) / 1e6,
     lastDeliveryAt,
   };
-  interval.reset();
   lag.reset();
   return report;
 }
 
 function finalReport(): Final {
+  foldSecond(); // what arrived since the last progress report
   const diffs = createHistogram();
   for (const s of sockets) if (s.view !== undefined) diffs.recordValue(toMicros(s.diffs));
   return {
@@ -458,6 +477,7 @@ process.on("message", (message: ControlMessage) => {
     prefixBytes = Buffer.from(plan.markerPrefix, "latin1");
     sockets = build(plan);
     latencyByUrl = plan.urls.map(() => createHistogram());
+    secondByUrl = plan.urls.map(() => createHistogram());
     receivedByUrl = plan.urls.map(() => 0);
     subscribedByUrl = plan.urls.map(() => 0);
     startRamp();

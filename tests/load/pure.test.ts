@@ -35,6 +35,21 @@ test("a marker survives the payload, the frame and JSON rendering, and is found 
   t.is(findMarker(Buffer.from('[null,null,"room:1","message:new",{"body":"hello"}]'), bytes), undefined);
   t.is(findMarker(Buffer.from('{"body":"hcl-ab12-x-1-2"}'), bytes), undefined);
   t.is(findMarker(Buffer.from('{"body":"hcl-ffff-3-42-5.5"}'), bytes), undefined, "another run's marker is not ours");
+  // Each part must be there, with its separator: a truncated or garbled marker is not a delivery.
+  for (const body of [
+    "hcl-ab12-3",
+    "hcl-ab12-3-",
+    "hcl-ab12-3-42",
+    "hcl-ab12-3-42-",
+    "hcl-ab12--42-5",
+    "hcl-ab12-3-x-5",
+  ])
+    t.is(findMarker(Buffer.from(`{"body":"${body}"}`), bytes), undefined, body);
+  t.deepEqual(
+    findMarker(Buffer.from("hcl-ab12-0-7-5.5"), bytes),
+    { publisher: 0, seq: 7, scheduledMs: 5.5 },
+    "at the frame's end",
+  );
   t.throws(() => markerPrefix("A-1"), { message: /a run id is \[a-z0-9\]\+/ });
 });
 
