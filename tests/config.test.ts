@@ -1,7 +1,7 @@
 /**
- * lib/config.ts and lib/settings.ts: the environment is validated once; a bad value stops the boot with a message
- * naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE; validation
- * writes nothing (the development secret is `serve`'s: tests/bin/development-secret.test.ts);
+ * lib/config.ts and lib/settings.ts: the environment is validated once; a bad value stops the boot
+ * with a message naming the variable (and never echoing a secret); production needs SECRET_KEY_BASE;
+ * validation writes nothing (the development secret is `serve`'s: tests/bin/development-secret.test.ts);
  * the README's configuration table is the rows of SETTINGS, rendered.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
