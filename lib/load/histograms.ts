@@ -61,3 +61,43 @@ export function summarize(histogram: Histogram): Percentiles {
     count: histogram.totalCount,
   };
 }
+
+/**
+ * A worker's delivery latencies. Each is recorded once, in this second's histogram of its URL; once
+ * a second `fold` adds those up into the second's histogram of all URLs (the timeline's), each URL's
+ * and the run's. A record costs hdr-histogram-js a `Math.pow`: one per delivery, not three.
+ *
+ *     const latencies = new Latencies(2)
+ *     latencies.record(1, 1500)
+ *     latencies.fold().totalCount // 1: this second's, all URLs together
+ *     latencies.run.totalCount    // 1, and latencies.byUrl[1].totalCount 1
+ */
+export class Latencies {
+  readonly run = createHistogram();
+  readonly byUrl: Histogram[];
+  private readonly second = createHistogram();
+  private readonly secondByUrl: Histogram[];
+
+  constructor(urls: number) {
+    this.byUrl = Array.from({ length: urls }, createHistogram);
+    this.secondByUrl = Array.from({ length: urls }, createHistogram);
+  }
+
+  record(url: number, micros: number): void {
+    this.secondByUrl[url]!.recordValue(micros);
+  }
+
+  /** Adds up what was recorded since the last call; returns it, all URLs together, until the next call. */
+  fold(): Histogram {
+    this.second.reset();
+    for (let url = 0; url < this.secondByUrl.length; url++) {
+      const recorded = this.secondByUrl[url]!;
+      if (recorded.totalCount === 0) continue;
+      this.second.add(recorded);
+      this.byUrl[url]!.add(recorded);
+      recorded.reset();
+    }
+    this.run.add(this.second);
+    return this.second;
+  }
+}

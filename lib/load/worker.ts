@@ -20,7 +20,7 @@ import {
   type Frame,
   type Marker,
 } from "./frames.ts";
-import { createHistogram, encode, toMicros } from "./histograms.ts";
+import { createHistogram, encode, Latencies, toMicros } from "./histograms.ts";
 import { createLedger, type Ledger } from "./ledger.ts";
 import { createPresenceView, createRefTable, type PresenceView } from "./presence-view.ts";
 import type { ControlMessage, Counts, Final, Progress, WorkerCounters, WorkerPlan } from "./types.ts";
@@ -83,12 +83,9 @@ const histograms = {
   connect: createHistogram(),
   join: createHistogram(),
   reply: createHistogram(),
-  latency: createHistogram(),
   presenceView: createHistogram(),
   rejoin: createHistogram(),
 };
-/** This second's latencies, all URLs together: the timeline's. */
-const interval = createHistogram();
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 const refs = createRefTable();
@@ -106,9 +103,7 @@ let firstDialAt = 0;
 let refCounter = 0;
 /** Sockets connecting or joining for the first time (bounded by plan.inFlight). */
 let handshakes = 0;
-let latencyByUrl: ReturnType<typeof createHistogram>[] = [];
-/** This second's latencies by URL: where each delivery is recorded, once (see `foldSecond`). */
-let secondByUrl: ReturnType<typeof createHistogram>[] = [];
+let latencies = new Latencies(0);
 let receivedByUrl: number[] = [];
 let subscribedByUrl: number[] = [];
 let payloadOf: (marker: string) => string = (m) => m;
@@ -222,7 +217,7 @@ function delivered(s: Sock, marker: Marker): void {
     const now = nowMs();
     lastDeliveryAt = now;
     const micros = toMicros(now - marker.scheduledMs);
-    secondByUrl[s.urlIndex]!.recordValue(micros);
+    latencies.record(s.urlIndex, micros);
   }
 }
 
@@ -377,25 +372,8 @@ function startChurn(): void {
 let lastCpu = process.cpuUsage();
 let lastWall = nowMs();
 
-/**
- * Folds this second's latencies into the timeline's (`interval`), the URLs' and the run's. Recording
- * each delivery once and adding the histograms up once a second saves two records per delivery: at
- * 100,000 deliveries a second, hdr-histogram-js's `Math.pow` alone was 4 % of the client's CPU.
- */
-function foldSecond(): void {
-  interval.reset();
-  for (let i = 0; i < secondByUrl.length; i++) {
-    const second = secondByUrl[i]!;
-    if (second.totalCount === 0) continue;
-    interval.add(second);
-    latencyByUrl[i]!.add(second);
-    second.reset();
-  }
-  histograms.latency.add(interval);
-}
-
 function progress(): Progress {
-  foldSecond();
+  const second = latencies.fold();
   const cpu = process.cpuUsage(lastCpu);
   lastCpu = process.cpuUsage();
   const now = nowMs();
@@ -407,7 +385,7 @@ function progress(): Progress {
     at: now,
     settled: settled(),
     counters: { ...counters },
-    latency: interval.totalCount === 0 ? "" : encode(interval),
+    latency: second.totalCount === 0 ? "" : encode(second),
     cpuMicros: cpu.user + cpu.system,
     wallMs,
     lagP99Ms: lag.percentile(99) / 1e6,
@@ -418,7 +396,7 @@ function progress(): Progress {
 }
 
 function finalReport(): Final {
-  foldSecond(); // what arrived since the last progress report
+  latencies.fold(); // what arrived since the last progress report
   const diffs = createHistogram();
   for (const s of sockets) if (s.view !== undefined) diffs.recordValue(toMicros(s.diffs));
   return {
@@ -429,12 +407,12 @@ function finalReport(): Final {
       connect: encode(histograms.connect),
       join: encode(histograms.join),
       reply: encode(histograms.reply),
-      latency: encode(histograms.latency),
+      latency: encode(latencies.run),
       presenceView: encode(histograms.presenceView),
       rejoin: encode(histograms.rejoin),
       diffsPerSocket: encode(diffs),
     },
-    latencyByUrl: latencyByUrl.map(encode),
+    latencyByUrl: latencies.byUrl.map(encode),
     receivedByUrl,
     subscribedByUrl,
     errors,
@@ -476,8 +454,7 @@ process.on("message", (message: ControlMessage) => {
     payloadOf = compilePayload(plan.payload);
     prefixBytes = Buffer.from(plan.markerPrefix, "latin1");
     sockets = build(plan);
-    latencyByUrl = plan.urls.map(() => createHistogram());
-    secondByUrl = plan.urls.map(() => createHistogram());
+    latencies = new Latencies(plan.urls.length);
     receivedByUrl = plan.urls.map(() => 0);
     subscribedByUrl = plan.urls.map(() => 0);
     startRamp();

@@ -4,6 +4,7 @@
  */
 import test from "ava";
 import { compilePayload, encodeFrame, findMarker, formatMarker, markerPrefix } from "../../lib/load/frames.ts";
+import { Latencies } from "../../lib/load/histograms.ts";
 import { createLedger } from "../../lib/load/ledger.ts";
 import { parseMetrics } from "../../lib/load/metrics.ts";
 import { parseOptions, socketUrl } from "../../lib/load/options.ts";
@@ -259,4 +260,28 @@ test("lib/load imports nothing of Hypercast's server code", async (t) => {
       t.false(spec!.startsWith("..") || spec!.includes("/lib/"), `${file} imports ${spec}`);
     }
   }
+});
+
+test("latencies: recorded once, folded each second into the second's, each URL's and the run's", (t) => {
+  const latencies = new Latencies(2);
+  latencies.record(0, 1_000);
+  latencies.record(1, 3_000);
+  latencies.record(1, 5_000);
+  const first = latencies.fold();
+  t.is(first.totalCount, 3);
+  t.is(first.maxValue, 5_000);
+  t.deepEqual(
+    latencies.byUrl.map((h) => h.totalCount),
+    [1, 2],
+  );
+  latencies.record(0, 2_000);
+  const second = latencies.fold();
+  t.is(second.totalCount, 1, "a second holds only what came since the last fold");
+  t.is(latencies.run.totalCount, 4);
+  t.deepEqual(
+    latencies.byUrl.map((h) => h.totalCount),
+    [2, 2],
+  );
+  t.is(latencies.fold().totalCount, 0);
+  t.is(latencies.run.totalCount, 4, "folding nothing adds nothing");
 });
