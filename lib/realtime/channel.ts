@@ -24,7 +24,7 @@
  */
 import type { PubSubMessage } from "../pubsub/index.ts";
 import type { ApiVersion } from "../versions.ts";
-import type { Payload } from "./serializer.ts";
+import type { Payload, SharedPayload } from "./serializer.ts";
 
 export type { Payload } from "./serializer.ts";
 
@@ -43,8 +43,8 @@ export interface ChannelContext {
   readonly socket: SocketInfo;
   /** Sends an event to this client only (with this channel's join_ref). */
   push(event: string, payload: Payload): void;
-  /** As `push`, with the payload already JSON: one encoding shared by many sockets (a presence_state). */
-  pushEncoded(event: string, payloadJson: string): void;
+  /** As `push`, with the payload already encoded: one encoding shared by many sockets (a presence_state). */
+  pushShared(event: string, payload: SharedPayload): void;
   /** Subscribes this client to a fan-out stream until the channel ends (see streams.ts). */
   subscribe(stream: string): void;
 }

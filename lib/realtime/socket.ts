@@ -50,11 +50,13 @@ import {
   decode,
   encode,
   encodeReply,
-  encodeWithJson,
+  frameHead,
+  FRAME_TAIL,
   peekAddress,
   type InboundMessage,
   type Payload,
   type Ref,
+  type SharedPayload,
 } from "./serializer.ts";
 import { versionStream, type RefCount } from "./streams.ts";
 import type { Connection, ConnectionHandler } from "./transport.ts";
@@ -316,6 +318,12 @@ class Engine implements SocketEngine {
     this.services.telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
   }
 
+  /** As `corkSend`, for a frame whose payload many sockets share (see SharedPayload). */
+  corkSendShared(head: string, payload: SharedPayload, topic: string, event: string): void {
+    this.connection.cork(() => this.connection.sendFragmented(head, payload.bytes, FRAME_TAIL));
+    this.services.telemetry.emit("channel.message.out", { count: 1 }, { topic, event });
+  }
+
   /** Ends a joined channel: forget it, unsubscribe its streams (except at shutdown), let it clean up. */
   private end(joined: Joined, reason: TerminateReason): void {
     if (this.channels.get(joined.ctx.topic) !== joined) return;
@@ -400,9 +408,9 @@ class Context implements ChannelContext {
       this.engine.corkSend(encode(this.joinRef, null, this.topic, event, payload), this.topic, event);
   }
 
-  pushEncoded(event: string, payloadJson: string): void {
+  pushShared(event: string, payload: SharedPayload): void {
     if (this.engine.current(this))
-      this.engine.corkSend(encodeWithJson(this.joinRef, null, this.topic, event, payloadJson), this.topic, event);
+      this.engine.corkSendShared(frameHead(this.joinRef, null, this.topic, event), payload, this.topic, event);
   }
 
   subscribe(stream: string): void {

@@ -61,6 +61,8 @@ export interface Connection {
   readonly open: boolean;
   /** Sends a text frame; returns false (and disconnects the socket) when its buffer is over the limit. */
   send(frame: string): boolean;
+  /** As `send`, for one text message written as three fragments: the bytes in the middle can be shared by many sockets. */
+  sendFragmented(head: string, body: Uint8Array, tail: string): boolean;
   subscribe(stream: string): void;
   unsubscribe(stream: string): void;
   /** Batches the sends made in `fn` into one syscall. */
@@ -369,9 +371,26 @@ class SocketConnection implements Connection {
   constructor(private readonly ws: UWS.WebSocket<unknown>) {}
 
   send(frame: string): boolean {
-    if (!this.open) return false;
-    // 0: buffered (will drain), 1: sent, 2: dropped over the backpressure limit.
-    if (this.ws.send(frame, false, false) !== 2) return true;
+    return this.open && this.sent(this.ws.send(frame, false, false));
+  }
+
+  sendFragmented(head: string, body: Uint8Array, tail: string): boolean {
+    // Back to back, so that no other message comes between the fragments: each call first drains
+    // the socket's pending topic messages, which only the first can find (no JavaScript runs between).
+    return (
+      this.open &&
+      this.sent(this.ws.sendFirstFragment(head, false, false)) &&
+      this.sent(this.ws.sendFragment(body, false)) &&
+      this.sent(this.ws.sendLastFragment(tail, false))
+    );
+  }
+
+  /**
+   * A send's status: 0 buffered (will drain), 1 sent, 2 dropped over the backpressure limit, which
+   * disconnects the socket. (The typings call the fragment sends' status a boolean; it is this number.)
+   */
+  private sent(status: number | boolean): boolean {
+    if (status !== 2) return true;
     this.close(CLOSE.SLOW_CONSUMER, "send buffer over limit");
     return false;
   }

@@ -3,7 +3,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import WebSocket from "ws";
-import { loadUws } from "../../lib/realtime/transport.ts";
+import { listen, loadUws, type Connection } from "../../lib/realtime/transport.ts";
 import { within } from "../helpers/processes.ts";
 
 test("the native uWebSockets.js binary is what runs here", (t) => {
@@ -117,4 +117,110 @@ test("late upgrades through the transport: 2,000 at once, every socket kept and 
   t.notRegex(server.output.stdout, /closed \d+/);
   // A request saying Connection: close never reaches the late path.
   t.regex(await upgradeAndWait(server.port, "close", 100), /^HTTP\/1\.1 400 Bad Request/);
+});
+
+/** The frames a server sends, as a raw client reads them (server frames are never masked). */
+interface WireFrame {
+  fin: boolean;
+  opcode: number;
+  text: string;
+}
+
+function readFrames(bytes: Buffer): { frames: WireFrame[]; rest: Buffer } {
+  const frames: WireFrame[] = [];
+  let at = 0;
+  for (;;) {
+    if (bytes.length - at < 2) break;
+    let length = bytes[at + 1]! & 0x7f;
+    let start = at + 2;
+    if (length === 126) [length, start] = [bytes.readUInt16BE(at + 2), at + 4];
+    else if (length === 127) [length, start] = [Number(bytes.readBigUInt64BE(at + 2)), at + 10];
+    if (bytes.length < start + length) break;
+    frames.push({
+      fin: (bytes[at]! & 0x80) !== 0,
+      opcode: bytes[at]! & 0x0f,
+      text: bytes.toString("utf8", start, start + length),
+    });
+    at = start + length;
+  }
+  return { frames, rest: bytes.subarray(at) };
+}
+
+test("a fragmented send is one text message in three frames, after what was published to the socket before it", async (t) => {
+  const body = JSON.stringify({ metas: "é".repeat(50_000) }); // over 64 KiB of UTF-8: a 64-bit length
+  let connection: Connection | undefined;
+  const transport = await listen<null>(
+    {
+      host: "127.0.0.1",
+      port: 0,
+      path: "/socket",
+      maxPayloadLength: 65_536,
+      maxBackpressure: 1 << 20,
+      idleTimeoutSeconds: 60,
+    },
+    {
+      upgrade: () => ({ accept: true, session: null, protocol: "" }) as const,
+      open(opened) {
+        connection = opened;
+        opened.subscribe("stream");
+        return {
+          message() {
+            // Published first, queued by uWS for the socket: it must come out before the fragments.
+            transport.publish("stream", "before");
+            opened.cork(() => t.true(opened.sendFragmented('["head",', Buffer.from(body), "]")));
+            opened.send("after");
+          },
+          closed() {},
+        };
+      },
+      error: (error) => t.fail(String(error)),
+    },
+  );
+  t.teardown(() => {
+    connection?.close(1000, "done");
+    transport.stopListening();
+  });
+  const frames = await within(
+    15_000,
+    "five frames",
+    new Promise<WireFrame[]>((resolve, reject) => {
+      const socket = net.connect(transport.port, "127.0.0.1");
+      let buffered: Buffer = Buffer.alloc(0);
+      let upgraded = false;
+      const frames: WireFrame[] = [];
+      socket.on("connect", () =>
+        socket.write(
+          "GET /socket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ),
+      );
+      socket.on("data", (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        if (!upgraded) {
+          const end = buffered.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          upgraded = true;
+          buffered = buffered.subarray(end + 4);
+          const mask = Buffer.from([1, 2, 3, 4]);
+          const go = Buffer.from("go").map((byte, i) => byte ^ mask[i % 4]!);
+          socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | go.length]), mask, go]));
+        }
+        const read = readFrames(buffered);
+        buffered = read.rest;
+        frames.push(...read.frames);
+        if (frames.length >= 5) {
+          socket.destroy();
+          resolve(frames);
+        }
+      });
+      socket.on("error", reject);
+    }),
+  );
+  t.deepEqual(frames, [
+    { fin: true, opcode: 1, text: "before" },
+    { fin: false, opcode: 1, text: '["head",' },
+    { fin: false, opcode: 0, text: body },
+    { fin: true, opcode: 0, text: "]" },
+    { fin: true, opcode: 1, text: "after" },
+  ]);
 });

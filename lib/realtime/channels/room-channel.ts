@@ -27,6 +27,7 @@ import type {
   Reply,
   TerminateReason,
 } from "../channel.ts";
+import { SharedPayload } from "../serializer.ts";
 import { presenceStream, type RefCount } from "../streams.ts";
 
 export interface RoomChannelDeps {
@@ -146,7 +147,7 @@ export function renderRoomBroadcast(
 
 /** A socket waiting for its `presence_state`: `deliver` is called with the encoded state, unless it left meanwhile. */
 interface StateWaiter {
-  deliver(stateJson: string): void;
+  deliver(state: SharedPayload): void;
 }
 
 type StateBatcher = (topic: string, waiter: StateWaiter) => void;
@@ -167,8 +168,8 @@ function createStateBatcher(presence: Presence): StateBatcher {
     // A followed topic's snapshot falls back to this node's view; it does not reject.
     void presence.snapshot(topic).then(
       (state) => {
-        const json = JSON.stringify(state);
-        for (const waiter of batch) waiter.deliver(json);
+        const shared = new SharedPayload(JSON.stringify(state));
+        for (const waiter of batch) waiter.deliver(shared);
       },
       () => {},
     );
@@ -230,10 +231,10 @@ class RoomChannel implements Channel, StateWaiter {
     this.shared.states(this.topic, this);
   }
 
-  deliver(stateJson: string): void {
+  deliver(state: SharedPayload): void {
     if (!this.tracked || this.ctx === undefined) return; // left while we waited (terminate released the relay)
     this.ctx.subscribe(presenceStream(this.topic));
-    this.ctx.pushEncoded("presence_state", stateJson);
+    this.ctx.pushShared("presence_state", state);
   }
 
   async handleIn(event: string, payload: Payload, ctx: ChannelContext): Promise<Reply> {
