@@ -1,14 +1,14 @@
 /**
- * What `bench:ws` and `bench:cluster` share: the project's own load generator (`hypercast-load`,
- * lib/load) run as a separate, CPU-pinned process against a target, with its JSON result read back;
- * CPU pinning of servers and load; per-process CPU from /proc; medians; and the side-by-side table
+ * What `bench:ws`, `bench:cluster` and `bench:joins` share: the project's own load generator
+ * (`hypercast-load`, lib/load) run as a separate, CPU-pinned process against a target, with its JSON
+ * result read back (and its progress lines, for a caller that follows them); CPU pinning of servers and load; per-process CPU from /proc; medians; and the side-by-side table
  * with a ratio column that is withheld when a round was not valid.
  *
  *     const pins = pinning()   // { server: ["taskset","-c","0"], load: ["taskset","-c","1"] } on 2+ cores
  *     const result = await runLoadTool(pins, ["fanout", "--url", url, "--topic", t, …])
  *     printTable(["Hypercast", "raw uWS"], rows, { ratioValid: true })
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,13 +60,37 @@ export function nodeCommand(
   return [command[0]!, command.slice(1)];
 }
 
+export interface LoadToolOptions {
+  /** Each line of the run's progress (its stdout), as it is printed; without it the run is `--quiet`. */
+  onLine?: (line: string) => void;
+  /** The child, once spawned (e.g. to add it to a process group). */
+  onSpawn?: (child: ChildProcess) => void;
+}
+
 /** Runs hypercast-load (pinned), returns its JSON result and exit code; its stderr goes to ours. */
-export async function runLoadTool(pins: Pins, args: string[]): Promise<{ result: LoadResult; code: number | null }> {
+export async function runLoadTool(
+  pins: Pins,
+  args: string[],
+  options: LoadToolOptions = {},
+): Promise<{ result: LoadResult; code: number | null }> {
   const dir = await mkdtemp(join(tmpdir(), "bench-load-"));
   try {
     const out = join(dir, "result.json");
-    const [command, argv] = nodeCommand(pins.load, "lib/load/cli.ts", [...args, "--out", out, "--quiet"]);
-    const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    const { onLine, onSpawn } = options;
+    const quiet = onLine === undefined ? ["--quiet"] : [];
+    const [command, argv] = nodeCommand(pins.load, "lib/load/cli.ts", [...args, "--out", out, ...quiet]);
+    const stdout = onLine === undefined ? "ignore" : "pipe";
+    const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", stdout, "inherit"] });
+    onSpawn?.(child);
+    if (onLine !== undefined) {
+      let buffer = "";
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split("\n");
+        buffer = lines.pop()!;
+        for (const line of lines) onLine(line);
+      });
+    }
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     let text: string;
     try {

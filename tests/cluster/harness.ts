@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
+import type { TestFn } from "ava";
 import pg from "pg";
 import { Presence as PhoenixPresence, Socket, type Channel } from "phoenix";
 import WebSocket from "ws";
@@ -64,6 +65,48 @@ async function missingService(): Promise<string | undefined> {
     await client.end().catch(() => {});
   }
   return undefined;
+}
+
+/** The cluster a test file's cases share; see `clusterForFile`. */
+export interface FileCluster {
+  /** Why the cluster cannot run here (the file registers one skip saying so), or undefined. */
+  readonly why: string | undefined;
+  /** The running cluster: read it inside a test, once the file's `test.before` has started it. */
+  readonly cluster: Cluster;
+  /** The users registered on it, in the order of `userNames`. */
+  readonly users: User[];
+}
+
+/**
+ * One cluster for every case of a test file: `clusterUnavailable()` at once; then, unless it gave a
+ * reason, the file's `test.before` starts the nodes `names` and registers the users `userNames`, and
+ * its `test.after.always` stops the cluster. `test` is the file's own (the harness never imports ava).
+ *
+ *     const shared = await clusterForFile(test, ["n1", "n2", "n3"], ["u0", "u1"])
+ *     if (shared.why !== undefined) test.skip(`… (skipped: ${shared.why})`, () => {})
+ *     else test.serial("…", async (t) => { const c = shared.cluster; … })
+ */
+export async function clusterForFile(test: TestFn, names: string[], userNames: string[]): Promise<FileCluster> {
+  const why = await clusterUnavailable();
+  let cluster: Cluster | undefined;
+  let users: User[] = [];
+  test.before(async () => {
+    if (why !== undefined) return;
+    cluster = await startCluster(names);
+    users = await Promise.all(userNames.map((name) => cluster!.user(name)));
+  });
+  test.after.always(async () => {
+    await cluster?.stop();
+  });
+  return {
+    why,
+    get cluster() {
+      return cluster ?? fail("no cluster: clusterForFile's cluster is started by the file's test.before");
+    },
+    get users() {
+      return users;
+    },
+  };
 }
 
 /** A node: `serve` as tests/helpers/processes.ts starts it; `api` is its HTTP URL. */
@@ -230,6 +273,17 @@ export async function get(url: string, token?: string): Promise<{ status: number
   });
   return { status: res.status, text: await res.text() };
 }
+
+/** The value of one series of a node's `/metrics`: `line` is the series as printed, labels included. */
+export async function metric(node: Node, line: string): Promise<number> {
+  const { text } = await get(`${node.api}/metrics`);
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  if (found === undefined) throw new Error(`no ${line} in /metrics of ${node.name}`);
+  return Number(found.split(" ").at(-1));
+}
+
+/** A client's presence list as sorted `[key, metaCount]` pairs in JSON, for comparing views. */
+export const clientShape = (client: Client) => JSON.stringify(Object.entries(client.keys()).sort());
 
 async function joinRoom(node: Node, user: User, topic: string, payload: object): Promise<Client> {
   const socket = new Socket(`ws://127.0.0.1:${node.socketPort}/socket`, {
