@@ -23,7 +23,15 @@ import {
 import { createHistogram, encode, Latencies, toMicros } from "./histograms.ts";
 import { createLedger, type Ledger } from "./ledger.ts";
 import { createPresenceView, createRefTable, type PresenceView } from "./presence-view.ts";
-import type { ControlMessage, Counts, Final, Progress, WorkerCounters, WorkerPlan } from "./types.ts";
+import {
+  zeroCounters,
+  type ControlMessage,
+  type Counts,
+  type Final,
+  type Progress,
+  type WorkerCounters,
+  type WorkerPlan,
+} from "./types.ts";
 
 type Role = "sub" | "pub" | "churn";
 type State = "idle" | "connecting" | "joining" | "joined" | "leaving" | "left" | "closed" | "failed";
@@ -54,26 +62,7 @@ function settle(s: Sock): void {
   handshakes--;
 }
 
-const counters: WorkerCounters = {
-  attempted: 0,
-  connected: 0,
-  joined: 0,
-  failed: 0,
-  closed: 0,
-  published: 0,
-  acknowledged: 0,
-  refused: 0,
-  received: 0,
-  duplicates: 0,
-  outOfOrder: 0,
-  foreign: 0,
-  frames: 0,
-  presenceComplete: 0,
-  leaves: 0,
-  rejoins: 0,
-  subscribed: 0,
-  unsent: 0,
-};
+const counters: WorkerCounters = zeroCounters();
 const errors: Record<string, Counts> = { connect: {}, join: {}, push: {}, close: {}, channel: {} };
 const bump = (group: string, key: string | number) => {
   const counts = (errors[group] ??= {});
