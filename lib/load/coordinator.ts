@@ -24,15 +24,16 @@ import { startScraper, type Scraper } from "./metrics.ts";
 import { socketUrl, type LoadOptions } from "./options.ts";
 import { preflight } from "./preflight.ts";
 import { judgeClients } from "./self-check.ts";
-import type {
-  Counts,
-  Final,
-  LoadResult,
-  Progress,
-  TimelinePoint,
-  WorkerCounters,
-  WorkerMessage,
-  WorkerPlan,
+import {
+  zeroCounters,
+  type Counts,
+  type Final,
+  type LoadResult,
+  type Progress,
+  type TimelinePoint,
+  type WorkerCounters,
+  type WorkerMessage,
+  type WorkerPlan,
 } from "./types.ts";
 
 export interface RunHooks {
@@ -267,29 +268,6 @@ export function stormCompleteMs(finals: Array<Pick<Final, "firstDialAt" | "prese
   const dials = finals.map((f) => f.firstDialAt).filter((at) => at > 0);
   const completeAt = Math.max(0, ...finals.map((f) => f.presenceCompleteAt));
   return dials.length === 0 || completeAt === 0 ? Number.NaN : Math.round(completeAt - Math.min(...dials));
-}
-
-function zeroCounters(): WorkerCounters {
-  return {
-    attempted: 0,
-    connected: 0,
-    joined: 0,
-    failed: 0,
-    closed: 0,
-    published: 0,
-    acknowledged: 0,
-    refused: 0,
-    received: 0,
-    duplicates: 0,
-    outOfOrder: 0,
-    foreign: 0,
-    frames: 0,
-    presenceComplete: 0,
-    leaves: 0,
-    rejoins: 0,
-    subscribed: 0,
-    unsent: 0,
-  };
 }
 
 interface Gathered {

@@ -70,6 +70,30 @@ export interface WorkerCounters {
   unsent: number;
 }
 
+/** Every counter at 0: a worker's before it counts, the coordinator's totals before any report. */
+export function zeroCounters(): WorkerCounters {
+  return {
+    attempted: 0,
+    connected: 0,
+    joined: 0,
+    failed: 0,
+    closed: 0,
+    published: 0,
+    acknowledged: 0,
+    refused: 0,
+    received: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    foreign: 0,
+    frames: 0,
+    presenceComplete: 0,
+    leaves: 0,
+    rejoins: 0,
+    subscribed: 0,
+    unsent: 0,
+  };
+}
+
 export interface Progress {
   kind: "progress";
   id: number;
