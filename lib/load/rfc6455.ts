@@ -17,6 +17,8 @@ const MASK_POOL = Buffer.alloc(64 * 1024);
 /** Every socket's reads, one at a time: each is parsed before the next read is made. */
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 let maskAt = MASK_POOL.length;
+/** A larger frame closes the connection (`frame_too_large`) instead of being buffered. */
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 function maskKey(): Buffer {
   if (maskAt + 4 > MASK_POOL.length) {
@@ -77,7 +79,9 @@ export function dialRaw(
     .digest("base64");
   let open = false;
   let done = false;
+  /** Bytes of what a later read completes: a frame of known size filling in place while `filled` is below its length. */
   let pending: Buffer | undefined;
+  let filled = 0;
   let fragments: Buffer[] = [];
   const timer = setTimeout(() => fail("timeout"), timeoutMs);
 
@@ -106,14 +110,35 @@ export function dialRaw(
   });
   socket.on("error", (error: NodeJS.ErrnoException) => fail(error.code ?? "socket_error"));
   socket.on("close", () => fail(open ? "closed" : "closed_before_upgrade"));
-  /** One read, in the shared buffer: what must outlive the call is copied. */
+  /**
+   * One read, in the shared buffer: what must outlive the call is copied. The rest of a frame whose
+   * header has arrived is copied once, into a buffer of the frame's size (a presence_state of
+   * thousands of metas spans many reads, and appending each read to all the earlier ones made its
+   * cost grow with the square of its size).
+   */
   function received(chunk: Buffer): void {
-    let data = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-    pending = undefined;
+    let data = chunk;
+    let owned = false;
+    if (pending !== undefined && filled < pending.length) {
+      const taken = Math.min(chunk.length, pending.length - filled);
+      chunk.copy(pending, filled, 0, taken);
+      filled += taken;
+      if (filled < pending.length) return;
+      const frame = pending;
+      pending = undefined;
+      parse(frame, true);
+      if (done || taken === chunk.length) return;
+      data = chunk.subarray(taken);
+    } else if (pending !== undefined) {
+      // A few bytes: an upgrade response or a frame header cut short.
+      data = Buffer.concat([pending, chunk]);
+      owned = true;
+      pending = undefined;
+    }
     if (!open) {
       const end = data.indexOf("\r\n\r\n");
       if (end === -1) {
-        pending = Buffer.from(data);
+        keep(data, 0);
         return;
       }
       const head = data.toString("latin1", 0, end);
@@ -126,6 +151,17 @@ export function dialRaw(
       data = data.subarray(end + 4);
       handlers.onOpen();
     }
+    parse(data, owned);
+  }
+
+  /** What is left of `data` from `at` on, copied, for the next read to complete. */
+  function keep(data: Buffer, at: number): void {
+    pending = Buffer.from(data.subarray(at));
+    filled = pending.length;
+  }
+
+  /** Hands on every whole frame in `data` (`owned`: not the shared read buffer, so its slices may be kept). */
+  function parse(data: Buffer, owned: boolean): void {
     let at = 0;
     while (!done && data.length - at >= 2) {
       const b0 = data[at]!;
@@ -142,7 +178,12 @@ export function dialRaw(
         offset = at + 10;
       }
       if (b1 & 0x80) return fail("masked_server_frame");
-      if (data.length < offset + length) break;
+      if (length > MAX_FRAME_BYTES) return fail("frame_too_large");
+      if (data.length < offset + length) {
+        pending = Buffer.allocUnsafe(offset + length - at);
+        filled = data.copy(pending, 0, at);
+        return;
+      }
       const payload = data.subarray(offset, offset + length);
       at = offset + length;
       const opcode = b0 & 0x0f;
@@ -150,8 +191,8 @@ export function dialRaw(
       if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) {
         if (fin && fragments.length === 0) handlers.onFrame(payload);
         else {
-          // A fragmented message: the slice would be overwritten, so copy the parts.
-          fragments.push(Buffer.from(payload));
+          // A fragmented message: a slice of the shared buffer would be overwritten, so copy it.
+          fragments.push(owned ? payload : Buffer.from(payload));
           if (fin) {
             const whole = Buffer.concat(fragments);
             fragments = [];
@@ -165,7 +206,7 @@ export function dialRaw(
         return finish(code);
       }
     }
-    if (at < data.length && !done) pending = Buffer.from(data.subarray(at));
+    if (at < data.length && !done) keep(data, at);
   }
 
   return {

@@ -1,8 +1,8 @@
 /**
  * lib/load/rfc6455.ts, the load generator's own WebSocket client, against a server written here byte
- * by byte: the upgrade and frames split across reads at awkward places, a frame of 16-bit length, a
- * fragmented message, a ping, a close; and two sockets whose partial frames interleave, since every
- * socket reads into one shared buffer.
+ * by byte: the upgrade and frames split across reads at awkward places, frames of 16- and 64-bit
+ * length, fragmented messages, a ping, a close; two sockets whose partial frames interleave, since
+ * every socket reads into one shared buffer; and a frame too large to buffer.
  */
 import { createHash } from "node:crypto";
 import { createServer, type Socket } from "node:net";
@@ -16,10 +16,16 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** An unmasked server frame. */
 function frame(opcode: number, payload: Buffer | string, fin = true): Buffer {
   const body = Buffer.from(payload);
-  const head =
-    body.length < 126
-      ? Buffer.from([(fin ? 0x80 : 0) | opcode, body.length])
-      : Buffer.from([(fin ? 0x80 : 0) | opcode, 126, body.length >> 8, body.length & 0xff]);
+  const first = (fin ? 0x80 : 0) | opcode;
+  let head: Buffer;
+  if (body.length < 126) head = Buffer.from([first, body.length]);
+  else if (body.length < 65536) head = Buffer.from([first, 126, body.length >> 8, body.length & 0xff]);
+  else {
+    head = Buffer.alloc(10);
+    head[0] = first;
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(body.length), 2);
+  }
   return Buffer.concat([head, body]);
 }
 
@@ -207,4 +213,41 @@ test("a refused upgrade is reported by its status, and the socket never opens", 
   await until(() => client.errors.length === 1, "the refusal");
   t.deepEqual(client.errors, ["upgrade_403"]);
   t.deepEqual(client.frames, []);
+});
+
+test("a frame of 64-bit length over many reads, then fragments whose large middle spans reads", async (t) => {
+  const { port, next } = await listen(t);
+  const client = dial(port);
+  const peer = await next();
+  peer.socket.write(peer.accept());
+  await client.opened;
+  const big = Array.from({ length: 30_000 }, (_, i) => `${i % 10_000}`.padStart(10, "-")).join(""); // 300,000 bytes
+  const middle = "m".repeat(100_000);
+  const stream = Buffer.concat([
+    frame(0x1, big), // cut inside its 64-bit length, then in its payload, then just past its end
+    frame(0x1, "after"),
+    frame(0x1, "start:", false),
+    frame(0x0, middle, false), // cut in its payload
+    frame(0x0, ":end"),
+  ]);
+  await writeCut(peer.socket, stream, [5, 1_000, 70_000, 200_000, 300_013, 300_030, 350_000]);
+  await until(() => client.frames.length === 3, "three messages");
+  t.is(client.frames[0]!.length, big.length);
+  t.true(client.frames[0] === big, "the 300,000-byte frame arrives intact");
+  t.deepEqual(client.frames.slice(1), ["after", `start:${middle}:end`]);
+  t.deepEqual(client.errors, []);
+  client.connection.terminate();
+});
+
+test("a frame whose length is past 64 MiB ends the connection instead of being buffered", async (t) => {
+  const { port, next } = await listen(t);
+  const client = dial(port);
+  const peer = await next();
+  peer.socket.write(peer.accept());
+  await client.opened;
+  const head = Buffer.from([0x81, 127, 0, 0, 1, 0, 0, 0, 0, 0]); // 2^40 bytes announced
+  peer.socket.write(Buffer.concat([frame(0x1, "before"), head, Buffer.from("x".repeat(100))]));
+  await until(() => client.closed.length === 1, "the connection's end");
+  t.deepEqual(client.frames, ["before"]);
+  t.deepEqual(client.closed, [1006]);
 });
