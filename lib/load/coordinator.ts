@@ -297,7 +297,7 @@ function buildResult(options: LoadOptions, g: Gathered): LoadResult {
   const errors: Record<string, Counts> = {};
   for (const f of g.finals) mergeCounts(errors, f.errors);
   const publishing = options.scenario === "fanout" || options.scenario === "churn";
-  // CONTRACT §8: every subscriber asked for is expected to receive every message published; one
+  // README, Load testing: every subscriber asked for is expected to receive every message published; one
   // that never joined (or closed) misses its share.
   const expected = publishing ? c.published * options.subscribers : 0;
   const missing = Math.max(0, expected - c.received);

@@ -1,5 +1,5 @@
 /**
- * The command line of `hypercast-load` (CONTRACT §8), parsed and checked once: every mistake is
+ * The command line of `hypercast-load` (README, Load testing with hypercast-load), parsed and checked once: every mistake is
  * reported with what was expected. Pure apart from reading `availableParallelism()` for the default
  * number of workers.
  *

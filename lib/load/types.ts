@@ -1,6 +1,6 @@
 /**
  * What the coordinator and its worker processes say to each other (IPC), and the JSON result of a
- * run (CONTRACT §8, plus what the load generator adds: out-of-order and foreign deliveries, errors
+ * run (README, Load testing with hypercast-load, plus what the load generator adds: out-of-order and foreign deliveries, errors
  * by kind, the client's own cost, the server's metrics and a timeline).
  */
 import type { ClientKind } from "./connection.ts";

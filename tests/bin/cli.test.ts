@@ -2,7 +2,7 @@
  * The process as operators run it: `node --import tsx lib/bin/cli.ts serve` on the embedded
  * database, then SIGTERM. It must print both URLs, serve both, and on SIGTERM stop accepting, let
  * the request in flight finish with its real answer, send leave diffs and close sockets with 1012
- * before exiting 0 (CONTRACT §1). The request in flight is a POST whose body the test holds back
+ * before exiting 0 (README, Production and shutdown). The request in flight is a POST whose body the test holds back
  * (sent with `Expect: 100-continue`, so the server has surely parsed it when SIGTERM comes).
  */
 import { connect, type Socket } from "node:net";

@@ -1,5 +1,5 @@
 /**
- * The cluster under Redis trouble (CONTRACT §7), malformed input: three Hypercast processes on the
+ * The cluster under Redis trouble (README, Running a cluster), malformed input: three Hypercast processes on the
  * test's own redis-server, and messages PUBLISHed on a topic's Redis channels that no node sent (not
  * JSON, a wrong version, fields of the wrong type, a payload its event's check refuses). Each one is
  * counted in /metrics and dropped, no client sees anything of it, and every node keeps serving.

@@ -1,5 +1,5 @@
 /**
- * The cluster under Redis trouble (CONTRACT §7), outages and restarts: three Hypercast processes on
+ * The cluster under Redis trouble (README, Running a cluster), outages and restarts: three Hypercast processes on
  * the test's own redis-server. A join while Redis is stopped (SIGSTOP) is answered and never holds
  * up the socket's heartbeats; a Redis restart in the middle of a burst of joins and leaves ends,
  * within one lease of the nodes being back, with every client and every node's REST view listing

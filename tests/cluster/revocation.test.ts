@@ -1,5 +1,5 @@
 /**
- * What ends access reaches every node (CONTRACT §5, §6), across three Hypercast processes on one
+ * What ends access reaches every node (README, Resources and Realtime), across three Hypercast processes on one
  * Redis: a member removed (over HTTP on one node) loses the room on the node their socket is on
  * (`phx_close {reason: "removed"}`, presence leave, join refused even within the join cache); a
  * log-out on one node closes the session's sockets on the others with 4401 and their upgrades get

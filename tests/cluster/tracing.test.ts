@@ -1,5 +1,5 @@
 /**
- * Tracing across processes (CONTRACT §10): two Hypercast nodes on one Redis export to one real
+ * Tracing across processes (README, Tracing): two Hypercast nodes on one Redis export to one real
  * OTLP receiver. A message POSTed on n1 and delivered to a socket on n2 is one trace: n1's SERVER
  * span, its PRODUCER child and the PUBLISH it sent (a Redis CLIENT span), and n2's CONSUMER span,
  * whose context came in the Redis envelope, linked to n1's producer. The rate limiter's Redis

@@ -1,5 +1,5 @@
 /**
- * Every error path of CONTRACT §3 over real HTTP: RFC 9457 problem+json with a stable type,
+ * Every error path of the README's Errors section over real HTTP: RFC 9457 problem+json with a stable type,
  * `Vary: Accept`, the status-specific headers (Allow, WWW-Authenticate, Accept-Post), JSON
  * Pointers on 422, and never a stack trace, SQL or file path in what reaches the client.
  */

@@ -1,5 +1,5 @@
 /**
- * CONTRACT §5: one stored list of favourite sports, two views of it. A v1 client sees and edits
+ * One stored list of favourite sports, two views of it. A v1 client sees and edits
  * only the first element; a v1 write never erases what a v2 client saved.
  */
 import test from "ava";
@@ -20,7 +20,7 @@ const V2_MODES = MODES.filter((m) => m.version === 2);
 for (const [i, v1] of V1_MODES.entries()) {
   const v2 = V2_MODES[i]!;
 
-  test(`the v1/v2 round trip of CONTRACT §5 (${v1.label}, ${v2.label})`, async (t) => {
+  test(`the v1/v2 round trip of favourite sports (${v1.label}, ${v2.label})`, async (t) => {
     const user = await app.signUp("Sporty");
     const asV1 = (method: string, json?: unknown) =>
       call(app, v1, method, `/users/${user.id}`, { token: user.token, ...(json === undefined ? {} : { json }) });

@@ -4,7 +4,7 @@
  * whatever the database does; /ready says 503 problem+json with Retry-After while the database is
  * away, promptly, and 200 again once it is back; a database that hangs (the proxy holds every byte)
  * gets its 503 at the check's timeout. Redis trouble (a redis-server of this file's own, SIGSTOPped)
- * shows in /health's body and never fails /ready (CONTRACT: readiness = the database). Both answer
+ * shows in /health's body and never fails /ready (README, Health and readiness: readiness = the database). Both answer
  * to any Accept.
  */
 import test from "ava";

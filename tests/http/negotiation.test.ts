@@ -1,5 +1,5 @@
 /**
- * Version negotiation over real HTTP (CONTRACT §2): every row is an Accept × URL combination
+ * Version negotiation over real HTTP (README, Versions and media types): every row is an Accept × URL combination
  * against GET / and GET /users/{id}, checked for status, Content-Type, `Vary: Accept`, the v1
  * deprecation headers (and their absence on v2) and the 406 problem body.
  */

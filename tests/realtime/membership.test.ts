@@ -1,5 +1,5 @@
 /**
- * Membership can end (CONTRACT §5): `DELETE /rooms/{id}/members/{user_id}` and `DELETE
+ * Membership can end (README, Resources): `DELETE /rooms/{id}/members/{user_id}` and `DELETE
  * /rooms/{id}` over real HTTP, and what the sockets see: `phx_close {reason}` on the topic, a
  * presence leave for the others, nothing more from the room, and refused joins afterwards — even
  * within the room channel's one-second join-decision cache.

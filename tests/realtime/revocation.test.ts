@@ -1,5 +1,5 @@
 /**
- * Revocation reaches the sockets (CONTRACT §5): `DELETE /sessions`, `DELETE /users/{id}` and a
+ * Revocation reaches the sockets (README, Resources): `DELETE /sessions`, `DELETE /users/{id}` and a
  * password change revoke the socket tokens minted under the revoked sessions — their open sockets
  * close with 4401 and their upgrades get 403 — while every other session's sockets live on. All
  * over real HTTP and real sockets (the phoenix client and raw frames).

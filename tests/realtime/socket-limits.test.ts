@@ -1,5 +1,5 @@
 /**
- * Per-socket and per-user limits (CONTRACT §6), attacked as an attacker would: a burst of
+ * Per-socket and per-user limits (README, Realtime), attacked as an attacker would: a burst of
  * concurrent upgrades past SOCKETS_PER_USER, a flood of events past the refusal window, a push
  * while the database is cut (tests/helpers/proxied-database.ts), and a queue that cannot grow
  * without bound while the database stalls.

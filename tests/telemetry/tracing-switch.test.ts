@@ -1,5 +1,5 @@
 /**
- * Tracing's switch (CONTRACT §10): off unless an OTLP endpoint is set, and then not one module of
+ * Tracing's switch (README, Tracing): off unless an OTLP endpoint is set, and then not one module of
  * the OpenTelemetry SDK is loaded; the endpoint and protocol variables follow the specification's
  * rules, and a protocol Hypercast cannot speak stops the boot naming the variable. With it off the
  * hot paths build nothing for tracing: no PubSub span closure, no Redis command wrapper.
