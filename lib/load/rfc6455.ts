@@ -83,6 +83,8 @@ export function dialRaw(
   let pending: Buffer | undefined;
   let filled = 0;
   let fragments: Buffer[] = [];
+  /** How many of `fragments`, from the first, may outlive this read; the rest are slices of the shared buffer. */
+  let fragmentsKept = 0;
   const timer = setTimeout(() => fail("timeout"), timeoutMs);
 
   function fail(kind: string): void {
@@ -182,7 +184,8 @@ export function dialRaw(
       if (data.length < offset + length) {
         pending = Buffer.allocUnsafe(offset + length - at);
         filled = data.copy(pending, 0, at);
-        return;
+        at = data.length;
+        break;
       }
       const payload = data.subarray(offset, offset + length);
       at = offset + length;
@@ -191,11 +194,13 @@ export function dialRaw(
       if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) {
         if (fin && fragments.length === 0) handlers.onFrame(payload);
         else {
-          // A fragmented message: a slice of the shared buffer would be overwritten, so copy it.
-          fragments.push(owned ? payload : Buffer.from(payload));
+          // A fragmented message, put together once its last fragment is in.
+          fragments.push(payload);
+          if (owned) fragmentsKept = fragments.length;
           if (fin) {
             const whole = Buffer.concat(fragments);
             fragments = [];
+            fragmentsKept = 0;
             handlers.onFrame(whole);
           }
         }
@@ -207,6 +212,9 @@ export function dialRaw(
       }
     }
     if (at < data.length && !done) keep(data, at);
+    // A message still missing fragments keeps copies of those in the shared buffer, which the next read overwrites.
+    for (let i = fragmentsKept; i < fragments.length; i++) fragments[i] = Buffer.from(fragments[i]!);
+    fragmentsKept = fragments.length;
   }
 
   return {
