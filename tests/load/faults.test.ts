@@ -4,7 +4,7 @@
  * fault is countable.
  */
 import test from "ava";
-import { load, startPhoenixServer } from "./helpers.ts";
+import { load, loadOnSchedule, startPhoenixServer } from "./helpers.ts";
 
 const SUBSCRIBERS = 40;
 const fanout = (url: string, extra: string[] = []) => [
@@ -121,25 +121,27 @@ test.serial("refused upgrades are counted by status", async (t) => {
 });
 
 test.serial("churn: sockets leave and rejoin while the steady subscribers miss nothing", async (t) => {
-  const server = await startPhoenixServer();
-  t.teardown(server.stop);
-  const r = await load([
-    "churn",
-    "--url",
-    server.url,
-    "--topic",
-    "room:1",
-    "--subscribers",
-    "30",
-    "--churners",
-    "10",
-    "--churn-rate",
-    "20",
-    "--rate",
-    "40",
-    "--duration",
-    "2",
-  ]);
+  const r = await loadOnSchedule(t, async () => {
+    const server = await startPhoenixServer();
+    t.teardown(server.stop);
+    return load([
+      "churn",
+      "--url",
+      server.url,
+      "--topic",
+      "room:1",
+      "--subscribers",
+      "30",
+      "--churners",
+      "10",
+      "--churn-rate",
+      "20",
+      "--rate",
+      "40",
+      "--duration",
+      "2",
+    ]);
+  });
   t.true(r.churn!.leaves >= 20, `leaves ${r.churn!.leaves}`);
   t.true(r.churn!.rejoins >= r.churn!.leaves - 10);
   t.is(r.churn!.rejoin_ms.count, r.churn!.rejoins);
@@ -218,9 +220,11 @@ for (const client of ["ws", "raw"]) {
 }
 
 test.serial("a publisher closed mid-run: the messages it could not send make the run invalid", async (t) => {
-  const server = await startPhoenixServer({ closePusherAfter: 10 });
-  t.teardown(server.stop);
-  const r = await load(fanout(server.url));
+  const r = await loadOnSchedule(t, async () => {
+    const server = await startPhoenixServer({ closePusherAfter: 10 });
+    t.teardown(server.stop);
+    return load(fanout(server.url));
+  });
   t.false(r.valid);
   t.is(r.messages.published, 10, "nothing is sent on a closed socket");
   t.is(r.messages.published + r.messages.unsent, 100, "--rate 50 for 2 s: 100 messages were due");

@@ -49,3 +49,23 @@ export function load(args: string[], selfCheck = false, hooks: RunHooks = {}): P
     hooks,
   );
 }
+
+/**
+ * For a test whose claim needs the run to have kept its schedule: the publisher's close seen before
+ * the rest of its messages fall due, churn made inside a 2 s run. Under the whole suite on a 2-core
+ * machine, the client or the server can lose the CPU for seconds; a run that did cannot test such a
+ * claim, and shows it: some delivery took a second or more from its due time. Such a run is made
+ * again, with a fresh server, at most three times in all; the last one is judged whatever it shows.
+ * A run on time is judged at once, so a claim that is false still fails.
+ */
+export async function loadOnSchedule(
+  t: { log(...values: unknown[]): void },
+  attempt: () => Promise<LoadResult>,
+): Promise<LoadResult> {
+  for (let n = 1; ; n++) {
+    const r = await attempt();
+    const late = !(r.latency_ms.max < 1000);
+    if (!late || n === 3) return r;
+    t.log(`run ${n} lost its schedule (slowest delivery ${r.latency_ms.max} ms from its due time): running again`);
+  }
+}
