@@ -2,7 +2,8 @@
  * Named statements: a query that every request sends is parsed and planned by PostgreSQL once per
  * connection, then only bound and executed (pg's named prepared statements, through knex's
  * `.options()`), as Ecto does for every query. What is kept is the plan, never a result: every
- * execution reads the tables as they are. PGlite in process ignores the name.
+ * execution reads the tables as they are. On PGlite in process, knex's queries are sent unnamed (its
+ * `query` ignores the name); a `statement` is named (./pglite-statements.ts).
  *
  *     db("users").where({ id }).first("id", "name").options(prepared(db, "accounts.user"))
  *
@@ -15,6 +16,7 @@
  * Since the text never varies, `statement` also compiles it once: knex's query builder turns a
  * query into SQL on every execution (tens of µs on the request path, more than anything else
  * knex does), and a statement built once is sent as that SQL with only its bindings new. On
+ * PGlite in process it is bound and executed under its name in one call into the database. On
  * PostgreSQL it is sent on a connection of knex's pool straight through pg, and knex's `query`,
  * `query-response` and `query-error` events are emitted for it as for any query: knex's runner
  * (a raw query's own compilation, two copies of the query object per event, its promise chain)
@@ -27,15 +29,17 @@
  */
 import type { Knex } from "knex";
 import type { ClientBase, QueryResult } from "pg";
+import { embeddedPglite, throughPglite } from "./pglite-statements.ts";
 
 export function prepared(db: Knex, name: string): { name?: string } {
   return db.userParams["preparedStatements"] === false ? {} : { name: `hypercast.${name}` };
 }
 
 /**
- * A named statement compiled once. `build` shapes it with knex's query builder; each of its
- * parameters must reach the statement as a binding, unchanged (compute a digest before the call,
- * not inside `build`). The function returned sends the compiled SQL with the call's values in
+ * A named statement compiled once. `build` shapes it with knex's query builder (or `db.raw` with `?`
+ * placeholders); each of its parameters must reach the statement as a binding, unchanged (compute
+ * a digest before the call, not inside `build`). `arity` is the number of parameters, when `build`
+ * takes them as a rest parameter. The function returned sends the compiled SQL with the call's values in
  * their places, through the same knex instance (pool, query events, so metrics and tracing), and
  * resolves to the rows.
  *
@@ -45,11 +49,12 @@ export function prepared(db: Knex, name: string): { name?: string } {
 export function statement<Params extends readonly Knex.Value[], Row>(
   db: Knex,
   name: string,
-  build: (...params: Params) => Knex.QueryBuilder,
+  build: (...params: Params) => Knex.QueryBuilder | Knex.Raw,
+  arity: number = build.length,
 ): (...params: Params) => Promise<Row[]> {
   // Compiled with a marker in each parameter's place, to learn where each binding comes from (mixed
   // case and padded, so that a parameter lowered, raised or trimmed inside `build` is caught).
-  const markers = Array.from({ length: build.length }, (_, i) => ` \u0000Hypercast Parameter ${i}\u0000 `);
+  const markers = Array.from({ length: arity }, (_, i) => ` \u0000Hypercast Parameter ${i}\u0000 `);
   const compiled = build(...(markers as unknown as Params)).toSQL();
   // Each binding: the index of the parameter it comes from, or -1 for a constant of the query's own (a limit).
   const sources = compiled.bindings.map((value) => (typeof value === "string" ? markers.indexOf(value) : -1));
@@ -65,6 +70,8 @@ export function statement<Params extends readonly Knex.Value[], Row>(
   const values = (params: Params) =>
     sources.map((parameter, i) => (parameter === -1 ? compiled.bindings[i]! : params[parameter]!));
   if (sendsThroughPg(db)) return throughPg(db.client, { ...options, text: compiled.toNative().sql }, values);
+  if (options.name !== undefined && embeddedPglite(db) !== undefined)
+    return throughPglite(db.client, options.name, compiled.toNative().sql, values);
   return (...params) =>
     db
       .raw(compiled.sql, values(params))

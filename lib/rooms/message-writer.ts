@@ -20,7 +20,9 @@
  *     const message = await writer.write({ roomId: 1, userId: 7, body: "hi" }) // → what `stored` made of the row, or undefined
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Knex } from "knex";
 import type { Db } from "../db/index.ts";
+import { statement } from "../db/prepared.ts";
 import type { MessageRow } from "../db/rows.ts";
 
 export type MessageWithAuthor = MessageRow & { author_name: string };
@@ -60,6 +62,7 @@ export function createMessageWriter<T>(
   options: MessageWriterOptions = {},
 ): MessageWriter<T> {
   const traced = options.traced ?? (() => false);
+  const insert = createInsert(db);
   let queue: Array<Pending<T>> = [];
   let writing = false;
   let scheduled = false;
@@ -78,7 +81,7 @@ export function createMessageWriter<T>(
     writing = true;
     try {
       const first = batch[0]!.within;
-      const rows = await (first === undefined ? insert(db, batch) : first(() => insert(db, batch)));
+      const rows = await (first === undefined ? insert(batch) : first(() => insert(batch)));
       // Rows come back in id order, which is submission order; a message the statement left out
       // (no longer readable) is the one whose fields do not match the next row.
       let next = 0;
@@ -109,21 +112,52 @@ export function createMessageWriter<T>(
   };
 }
 
-/** One statement: insert the readable messages in order, return them with their authors' names. */
-async function insert(db: Db, batch: readonly NewMessage[]): Promise<MessageWithAuthor[]> {
-  const values = batch.map((_, i) => `(${i}::int, ?::int, ?::int, ?::text)`).join(", ");
-  const bindings = batch.flatMap((m) => [m.roomId, m.userId, m.body]);
-  const result = (await db.raw(
-    `with inserted as (
+/**
+ * Batches of up to this many rows are sent as named statements, one per batch size (so at most
+ * this many per connection); larger batches, which come only under heavy load and share their
+ * statement among many messages, are sent unnamed.
+ */
+const NAMED_BATCH = 16;
+
+/** One statement per batch: insert the readable messages in order, return them with their authors' names. */
+function createInsert(db: Db): (batch: readonly NewMessage[]) => Promise<MessageWithAuthor[]> {
+  const named = new Map<number, (...values: Knex.Value[]) => Promise<MessageWithAuthor[]>>();
+  return async (batch) => {
+    const bindings = batch.flatMap((m) => [m.roomId, m.userId, m.body]);
+    if (batch.length > NAMED_BATCH) {
+      const result = (await db.raw(insertSql(batch.length), bindings)) as { rows: MessageWithAuthor[] };
+      return result.rows;
+    }
+    let send = named.get(batch.length);
+    if (send === undefined) {
+      const sql = insertSql(batch.length);
+      send = statement(
+        db,
+        `rooms.insert_messages.${batch.length}`,
+        (...values) => db.raw(sql, values),
+        bindings.length,
+      );
+      named.set(batch.length, send);
+    }
+    return send(...bindings);
+  };
+}
+
+/**
+ * The rows of `count` messages, (room_id, user_id, body) each. Its columns are named, as a named
+ * statement's must be (lib/db/prepared.ts).
+ */
+function insertSql(count: number): string {
+  const values = Array.from({ length: count }, (_, i) => `(${i}::int, ?::int, ?::int, ?::text)`).join(", ");
+  return `with inserted as (
        insert into messages (room_id, user_id, body)
        select v.room_id, v.user_id, v.body from (values ${values}) as v(ord, room_id, user_id, body)
        join rooms on rooms.id = v.room_id
        where not rooms.private
           or exists (select 1 from memberships where memberships.room_id = v.room_id and memberships.user_id = v.user_id)
        order by v.ord
-       returning *)
-     select inserted.*, users.name as author_name from inserted join users on users.id = inserted.user_id order by inserted.id`,
-    bindings,
-  )) as { rows: MessageWithAuthor[] };
-  return result.rows;
+       returning id, room_id, user_id, body, inserted_at, request_key)
+     select inserted.id, inserted.room_id, inserted.user_id, inserted.body, inserted.inserted_at, inserted.request_key,
+            users.name as author_name
+       from inserted join users on users.id = inserted.user_id order by inserted.id`;
 }

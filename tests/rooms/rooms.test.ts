@@ -204,6 +204,36 @@ test("messages written at once share one statement, keep their order, and an out
   }
 });
 
+test("a burst past the named batch sizes (20 messages at once) is one statement too, in order, an outsider's refused alone", async (t) => {
+  const room = await privateRoom("large burst");
+  const statements: string[] = [];
+  const onQuery = (q: { sql: string; bindings?: unknown[] }) => {
+    const ours = q.bindings?.some((b) => typeof b === "string" && b.startsWith("large ")) ?? false;
+    if (/insert into messages/i.test(q.sql) && ours) statements.push(q.sql);
+  };
+  deps.db.on("query", onQuery);
+  try {
+    const authors = Array.from({ length: 20 }, (_, i) => (i === 7 ? outsider : i % 2 === 0 ? owner : member));
+    const outcomes = await Promise.allSettled(
+      authors.map((author, i) => deps.rooms.createMessage(author.id, room.id, `large ${i}`)),
+    );
+    t.is(statements.length, 1, "one insert for the whole burst");
+    t.true(outcomes[7]!.status === "rejected" && outcomes[7]!.reason instanceof NotFound);
+    const stored = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    t.deepEqual(
+      stored.map((m) => m.body),
+      authors.flatMap((_, i) => (i === 7 ? [] : [`large ${i}`])),
+    );
+    const ids = stored.map((m) => m.id);
+    t.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+    );
+  } finally {
+    deps.db.off("query", onQuery);
+  }
+});
+
 test("listMessages: newest first, forward and backward; getMessage only within its room", async (t) => {
   const room = await privateRoom("history");
   const ids: number[] = [];
