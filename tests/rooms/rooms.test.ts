@@ -154,17 +154,25 @@ test("createMessage in a private room the author is not in fails and publishes n
   }
 });
 
+/**
+ * The message inserts sent from now on whose bodies start with `prefix`: only one test's, since the
+ * other tests of this file run at the same time on the same pool.
+ */
+function messageInserts(prefix: string): { statements: string[]; stop(): void } {
+  const statements: string[] = [];
+  const onQuery = (q: { sql: string; bindings?: unknown[] }) => {
+    const ours = q.bindings?.some((b) => typeof b === "string" && b.startsWith(prefix)) ?? false;
+    if (/insert into messages/i.test(q.sql) && ours) statements.push(q.sql);
+  };
+  deps.db.on("query", onQuery);
+  return { statements, stop: () => deps.db.off("query", onQuery) };
+}
+
 test("messages written at once share one statement, keep their order, and an outsider's among them is refused alone", async (t) => {
   const secret = await privateRoom("group commit");
   const received: PubSubMessage[] = [];
   const off = deps.pubsub.subscribe(roomTopic(secret.id), (m) => received.push(m));
-  const statements: string[] = [];
-  // Only this test's inserts: the other tests of this file run at the same time on the same pool.
-  const onQuery = (q: { sql: string; bindings?: unknown[] }) => {
-    const ours = q.bindings?.some((b) => typeof b === "string" && b.startsWith("burst ")) ?? false;
-    if (/insert into messages/i.test(q.sql) && ours) statements.push(q.sql);
-  };
-  deps.db.on("query", onQuery);
+  const { statements, stop } = messageInserts("burst ");
   try {
     const authors = [owner, member, outsider, member, owner, member];
     const outcomes = await Promise.allSettled(
@@ -199,19 +207,14 @@ test("messages written at once share one statement, keep their order, and an out
       stored.map((m) => m.body),
     );
   } finally {
-    deps.db.off("query", onQuery);
+    stop();
     off();
   }
 });
 
 test("a burst past the named batch sizes (20 messages at once) is one statement too, in order, an outsider's refused alone", async (t) => {
   const room = await privateRoom("large burst");
-  const statements: string[] = [];
-  const onQuery = (q: { sql: string; bindings?: unknown[] }) => {
-    const ours = q.bindings?.some((b) => typeof b === "string" && b.startsWith("large ")) ?? false;
-    if (/insert into messages/i.test(q.sql) && ours) statements.push(q.sql);
-  };
-  deps.db.on("query", onQuery);
+  const { statements, stop } = messageInserts("large ");
   try {
     const authors = Array.from({ length: 20 }, (_, i) => (i === 7 ? outsider : i % 2 === 0 ? owner : member));
     const outcomes = await Promise.allSettled(
@@ -230,7 +233,7 @@ test("a burst past the named batch sizes (20 messages at once) is one statement 
       [...ids].sort((a, b) => a - b),
     );
   } finally {
-    deps.db.off("query", onQuery);
+    stop();
   }
 });
 
