@@ -14,7 +14,7 @@
  *     const signer = createSocketTokenSigner(secretKeyBase, 86400)
  *     signer.verifyNow(await signer.sign(42, 7, 1)) // → { ok: true, userId: 42, sessionId: 7, expiresAt, issuedAt, pinnedVersion: 1 }
  */
-import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, randomUUID, timingSafeEqual } from "node:crypto";
 import { isApiVersion, type ApiVersion } from "../versions.ts";
 
 export type SocketTokenResult =
@@ -31,9 +31,18 @@ export type SocketTokenResult =
 
 const AUDIENCE = "hypercast:socket";
 const INVALID = Object.freeze({ ok: false, reason: "invalid" } as const);
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** Three non-empty base64url parts, and nothing else. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** The protected header of every token we sign: `{"alg":"HS256"}`, base64url. */
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256" })).toString("base64url");
+/** An HMAC-SHA256 signature, base64url without padding: 32 bytes in 43 characters. */
+const SIGNATURE_CHARS = 43;
+/**
+ * Where a token's signature and its payload are decoded: one buffer for the process, since
+ * `verifyNow` is synchronous. A payload longer than it is decoded into a buffer of its own.
+ */
+const given = Buffer.alloc(32);
+const scratch = Buffer.alloc(2048);
 
 export interface SocketTokenSigner {
   sign(userId: number, sessionId: number, pinnedVersion?: ApiVersion): Promise<string>;
@@ -45,6 +54,8 @@ export interface SocketTokenSigner {
 export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: number): SocketTokenSigner {
   // A key of its own, derived from the base secret, so no other signature can pass for a socket token.
   const key = createHmac("sha256", secretKeyBase).update("hypercast socket token v1").digest();
+  // Prepared once: a raw key is turned into a key object by every createHmac that is given it.
+  const hmacKey = createSecretKey(key);
 
   /**
    * A compact JWS with header `{"alg":"HS256"}` (no `crit`), a valid HMAC-SHA256 signature under
@@ -53,20 +64,19 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
    * jose's `jwtVerify(token, key, { algorithms: ["HS256"], audience })` accepts, without clock tolerance.
    */
   function verifyNow(token: string): SocketTokenResult {
-    const parts = token.split(".");
-    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) return INVALID;
-    const [header, payload, signature] = parts as [string, string, string];
-    const expected = createHmac("sha256", key)
-      .update(token.slice(0, header.length + 1 + payload.length))
-      .digest();
-    const given = Buffer.from(signature, "base64url");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return INVALID;
+    if (!COMPACT_JWS.test(token)) return INVALID;
+    const headerEnd = token.indexOf(".");
+    const payloadEnd = token.indexOf(".", headerEnd + 1);
+    if (token.length - payloadEnd - 1 !== SIGNATURE_CHARS) return INVALID;
+    given.write(token.slice(payloadEnd + 1), "base64url");
+    const expected = createHmac("sha256", hmacKey).update(token.slice(0, payloadEnd)).digest();
+    if (!timingSafeEqual(given, expected)) return INVALID;
     // The header we sign ourselves needs no decoding; any other is read and checked.
-    if (header !== HEADER) {
-      const head = parseObject(header);
+    if (headerEnd !== HEADER.length || !token.startsWith(HEADER)) {
+      const head = parseObject(token.slice(0, headerEnd));
       if (head === undefined || head["alg"] !== "HS256" || "crit" in head) return INVALID;
     }
-    const claims = parseObject(payload);
+    const claims = parseObject(token.slice(headerEnd + 1, payloadEnd));
     if (claims === undefined) return INVALID;
     const { aud, exp, nbf, iat, sub, sid } = claims;
     if (aud !== AUDIENCE && !(Array.isArray(aud) && aud.includes(AUDIENCE))) return INVALID;
@@ -96,7 +106,7 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
         exp: now + ttlSeconds,
       };
       const input = `${HEADER}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
-      return `${input}.${createHmac("sha256", key).update(input).digest("base64url")}`;
+      return `${input}.${createHmac("sha256", hmacKey).update(input).digest("base64url")}`;
     },
     async verify(token) {
       return verifyNow(token);
@@ -107,7 +117,12 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
 
 function parseObject(part: string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+    // base64url: 3 bytes in every 4 characters.
+    const json =
+      part.length <= (scratch.length / 3) * 4
+        ? scratch.toString("utf8", 0, scratch.write(part, "base64url"))
+        : Buffer.from(part, "base64url").toString("utf8");
+    const value: unknown = JSON.parse(json);
     return value !== null && typeof value === "object" && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;

@@ -202,8 +202,11 @@ class Engine implements SocketEngine {
 
   private dispatch(m: InboundMessage): Promise<void> | void {
     const { telemetry } = this.services;
+    // Span metadata and a closure only for a tracer: without one, the work runs as it is.
     if (m.event === "phx_join")
-      return telemetry.span("channel.join.start", { topic: m.topic, user_id: this.info.userId }, () => this.join(m));
+      return telemetry.tracing()
+        ? telemetry.span("channel.join.start", { topic: m.topic, user_id: this.info.userId }, () => this.join(m))
+        : this.join(m);
     if (m.topic === "phoenix" && m.event === "heartbeat") return this.reply(null, m.ref, "phoenix", "ok", {});
     const joined = this.channels.get(m.topic);
     if (joined !== undefined && m.joinRef !== null && m.joinRef !== joined.joinRef) return; // stale: ignore
@@ -213,33 +216,25 @@ class Engine implements SocketEngine {
       return;
     }
     if (joined === undefined) return this.reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
-    return telemetry.span("channel.event.start", { topic: m.topic, event: m.event }, () => this.handleIn(joined, m));
+    return telemetry.tracing()
+      ? telemetry.span("channel.event.start", { topic: m.topic, event: m.event }, () => this.handleIn(joined, m))
+      : this.handleIn(joined, m);
   }
 
   private async join(m: InboundMessage): Promise<void> {
-    const { telemetry, limits } = this.services;
     const started = performance.now();
-    const answered = (outcome: "ok" | "error", reason?: string): void =>
-      telemetry.emit(
-        "channel.join.stop",
-        { duration_ms: performance.now() - started },
-        { topic: m.topic, outcome, reason, user_id: this.info.userId },
-      );
     const route = findRoute(this.services.routes, m.topic);
     if (route === undefined) {
       this.reply(null, m.ref, m.topic, "error", { reason: "unmatched topic" });
-      return answered("error", "unmatched topic");
+      return this.joinAnswered(m, started, "error", "unmatched topic");
     }
     const joinRef = m.joinRef ?? m.ref ?? "";
     const previous = this.channels.get(m.topic);
     if (previous !== undefined) this.end(previous, "rejoin");
-    const closePrevious = (): void => {
-      if (previous !== undefined) this.send(encode(previous.joinRef, previous.joinRef, m.topic, "phx_close", {}));
-    };
-    if (this.channels.size >= limits.maxChannels) {
+    if (this.channels.size >= this.services.limits.maxChannels) {
       this.reply(joinRef, m.ref, m.topic, "error", { reason: "too_many_channels" });
-      closePrevious();
-      return answered("error", "too_many_channels");
+      this.closeReplaced(previous, m.topic);
+      return this.joinAnswered(m, started, "error", "too_many_channels");
     }
     const joined = this.open(route, m.topic, joinRef);
     let result: Awaited<ReturnType<Channel["join"]>>;
@@ -258,16 +253,34 @@ class Engine implements SocketEngine {
       } else {
         this.reply(joinRef, m.ref, m.topic, "error", result.response);
       }
-      closePrevious();
+      this.closeReplaced(previous, m.topic);
     });
     const reason = result.status === "ok" ? undefined : (result.response as { reason?: unknown }).reason;
-    answered(result.status === "ok" ? "ok" : "error", typeof reason === "string" ? reason : undefined);
+    this.joinAnswered(
+      m,
+      started,
+      result.status === "ok" ? "ok" : "error",
+      typeof reason === "string" ? reason : undefined,
+    );
     if (result.status !== "ok") return;
     try {
       await joined.channel.handleInfo({ event: "after_join" }, joined.ctx);
     } catch (error) {
       this.crash(joined, error);
     }
+  }
+
+  private joinAnswered(m: InboundMessage, started: number, outcome: "ok" | "error", reason?: string): void {
+    this.services.telemetry.emit(
+      "channel.join.stop",
+      { duration_ms: performance.now() - started },
+      { topic: m.topic, outcome, reason, user_id: this.info.userId },
+    );
+  }
+
+  /** A duplicate join's old channel is told `phx_close` with its own join_ref, after the new join's reply. */
+  private closeReplaced(previous: Joined | undefined, topic: string): void {
+    if (previous !== undefined) this.send(encode(previous.joinRef, previous.joinRef, topic, "phx_close", {}));
   }
 
   private handleIn(joined: Joined, m: InboundMessage): Promise<void> {

@@ -155,30 +155,7 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
       const key = req.getHeader("sec-websocket-key");
       const extensions = req.getHeader("sec-websocket-extensions");
       const upgradeToken = /(^|,)\s*upgrade\s*(,|$)/i.test(req.getHeader("connection"));
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const answer = (decision: UpgradeDecision<S>, late: boolean): void => {
-        if (aborted) {
-          if (decision.accept) handlers.abandoned?.(decision.session);
-          return;
-        }
-        if (decision.accept) {
-          const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
-          const upgrade = () => res.upgrade(data, key, decision.protocol, extensions, context);
-          if (!late || !corkHost.cork(upgrade)) res.cork(upgrade);
-          return;
-        }
-        res.cork(() => {
-          res.writeStatus(REFUSALS[decision.status]);
-          // Sockets are counted per user; one closes within seconds when its owner is done with it.
-          if (decision.status === 429) res.writeHeader("Retry-After", "5");
-          for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
-          res.end(decision.body ?? "", true);
-        });
-      };
-      if (!upgradeToken) return answer(NOT_AN_UPGRADE, false);
+      if (!upgradeToken) return respond(res, NOT_AN_UPGRADE, key, extensions, context, undefined);
       let decision: UpgradeDecision<S> | Promise<UpgradeDecision<S>>;
       try {
         decision = handlers.upgrade(request);
@@ -186,19 +163,25 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         handlers.error(error, "upgrade");
         decision = { accept: false, status: 403 };
       }
-      if (decision instanceof Promise) {
-        // Answered from a macrotask: a promise may settle in the microtask checkpoint at the end of
-        // ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer.
-        decision.then(
-          (value) => setImmediate(answer, value, true),
-          (error: unknown) => {
-            handlers.error(error, "upgrade");
-            setImmediate(answer, { accept: false, status: 403 } as const, true);
-          },
-        );
-      } else {
-        answer(decision, false);
-      }
+      // Decided now (the common case): answered inside this callback, where the client cannot have gone.
+      if (!(decision instanceof Promise)) return respond(res, decision, key, extensions, context, undefined);
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const answer = (late: UpgradeDecision<S>): void => {
+        if (!aborted) respond(res, late, key, extensions, context, corkHost);
+        else if (late.accept) handlers.abandoned?.(late.session);
+      };
+      // Answered from a macrotask: a promise may settle in the microtask checkpoint at the end of
+      // ANOTHER socket's uWS callback, while that socket holds the loop's cork buffer.
+      decision.then(
+        (value) => setImmediate(answer, value),
+        (error: unknown) => {
+          handlers.error(error, "upgrade");
+          setImmediate(answer, { accept: false, status: 403 } as const);
+        },
+      );
     },
 
     open(ws) {
@@ -273,6 +256,33 @@ export function listen<S>(options: TransportOptions, handlers: TransportHandlers
         });
       });
     });
+  });
+}
+
+/**
+ * Writes an upgrade's answer: the 101, or the refusal's status, headers and body. `late` is the
+ * cork host when the answer comes after uWebSockets.js's upgrade callback (see `CorkHost`).
+ */
+function respond<S>(
+  res: UWS.HttpResponse,
+  decision: UpgradeDecision<S>,
+  key: string,
+  extensions: string,
+  context: UWS.us_socket_context_t,
+  late: CorkHost | undefined,
+): void {
+  if (decision.accept) {
+    const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
+    const upgrade = () => res.upgrade(data, key, decision.protocol, extensions, context);
+    if (late === undefined || !late.cork(upgrade)) res.cork(upgrade);
+    return;
+  }
+  res.cork(() => {
+    res.writeStatus(REFUSALS[decision.status]);
+    // Sockets are counted per user; one closes within seconds when its owner is done with it.
+    if (decision.status === 429) res.writeHeader("Retry-After", "5");
+    for (const [name, value] of Object.entries(decision.headers ?? {})) res.writeHeader(name, value);
+    res.end(decision.body ?? "", true);
   });
 }
 
