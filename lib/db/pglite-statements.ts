@@ -11,6 +11,7 @@
  */
 import type { PGlite } from "@electric-sql/pglite";
 import type { Knex } from "knex";
+import { onPooledConnection } from "./pooled-query.ts";
 
 type Protocol = typeof import("@electric-sql/pglite").protocol;
 type Message = Awaited<ReturnType<PGlite["execProtocol"]>>["messages"][number];
@@ -35,8 +36,6 @@ async function loadProtocol(): Promise<Protocol> {
   return (protocol ??= (await import("@electric-sql/pglite")).protocol);
 }
 
-let sent = 0;
-
 /** Per database, each name's statement: parsed and described once, whichever caller sends it first. */
 const prepared = new WeakMap<PGlite, Map<string, { text: string; described: Promise<Described> }>>();
 
@@ -57,8 +56,7 @@ function described(pglite: PGlite, wire: Protocol, name: string, text: string): 
 
 /**
  * Sends the statement through knex's one PGlite connection (held for that statement only, so
- * never inside another caller's transaction), with knex's query events around it as for any
- * query, so metrics and tracing see it.
+ * never inside another caller's transaction), with knex's query events around it (./pooled-query.ts).
  */
 export function throughPglite<Params extends readonly unknown[], Row>(
   client: Knex.Client,
@@ -69,17 +67,8 @@ export function throughPglite<Params extends readonly unknown[], Row>(
   return async (...params) => {
     const bound = values(params);
     const wire = protocol ?? (await loadProtocol());
-    const pglite = (await client.acquireConnection()) as PGlite & { __knexUid?: string };
-    const event = {
-      __knexUid: pglite.__knexUid,
-      __knexQueryUid: `hypercast.pglite.${++sent}`,
-      method: "raw",
-      sql: text,
-      bindings: bound,
-    };
-    try {
-      client.emit("query", event);
-      const rows = await pglite.runExclusive(async () => {
+    return onPooledConnection<PGlite, Row>(client, text, bound, (pglite) =>
+      pglite.runExclusive(async () => {
         const { parameterTypes, fields } = await described(pglite, wire, name, text);
         const serialized = bound.map((value, i) => serialize(pglite, parameterTypes[i]!, value));
         const message = concat([
@@ -87,16 +76,10 @@ export function throughPglite<Params extends readonly unknown[], Row>(
           wire.serialize.execute({}),
           wire.serialize.sync(),
         ]);
-        return toRows<Row>(pglite, fields, (await pglite.execProtocol(message)).messages);
-      });
-      client.emit("query-response", { rows, rowCount: rows.length }, event);
-      return rows;
-    } catch (error) {
-      client.emit("query-error", error, event);
-      throw error;
-    } finally {
-      await client.releaseConnection(pglite);
-    }
+        const rows = toRows<Row>(pglite, fields, (await pglite.execProtocol(message)).messages);
+        return { rows, rowCount: rows.length };
+      }),
+    );
   };
 }
 

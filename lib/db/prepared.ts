@@ -30,6 +30,7 @@
 import type { Knex } from "knex";
 import type { ClientBase, QueryResult } from "pg";
 import { embeddedPglite, throughPglite } from "./pglite-statements.ts";
+import { onPooledConnection } from "./pooled-query.ts";
 
 export function prepared(db: Knex, name: string): { name?: string } {
   return db.userParams["preparedStatements"] === false ? {} : { name: `hypercast.${name}` };
@@ -85,47 +86,19 @@ function sendsThroughPg(db: Knex): boolean {
   return typeof client.config.client === "string" && client.driverName === "pg";
 }
 
-/** The fields of knex's query events that observers read (lib/db/index.ts `observeQueries`); `sql` in pg's `$1` form. */
-interface QueryEvent {
-  __knexUid: string | undefined;
-  __knexQueryUid: string;
-  method: "raw";
-  sql: string;
-  bindings: readonly unknown[];
-}
-
-let sent = 0;
-
-/**
- * Sends a compiled statement on a connection of knex's pool (held for that statement only) and
- * emits knex's query events around it, the way knex's runner does for a raw query: same pool and
- * acquire timeout, same events (method `raw`), the same pg query underneath.
- */
+/** Sends a compiled statement through pg, on a connection of knex's pool, as knex would. */
 function throughPg<Params extends readonly Knex.Value[], Row>(
   client: Knex.Client,
   query: { name?: string; text: string },
   values: (params: Params) => unknown[],
 ): (...params: Params) => Promise<Row[]> {
-  return async (...params) => {
+  return (...params) => {
     const bound = values(params);
-    const connection = (await client.acquireConnection()) as ClientBase & { __knexUid?: string };
-    const event: QueryEvent = {
-      __knexUid: connection.__knexUid,
-      __knexQueryUid: `hypercast.statement.${++sent}`,
-      method: "raw",
-      sql: query.text,
-      bindings: bound,
-    };
-    try {
-      client.emit("query", event);
-      const result: QueryResult = await connection.query({ ...query, values: bound });
-      client.emit("query-response", result, event);
-      return result.rows as Row[];
-    } catch (error) {
-      client.emit("query-error", error, event);
-      throw error;
-    } finally {
-      await client.releaseConnection(connection);
-    }
+    return onPooledConnection<ClientBase, Row>(
+      client,
+      query.text,
+      bound,
+      (connection) => connection.query({ ...query, values: bound }) as Promise<QueryResult & { rows: Row[] }>,
+    );
   };
 }
