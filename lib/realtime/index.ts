@@ -68,10 +68,6 @@ export interface RealtimeServer {
   shutdown(): Promise<void>;
 }
 
-interface Session {
-  info: SocketInfo;
-}
-
 export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions): Promise<RealtimeServer> {
   const { logger, telemetry, presence } = deps;
   const schemas = compileChannelSchemas();
@@ -154,7 +150,20 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
   });
 
   const engineServices = { routes, broadcasts, limits, logger, telemetry };
-  const transport = await listen<Session>(
+  // One function for every socket's close, not a closure per socket (socket.ts).
+  const engineClosed = (engine: SocketEngine, code: number): void => {
+    const { userId, sessionId, apiVersion } = engine.info;
+    engines.delete(engine);
+    removeFrom(bySession, sessionId, engine);
+    removeFrom(byUser, userId, engine);
+    deps.socketQuota.release(userId);
+    telemetry.emit(
+      "socket.close",
+      { duration_ms: performance.now() - engine.openedAt },
+      { code, user_id: userId, api_version: apiVersion },
+    );
+  };
+  const transport = await listen<SocketInfo>(
     {
       host: options.host,
       port: options.port,
@@ -166,7 +175,7 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
     {
       // Synchronous whenever it can be: an upgrade answered later costs more (transport.ts's cork
       // host). Only the cluster-wide socket quota (a Redis round trip) answers later.
-      upgrade(request): UpgradeDecision<Session> | Promise<UpgradeDecision<Session>> {
+      upgrade(request): UpgradeDecision<SocketInfo> | Promise<UpgradeDecision<SocketInfo>> {
         if (draining) return { accept: false, status: 403 };
         const handshake = parseHandshake(request);
         if (!handshake.ok) return { accept: false, status: handshake.status };
@@ -177,39 +186,24 @@ export async function startRealtime(deps: RealtimeDeps, options: RealtimeOptions
         const now = deps.clock.now();
         const why = deps.config.versions.withdrawal(apiVersion, now);
         if (why !== undefined) return versionGone(apiVersion, why, now);
-        const admit = (acquired: boolean): UpgradeDecision<Session> => {
+        const admit = (acquired: boolean): UpgradeDecision<SocketInfo> => {
           if (!acquired) return { accept: false, status: 429 };
           if (draining) {
             deps.socketQuota.release(userId);
             return { accept: false, status: 403 };
           }
           const info: SocketInfo = { id: `${node}.${(sequence++).toString(36)}`, userId, sessionId, apiVersion };
-          return { accept: true, session: { info }, protocol: handshake.protocol };
+          return { accept: true, session: info, protocol: handshake.protocol };
         };
         const acquired = deps.socketQuota.acquire(userId);
         return typeof acquired === "boolean" ? admit(acquired) : acquired.then(admit);
       },
-      abandoned(session) {
-        deps.socketQuota.release(session.info.userId);
+      abandoned(info) {
+        deps.socketQuota.release(info.userId);
       },
-      open(connection, session) {
-        const openedAt = performance.now();
-        const { userId, sessionId, apiVersion } = session.info;
-        const engine = createSocketEngine(connection, session.info, engineServices, (code) => {
-          engines.delete(engine);
-          removeFrom(bySession, sessionId, engine);
-          removeFrom(byUser, userId, engine);
-          deps.socketQuota.release(userId);
-          telemetry.emit(
-            "socket.close",
-            { duration_ms: performance.now() - openedAt },
-            {
-              code,
-              user_id: userId,
-              api_version: apiVersion,
-            },
-          );
-        });
+      open(connection, info) {
+        const { userId, sessionId, apiVersion } = info;
+        const engine = createSocketEngine(connection, info, engineServices, engineClosed);
         engines.add(engine);
         addTo(bySession, sessionId, engine);
         addTo(byUser, userId, engine);
@@ -264,7 +258,7 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
  * The HTTP 410 refusing an upgrade in a withdrawn version: the same problem as over HTTP, with
  * the successor and, inside a brownout, when to come back.
  */
-function versionGone(version: ApiVersion, why: Withdrawal, now: Date): UpgradeDecision<Session> {
+function versionGone(version: ApiVersion, why: Withdrawal, now: Date): UpgradeDecision<SocketInfo> {
   const detail = `${describeWithdrawal(version, why)}; connect with api_version=${CURRENT_VERSION}`;
   const body = JSON.stringify({
     type: "/problems/version-gone",

@@ -37,7 +37,6 @@ import {
 } from "./channel.ts";
 import { CLOSE } from "./close-codes.ts";
 import {
-  createBucket,
   createRefusalWindow,
   refuse,
   take,
@@ -86,11 +85,12 @@ interface Joined {
   joinRef: string;
   channel: Channel;
   ctx: Context;
-  streams: Set<string>;
 }
 
 export interface SocketEngine extends ConnectionHandler {
   readonly info: SocketInfo;
+  /** `performance.now()` when the socket opened. */
+  readonly openedAt: number;
   /** Terminates every channel for a shutdown, keeping stream subscriptions so pending presence diffs still arrive. */
   stop(): void;
   /** Ends the channel on `topic`, if joined, telling the client `phx_close {reason}`. */
@@ -100,27 +100,36 @@ export interface SocketEngine extends ConnectionHandler {
 }
 
 /**
- * `onClosed` runs after the engine has ended every channel of a closed connection.
+ * `onClosed` runs after the engine has ended every channel of a closed connection. It is given the
+ * engine, so one function can serve every socket (a closure per socket would be one more object
+ * each socket keeps).
  *
- *     const engine = createSocketEngine(connection, info, services, (code) => forget(engine))
+ *     const engine = createSocketEngine(connection, info, services, (engine, code) => forget(engine))
  *     // the transport then calls engine.message(text, bytes) and engine.closed(code)
  */
 export function createSocketEngine(
   connection: Connection,
   socket: SocketInfo,
   services: EngineServices,
-  onClosed?: (code: number) => void,
+  onClosed?: (engine: SocketEngine, code: number) => void,
 ): SocketEngine {
   return new Engine(connection, socket, services, onClosed);
 }
 
 // A class, not closures: one engine lives per open socket, and methods on the prototype cost
-// nothing per socket where a closure per function cost about 1 KiB (README, Benchmarks).
-class Engine implements SocketEngine {
+// nothing per socket where a closure per function cost about 1 KiB (README, Benchmarks). For the
+// same reason the engine is its own token bucket, and its refusal window and queue hold nothing
+// until they are needed: every object a socket keeps is copied by each young-generation collection
+// it survives, and stays in RSS while the socket is open.
+class Engine implements SocketEngine, Bucket {
+  readonly openedAt = performance.now();
   private readonly channels = new Map<string, Joined>();
+  /** Events that came while another was being handled; empty (and never grown) for most sockets. */
   private readonly queue: InboundMessage[] = [];
-  private readonly bucket: Bucket;
-  private readonly refusals: RefusalWindow;
+  /** The token bucket's state (see rate-limit.ts). */
+  tokens: number;
+  at: number;
+  private refusals: RefusalWindow | undefined;
   private running = false;
   private isClosed = false;
   /** Pipelined channel events not yet answered, and the answer the next one must wait for. */
@@ -131,10 +140,10 @@ class Engine implements SocketEngine {
     private readonly connection: Connection,
     readonly info: SocketInfo,
     private readonly services: EngineServices,
-    private readonly onClosed: ((code: number) => void) | undefined,
+    private readonly onClosed: ((engine: SocketEngine, code: number) => void) | undefined,
   ) {
-    this.bucket = createBucket(services.limits.rate.burst, performance.now());
-    this.refusals = createRefusalWindow(services.limits.flood);
+    this.tokens = services.limits.rate.burst;
+    this.at = this.openedAt;
   }
 
   send(frame: string): void {
@@ -153,7 +162,7 @@ class Engine implements SocketEngine {
     if (bytes > limits.maxFrameBytes) return this.connection.close(CLOSE.MESSAGE_TOO_BIG, "frame over 64 KiB");
     if (text === null) return this.connection.close(CLOSE.UNSUPPORTED_DATA, "binary frames are not supported");
     const now = performance.now();
-    if (!take(this.bucket, now, limits.rate)) return this.refused(text, now);
+    if (!take(this, now, limits.rate)) return this.refused(text, now);
     const decoded = decode(text);
     if (!decoded.ok) {
       if (decoded.replyTo === undefined) return this.connection.close(CLOSE.MALFORMED, truncate(decoded.detail));
@@ -167,21 +176,27 @@ class Engine implements SocketEngine {
       return this.refused(text, now);
     if (m.topic !== "phoenix" && !m.event.startsWith("phx_"))
       telemetry.emit("channel.message.in", { bytes }, { topic: m.topic, event: m.event });
-    this.queue.push(m);
-    if (!this.running) void this.drain();
+    if (this.running) this.queue.push(m);
+    else void this.drain(m);
   }
 
   /** A refusal for rate: no JSON parse, no telemetry event, one short reply (when addressable). */
   private refused(text: string, now: number): void {
+    this.refusals ??= createRefusalWindow(this.services.limits.flood);
     if (refuse(this.refusals, now)) return this.connection.close(CLOSE.FLOODING, "too many events refused for rate");
     const to = peekAddress(text);
     if (to !== undefined) this.send(encodeReply(to.joinRef, to.ref, to.topic, "error", RATE_LIMITED));
   }
 
-  private async drain(): Promise<void> {
+  /** Handles `first`, then whatever came meanwhile, in order. */
+  private async drain(first: InboundMessage): Promise<void> {
     this.running = true;
     try {
-      for (let next = this.queue.shift(); next !== undefined && !this.isClosed; next = this.queue.shift()) {
+      for (
+        let next: InboundMessage | undefined = first;
+        next !== undefined && !this.isClosed;
+        next = this.queue.shift()
+      ) {
         const channelEvent = next.topic !== "phoenix" && !next.event.startsWith("phx_");
         // Joins, leaves and heartbeats see every earlier event answered.
         if (!channelEvent && this.inService > 0) await this.answered;
@@ -313,8 +328,7 @@ class Engine implements SocketEngine {
   }
 
   private open(route: ChannelRoute, topic: string, joinRef: string): Joined {
-    const ctx = new Context(this, topic, joinRef);
-    return { joinRef, channel: route.create(topic), ctx, streams: ctx.streams };
+    return { joinRef, channel: route.create(topic), ctx: new Context(this, topic, joinRef) };
   }
 
   /** Whether `ctx` is the context of the channel currently joined on its topic. */
@@ -342,7 +356,7 @@ class Engine implements SocketEngine {
     if (this.channels.get(joined.ctx.topic) !== joined) return;
     this.channels.delete(joined.ctx.topic);
     if (reason !== "shutdown" && reason !== "closed")
-      for (const stream of joined.streams) this.connection.unsubscribe(stream);
+      for (const stream of joined.ctx.streams) this.connection.unsubscribe(stream);
     this.services.broadcasts.release(joined.ctx.topic);
     this.services.telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
     try {
@@ -395,7 +409,7 @@ class Engine implements SocketEngine {
     this.isClosed = true;
     this.queue.length = 0;
     for (const joined of [...this.channels.values()]) this.end(joined, "closed");
-    this.onClosed?.(code);
+    this.onClosed?.(this, code);
   }
 
   stop(): void {
@@ -405,7 +419,8 @@ class Engine implements SocketEngine {
 
 /** What a channel sees of its socket: pushes and subscriptions that stop once the channel has ended. */
 class Context implements ChannelContext {
-  readonly streams = new Set<string>();
+  /** Replaced, not grown, on subscribe: a channel has one or two streams, and an array grown by `push` or a spread reserves 17 slots. */
+  streams: readonly string[] = NO_STREAMS;
   readonly socket: SocketInfo;
 
   constructor(
@@ -427,12 +442,13 @@ class Context implements ChannelContext {
   }
 
   subscribe(stream: string): void {
-    if (!this.engine.current(this) || this.streams.has(stream)) return;
-    this.streams.add(stream);
+    if (!this.engine.current(this) || this.streams.includes(stream)) return;
+    this.streams = this.streams.concat(stream);
     this.engine.subscribeStream(stream);
   }
 }
 
+const NO_STREAMS: readonly string[] = Object.freeze([]);
 const RATE_LIMITED: Payload = Object.freeze({ reason: "rate_limited" });
 /** What a socket with nothing in service waits for: shared, since it is only ever awaited. */
 const ANSWERED: Promise<void> = Promise.resolve();
