@@ -81,12 +81,6 @@ export interface EngineServices {
   telemetry: Telemetry;
 }
 
-interface Joined {
-  joinRef: string;
-  channel: Channel;
-  ctx: Context;
-}
-
 export interface SocketEngine extends ConnectionHandler {
   readonly info: SocketInfo;
   /** `performance.now()` when the socket opened. */
@@ -254,7 +248,7 @@ class Engine implements SocketEngine, Bucket {
     const joined = this.open(route, m.topic, joinRef);
     let result: Awaited<ReturnType<Channel["join"]>>;
     try {
-      result = await joined.channel.join(m.payload, joined.ctx);
+      result = await joined.channel.join(m.payload, joined);
     } catch (error) {
       result = { status: "error", response: this.failure(error, "join crashed", m) };
     }
@@ -263,7 +257,7 @@ class Engine implements SocketEngine, Bucket {
       if (result.status === "ok") {
         this.channels.set(m.topic, joined);
         this.reply(joinRef, m.ref, m.topic, "ok", result.response ?? {});
-        joined.ctx.subscribe(versionStream(m.topic, this.info.apiVersion));
+        joined.subscribe(versionStream(m.topic, this.info.apiVersion));
         this.services.broadcasts.retain(m.topic);
       } else {
         this.reply(joinRef, m.ref, m.topic, "error", result.response);
@@ -279,7 +273,7 @@ class Engine implements SocketEngine, Bucket {
     );
     if (result.status !== "ok") return;
     try {
-      await joined.channel.handleInfo({ event: "after_join" }, joined.ctx);
+      await joined.channel.handleInfo({ event: "after_join" }, joined);
     } catch (error) {
       this.crash(joined, error);
     }
@@ -317,7 +311,7 @@ class Engine implements SocketEngine, Bucket {
 
   private async serve(joined: Joined, m: InboundMessage): Promise<Reply | undefined | typeof CRASHED> {
     try {
-      return await joined.channel.handleIn(m.event, m.payload, joined.ctx);
+      return await joined.channel.handleIn(m.event, m.payload, joined);
     } catch (error) {
       if (!(error instanceof DomainError) && !isDatabaseUnavailable(error)) {
         this.crash(joined, error);
@@ -328,12 +322,12 @@ class Engine implements SocketEngine, Bucket {
   }
 
   private open(route: ChannelRoute, topic: string, joinRef: string): Joined {
-    return { joinRef, channel: route.create(topic), ctx: new Context(this, topic, joinRef) };
+    return new Joined(this, topic, joinRef, route.create(topic));
   }
 
-  /** Whether `ctx` is the context of the channel currently joined on its topic. */
-  current(ctx: Context): boolean {
-    return this.channels.get(ctx.topic)?.ctx === ctx;
+  /** Whether `joined` is the channel currently joined on its topic. */
+  current(joined: Joined): boolean {
+    return this.channels.get(joined.topic) === joined;
   }
 
   subscribeStream(stream: string): void {
@@ -353,25 +347,25 @@ class Engine implements SocketEngine, Bucket {
 
   /** Ends a joined channel: forget it, unsubscribe its streams (except at shutdown), let it clean up. */
   private end(joined: Joined, reason: TerminateReason): void {
-    if (this.channels.get(joined.ctx.topic) !== joined) return;
-    this.channels.delete(joined.ctx.topic);
+    if (this.channels.get(joined.topic) !== joined) return;
+    this.channels.delete(joined.topic);
     if (reason !== "shutdown" && reason !== "closed")
-      for (const stream of joined.ctx.streams) this.connection.unsubscribe(stream);
-    this.services.broadcasts.release(joined.ctx.topic);
-    this.services.telemetry.emit("channel.leave", {}, { topic: joined.ctx.topic, reason });
+      for (const stream of joined.streams) this.connection.unsubscribe(stream);
+    this.services.broadcasts.release(joined.topic);
+    this.services.telemetry.emit("channel.leave", {}, { topic: joined.topic, reason });
     try {
-      joined.channel.terminate(reason, joined.ctx);
+      joined.channel.terminate(reason, joined);
     } catch (error) {
-      this.services.logger.error({ err: error, topic: joined.ctx.topic }, "channel terminate failed");
+      this.services.logger.error({ err: error, topic: joined.topic }, "channel terminate failed");
     }
   }
 
   private crash(joined: Joined, error: unknown): void {
-    this.services.logger.error({ err: error, topic: joined.ctx.topic, socket: this.info.id }, "channel crashed");
-    if (this.channels.get(joined.ctx.topic) !== joined) return;
+    this.services.logger.error({ err: error, topic: joined.topic, socket: this.info.id }, "channel crashed");
+    if (this.channels.get(joined.topic) !== joined) return;
     this.end(joined, "crash");
     this.connection.cork(() =>
-      this.send(encode(joined.joinRef, joined.joinRef, joined.ctx.topic, "phx_error", { reason: "channel_crash" })),
+      this.send(encode(joined.joinRef, joined.joinRef, joined.topic, "phx_error", { reason: "channel_crash" })),
     );
   }
 
@@ -417,8 +411,11 @@ class Engine implements SocketEngine, Bucket {
   }
 }
 
-/** What a channel sees of its socket: pushes and subscriptions that stop once the channel has ended. */
-class Context implements ChannelContext {
+/**
+ * A joined channel: the channel, and its context, which is what the channel sees of its socket
+ * (pushes and subscriptions that stop once the channel has ended). One object, not two, per channel.
+ */
+class Joined implements ChannelContext {
   /** Replaced, not grown, on subscribe: a channel has one or two streams, and an array grown by `push` or a spread reserves 17 slots. */
   streams: readonly string[] = NO_STREAMS;
   readonly socket: SocketInfo;
@@ -427,6 +424,7 @@ class Context implements ChannelContext {
     private readonly engine: Engine,
     readonly topic: string,
     readonly joinRef: string,
+    readonly channel: Channel,
   ) {
     this.socket = engine.info;
   }
