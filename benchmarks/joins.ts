@@ -21,8 +21,8 @@
  *   phase 2: a second load process joins the rest, up to --total (15,000), into the same topic.
  * Server CPU over a phase, less what the server spends idle over as long (measured before phase 1),
  * ÷ the joins in it is the CPU per join (the upgrade, the token check, the join's authorisation and
- * reply); (RSS at --total − RSS at --first) ÷ (--total − --first) is the
- * memory per joined socket, with no forced GC (what an operator's RSS graph shows). V8 grows its
+ * reply), phase 2's also split into user space and the kernel; (RSS at --total − RSS at
+ * --first) ÷ (--total − --first) is the memory per joined socket, with no forced GC (what an operator's RSS graph shows). V8 grows its
  * young generation by tens of MiB once, when enough bytes survive its collections; whether that
  * step falls before or between the two counts moves the slope by about 2.5 KiB, so Hypercast's
  * young generation is read from its `/metrics` at both counts and the slope is also printed

@@ -11,7 +11,7 @@
  */
 import type { ProcessGroup } from "../cluster/processes.ts";
 import type { PerfWindow } from "../lib/perf.ts";
-import { procCpuSeconds, procRssBytes, type Pins } from "../ws/rounds.ts";
+import { procCpuTimes, procRssBytes, type Pins } from "../ws/rounds.ts";
 import { startLoad } from "./background-load.ts";
 import type { JoinsOptions } from "./options.ts";
 import type { Target } from "./targets.ts";
@@ -30,6 +30,11 @@ export interface IdleRss {
 
 export interface Round extends IdleRss {
   cpuPerJoinUs: [number, number];
+  /**
+   * Phase 2's CPU per join split, each net of idle: in user space (JavaScript, V8, uWebSockets.js,
+   * libuv) and in the kernel on the server's behalf (TCP, epoll), which the reference pays alike.
+   */
+  phase2SplitUs: { user: number; system: number };
   idleCpuPercent: number;
   rssMiB: [number, number];
   kibPerSocket: number;
@@ -60,6 +65,8 @@ function perJoin(cpuSeconds: number, idleSeconds: number, joins: number): number
   return cpuSeconds < 0.2 ? Number.NaN : ((cpuSeconds - idleSeconds) * 1e6) / joins;
 }
 
+const seconds = (times: { user: number; system: number }): number => times.user + times.system;
+
 /** RSS a few seconds after start, then after --idle-rss-after seconds with nothing sent. */
 export async function idleRss(target: Target, options: JoinsOptions): Promise<IdleRss> {
   await sleep(options.settleSeconds * 1000 + 2_000);
@@ -74,10 +81,14 @@ export async function measure(target: Target, rss: IdleRss, run: Measurement): P
   await sleep(settleSeconds * 1000 + 2_000);
   // What the server spends with nothing to do (timers, metrics, the dashboard feed), per second, so
   // that a phase's CPU counts what its joins cost, not the seconds it lasted.
-  const idle0 = procCpuSeconds(target.pid);
+  const idle0 = procCpuTimes(target.pid);
   const idleT0 = performance.now();
   await sleep(options.idleSeconds * 1000);
-  const idlePerMs = (procCpuSeconds(target.pid) - idle0) / (performance.now() - idleT0);
+  const idle1 = procCpuTimes(target.pid);
+  const idleMs = performance.now() - idleT0;
+  const idleUserPerMs = (idle1.user - idle0.user) / idleMs;
+  const idleSystemPerMs = (idle1.system - idle0.system) / idleMs;
+  const idlePerMs = idleUserPerMs + idleSystemPerMs;
   const common = [
     ...["--url", target.url, "--topic", target.topic, "--param", `token=${target.token}`, "--ramp", String(ramp)],
     ...["--max-lag-ms", String(MAX_LAG_MS)],
@@ -86,7 +97,7 @@ export async function measure(target: Target, rss: IdleRss, run: Measurement): P
     // generator's presence scenario measure those).
     ...(options.presence ? [] : ["--join-payload", '{"presence":false}']),
   ];
-  const cpu0 = procCpuSeconds(target.pid);
+  const cpu0 = procCpuTimes(target.pid);
   const t0 = performance.now();
   // Phase 1 holds its sockets while phase 2 joins and is measured, with a margin.
   const hold = Math.ceil((total - first) / Math.min(ramp, 1_000)) + 4 * settleSeconds + 20;
@@ -102,7 +113,7 @@ export async function measure(target: Target, rss: IdleRss, run: Measurement): P
   await sleep(settleSeconds * 1000);
   // Read before phase 2's CPU window opens (a scrape costs about a millisecond).
   const young1 = (await target.youngGenerationBytes?.()) ?? Number.NaN;
-  const cpu1 = procCpuSeconds(target.pid);
+  const cpu1 = procCpuTimes(target.pid);
   const t1 = performance.now();
   const from = process.hrtime.bigint();
   const rss1 = procRssBytes(target.pid);
@@ -117,7 +128,7 @@ export async function measure(target: Target, rss: IdleRss, run: Measurement): P
   ]);
   await phase2.joined(more);
   await sleep(settleSeconds * 1000);
-  const cpu2 = procCpuSeconds(target.pid);
+  const cpu2 = procCpuTimes(target.pid);
   const t2 = performance.now();
   run.perfWindows.push({ target: target.name, pid: target.pid, from, to: process.hrtime.bigint(), work: more });
   const rss2 = procRssBytes(target.pid);
@@ -136,9 +147,13 @@ export async function measure(target: Target, rss: IdleRss, run: Measurement): P
   return {
     ...rss,
     cpuPerJoinUs: [
-      perJoin(cpu1 - cpu0, idlePerMs * (t1 - t0), first),
-      perJoin(cpu2 - cpu1, idlePerMs * (t2 - t1), more),
+      perJoin(seconds(cpu1) - seconds(cpu0), idlePerMs * (t1 - t0), first),
+      perJoin(seconds(cpu2) - seconds(cpu1), idlePerMs * (t2 - t1), more),
     ],
+    phase2SplitUs: {
+      user: ((cpu2.user - cpu1.user - idleUserPerMs * (t2 - t1)) * 1e6) / more,
+      system: ((cpu2.system - cpu1.system - idleSystemPerMs * (t2 - t1)) * 1e6) / more,
+    },
     idleCpuPercent: idlePerMs * 1000 * 100,
     rssMiB: [rss1 / 1048576, rss2 / 1048576],
     kibPerSocket: (rss2 - rss1) / 1024 / more,

@@ -64,6 +64,18 @@ export function printResults(rounds: Round[][], { options, pinsNote, databaseNam
       digits: 1,
       ratio: true,
     },
+    {
+      label: "… of which in user space (JavaScript, V8, uWS)",
+      values: m((r) => (Number.isFinite(r.cpuPerJoinUs[1]) ? r.phase2SplitUs.user : Number.NaN)),
+      digits: 1,
+      ratio: true,
+    },
+    {
+      label: "… of which in the kernel (TCP, epoll)",
+      values: m((r) => (Number.isFinite(r.cpuPerJoinUs[1]) ? r.phase2SplitUs.system : Number.NaN)),
+      digits: 1,
+      ratio: true,
+    },
     { label: "join p99 ms, phase 1", values: m((r) => r.joinP99Ms[0]), digits: 1, ratio: true },
     { label: "join p99 ms, phase 2", values: m((r) => r.joinP99Ms[1]), digits: 1, ratio: true },
     {

@@ -106,9 +106,15 @@ export async function runLoadTool(
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 export function procCpuSeconds(pid: number): number {
+  const { user, system } = procCpuTimes(pid);
+  return user + system;
+}
+
+/** CPU seconds a process has used in user space and in the kernel on its behalf, from /proc/<pid>/stat. */
+export function procCpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 /** Resident set size in bytes, from /proc/<pid>/status. */
