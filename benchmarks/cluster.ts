@@ -10,7 +10,8 @@
  *
  * It starts its own redis-server, creates a fresh PostgreSQL database next to DATABASE_URL's (two
  * processes cannot share one embedded PGlite), migrates it, and starts two nodes as an operator
- * would (`cli.ts serve` with REDIS_URL and NODE_NAME) plus the two reference nodes; servers and Redis
+ * would (compiled by `npm run build`, `node <build>/lib/bin/cli.js serve` with REDIS_URL and
+ * NODE_NAME) plus the two reference nodes (compiled alike, ./lib/compiled.ts); servers and Redis
  * are pinned to core 0 (`taskset`), the load to the other core(s). The publisher is on node 1; the
  * subscribers alternate between node 1 (same-node) and node 2 (cross-node: node 1 → Redis → node 2).
  * Rounds alternate the targets; figures are medians over rounds. A lost or duplicated delivery fails
@@ -18,6 +19,8 @@
  * stops every process and drops its database on every exit path, bounded by --max-seconds.
  */
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   createDatabase,
@@ -43,6 +46,7 @@ import {
   fanoutVerdict,
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
+import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { positiveInt, stopAfter } from "./lib/options.ts";
 
 const { values: flags } = parseArgs({
@@ -64,7 +68,9 @@ const DURATION = positiveInt("duration", flags.duration, smoke ? 2 : 10);
 const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
 const pins = pinning();
 const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 120);
+const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 180);
+/** Hypercast's build and the compiled reference, in a directory of this run's own. */
+const BUILD = `.bench/cluster-${process.pid}`;
 const DATABASE_URL = flags["database-url"] ?? process.env["DATABASE_URL"];
 if (DATABASE_URL === undefined || DATABASE_URL === "") {
   console.error(
@@ -91,6 +97,7 @@ async function cleanUp(ms: number): Promise<void> {
     await Promise.allSettled([...nodes.map((n) => stopNode(n, 5_000)), ...references.map((r) => r.stop())]);
     group.killAll();
     await database?.drop();
+    await rm(BUILD, { recursive: true, force: true });
   })();
   await Promise.race([
     work.catch((error: unknown) => console.error("clean-up:", error)),
@@ -159,16 +166,16 @@ try {
     SOCKETS_PER_USER: "1000000",
     RATE_LIMITS: "off",
   };
+  buildHypercast(BUILD);
+  const reference = fileURLToPath(await compileEntry(BUILD, "benchmarks/ws/raw-server.ts"));
   nodes.push(
     ...(await Promise.all([
-      startNode(group, { name: "n1", env, pin: pins.server }),
-      startNode(group, { name: "n2", env, pin: pins.server }),
+      startNode(group, { name: "n1", env, pin: pins.server, build: BUILD }),
+      startNode(group, { name: "n2", env, pin: pins.server, build: BUILD }),
     ])),
   );
   references.push(
-    ...(await Promise.all(
-      [0, 1].map(() => startPinned(pins.server, "benchmarks/ws/raw-server.ts", { REDIS_URL: redis.url })),
-    )),
+    ...(await Promise.all([0, 1].map(() => startPinned(pins.server, reference, { REDIS_URL: redis.url })))),
   );
   const seed = await seedOverApi(nodes[0]!.httpUrl, ["bench"]);
   const targets: Target[] = [

@@ -7,19 +7,23 @@
  *     npm run bench:ws -- --subscribers 10000 --rate 100     # 1 M deliveries/s offered
  *     npm run bench:ws -- --smoke                            # seconds: 50 subscribers, 1 round (CI)
  *
- * Both servers are pinned alike (`taskset -c 0`), the load generator to the other core(s). Rounds
+ * Both servers run as production runs them, compiled to plain JavaScript under `node` (no runtime
+ * TypeScript loader: ./lib/compiled.ts), and are pinned alike (`taskset -c 0`), the load generator
+ * to the other core(s). Rounds
  * alternate the order of the two targets; every figure printed is the median over rounds. A round
  * that lost or duplicated a delivery fails the benchmark (exit 1); a round whose load generator was
  * not valid (its client saturated or lagging) withholds the ratios and exits 3. Bounded by
  * --max-seconds; stops its servers on every exit path.
  */
+import { rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   machineLine,
   median,
   pinning,
   printTable,
-  procCpuSeconds,
+  procCpuTimes,
   procRssBytes,
   runLoadTool,
   startPinned,
@@ -28,6 +32,7 @@ import {
   fanoutVerdict,
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
+import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { positiveInt, stopAfter } from "./lib/options.ts";
 
 const { values: flags } = parseArgs({
@@ -51,19 +56,24 @@ const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
 const PUBLISHERS = positiveInt("publishers", flags.publishers, 1);
 const pins = pinning();
 const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 90);
+const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 150);
+/** Hypercast's build and the two compiled servers, in a directory of this run's own. */
+const BUILD = `.bench/ws-${process.pid}`;
 
 const servers: PinnedServer[] = [];
-const hardStop = stopAfter("bench:ws", MAX_SECONDS, () => Promise.allSettled(servers.map((s) => s.stop())));
+const hardStop = stopAfter("bench:ws", MAX_SECONDS, () =>
+  Promise.allSettled([...servers.map((s) => s.stop()), rm(BUILD, { recursive: true, force: true })]),
+);
 
 interface Round {
   result: LoadResult;
-  serverCpu: number;
+  /** Server CPU seconds over the round: in user space and in the kernel on its behalf. */
+  serverCpu: { user: number; system: number };
   rssMiB: number;
 }
 
 async function round(server: PinnedServer): Promise<Round> {
-  const cpu0 = procCpuSeconds(server.pid);
+  const cpu0 = procCpuTimes(server.pid);
   const { result } = await runLoadTool(pins, [
     "fanout",
     "--url",
@@ -86,14 +96,23 @@ async function round(server: PinnedServer): Promise<Round> {
     "2000",
     ...(flags.client === undefined ? [] : ["--client", flags.client]),
   ]);
-  return { result, serverCpu: procCpuSeconds(server.pid) - cpu0, rssMiB: procRssBytes(server.pid) / 1048576 };
+  const cpu1 = procCpuTimes(server.pid);
+  return {
+    result,
+    serverCpu: { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system },
+    rssMiB: procRssBytes(server.pid) / 1048576,
+  };
 }
 
 let exitCode = 0;
 try {
-  const hypercast = await startPinned(pins.server, "benchmarks/ws/hypercast-server.ts");
+  buildHypercast(BUILD);
+  const entries = await Promise.all(
+    ["benchmarks/ws/hypercast-server.ts", "benchmarks/ws/raw-server.ts"].map((source) => compileEntry(BUILD, source)),
+  );
+  const hypercast = await startPinned(pins.server, fileURLToPath(entries[0]!));
   servers.push(hypercast);
-  const raw = await startPinned(pins.server, "benchmarks/ws/raw-server.ts");
+  const raw = await startPinned(pins.server, fileURLToPath(entries[1]!));
   servers.push(raw);
   const rounds: Round[][] = [[], []];
   for (let r = 0; r < ROUNDS; r++) {
@@ -111,6 +130,7 @@ try {
   const all = rounds.flat();
   const valid = all.every((r) => r.result.valid);
   const m = (pick: (r: Round) => number) => rounds.map((list) => median(list.map(pick)));
+  const perDelivery = (r: Round, seconds: number) => (seconds * 1e6) / Math.max(1, r.result.deliveries.received);
   const rows: Row[] = [
     {
       label: "sockets joined (subscribers)",
@@ -135,7 +155,19 @@ try {
     { label: "join p99 ms", values: m((r) => r.result.join_ms.p99), digits: 1, ratio: true },
     {
       label: "server CPU µs per delivery",
-      values: m((r) => (r.serverCpu * 1e6) / Math.max(1, r.result.deliveries.received)),
+      values: m((r) => perDelivery(r, r.serverCpu.user + r.serverCpu.system)),
+      digits: 2,
+      ratio: true,
+    },
+    {
+      label: "… of which in user space",
+      values: m((r) => perDelivery(r, r.serverCpu.user)),
+      digits: 2,
+      ratio: true,
+    },
+    {
+      label: "… of which in the kernel",
+      values: m((r) => perDelivery(r, r.serverCpu.system)),
       digits: 2,
       ratio: true,
     },
@@ -165,6 +197,7 @@ try {
   exitCode = 1;
 } finally {
   await Promise.allSettled(servers.map((s) => s.stop()));
+  await rm(BUILD, { recursive: true, force: true });
   clearTimeout(hardStop);
 }
 process.exit(exitCode);
