@@ -21,14 +21,14 @@
  *   phase 2: a second load process joins the rest, up to --total (15,000), into the same topic.
  * Server CPU over a phase, less what the server spends idle over as long (measured before phase 1),
  * ÷ the joins in it is the CPU per join (the upgrade, the token check, the join's authorisation and
- * reply), phase 2's also split into user space and the kernel; (RSS at --total − RSS at
- * --first) ÷ (--total − --first) is the memory per joined socket, with no forced GC (what an operator's RSS graph shows). V8 grows its
- * young generation by tens of MiB once, when enough bytes survive its collections; whether that
- * step falls before or between the two counts moves the slope by about 2.5 KiB, so Hypercast's
- * young generation is read from its `/metrics` at both counts and the slope is also printed
- * without its growth. Medians over
- * rounds; a load run that was not valid (client core saturated, event loop lagging past 250 ms) withholds the
- * ratios and exits 3; a socket that failed to join fails the run (exit 1).
+ * reply), phase 2's also split into user space and the kernel; (RSS at --total − RSS at --first) ÷
+ * (--total − --first) is the memory per joined socket, with no forced GC (what an operator's RSS
+ * graph shows). V8 grows its young generation by tens of MiB once, when enough bytes survive its
+ * collections; whether that step falls before or between the two counts moves the slope by about 2.5
+ * KiB, so Hypercast's young generation is read from its `/metrics` at both counts and the slope is
+ * also printed without its growth. Medians over rounds; a load run that was not valid (client core
+ * saturated, event loop lagging past 250 ms) withholds the ratios and exits 3; a socket that failed
+ * to join fails the run (exit 1).
  *
  *     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:joins
  *     DATABASE_URL=… npm run bench:joins -- --smoke      # 100 then 300 sockets, 1 round (CI)

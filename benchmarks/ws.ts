@@ -9,7 +9,7 @@
  *
  * Both servers run as production runs them, compiled to plain JavaScript under `node` (no runtime
  * TypeScript loader: ./lib/compiled.ts), and are pinned alike (`taskset -c 0`), the load generator
- * to the other core(s). Rounds
+ * to the other core(s). Server CPU per delivery is also split into user space and the kernel. Rounds
  * alternate the order of the two targets; every figure printed is the median over rounds. A round
  * that lost or duplicated a delivery fails the benchmark (exit 1); a round whose load generator was
  * not valid (its client saturated or lagging) withholds the ratios and exits 3. Bounded by
