@@ -32,14 +32,24 @@ export const EVENT_LOG_LEVELS = {
 const QUIET_ROUTES: ReadonlySet<string | undefined> = new Set(["/health", "/ready", "/metrics"]);
 
 export function logEvents(logger: Logger): TelemetryHandler {
+  // Which levels are on, read again whenever a level changes at run time (pino's `level-change`,
+  // which a parent's change raises too): most events are below the level, and asking pino for each
+  // one showed in the profile of a join (README, bench:joins).
+  let enabled = enabledLevels(logger);
+  logger.on("level-change", () => (enabled = enabledLevels(logger)));
   return function logEvent(e) {
     const quiet = e.event === "http.request.stop" && e.metadata.status < 500 && QUIET_ROUTES.has(e.metadata.route);
     const level = quiet ? "debug" : EVENT_LOG_LEVELS[e.event];
-    // Checked per event, not at boot: pino's level can be changed at run time.
-    if (!logger.isLevelEnabled(level)) return;
+    if (!enabled.has(level)) return;
     logger[level](fields(e), message(e));
   };
 }
+
+function enabledLevels(logger: Logger): ReadonlySet<Level> {
+  return new Set(LOG_LEVELS.filter((level) => logger.isLevelEnabled(level)));
+}
+
+const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 function message(e: TelemetryEvent): string {
   return e.event === "http.request.stop" ? "request" : e.event;

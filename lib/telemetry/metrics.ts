@@ -13,8 +13,9 @@
  * `api_version` and `pinned_version` are one of the versions or `none`.
  *
  * The series every request feeds (request duration and counts, query duration) are looked up by a
- * cheap key instead of prom-client hashing a labels object per observation (series.ts); what a
- * scrape shows is the same.
+ * cheap key instead of prom-client hashing a labels object per observation (series.ts), and the
+ * realtime ones (sockets, joins, frames, deliveries) are plain numbers handed over at scrape time;
+ * what a scrape shows is the same.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Db } from "../db/index.ts";
@@ -144,44 +145,86 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       },
     });
   }
-  const socketsOpen = new Gauge({ name: `${p}realtime_sockets_open`, help: "Realtime sockets open now.", registers });
-  const socketsByVersion = new Gauge({
+  // The realtime series are fed by every join, frame and delivery: they count in plain numbers
+  // and tallies here and hand them to prom-client when it is scraped (series.ts), so an event
+  // costs no labels object and no hashing.
+  let openSockets = 0;
+  const openByVersion = new Map<number, number>();
+  let presenceCount = 0;
+  let inCount = 0;
+  let outCount = 0;
+  let fanoutCount = 0;
+  const joinOutcomes = new Tally<"outcome">();
+  const leaveReasons = new Tally<"reason">();
+  new Gauge({
+    name: `${p}realtime_sockets_open`,
+    help: "Realtime sockets open now.",
+    registers,
+    collect() {
+      this.set(openSockets);
+    },
+  });
+  new Gauge({
     name: `${p}realtime_sockets_open_by_version`,
     help: "Realtime sockets open now, by the API version they are served in.",
     labelNames: ["api_version"] as const,
     registers,
+    collect() {
+      for (const [version, open] of openByVersion) this.set({ api_version: String(version) }, open);
+    },
   });
   const joins = new Counter({
     name: `${p}realtime_channel_joins_total`,
     help: "Channel joins answered, by outcome (ok or error).",
     labelNames: ["outcome"] as const,
     registers,
+    collect() {
+      joinOutcomes.addTo(this);
+    },
   });
-  const leaves = new Counter({
+  new Counter({
     name: `${p}realtime_channel_leaves_total`,
     help: "Channel leaves (leave, close or crash).",
     labelNames: ["reason"] as const,
     registers,
+    collect() {
+      leaveReasons.addTo(this);
+    },
   });
-  const messagesIn = new Counter({
+  new Counter({
     name: `${p}realtime_messages_in_total`,
     help: "Client events received on joined topics.",
     registers,
+    collect() {
+      this.inc(inCount);
+      inCount = 0;
+    },
   });
-  const messagesOut = new Counter({
+  new Counter({
     name: `${p}realtime_messages_out_total`,
     help: "Frames sent to one socket (replies and pushes), fan-out excluded.",
     registers,
+    collect() {
+      this.inc(outCount);
+      outCount = 0;
+    },
   });
-  const fanout = new Counter({
+  new Counter({
     name: `${p}realtime_fanout_deliveries_total`,
     help: "Broadcast frames delivered to local subscribers.",
     registers,
+    collect() {
+      this.inc(fanoutCount);
+      fanoutCount = 0;
+    },
   });
-  const presenceEntries = new Gauge({
+  new Gauge({
     name: `${p}realtime_presence_entries`,
     help: "Presence entries tracked on this node (one per socket and topic).",
     registers,
+    collect() {
+      this.set(presenceCount);
+    },
   });
   // Registered at zero so dashboards and alerts see the series before the first event.
   httpRequests.labels({ api_version: NO_VERSION }).inc(0);
@@ -189,11 +232,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     httpRequests.labels({ api_version: String(version) }).inc(0);
     pinnedRequests.labels({ pinned_version: String(version) }).inc(0);
     goneRequests.labels({ api_version: String(version) }).inc(0);
-    socketsByVersion.labels({ api_version: String(version) }).set(0);
+    openByVersion.set(version, 0);
   }
   pinnedRequests.labels({ pinned_version: NO_VERSION }).inc(0);
   joins.inc({ outcome: "ok" }, 0);
   joins.inc({ outcome: "error" }, 0);
+
+  function addOpen(version: number, change: number): void {
+    openByVersion.set(version, (openByVersion.get(version) ?? 0) + change);
+  }
 
   function handle(e: TelemetryEvent): void {
     switch (e.event) {
@@ -220,30 +267,34 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         return;
       }
       case "socket.open":
-        socketsOpen.inc();
-        socketsByVersion.inc({ api_version: String(e.metadata.api_version) });
+        openSockets++;
+        addOpen(e.metadata.api_version, 1);
         return;
       case "socket.close":
-        socketsOpen.dec();
-        socketsByVersion.dec({ api_version: String(e.metadata.api_version) });
+        openSockets--;
+        addOpen(e.metadata.api_version, -1);
         return;
-      case "channel.join.stop":
-        joins.inc({ outcome: e.metadata.outcome });
+      case "channel.join.stop": {
+        const { outcome } = e.metadata;
+        joinOutcomes.add(outcome, () => ({ outcome }));
         return;
-      case "channel.leave":
-        leaves.inc({ reason: e.metadata.reason });
+      }
+      case "channel.leave": {
+        const { reason } = e.metadata;
+        leaveReasons.add(reason, () => ({ reason }));
         return;
+      }
       case "channel.message.in":
-        messagesIn.inc();
+        inCount++;
         return;
       case "channel.message.out":
-        messagesOut.inc(e.measurements.count);
+        outCount += e.measurements.count;
         return;
       case "broadcast.fanout":
-        fanout.inc(e.measurements.deliveries);
+        fanoutCount += e.measurements.deliveries;
         return;
       case "presence.change":
-        presenceEntries.inc(e.measurements.joins - e.measurements.leaves);
+        presenceCount += e.measurements.joins - e.measurements.leaves;
         return;
       case "cluster.publish.dropped":
         publishDrops.inc(e.measurements.count);

@@ -109,6 +109,30 @@ test("log handler: one info line per request with request id, user, version, rou
   });
 });
 
+test("log handler: follows the logger's level when it changes at run time, a parent's change included", (t) => {
+  const { logger, lines } = capture("info");
+  const child = logger.child({ component: "realtime" });
+  const telemetry = createTelemetry();
+  telemetry.attach(logEvents(logger));
+  telemetry.attach(logEvents(child));
+  const query = () => telemetry.emit("db.query.stop", { duration_ms: 1 }, { method: "select", outcome: "ok" });
+  query(); // debug: not at info
+  t.is(lines.length, 0);
+  logger.level = "debug"; // the child follows its parent's level, and so does its handler
+  query();
+  t.deepEqual(
+    lines.map((line) => [line["msg"], line["component"]]),
+    [
+      ["db.query.stop", undefined],
+      ["db.query.stop", "realtime"],
+    ],
+  );
+  child.level = "warn";
+  logger.level = "error";
+  query();
+  t.is(lines.length, 2);
+});
+
 test("log handler: levels per event; probes and scrapes are quiet unless they fail", (t) => {
   const { logger, lines } = capture("trace");
   const telemetry = createTelemetry();
