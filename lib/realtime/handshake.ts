@@ -12,10 +12,12 @@
  * token protocol (docs/channels-protocol.md §1).
  */
 import { parseApiVersion, type ApiVersion } from "../versions.ts";
-import { parseQuery, stringParam } from "./query.ts";
+import { stringParams } from "./query.ts";
 
 export const SOCKET_PATH = "/socket/websocket";
 const TOKEN_PROTOCOL_PREFIX = "base64url.bearer.phx.";
+/** The query parameters the upgrade reads; the rest of the query is not parsed. */
+const PARAMS: ReadonlySet<"vsn" | "api_version" | "token"> = new Set(["vsn", "api_version", "token"] as const);
 
 export interface HandshakeRequest {
   path: string;
@@ -31,12 +33,12 @@ export type Handshake =
 
 export function parseHandshake(request: HandshakeRequest): Handshake {
   if (request.path !== SOCKET_PATH) return { ok: false, status: 404, reason: `no socket at ${request.path}` };
-  const query = parseQuery(request.query);
-  const vsn = stringParam(query, "vsn");
+  const query = stringParams(request.query, PARAMS);
+  const vsn = query.get("vsn");
   if (vsn === undefined || !/^2(\.\d+){0,2}$/.test(vsn)) {
     return { ok: false, status: 403, reason: `unsupported vsn ${JSON.stringify(vsn ?? null)}, expected 2.x` };
   }
-  const versionParam = stringParam(query, "api_version");
+  const versionParam = query.get("api_version");
   const apiVersion = versionParam === undefined ? undefined : parseApiVersion(versionParam);
   if (versionParam !== undefined && apiVersion === undefined)
     return { ok: false, status: 403, reason: `unsupported api_version ${versionParam}` };
@@ -48,7 +50,7 @@ export function parseHandshake(request: HandshakeRequest): Handshake {
           .split(",")
           .map((p) => p.trim())
           .filter((p) => p !== "");
-  let token = stringParam(query, "token");
+  let token = query.get("token");
   for (const protocol of offered) {
     if (!protocol.startsWith(TOKEN_PROTOCOL_PREFIX)) continue;
     const decoded = decodeBearer(protocol.slice(TOKEN_PROTOCOL_PREFIX.length));

@@ -1,35 +1,29 @@
 /**
- * A Plug-style query-string parser (pure). The phoenix client encodes its params the Rails/Plug
- * way (`user[id]=1`, `tags[0]=x`), turns a `null` param into an empty segment (`a=1&&vsn=2.0.0`)
- * and percent-encodes values, so this accepts all of that. Later duplicates win, as in Plug.
+ * Query-string parameters read the way Plug parses them (pure). The phoenix client encodes its
+ * params the Rails/Plug way (`user[id]=1`, `tags[0]=x`), turns a `null` param into an empty segment
+ * (`a=1&&vsn=2.0.0`) and percent-encodes values, so this accepts all of that. Later duplicates win,
+ * as in Plug. Only the parameters asked for are kept: the socket upgrade reads three.
  *
- *     parseQuery("token=abc&&vsn=2.0.0&user[id]=1")
- *     // → { token: "abc", vsn: "2.0.0", user: { id: "1" } }
+ *     stringParams("token=abc&&vsn=2.0.0&user[id]=1", new Set(["token", "vsn", "user"]))
+ *     // → Map { "token" → "abc", "vsn" → "2.0.0" } (`user` is nested: not a string)
  */
 
-export type QueryValue = string | QueryObject;
-export interface QueryObject {
-  [key: string]: QueryValue;
-}
-
-export function parseQuery(query: string): QueryObject {
-  const result: QueryObject = Object.create(null) as QueryObject;
+/**
+ * The top-level string parameters among `names`, as Plug would parse them (a later duplicate wins;
+ * a name last given nested, `token[x]=1`, is not a string), without building the rest of the query.
+ */
+export function stringParams<N extends string>(query: string, names: ReadonlySet<N>): Map<N, string> {
+  const found = new Map<N, string>();
   for (const segment of query.split("&")) {
     if (segment === "") continue;
     const eq = segment.indexOf("=");
-    const rawKey = eq === -1 ? segment : segment.slice(0, eq);
-    const value = eq === -1 ? "" : decode(segment.slice(eq + 1));
-    const path = keyPath(decode(rawKey));
-    if (path.length === 0) continue;
-    assign(result, path, value);
+    const path = keyPath(decode(eq === -1 ? segment : segment.slice(0, eq)));
+    const name = path[0] as N | undefined;
+    if (name === undefined || !names.has(name)) continue;
+    if (path.length === 1) found.set(name, eq === -1 ? "" : decode(segment.slice(eq + 1)));
+    else found.delete(name); // nested from here on, until given plainly again
   }
-  return result;
-}
-
-/** A top-level string parameter, or undefined when it is absent or nested. */
-export function stringParam(query: QueryObject, name: string): string | undefined {
-  const value = query[name];
-  return typeof value === "string" ? value : undefined;
+  return found;
 }
 
 function decode(text: string): string {
@@ -52,22 +46,4 @@ function keyPath(key: string): string[] {
   const parts = [key.slice(0, open)];
   for (const match of rest.matchAll(/\[([^[\]]*)\]/g)) parts.push(match[1] ?? "");
   return parts;
-}
-
-function assign(target: QueryObject, path: string[], value: string): void {
-  let node = target;
-  for (let i = 0; i < path.length - 1; i++) {
-    const part = path[i]!;
-    const next = node[part];
-    if (typeof next === "object") {
-      node = next;
-    } else {
-      const child = Object.create(null) as QueryObject;
-      node[part] = child;
-      node = child;
-    }
-  }
-  const last = path[path.length - 1]!;
-  // `tags[]=a&tags[]=b`: Plug builds a list; an object keyed by position keeps the values.
-  node[last === "" ? String(Object.keys(node).length) : last] = value;
 }

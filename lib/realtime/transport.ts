@@ -273,8 +273,10 @@ function respond<S>(
 ): void {
   if (decision.accept) {
     const data: UserData<S> = { session: decision.session, handler: undefined, connection: undefined };
+    // Inside the upgrade callback uWS has corked the response already.
+    if (late === undefined) return void res.upgrade(data, key, decision.protocol, extensions, context);
     const upgrade = () => res.upgrade(data, key, decision.protocol, extensions, context);
-    if (late === undefined || !late.cork(upgrade)) res.cork(upgrade);
+    if (!late.cork(upgrade)) res.cork(upgrade);
     return;
   }
   res.cork(() => {
