@@ -118,11 +118,14 @@ export function createSocketTokenSigner(secretKeyBase: string, ttlSeconds: numbe
  * JWS's signing input), from two one-shot `hash` calls over buffers kept for the process, with the
  * padded key blocks written once. Equal to `createHmac("sha256", key)`, which the tests hold it to;
  * that creates a native object per call for the garbage collector to finalise, at every connect.
+ * The digests travel as "binary" (Latin-1) strings, one byte per character, not as new Buffers. The result is
+ * a buffer kept for the process too: read it before the next call.
  */
 function createMac(key: Buffer): (text: string, length: number) => Buffer {
   const BLOCK = 64; // SHA-256's block; `key` (32 bytes) is shorter, so it is zero-padded
   const inner = Buffer.alloc(BLOCK + 4096);
   const outer = Buffer.alloc(BLOCK + 32);
+  const digest = Buffer.alloc(32);
   for (let i = 0; i < BLOCK; i++) {
     inner[i] = (key[i] ?? 0) ^ 0x36;
     outer[i] = (key[i] ?? 0) ^ 0x5c;
@@ -132,8 +135,9 @@ function createMac(key: Buffer): (text: string, length: number) => Buffer {
       length <= inner.length - BLOCK
         ? inner.subarray(0, BLOCK + inner.write(text.slice(0, length), BLOCK, "latin1"))
         : Buffer.concat([inner.subarray(0, BLOCK), Buffer.from(text.slice(0, length), "latin1")]);
-    hash("sha256", input, "buffer").copy(outer, BLOCK);
-    return hash("sha256", outer, "buffer");
+    outer.write(hash("sha256", input, "binary"), BLOCK, "latin1");
+    digest.write(hash("sha256", outer, "binary"), 0, "latin1");
+    return digest;
   };
 }
 
