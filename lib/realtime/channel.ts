@@ -15,7 +15,9 @@
  *
  * Contract:
  * - `join` decides; side effects (presence tracking, pushes) belong in `handleInfo("after_join")`,
- *   which the engine calls right after the join reply, so the reply is always the first frame.
+ *   which the engine calls right after the join reply, so the reply is always the first frame. A
+ *   decision returned as it is, not as a promise, is answered in the same turn: a join storm then
+ *   costs no promise and no later turn of the loop per join.
  * - `handleIn` returns the reply, or undefined for none. A thrown `DomainError` becomes an error
  *   reply `{reason: code, errors?}`; anything else is a crash: the client gets `phx_error` with
  *   the channel's join_ref, the channel is terminated and the client rejoins.
@@ -59,7 +61,8 @@ export type ChannelInfo = { event: "after_join" };
 export type TerminateReason = "leave" | "rejoin" | "closed" | "crash" | "shutdown" | "evicted";
 
 export interface Channel {
-  join(payload: Payload, ctx: ChannelContext): Promise<JoinResult>;
+  /** Decided at once (a result) or later (a promise of one). */
+  join(payload: Payload, ctx: ChannelContext): JoinResult | Promise<JoinResult>;
   handleIn(event: string, payload: Payload, ctx: ChannelContext): Promise<Reply | undefined>;
   handleInfo(info: ChannelInfo, ctx: ChannelContext): void | Promise<void>;
   terminate(reason: TerminateReason, ctx: ChannelContext): void;

@@ -31,6 +31,7 @@ import {
   type Channel,
   type ChannelContext,
   type ChannelRoute,
+  type JoinResult,
   type Reply,
   type SocketInfo,
   type TerminateReason,
@@ -230,7 +231,12 @@ class Engine implements SocketEngine, Bucket {
       : this.handleIn(joined, m);
   }
 
-  private async join(m: InboundMessage): Promise<void> {
+  /**
+   * A join is answered in the same turn when its channel decides at once (a room join whose
+   * authorisation is remembered): no promise and no later turn of the loop, and the reply goes out
+   * in the cork of the frame that asked.
+   */
+  private join(m: InboundMessage): Promise<void> | void {
     const started = performance.now();
     const route = findRoute(this.services.routes, m.topic);
     if (route === undefined) {
@@ -246,13 +252,27 @@ class Engine implements SocketEngine, Bucket {
       return this.joinAnswered(m, started, "error", "too_many_channels");
     }
     const joined = this.open(route, m.topic, joinRef);
-    let result: Awaited<ReturnType<Channel["join"]>>;
+    const decided = (result: JoinResult) => this.joinDecided(m, joined, previous, started, result);
+    const crashed = (error: unknown) => decided({ status: "error", response: this.failure(error, "join crashed", m) });
+    let outcome: JoinResult | Promise<JoinResult>;
     try {
-      result = await joined.channel.join(m.payload, joined);
+      outcome = joined.channel.join(m.payload, joined);
     } catch (error) {
-      result = { status: "error", response: this.failure(error, "join crashed", m) };
+      return crashed(error);
     }
+    return outcome instanceof Promise ? outcome.then(decided, crashed) : decided(outcome);
+  }
+
+  /** Answers a join its channel has decided, then runs its `after_join`. */
+  private joinDecided(
+    m: InboundMessage,
+    joined: Joined,
+    previous: Joined | undefined,
+    started: number,
+    result: JoinResult,
+  ): Promise<void> | void {
     if (this.isClosed) return; // the socket went away while we waited; nothing was registered
+    const { joinRef } = joined;
     this.connection.cork(() => {
       if (result.status === "ok") {
         this.channels.set(m.topic, joined);
@@ -272,11 +292,13 @@ class Engine implements SocketEngine, Bucket {
       typeof reason === "string" ? reason : undefined,
     );
     if (result.status !== "ok") return;
+    let after: Promise<void> | void;
     try {
-      await joined.channel.handleInfo({ event: "after_join" }, joined);
+      after = joined.channel.handleInfo({ event: "after_join" }, joined);
     } catch (error) {
-      this.crash(joined, error);
+      return this.crash(joined, error);
     }
+    if (after instanceof Promise) return after.catch((error: unknown) => this.crash(joined, error));
   }
 
   private joinAnswered(m: InboundMessage, started: number, outcome: "ok" | "error", reason?: string): void {

@@ -39,6 +39,7 @@ export interface RoomChannelDeps {
 }
 
 const TOPIC = /^room:([1-9]\d{0,9})$/;
+const JOINED: JoinResult = Object.freeze({ status: "ok" });
 
 /** The wire event of a new message, both ways: what a client pushes, and how `message.created` reaches sockets. */
 export const MESSAGE_NEW = "message:new";
@@ -53,7 +54,8 @@ export const MESSAGE_NEW = "message:new";
  */
 export const JOIN_DECISION_TTL_MS = 1000;
 
-type Authorize = (userId: number, roomId: number) => Promise<JoinDecision>;
+/** A remembered decision at once; otherwise the rooms context's answer, later. */
+type Authorize = (userId: number, roomId: number) => JoinDecision | Promise<JoinDecision>;
 
 export interface JoinAuthorizer {
   authorize: Authorize;
@@ -80,12 +82,12 @@ export function createJoinAuthorizer(
     return undefined;
   }
 
-  function authorize(userId: number, roomId: number): Promise<JoinDecision> {
+  function authorize(userId: number, roomId: number): JoinDecision | Promise<JoinDecision> {
     const t = now();
     const key = `${userId}:${roomId}`;
     // A public room admits everyone: one remembered decision serves every user.
     const remembered = recall(`*:${roomId}`, t) ?? recall(key, t);
-    if (remembered !== undefined) return Promise.resolve(remembered);
+    if (remembered !== undefined) return remembered;
     let pending = inFlight.get(key);
     if (pending === undefined) {
       const started = generation;
@@ -203,19 +205,26 @@ class RoomChannel implements Channel, StateWaiter {
     this.roomId = match === null ? undefined : Number(match[1]);
   }
 
-  async join(payload: Payload, ctx: ChannelContext): Promise<JoinResult> {
+  /** Decided at once when the authorisation is remembered (see createJoinAuthorizer). */
+  join(payload: Payload, ctx: ChannelContext): JoinResult | Promise<JoinResult> {
     const { roomId } = this;
     if (roomId === undefined || !Number.isSafeInteger(roomId) || roomId > 2147483647)
       return { status: "error", response: { reason: "not_found" } };
     const errors = this.shared.deps.schemas.validate("room-join", payload);
     if (errors.length > 0) return { status: "error", response: { reason: "invalid", errors } };
-    const decision = await this.shared.authorize(ctx.socket.userId, roomId);
-    if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
-    this.audience = payload["presence"] === false;
-    return { status: "ok" };
+    const decision = this.shared.authorize(ctx.socket.userId, roomId);
+    return decision instanceof Promise
+      ? decision.then((settled) => this.decided(settled, payload))
+      : this.decided(decision, payload);
   }
 
-  async handleInfo(info: ChannelInfo, ctx: ChannelContext): Promise<void> {
+  private decided(decision: JoinDecision, payload: Payload): JoinResult {
+    if (!decision.ok) return { status: "error", response: { reason: decision.reason } };
+    this.audience = payload["presence"] === false;
+    return JOINED;
+  }
+
+  handleInfo(info: ChannelInfo, ctx: ChannelContext): void {
     if (info.event !== "after_join" || this.audience) return;
     const { deps } = this.shared;
     deps.presence.track(this.topic, ctx.socket.id, String(ctx.socket.userId), { online_at: new Date().toISOString() });
