@@ -252,15 +252,22 @@ class Engine implements SocketEngine, Bucket {
       return this.joinAnswered(m, started, "error", "too_many_channels");
     }
     const joined = this.open(route, m.topic, joinRef);
-    const decided = (result: JoinResult) => this.joinDecided(m, joined, previous, started, result);
-    const crashed = (error: unknown) => decided({ status: "error", response: this.failure(error, "join crashed", m) });
     let outcome: JoinResult | Promise<JoinResult>;
     try {
       outcome = joined.channel.join(m.payload, joined);
     } catch (error) {
-      return crashed(error);
+      outcome = this.joinCrashed(error, m);
     }
-    return outcome instanceof Promise ? outcome.then(decided, crashed) : decided(outcome);
+    // Decided at once: no function is made for a later answer.
+    if (!(outcome instanceof Promise)) return this.joinDecided(m, joined, previous, started, outcome);
+    return outcome.then(
+      (result) => this.joinDecided(m, joined, previous, started, result),
+      (error: unknown) => this.joinDecided(m, joined, previous, started, this.joinCrashed(error, m)),
+    );
+  }
+
+  private joinCrashed(error: unknown, m: InboundMessage): JoinResult {
+    return { status: "error", response: this.failure(error, "join crashed", m) };
   }
 
   /** Answers a join its channel has decided, then runs its `after_join`. */
