@@ -66,3 +66,19 @@ test.serial(
     t.regex(r.stdout, /\nall\s+[\d.]+\s+[\d.]+\n/);
   },
 );
+
+test.serial(
+  "bench:joins:compare --smoke builds HEAD and the working tree, runs both at once and prints each round's CPU per join and the ratio",
+  async (t) => {
+    const r = await run("benchmarks/joins-compare.ts", {
+      DATABASE_URL: process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test",
+    });
+    t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
+    t.regex(r.stdout, /base HEAD, change the working tree; both servers at once/);
+    // 100 joins per server are below /proc's 10 ms ticks: a figure may read 0 or be far off, but it is printed.
+    t.regex(
+      r.stdout,
+      /\n\s+1\s+-?[\d.]+ \(-?[\d.]+ \+ -?[\d.]+\)\s+-?[\d.]+ \(-?[\d.]+ \+ -?[\d.]+\)\s+(-?([\d.]+|Infinity)|NaN|INVALID)/,
+    );
+  },
+);

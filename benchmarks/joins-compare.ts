@@ -1,0 +1,304 @@
+/**
+ * bench:joins:compare — does a change make a join cheaper? Two builds of Hypercast (a git ref, by
+ * default HEAD, and the working tree) run **at the same time**, both pinned to core 0, on one
+ * PostgreSQL database with one SECRET_KEY_BASE; one `hypercast-load connect` run on core 1 spreads
+ * its sockets over both, alternately (socket g goes to the g-th URL modulo two), so both servers
+ * take their joins in the same seconds, under the same load from the rest of the machine. Each
+ * server's CPU over those seconds (user space and kernel, from `/proc`, net of its own idle) is
+ * divided by its joins. Every round starts both afresh and swaps which one starts first and takes
+ * the first socket.
+ *
+ * Why not one server after the other, as bench:joins runs its two: on the shared machines this
+ * project runs on, one process's CPU per join moves by a fifth to a half from one minute to the
+ * next (the same build read 105 and 253 µs), so a change of a few microseconds needs dozens of
+ * alternating runs to show. Two servers measured in the same seconds see the same machine: with the
+ * same build on both sides, the ratio stayed within a few percent (README, bench:joins).
+ *
+ * Before the measured window each server joins and holds `--held` sockets, as bench:joins' phase 1
+ * does: the code is warm and optimised, and no socket closes (the first close of a process
+ * deoptimises code that had never seen one).
+ *
+ *     npm run bench:joins:compare                                # HEAD against the working tree, 6 rounds
+ *     npm run bench:joins:compare -- --base main~3 --change main  # two commits
+ *     npm run bench:joins:compare -- --base HEAD --change HEAD    # the control: the same code twice
+ *     npm run bench:joins:compare -- --change-node-flags="--single-threaded-gc"   # a flag, same code
+ *
+ * Exit 0 with every round valid, 3 when a load run was not (its round is left out of the medians),
+ * 1 on failure, 2 for a bad command line.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  createDatabase,
+  createProcessGroup,
+  migrateDatabase,
+  startNode,
+  stopNode,
+  type Node,
+  type OwnedDatabase,
+} from "./cluster/processes.ts";
+import { seedOverApi } from "./cluster/seed.ts";
+import { startLoad } from "./joins/background-load.ts";
+import { MAX_LAG_MS } from "./joins/measure.ts";
+import { buildHypercast } from "./lib/compiled.ts";
+import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { machineLine, median, pinning, procCpuTimes } from "./ws/rounds.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+interface Side {
+  name: "base" | "change";
+  /** A git ref, or undefined for the working tree. */
+  ref: string | undefined;
+  flags: string[];
+  /** The build directory, relative to the repository. */
+  build: string;
+}
+
+/** CPU µs per join of one server in one round. */
+interface Cost {
+  user: number;
+  kernel: number;
+}
+
+const usage = (message: string): never => {
+  console.error(`bench:joins:compare: ${message}`);
+  process.exit(2);
+};
+
+const { values: flags } = parseArgs({
+  options: {
+    base: { type: "string", default: "HEAD" },
+    change: { type: "string" },
+    rounds: { type: "string" },
+    sockets: { type: "string" },
+    held: { type: "string" },
+    ramp: { type: "string" },
+    "base-node-flags": { type: "string" },
+    "change-node-flags": { type: "string" },
+    "database-url": { type: "string" },
+    "max-seconds": { type: "string" },
+    smoke: { type: "boolean", default: false },
+  },
+});
+const smoke = flags.smoke ?? false;
+let options: { rounds: number; sockets: number; held: number; ramp: number; maxSeconds: number };
+let sideFlags: [string[], string[]];
+try {
+  const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 6);
+  const sockets = positiveInt("sockets", flags.sockets, smoke ? 100 : 8_000);
+  const held = positiveInt("held", flags.held, smoke ? 50 : 2_000);
+  const ramp = positiveInt("ramp", flags.ramp, 1_000);
+  const perRound = 40 + (held + sockets) / ramp;
+  options = {
+    rounds,
+    sockets,
+    held,
+    ramp,
+    maxSeconds: positiveInt("max-seconds", flags["max-seconds"], 600 + rounds * perRound * 2),
+  };
+  sideFlags = [nodeFlags(flags["base-node-flags"]), nodeFlags(flags["change-node-flags"])];
+} catch (error) {
+  usage((error as Error).message);
+}
+const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
+if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+  usage("DATABASE_URL must name a loopback PostgreSQL (the benchmark creates and drops a database there)");
+
+const pins = pinning();
+if (pins.server.length === 0) usage(`both servers must share one pinned core, and the load another: ${pins.note}`);
+const WORK = `.bench/compare-${process.pid}`;
+const sides: [Side, Side] = [
+  { name: "base", ref: flags.base, flags: sideFlags![0], build: "" },
+  { name: "change", ref: flags.change, flags: sideFlags![1], build: "" },
+];
+const group = createProcessGroup();
+let database: OwnedDatabase | undefined;
+const running = new Set<Node>();
+process.on("exit", () => group.killAll());
+const cleanUp = async () => {
+  await Promise.allSettled([...running].map((node) => stopNode(node, 5_000)));
+  group.killAll();
+  await database?.drop().catch((error: unknown) => console.error("dropping the benchmark database:", error));
+  await rm(join(ROOT, WORK), { recursive: true, force: true });
+};
+const hardStop = stopAfter("bench:joins:compare", options!.maxSeconds, cleanUp);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A side's build: the working tree through `npm run build`, or a ref's files (`git archive`) built
+ * by that ref's own build script, inside the repository so that its imports find our node_modules.
+ */
+async function build(side: Side): Promise<string> {
+  const dir = `${WORK}/${side.name}`;
+  if (side.ref === undefined) return buildHypercast(dir);
+  const git = (args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
+  const commit = git(["rev-parse", "--verify", `${side.ref}^{commit}`]);
+  if (commit.status !== 0) usage(`--${side.name}: no commit ${side.ref}`);
+  const source = join(ROOT, dir, "source");
+  await mkdir(source, { recursive: true });
+  const extract = spawnSync("sh", ["-c", `git archive ${commit.stdout.trim()} | tar -x -C "${source}"`], {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (extract.status !== 0) throw new Error(`git archive ${side.ref} exited with ${extract.status}`);
+  const npm = spawnSync("npm", ["run", "build"], {
+    cwd: source,
+    env: { ...process.env, BUILD_DIR: "dist" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (npm.status !== 0) throw new Error(`npm run build of ${side.ref} exited with ${npm.status}`);
+  return `${dir}/source/dist`;
+}
+
+type CpuTimes = { user: number; system: number };
+
+/** CPU seconds per millisecond between two readings. */
+const rate = (before: CpuTimes, after: CpuTimes, ms: number): CpuTimes => ({
+  user: (after.user - before.user) / ms,
+  system: (after.system - before.system) / ms,
+});
+
+/** CPU µs per join between two readings `ms` apart, less what the server spends idle over as long. */
+const perJoin = (before: CpuTimes, after: CpuTimes, idle: CpuTimes, ms: number, joins: number): Cost => ({
+  user: ((after.user - before.user - idle.user * ms) * 1e6) / joins,
+  kernel: ((after.system - before.system - idle.system * ms) * 1e6) / joins,
+});
+
+/** One round: both servers afresh, `first` started first and given the first socket. */
+async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; valid: boolean; reasons: string[] }> {
+  const secret = randomBytes(32).toString("hex");
+  const nodes: Node[] = [];
+  try {
+    for (const [i, side] of order.entries()) {
+      const node = await startNode(group, {
+        name: `compare-${i + 1}`,
+        env: {
+          NODE_ENV: "production",
+          LOG_LEVEL: "warn",
+          PASSWORD_HASH_COST: "10",
+          SOCKETS_PER_USER: "1000000",
+          RATE_LIMITS: "off",
+          DATABASE_URL: database!.url,
+          SECRET_KEY_BASE: secret,
+        },
+        pin: pins.server,
+        build: side.build,
+        nodeArgs: side.flags,
+      });
+      nodes.push(node);
+      running.add(node);
+    }
+    const seed = await seedOverApi(nodes[0]!.httpUrl, ["joins"]);
+    const common = [
+      ...nodes.flatMap((node) => ["--url", `${node.socketUrl}/socket`]),
+      ...["--topic", seed.topics["joins"]!, "--param", `token=${seed.socketToken}`, "--ramp", String(2 * options.ramp)],
+      ...["--max-lag-ms", String(MAX_LAG_MS), "--join-payload", '{"presence":false}'],
+    ];
+    const windowSeconds = (2 * options.sockets) / (2 * options.ramp) + 2;
+    const held = startLoad(pins, group, [
+      "connect",
+      ...common,
+      "--subscribers",
+      String(2 * options.held),
+      "--duration",
+      String(Math.ceil(windowSeconds + 30)),
+    ]);
+    await held.joined(2 * options.held);
+    await sleep(3_000);
+    const idle0 = nodes.map((node) => procCpuTimes(node.pid));
+    const idleFrom = performance.now();
+    await sleep(4_000);
+    const idleMs = performance.now() - idleFrom;
+    const idle = nodes.map((node, i) => rate(idle0[i]!, procCpuTimes(node.pid), idleMs));
+    const cpu0 = nodes.map((node) => procCpuTimes(node.pid));
+    const from = performance.now();
+    const load = startLoad(pins, group, [
+      "connect",
+      ...common,
+      "--subscribers",
+      String(2 * options.sockets),
+      "--duration",
+      "2",
+    ]);
+    await load.joined(2 * options.sockets);
+    await sleep(500);
+    const cpu1 = nodes.map((node) => procCpuTimes(node.pid));
+    const ms = performance.now() - from;
+    if (held.ended()) throw new Error("the held sockets were gone before the window ended");
+    const { result } = await load.finished;
+    if (result.connections.joined < 2 * options.sockets || result.connections.failed > 0)
+      throw new Error(
+        `${result.connections.joined} of ${2 * options.sockets} sockets joined: ${JSON.stringify(result.errors)}`,
+      );
+    const costs = new Map(
+      order.map((side, i) => [side, perJoin(cpu0[i]!, cpu1[i]!, idle[i]!, ms, options.sockets)] as const),
+    );
+    return { costs, valid: result.valid, reasons: result.invalid_reasons };
+  } finally {
+    await Promise.allSettled(nodes.map((node) => stopNode(node, 10_000)));
+    for (const node of nodes) running.delete(node);
+  }
+}
+
+const describe = (side: Side) =>
+  `${side.ref === undefined ? "the working tree" : side.ref}${side.flags.length > 0 ? ` with ${side.flags.join(" ")}` : ""}`;
+const total = (c: Cost) => c.user + c.kernel;
+/** A side's cost in a round: `total (user + kernel)`, in a column of its own. */
+const cell = (c: Cost) =>
+  `${total(c).toFixed(1).padStart(7)} (${c.user.toFixed(1)} + ${c.kernel.toFixed(1)})`.padEnd(32);
+
+let exitCode = 0;
+try {
+  console.log(
+    `bench:joins:compare: base ${describe(sides[0])}, change ${describe(sides[1])}; both servers at once (${pins.note}); ` +
+      `${options!.held} sockets held, then ${options!.sockets} joined into each at ${options!.ramp}/s, audience joins; ${machineLine()}`,
+  );
+  for (const side of sides) side.build = await build(side);
+  database = await createDatabase(databaseUrl);
+  await migrateDatabase(group, database.url);
+  const ratios: number[] = [];
+  const kept: Array<{ base: Cost; change: Cost }> = [];
+  console.log(
+    `\nround  ${"base µs/join (user + kernel)".padEnd(32)}${"change µs/join (user + kernel)".padEnd(32)}change/base`,
+  );
+  for (let r = 0; r < options!.rounds; r++) {
+    const order: [Side, Side] = r % 2 === 0 ? [sides[0], sides[1]] : [sides[1], sides[0]];
+    const { costs, valid, reasons } = await round(order);
+    const base = costs.get(sides[0])!;
+    const change = costs.get(sides[1])!;
+    const ratio = total(change) / total(base);
+    console.log(
+      `${String(r + 1).padStart(5)}  ${cell(base)}${cell(change)}${valid ? ratio.toFixed(3) : `INVALID: ${reasons.join("; ")}`}`,
+    );
+    if (!valid) {
+      exitCode = 3;
+      continue;
+    }
+    ratios.push(ratio);
+    kept.push({ base, change });
+  }
+  if (ratios.length === 0) {
+    console.error("INVALID: no round's load run was valid; no ratio");
+  } else {
+    const lower = ratios.filter((ratio) => ratio < 1).length;
+    const m = (pick: (k: { base: Cost; change: Cost }) => number) => median(kept.map(pick));
+    console.log(
+      `\nmedians over ${ratios.length} valid round(s): base ${m((k) => total(k.base)).toFixed(1)} µs per join ` +
+        `(user ${m((k) => k.base.user).toFixed(1)}), change ${m((k) => total(k.change)).toFixed(1)} (user ${m((k) => k.change.user).toFixed(1)}); ` +
+        `change/base ${median(ratios).toFixed(3)}, lower in ${lower} of ${ratios.length} rounds`,
+    );
+    console.log("read it beside a control run (--base HEAD --change HEAD), whose rounds show this machine's spread");
+  }
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  exitCode = 1;
+} finally {
+  await cleanUp();
+  clearTimeout(hardStop);
+}
+process.exit(exitCode);
