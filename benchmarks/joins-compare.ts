@@ -52,8 +52,9 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 interface Side {
   name: "base" | "change";
-  /** A git ref, or undefined for the working tree. */
+  /** A git ref as given, and its commit; both undefined for the working tree. */
   ref: string | undefined;
+  commit: string | undefined;
   flags: string[];
   /** The build directory, relative to the repository. */
   build: string;
@@ -85,26 +86,36 @@ const { values: flags } = parseArgs({
     smoke: { type: "boolean", default: false },
   },
 });
-const smoke = flags.smoke ?? false;
-let options: { rounds: number; sockets: number; held: number; ramp: number; maxSeconds: number };
-let sideFlags: [string[], string[]];
-try {
-  const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 6);
-  const sockets = positiveInt("sockets", flags.sockets, smoke ? 100 : 8_000);
-  const held = positiveInt("held", flags.held, smoke ? 50 : 2_000);
-  const ramp = positiveInt("ramp", flags.ramp, 1_000);
-  const perRound = 40 + (held + sockets) / ramp;
-  options = {
-    rounds,
-    sockets,
-    held,
-    ramp,
-    maxSeconds: positiveInt("max-seconds", flags["max-seconds"], 600 + rounds * perRound * 2),
-  };
-  sideFlags = [nodeFlags(flags["base-node-flags"]), nodeFlags(flags["change-node-flags"])];
-} catch (error) {
-  usage((error as Error).message);
+interface Options {
+  rounds: number;
+  /** Sockets joined into each server in the measured window, and held by each before it. */
+  sockets: number;
+  held: number;
+  /** Joins per second into each server. */
+  ramp: number;
+  maxSeconds: number;
+  nodeFlags: { base: string[]; change: string[] };
 }
+
+function readOptions(): Options {
+  const smoke = flags.smoke ?? false;
+  try {
+    const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 6);
+    const sockets = positiveInt("sockets", flags.sockets, smoke ? 100 : 8_000);
+    const held = positiveInt("held", flags.held, smoke ? 50 : 2_000);
+    const ramp = positiveInt("ramp", flags.ramp, 1_000);
+    // Two fresh servers, seeding, the held sockets, idle, the window and the stops: about 40 s and the joins.
+    const perRound = 40 + (held + sockets) / ramp;
+    const maxSeconds = positiveInt("max-seconds", flags["max-seconds"], Math.ceil(600 + rounds * perRound * 2));
+    const base = nodeFlags(flags["base-node-flags"]);
+    const change = nodeFlags(flags["change-node-flags"]);
+    return { rounds, sockets, held, ramp, maxSeconds, nodeFlags: { base, change } };
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+}
+
+const options = readOptions();
 const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
   usage("DATABASE_URL must name a loopback PostgreSQL (the benchmark creates and drops a database there)");
@@ -112,9 +123,24 @@ if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.t
 const pins = pinning();
 if (pins.server.length === 0) usage(`both servers must share one pinned core, and the load another: ${pins.note}`);
 const WORK = `.bench/compare-${process.pid}`;
+const git = (args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
+
+/** The commit `ref` names; a bad ref is a usage error. */
+function commitOf(name: string, ref: string | undefined): string | undefined {
+  if (ref === undefined) return undefined;
+  const commit = git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
+  return commit.status === 0 ? commit.stdout.trim() : usage(`--${name}: no commit ${ref}`);
+}
+
 const sides: [Side, Side] = [
-  { name: "base", ref: flags.base, flags: sideFlags![0], build: "" },
-  { name: "change", ref: flags.change, flags: sideFlags![1], build: "" },
+  { name: "base", ref: flags.base, commit: commitOf("base", flags.base), flags: options.nodeFlags.base, build: "" },
+  {
+    name: "change",
+    ref: flags.change,
+    commit: commitOf("change", flags.change),
+    flags: options.nodeFlags.change,
+    build: "",
+  },
 ];
 const group = createProcessGroup();
 let database: OwnedDatabase | undefined;
@@ -126,7 +152,7 @@ const cleanUp = async () => {
   await database?.drop().catch((error: unknown) => console.error("dropping the benchmark database:", error));
   await rm(join(ROOT, WORK), { recursive: true, force: true });
 };
-const hardStop = stopAfter("bench:joins:compare", options!.maxSeconds, cleanUp);
+const hardStop = stopAfter("bench:joins:compare", options.maxSeconds, cleanUp);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -135,17 +161,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function build(side: Side): Promise<string> {
   const dir = `${WORK}/${side.name}`;
-  if (side.ref === undefined) return buildHypercast(dir);
-  const git = (args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
-  const commit = git(["rev-parse", "--verify", `${side.ref}^{commit}`]);
-  if (commit.status !== 0) usage(`--${side.name}: no commit ${side.ref}`);
+  if (side.commit === undefined) return buildHypercast(dir);
   const source = join(ROOT, dir, "source");
+  const tarball = join(ROOT, dir, "source.tar");
   await mkdir(source, { recursive: true });
-  const extract = spawnSync("sh", ["-c", `git archive ${commit.stdout.trim()} | tar -x -C "${source}"`], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  if (extract.status !== 0) throw new Error(`git archive ${side.ref} exited with ${extract.status}`);
+  const archive = git(["archive", "--format=tar", "-o", tarball, side.commit]);
+  if (archive.status !== 0) throw new Error(`git archive ${side.ref} exited with ${archive.status}: ${archive.stderr}`);
+  const extract = spawnSync("tar", ["-x", "-f", tarball, "-C", source], { stdio: ["ignore", "ignore", "inherit"] });
+  if (extract.status !== 0) throw new Error(`tar exited with ${extract.status}`);
   const npm = spawnSync("npm", ["run", "build"], {
     cwd: source,
     env: { ...process.env, BUILD_DIR: "dist" },
@@ -256,7 +279,7 @@ let exitCode = 0;
 try {
   console.log(
     `bench:joins:compare: base ${describe(sides[0])}, change ${describe(sides[1])}; both servers at once (${pins.note}); ` +
-      `${options!.held} sockets held, then ${options!.sockets} joined into each at ${options!.ramp}/s, audience joins; ${machineLine()}`,
+      `${options.held} sockets held, then ${options.sockets} joined into each at ${options.ramp}/s, audience joins; ${machineLine()}`,
   );
   for (const side of sides) side.build = await build(side);
   database = await createDatabase(databaseUrl);
@@ -266,7 +289,7 @@ try {
   console.log(
     `\nround  ${"base µs/join (user + kernel)".padEnd(32)}${"change µs/join (user + kernel)".padEnd(32)}change/base`,
   );
-  for (let r = 0; r < options!.rounds; r++) {
+  for (let r = 0; r < options.rounds; r++) {
     const order: [Side, Side] = r % 2 === 0 ? [sides[0], sides[1]] : [sides[1], sides[0]];
     const { costs, valid, reasons } = await round(order);
     const base = costs.get(sides[0])!;
