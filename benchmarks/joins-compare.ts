@@ -12,7 +12,7 @@
  * project runs on, one process's CPU per join moves by a fifth to a half from one minute to the
  * next (the same build read 105 and 253 µs), so a change of a few microseconds needs dozens of
  * alternating runs to show. Two servers measured in the same seconds see the same machine: with the
- * same build on both sides, the ratio stayed within a few percent (README, bench:joins).
+ * same build on both sides, one round's ratio stayed within about 5 % (README, bench:joins:compare).
  *
  * Before the measured window each server joins and holds `--held` sockets, as bench:joins' phase 1
  * does: the code is warm and optimised, and no socket closes (the first close of a process
