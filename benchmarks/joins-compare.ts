@@ -44,6 +44,7 @@ import {
 import { seedOverApi } from "./cluster/seed.ts";
 import { startLoad } from "./joins/background-load.ts";
 import { MAX_LAG_MS } from "./joins/measure.ts";
+import { HYPERCAST_ENV } from "./joins/targets.ts";
 import { buildHypercast } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { machineLine, median, pinning, procCpuTimes } from "./ws/rounds.ts";
@@ -200,15 +201,7 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
     for (const [i, side] of order.entries()) {
       const node = await startNode(group, {
         name: `compare-${i + 1}`,
-        env: {
-          NODE_ENV: "production",
-          LOG_LEVEL: "warn",
-          PASSWORD_HASH_COST: "10",
-          SOCKETS_PER_USER: "1000000",
-          RATE_LIMITS: "off",
-          DATABASE_URL: database!.url,
-          SECRET_KEY_BASE: secret,
-        },
+        env: { ...HYPERCAST_ENV, DATABASE_URL: database!.url, SECRET_KEY_BASE: secret },
         pin: pins.server,
         build: side.build,
         nodeArgs: side.flags,
@@ -222,15 +215,10 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
       ...["--topic", seed.topics["joins"]!, "--param", `token=${seed.socketToken}`, "--ramp", String(2 * options.ramp)],
       ...["--max-lag-ms", String(MAX_LAG_MS), "--join-payload", '{"presence":false}'],
     ];
-    const windowSeconds = (2 * options.sockets) / (2 * options.ramp) + 2;
-    const held = startLoad(pins, group, [
-      "connect",
-      ...common,
-      "--subscribers",
-      String(2 * options.held),
-      "--duration",
-      String(Math.ceil(windowSeconds + 30)),
-    ]);
+    const connect = (sockets: number, seconds: number) =>
+      startLoad(pins, group, ["connect", ...common, "--subscribers", String(sockets), "--duration", String(seconds)]);
+    // Held through the idle reading and the window, with a margin.
+    const held = connect(2 * options.held, Math.ceil(options.sockets / options.ramp) + 32);
     await held.joined(2 * options.held);
     await sleep(3_000);
     const idle0 = nodes.map((node) => procCpuTimes(node.pid));
@@ -240,14 +228,7 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
     const idle = nodes.map((node, i) => rate(idle0[i]!, procCpuTimes(node.pid), idleMs));
     const cpu0 = nodes.map((node) => procCpuTimes(node.pid));
     const from = performance.now();
-    const load = startLoad(pins, group, [
-      "connect",
-      ...common,
-      "--subscribers",
-      String(2 * options.sockets),
-      "--duration",
-      "2",
-    ]);
+    const load = connect(2 * options.sockets, 2);
     await load.joined(2 * options.sockets);
     await sleep(500);
     const cpu1 = nodes.map((node) => procCpuTimes(node.pid));

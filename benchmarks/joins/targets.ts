@@ -49,7 +49,8 @@ export async function compileTargets(build: string): Promise<void> {
   await compileEntry(build, REFERENCE);
 }
 
-const ENV = {
+/** How bench:joins (and bench:joins:compare) start Hypercast, besides its database and secret. */
+export const HYPERCAST_ENV = {
   NODE_ENV: "production",
   LOG_LEVEL: "warn",
   PASSWORD_HASH_COST: "10",
@@ -63,7 +64,7 @@ export async function startHypercast(servers: Servers, databaseUrl: string): Pro
   const node: Node = await startNode(servers.group, {
     name: "hypercast",
     env: {
-      ...ENV,
+      ...HYPERCAST_ENV,
       DATABASE_URL: databaseUrl,
       SECRET_KEY_BASE: randomBytes(32).toString("hex"),
     },
