@@ -193,7 +193,7 @@ const perJoin = (before: CpuTimes, after: CpuTimes, idle: CpuTimes, ms: number, 
   kernel: ((after.system - before.system - idle.system * ms) * 1e6) / joins,
 });
 
-/** One round: both servers afresh, `first` started first and given the first socket. */
+/** One round: both servers afresh, `order[0]` started first and given the first socket. */
 async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; valid: boolean; reasons: string[] }> {
   const secret = randomBytes(32).toString("hex");
   const nodes: Node[] = [];
@@ -265,7 +265,7 @@ try {
   for (const side of sides) side.build = await build(side);
   database = await createDatabase(databaseUrl);
   await migrateDatabase(group, database.url);
-  const ratios: number[] = [];
+  /** The valid rounds' costs. */
   const kept: Array<{ base: Cost; change: Cost }> = [];
   console.log(
     `\nround  ${"base µs/join (user + kernel)".padEnd(32)}${"change µs/join (user + kernel)".padEnd(32)}change/base`,
@@ -283,9 +283,9 @@ try {
       exitCode = 3;
       continue;
     }
-    ratios.push(ratio);
     kept.push({ base, change });
   }
+  const ratios = kept.map((k) => total(k.change) / total(k.base));
   if (ratios.length === 0) {
     console.error("INVALID: no round's load run was valid; no ratio");
   } else {
