@@ -14,6 +14,10 @@
  * alternating runs to show. Two servers measured in the same seconds see the same machine: with the
  * same build on both sides, one round's ratio stayed within about 5 % (README, bench:joins:compare).
  *
+ * `--references` measures the same way what no Hypercast code is in: the bare uWebSockets.js
+ * reference of bench:joins (base) against the same server with uWebSockets.js's JavaScript callbacks
+ * for upgrade, open and close, which decide nothing (change; ws/raw-server.ts, RAW_CALLBACKS=1).
+ *
  * Before the measured window each server joins and holds `--held` sockets, as bench:joins' phase 1
  * does: the code is warm and optimised, and no socket closes (the first close of a process
  * deoptimises code that had never seen one).
@@ -22,6 +26,7 @@
  *     npm run bench:joins:compare -- --base main~3 --change main  # two commits
  *     npm run bench:joins:compare -- --base HEAD --change HEAD    # the control: the same code twice
  *     npm run bench:joins:compare -- --change-node-flags="--single-threaded-gc"   # a flag, same code
+ *     npm run bench:joins:compare -- --references                # raw uWS, without and with JS callbacks
  *
  * Exit 0 with every round valid, 3 when a load run was not (its round is left out of the medians),
  * 1 on failure, 2 for a bad command line.
@@ -44,10 +49,10 @@ import {
 import { seedOverApi } from "./cluster/seed.ts";
 import { startLoad } from "./joins/background-load.ts";
 import { MAX_LAG_MS } from "./joins/measure.ts";
-import { HYPERCAST_ENV } from "./joins/targets.ts";
-import { buildHypercast } from "./lib/compiled.ts";
+import { HYPERCAST_ENV, REFERENCE } from "./joins/targets.ts";
+import { buildHypercast, compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
-import { machineLine, median, pinning, procCpuTimes } from "./ws/rounds.ts";
+import { machineLine, median, pinning, procCpuTimes, startPinned } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -74,7 +79,7 @@ const usage = (message: string): never => {
 
 const { values: flags } = parseArgs({
   options: {
-    base: { type: "string", default: "HEAD" },
+    base: { type: "string" },
     change: { type: "string" },
     rounds: { type: "string" },
     sockets: { type: "string" },
@@ -84,9 +89,11 @@ const { values: flags } = parseArgs({
     "change-node-flags": { type: "string" },
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
+    references: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
   },
 });
+const references = flags.references ?? false;
 interface Options {
   rounds: number;
   /** Sockets joined into each server in the measured window, and held by each before it. */
@@ -118,7 +125,7 @@ function readOptions(): Options {
 
 const options = readOptions();
 const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
-if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+if (!references && !/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
   usage("DATABASE_URL must name a loopback PostgreSQL (the benchmark creates and drops a database there)");
 
 const pins = pinning();
@@ -133,8 +140,11 @@ function commitOf(name: string, ref: string | undefined): string | undefined {
   return commit.status === 0 ? commit.stdout.trim() : usage(`--${name}: no commit ${ref}`);
 }
 
+if (references && (flags.base !== undefined || flags.change !== undefined))
+  usage("--references compares two servers without Hypercast's code: it takes no --base or --change");
+const baseRef = references ? undefined : (flags.base ?? "HEAD");
 const sides: [Side, Side] = [
-  { name: "base", ref: flags.base, commit: commitOf("base", flags.base), flags: options.nodeFlags.base, build: "" },
+  { name: "base", ref: baseRef, commit: commitOf("base", baseRef), flags: options.nodeFlags.base, build: "" },
   {
     name: "change",
     ref: flags.change,
@@ -161,6 +171,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * by that ref's own build script, inside the repository so that its imports find our node_modules.
  */
 async function build(side: Side): Promise<string> {
+  if (references) {
+    await compileEntry(`${WORK}/reference`, REFERENCE);
+    return `${WORK}/reference/${REFERENCE.replace(/\.ts$/, ".mjs")}`;
+  }
   const dir = `${WORK}/${side.name}`;
   if (side.commit === undefined) return buildHypercast(dir);
   const source = join(ROOT, dir, "source");
@@ -193,26 +207,68 @@ const perJoin = (before: CpuTimes, after: CpuTimes, idle: CpuTimes, ms: number, 
   kernel: ((after.system - before.system - idle.system * ms) * 1e6) / joins,
 });
 
-/** One round: both servers afresh, `order[0]` started first and given the first socket. */
-async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; valid: boolean; reasons: string[] }> {
+/** A round's two servers, running, and where the load finds them. */
+interface Started {
+  pids: number[];
+  urls: string[];
+  topic: string;
+  token: string;
+}
+
+/** Both Hypercast builds on the one database and secret, seeded through the first. */
+async function startHypercasts(order: [Side, Side], stops: Array<() => Promise<void>>): Promise<Started> {
   const secret = randomBytes(32).toString("hex");
   const nodes: Node[] = [];
+  for (const [i, side] of order.entries()) {
+    const node = await startNode(group, {
+      name: `compare-${i + 1}`,
+      env: { ...HYPERCAST_ENV, DATABASE_URL: database!.url, SECRET_KEY_BASE: secret },
+      pin: pins.server,
+      build: side.build,
+      nodeArgs: side.flags,
+    });
+    nodes.push(node);
+    running.add(node);
+    stops.push(async () => {
+      await stopNode(node, 10_000);
+      running.delete(node);
+    });
+  }
+  const seed = await seedOverApi(nodes[0]!.httpUrl, ["joins"]);
+  return {
+    pids: nodes.map((node) => node.pid),
+    urls: nodes.map((node) => `${node.socketUrl}/socket`),
+    topic: seed.topics["joins"]!,
+    token: seed.socketToken,
+  };
+}
+
+/** The reference twice: the change side hands its upgrades, opens and closes to JavaScript. */
+async function startReferences(order: [Side, Side], stops: Array<() => Promise<void>>): Promise<Started> {
+  const servers = [];
+  for (const side of order) {
+    const env: Record<string, string> = side.name === "change" ? { RAW_CALLBACKS: "1" } : {};
+    const server = await startPinned(pins.server, side.build, env, side.flags);
+    servers.push(server);
+    stops.push(() => server.stop());
+  }
+  return {
+    pids: servers.map((server) => server.pid),
+    urls: servers.map((server) => `ws://127.0.0.1:${server.port}/socket`),
+    topic: servers[0]!.topic,
+    token: servers[0]!.token,
+  };
+}
+
+/** One round: both servers afresh, `order[0]` started first and given the first socket. */
+async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; valid: boolean; reasons: string[] }> {
+  const stops: Array<() => Promise<void>> = [];
   try {
-    for (const [i, side] of order.entries()) {
-      const node = await startNode(group, {
-        name: `compare-${i + 1}`,
-        env: { ...HYPERCAST_ENV, DATABASE_URL: database!.url, SECRET_KEY_BASE: secret },
-        pin: pins.server,
-        build: side.build,
-        nodeArgs: side.flags,
-      });
-      nodes.push(node);
-      running.add(node);
-    }
-    const seed = await seedOverApi(nodes[0]!.httpUrl, ["joins"]);
+    const started = await (references ? startReferences : startHypercasts)(order, stops);
+    const cpu = () => started.pids.map(procCpuTimes);
     const common = [
-      ...nodes.flatMap((node) => ["--url", `${node.socketUrl}/socket`]),
-      ...["--topic", seed.topics["joins"]!, "--param", `token=${seed.socketToken}`, "--ramp", String(2 * options.ramp)],
+      ...started.urls.flatMap((url) => ["--url", url]),
+      ...["--topic", started.topic, "--param", `token=${started.token}`, "--ramp", String(2 * options.ramp)],
       ...["--max-lag-ms", String(MAX_LAG_MS), "--join-payload", '{"presence":false}'],
     ];
     const connect = (sockets: number, seconds: number) =>
@@ -221,17 +277,17 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
     const held = connect(2 * options.held, Math.ceil(options.sockets / options.ramp) + 32);
     await held.joined(2 * options.held);
     await sleep(3_000);
-    const idle0 = nodes.map((node) => procCpuTimes(node.pid));
+    const idle0 = cpu();
     const idleFrom = performance.now();
     await sleep(4_000);
     const idleMs = performance.now() - idleFrom;
-    const idle = nodes.map((node, i) => rate(idle0[i]!, procCpuTimes(node.pid), idleMs));
-    const cpu0 = nodes.map((node) => procCpuTimes(node.pid));
+    const idle = cpu().map((now, i) => rate(idle0[i]!, now, idleMs));
+    const cpu0 = cpu();
     const from = performance.now();
     const load = connect(2 * options.sockets, 2);
     await load.joined(2 * options.sockets);
     await sleep(500);
-    const cpu1 = nodes.map((node) => procCpuTimes(node.pid));
+    const cpu1 = cpu();
     const ms = performance.now() - from;
     if (held.ended()) throw new Error("the held sockets were gone before the window ended");
     const { result } = await load.finished;
@@ -244,13 +300,15 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
     );
     return { costs, valid: result.valid, reasons: result.invalid_reasons };
   } finally {
-    await Promise.allSettled(nodes.map((node) => stopNode(node, 10_000)));
-    for (const node of nodes) running.delete(node);
+    await Promise.allSettled(stops.map((stop) => stop()));
   }
 }
 
-const describe = (side: Side) =>
-  `${side.ref === undefined ? "the working tree" : side.ref}${side.flags.length > 0 ? ` with ${side.flags.join(" ")}` : ""}`;
+const code = (side: Side) =>
+  references
+    ? `raw uWS${side.name === "change" ? " with JavaScript callbacks" : ""}`
+    : (side.ref ?? "the working tree");
+const describe = (side: Side) => `${code(side)}${side.flags.length > 0 ? ` with ${side.flags.join(" ")}` : ""}`;
 const total = (c: Cost) => c.user + c.kernel;
 /** A side's cost in a round: `total (user + kernel)`, in a column of its own. */
 const cell = (c: Cost) =>
@@ -263,8 +321,10 @@ try {
       `${options.held} sockets held, then ${options.sockets} joined into each at ${options.ramp}/s, audience joins; ${machineLine()}`,
   );
   for (const side of sides) side.build = await build(side);
-  database = await createDatabase(databaseUrl);
-  await migrateDatabase(group, database.url);
+  if (!references) {
+    database = await createDatabase(databaseUrl);
+    await migrateDatabase(group, database.url);
+  }
   /** The valid rounds' costs. */
   const kept: Array<{ base: Cost; change: Cost }> = [];
   console.log(
@@ -296,7 +356,9 @@ try {
         `(user ${m((k) => k.base.user).toFixed(1)}), change ${m((k) => total(k.change)).toFixed(1)} (user ${m((k) => k.change.user).toFixed(1)}); ` +
         `change/base ${median(ratios).toFixed(3)}, lower in ${lower} of ${ratios.length} rounds`,
     );
-    console.log("read it beside a control run (--base HEAD --change HEAD), whose rounds show this machine's spread");
+    console.log(
+      "read it beside a control run on this machine (--base HEAD --change HEAD), whose rounds show its spread",
+    );
   }
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);

@@ -41,7 +41,7 @@ export interface Servers {
   profileDir: string | undefined;
 }
 
-const REFERENCE = "benchmarks/ws/raw-server.ts";
+export const REFERENCE = "benchmarks/ws/raw-server.ts";
 
 /** Hypercast's build and the reference, compiled into `build` (relative to the repository). */
 export async function compileTargets(build: string): Promise<void> {

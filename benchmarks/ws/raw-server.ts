@@ -4,6 +4,12 @@
  * answered; a `message:new` frame is answered with a reply and turned into one broadcast of the same
  * shape and size as Hypercast's v2 message, published once through uWS's native topics.
  *
+ * With RAW_CALLBACKS=1 it also hands each upgrade, open and close to JavaScript, shaped as
+ * Hypercast's transport (lib/realtime/transport.ts) takes them: the request's path, query and
+ * headers copied, a session object as the socket's user data, the socket kept in a set while open;
+ * nothing is decided. `bench:joins:compare --references` sets the two against each other: what
+ * uWebSockets.js's JavaScript callbacks cost a join before any server code runs.
+ *
  * With REDIS_URL it is a node of a reference cluster (`bench:cluster`): a message is published
  * locally and to the Redis channel `raw:<topic>`, and what arrives from Redis from another node
  * is published locally: the least a uWS + Redis cluster must do.
@@ -22,6 +28,7 @@ const pub = redisUrl === undefined ? undefined : new Redis(redisUrl);
 const sub = redisUrl === undefined ? undefined : new Redis(redisUrl);
 let id = 0;
 const app = uws.App();
+const callbacks = process.env["RAW_CALLBACKS"] === "1";
 
 if (sub !== undefined) {
   await sub.psubscribe("raw:*");
@@ -31,11 +38,47 @@ if (sub !== undefined) {
   });
 }
 
-app.ws("/socket/websocket", {
+interface Session {
+  id: string;
+  query: string;
+  protocols: string;
+  open: boolean;
+}
+const sessions = new Set<Session>();
+let sequence = 0;
+/** The callbacks of RAW_CALLBACKS=1 (above); without them uWS upgrades, opens and closes natively. */
+const handedToJavaScript: Pick<UWS.WebSocketBehavior<Session>, "upgrade" | "open" | "close"> = {
+  upgrade(res, req, context) {
+    const path = req.getUrl();
+    const query = req.getQuery() ?? "";
+    const protocols = req.getHeader("sec-websocket-protocol");
+    const key = req.getHeader("sec-websocket-key");
+    const extensions = req.getHeader("sec-websocket-extensions");
+    if (path !== "/socket/websocket" || !/(^|,)\s*upgrade\s*(,|$)/i.test(req.getHeader("connection"))) {
+      res.writeStatus("400 Bad Request").end("", true);
+      return;
+    }
+    const session = { id: (sequence++).toString(36), query, protocols, open: false };
+    res.upgrade(session, key, protocols === "" ? "" : "phoenix", extensions, context);
+  },
+  open(ws) {
+    const session = ws.getUserData();
+    session.open = true;
+    sessions.add(session);
+  },
+  close(ws) {
+    const session = ws.getUserData();
+    session.open = false;
+    sessions.delete(session);
+  },
+};
+
+app.ws<Session>("/socket/websocket", {
   maxPayloadLength: 64 * 1024,
   maxBackpressure: 1024 * 1024,
   idleTimeout: 120,
   sendPingsAutomatically: true,
+  ...(callbacks ? handedToJavaScript : {}),
   message(ws, data) {
     const frame = JSON.parse(Buffer.from(data).toString("utf8")) as [
       string | null,

@@ -186,7 +186,9 @@ export async function startPinned(
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  process.on("exit", () => child.kill("SIGKILL"));
+  const kill = () => child.kill("SIGKILL");
+  process.on("exit", kill);
+  child.once("exit", () => process.off("exit", kill));
   const ready = await new Promise<{ port: number; token: string; topic: string }>((resolve, reject) => {
     let buffer = "";
     const timer = setTimeout(() => reject(new Error(`${file} did not start within 60 s`)), 60_000);

@@ -82,3 +82,22 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  "bench:joins:compare --references --smoke runs raw uWS without and with JavaScript callbacks at once, with no database",
+  async (t) => {
+    const r = await run("benchmarks/joins-compare.ts", { DATABASE_URL: "" }, ["--references"]);
+    t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
+    t.regex(r.stdout, /base raw uWS, change raw uWS with JavaScript callbacks; both servers at once/);
+    t.regex(
+      r.stdout,
+      /\n\s+1\s+-?[\d.]+ \(-?[\d.]+ \+ -?[\d.]+\)\s+-?[\d.]+ \(-?[\d.]+ \+ -?[\d.]+\)\s+(-?([\d.]+|Infinity)|NaN|INVALID)/,
+    );
+  },
+);
+
+test("bench:joins:compare --references takes no --base or --change", async (t) => {
+  const r = await run("benchmarks/joins-compare.ts", {}, ["--references", "--change", "HEAD"]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /--references compares two servers without Hypercast's code: it takes no --base or --change/);
+});
