@@ -14,9 +14,10 @@
  * alternating runs to show. Two servers measured in the same seconds see the same machine: with the
  * same build on both sides, one round's ratio stayed within about 5 % (README, bench:joins:compare).
  *
- * `--references` measures the same way what no Hypercast code is in: the bare uWebSockets.js
- * reference of bench:joins (base) against the same server with uWebSockets.js's JavaScript callbacks
- * for upgrade, open and close, which decide nothing (change; ws/raw-server.ts, RAW_CALLBACKS=1).
+ * `--references callbacks` measures the same way what no Hypercast code is in: the bare
+ * uWebSockets.js reference of bench:joins (base) against the same server with uWebSockets.js's
+ * JavaScript callbacks for upgrade, open and close, which decide nothing (change;
+ * ws/raw-server.ts, RAW_CALLBACKS=1); `--references control` runs the bare reference on both sides.
  *
  * Before the measured window each server joins and holds `--held` sockets, as bench:joins' phase 1
  * does: the code is warm and optimised, and no socket closes (the first close of a process
@@ -26,7 +27,8 @@
  *     npm run bench:joins:compare -- --base main~3 --change main  # two commits
  *     npm run bench:joins:compare -- --base HEAD --change HEAD    # the control: the same code twice
  *     npm run bench:joins:compare -- --change-node-flags="--single-threaded-gc"   # a flag, same code
- *     npm run bench:joins:compare -- --references                # raw uWS, without and with JS callbacks
+ *     npm run bench:joins:compare -- --references callbacks      # raw uWS, without and with JS callbacks
+ *     npm run bench:joins:compare -- --references control        # raw uWS twice: that one's control
  *
  * Exit 0 with every round valid, 3 when a load run was not (its round is left out of the medians),
  * 1 on failure, 2 for a bad command line.
@@ -89,11 +91,14 @@ const { values: flags } = parseArgs({
     "change-node-flags": { type: "string" },
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
-    references: { type: "boolean", default: false },
+    references: { type: "string" },
     smoke: { type: "boolean", default: false },
   },
 });
-const references = flags.references ?? false;
+/** Raw uWS on both sides (`--references`), the change side with JavaScript callbacks or not. */
+const references = flags.references;
+if (references !== undefined && references !== "callbacks" && references !== "control")
+  usage(`--references takes callbacks or control, not ${references}`);
 interface Options {
   rounds: number;
   /** Sockets joined into each server in the measured window, and held by each before it. */
@@ -125,7 +130,10 @@ function readOptions(): Options {
 
 const options = readOptions();
 const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
-if (!references && !/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+if (
+  references === undefined &&
+  !/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl)
+)
   usage("DATABASE_URL must name a loopback PostgreSQL (the benchmark creates and drops a database there)");
 
 const pins = pinning();
@@ -140,9 +148,9 @@ function commitOf(name: string, ref: string | undefined): string | undefined {
   return commit.status === 0 ? commit.stdout.trim() : usage(`--${name}: no commit ${ref}`);
 }
 
-if (references && (flags.base !== undefined || flags.change !== undefined))
+if (references !== undefined && (flags.base !== undefined || flags.change !== undefined))
   usage("--references compares two servers without Hypercast's code: it takes no --base or --change");
-const baseRef = references ? undefined : (flags.base ?? "HEAD");
+const baseRef = references !== undefined ? undefined : (flags.base ?? "HEAD");
 const sides: [Side, Side] = [
   { name: "base", ref: baseRef, commit: commitOf("base", baseRef), flags: options.nodeFlags.base, build: "" },
   {
@@ -171,7 +179,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * by that ref's own build script, inside the repository so that its imports find our node_modules.
  */
 async function build(side: Side): Promise<string> {
-  if (references) {
+  if (references !== undefined) {
     await compileEntry(`${WORK}/reference`, REFERENCE);
     return `${WORK}/reference/${REFERENCE.replace(/\.ts$/, ".mjs")}`;
   }
@@ -243,11 +251,12 @@ async function startHypercasts(order: [Side, Side], stops: Array<() => Promise<v
   };
 }
 
-/** The reference twice: the change side hands its upgrades, opens and closes to JavaScript. */
+/** The reference twice; with `--references callbacks` the change side hands its upgrades, opens and closes to JavaScript. */
 async function startReferences(order: [Side, Side], stops: Array<() => Promise<void>>): Promise<Started> {
   const servers = [];
   for (const side of order) {
-    const env: Record<string, string> = side.name === "change" ? { RAW_CALLBACKS: "1" } : {};
+    const env: Record<string, string> =
+      side.name === "change" && references === "callbacks" ? { RAW_CALLBACKS: "1" } : {};
     const server = await startPinned(pins.server, side.build, env, side.flags);
     servers.push(server);
     stops.push(() => server.stop());
@@ -264,7 +273,7 @@ async function startReferences(order: [Side, Side], stops: Array<() => Promise<v
 async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; valid: boolean; reasons: string[] }> {
   const stops: Array<() => Promise<void>> = [];
   try {
-    const started = await (references ? startReferences : startHypercasts)(order, stops);
+    const started = await (references !== undefined ? startReferences : startHypercasts)(order, stops);
     const cpu = () => started.pids.map(procCpuTimes);
     const common = [
       ...started.urls.flatMap((url) => ["--url", url]),
@@ -305,8 +314,8 @@ async function round(order: [Side, Side]): Promise<{ costs: Map<Side, Cost>; val
 }
 
 const code = (side: Side) =>
-  references
-    ? `raw uWS${side.name === "change" ? " with JavaScript callbacks" : ""}`
+  references !== undefined
+    ? `raw uWS${side.name === "change" && references === "callbacks" ? " with JavaScript callbacks" : ""}`
     : (side.ref ?? "the working tree");
 const describe = (side: Side) => `${code(side)}${side.flags.length > 0 ? ` with ${side.flags.join(" ")}` : ""}`;
 const total = (c: Cost) => c.user + c.kernel;
@@ -321,7 +330,7 @@ try {
       `${options.held} sockets held, then ${options.sockets} joined into each at ${options.ramp}/s, audience joins; ${machineLine()}`,
   );
   for (const side of sides) side.build = await build(side);
-  if (!references) {
+  if (references === undefined) {
     database = await createDatabase(databaseUrl);
     await migrateDatabase(group, database.url);
   }

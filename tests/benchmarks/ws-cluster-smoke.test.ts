@@ -84,9 +84,9 @@ test.serial(
 );
 
 test.serial(
-  "bench:joins:compare --references --smoke runs raw uWS without and with JavaScript callbacks at once, with no database",
+  "bench:joins:compare --references callbacks --smoke runs raw uWS without and with JavaScript callbacks at once, with no database",
   async (t) => {
-    const r = await run("benchmarks/joins-compare.ts", { DATABASE_URL: "" }, ["--references"]);
+    const r = await run("benchmarks/joins-compare.ts", { DATABASE_URL: "" }, ["--references", "callbacks"]);
     t.true(r.code === 0 || r.code === 3, `exit ${r.code}: ${r.stderr}`);
     t.regex(r.stdout, /base raw uWS, change raw uWS with JavaScript callbacks; both servers at once/);
     t.regex(
@@ -96,8 +96,11 @@ test.serial(
   },
 );
 
-test("bench:joins:compare --references takes no --base or --change", async (t) => {
-  const r = await run("benchmarks/joins-compare.ts", {}, ["--references", "--change", "HEAD"]);
-  t.is(r.code, 2);
-  t.regex(r.stderr, /--references compares two servers without Hypercast's code: it takes no --base or --change/);
+test("bench:joins:compare --references takes callbacks or control, and no --base or --change", async (t) => {
+  const refs = await run("benchmarks/joins-compare.ts", {}, ["--references", "control", "--change", "HEAD"]);
+  t.is(refs.code, 2);
+  t.regex(refs.stderr, /--references compares two servers without Hypercast's code: it takes no --base or --change/);
+  const mode = await run("benchmarks/joins-compare.ts", {}, ["--references", "fast"]);
+  t.is(mode.code, 2);
+  t.regex(mode.stderr, /--references takes callbacks or control, not fast/);
 });
