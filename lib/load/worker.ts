@@ -17,9 +17,16 @@ import { startHousekeeping, startRamp } from "./worker-sockets.ts";
 const meter = createMeter();
 let run: Run;
 
+/**
+ * A report to the coordinator. A send that finds the channel already closed (the coordinator was
+ * killed between two reports) is dropped: without the callback its EPIPE would be thrown as an
+ * unhandled 'error' event, and the 'disconnect' handler below ends the worker anyway.
+ */
 function send(message: Progress | Final): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message, ignoreClosedChannel);
 }
+
+function ignoreClosedChannel(): void {}
 
 process.on("message", (message: ControlMessage) => {
   if (message.kind === "plan") {
