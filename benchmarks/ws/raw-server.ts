@@ -7,8 +7,8 @@
  * With RAW_CALLBACKS=1 it also hands each upgrade, open and close to JavaScript, shaped as
  * Hypercast's transport (lib/realtime/transport.ts) takes them: the request's path, query and
  * headers copied, a session object as the socket's user data, the socket kept in a set while open;
- * nothing is decided. `bench:joins:compare --references` sets the two against each other: what
- * uWebSockets.js's JavaScript callbacks cost a join before any server code runs.
+ * nothing is decided. `bench:joins:compare --references callbacks` sets the two against each other:
+ * what uWebSockets.js's JavaScript callbacks cost a join before any server code runs.
  *
  * With REDIS_URL it is a node of a reference cluster (`bench:cluster`): a message is published
  * locally and to the Redis channel `raw:<topic>`, and what arrives from Redis from another node
