@@ -174,15 +174,17 @@ const cleanUp = async () => {
 const hardStop = stopAfter("bench:joins:compare", options.maxSeconds, cleanUp);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The raw uWS reference compiled to JavaScript, once for both sides of `--references`. */
+async function buildReference(): Promise<string> {
+  await compileEntry(`${WORK}/reference`, REFERENCE);
+  return `${WORK}/reference/${REFERENCE.replace(/\.ts$/, ".mjs")}`;
+}
+
 /**
  * A side's build: the working tree through `npm run build`, or a ref's files (`git archive`) built
  * by that ref's own build script, inside the repository so that its imports find our node_modules.
  */
 async function build(side: Side): Promise<string> {
-  if (references !== undefined) {
-    await compileEntry(`${WORK}/reference`, REFERENCE);
-    return `${WORK}/reference/${REFERENCE.replace(/\.ts$/, ".mjs")}`;
-  }
   const dir = `${WORK}/${side.name}`;
   if (side.commit === undefined) return buildHypercast(dir);
   const source = join(ROOT, dir, "source");
@@ -329,8 +331,11 @@ try {
     `bench:joins:compare: base ${describe(sides[0])}, change ${describe(sides[1])}; both servers at once (${pins.note}); ` +
       `${options.held} sockets held, then ${options.sockets} joined into each at ${options.ramp}/s, audience joins; ${machineLine()}`,
   );
-  for (const side of sides) side.build = await build(side);
-  if (references === undefined) {
+  if (references !== undefined) {
+    const reference = await buildReference();
+    for (const side of sides) side.build = reference;
+  } else {
+    for (const side of sides) side.build = await build(side);
     database = await createDatabase(databaseUrl);
     await migrateDatabase(group, database.url);
   }
