@@ -33,9 +33,8 @@
  * Exit 0 with every round valid, 3 when a load run was not (its round is left out of the medians),
  * 1 on failure, 2 for a bad command line.
  */
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -52,8 +51,9 @@ import { seedOverApi } from "./cluster/seed.ts";
 import { startLoad } from "./joins/background-load.ts";
 import { MAX_LAG_MS } from "./joins/measure.ts";
 import { HYPERCAST_ENV, REFERENCE } from "./joins/targets.ts";
-import { buildHypercast, compileEntry } from "./lib/compiled.ts";
+import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { buildSide, commitOf } from "./lib/sides.ts";
 import { machineLine, median, pinning, procCpuTimes, startPinned } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -139,24 +139,15 @@ if (
 const pins = pinning();
 if (pins.server.length === 0) usage(`both servers must share one pinned core, and the load another: ${pins.note}`);
 const WORK = `.bench/compare-${process.pid}`;
-const git = (args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
-
-/** The commit `ref` names; a bad ref is a usage error. */
-function commitOf(name: string, ref: string | undefined): string | undefined {
-  if (ref === undefined) return undefined;
-  const commit = git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
-  return commit.status === 0 ? commit.stdout.trim() : usage(`--${name}: no commit ${ref}`);
-}
-
 if (references !== undefined && (flags.base !== undefined || flags.change !== undefined))
   usage("--references compares two servers without Hypercast's code: it takes no --base or --change");
 const baseRef = references !== undefined ? undefined : (flags.base ?? "HEAD");
 const sides: [Side, Side] = [
-  { name: "base", ref: baseRef, commit: commitOf("base", baseRef), flags: options.nodeFlags.base, build: "" },
+  { name: "base", ref: baseRef, commit: commitOf("base", baseRef, usage), flags: options.nodeFlags.base, build: "" },
   {
     name: "change",
     ref: flags.change,
-    commit: commitOf("change", flags.change),
+    commit: commitOf("change", flags.change, usage),
     flags: options.nodeFlags.change,
     build: "",
   },
@@ -178,29 +169,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function buildReference(): Promise<string> {
   await compileEntry(`${WORK}/reference`, REFERENCE);
   return `${WORK}/reference/${REFERENCE.replace(/\.ts$/, ".mjs")}`;
-}
-
-/**
- * A side's build: the working tree through `npm run build`, or a ref's files (`git archive`) built
- * by that ref's own build script, inside the repository so that its imports find our node_modules.
- */
-async function build(side: Side): Promise<string> {
-  const dir = `${WORK}/${side.name}`;
-  if (side.commit === undefined) return buildHypercast(dir);
-  const source = join(ROOT, dir, "source");
-  const tarball = join(ROOT, dir, "source.tar");
-  await mkdir(source, { recursive: true });
-  const archive = git(["archive", "--format=tar", "-o", tarball, side.commit]);
-  if (archive.status !== 0) throw new Error(`git archive ${side.ref} exited with ${archive.status}: ${archive.stderr}`);
-  const extract = spawnSync("tar", ["-x", "-f", tarball, "-C", source], { stdio: ["ignore", "ignore", "inherit"] });
-  if (extract.status !== 0) throw new Error(`tar exited with ${extract.status}`);
-  const npm = spawnSync("npm", ["run", "build"], {
-    cwd: source,
-    env: { ...process.env, BUILD_DIR: "dist" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  if (npm.status !== 0) throw new Error(`npm run build of ${side.ref} exited with ${npm.status}`);
-  return `${dir}/source/dist`;
 }
 
 type CpuTimes = { user: number; system: number };
@@ -335,7 +303,7 @@ try {
     const reference = await buildReference();
     for (const side of sides) side.build = reference;
   } else {
-    for (const side of sides) side.build = await build(side);
+    for (const side of sides) side.build = buildSide(`${WORK}/${side.name}`, side.commit, side.ref);
     database = await createDatabase(databaseUrl);
     await migrateDatabase(group, database.url);
   }
