@@ -8,17 +8,18 @@
  * swapping which one starts first, warms both up, then measures.
  *
  * Why not bench:http's rounds, one server after the other: on the shared machines this project
- * runs on, a server's CPU per request moves by 5–20 % from one run to the next, more than most
- * changes to the request path are worth. Two servers measured in the same seconds see the same
- * machine (bench:joins:compare does the same for joins). Req/s is printed too, but the two servers
+ * runs on, one build's CPU per request read anywhere from 225 to 314 µs in rounds of one evening,
+ * far more than most changes to the request path are worth. Two servers measured in the same
+ * seconds see the same machine (bench:joins:compare does the same for joins). Req/s is printed too, but the two servers
  * share one core, so each one's req/s depends on the other's: CPU per request is the figure.
  *
  *     npm run bench:http:compare                                  # HEAD against the working tree, 6 rounds
  *     npm run bench:http:compare -- --base main~3 --change main   # two commits
  *     npm run bench:http:compare -- --base HEAD --change HEAD     # the control: the same code twice
  *     npm run bench:http:compare -- --accept v1                   # v1 requests (Accept: application/vnd.app.v1+json)
+ *     npm run bench:http:compare -- --change HEAD --change-env "RATE_LIMITS=off"   # what a feature costs
  *
- * The server entry (lib/hypercast-server.ts) is the working tree's, compiled against each side's
+ * The server entry (benchmarks/lib/hypercast-server.ts) is the working tree's, compiled against each side's
  * build, so a base older than the entry's imports cannot be compared.
  *
  * Exit 0 with every round valid, 3 when a round was not (its generator past 90 % of its core; the
@@ -30,7 +31,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
-import type { HypercastInfo } from "./lib/hypercast-server.ts";
+import type { HypercastInfo, HypercastOptions } from "./lib/hypercast-server.ts";
 import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
@@ -51,6 +52,12 @@ interface Side {
   ref: string | undefined;
   commit: string | undefined;
   flags: string[];
+  /**
+   * `--base-env`, `--change-env`: set in this side's server's environment and given to its settings
+   * over the benchmark's own, so a setting (README, Configuration) or a switch read from the
+   * environment differs between two servers of the same build.
+   */
+  env: Record<string, string>;
   /** The compiled server entry of this side's build. */
   entry: URL | undefined;
 }
@@ -78,6 +85,8 @@ const { values: flags } = parseArgs({
     accept: { type: "string" },
     "base-node-flags": { type: "string" },
     "change-node-flags": { type: "string" },
+    "base-env": { type: "string" },
+    "change-env": { type: "string" },
     "database-url": { type: "string" },
     "max-seconds": { type: "string" },
     smoke: { type: "boolean", default: false },
@@ -93,6 +102,15 @@ interface Options {
   accept: keyof typeof ACCEPT;
   maxSeconds: number;
   nodeFlags: { base: string[]; change: string[] };
+  env: { base: Record<string, string>; change: Record<string, string> };
+}
+
+/** `--change-env "RATE_LIMITS=off LOG_LEVEL=warn"`: Hypercast's settings (README, Configuration) for one side. */
+function settings(flag: string, value: string | undefined): Record<string, string> {
+  const pairs = (value ?? "").split(/\s+/).filter((pair) => pair !== "");
+  const bad = pairs.find((pair) => !/^[A-Z][A-Z0-9_]*=\S*$/.test(pair));
+  if (bad !== undefined) throw new Error(`--${flag} expects NAME=value pairs such as RATE_LIMITS=off, got ${bad}`);
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
 }
 
 function readOptions(): Options {
@@ -109,7 +127,17 @@ function readOptions(): Options {
     const maxSeconds = positiveInt("max-seconds", flags["max-seconds"], 300 + rounds * (60 + warmupSeconds + seconds));
     const base = nodeFlags(flags["base-node-flags"]);
     const change = nodeFlags(flags["change-node-flags"]);
-    return { rounds, seconds, warmupSeconds, connections: connections / 2, accept, maxSeconds, nodeFlags: { base, change } };
+    const env = { base: settings("base-env", flags["base-env"]), change: settings("change-env", flags["change-env"]) };
+    return {
+      rounds,
+      seconds,
+      warmupSeconds,
+      connections: connections / 2,
+      accept,
+      maxSeconds,
+      nodeFlags: { base, change },
+      env,
+    };
   } catch (error) {
     return usage((error as Error).message);
   }
@@ -122,12 +150,20 @@ if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.t
 
 const baseRef = flags.base ?? "HEAD";
 const sides: [Side, Side] = [
-  { name: "base", ref: baseRef, commit: commitOf("base", baseRef, usage), flags: options.nodeFlags.base, entry: undefined },
+  {
+    name: "base",
+    ref: baseRef,
+    commit: commitOf("base", baseRef, usage),
+    flags: options.nodeFlags.base,
+    env: options.env.base,
+    entry: undefined,
+  },
   {
     name: "change",
     ref: flags.change,
     commit: commitOf("change", flags.change, usage),
     flags: options.nodeFlags.change,
+    env: options.env.change,
     entry: undefined,
   },
 ];
@@ -149,8 +185,15 @@ async function startServers(order: [Side, Side]): Promise<Map<Side, BenchProcess
   for (const side of order) {
     const server = await startProcess<HypercastInfo>(side.entry!, {
       core: SERVER_CORE,
-      args: [JSON.stringify({ databaseUrl: withApplicationName(databaseUrl, `bench-${side.name}`), logLevel: "info" })],
+      args: [
+        JSON.stringify({
+          databaseUrl: withApplicationName(databaseUrl, `bench-${side.name}`),
+          logLevel: "info",
+          env: side.env,
+        } satisfies HypercastOptions),
+      ],
       nodeFlags: side.flags,
+      env: side.env,
     });
     running.add(server);
     servers.set(side, server);
@@ -217,7 +260,8 @@ async function round(
     if (warm.length > 0) throw new Error(`BROKEN in the warm-up: ${warm.join("; ")}`);
     const backends = (side: Side) => probe.sample(`bench-${side.name}`);
     const before = new Map<Side, { server: number; postgres: Awaited<ReturnType<PostgresCpu["sample"]>> }>();
-    for (const [side, server] of servers) before.set(side, { server: server.cpuMicros(), postgres: await backends(side) });
+    for (const [side, server] of servers)
+      before.set(side, { server: server.cpuMicros(), postgres: await backends(side) });
     const generatorBefore = generator.cpuMicros();
     const from = performance.now();
     const results = await loadBoth(generator, servers, options.seconds);
@@ -241,8 +285,11 @@ async function round(
   }
 }
 
-const describe = (side: Side) =>
-  `${side.ref ?? "the working tree"}${side.flags.length > 0 ? ` with ${side.flags.join(" ")}` : ""}`;
+const describe = (side: Side) => {
+  const settings = Object.entries(side.env).map(([name, value]) => `${name}=${value}`);
+  const extras = [...side.flags, ...settings];
+  return `${side.ref ?? "the working tree"}${extras.length > 0 ? ` with ${extras.join(" ")}` : ""}`;
+};
 /** A side's figures in a round: server µs/req, PostgreSQL's, req/s, in a column of its own. */
 const cell = (c: Cost) =>
   `${c.server.toFixed(1).padStart(7)} ${c.postgres.toFixed(1).padStart(6)} ${Math.round(c.requestsPerSecond).toLocaleString("en-US").padStart(7)}`.padEnd(
@@ -302,7 +349,9 @@ try {
         `lower in ${ratios.filter((ratio) => ratio < 1).length} of ${ratios.length} rounds; ` +
         `PostgreSQL change/base ${m((k) => k.change.postgres / k.base.postgres).toFixed(3)}`,
     );
-    console.log("read it beside a control run on this machine (--base HEAD --change HEAD), whose rounds show its spread");
+    console.log(
+      "read it beside a control run on this machine (--base HEAD --change HEAD), whose rounds show its spread",
+    );
   }
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);

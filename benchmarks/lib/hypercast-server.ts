@@ -6,7 +6,7 @@
  * tokens. The references connect to the same schema with pools of their own. On `stop` it closes,
  * drops the schema and exits.
  *
- * Argument: JSON `{ databaseUrl, logLevel }`. Ready message: `HypercastInfo`.
+ * Argument: JSON `{ databaseUrl, logLevel, env? }` (`env`: settings over this file's own). Ready message: `HypercastInfo`.
  */
 import "../../lib/bin/v8-flags.ts"; // first, as in lib/bin/cli.ts
 import { randomBytes } from "node:crypto";
@@ -19,6 +19,8 @@ import { settle } from "./settle.ts";
 export interface HypercastOptions {
   databaseUrl: string;
   logLevel: string;
+  /** Settings over the ones below (bench:http:compare's `--base-env`, `--change-env`). */
+  env?: Record<string, string>;
 }
 
 export interface HypercastInfo {
@@ -52,6 +54,7 @@ serveUntilStopped<HypercastInfo>(async () => {
     ANONYMOUS_RATE_LIMIT: "1000000000",
     // Tracing is measured by running the benchmark with OTEL_EXPORTER_OTLP_ENDPOINT set (README "Tracing").
     ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("OTEL_"))),
+    ...options.env,
   });
   const deps = await createDeps(config, { schema, migrate: true });
   const { token, userId } = await seed(deps);

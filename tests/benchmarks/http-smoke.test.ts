@@ -13,56 +13,119 @@ import test from "ava";
 
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
-test("bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target, its ratios and perf's breakdown", async (t) => {
-  const perfDir = await mkdtemp(join(tmpdir(), "bench-perf-"));
-  t.teardown(() => rm(perfDir, { recursive: true, force: true }));
-  const args = ["tsx", "benchmarks/http.ts", "--duration", "1", "--warmup", "1", "--rounds", "1", "--connections", "4"];
-  // Every server gets the same node flags; node refuses to start on one it does not know.
-  args.push("--node-flags=--max-semi-space-size=32");
-  // The references prepare their statements as Hypercast does (by default they send them unprepared).
-  args.push("--prepared-references");
-  // Linux perf samples the servers' core over the measured round (benchmarks/lib/perf.ts).
-  args.push("--perf", perfDir);
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      const child = execFile(
-        "npx",
-        args,
-        { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-      );
-      child.stdin?.end();
-    },
-  );
-  const output = `${stdout}\n${stderr}`;
-  t.false(output.includes("BROKEN"), output);
-  t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
-  t.regex(stdout, /node flags {2}--max-semi-space-size=32 --perf-basic-prof for every server/, output);
-  t.regex(stdout, /statements {2}Hypercast's prepared .*; the references' prepared alike/, output);
-  const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
-  for (const label of [
-    "reference: Koa+knex+pg",
-    "peer: NestJS+Fastify",
-    "Hypercast v2 (default)",
-    "Hypercast v1 (Accept v1)",
-  ]) {
-    t.regex(
-      summary,
-      new RegExp(`${label.replace(/[()+]/g, "\\$&")}\\s+[\\d,]+ `),
-      `no summary row for ${label}: ${output}`,
+test.serial(
+  "bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target, its ratios and perf's breakdown",
+  async (t) => {
+    const perfDir = await mkdtemp(join(tmpdir(), "bench-perf-"));
+    t.teardown(() => rm(perfDir, { recursive: true, force: true }));
+    const args = [
+      "tsx",
+      "benchmarks/http.ts",
+      "--duration",
+      "1",
+      "--warmup",
+      "1",
+      "--rounds",
+      "1",
+      "--connections",
+      "4",
+    ];
+    // Every server gets the same node flags; node refuses to start on one it does not know.
+    args.push("--node-flags=--max-semi-space-size=32");
+    // The references prepare their statements as Hypercast does (by default they send them unprepared).
+    args.push("--prepared-references");
+    // Linux perf samples the servers' core over the measured round (benchmarks/lib/perf.ts).
+    args.push("--perf", perfDir);
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve) => {
+        const child = execFile(
+          "npx",
+          args,
+          { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
+          (error, stdout, stderr) =>
+            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+        );
+        child.stdin?.end();
+      },
     );
-  }
-  // One column per target, every one of them sampled.
-  t.regex(summary, /perf: server CPU µs per request/, output);
-  t.regex(summary, /\nall\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\n/, output);
-  t.regex(summary, /\nsystem calls\s+[\d.]+/, output);
-  // And by function, for each target.
-  const functions = await readFile(join(perfDir, "functions.txt"), "utf8");
-  for (const target of ["reference", "peer", "v2", "v1"])
-    t.regex(functions, new RegExp(`^${target} \\(CPU µs per unit of work\\)\\n +[\\d.]+ {2}\\S`, "m"), functions);
-  if (code === 0) {
-    t.regex(summary, /Hypercast v1 \(Accept v1\) +vs the reference [\d.]+x \([\d.]+x-[\d.]+x\) +vs the peer /, output);
-    t.regex(summary, /v2: req\/s [\d.]+x >= 0\.85x (PASS|FAIL)/, output);
-  } else t.regex(summary, /INVALID: the load generator used more than/, output);
+    const output = `${stdout}\n${stderr}`;
+    t.false(output.includes("BROKEN"), output);
+    t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
+    t.regex(stdout, /node flags {2}--max-semi-space-size=32 --perf-basic-prof for every server/, output);
+    t.regex(stdout, /statements {2}Hypercast's prepared .*; the references' prepared alike/, output);
+    const summary = stdout.slice(stdout.indexOf("medians of 1 rounds"));
+    for (const label of [
+      "reference: Koa+knex+pg",
+      "peer: NestJS+Fastify",
+      "Hypercast v2 (default)",
+      "Hypercast v1 (Accept v1)",
+    ]) {
+      t.regex(
+        summary,
+        new RegExp(`${label.replace(/[()+]/g, "\\$&")}\\s+[\\d,]+ `),
+        `no summary row for ${label}: ${output}`,
+      );
+    }
+    // One column per target, every one of them sampled.
+    t.regex(summary, /perf: server CPU µs per request/, output);
+    t.regex(summary, /\nall\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\n/, output);
+    t.regex(summary, /\nsystem calls\s+[\d.]+/, output);
+    // And by function, for each target.
+    const functions = await readFile(join(perfDir, "functions.txt"), "utf8");
+    for (const target of ["reference", "peer", "v2", "v1"])
+      t.regex(functions, new RegExp(`^${target} \\(CPU µs per unit of work\\)\\n +[\\d.]+ {2}\\S`, "m"), functions);
+    if (code === 0) {
+      t.regex(
+        summary,
+        /Hypercast v1 \(Accept v1\) +vs the reference [\d.]+x \([\d.]+x-[\d.]+x\) +vs the peer /,
+        output,
+      );
+      t.regex(summary, /v2: req\/s [\d.]+x >= 0\.85x (PASS|FAIL)/, output);
+    } else t.regex(summary, /INVALID: the load generator used more than/, output);
+  },
+);
+
+/** `npx tsx benchmarks/http-compare.ts ARGS`, within the test's bounds. */
+function compare(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "npx",
+      ["tsx", "benchmarks/http-compare.ts", ...args],
+      { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+    );
+    child.stdin?.end();
+  });
+}
+
+test.serial(
+  "bench:http:compare --smoke builds HEAD and the working tree, loads both at once and prints each one's CPU per request and the ratio",
+  async (t) => {
+    // A setting for one side reaches that server (a rate limit of its own shows in no figure, but
+    // a bad one would stop the server from starting).
+    const { code, stdout, stderr } = await compare(["--smoke", "--change-env", "API_RATE_LIMIT=999999999"]);
+    const output = `${stdout}\n${stderr}`;
+    t.false(output.includes("BROKEN"), output);
+    t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
+    t.regex(stdout, /base HEAD, change the working tree with API_RATE_LIMIT=999999999; both servers at once/, output);
+    t.regex(stdout, /\n {4}1 +[\d.]+ +[\d.]+ +[\d,]+ +[\d.]+ +[\d.]+ +[\d,]+ +([\d.]+|INVALID)/, output);
+    if (code === 0)
+      t.regex(stdout, /medians over 1 valid round\(s\): base [\d.]+ µs of server CPU per request/, output);
+  },
+);
+
+test("bench:http:compare refuses a bad command line with exit 2 and says why", async (t) => {
+  const odd = await compare(["--connections", "3"]);
+  t.is(odd.code, 2);
+  t.regex(odd.stderr, /--connections is split between two servers: give an even number/);
+  const accept = await compare(["--accept", "v3"]);
+  t.is(accept.code, 2);
+  t.regex(accept.stderr, /--accept takes v1 or v2, not v3/);
+  const env = await compare(["--change-env", "rate_limits=off"]);
+  t.is(env.code, 2);
+  t.regex(env.stderr, /--change-env expects NAME=value pairs such as RATE_LIMITS=off, got rate_limits=off/);
+  const ref = await compare(["--base", "no-such-ref-anywhere"]);
+  t.is(ref.code, 2);
+  t.regex(ref.stderr, /--base: no commit no-such-ref-anywhere/);
 });
