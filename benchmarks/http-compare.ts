@@ -36,7 +36,7 @@ import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
-import { buildSide, commitOf } from "./lib/sides.ts";
+import { buildSide, commitOf, COMPARISON_OPTIONS } from "./lib/sides.ts";
 import { machineLine, median } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -76,20 +76,13 @@ const usage = (message: string): never => {
 
 const { values: flags } = parseArgs({
   options: {
-    base: { type: "string" },
-    change: { type: "string" },
-    rounds: { type: "string" },
+    ...COMPARISON_OPTIONS,
     duration: { type: "string" },
     warmup: { type: "string" },
     connections: { type: "string" },
     accept: { type: "string" },
-    "base-node-flags": { type: "string" },
-    "change-node-flags": { type: "string" },
     "base-env": { type: "string" },
     "change-env": { type: "string" },
-    "database-url": { type: "string" },
-    "max-seconds": { type: "string" },
-    smoke: { type: "boolean", default: false },
   },
 });
 

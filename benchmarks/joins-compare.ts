@@ -53,7 +53,7 @@ import { MAX_LAG_MS } from "./joins/measure.ts";
 import { HYPERCAST_ENV, REFERENCE } from "./joins/targets.ts";
 import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
-import { buildSide, commitOf } from "./lib/sides.ts";
+import { buildSide, commitOf, COMPARISON_OPTIONS } from "./lib/sides.ts";
 import { machineLine, median, pinning, procCpuTimes, startPinned } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -81,18 +81,11 @@ const usage = (message: string): never => {
 
 const { values: flags } = parseArgs({
   options: {
-    base: { type: "string" },
-    change: { type: "string" },
-    rounds: { type: "string" },
+    ...COMPARISON_OPTIONS,
     sockets: { type: "string" },
     held: { type: "string" },
     ramp: { type: "string" },
-    "base-node-flags": { type: "string" },
-    "change-node-flags": { type: "string" },
-    "database-url": { type: "string" },
-    "max-seconds": { type: "string" },
     references: { type: "string" },
-    smoke: { type: "boolean", default: false },
   },
 });
 /** Raw uWS on both sides (`--references`), the change side with JavaScript callbacks or not. */

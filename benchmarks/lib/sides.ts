@@ -13,6 +13,18 @@ import { buildHypercast } from "./compiled.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+/** The command-line options every comparison takes, for `parseArgs` beside its own. */
+export const COMPARISON_OPTIONS = {
+  base: { type: "string" },
+  change: { type: "string" },
+  rounds: { type: "string" },
+  "base-node-flags": { type: "string" },
+  "change-node-flags": { type: "string" },
+  "database-url": { type: "string" },
+  "max-seconds": { type: "string" },
+  smoke: { type: "boolean", default: false },
+} as const;
+
 const git = (args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
 
 /** The commit `ref` names (undefined for none: the working tree); a bad ref goes to `usage`. */
