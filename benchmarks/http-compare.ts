@@ -18,6 +18,12 @@
  *     npm run bench:http:compare -- --base HEAD --change HEAD     # the control: the same code twice
  *     npm run bench:http:compare -- --accept v1                   # v1 requests (Accept: application/vnd.app.v1+json)
  *     npm run bench:http:compare -- --change HEAD --change-env "RATE_LIMITS=off"   # what a feature costs
+ *     npm run bench:http:compare -- --against peer                 # the working tree against the NestJS peer
+ *
+ * `--against reference` or `--against peer` puts bench:http's bare Koa reference or its NestJS peer
+ * (benchmarks/references/, their statements prepared as ours are) on the base side, in the same
+ * seconds as Hypercast, on the schema Hypercast seeded: where bench:http's one-after-the-other
+ * rounds cannot tell a few per cent apart, this can.
  *
  * The server entry (benchmarks/lib/hypercast-server.ts) is the working tree's, compiled against each side's
  * build, so a base older than the entry's imports cannot be compared.
@@ -32,6 +38,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
 import type { HypercastInfo, HypercastOptions } from "./lib/hypercast-server.ts";
+import type { Target } from "./lib/load.ts";
 import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
@@ -45,9 +52,23 @@ const GENERATOR_CORE = 1;
 /** Above this share of its core the generator, not the servers, set the pace. */
 const GENERATOR_SATURATED = 0.9;
 const ACCEPT = { v1: "application/vnd.app.v1+json", v2: "application/vnd.app.v2+json" } as const;
+/** bench:http's references (`--against`): their entries, and the Accept each asks v2 with. */
+const REFERENCES = {
+  reference: { source: "benchmarks/references/koa-server.ts", accept: ACCEPT.v2, tsconfig: undefined },
+  // Nest routes a versioned controller only for a request that names a version.
+  peer: {
+    source: "benchmarks/references/nest-server.ts",
+    accept: "application/json;v=2",
+    tsconfig: "benchmarks/references/tsconfig.json",
+  },
+} as const;
+
+/** What serves a side: a Hypercast build, or one of bench:http's references. */
+type Kind = "hypercast" | keyof typeof REFERENCES;
 
 interface Side {
   name: "base" | "change";
+  kind: Kind;
   /** A git ref as given, and its commit; both undefined for the working tree. */
   ref: string | undefined;
   commit: string | undefined;
@@ -83,6 +104,7 @@ const { values: flags } = parseArgs({
     accept: { type: "string" },
     "base-env": { type: "string" },
     "change-env": { type: "string" },
+    against: { type: "string" },
   },
 });
 
@@ -141,10 +163,21 @@ const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "pos
 if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
   usage("DATABASE_URL must name a loopback PostgreSQL (its backends' CPU is read from /proc)");
 
-const baseRef = flags.base ?? "HEAD";
+/** `--against reference|peer`: bench:http's reference or peer as the base, Hypercast as the change. */
+const against = flags.against;
+const baseKind: Kind =
+  against === undefined
+    ? "hypercast"
+    : against === "reference" || against === "peer"
+      ? against
+      : usage(`--against takes reference or peer, not ${against}`);
+if (against !== undefined && (flags.base !== undefined || flags["base-env"] !== undefined))
+  usage(`--against ${against} runs bench:http's ${against} as the base: it takes no --base or --base-env`);
+const baseRef = against === undefined ? (flags.base ?? "HEAD") : undefined;
 const sides: [Side, Side] = [
   {
     name: "base",
+    kind: baseKind,
     ref: baseRef,
     commit: commitOf("base", baseRef, usage),
     flags: options.nodeFlags.base,
@@ -153,6 +186,7 @@ const sides: [Side, Side] = [
   },
   {
     name: "change",
+    kind: "hypercast",
     ref: flags.change,
     commit: commitOf("change", flags.change, usage),
     flags: options.nodeFlags.change,
@@ -172,39 +206,61 @@ const hardStop = stopAfter("bench:http:compare", options.maxSeconds, async () =>
   await rm(join(ROOT, WORK), { recursive: true, force: true });
 });
 
-/** Both servers afresh, `order[0]` first; each with its own schema and a backend name of its side's. */
-async function startServers(order: [Side, Side]): Promise<Map<Side, BenchProcess<HypercastInfo>>> {
-  const servers = new Map<Side, BenchProcess<HypercastInfo>>();
-  for (const side of order) {
-    const server = await startProcess<HypercastInfo>(side.entry!, {
-      core: SERVER_CORE,
-      args: [
-        JSON.stringify({
-          databaseUrl: withApplicationName(databaseUrl, `bench-${side.name}`),
-          logLevel: "info",
-          env: side.env,
-        } satisfies HypercastOptions),
-      ],
-      nodeFlags: side.flags,
-      env: side.env,
-    });
-    running.add(server);
-    servers.set(side, server);
+/** A side's server, running, and the request it is loaded with. */
+interface Server {
+  process: BenchProcess<unknown>;
+  target: Target;
+}
+
+/**
+ * Both servers afresh, `order[0]` first, each with a backend name of its side's. A Hypercast seeds
+ * a schema of its own; a reference (`--against`) starts after it, on its schema and its viewer's token.
+ */
+async function startServers(order: [Side, Side]): Promise<Map<Side, Server>> {
+  const servers = new Map<Side, Server>();
+  let seeded: HypercastInfo | undefined;
+  const hypercastsFirst = [...order].sort((a, b) => Number(a.kind !== "hypercast") - Number(b.kind !== "hypercast"));
+  for (const side of hypercastsFirst) {
+    const url = withApplicationName(databaseUrl, `bench-${side.name}`);
+    const common = { core: SERVER_CORE, nodeFlags: side.flags, env: side.env };
+    if (side.kind === "hypercast") {
+      const own: HypercastOptions = { databaseUrl: url, logLevel: "info", env: side.env };
+      const server = await startProcess<HypercastInfo>(side.entry!, { ...common, args: [JSON.stringify(own)] });
+      running.add(server);
+      seeded = server.info;
+      servers.set(side, { process: server, target: targetOf(server.info, server.info, ACCEPT[options.accept]) });
+    } else {
+      const { schema } = seeded!;
+      const args = [JSON.stringify({ databaseUrl: url, schema, prepared: true })];
+      const server = await startProcess<{ url: string }>(side.entry!, { ...common, args });
+      running.add(server);
+      servers.set(side, { process: server, target: targetOf(server.info, seeded!, REFERENCES[side.kind].accept) });
+    }
   }
   return servers;
 }
 
-async function stopServers(servers: Map<Side, BenchProcess<HypercastInfo>>): Promise<void> {
-  for (const server of servers.values()) {
-    await server.stop();
-    running.delete(server);
+/** `GET /users/:id` of the seeded user, with the seeded viewer's token. */
+function targetOf(server: { url: string }, seeded: HypercastInfo, accept: string): Target {
+  return {
+    url: `${server.url}/users/${seeded.userId}`,
+    headers: { authorization: `Bearer ${seeded.token}`, accept },
+  };
+}
+
+/** The references first: a Hypercast drops the schema they read. */
+async function stopServers(servers: Map<Side, Server>): Promise<void> {
+  const last = [...servers].sort(([a], [b]) => Number(a.kind === "hypercast") - Number(b.kind === "hypercast"));
+  for (const [, server] of last) {
+    await server.process.stop();
+    running.delete(server.process);
   }
 }
 
 /** Runs one load per server at once on the generator; resolves to each one's result. */
 function loadBoth(
   generator: BenchProcess<unknown>,
-  servers: Map<Side, BenchProcess<HypercastInfo>>,
+  servers: Map<Side, Server>,
   seconds: number,
 ): Promise<Map<Side, GeneratorResult>> {
   let id = 0;
@@ -212,10 +268,7 @@ function loadBoth(
     const run: GeneratorRun = {
       type: "run",
       id: id++,
-      target: {
-        url: `${server.info.url}/users/${server.info.userId}`,
-        headers: { authorization: `Bearer ${server.info.token}`, accept: ACCEPT[options.accept] },
-      },
+      target: server.target,
       seconds,
       connections: options.connections,
     };
@@ -254,7 +307,7 @@ async function round(
     const backends = (side: Side) => probe.sample(`bench-${side.name}`);
     const before = new Map<Side, { server: number; postgres: Awaited<ReturnType<PostgresCpu["sample"]>> }>();
     for (const [side, server] of servers)
-      before.set(side, { server: server.cpuMicros(), postgres: await backends(side) });
+      before.set(side, { server: server.process.cpuMicros(), postgres: await backends(side) });
     const generatorBefore = generator.cpuMicros();
     const from = performance.now();
     const results = await loadBoth(generator, servers, options.seconds);
@@ -265,7 +318,7 @@ async function round(
       const run = results.get(side)!;
       const start = before.get(side)!;
       costs.set(side, {
-        server: (server.cpuMicros() - start.server) / run.requests,
+        server: (server.process.cpuMicros() - start.server) / run.requests,
         postgres: probe.since(start.postgres, await backends(side)) / run.requests,
         requestsPerSecond: run.requestsPerSecond,
       });
@@ -278,10 +331,16 @@ async function round(
   }
 }
 
+const NAMES: Record<Kind, string> = {
+  hypercast: "",
+  reference: "bench:http's reference (Koa + knex + pg, statements prepared)",
+  peer: "bench:http's peer (NestJS on Fastify, statements prepared)",
+};
 const describe = (side: Side) => {
   const settings = Object.entries(side.env).map(([name, value]) => `${name}=${value}`);
   const extras = [...side.flags, ...settings];
-  return `${side.ref ?? "the working tree"}${extras.length > 0 ? ` with ${extras.join(" ")}` : ""}`;
+  const code = side.kind === "hypercast" ? (side.ref ?? "the working tree") : NAMES[side.kind];
+  return `${code}${extras.length > 0 ? ` with ${extras.join(" ")}` : ""}`;
 };
 /** A side's figures in a round: server µs/req, PostgreSQL's, req/s, in a column of its own. */
 const cell = (c: Cost) =>
@@ -298,8 +357,13 @@ try {
       `autocannon on core ${GENERATOR_CORE}, ${options.connections} connections each, GET /users/:id in ${options.accept}; ${machineLine()}`,
   );
   for (const side of sides) {
-    const build = buildSide(`${WORK}/${side.name}`, side.commit, side.ref);
-    side.entry = await compileEntry(build, "benchmarks/lib/hypercast-server.ts");
+    if (side.kind === "hypercast") {
+      const build = buildSide(`${WORK}/${side.name}`, side.commit, side.ref);
+      side.entry = await compileEntry(build, "benchmarks/lib/hypercast-server.ts");
+    } else {
+      const { source, tsconfig } = REFERENCES[side.kind];
+      side.entry = await compileEntry(`${WORK}/${side.name}`, source, tsconfig === undefined ? {} : { tsconfig });
+    }
   }
   probe = await postgresCpu(databaseUrl);
   generator = await startProcess<Record<string, never>>(new URL("./lib/generator.ts", import.meta.url), {

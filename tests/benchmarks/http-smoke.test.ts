@@ -115,6 +115,22 @@ test.serial(
   },
 );
 
+test.serial(
+  "bench:http:compare --against peer --smoke loads the NestJS peer and Hypercast at once and prints each one's CPU per request",
+  async (t) => {
+    const { code, stdout, stderr } = await compare(["--smoke", "--against", "peer"]);
+    const output = `${stdout}\n${stderr}`;
+    t.false(output.includes("BROKEN"), output);
+    t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
+    t.regex(
+      stdout,
+      /base bench:http's peer \(NestJS on Fastify, statements prepared\), change the working tree;/,
+      output,
+    );
+    t.regex(stdout, /\n {4}1 +[\d.]+ +[\d.]+ +[\d,]+ +[\d.]+ +[\d.]+ +[\d,]+ +([\d.]+|INVALID)/, output);
+  },
+);
+
 test("bench:http:compare refuses a bad command line with exit 2 and says why", async (t) => {
   const odd = await compare(["--connections", "3"]);
   t.is(odd.code, 2);
@@ -125,6 +141,12 @@ test("bench:http:compare refuses a bad command line with exit 2 and says why", a
   const env = await compare(["--change-env", "rate_limits=off"]);
   t.is(env.code, 2);
   t.regex(env.stderr, /--change-env expects NAME=value pairs such as RATE_LIMITS=off, got rate_limits=off/);
+  const against = await compare(["--against", "fastify"]);
+  t.is(against.code, 2);
+  t.regex(against.stderr, /--against takes reference or peer, not fastify/);
+  const both = await compare(["--against", "peer", "--base", "HEAD"]);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /--against peer runs bench:http's peer as the base: it takes no --base or --base-env/);
   const ref = await compare(["--base", "no-such-ref-anywhere"]);
   t.is(ref.code, 2);
   t.regex(ref.stderr, /--base: no commit no-such-ref-anywhere/);
