@@ -19,6 +19,7 @@
  *     npm run bench:http:compare -- --accept v1                   # v1 requests (Accept: application/vnd.app.v1+json)
  *     npm run bench:http:compare -- --change HEAD --change-env "RATE_LIMITS=off"   # what a feature costs
  *     npm run bench:http:compare -- --against peer                 # the working tree against the NestJS peer
+ *     npm run bench:http:compare -- --perf /tmp/perf               # and where each one's CPU went (lib/perf.ts)
  *
  * `--against reference` or `--against peer` puts bench:http's bare Koa reference or its NestJS peer
  * (benchmarks/references/, their statements prepared as ours are) on the base side, in the same
@@ -41,6 +42,7 @@ import type { HypercastInfo, HypercastOptions } from "./lib/hypercast-server.ts"
 import type { Target } from "./lib/load.ts";
 import { compileEntry } from "./lib/compiled.ts";
 import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { buildSide, commitOf, COMPARISON_OPTIONS } from "./lib/sides.ts";
@@ -105,6 +107,7 @@ const { values: flags } = parseArgs({
     "base-env": { type: "string" },
     "change-env": { type: "string" },
     against: { type: "string" },
+    perf: { type: "string" },
   },
 });
 
@@ -140,8 +143,9 @@ function readOptions(): Options {
     if (accept !== "v1" && accept !== "v2") throw new Error(`--accept takes v1 or v2, not ${accept}`);
     // Both builds, then per round two servers started and seeded, the warm-up and the window.
     const maxSeconds = positiveInt("max-seconds", flags["max-seconds"], 300 + rounds * (60 + warmupSeconds + seconds));
-    const base = nodeFlags(flags["base-node-flags"]);
-    const change = nodeFlags(flags["change-node-flags"]);
+    // With --perf DIR, node writes the maps perf names JavaScript frames from, on both sides alike.
+    const base = withPerfFlag(nodeFlags(flags["base-node-flags"]), flags.perf);
+    const change = withPerfFlag(nodeFlags(flags["change-node-flags"]), flags.perf);
     const env = { base: settings("base-env", flags["base-env"]), change: settings("change-env", flags["change-env"]) };
     return {
       rounds,
@@ -299,6 +303,7 @@ async function round(
   order: [Side, Side],
   generator: BenchProcess<unknown>,
   probe: PostgresCpu,
+  windows: PerfWindow[],
 ): Promise<{ costs: Map<Side, Cost>; generatorShare: number }> {
   const servers = await startServers(order);
   try {
@@ -310,8 +315,18 @@ async function round(
       before.set(side, { server: server.process.cpuMicros(), postgres: await backends(side) });
     const generatorBefore = generator.cpuMicros();
     const from = performance.now();
+    const fromNs = process.hrtime.bigint();
     const results = await loadBoth(generator, servers, options.seconds);
+    const toNs = process.hrtime.bigint();
     const wallMicros = (performance.now() - from) * 1000;
+    for (const [side, server] of servers)
+      windows.push({
+        target: side.name,
+        pid: server.process.pid,
+        from: fromNs,
+        to: toNs,
+        work: results.get(side)!.requests,
+      });
     const generatorShare = (generator.cpuMicros() - generatorBefore) / wallMicros;
     const costs = new Map<Side, Cost>();
     for (const [side, server] of servers) {
@@ -351,6 +366,7 @@ const cell = (c: Cost) =>
 let exitCode = 0;
 let generator: BenchProcess<unknown> | undefined;
 let probe: PostgresCpu | undefined;
+let perf: PerfRecording | undefined;
 try {
   console.log(
     `bench:http:compare: base ${describe(sides[0])}, change ${describe(sides[1])}; both servers at once on core ${SERVER_CORE}, ` +
@@ -371,13 +387,15 @@ try {
     args: [],
   });
   running.add(generator);
+  const windows: PerfWindow[] = [];
+  if (flags.perf !== undefined) perf = await startPerf(SERVER_CORE, flags.perf);
   const kept: Array<{ base: Cost; change: Cost }> = [];
   console.log(
     `\nround  ${"base: server, PG µs/req; req/s".padEnd(34)}${"change: server, PG µs/req; req/s".padEnd(34)}change/base (server CPU)`,
   );
   for (let r = 0; r < options.rounds; r++) {
     const order: [Side, Side] = r % 2 === 0 ? [sides[0], sides[1]] : [sides[1], sides[0]];
-    const { costs, generatorShare } = await round(order, generator, probe);
+    const { costs, generatorShare } = await round(order, generator, probe, windows);
     const base = costs.get(sides[0])!;
     const change = costs.get(sides[1])!;
     const valid = generatorShare <= GENERATOR_SATURATED;
@@ -410,10 +428,13 @@ try {
       "read it beside a control run on this machine (--base HEAD --change HEAD), whose rounds show its spread",
     );
   }
+  // Every round's window, the invalid ones included: perf says where the CPU went, not a ratio.
+  if (perf !== undefined) printPerf(await perf.stop(windows), ["base", "change"], "request", "every measured window");
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   exitCode = 1;
 } finally {
+  perf?.cancel();
   await probe?.close().catch(() => undefined);
   await cleanUp();
   clearTimeout(hardStop);
