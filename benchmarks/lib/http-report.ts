@@ -155,6 +155,9 @@ export function printSummary(samples: Record<TargetName, Sample[]>, options: Opt
     "targets (README): each versioned endpoint >= 0.85x the reference's req/s with p99 <= 1.2x, and ahead of the peer",
   );
   for (const verdict of verdicts) console.log(`  ${verdict}`);
+  console.log(
+    "  a ratio within a round's spread is not resolved here: `npm run bench:http:compare -- --against peer` (or reference) measures CPU per request in the same seconds",
+  );
   return true;
 }
 
