@@ -13,6 +13,26 @@ import test from "ava";
 
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `npx ARGS` on DATABASE_URL, within the tests' bounds: its exit code and output. */
+function npx(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "npx",
+      args,
+      { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+    );
+    child.stdin?.end();
+  });
+}
+
 test.serial(
   "bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target, its ratios and perf's breakdown",
   async (t) => {
@@ -36,18 +56,7 @@ test.serial(
     args.push("--prepared-references");
     // Linux perf samples the servers' core over the measured round (benchmarks/lib/perf.ts).
     args.push("--perf", perfDir);
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-      (resolve) => {
-        const child = execFile(
-          "npx",
-          args,
-          { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
-          (error, stdout, stderr) =>
-            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-        );
-        child.stdin?.end();
-      },
-    );
+    const { code, stdout, stderr } = await npx(args);
     const output = `${stdout}\n${stderr}`;
     t.false(output.includes("BROKEN"), output);
     t.true(code === 0 || code === 3, `exit ${code}: ${output}`);
@@ -85,18 +94,9 @@ test.serial(
   },
 );
 
-/** `npx tsx benchmarks/http-compare.ts ARGS`, within the test's bounds. */
-function compare(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      "npx",
-      ["tsx", "benchmarks/http-compare.ts", ...args],
-      { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    );
-    child.stdin?.end();
-  });
+/** `npx tsx benchmarks/http-compare.ts ARGS`. */
+function compare(args: string[]): Promise<Run> {
+  return npx(["tsx", "benchmarks/http-compare.ts", ...args]);
 }
 
 test.serial(
