@@ -21,7 +21,6 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
   createDatabase,
   createProcessGroup,
@@ -47,10 +46,16 @@ import {
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
-import { positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, positiveInt, stopAfter } from "./lib/options.ts";
 
-const { values: flags } = parseArgs({
-  options: {
+const {
+  values: flags,
+  usage,
+  check,
+} = commandLine(
+  "bench:cluster",
+  "DATABASE_URL=postgres://… npm run bench:cluster -- [--subscribers N] [--rate MSG_PER_S] [--duration S] [--rounds N] [--workers N] [--database-url URL] [--smoke] [--max-seconds S]",
+  {
     subscribers: { type: "string" },
     rate: { type: "string" },
     duration: { type: "string" },
@@ -60,31 +65,28 @@ const { values: flags } = parseArgs({
     smoke: { type: "boolean", default: false },
     "max-seconds": { type: "string" },
   },
-});
+);
 const smoke = flags.smoke ?? false;
-const SUBSCRIBERS = positiveInt("subscribers", flags.subscribers, smoke ? 40 : 2000);
-const RATE = positiveInt("rate", flags.rate, smoke ? 20 : 50);
-const DURATION = positiveInt("duration", flags.duration, smoke ? 2 : 10);
-const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
+const SUBSCRIBERS = check(() => positiveInt("subscribers", flags.subscribers, smoke ? 40 : 2000));
+const RATE = check(() => positiveInt("rate", flags.rate, smoke ? 20 : 50));
+const DURATION = check(() => positiveInt("duration", flags.duration, smoke ? 2 : 10));
+const ROUNDS = check(() => positiveInt("rounds", flags.rounds, smoke ? 1 : 3));
 const pins = pinning();
-const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 180);
+const WORKERS = check(() => positiveInt("workers", flags.workers, pins.loadCores));
+const MAX_SECONDS = check(() => positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 180));
 /** Hypercast's build and the compiled reference, in a directory of this run's own. */
 const BUILD = `.bench/cluster-${process.pid}`;
-const DATABASE_URL = flags["database-url"] ?? process.env["DATABASE_URL"];
-if (DATABASE_URL === undefined || DATABASE_URL === "") {
-  console.error(
-    "bench:cluster needs PostgreSQL: two processes cannot share one embedded PGlite. Set DATABASE_URL (or --database-url)\n" +
+const DATABASE_URL =
+  (flags["database-url"] ?? process.env["DATABASE_URL"]) ||
+  usage(
+    "needs PostgreSQL: two processes cannot share one embedded PGlite. Set DATABASE_URL (or --database-url)\n" +
       "to a database the benchmark may create a sibling database next to, e.g.\n" +
       "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:cluster",
   );
-  process.exit(2);
-}
-if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL)) {
-  throw new Error(
+if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL))
+  usage(
     "DATABASE_URL must point at a loopback PostgreSQL (127.x, localhost, [::1]): the benchmark creates and drops a database there",
   );
-}
 
 const group = createProcessGroup();
 const nodes: Node[] = [];

@@ -24,7 +24,6 @@
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { createDashboardFeed } from "../lib/dashboard/feed.ts";
 import { createLocalPubSub } from "../lib/pubsub/index.ts";
@@ -33,20 +32,23 @@ import { createTelemetry, type Telemetry } from "../lib/telemetry/index.ts";
 import { versionPolicy } from "../lib/version-policy.ts";
 import { eventually, within } from "../tests/helpers/processes.ts";
 import type { DashboardServerMessage, DashboardServerReady, DashboardServerRequest } from "./dashboard/server.ts";
+import { commandLine } from "./lib/options.ts";
 import { procCpuSeconds } from "./ws/rounds.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const { values: flags } = parseArgs({
-  options: { sockets: { type: "string" }, seconds: { type: "string" }, rate: { type: "string" } },
-});
+const { values: flags, usage } = commandLine(
+  "bench:dashboard",
+  "npm run bench:dashboard -- [--sockets N,N…] [--seconds S] [--rate BROADCASTS_PER_S]",
+  { sockets: { type: "string" }, seconds: { type: "string" }, rate: { type: "string" } },
+);
 const COUNTS = (flags.sockets ?? "2000,15000").split(",").map(Number);
 const SECONDS = Number(flags.seconds ?? 15);
 const RATE = Number(flags.rate ?? 4);
 for (const n of COUNTS)
   if (!Number.isInteger(n) || n < 1 || n > 18_000)
-    throw new Error(`--sockets takes counts of 1–18,000 (one process holds at most 20,000 files here), got ${n}`);
-if (!(SECONDS >= 5 && SECONDS <= 120)) throw new Error(`--seconds must be 5–120, got ${flags.seconds}`);
-if (!(RATE > 0 && RATE <= 50)) throw new Error(`--rate must be 1–50 broadcasts per second, got ${flags.rate}`);
+    usage(`--sockets takes counts of 1–18,000 (one process holds at most 20,000 files here), got ${flags.sockets}`);
+if (!(SECONDS >= 5 && SECONDS <= 120)) usage(`--seconds must be 5–120, got ${flags.seconds}`);
+if (!(RATE > 0 && RATE <= 50)) usage(`--rate must be 1–50 broadcasts per second, got ${flags.rate}`);
 
 const children = new Set<ChildProcess>();
 process.on("exit", () => {

@@ -36,12 +36,11 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
 import type { HypercastInfo, HypercastOptions } from "./lib/hypercast-server.ts";
 import type { Target } from "./lib/load.ts";
 import { compileEntry } from "./lib/compiled.ts";
-import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
@@ -92,13 +91,14 @@ interface Cost {
   requestsPerSecond: number;
 }
 
-const usage = (message: string): never => {
-  console.error(`bench:http:compare: ${message}`);
-  process.exit(2);
-};
-
-const { values: flags } = parseArgs({
-  options: {
+const {
+  values: flags,
+  usage,
+  check,
+} = commandLine(
+  "bench:http:compare",
+  'npm run bench:http:compare -- [--base REF] [--change REF] [--against reference|peer] [--accept v1|v2] [--rounds N] [--duration S] [--warmup S] [--connections N (even)] [--base-env "NAME=value …"] [--change-env "NAME=value …"] [--base-node-flags="…"] [--change-node-flags="…"] [--perf DIR] [--database-url URL] [--smoke] [--max-seconds S]',
+  {
     ...COMPARISON_OPTIONS,
     duration: { type: "string" },
     warmup: { type: "string" },
@@ -109,7 +109,7 @@ const { values: flags } = parseArgs({
     against: { type: "string" },
     perf: { type: "string" },
   },
-});
+);
 
 interface Options {
   rounds: number;
@@ -133,7 +133,7 @@ function settings(flag: string, value: string | undefined): Record<string, strin
 
 function readOptions(): Options {
   const smoke = flags.smoke ?? false;
-  try {
+  return check(() => {
     const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 6);
     const seconds = positiveInt("duration", flags.duration, smoke ? 1 : 5);
     const warmupSeconds = positiveInt("warmup", flags.warmup, smoke ? 1 : 3);
@@ -157,9 +157,7 @@ function readOptions(): Options {
       nodeFlags: { base, change },
       env,
     };
-  } catch (error) {
-    return usage((error as Error).message);
-  }
+  });
 }
 
 const options = readOptions();

@@ -37,13 +37,13 @@
  */
 import { rm } from "node:fs/promises";
 import os from "node:os";
-import { parseArgs } from "node:util";
 import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
 import type { HypercastInfo } from "./lib/hypercast-server.ts";
 import type { Target } from "./lib/load.ts";
+import { LOG_LEVELS } from "../lib/settings.ts";
 import { postgresCpu, withApplicationName } from "./lib/postgres-cpu.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
-import { describeNodeFlags, nodeFlags } from "./lib/options.ts";
+import { commandLine, describeNodeFlags, nodeFlags } from "./lib/options.ts";
 import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
 import { checkTargets } from "./lib/http-check.ts";
@@ -264,8 +264,10 @@ async function measureCompiled(
 }
 
 function readOptions(): Options {
-  const { values } = parseArgs({
-    options: {
+  const { values, usage, check } = commandLine(
+    "bench:http",
+    'DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--perf DIR] [--node-flags="--flag …"] [--prepared-references]',
+    {
       duration: { type: "string" },
       warmup: { type: "string" },
       rounds: { type: "string" },
@@ -275,24 +277,18 @@ function readOptions(): Options {
       perf: { type: "string" },
       "node-flags": { type: "string" },
       "prepared-references": { type: "boolean" },
-      help: { type: "boolean" },
     },
-  });
-  if (values.help === true) {
-    console.log(
-      'usage: DATABASE_URL=postgres://… npm run bench:http -- [--duration S] [--warmup S] [--rounds N] [--connections N] [--log-level L] [--profile DIR] [--perf DIR] [--node-flags="--flag …"] [--prepared-references]',
-    );
-    process.exit(0);
-  }
+  );
   const env = process.env;
   const databaseUrl = env["DATABASE_URL"] ?? "";
   if (databaseUrl === "")
-    throw new Error(
-      "DATABASE_URL must name a PostgreSQL database on this machine, e.g. postgres://postgres@127.0.0.1:5432/test",
-    );
+    usage("DATABASE_URL must name a PostgreSQL database on this machine, e.g. postgres://postgres@127.0.0.1:5432/test");
   if (!isLoopback(databaseUrl))
-    throw new Error(`DATABASE_URL must point at a loopback host for a benchmark (got host ${safeHost(databaseUrl)})`);
-  return {
+    usage(`DATABASE_URL must point at a loopback host for a benchmark (got host ${safeHost(databaseUrl)})`);
+  const logLevel = values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    usage(`--log-level (or BENCH_LOG_LEVEL) takes one of ${LOG_LEVELS.join(", ")}, not ${logLevel}`);
+  return check(() => ({
     seconds: positiveInt("--duration", "BENCH_DURATION", values.duration ?? env["BENCH_DURATION"], 5, 600),
     warmupSeconds: positiveInt("--warmup", "BENCH_WARMUP", values.warmup ?? env["BENCH_WARMUP"], 3, 600),
     rounds: positiveInt("--rounds", "BENCH_ROUNDS", values.rounds ?? env["BENCH_ROUNDS"], 5, 50),
@@ -303,13 +299,13 @@ function readOptions(): Options {
       100,
       1000,
     ),
-    logLevel: values["log-level"] ?? env["BENCH_LOG_LEVEL"] ?? "info",
+    logLevel,
     profileDir: values.profile,
     perfDir: values.perf,
     nodeFlags: withPerfFlag(nodeFlags(values["node-flags"]), values.perf),
     preparedReferences: values["prepared-references"] === true,
     databaseUrl,
-  };
+  }));
 }
 
 function positiveInt(flag: string, variable: string, text: string | undefined, fallback: number, max: number): number {

@@ -37,7 +37,6 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
   createDatabase,
   createProcessGroup,
@@ -52,7 +51,7 @@ import { startLoad } from "./joins/background-load.ts";
 import { MAX_LAG_MS } from "./joins/measure.ts";
 import { HYPERCAST_ENV, REFERENCE } from "./joins/targets.ts";
 import { compileEntry } from "./lib/compiled.ts";
-import { nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { buildSide, commitOf, COMPARISON_OPTIONS } from "./lib/sides.ts";
 import { machineLine, median, pinning, procCpuTimes, startPinned } from "./ws/rounds.ts";
 
@@ -74,20 +73,21 @@ interface Cost {
   kernel: number;
 }
 
-const usage = (message: string): never => {
-  console.error(`bench:joins:compare: ${message}`);
-  process.exit(2);
-};
-
-const { values: flags } = parseArgs({
-  options: {
+const {
+  values: flags,
+  usage,
+  check,
+} = commandLine(
+  "bench:joins:compare",
+  'npm run bench:joins:compare -- [--base REF] [--change REF] [--references callbacks|control] [--rounds N] [--sockets N] [--held N] [--ramp JOINS_PER_S] [--base-node-flags="…"] [--change-node-flags="…"] [--database-url URL] [--smoke] [--max-seconds S]',
+  {
     ...COMPARISON_OPTIONS,
     sockets: { type: "string" },
     held: { type: "string" },
     ramp: { type: "string" },
     references: { type: "string" },
   },
-});
+);
 /** Raw uWS on both sides (`--references`), the change side with JavaScript callbacks or not. */
 const references = flags.references;
 if (references !== undefined && references !== "callbacks" && references !== "control")
@@ -105,7 +105,7 @@ interface Options {
 
 function readOptions(): Options {
   const smoke = flags.smoke ?? false;
-  try {
+  return check(() => {
     const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 6);
     const sockets = positiveInt("sockets", flags.sockets, smoke ? 100 : 8_000);
     const held = positiveInt("held", flags.held, smoke ? 50 : 2_000);
@@ -116,9 +116,7 @@ function readOptions(): Options {
     const base = nodeFlags(flags["base-node-flags"]);
     const change = nodeFlags(flags["change-node-flags"]);
     return { rounds, sockets, held, ramp, maxSeconds, nodeFlags: { base, change } };
-  } catch (error) {
-    return usage((error as Error).message);
-  }
+  });
 }
 
 const options = readOptions();

@@ -17,7 +17,6 @@
  */
 import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
   machineLine,
   median,
@@ -33,10 +32,16 @@ import {
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
-import { positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, positiveInt, stopAfter } from "./lib/options.ts";
 
-const { values: flags } = parseArgs({
-  options: {
+const {
+  values: flags,
+  usage,
+  check,
+} = commandLine(
+  "bench:ws",
+  "npm run bench:ws -- [--subscribers N] [--rate MSG_PER_S] [--duration S] [--rounds N] [--publishers N] [--workers N] [--client raw|ws] [--smoke] [--max-seconds S]",
+  {
     subscribers: { type: "string" },
     rate: { type: "string" },
     duration: { type: "string" },
@@ -47,16 +52,18 @@ const { values: flags } = parseArgs({
     smoke: { type: "boolean", default: false },
     "max-seconds": { type: "string" },
   },
-});
+);
 const smoke = flags.smoke ?? false;
-const SUBSCRIBERS = positiveInt("subscribers", flags.subscribers, smoke ? 50 : 1000);
-const RATE = positiveInt("rate", flags.rate, smoke ? 20 : 100);
-const DURATION = positiveInt("duration", flags.duration, smoke ? 2 : 10);
-const ROUNDS = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
-const PUBLISHERS = positiveInt("publishers", flags.publishers, 1);
+if (flags.client !== undefined && flags.client !== "raw" && flags.client !== "ws")
+  usage(`--client takes raw or ws, not ${flags.client}`);
+const SUBSCRIBERS = check(() => positiveInt("subscribers", flags.subscribers, smoke ? 50 : 1000));
+const RATE = check(() => positiveInt("rate", flags.rate, smoke ? 20 : 100));
+const DURATION = check(() => positiveInt("duration", flags.duration, smoke ? 2 : 10));
+const ROUNDS = check(() => positiveInt("rounds", flags.rounds, smoke ? 1 : 3));
+const PUBLISHERS = check(() => positiveInt("publishers", flags.publishers, 1));
 const pins = pinning();
-const WORKERS = positiveInt("workers", flags.workers, pins.loadCores);
-const MAX_SECONDS = positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 150);
+const WORKERS = check(() => positiveInt("workers", flags.workers, pins.loadCores));
+const MAX_SECONDS = check(() => positiveInt("max-seconds", flags["max-seconds"], ROUNDS * 2 * (DURATION + 40) + 150));
 /** Hypercast's build and the two compiled servers, in a directory of this run's own. */
 const BUILD = `.bench/ws-${process.pid}`;
 

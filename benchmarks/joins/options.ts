@@ -1,12 +1,11 @@
 /**
  * bench:joins' command line (benchmarks/joins.ts lists the flags): sizes and timings, smaller with
  * `--smoke`, and the PostgreSQL it runs Hypercast on, which must be on this machine (the benchmark
- * creates and drops a database there; exit 2 otherwise). A bad number throws, naming its flag.
+ * creates and drops a database there). A bad flag or value exits 2, saying which.
  *
  *     const options = readOptions()   // { first: 5000, total: 15000, rounds: 3, ramp: 2000, … }
  */
-import { parseArgs } from "node:util";
-import { nodeFlags, positiveInt } from "../lib/options.ts";
+import { commandLine, nodeFlags, positiveInt } from "../lib/options.ts";
 import { withPerfFlag } from "../lib/perf.ts";
 
 export interface JoinsOptions {
@@ -35,8 +34,14 @@ export interface JoinsOptions {
 }
 
 export function readOptions(): JoinsOptions {
-  const { values: flags } = parseArgs({
-    options: {
+  const {
+    values: flags,
+    usage,
+    check,
+  } = commandLine(
+    "bench:joins",
+    'DATABASE_URL=postgres://… npm run bench:joins -- [--first N] [--total N] [--rounds N] [--ramp JOINS_PER_S] [--settle S] [--idle-rss-after S] [--presence] [--profile DIR] [--perf DIR] [--node-flags="--flag …"] [--database-url URL] [--smoke] [--max-seconds S]',
+    {
       first: { type: "string" },
       total: { type: "string" },
       rounds: { type: "string" },
@@ -51,41 +56,38 @@ export function readOptions(): JoinsOptions {
       perf: { type: "string" },
       "node-flags": { type: "string" },
     },
-  });
-  const smoke = flags.smoke ?? false;
-  const first = positiveInt("first", flags.first, smoke ? 100 : 5_000);
-  const total = positiveInt("total", flags.total, smoke ? 300 : 15_000);
-  const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
-  const ramp = positiveInt("ramp", flags.ramp, 2_000);
-  const flagsForNode = withPerfFlag(nodeFlags(flags["node-flags"]), flags.perf);
-  const settleSeconds = positiveInt("settle", flags.settle, smoke ? 1 : 3);
-  const idleRssAfterSeconds = positiveInt("idle-rss-after", flags["idle-rss-after"], smoke ? 1 : 60);
-  const maxSeconds = positiveInt(
-    "max-seconds",
-    flags["max-seconds"],
-    rounds * 2 * (110 + idleRssAfterSeconds + (2 * total) / ramp) + 120,
   );
-  if (total <= first) throw new Error(`--total (${total}) must be more than --first (${first})`);
   const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "";
-  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl)) {
-    console.error(
-      "bench:joins measures Hypercast on PostgreSQL: set DATABASE_URL to a loopback PostgreSQL (127.x, localhost, [::1]); the benchmark creates and drops a database there",
+  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+    usage(
+      "measures Hypercast on PostgreSQL: set DATABASE_URL to a loopback PostgreSQL (127.x, localhost, [::1]); the benchmark creates and drops a database there",
     );
-    process.exit(2);
-  }
-  return {
-    first,
-    total,
-    rounds,
-    ramp,
-    presence: flags.presence ?? false,
-    profileDir: flags.profile,
-    perfDir: flags.perf,
-    nodeFlags: flagsForNode,
-    idleSeconds: smoke ? 1 : 5,
-    settleSeconds,
-    idleRssAfterSeconds,
-    maxSeconds,
-    databaseUrl,
-  };
+  const smoke = flags.smoke ?? false;
+  return check(() => {
+    const first = positiveInt("first", flags.first, smoke ? 100 : 5_000);
+    const total = positiveInt("total", flags.total, smoke ? 300 : 15_000);
+    const rounds = positiveInt("rounds", flags.rounds, smoke ? 1 : 3);
+    const ramp = positiveInt("ramp", flags.ramp, 2_000);
+    const idleRssAfterSeconds = positiveInt("idle-rss-after", flags["idle-rss-after"], smoke ? 1 : 60);
+    if (total <= first) throw new Error(`--total (${total}) must be more than --first (${first})`);
+    return {
+      first,
+      total,
+      rounds,
+      ramp,
+      presence: flags.presence ?? false,
+      profileDir: flags.profile,
+      perfDir: flags.perf,
+      nodeFlags: withPerfFlag(nodeFlags(flags["node-flags"]), flags.perf),
+      idleSeconds: smoke ? 1 : 5,
+      settleSeconds: positiveInt("settle", flags.settle, smoke ? 1 : 3),
+      idleRssAfterSeconds,
+      maxSeconds: positiveInt(
+        "max-seconds",
+        flags["max-seconds"],
+        rounds * 2 * (110 + idleRssAfterSeconds + (2 * total) / ramp) + 120,
+      ),
+      databaseUrl,
+    };
+  });
 }

@@ -1,12 +1,65 @@
 /**
- * What the benchmarks' command lines share: positive integer options, `--node-flags` (bench:http
- * too), and the hard stop that bounds a run whatever happens (`--max-seconds`).
+ * What the benchmarks' command lines share: reading them (`--help`, and exit 2 with the usage for
+ * a flag that is unknown, lacks its value or has a bad one), positive integer options,
+ * `--node-flags`, and the hard stop that bounds a run whatever happens (`--max-seconds`).
  *
- *     const ROUNDS = positiveInt("rounds", flags.rounds, 3)
+ *     const { values: flags, check } = commandLine("bench:ws", "npm run bench:ws -- [--rounds N]", { rounds: { type: "string" } })
+ *     const ROUNDS = check(() => positiveInt("rounds", flags.rounds, 3))
  *     const hardStop = stopAfter("bench:ws", MAX_SECONDS, () => cleanUp())
  *     …
  *     clearTimeout(hardStop)
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
+const HELP = { help: { type: "boolean", short: "h" } } as const;
+
+/** What `parseArgs` reads for `options` (and `--help`). */
+type Values<O extends OptionsConfig> = ReturnType<typeof parseArgs<{ options: O & typeof HELP }>>["values"];
+
+export interface CommandLine<V> {
+  values: V;
+  /** Says what is wrong and how the command is used, on stderr, and exits 2. */
+  usage(message: string): never;
+  /** `read()`, or `usage` with the message of what it threw (`positiveInt`, `nodeFlags`). */
+  check<T>(read: () => T): T;
+}
+
+/**
+ * A benchmark's flags, read strictly by node's `parseArgs`. `--help` (`-h`) prints `synopsis` on
+ * stdout and exits 0; an unknown flag, a positional argument or a flag without its value exits 2
+ * through `usage`, as every value the benchmark rejects should (through `check` or `usage`): a bad
+ * command line gets one line saying what is wrong and the synopsis, never a stack trace.
+ */
+export function commandLine<const O extends OptionsConfig>(
+  benchmark: string,
+  synopsis: string,
+  options: O,
+): CommandLine<Values<O>> {
+  const usage = (message: string): never => {
+    console.error(`${benchmark}: ${message}\nusage: ${synopsis}`);
+    process.exit(2);
+  };
+  const check = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      return usage((error as Error).message);
+    }
+  };
+  let values: Values<O>;
+  try {
+    ({ values } = parseArgs({ options: { ...options, ...HELP } }));
+  } catch (error) {
+    // node's first sentence ("Unknown option '--bogus'"); the rest is about positional arguments, which none takes.
+    return usage((error as Error).message.split(". ")[0]!);
+  }
+  if ((values as { help?: boolean }).help === true) {
+    console.log(`usage: ${synopsis}`);
+    process.exit(0);
+  }
+  return { values, usage, check };
+}
 
 /** `value` as a positive integer, `fallback` when absent; a clear error naming `--<name>` otherwise. */
 export function positiveInt(name: string, value: string | undefined, fallback: number): number {

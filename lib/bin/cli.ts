@@ -1,5 +1,6 @@
 /**
- * The command line: `serve` (default) and `migrate`. The only place that calls process.exit.
+ * The command line: `serve` (default), `migrate` and `help` (also `--help`, `-h`: the commands and
+ * every setting with its default). The only place that calls process.exit.
  * Outside production, with SECRET_KEY_BASE unset, both keep a development secret under DATA_DIR
  * (development-secret.ts): configuration itself only validates.
  *
@@ -10,6 +11,7 @@ import { ConfigError, loadConfig } from "../config.ts";
 import { migrate, openDatabase } from "../db/index.ts";
 import { closeDeps, createDeps } from "../deps.ts";
 import { startServer } from "../server.ts";
+import { SETTINGS } from "../settings.ts";
 import { flushLogger } from "../telemetry/logger.ts";
 import { developmentSecret } from "./development-secret.ts";
 
@@ -64,11 +66,44 @@ async function migrateCommand(): Promise<void> {
   }
 }
 
-const commands: Record<string, () => Promise<void>> = { serve, migrate: migrateCommand };
+const USAGE = `usage: hypercast [serve | migrate | help]
+
+  serve     run the HTTP API and the socket endpoint (the default)
+  migrate   bring the database's schema up to date, then exit
+  help      print this (also --help, -h)
+
+Settings are read from the environment (README, Configuration):`;
+
+/** The usage and one line per setting: its name, its default, its meaning (the README's table as text). */
+async function help(): Promise<void> {
+  const width = Math.max(...Object.keys(SETTINGS).map((name) => name.length));
+  const rows = Object.entries(SETTINGS).map(
+    ([name, setting]: [string, { default?: unknown; byDefault?: string; doc: string }]) => {
+      const byDefault = setting.byDefault ?? (setting.default === undefined ? "unset" : String(setting.default));
+      return `  ${name.padEnd(width)}  ${plain(setting.doc)} (default: ${plain(byDefault)})`;
+    },
+  );
+  console.log([USAGE, ...rows].join("\n"));
+}
+
+/** The README's Markdown as terminal text: no backticks or bold. */
+function plain(markdown: string): string {
+  return markdown.replaceAll("`", "").replaceAll("**", "");
+}
+
+const commands: Record<string, () => Promise<void>> = {
+  serve,
+  migrate: migrateCommand,
+  help,
+  "--help": help,
+  "-h": help,
+};
 const name = process.argv[2] ?? "serve";
 const command = commands[name];
 if (command === undefined) {
-  console.error(`unknown command ${JSON.stringify(name)}; expected one of: ${Object.keys(commands).join(", ")}`);
+  console.error(
+    `unknown command ${JSON.stringify(name)}; expected one of: serve, migrate, help\n\n${USAGE.split("\n\nSettings")[0]}`,
+  );
   process.exit(2);
 }
 command().catch((error: unknown) => {

@@ -5,12 +5,14 @@
  * before exiting 0 (README, Production and shutdown). The request in flight is a POST whose body the test holds back
  * (sent with `Expect: 100-continue`, so the server has surely parsed it when SIGTERM comes).
  */
+import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import { openRaw } from "../realtime/raw.ts";
+import { SETTINGS } from "../../lib/settings.ts";
 import { startServe, within, type ServeProcess } from "../helpers/processes.ts";
 
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
@@ -136,4 +138,35 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
     if (serve?.alive() === true) serve.signal("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+/** `node --import tsx lib/bin/cli.ts ARGS`: its exit code and output. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "lib/bin/cli.ts", ...args],
+      { timeout: 30_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+    );
+  });
+}
+
+test("help, --help and -h print the commands and every setting with its default; an unknown command exits 2 with the usage", async (t) => {
+  const [help, long, short, unknown] = await Promise.all([
+    cli(["help"]),
+    cli(["--help"]),
+    cli(["-h"]),
+    cli(["frobnicate"]),
+  ]);
+  t.is(help.code, 0, help.stderr);
+  t.true(help.stdout.startsWith("usage: hypercast [serve | migrate | help]"), help.stdout);
+  for (const name of Object.keys(SETTINGS)) t.regex(help.stdout, new RegExp(`\\n  ${name} +\\S`), name);
+  t.regex(help.stdout, /\n  PORT +HTTP API port \(0 = any free port\) \(default: 4000\)\n/);
+  t.is(long.stdout, help.stdout);
+  t.is(short.stdout, help.stdout);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^unknown command "frobnicate"; expected one of: serve, migrate, help\n\nusage: hypercast/);
+  t.notRegex(unknown.stderr, /\n\s+at /);
 });
