@@ -5,33 +5,16 @@
  * benchmark and the README. A run the harness itself marks INVALID (its generator saturated on
  * a busy machine) is still a working harness.
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
+import { runCommand, type CommandRun } from "../helpers/processes.ts";
 
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `npx ARGS` on DATABASE_URL, within the tests' bounds: its exit code and output. */
-function npx(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      "npx",
-      args,
-      { env: { ...process.env, DATABASE_URL }, timeout: 230_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    );
-    child.stdin?.end();
-  });
-}
+const npx = (args: string[]) => runCommand("npx", args, { env: { DATABASE_URL }, timeoutMs: 230_000 });
 
 test.serial(
   "bench:http runs end to end on PostgreSQL (DATABASE_URL, else the local test database) and prints every target, its ratios and perf's breakdown",
@@ -95,7 +78,7 @@ test.serial(
 );
 
 /** `npx tsx benchmarks/http-compare.ts ARGS`. */
-function compare(args: string[]): Promise<Run> {
+function compare(args: string[]): Promise<CommandRun> {
   return npx(["tsx", "benchmarks/http-compare.ts", ...args]);
 }
 

@@ -1,7 +1,7 @@
 /** The command-line options the benchmarks share (benchmarks/lib/options.ts). */
-import { execFile } from "node:child_process";
 import test from "ava";
 import { describeNodeFlags, nodeFlags } from "../../benchmarks/lib/options.ts";
+import { runCommand } from "../helpers/processes.ts";
 
 test("--node-flags splits into node flags, none by default", (t) => {
   t.deepEqual(nodeFlags(undefined), []);
@@ -17,17 +17,11 @@ test("--node-flags refuses what is not a flag, naming it", (t) => {
 });
 
 /** `npx tsx SCRIPT ARGS` with a loopback DATABASE_URL (nothing connects to it before the flags are read). */
-function bench(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      "npx",
-      ["tsx", script, ...args],
-      { env: { ...process.env, DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test" }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    );
+const bench = (script: string, args: readonly string[]) =>
+  runCommand("npx", ["tsx", script, ...args], {
+    env: { DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test" },
+    timeoutMs: 60_000,
   });
-}
 
 /** Each benchmark the README names: its npm script, its file, and a value it refuses with the message it says. */
 const BENCHMARKS = [
@@ -65,7 +59,7 @@ test("every benchmark prints its usage on --help, and refuses an unknown flag, a
         [[valued], new RegExp(`Option '${valued} <value>' argument missing\nusage: `)],
         [badValue, saysWhy],
       ] as const) {
-        const run = await bench(script, [...args]);
+        const run = await bench(script, args);
         t.is(run.code, 2, `${name} ${args.join(" ")}: ${run.stderr}`);
         t.regex(run.stderr, new RegExp(`^${name}: `), name);
         t.regex(run.stderr, message, `${name} ${args.join(" ")}`);

@@ -3,23 +3,16 @@
  * working: each of its three variants runs knex + pg in a process of its own and the medians come
  * out. No timing or GC figure is judged here; what the script showed is in the README.
  */
-import { execFile } from "node:child_process";
 import test from "ava";
+import { runCommand } from "../helpers/processes.ts";
 
 const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 
 test("statement-timer runs its three variants on PostgreSQL (DATABASE_URL, else the local test database) and prints their medians", async (t) => {
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      const child = execFile(
-        "npx",
-        ["tsx", "benchmarks/http/statement-timer.ts", "--seconds", "0.5", "--rounds", "1"],
-        { env: { ...process.env, DATABASE_URL }, timeout: 120_000 },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-      );
-      child.stdin?.end();
-    },
+  const { code, stdout, stderr } = await runCommand(
+    "npx",
+    ["tsx", "benchmarks/http/statement-timer.ts", "--seconds", "0.5", "--rounds", "1"],
+    { env: { DATABASE_URL }, timeoutMs: 120_000 },
   );
   const output = `${stdout}\n${stderr}`;
   t.is(code, 0, output);

@@ -4,27 +4,15 @@
  * machine starves the load generator, but it must finish, print its table, and lose nothing (exit 1
  * would mean a lost or duplicated delivery, or a crash).
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
+import { runCommand } from "../helpers/processes.ts";
 
-function run(
-  file: string,
-  env: Record<string, string> = {},
-  args: string[] = [],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", file, "--smoke", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
-}
+/** `node --import tsx FILE --smoke ARGS` with `env` over the tests' own, to its end (each benchmark bounds itself). */
+const run = (file: string, env: Record<string, string> = {}, args: string[] = []) =>
+  runCommand(process.execPath, ["--import", "tsx", file, "--smoke", ...args], { env });
 
 test.serial("bench:ws --smoke measures Hypercast and raw uWS with hypercast-load, completely", async (t) => {
   const r = await run("benchmarks/ws.ts");

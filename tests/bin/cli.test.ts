@@ -5,7 +5,6 @@
  * before exiting 0 (README, Production and shutdown). The request in flight is a POST whose body the test holds back
  * (sent with `Expect: 100-continue`, so the server has surely parsed it when SIGTERM comes).
  */
-import { execFile } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +12,7 @@ import { join } from "node:path";
 import test from "ava";
 import { openRaw } from "../realtime/raw.ts";
 import { SETTINGS } from "../../lib/settings.ts";
-import { startServe, within, type ServeProcess } from "../helpers/processes.ts";
+import { runCommand, startServe, within, type ServeProcess } from "../helpers/processes.ts";
 
 async function post(url: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
   const headers: Record<string, string> = { "content-type": "application/json" };
@@ -141,17 +140,8 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
 });
 
 /** `node --import tsx lib/bin/cli.ts ARGS`: its exit code and output. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", "lib/bin/cli.ts", ...args],
-      { timeout: 30_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: string[]) =>
+  runCommand(process.execPath, ["--import", "tsx", "lib/bin/cli.ts", ...args], { timeoutMs: 30_000 });
 
 test("help, --help and -h print the commands and every setting with its default; an unknown command exits 2 with the usage", async (t) => {
   const [help, long, short, unknown] = await Promise.all([

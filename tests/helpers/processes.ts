@@ -1,7 +1,8 @@
 /**
  * Process helpers shared by the tests and the benchmarks, in one copy: a free port, bounded waits
- * (`eventually`, `within`), a redis-server the caller owns, and Hypercast started as operators start
- * it (`node --import tsx lib/bin/cli.ts serve`), resolved once it prints its banner.
+ * (`eventually`, `within`), a command run to its end (`runCommand`), a redis-server the caller owns,
+ * and Hypercast started as operators start it (`node --import tsx lib/bin/cli.ts serve`), resolved
+ * once it prints its banner.
  *
  *     const port = await freePort()
  *     const redis = await startRedisServer()                 // redis://127.0.0.1:<port>, no persistence
@@ -11,7 +12,7 @@
  *
  * Every wait is bounded and its error says what it waited for.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -20,6 +21,41 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface CommandRun {
+  /** The exit code; null when a signal (or `timeoutMs`) ended it. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `file args` from the repository's root to its end, with `env` over the tests' own and an
+ * empty stdin; kills it after `timeoutMs` if given. Never rejects: a failing command is a result.
+ *
+ *     const { code, stderr } = await runCommand("npx", ["tsx", "benchmarks/ws.ts", "--bogus"])
+ */
+export function runCommand(
+  file: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      args,
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...options.env },
+        timeout: options.timeoutMs ?? 0,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+    );
+    child.stdin?.end();
+  });
+}
 
 /** A TCP port that was free a moment ago on 127.0.0.1, for processes that must be told their port. */
 export function freePort(): Promise<number> {
