@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from "../config.ts";
 import { migrate, openDatabase } from "../db/index.ts";
 import { closeDeps, createDeps } from "../deps.ts";
 import { startServer } from "../server.ts";
-import { SETTINGS } from "../settings.ts";
+import { SETTINGS, type Setting } from "../settings.ts";
 import { flushLogger } from "../telemetry/logger.ts";
 import { developmentSecret } from "./development-secret.ts";
 
@@ -70,25 +70,24 @@ const USAGE = `usage: hypercast [serve | migrate | help]
 
   serve     run the HTTP API and the socket endpoint (the default)
   migrate   bring the database's schema up to date, then exit
-  help      print this (also --help, -h)
-
-Settings are read from the environment (README, Configuration):`;
+  help      print this (also --help, -h)`;
 
 /** The usage and one line per setting: its name, its default, its meaning (the README's table as text). */
 async function help(): Promise<void> {
   const width = Math.max(...Object.keys(SETTINGS).map((name) => name.length));
-  const rows = Object.entries(SETTINGS).map(
-    ([name, setting]: [string, { default?: unknown; byDefault?: string; doc: string }]) => {
-      const byDefault = setting.byDefault ?? (setting.default === undefined ? "unset" : String(setting.default));
-      return `  ${name.padEnd(width)}  ${plain(setting.doc)} (default: ${plain(byDefault)})`;
-    },
-  );
-  console.log([USAGE, ...rows].join("\n"));
+  const rows = Object.entries(SETTINGS as Record<string, Setting>).map(([name, setting]) => {
+    const byDefault = setting.byDefault ?? (setting.default === undefined ? "unset" : String(setting.default));
+    return `  ${name.padEnd(width)}  ${plain(setting.doc)} (default: ${plain(byDefault)})`;
+  });
+  console.log([USAGE, "", "Settings are read from the environment (README, Configuration):", ...rows].join("\n"));
 }
 
-/** The README's Markdown as terminal text: no backticks or bold. */
+/** The README's Markdown as terminal text: no backticks or bold, and a link's text without its target. */
 function plain(markdown: string): string {
-  return markdown.replaceAll("`", "").replaceAll("**", "");
+  return markdown
+    .replaceAll("`", "")
+    .replaceAll("**", "")
+    .replace(/\[([^\]]+)\]\([^)]*\)/g, "$1");
 }
 
 const commands: Record<string, () => Promise<void>> = {
@@ -101,9 +100,7 @@ const commands: Record<string, () => Promise<void>> = {
 const name = process.argv[2] ?? "serve";
 const command = commands[name];
 if (command === undefined) {
-  console.error(
-    `unknown command ${JSON.stringify(name)}; expected one of: serve, migrate, help\n\n${USAGE.split("\n\nSettings")[0]}`,
-  );
+  console.error(`unknown command ${JSON.stringify(name)}; expected one of: serve, migrate, help\n\n${USAGE}`);
   process.exit(2);
 }
 command().catch((error: unknown) => {

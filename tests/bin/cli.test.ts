@@ -154,6 +154,8 @@ test("help, --help and -h print the commands and every setting with its default;
   t.true(help.stdout.startsWith("usage: hypercast [serve | migrate | help]"), help.stdout);
   for (const name of Object.keys(SETTINGS)) t.regex(help.stdout, new RegExp(`\\n  ${name} +\\S`), name);
   t.regex(help.stdout, /\n  PORT +HTTP API port \(0 = any free port\) \(default: 4000\)\n/);
+  t.regex(help.stdout, /\n  REDIS_URL +redis:\/\/…; unset = single node .* \(Running a cluster\) \(default: unset\)\n/);
+  t.notRegex(help.stdout, /`|\*\*|\]\(/, "no Markdown");
   t.is(long.stdout, help.stdout);
   t.is(short.stdout, help.stdout);
   t.is(unknown.code, 2);
