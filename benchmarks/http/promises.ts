@@ -17,8 +17,8 @@
  * Every answer must be 200, or the run fails (exit 1).
  */
 import { Agent, request } from "node:http";
-import { parseArgs } from "node:util";
 import type { HypercastInfo } from "../lib/hypercast-server.ts";
+import { commandLine, positiveInt } from "../lib/options.ts";
 import { startProcess, type BenchProcess } from "../lib/processes.ts";
 import type { CountReply } from "./counted-server.ts";
 
@@ -27,23 +27,23 @@ interface Pass {
   cpuMicros: number;
 }
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "2000" },
-    warmup: { type: "string", default: "500" },
-    connections: { type: "string", default: "10" },
-    rounds: { type: "string", default: "3" },
+const { values, usage, check } = commandLine(
+  "promises",
+  "DATABASE_URL=postgres://… npx tsx benchmarks/http/promises.ts [--requests N] [--warmup N] [--connections N] [--rounds N]",
+  {
+    requests: { type: "string" },
+    warmup: { type: "string" },
+    connections: { type: "string" },
+    rounds: { type: "string" },
   },
-});
-const requests = Number(values.requests);
-const warmup = Number(values.warmup);
-const connections = Number(values.connections);
-const rounds = Number(values.rounds);
-const databaseUrl = process.env["DATABASE_URL"];
-if (databaseUrl === undefined) {
-  console.error("promises: set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/test)");
-  process.exit(2);
-}
+);
+const requests = check(() => positiveInt("requests", values.requests, 2000));
+const warmup = check(() => positiveInt("warmup", values.warmup, 500));
+const connections = check(() => positiveInt("connections", values.connections, 10));
+const rounds = check(() => positiveInt("rounds", values.rounds, 3));
+const databaseUrl =
+  process.env["DATABASE_URL"] ??
+  usage("set DATABASE_URL to a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/test)");
 
 const entry = new URL("./counted-server.ts", import.meta.url);
 const start = (bare: boolean) =>

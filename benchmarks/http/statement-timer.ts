@@ -18,8 +18,8 @@
  */
 import { fork } from "node:child_process";
 import { constants, PerformanceObserver } from "node:perf_hooks";
-import { parseArgs } from "node:util";
 import knex from "knex";
+import { commandLine, positiveInt } from "../lib/options.ts";
 
 interface Sample {
   requests: number;
@@ -42,16 +42,17 @@ if (process.argv[2] === "--child") await child(JSON.parse(process.argv[3] ?? "{}
 else await main();
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { seconds: { type: "string", default: "6" }, rounds: { type: "string", default: "3" } },
-  });
-  const seconds = Number(values.seconds);
-  const rounds = Number(values.rounds);
+  const { values, usage, check } = commandLine(
+    "statement-timer",
+    "DATABASE_URL=postgres://…@127.0.0.1:5432/… npx tsx benchmarks/http/statement-timer.ts [--seconds S] [--rounds N]",
+    { seconds: { type: "string" }, rounds: { type: "string" } },
+  );
+  const seconds = Number(values.seconds ?? 6);
+  if (!(seconds > 0 && seconds <= 600)) usage(`--seconds takes a number of seconds up to 600, got ${values.seconds}`);
+  const rounds = check(() => positiveInt("rounds", values.rounds, 3));
   const databaseUrl = process.env["DATABASE_URL"] ?? "";
-  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost)[:/]/.test(databaseUrl)) {
-    console.error("usage: DATABASE_URL=postgres://…@127.0.0.1:5432/… npx tsx benchmarks/http/statement-timer.ts");
-    process.exit(2);
-  }
+  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost)[:/]/.test(databaseUrl))
+    usage("DATABASE_URL must name a loopback PostgreSQL");
   const samples = new Map<string, Sample[]>(VARIANTS.map((v) => [v.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < VARIANTS.length; i++) {

@@ -51,8 +51,8 @@ export function commandLine<const O extends OptionsConfig>(
   try {
     ({ values } = parseArgs({ options: { ...options, ...HELP } }));
   } catch (error) {
-    // node's first sentence ("Unknown option '--bogus'"); the rest is about positional arguments, which none takes.
-    return usage((error as Error).message.split(". ")[0]!);
+    // node's words, less its advice on passing a positional argument that starts with a dash: none takes any.
+    return usage((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
   }
   if ((values as { help?: boolean }).help === true) {
     console.log(`usage: ${synopsis}`);

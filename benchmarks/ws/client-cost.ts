@@ -6,21 +6,23 @@
  *
  *     npx tsx benchmarks/ws/client-cost.ts [--subscribers 1000] [--rate 100] [--duration 5] [--rounds 3]
  */
-import { parseArgs } from "node:util";
+import { commandLine, positiveInt } from "../lib/options.ts";
 import { machineLine, median, pinning, runLoadTool, startPinned } from "./rounds.ts";
 
-const { values } = parseArgs({
-  options: {
+const { values, check } = commandLine(
+  "client-cost",
+  "npx tsx benchmarks/ws/client-cost.ts [--subscribers N] [--rate MSG_PER_S] [--duration S] [--rounds N]",
+  {
     subscribers: { type: "string" },
     rate: { type: "string" },
     duration: { type: "string" },
     rounds: { type: "string" },
   },
-});
-const SUBSCRIBERS = values.subscribers ?? "1000";
-const RATE = values.rate ?? "100";
-const DURATION = values.duration ?? "5";
-const ROUNDS = Number(values.rounds ?? 3);
+);
+const SUBSCRIBERS = String(check(() => positiveInt("subscribers", values.subscribers, 1000)));
+const RATE = String(check(() => positiveInt("rate", values.rate, 100)));
+const DURATION = String(check(() => positiveInt("duration", values.duration, 5)));
+const ROUNDS = check(() => positiveInt("rounds", values.rounds, 3));
 const pins = pinning();
 const server = await startPinned(pins.server, "benchmarks/ws/raw-server.ts");
 const costs: Record<string, number[]> = { raw: [], ws: [] };

@@ -23,7 +23,7 @@ const bench = (script: string, args: readonly string[]) =>
     timeoutMs: 60_000,
   });
 
-/** Each benchmark the README names: its npm script, its file, and a value it refuses with the message it says. */
+/** Each benchmark the README names: its npm script (or its name), its file, and a value it refuses with the message it says. */
 const BENCHMARKS = [
   [
     "bench:http",
@@ -42,6 +42,10 @@ const BENCHMARKS = [
   ],
   ["bench:joins:compare", "benchmarks/joins-compare.ts", ["--base-node-flags=-e"], /--node-flags expects node flags/],
   ["bench:dashboard", "benchmarks/dashboard.ts", ["--seconds", "1"], /--seconds must be 5–120, got 1/],
+  // The scripts the README runs with npx.
+  ["promises", "benchmarks/http/promises.ts", ["--connections", "0"], /--connections expects a positive integer/],
+  ["statement-timer", "benchmarks/http/statement-timer.ts", ["--seconds=0"], /--seconds takes a number/],
+  ["client-cost", "benchmarks/ws/client-cost.ts", ["--subscribers", "-"], /--subscribers expects a positive integer/],
 ] as const;
 
 test("every benchmark prints its usage on --help, and refuses an unknown flag, a missing value or a bad value with exit 2 and no stack trace", async (t) => {
@@ -51,7 +55,8 @@ test("every benchmark prints its usage on --help, and refuses an unknown flag, a
       const help = await bench(script, ["--help"]);
       t.is(help.code, 0, `${name} --help: ${help.stderr}`);
       t.true(
-        help.stdout.startsWith("usage: ") && help.stdout.includes(`npm run ${name} -- [`),
+        help.stdout.startsWith("usage: ") &&
+          help.stdout.includes(name.startsWith("bench:") ? `npm run ${name} -- [` : `npx tsx ${script} [`),
         `${name}: ${help.stdout}`,
       );
       for (const [args, message] of [
