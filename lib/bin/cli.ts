@@ -70,7 +70,9 @@ const USAGE = `usage: hypercast [serve | migrate | help]
 
   serve     run the HTTP API and the socket endpoint (the default)
   migrate   bring the database's schema up to date, then exit
-  help      print this (also --help, -h)`;
+  help      print this (also --help, -h)
+
+Commands take no arguments.`;
 
 /** The usage and one line per setting: its name, its default, its meaning (the README's table as text). */
 async function help(): Promise<void> {
@@ -97,10 +99,17 @@ const commands: Record<string, () => Promise<void>> = {
   "--help": help,
   "-h": help,
 };
-const name = process.argv[2] ?? "serve";
-const command = commands[name];
+const [name = "serve", ...rest] = process.argv.slice(2);
+const command = rest.some((arg) => arg === "--help" || arg === "-h") ? help : commands[name];
 if (command === undefined) {
   console.error(`unknown command ${JSON.stringify(name)}; expected one of: serve, migrate, help\n\n${USAGE}`);
+  process.exit(2);
+}
+// Flags are not settings: `npm start -- --port 5000` must not start on the default port as if it had been obeyed.
+if (command !== help && rest.length > 0) {
+  console.error(
+    `${name} takes no arguments, got ${rest.join(" ")}: settings come from the environment (PORT=5000 npm start); \`hypercast help\` lists them`,
+  );
   process.exit(2);
 }
 command().catch((error: unknown) => {

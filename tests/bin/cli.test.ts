@@ -143,12 +143,14 @@ test("serve prints both URLs, serves both, and drains on SIGTERM: refuses new co
 const cli = (args: string[]) =>
   runCommand(process.execPath, ["--import", "tsx", "lib/bin/cli.ts", ...args], { timeoutMs: 30_000 });
 
-test("help, --help and -h print the commands and every setting with its default; an unknown command exits 2 with the usage", async (t) => {
-  const [help, long, short, unknown] = await Promise.all([
+test("help, --help and -h (also after serve) print the commands and every setting with its default; an unknown command or an argument exits 2", async (t) => {
+  const [help, long, short, unknown, serveHelp, flag] = await Promise.all([
     cli(["help"]),
     cli(["--help"]),
     cli(["-h"]),
     cli(["frobnicate"]),
+    cli(["serve", "--help"]),
+    cli(["serve", "--port", "5000"]),
   ]);
   t.is(help.code, 0, help.stderr);
   t.true(help.stdout.startsWith("usage: hypercast [serve | migrate | help]"), help.stdout);
@@ -158,6 +160,13 @@ test("help, --help and -h print the commands and every setting with its default;
   t.notRegex(help.stdout, /`|\*\*|\]\(/, "no Markdown");
   t.is(long.stdout, help.stdout);
   t.is(short.stdout, help.stdout);
+  t.is(serveHelp.stdout, help.stdout, "npm start -- --help prints the help, starts nothing");
+  // A flag is refused rather than ignored: the server would otherwise start on the default port.
+  t.is(flag.code, 2);
+  t.regex(
+    flag.stderr,
+    /^serve takes no arguments, got --port 5000: settings come from the environment \(PORT=5000 npm start\)/,
+  );
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /^unknown command "frobnicate"; expected one of: serve, migrate, help\n\nusage: hypercast/);
   t.notRegex(unknown.stderr, /\n\s+at /);
