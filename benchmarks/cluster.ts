@@ -46,7 +46,7 @@ import {
 } from "./ws/rounds.ts";
 import type { LoadResult } from "../lib/load/types.ts";
 import { buildHypercast, compileEntry } from "./lib/compiled.ts";
-import { commandLine, positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, isLoopbackPostgres, positiveInt, stopAfter } from "./lib/options.ts";
 
 const {
   values: flags,
@@ -83,7 +83,7 @@ const DATABASE_URL =
       "to a database the benchmark may create a sibling database next to, e.g.\n" +
       "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:cluster",
   );
-if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(DATABASE_URL))
+if (!isLoopbackPostgres(DATABASE_URL))
   usage(
     "DATABASE_URL must point at a loopback PostgreSQL (127.x, localhost, [::1]): the benchmark creates and drops a database there",
   );

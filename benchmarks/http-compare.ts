@@ -40,7 +40,7 @@ import type { GeneratorResult, GeneratorRun } from "./lib/generator.ts";
 import type { HypercastInfo, HypercastOptions } from "./lib/hypercast-server.ts";
 import type { Target } from "./lib/load.ts";
 import { compileEntry } from "./lib/compiled.ts";
-import { commandLine, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, isLoopbackPostgres, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { printPerf, startPerf, withPerfFlag, type PerfRecording, type PerfWindow } from "./lib/perf.ts";
 import { postgresCpu, withApplicationName, type PostgresCpu } from "./lib/postgres-cpu.ts";
 import { startProcess, type BenchProcess } from "./lib/processes.ts";
@@ -162,7 +162,7 @@ function readOptions(): Options {
 
 const options = readOptions();
 const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
-if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+if (!isLoopbackPostgres(databaseUrl))
   usage("DATABASE_URL must name a loopback PostgreSQL (its backends' CPU is read from /proc)");
 
 /** `--against reference|peer`: bench:http's reference or peer as the base, Hypercast as the change. */

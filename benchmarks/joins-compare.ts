@@ -51,7 +51,7 @@ import { startLoad } from "./joins/background-load.ts";
 import { MAX_LAG_MS } from "./joins/measure.ts";
 import { HYPERCAST_ENV, REFERENCE } from "./joins/targets.ts";
 import { compileEntry } from "./lib/compiled.ts";
-import { commandLine, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
+import { commandLine, isLoopbackPostgres, nodeFlags, positiveInt, stopAfter } from "./lib/options.ts";
 import { buildSide, commitOf, COMPARISON_OPTIONS } from "./lib/sides.ts";
 import { machineLine, median, pinning, procCpuTimes, startPinned } from "./ws/rounds.ts";
 
@@ -121,10 +121,7 @@ function readOptions(): Options {
 
 const options = readOptions();
 const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
-if (
-  references === undefined &&
-  !/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl)
-)
+if (references === undefined && !isLoopbackPostgres(databaseUrl))
   usage("DATABASE_URL must name a loopback PostgreSQL (the benchmark creates and drops a database there)");
 
 const pins = pinning();

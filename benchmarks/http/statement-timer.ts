@@ -19,7 +19,7 @@
 import { fork } from "node:child_process";
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import knex from "knex";
-import { commandLine, positiveInt } from "../lib/options.ts";
+import { commandLine, isLoopbackPostgres, positiveInt } from "../lib/options.ts";
 
 interface Sample {
   requests: number;
@@ -51,8 +51,7 @@ async function main(): Promise<void> {
   if (!(seconds > 0 && seconds <= 600)) usage(`--seconds takes a number of seconds up to 600, got ${values.seconds}`);
   const rounds = check(() => positiveInt("rounds", values.rounds, 3));
   const databaseUrl = process.env["DATABASE_URL"] ?? "";
-  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost)[:/]/.test(databaseUrl))
-    usage("DATABASE_URL must name a loopback PostgreSQL");
+  if (!isLoopbackPostgres(databaseUrl)) usage("DATABASE_URL must name a loopback PostgreSQL");
   const samples = new Map<string, Sample[]>(VARIANTS.map((v) => [v.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < VARIANTS.length; i++) {

@@ -5,7 +5,7 @@
  *
  *     const options = readOptions()   // { first: 5000, total: 15000, rounds: 3, ramp: 2000, … }
  */
-import { commandLine, nodeFlags, positiveInt } from "../lib/options.ts";
+import { commandLine, isLoopbackPostgres, nodeFlags, positiveInt } from "../lib/options.ts";
 import { withPerfFlag } from "../lib/perf.ts";
 
 export interface JoinsOptions {
@@ -58,7 +58,7 @@ export function readOptions(): JoinsOptions {
     },
   );
   const databaseUrl = flags["database-url"] ?? process.env["DATABASE_URL"] ?? "";
-  if (!/^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(databaseUrl))
+  if (!isLoopbackPostgres(databaseUrl))
     usage(
       "measures Hypercast on PostgreSQL: set DATABASE_URL to a loopback PostgreSQL (127.x, localhost, [::1]); the benchmark creates and drops a database there",
     );

@@ -61,6 +61,14 @@ export function commandLine<const O extends OptionsConfig>(
   return { values, usage, check };
 }
 
+/**
+ * Whether `url` names a PostgreSQL on this machine (127.x, localhost, [::1]): the benchmarks that
+ * create databases or read their backends' CPU from /proc accept no other.
+ */
+export function isLoopbackPostgres(url: string): boolean {
+  return /^postgres(ql)?:\/\/[^/]*(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(url);
+}
+
 /** `value` as a positive integer, `fallback` when absent; a clear error naming `--<name>` otherwise. */
 export function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

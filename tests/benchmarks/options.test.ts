@@ -1,6 +1,6 @@
 /** The command-line options the benchmarks share (benchmarks/lib/options.ts). */
 import test from "ava";
-import { describeNodeFlags, nodeFlags } from "../../benchmarks/lib/options.ts";
+import { describeNodeFlags, isLoopbackPostgres, nodeFlags } from "../../benchmarks/lib/options.ts";
 import { runCommand } from "../helpers/processes.ts";
 
 test("--node-flags splits into node flags, none by default", (t) => {
@@ -72,4 +72,20 @@ test("every benchmark prints its usage on --help, and refuses an unknown flag, a
       }
     }),
   );
+});
+
+test("isLoopbackPostgres accepts a PostgreSQL on this machine only", (t) => {
+  for (const url of [
+    "postgres://postgres@127.0.0.1:5432/test",
+    "postgresql://u:p@localhost/test",
+    "postgres://postgres@[::1]:5432/test",
+  ])
+    t.true(isLoopbackPostgres(url), url);
+  for (const url of [
+    "postgres://db.example.com:5432/test",
+    "mysql://127.0.0.1/test",
+    "postgres://127.0.0.1.evil.com/x",
+    "",
+  ])
+    t.false(isLoopbackPostgres(url), url);
 });
