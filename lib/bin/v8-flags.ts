@@ -12,8 +12,8 @@
  * still alive at the moment of a collection, so V8 may judge their sites long-lived, and a process
  * can keep that judgement. Under sustained load this happened to 19 of 26 Hypercast processes on
  * one machine and 4 of 27 on another: each young collection then promoted 0.5–0.85 MB instead of
- * 10–100 KB, pauses grew, and old-generation collections followed every few seconds (README,
- * Benchmarks, "What sets p99" and "Pretenuring off"). Objects that really live long (sockets,
+ * 10–100 KB, pauses grew, and old-generation collections followed every few seconds (benchmarks/NOTES.md,
+ * bench:http, "What sets p99" and "Pretenuring off"). Objects that really live long (sockets,
  * presence state) still reach the old generation by surviving young collections.
  *
  * Set here rather than on node's command line so that every way of starting Hypercast (`npm

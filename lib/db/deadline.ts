@@ -13,7 +13,7 @@
  * callers, a pool of 10, two statements each: benchmarks/http/statement-timer.ts) that set off V8's
  * allocation-site pretenuring, so every statement's objects went to the old generation: scavenges
  * paused 7.4 ms instead of 1.8 and the old generation needed five mark-compacts in 6 s instead of
- * none. README "Benchmarks" has the figures, and what it cost the HTTP benchmark.
+ * none. benchmarks/NOTES.md (bench:http, "A timer per statement") has the figures.
  *
  *     const deadline = statementDeadline(30_000, (ms) => log.warn(`no answer for ${ms} ms`))
  *     knex({ client: "pg", pool: { afterCreate: deadline.adopt }, … })

@@ -20,7 +20,7 @@
  * PostgreSQL it is sent on a connection of knex's pool straight through pg, and knex's `query`,
  * `query-response` and `query-error` events are emitted for it as for any query: knex's runner
  * (a raw query's own compilation, two copies of the query object per event, its promise chain)
- * cost more per request than pg's own work (README, "Statements sent through pg").
+ * cost more per request than pg's own work (benchmarks/NOTES.md, "Statements sent through pg").
  *
  * A prepared statement belongs to a server session. Where several connections share one (PgBouncer
  * in transaction mode before 1.21, PGlite served over TCP), the second connection to prepare a name

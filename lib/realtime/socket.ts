@@ -112,7 +112,7 @@ export function createSocketEngine(
 }
 
 // A class, not closures: one engine lives per open socket, and methods on the prototype cost
-// nothing per socket where a closure per function cost about 1 KiB (README, Benchmarks). For the
+// nothing per socket where a closure per function cost about 1 KiB (benchmarks/NOTES.md, bench:ws). For the
 // same reason the engine is its own token bucket, and its refusal window and queue hold nothing
 // until they are needed: every object a socket keeps is copied by each young-generation collection
 // it survives, and stays in RSS while the socket is open.

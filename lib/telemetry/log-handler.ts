@@ -34,7 +34,7 @@ const QUIET_ROUTES: ReadonlySet<string | undefined> = new Set(["/health", "/read
 export function logEvents(logger: Logger): TelemetryHandler {
   // Which levels are on, read again whenever a level changes at run time (pino's `level-change`,
   // which a parent's change raises too): most events are below the level, and asking pino for each
-  // one showed in the profile of a join (README, bench:joins).
+  // one showed in the profile of a join (benchmarks/NOTES.md, bench:joins).
   let enabled = enabledLevels(logger);
   logger.on("level-change", () => (enabled = enabledLevels(logger)));
   return function logEvent(e) {

@@ -56,7 +56,7 @@ const CENSOR = "[redacted]";
  * `headers.authorization` / `req.headers.authorization`, become "[redacted]". It copies only the
  * objects it changes and never touches the caller's. Written out rather than pino's `redact`
  * option, which copies every line's fields and cost ~9 µs per request line — more than the rest
- * of the line (profiled; see the README's benchmark notes).
+ * of the line (profiled; benchmarks/NOTES.md, bench:http).
  *
  *     redactSecrets({ user: { id: 1, password: "x" } }) // → { user: { id: 1, password: "[redacted]" } }
  */

@@ -190,7 +190,7 @@ interface RoomShared {
   states: StateBatcher;
 }
 
-// A class, not an object of closures: one lives per joined socket (README, Benchmarks).
+// A class, not an object of closures: one lives per joined socket (benchmarks/NOTES.md, bench:ws).
 class RoomChannel implements Channel, StateWaiter {
   private readonly roomId: number | undefined;
   private tracked = false;
