@@ -21,6 +21,7 @@
  * `query-response` and `query-error` events are emitted for it as for any query: knex's runner
  * (a raw query's own compilation, two copies of the query object per event, its promise chain)
  * cost more per request than pg's own work (benchmarks/NOTES.md, "Statements sent through pg").
+ * A named one is also described once per connection, not on every execution (./described-once.ts).
  *
  * A prepared statement belongs to a server session. Where several connections share one (PgBouncer
  * in transaction mode before 1.21, PGlite served over TCP), the second connection to prepare a name
@@ -30,6 +31,7 @@
 import type { Knex } from "knex";
 import type { ClientBase, QueryResult } from "pg";
 import { embeddedPglite, throughPglite } from "./pglite-statements.ts";
+import { describedOnce } from "./described-once.ts";
 import { onPooledConnection } from "./pooled-query.ts";
 
 export function prepared(db: Knex, name: string): { name?: string } {
@@ -94,11 +96,10 @@ function throughPg<Params extends readonly Knex.Value[], Row>(
 ): (...params: Params) => Promise<Row[]> {
   return (...params) => {
     const bound = values(params);
-    return onPooledConnection<ClientBase, Row>(
-      client,
-      query.text,
-      bound,
-      (connection) => connection.query({ ...query, values: bound }) as Promise<QueryResult & { rows: Row[] }>,
+    return onPooledConnection<ClientBase, Row>(client, query.text, bound, (connection) =>
+      query.name === undefined
+        ? (connection.query({ text: query.text, values: bound }) as Promise<QueryResult & { rows: Row[] }>)
+        : describedOnce<Row>(connection, query.name, query.text, bound),
     );
   };
 }

@@ -190,6 +190,64 @@ test.serial(
   },
 );
 
+/** The types of the frontend messages in `bytes` (pg's protocol after the startup message): "P", "B", "D", "E", "S"… */
+function messageTypes(bytes: Buffer): string[] {
+  const types: string[] = [];
+  for (let at = 0; at + 5 <= bytes.length; at += 1 + bytes.readInt32BE(at + 1))
+    types.push(String.fromCharCode(bytes[at]!));
+  return types;
+}
+
+const count = (types: string[], type: string) => types.filter((each) => each === type).length;
+
+test.serial(
+  "a named statement is parsed and described once per connection, then only bound and executed",
+  async (t) => {
+    const { user: hana } = await signUp(accounts, "Hana");
+    const byId = statement<[number], { id: number; name: string }>(db, "test.described", (id) =>
+      db("users").where({ id }).first("id", "name"),
+    );
+    const sent = database.proxy.record();
+    for (let i = 0; i < 3; i++) t.deepEqual(await byId(hana.id), [{ id: hana.id, name: "Hana" }]);
+    const types = messageTypes(sent());
+    t.deepEqual(
+      ["P", "B", "D", "E", "S"].map((type) => count(types, type)),
+      [1, 3, 1, 3, 3],
+      `messages sent: ${types.join(" ")}`,
+    );
+  },
+);
+
+test.serial("rows read by a statement's kept description are the rows pg's own query reads", async (t) => {
+  const sql = `select ?::int as id, ?::int8 as big, 'x'::text as text, '2026-12-05T01:02:03.456Z'::timestamptz as at,
+    null::int as nothing, true as yes, '{1,2}'::int[] as list, '{"k":[1,"é"]}'::jsonb as doc, 1.5::numeric as amount,
+    '\\x0102'::bytea as bytes, 2 as id`;
+  const typed = statement<[number, number], Record<string, unknown>>(db, "test.types", (id, big) =>
+    db.raw(sql, [id, big]),
+  );
+  const expected = ((await db.raw(sql, [7, 9007199254740991])) as { rows: Record<string, unknown>[] }).rows;
+  t.deepEqual(await typed(7, 9007199254740991), expected); // described
+  t.deepEqual(await typed(7, 9007199254740991), expected); // by the kept description
+  t.deepEqual(expected[0]?.["id"], 2, "a repeated column name: the last one wins, as in pg");
+});
+
+test.serial(
+  "a statement whose result type a migration changed is refused, never read with its old description",
+  async (t) => {
+    await db.raw("create table described_shape (id int primary key, level int)");
+    await db("described_shape").insert({ id: 1, level: 5 });
+    const level = statement<[number], { level: unknown }>(db, "test.shape", (id) =>
+      db("described_shape").where({ id }).first("level"),
+    );
+    t.deepEqual(await level(1), [{ level: 5 }]);
+    t.deepEqual(await level(1), [{ level: 5 }]);
+    await db.raw("alter table described_shape alter column level type text");
+    await t.throwsAsync(level(1), { message: /cached plan must not change result type/ });
+    // The connection is given back and still works.
+    t.deepEqual(await db("described_shape").where({ id: 1 }).first("level"), { level: "5" });
+  },
+);
+
 test("a statement refuses a parameter that does not reach its SQL as a binding unchanged", (t) => {
   t.throws(
     () =>

@@ -10,6 +10,7 @@
  *     await proxy.cutOn('insert into "rooms"')  // cut the moment a client sends this, before it is forwarded
  *     await proxy.holdOn('insert into "rooms"') // hold only the connection that sends this, until resume()
  *     await proxy.cutOnAnswer('insert into "rooms"') // forward this, drop the server's answer and cut then
+ *     const sent = proxy.record()  // sent() → every byte clients have written since
  *     await proxy.close()
  *
  * The markers are matched against single chunks a client writes: PostgreSQL clients write a query
@@ -37,6 +38,8 @@ export interface TcpProxy {
    * server's next chunk on that connection (its answer: the statement ran) is dropped, and the proxy cut at that moment.
    */
   cutOnAnswer(marker: string): Promise<void>;
+  /** Starts keeping what clients write, on every connection, in the order it arrives; returns the bytes kept so far. */
+  record(): () => Buffer;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ export async function startTcpProxy(target: { host: string; port: number }, host
   /** Per connection: held or not, and the writes waiting for `resume()`. */
   const links = new Set<{ held: boolean; queue: Array<() => void> }>();
   const triggers: Array<{ marker: string; action: "cut" | "hold" | "cut-answer"; fired: () => void }> = [];
+  let recorded: Buffer[] | undefined;
 
   function pipeTo(client: Socket): void {
     accepted++;
@@ -56,6 +60,7 @@ export async function startTcpProxy(target: { host: string; port: number }, host
     links.add(link);
     const forward = (from: Socket, to: Socket, watch: boolean) =>
       from.on("data", (chunk: Buffer) => {
+        if (watch) recorded?.push(chunk);
         if (!watch && link.cutOnAnswer !== undefined) {
           void cut().then(link.cutOnAnswer);
           return;
@@ -141,6 +146,10 @@ export async function startTcpProxy(target: { host: string; port: number }, host
     cutOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "cut", fired })),
     holdOn: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "hold", fired })),
     cutOnAnswer: (marker) => new Promise<void>((fired) => triggers.push({ marker, action: "cut-answer", fired })),
+    record() {
+      const chunks: Buffer[] = (recorded = []);
+      return () => Buffer.concat(chunks);
+    },
     close: cut,
   };
 }
