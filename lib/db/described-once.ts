@@ -78,8 +78,6 @@ export function describedOnce<Row>(
         if (error !== undefined) {
           // Described again next time: whatever failed, nothing kept can outlive it.
           kept.delete(name);
-          // pg's own Query does the same: a stack that leads to the caller, not to the socket's read.
-          Error.captureStackTrace(error);
           reject(error);
           return;
         }
