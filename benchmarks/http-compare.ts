@@ -386,7 +386,7 @@ try {
   });
   running.add(generator);
   const windows: PerfWindow[] = [];
-  if (flags.perf !== undefined) perf = await startPerf(SERVER_CORE, flags.perf);
+  if (flags.perf !== undefined) perf = await startPerf(flags.perf);
   const kept: Array<{ base: Cost; change: Cost }> = [];
   console.log(
     `\nround  ${"base: server, PG µs/req; req/s".padEnd(34)}${"change: server, PG µs/req; req/s".padEnd(34)}change/base (server CPU)`,

@@ -230,7 +230,7 @@ async function measureCompiled(
 
     for (const name of TARGET_NAMES)
       printSample("warm-up", name, await measure(name, options.warmupSeconds, false), GENERATOR_SATURATED);
-    if (options.perfDir !== undefined) perf = await startPerf(SERVER_CORE, options.perfDir);
+    if (options.perfDir !== undefined) perf = await startPerf(options.perfDir);
     const samples: Record<TargetName, Sample[]> = { reference: [], peer: [], v2: [], v1: [] };
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < TARGET_NAMES.length; i++) {

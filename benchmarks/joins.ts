@@ -101,7 +101,7 @@ try {
   if (options.perfDir !== undefined) {
     // perf samples the servers' core, so the servers must have one of their own (core 0).
     if (pins.server.length === 0) throw new Error(`--perf needs the servers pinned; ${pins.note}`);
-    perf = await startPerf(0, options.perfDir);
+    perf = await startPerf(options.perfDir);
   }
   const measurement: Measurement = { options, pins, group, perfWindows };
   const rounds: Round[][] = [[], []];

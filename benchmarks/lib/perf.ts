@@ -3,9 +3,11 @@
  * (`--profile`) sees JavaScript only and counts the native code it calls (uWebSockets.js, OpenSSL,
  * malloc, the kernel's TCP) as "(program)"; `perf` samples the whole process, its threads and the
  * kernel included. Every server runs with `--perf-basic-prof`, so that perf can name JavaScript
- * functions; `perf record` samples the servers' core over the measured rounds only, on the
- * monotonic clock that `process.hrtime` reads, and each sample is then given to the target whose
- * process and time window it falls in.
+ * functions; `perf record` samples every core, on the monotonic clock that `process.hrtime`
+ * reads, and each sample is then given to the target whose process and time window it falls in.
+ * Every core, not only the servers': a server starts on any core and is pinned after, and perf
+ * records a process's mappings (its binary, V8's code space) only from the cores it samples, so
+ * a server whose start it missed had its native code and part of its JavaScript go unnamed.
  *
  * A sample goes to the first of: garbage collection (V8's heap frames anywhere on its stack), a
  * system call, the JavaScript package its innermost named JavaScript frame belongs to (a package
@@ -13,7 +15,7 @@
  * in. Figures are CPU µs per request (or per join): the samples' periods over the work done.
  * DIR/functions.txt lists the same samples by the innermost JavaScript function on their stacks.
  *
- *     const perf = await startPerf(0, dir)
+ *     const perf = await startPerf(dir)
  *     windows.push({ target: "v2", pid, from: process.hrtime.bigint(), to, work: requests })
  *     const breakdown = await perf.stop(windows)   // Map target → Map category → µs per unit of work
  */
@@ -65,13 +67,13 @@ const JS_FRAME = /JS:\S?\S* (\S+?):\d+:\d+/;
 const JS_FUNCTION = /JS:[*^~]?(\S*) (\S+:\d+:\d+)/;
 const SAMPLE_HEADER = /^\s*(\d+)\s+(\d+)\.(\d+):\s+(\d+)/;
 
-/** Starts `perf record` on `core` into DIR/perf.data; throws when perf cannot run here. */
-export async function startPerf(core: number, dir: string): Promise<PerfRecording> {
+/** Starts `perf record` into DIR/perf.data; throws when perf cannot run here. */
+export async function startPerf(dir: string): Promise<PerfRecording> {
   const probe = spawnSync("perf", ["--version"], { encoding: "utf8" });
   if (probe.status !== 0) throw new Error("--perf needs Linux perf on the PATH (Debian: apt-get install linux-perf)");
   await mkdir(dir, { recursive: true });
   const data = join(dir, "perf.data");
-  const args = ["record", "-a", "-C", String(core), "-F", String(FREQUENCY_HZ), "-g", "-k", "CLOCK_MONOTONIC"];
+  const args = ["record", "-a", "-F", String(FREQUENCY_HZ), "-g", "-k", "CLOCK_MONOTONIC"];
   const recorder = spawn("perf", [...args, "-o", data], { stdio: ["ignore", "ignore", "pipe"] });
   let errors = "";
   recorder.stderr?.on("data", (chunk: Buffer) => (errors += chunk.toString()));

@@ -37,7 +37,7 @@ test.serial(
     args.push("--node-flags=--max-semi-space-size=32");
     // The references prepare their statements as Hypercast does (by default they send them unprepared).
     args.push("--prepared-references");
-    // Linux perf samples the servers' core over the measured round (benchmarks/lib/perf.ts).
+    // Linux perf samples every core over the measured round (benchmarks/lib/perf.ts).
     args.push("--perf", perfDir);
     const { code, stdout, stderr } = await npx(args);
     const output = `${stdout}\n${stderr}`;
