@@ -28,7 +28,7 @@
  * --warmup/BENCH_WARMUP seconds per target (3), --rounds/BENCH_ROUNDS (5),
  * --connections/BENCH_CONNECTIONS (100), --log-level/BENCH_LOG_LEVEL Hypercast's LOG_LEVEL
  * (info; lines go to /dev/null), --profile DIR writes a V8 CPU profile of each server's process
- * (hypercast.cpuprofile, koa.cpuprofile, nest.cpuprofile), --perf DIR samples the servers' core with
+ * (hypercast.cpuprofile, koa.cpuprofile, nest.cpuprofile), --perf DIR samples the servers with
  * Linux perf over the measured rounds and prints each target's CPU per request by where it went
  * (lib/perf.ts; every server then runs with --perf-basic-prof). Hypercast sends its two statements
  * prepared (lib/db/prepared.ts); the references send them as knex does by default, unprepared,

@@ -99,7 +99,7 @@ try {
   database = await createDatabase(options.databaseUrl);
   await migrateDatabase(group, database.url);
   if (options.perfDir !== undefined) {
-    // perf samples the servers' core, so the servers must have one of their own (core 0).
+    // A join's breakdown is read as the servers' alone: they must have a core of their own (core 0).
     if (pins.server.length === 0) throw new Error(`--perf needs the servers pinned; ${pins.note}`);
     perf = await startPerf(options.perfDir);
   }
